@@ -1,0 +1,82 @@
+import type { LevelWithSilent } from 'pino';
+import { AuthService } from '../auth/service.ts';
+import { Broker } from '../broker/broker.ts';
+import { SysPublisher } from '../broker/sys.ts';
+import type { AdapterDefinition } from '../core/adapter.ts';
+import { Ingress } from '../core/ingress.ts';
+import type { Logger } from '../log/logger.ts';
+import { Metrics } from '../metrics/metrics.ts';
+import { DeviceRegistry } from '../registry/registry.ts';
+import type { GatewayConfig } from './config.ts';
+import { AdapterMessageApi } from './message-api.ts';
+import { AdapterSupervisor, type SupervisorOptions } from './supervisor.ts';
+import { VERSION } from './version.ts';
+
+export interface GatewayOptions {
+  config: GatewayConfig;
+  adapters: readonly AdapterDefinition[];
+  log: Logger;
+  supervisor?: Partial<SupervisorOptions>;
+}
+
+/**
+ * The composition root's running gateway. Start order: registry -> broker (+ listeners) -> $SYS ->
+ * adapters; stop runs in reverse, so consumers close before what they depend on.
+ */
+export class Gateway {
+  readonly metrics = new Metrics();
+  readonly ingress = new Ingress();
+  readonly auth: AuthService;
+  readonly broker: Broker;
+  readonly registry: DeviceRegistry;
+  readonly sys: SysPublisher;
+  private supervisor?: AdapterSupervisor;
+  private started = false;
+
+  constructor(private readonly opts: GatewayOptions) {
+    const { config, log } = opts;
+    this.auth = new AuthService(config.auth);
+    this.registry = new DeviceRegistry(config.gateway.data_dir);
+    this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
+    this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION });
+    this.broker.on('connected', (s) => this.sys.connected(s));
+    this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
+    this.metrics.gaugeFn('devices/count', () => this.registry.size);
+  }
+
+  async start(): Promise<void> {
+    const { config, log } = this.opts;
+    this.registry.load();
+    const ports = await this.broker.start();
+    this.started = true;
+    this.sys.start();
+    const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name] }));
+    this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
+    await this.supervisor.startAll();
+    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
+  }
+
+  private adapterContext(name: string, fail: (err: Error) => void) {
+    const level = (this.opts.config.log.adapters[name] ?? this.opts.config.log.level) as LevelWithSilent;
+    const log = this.opts.log.child({ adapter: name }, { level });
+    const messages = new AdapterMessageApi({ broker: this.broker, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
+    return {
+      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, fail },
+      close: () => messages.close(),
+    };
+  }
+
+  health() {
+    return this.supervisor?.health() ?? [];
+  }
+
+  /** Stops accepting, stops adapters (reverse order), closes the broker, saves the registry. */
+  async stop(): Promise<void> {
+    if (!this.started) return;
+    this.started = false;
+    await this.supervisor?.stopAll();
+    this.sys.stop();
+    await this.broker.stop();
+    this.registry.close();
+  }
+}

@@ -1,0 +1,129 @@
+import type { AuthService } from '../auth/service.ts';
+import type { Broker, ClientSession } from '../broker/broker.ts';
+import type { SysPublisher } from '../broker/sys.ts';
+import type { MessageApi, PublishRequest, SessionInfo, Subscription } from '../core/adapter.ts';
+import { PublishRejected, type DeliveredMessage, type DeviceIdentity } from '../core/message.ts';
+import { invalidTopicFilter, invalidTopicName } from '../core/topic.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { DeviceRegistry } from '../registry/registry.ts';
+
+export interface MessageApiDeps {
+  broker: Broker;
+  auth: AuthService;
+  registry: DeviceRegistry;
+  sys: SysPublisher;
+  metrics: Metrics;
+}
+
+function principalOf(d: DeviceIdentity) {
+  const ip = d.address?.replace(/^\[?([^\]]*?)\]?:\d+$/, '$1');
+  return { clientid: d.id, username: d.username, ipaddress: ip, protocol: d.protocol };
+}
+
+/**
+ * One adapter's view of the gateway. It tracks the adapter's subscriptions and device sessions so
+ * that stopping (or restarting) the adapter releases all of them.
+ */
+export class AdapterMessageApi implements MessageApi {
+  private readonly subscriptions = new Set<() => Promise<void>>();
+  private readonly sessions = new Map<string, ClientSession>();
+  private readonly denied;
+  private closed = false;
+
+  constructor(private readonly deps: MessageApiDeps, private readonly onHandlerError: (err: Error) => void) {
+    this.denied = deps.metrics.counter('messages/dropped/not_authorized');
+  }
+
+  async publish(req: PublishRequest): Promise<void> {
+    if (this.closed) throw new PublishRejected('unavailable', 'the adapter is stopping');
+    const bad = invalidTopicName(req.topic);
+    if (bad) throw new PublishRejected('invalid_topic', `invalid topic "${req.topic}": ${bad}`);
+    const p = principalOf(req.device);
+    if (!this.deps.auth.authorize(p, 'publish', req.topic)) {
+      this.denied.inc();
+      this.deps.metrics.counter('messages/dropped').inc();
+      throw new PublishRejected('not_authorized', `${req.device.protocol} device ${req.device.id} may not publish to ${req.topic}`);
+    }
+    this.deps.registry.seen(req.device);
+    await this.deps.broker.publish({
+      topic: req.topic,
+      payload: typeof req.payload === 'string' ? Buffer.from(req.payload) : req.payload,
+      qos: req.qos ?? 0,
+      retain: req.retain ?? false,
+      origin: 'adapter',
+      clientid: req.device.id,
+      device: req.device,
+    });
+  }
+
+  async subscribe(filter: string, onMessage: (msg: DeliveredMessage) => void, device?: DeviceIdentity): Promise<Subscription> {
+    if (this.closed) throw new PublishRejected('unavailable', 'the adapter is stopping');
+    const bad = invalidTopicFilter(filter);
+    if (bad) throw new PublishRejected('invalid_topic', `invalid topic filter "${filter}": ${bad}`);
+    if (device && !this.deps.auth.authorize(principalOf(device), 'subscribe', filter)) {
+      throw new PublishRejected('not_authorized', `${device.protocol} device ${device.id} may not subscribe to ${filter}`);
+    }
+    const guarded = (m: DeliveredMessage) => {
+      try {
+        onMessage(m);
+      } catch (err) {
+        this.onHandlerError(err as Error);
+      }
+    };
+    const remove = await this.deps.broker.subscribe(filter, guarded);
+    let done = false;
+    const unsubscribe = async () => {
+      if (done) return;
+      done = true;
+      this.subscriptions.delete(unsubscribe);
+      await remove();
+    };
+    this.subscriptions.add(unsubscribe);
+    return { unsubscribe };
+  }
+
+  authenticate(device: DeviceIdentity, password: string | Buffer | undefined) {
+    return this.deps.auth.authenticate(principalOf(device), password);
+  }
+
+  deviceSeen(device: DeviceIdentity): void {
+    this.deps.registry.seen(device);
+  }
+
+  deviceConnected(device: DeviceIdentity, info: SessionInfo = {}): void {
+    this.deps.registry.seen(device, true);
+    const p = principalOf(device);
+    const session: ClientSession = {
+      clientid: device.id,
+      username: device.username,
+      ipaddress: p.ipaddress,
+      sockport: info.sockport,
+      protocol: device.protocol,
+      proto_name: info.proto_name ?? device.protocol.toUpperCase(),
+      proto_ver: info.proto_ver ?? 1,
+      keepalive: info.keepalive ?? 0,
+      clean_start: true,
+      connected_at: Date.now(),
+    };
+    this.sessions.set(`${device.protocol}\u0000${device.id}`, session);
+    this.deps.sys.connected(session);
+  }
+
+  deviceDisconnected(device: DeviceIdentity, reason: string): void {
+    const key = `${device.protocol}\u0000${device.id}`;
+    const session = this.sessions.get(key);
+    this.deps.registry.seen(device, false);
+    if (!session) return;
+    this.sessions.delete(key);
+    this.deps.sys.disconnected(session, reason);
+  }
+
+  /** Releases every subscription; sessions the adapter left open are reported disconnected. */
+  async close(reason = 'kicked'): Promise<void> {
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((u) => u()));
+    for (const s of [...this.sessions.values()]) {
+      this.deviceDisconnected({ protocol: s.protocol, id: s.clientid, username: s.username }, reason);
+    }
+  }
+}

@@ -1,0 +1,105 @@
+import { isIP } from 'node:net';
+import type { AclRule } from '../config/schema.ts';
+import { topicMatches } from '../core/topic.ts';
+
+export type AclAction = 'publish' | 'subscribe';
+
+/** Who is asking: an MQTT client, or a device behind an adapter. */
+export interface Principal {
+  clientid: string;
+  username?: string;
+  ipaddress?: string;
+  /** mqtt, coap, tcp, lwm2m, ... */
+  protocol: string;
+}
+
+export type AclDecision = 'allow' | 'deny' | 'nomatch';
+
+/** Every topic matched by `inner` is matched by `outer` (outer covers inner). */
+export function filterCovers(outer: string, inner: string): boolean {
+  const o = outer.split('/');
+  const i = inner.split('/');
+  for (let k = 0; k < o.length; k++) {
+    if (o[k] === '#') return !(k === 0 && i[0]?.startsWith('$'));
+    if (k >= i.length) return false;
+    if (i[k] === '#') return false;
+    if (o[k] === '+') {
+      if (k === 0 && i[0].startsWith('$')) return false;
+      continue;
+    }
+    if (o[k] !== i[k]) return false;
+  }
+  return o.length === i.length;
+}
+
+/** Some topic is matched by both filters. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  if ((x[0] === '#' || x[0] === '+') && y[0]?.startsWith('$')) return false;
+  if ((y[0] === '#' || y[0] === '+') && x[0]?.startsWith('$')) return false;
+  for (let k = 0; k < Math.max(x.length, y.length); k++) {
+    if (x[k] === '#' || y[k] === '#') return true;
+    if (x[k] === undefined || y[k] === undefined) return false;
+    if (x[k] !== '+' && y[k] !== '+' && x[k] !== y[k]) return false;
+  }
+  return true;
+}
+
+function ipv4ToInt(ip: string): number {
+  return ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;
+}
+
+/** Exact address, or an IPv4 CIDR block like 192.168.1.0/24. IPv4-mapped IPv6 peers are unwrapped. */
+export function addressMatches(pattern: string, ip: string | undefined): boolean {
+  if (!ip) return false;
+  const addr = ip.startsWith('::ffff:') && isIP(ip.slice(7)) === 4 ? ip.slice(7) : ip;
+  const slash = pattern.indexOf('/');
+  if (slash < 0) return pattern === addr;
+  const base = pattern.slice(0, slash);
+  const bits = Number(pattern.slice(slash + 1));
+  if (isIP(base) !== 4 || isIP(addr) !== 4 || !(bits >= 0 && bits <= 32)) return false;
+  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
+  return (ipv4ToInt(base) & mask) === (ipv4ToInt(addr) & mask);
+}
+
+export function isLoopback(ip: string | undefined): boolean {
+  if (!ip) return false;
+  return ip === '::1' || addressMatches('127.0.0.0/8', ip);
+}
+
+function expand(filter: string, p: Principal): string {
+  return filter.replace(/%c/g, p.clientid).replace(/%u/g, p.username ?? '');
+}
+
+function ruleApplies(rule: AclRule, p: Principal, action: AclAction): boolean {
+  if (rule.action !== 'all' && rule.action !== action) return false;
+  if (rule.user !== undefined && rule.user !== p.username) return false;
+  if (rule.clientid !== undefined && rule.clientid !== p.clientid) return false;
+  if (rule.ipaddress !== undefined && !addressMatches(rule.ipaddress, p.ipaddress)) return false;
+  return true;
+}
+
+/** A placeholder that expands to nothing must not widen a rule (e.g. %u for an anonymous client). */
+function placeholderUsable(filter: string, p: Principal): boolean {
+  return !(filter.includes('%u') && !p.username) && !(filter.includes('%c') && !p.clientid);
+}
+
+function topicApplies(ruleFilter: string, topic: string, action: AclAction, permission: AclRule['permission']): boolean {
+  if (action === 'publish') return topicMatches(ruleFilter, topic);
+  // A subscription is allowed only if the rule covers all of it, and denied if the rule touches any
+  // of it: a deny on `secret/#` also stops a subscription to `#` from reading secrets.
+  return permission === 'allow' ? filterCovers(ruleFilter, topic) : filtersOverlap(ruleFilter, topic);
+}
+
+/** First matching rule wins. `topic` is a topic name for publish and a topic filter for subscribe. */
+export function checkAcl(rules: readonly AclRule[], p: Principal, action: AclAction, topic: string): AclDecision {
+  for (const rule of rules) {
+    if (!ruleApplies(rule, p, action)) continue;
+    for (const raw of rule.topics) {
+      if (!placeholderUsable(raw, p)) continue;
+      if (topicApplies(expand(raw, p), topic, action, rule.permission)) return rule.permission;
+    }
+  }
+  return 'nomatch';
+}

@@ -1,0 +1,48 @@
+import type { AuthConfig } from '../config/schema.ts';
+import { filterReaches } from '../core/topic.ts';
+import { checkAcl, isLoopback, type AclAction, type Principal } from './acl.ts';
+import { verifyPassword } from './password.ts';
+
+export type { Principal, AclAction };
+
+export type AuthResult =
+  | { ok: true }
+  | { ok: false; reason: 'bad_username_or_password' | 'not_authorized'; detail: string };
+
+/**
+ * The one authentication and authorization service. Local MQTT clients (through the broker's hooks)
+ * and adapter devices (through the message API) both ask here, so a rule means the same thing
+ * whatever protocol a device speaks.
+ */
+export class AuthService {
+  private readonly users: Map<string, string>;
+
+  constructor(private readonly cfg: AuthConfig) {
+    this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
+  }
+
+  async authenticate(p: Principal, password: string | Buffer | undefined): Promise<AuthResult> {
+    if (p.username === undefined || p.username === '') {
+      if (this.cfg.allow_anonymous === 'always') return { ok: true };
+      if (this.cfg.allow_anonymous === 'loopback' && isLoopback(p.ipaddress)) return { ok: true };
+      return { ok: false, reason: 'not_authorized', detail: `anonymous access from ${p.ipaddress ?? 'unknown address'} is not allowed (auth.allow_anonymous: ${this.cfg.allow_anonymous})` };
+    }
+    const hash = this.users.get(p.username);
+    if (!hash || password === undefined) {
+      return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
+    }
+    const ok = await verifyPassword(Buffer.isBuffer(password) ? password.toString('utf8') : password, hash);
+    return ok ? { ok: true } : { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
+  }
+
+  /** `topic` is a topic name for publish, a topic filter for subscribe. */
+  authorize(p: Principal, action: AclAction, topic: string): boolean {
+    const reachesSys = action === 'subscribe' ? filterReaches(topic, '$SYS/') : topic.startsWith('$SYS/') || topic === '$SYS';
+    if (reachesSys && action === 'publish') return false; // $SYS is written by the gateway alone
+    const decision = checkAcl(this.cfg.acl, p, action, topic);
+    if (decision !== 'nomatch') return decision === 'allow';
+    // $SYS is readable from loopback unless a rule says otherwise; from elsewhere only by an allow rule.
+    if (reachesSys) return isLoopback(p.ipaddress);
+    return isLoopback(p.ipaddress) || this.cfg.acl_nomatch === 'allow';
+  }
+}

@@ -1,0 +1,291 @@
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { Aedes, type Client, type Subscription as AedesSubscription, type AedesPublishPacket } from 'aedes';
+import type { AuthService, Principal } from '../auth/service.ts';
+import type { BrokerConfig } from '../config/schema.ts';
+import type { Ingress } from '../core/ingress.ts';
+import { PublishRejected, type DeliveredMessage, type IngressMessage, type Qos } from '../core/message.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { FrameTracker } from './frame-guard.ts';
+import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
+import { createBoundedPersistence, type BoundedPersistence } from './session-queue.ts';
+
+/** What $SYS and the registry need to know about an MQTT client session. */
+export interface ClientSession {
+  clientid: string;
+  username?: string;
+  ipaddress?: string;
+  sockport?: number;
+  protocol: string;
+  proto_name: string;
+  proto_ver: number | string;
+  keepalive: number;
+  clean_start: boolean;
+  connected_at: number;
+}
+
+export interface BrokerEvents {
+  connected: [ClientSession];
+  disconnected: [ClientSession, string];
+}
+
+interface ClientState {
+  info: ConnInfo;
+  username?: string;
+  keepalive: number;
+  clean: boolean;
+  reason?: string;
+  session?: ClientSession;
+}
+
+export interface BrokerDeps {
+  cfg: BrokerConfig;
+  auth: AuthService;
+  ingress: Ingress;
+  metrics: Metrics;
+  log: Logger;
+}
+
+/**
+ * The internal MQTT broker: aedes with fieldgate's auth, ACL, session queue bound, packet size
+ * limit and the ingress hook. Everything that publishes into the gateway goes through `ingress`.
+ */
+export class Broker extends EventEmitter<BrokerEvents> {
+  readonly aedes: Aedes;
+  private readonly persistence: BoundedPersistence;
+  private readonly clients = new WeakMap<Client, ClientState>();
+  private readonly subs = new Map<string, Set<string>>();
+  private running: RunningListener[] = [];
+  private stopping = false;
+  private readonly received;
+  private readonly dropped;
+  private readonly droppedDenied;
+  private readonly droppedQueueFull;
+
+  constructor(private readonly deps: BrokerDeps) {
+    super();
+    const { cfg, metrics } = deps;
+    this.received = metrics.counter('messages/received');
+    this.dropped = metrics.counter('messages/dropped');
+    this.droppedDenied = metrics.counter('messages/dropped/not_authorized');
+    this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
+    let lastDropLog = 0;
+    this.persistence = createBoundedPersistence({
+      maxQueued: cfg.max_queued_messages,
+      onDrop: (clientId, p) => {
+        this.dropped.inc();
+        this.droppedQueueFull.inc();
+        const now = Date.now();
+        if (now - lastDropLog > 10_000) {
+          lastDropLog = now;
+          deps.log.warn({ clientid: clientId, topic: p.topic, max_queued_messages: cfg.max_queued_messages, dropped_total: this.droppedQueueFull.value }, 'session queue full: dropped the oldest message (raise broker.max_queued_messages or reconnect the client)');
+        }
+      },
+    });
+    this.aedes = new Aedes({
+      id: 'fieldgate',
+      persistence: this.persistence,
+      connectTimeout: cfg.connect_timeout,
+      preConnect: (client, packet, cb) => {
+        const st = this.clients.get(client);
+        if (st) {
+          st.username = packet.username;
+          st.keepalive = packet.keepalive ?? 0;
+          st.clean = packet.clean !== false;
+        }
+        cb(null, !this.stopping);
+      },
+      authenticate: (client, username, password, cb) => this.authenticate(client, username, password, cb),
+      authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
+      authorizeSubscribe: (client, sub, cb) => this.authorizeSubscribe(client, sub, cb),
+    });
+    metrics.gaugeFn('connections/count', () => this.aedes.connectedClients);
+    metrics.gaugeFn('subscriptions/count', () => {
+      let n = 0;
+      for (const s of this.subs.values()) n += s.size;
+      return n;
+    });
+    metrics.gaugeFn('messages/queued', () => this.persistence.queuedTotal());
+    this.wireEvents();
+  }
+
+  async start(): Promise<RunningListener[]> {
+    await this.aedes.listen();
+    this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info));
+    return this.running;
+  }
+
+  /** Serves one connection from any transport (TCP, TLS, WebSocket, or a test's duplex pair). */
+  handle(stream: Duplex, info: ConnInfo): void {
+    const client = this.aedes.handle(stream);
+    this.clients.set(client, { info, keepalive: 0, clean: true });
+    // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it
+    // reads, so the size check runs before the parser buffers a whole oversize frame.
+    const tracker = new FrameTracker(this.deps.cfg.max_packet_size);
+    stream.on('data', (chunk: Buffer) => {
+      const size = tracker.feed(chunk);
+      if (size === 0) return;
+      const st = this.clients.get(client);
+      if (st) st.reason = 'frame_too_large';
+      this.deps.log.warn({ clientid: client.id, ipaddress: info.ipaddress, size, max_packet_size: this.deps.cfg.max_packet_size }, size < 0 ? 'malformed MQTT length: closing the connection' : 'packet exceeds broker.max_packet_size: closing the connection');
+      stream.destroy();
+    });
+  }
+
+  private principal(client: Client): Principal {
+    const st = this.clients.get(client);
+    return { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt' };
+  }
+
+  private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void {
+    const p = this.principal(client);
+    p.username = username;
+    this.deps.auth.authenticate(p, password).then(
+      (res) => {
+        if (res.ok) {
+          const previous = (this.aedes as unknown as { clients: Record<string, Client> }).clients[client.id];
+          const prevState = previous && previous !== client ? this.clients.get(previous) : undefined;
+          if (prevState) prevState.reason = this.clients.get(client)?.clean ? 'discarded' : 'takenover';
+          return cb(null, true);
+        }
+        this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress, username }, `MQTT connect refused: ${res.detail}`);
+        const err = Object.assign(new Error(res.detail), { returnCode: res.reason === 'bad_username_or_password' ? 4 : 5 });
+        cb(err, false);
+      },
+      (err: Error) => cb(Object.assign(err, { returnCode: 3 }), false),
+    );
+  }
+
+  private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: number; retain: boolean }, cb: (err?: Error | null) => void): void {
+    if (!client) return cb(null); // a stored will of a client from an earlier run
+    const p = this.principal(client);
+    if (!this.deps.auth.authorize(p, 'publish', packet.topic)) {
+      this.dropped.inc();
+      this.droppedDenied.inc();
+      const st = this.clients.get(client);
+      if (st) st.reason = 'not_authorized';
+      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress, topic: packet.topic }, 'publish denied by ACL: message dropped, connection closed');
+      return cb(new Error(`publish to ${packet.topic} not authorized`));
+    }
+    const msg: IngressMessage = {
+      topic: packet.topic,
+      payload: typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload,
+      qos: (packet.qos > 0 ? 1 : 0) as Qos,
+      retain: packet.retain,
+      origin: 'mqtt',
+      clientid: client.id,
+    };
+    this.deps.ingress.accept(msg).then(
+      () => {
+        this.received.inc();
+        cb(null);
+      },
+      (err: Error) => {
+        this.dropped.inc();
+        this.deps.log.warn({ clientid: client.id, topic: packet.topic, reason: (err as PublishRejected).reason }, `publish not accepted: ${err.message}`);
+        cb(err);
+      },
+    );
+  }
+
+  private authorizeSubscribe(client: Client, sub: AedesSubscription, cb: (err: Error | null, sub?: AedesSubscription | null) => void): void {
+    const p = this.principal(client);
+    if (this.deps.auth.authorize(p, 'subscribe', sub.topic)) return cb(null, sub);
+    this.deps.log.info({ clientid: client.id, ipaddress: p.ipaddress, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
+    cb(null, null);
+  }
+
+  /** Publishes from inside the gateway (adapters, bridge downlinks) through the same ingress path. */
+  async publish(msg: IngressMessage): Promise<void> {
+    await this.deps.ingress.accept(msg);
+    this.received.inc();
+    await new Promise<void>((resolve, reject) => {
+      this.aedes.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false }, (err) =>
+        err ? reject(new PublishRejected('unavailable', `broker refused the message: ${err.message}`)) : resolve(),
+      );
+    });
+  }
+
+  /**
+   * Publishes a gateway-generated message ($SYS) that no hook needs to see. Never retained: aedes
+   * (1.2) serves retained `$` topics to `#` subscribers, against [MQTT-4.7.2-1].
+   */
+  publishSys(topic: string, payload: string): void {
+    if (this.aedes.closed) return;
+    this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, () => {});
+  }
+
+  /** An in-process subscription. Returns the function that removes it. */
+  async subscribe(filter: string, onMessage: (m: DeliveredMessage) => void): Promise<() => Promise<void>> {
+    const deliver = (packet: AedesPublishPacket, done: () => void) => {
+      try {
+        onMessage({ topic: packet.topic, payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), qos: (packet.qos > 0 ? 1 : 0) as Qos, retain: packet.retain });
+      } finally {
+        done();
+      }
+    };
+    await new Promise<void>((resolve) => this.aedes.subscribe(filter, deliver, resolve));
+    return () => new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver, resolve));
+  }
+
+  private wireEvents(): void {
+    const a = this.aedes;
+    a.on('clientReady', (client) => {
+      const st = this.clients.get(client);
+      if (!st) return;
+      st.session = {
+        clientid: client.id,
+        username: st.username,
+        ipaddress: st.info.ipaddress,
+        sockport: st.info.sockport,
+        protocol: 'mqtt',
+        proto_name: 'MQTT',
+        proto_ver: client.version,
+        keepalive: st.keepalive,
+        clean_start: st.clean,
+        connected_at: Date.now(),
+      };
+      this.emit('connected', st.session);
+    });
+    a.on('keepaliveTimeout', (client) => {
+      const st = this.clients.get(client);
+      if (st) st.reason = 'keepalive_timeout';
+    });
+    a.on('clientError', (client, err) => {
+      const st = this.clients.get(client);
+      if (st && !st.reason) st.reason = /not authorized/.test(err.message) ? 'not_authorized' : 'protocol_error';
+      this.deps.log.debug({ clientid: client.id, err: err.message }, 'client error');
+    });
+    a.on('subscribe', (subs, client) => {
+      let set = this.subs.get(client.id);
+      if (!set) this.subs.set(client.id, (set = new Set()));
+      for (const s of subs) set.add(s.topic);
+    });
+    a.on('unsubscribe', (topics, client) => {
+      const set = this.subs.get(client.id);
+      for (const t of topics) set?.delete(t);
+    });
+    a.on('clientDisconnect', (client) => {
+      const st = this.clients.get(client);
+      if (!st?.session) return;
+      if (st.clean) this.subs.delete(client.id);
+      // aedes marks a client that sent DISCONNECT; it has no public accessor for it.
+      const sentDisconnect = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+      const reason = st.reason ?? (sentDisconnect ? 'normal' : this.stopping ? 'server_shutting_down' : 'tcp_closed');
+      this.emit('disconnected', st.session, reason);
+    });
+  }
+
+  get ports(): Record<string, number> {
+    return Object.fromEntries(this.running.map((l) => [l.name, l.port]));
+  }
+
+  /** Stops accepting, closes every listener and client. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all(this.running.map((l) => l.close()));
+    this.running = [];
+    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+  }
+}

@@ -1,0 +1,83 @@
+import type { Metrics } from '../metrics/metrics.ts';
+import type { Broker, ClientSession } from './broker.ts';
+
+export interface SysOptions {
+  node: string;
+  interval: number;
+  clientEvents: boolean;
+  version: string;
+}
+
+// Names that EMQX files under stats/ rather than metrics/.
+const STATS = /^(connections|subscriptions|topics|routes|subscribers|sessions)\//;
+
+/**
+ * Publishes `$SYS/brokers/{node}/...` like EMQX (names and JSON fields from EMQX 5's emqx_sys):
+ * client connected/disconnected events for MQTT clients and, under gateway/{protocol}/, for adapter
+ * devices; and every `interval` the stats and metrics as plain integers.
+ */
+export class SysPublisher {
+  private timer?: NodeJS.Timeout;
+  private readonly startedAt = Date.now();
+  private readonly base: string;
+
+  constructor(private readonly broker: Broker, private readonly metrics: Metrics, private readonly opts: SysOptions) {
+    this.base = `$SYS/brokers/${opts.node}`;
+  }
+
+  private eventTopic(s: ClientSession, event: string): string {
+    const id = encodeTopicLevel(s.clientid);
+    return s.protocol === 'mqtt' ? `${this.base}/clients/${id}/${event}` : `${this.base}/gateway/${s.protocol}/clients/${id}/${event}`;
+  }
+
+  private common(s: ClientSession) {
+    return {
+      clientid: s.clientid,
+      username: s.username ?? null,
+      ipaddress: s.ipaddress ?? null,
+      sockport: s.sockport ?? null,
+      protocol: s.protocol,
+      proto_name: s.proto_name,
+      proto_ver: s.proto_ver,
+      connected_at: s.connected_at,
+    };
+  }
+
+  connected(s: ClientSession): void {
+    if (!this.opts.clientEvents) return;
+    const ts = Date.now();
+    this.broker.publishSys(this.eventTopic(s, 'connected'), JSON.stringify({ ...this.common(s), keepalive: s.keepalive, clean_start: s.clean_start, expiry_interval: 0, ts }));
+  }
+
+  disconnected(s: ClientSession, reason: string): void {
+    if (!this.opts.clientEvents) return;
+    const ts = Date.now();
+    this.broker.publishSys(this.eventTopic(s, 'disconnected'), JSON.stringify({ ...this.common(s), reason, disconnected_at: ts, ts }));
+  }
+
+  start(): void {
+    this.timer = setInterval(() => this.publishStats(), this.opts.interval);
+    this.timer.unref();
+  }
+
+  publishStats(): void {
+    this.broker.publishSys('$SYS/brokers', this.opts.node);
+    this.broker.publishSys(`${this.base}/version`, this.opts.version);
+    this.broker.publishSys(`${this.base}/sysdescr`, 'fieldgate IoT gateway');
+    this.broker.publishSys(`${this.base}/uptime`, String(Math.round((Date.now() - this.startedAt) / 1000)));
+    this.broker.publishSys(`${this.base}/datetime`, new Date().toISOString());
+    for (const [name, value] of Object.entries(this.metrics.snapshot())) {
+      this.broker.publishSys(`${this.base}/${STATS.test(name) ? 'stats' : 'metrics'}/${name}`, String(value));
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+}
+
+/** A client id may hold characters that are special in topics; they must not change the topic's shape. */
+function encodeTopicLevel(id: string): string {
+  return id.replace(/[/+#]/g, (c) => encodeURIComponent(c));
+}

@@ -1,0 +1,183 @@
+import { existsSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { createInterface } from 'node:readline';
+import { builtinAdapters } from '../app/adapters.ts';
+import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
+import { Gateway } from '../app/gateway.ts';
+import { VERSION } from '../app/version.ts';
+import { hashPassword } from '../auth/password.ts';
+import { ConfigError } from '../config/load.ts';
+import { createLogger } from '../log/logger.ts';
+import { readRegistryFile } from '../registry/registry.ts';
+
+const HELP: Record<string, string> = {
+  main: `fieldgate ${VERSION}: multi-protocol IoT gateway
+
+Usage: fieldgate <command> [options]
+
+Commands:
+  start     run the gateway (default config if no file is given)
+  check     validate a config file without starting
+  passwd    print a password hash for auth.users
+  devices   list the devices the gateway has seen
+  version   print the version
+
+Run "fieldgate <command> --help" for a command's options.`,
+  start: `Usage: fieldgate start [--config FILE]
+
+Runs the gateway. The config file is, in order: --config FILE, $FIELDGATE_CONFIG,
+./fieldgate.yaml if it exists, else the embedded defaults (MQTT on 0.0.0.0:1883,
+data in ./data). SIGTERM or Ctrl-C stops it cleanly.`,
+  check: `Usage: fieldgate check [--config FILE]
+
+Validates FILE (same lookup as start) and prints every problem with its path and a
+hint. Exit code 0 when valid, 1 when not.`,
+  passwd: `Usage: fieldgate passwd [--username NAME]
+
+Reads a password (prompted on a terminal, else the first line of standard input) and
+prints a salted scrypt hash to paste into auth.users[].password_hash.
+
+  echo -n 's3cret' | fieldgate passwd --username sensor1`,
+  devices: `Usage: fieldgate devices [--config FILE] [--json]
+
+Lists every device any adapter has seen (protocol, id, address, first/last seen,
+online), read from the data directory of the config's gateway.data_dir.`,
+  version: 'Usage: fieldgate version',
+};
+
+function configPath(explicit: string | undefined): string | undefined {
+  if (explicit) return explicit;
+  if (process.env.FIELDGATE_CONFIG) return process.env.FIELDGATE_CONFIG;
+  return existsSync('fieldgate.yaml') ? 'fieldgate.yaml' : undefined;
+}
+
+function loadOrExit(file: string | undefined): GatewayConfig {
+  try {
+    return loadGatewayConfig(builtinAdapters, file);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`fieldgate: ${err.message}\nfieldgate: refusing to start; fix the file and run "fieldgate check --config ${err.source}"\n`);
+      process.exit(1);
+    }
+    throw err;
+  }
+}
+
+async function start(file: string | undefined): Promise<void> {
+  const config = loadOrExit(file);
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
+  const gateway = new Gateway({ config, adapters: builtinAdapters, log });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    const deadline = setTimeout(() => {
+      log.error({ timeout_ms: config.gateway.shutdown_timeout }, 'shutdown did not finish before gateway.shutdown_timeout; exiting anyway');
+      process.exit(1);
+    }, config.gateway.shutdown_timeout);
+    deadline.unref();
+    gateway.stop().then(
+      () => {
+        log.info('stopped');
+        process.exit(0);
+      },
+      (err: Error) => {
+        log.error({ err: err.message }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await gateway.start();
+  } catch (err) {
+    log.fatal(`fieldgate cannot start: ${(err as Error).message}`);
+    await gateway.stop().catch(() => {});
+    process.exit(1);
+  }
+}
+
+async function readPassword(): Promise<string> {
+  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: process.stdin.isTTY });
+  if (process.stdin.isTTY) {
+    process.stderr.write('password: ');
+    // Hide the typed characters: readline echoes through _writeToOutput.
+    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
+  }
+  for await (const line of rl) {
+    rl.close();
+    if (process.stdin.isTTY) process.stderr.write('\n');
+    return line;
+  }
+  return '';
+}
+
+function printDevices(config: GatewayConfig, json: boolean): void {
+  const devices = readRegistryFile(config.gateway.data_dir);
+  if (json) {
+    process.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
+    return;
+  }
+  if (devices.length === 0) {
+    process.stdout.write(`no devices seen yet (registry in ${config.gateway.data_dir})\n`);
+    return;
+  }
+  const rows = [['PROTOCOL', 'ID', 'ADDRESS', 'ONLINE', 'FIRST SEEN', 'LAST SEEN']];
+  for (const d of devices) rows.push([d.protocol, d.id, d.address ?? '-', d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command = 'help', ...rest] = argv;
+  const { values } = parseArgs({
+    args: rest,
+    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, username: { type: 'string' } },
+    allowPositionals: false,
+  });
+  if (command === 'help' || command === '--help' || command === '-h') {
+    process.stdout.write(`${HELP.main}\n`);
+    return;
+  }
+  if (!(command in HELP)) {
+    process.stderr.write(`fieldgate: unknown command "${command}"\n\n${HELP.main}\n`);
+    process.exit(2);
+  }
+  if (values.help) {
+    process.stdout.write(`${HELP[command]}\n`);
+    return;
+  }
+  switch (command) {
+    case 'start':
+      return start(configPath(values.config));
+    case 'check': {
+      const file = configPath(values.config);
+      loadOrExit(file);
+      process.stdout.write(`config OK: ${file ?? '(embedded defaults)'}\n`);
+      return;
+    }
+    case 'passwd': {
+      const pw = await readPassword();
+      if (!pw) {
+        process.stderr.write('fieldgate passwd: empty password\n');
+        process.exit(1);
+      }
+      const hash = await hashPassword(pw);
+      process.stdout.write(values.username ? `- username: ${values.username}\n  password_hash: '${hash}'\n` : `${hash}\n`);
+      return;
+    }
+    case 'devices':
+      return printDevices(loadOrExit(configPath(values.config)), values.json === true);
+    case 'version':
+      process.stdout.write(`fieldgate ${VERSION}\n`);
+      return;
+  }
+}
+
+main(process.argv.slice(2)).catch((err: Error) => {
+  process.stderr.write(`fieldgate: ${err.message}\n`);
+  process.exit(1);
+});

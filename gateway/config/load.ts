@@ -1,0 +1,139 @@
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+
+/** One readable problem with a config file: where, what, and what to do about it. */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+  hint?: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly source: string, readonly problems: ConfigProblem[]) {
+    super(
+      `invalid config ${source}:\n` +
+        problems.map((p) => `  - ${p.path || '(top level)'}: ${p.message}${p.hint ? ` (hint: ${p.hint})` : ''}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+// ${env:NAME} and ${file:/path} let secrets stay out of the YAML file (systemd credentials, k8s
+// secrets, a root-only file). Resolved before validation so the schema sees the final values.
+const SECRET_REF = /\$\{(env|file):([^}]+)\}/g;
+
+function resolveSecrets(value: unknown, path: string, problems: ConfigProblem[], env: NodeJS.ProcessEnv): unknown {
+  if (typeof value === 'string') {
+    return value.replace(SECRET_REF, (_all, kind: string, ref: string) => {
+      if (kind === 'env') {
+        const v = env[ref];
+        if (v === undefined) problems.push({ path, message: `environment variable ${ref} is not set`, hint: `export ${ref}=... before starting` });
+        return v ?? '';
+      }
+      try {
+        return readFileSync(ref, 'utf8').trim();
+      } catch (err) {
+        problems.push({ path, message: `cannot read secret file ${ref}: ${(err as NodeJS.ErrnoException).code ?? err}`, hint: 'check the path and that the fieldgate user may read it' });
+        return '';
+      }
+    });
+  }
+  if (Array.isArray(value)) return value.map((v, i) => resolveSecrets(v, `${path}[${i}]`, problems, env));
+  if (value && typeof value === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(value)) out[k] = resolveSecrets(v, path ? `${path}.${k}` : k, problems, env);
+    return out;
+  }
+  return value;
+}
+
+function formatPath(path: PropertyKey[]): string {
+  return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
+}
+
+/** Keys an object schema accepts at `path`, to suggest in place of an unknown one. */
+function knownKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
+  let s: any = schema;
+  const unwrap = () => {
+    for (let i = 0; i < 10 && s; i++) {
+      const def = s._zod?.def;
+      if (!def) return;
+      if (def.type === 'object') return;
+      s = def.innerType ?? def.in ?? def.schema ?? def.left ?? undefined;
+    }
+  };
+  unwrap();
+  for (const seg of path) {
+    if (!s) return [];
+    const def = s._zod.def;
+    if (def.type === 'object') s = def.shape[seg as string];
+    else if (def.type === 'array') s = def.element;
+    else if (def.type === 'record') s = def.valueType;
+    else return [];
+    unwrap();
+  }
+  return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
+}
+
+function hintFor(issue: z.core.$ZodIssue, schema: z.ZodType): string | undefined {
+  switch (issue.code) {
+    case 'unrecognized_keys': {
+      const keys = knownKeys(schema, issue.path);
+      return keys.length ? `remove it or use one of: ${keys.join(', ')}` : 'remove it';
+    }
+    case 'invalid_type':
+      return issue.expected === 'number' ? 'write a bare number, without quotes' : undefined;
+    default:
+      return undefined;
+  }
+}
+
+export function problemsFrom(error: z.ZodError, schema: z.ZodType): ConfigProblem[] {
+  return error.issues.map((issue) => {
+    const path = formatPath(issue.path);
+    if (issue.code === 'unrecognized_keys') {
+      const where = path ? `${path}.` : '';
+      return { path: issue.keys.map((k) => `${where}${k}`).join(', '), message: `unknown key${issue.keys.length > 1 ? 's' : ''}`, hint: hintFor(issue, schema) };
+    }
+    return { path, message: issue.message.replace(/^Invalid input: /, ''), hint: hintFor(issue, schema) };
+  });
+}
+
+/** Validates an already-parsed document against `schema`, throwing a ConfigError listing every problem. */
+export function validateConfig<S extends z.ZodType>(schema: S, doc: unknown, source: string, env = process.env): z.output<S> {
+  const problems: ConfigProblem[] = [];
+  const resolved = resolveSecrets(doc ?? {}, '', problems, env);
+  const result = schema.safeParse(resolved);
+  if (!result.success) problems.push(...problemsFrom(result.error, schema));
+  if (problems.length) throw new ConfigError(source, problems);
+  return result.data as z.output<S>;
+}
+
+/**
+ * Reads and validates a YAML config. With no path at all the embedded defaults apply (a gateway
+ * that starts on a fresh clone); a path that was named but cannot be read is an error, never a
+ * silent fallback.
+ */
+export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefined, env = process.env): z.output<S> {
+  if (!file) return validateConfig(schema, {}, '(embedded defaults)', env);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new ConfigError(file, [{ path: '', message: `cannot read the file (${code ?? String(err)})`, hint: code === 'ENOENT' ? 'check the path, or start without --config to use the embedded defaults' : 'check the file permissions' }]);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text, { prettyErrors: true });
+  } catch (err) {
+    const e = err as YAMLParseError;
+    const line = e.linePos?.[0];
+    throw new ConfigError(file, [{ path: line ? `line ${line.line}, column ${line.col}` : '', message: `YAML syntax error: ${e.message.split('\n')[0]}` }]);
+  }
+  if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
+    throw new ConfigError(file, [{ path: '', message: 'the file must hold a mapping of sections (gateway:, broker:, ...)' }]);
+  }
+  return validateConfig(schema, doc, file, env);
+}

@@ -1,0 +1,88 @@
+import { z } from 'zod';
+import { byteSize, duration } from './duration.ts';
+
+// The one declaration of the gateway's core configuration. Adapter sections are declared by each
+// adapter and composed in by the composition root (gateway/app/compose.ts), so this file never
+// imports an adapter.
+
+const port = () => z.number().int().min(0).max(65535);
+const host = () => z.string().min(1);
+
+const tcpListener = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: host().default('0.0.0.0'),
+  port: port().default(1883),
+});
+
+const tlsListener = z.strictObject({
+  enabled: z.boolean().default(false),
+  host: host().default('0.0.0.0'),
+  port: port().default(8883),
+  cert_file: z.string().optional(),
+  key_file: z.string().optional(),
+  ca_file: z.string().optional(),
+  require_client_cert: z.boolean().default(false),
+}).refine((l) => !l.enabled || (l.cert_file && l.key_file), {
+  message: 'an enabled TLS listener needs cert_file and key_file',
+});
+
+const wsListener = z.strictObject({
+  enabled: z.boolean().default(false),
+  host: host().default('0.0.0.0'),
+  port: port().default(8083),
+  path: z.string().startsWith('/').default('/mqtt'),
+});
+
+const aclRule = z.strictObject({
+  permission: z.enum(['allow', 'deny']),
+  action: z.enum(['publish', 'subscribe', 'all']).default('all'),
+  topics: z.array(z.string().min(1)).min(1),
+  user: z.string().optional(),
+  clientid: z.string().optional(),
+  ipaddress: z.string().optional(),
+});
+
+const user = z.strictObject({
+  username: z.string().min(1),
+  password_hash: z.string().regex(/^\$scrypt\$/, 'must be a hash printed by `fieldgate passwd`'),
+});
+
+export const coreSchema = z.strictObject({
+  gateway: z.strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only').default('fieldgate'),
+    data_dir: z.string().min(1).default('./data'),
+    shutdown_timeout: duration().default(10_000),
+  }).prefault({}),
+  log: z.strictObject({
+    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    adapters: z.record(z.string(), z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default({}),
+  }).prefault({}),
+  broker: z.strictObject({
+    listeners: z.strictObject({
+      tcp: tcpListener.prefault({}),
+      tls: tlsListener.prefault({}),
+      ws: wsListener.prefault({}),
+    }).prefault({}),
+    max_packet_size: byteSize().default(1024 * 1024),
+    max_queued_messages: z.number().int().min(1).default(1000),
+    connect_timeout: duration().default(30_000),
+  }).prefault({}),
+  auth: z.strictObject({
+    allow_anonymous: z.enum(['loopback', 'always', 'never']).default('loopback'),
+    users: z.array(user).default([]),
+    acl: z.array(aclRule).default([]),
+    acl_nomatch: z.enum(['allow', 'deny']).default('deny'),
+  }).prefault({}),
+  sys: z.strictObject({
+    interval: duration().default(60_000),
+    client_events: z.boolean().default(true),
+  }).prefault({}),
+  adapters: z.record(z.string(), z.unknown()).default({}),
+  bridge: z.unknown().optional(),
+});
+
+export type CoreConfig = z.output<typeof coreSchema>;
+export type AclRule = z.output<typeof aclRule>;
+export type AuthConfig = CoreConfig['auth'];
+export type BrokerConfig = CoreConfig['broker'];

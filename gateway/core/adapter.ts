@@ -1,0 +1,79 @@
+import type { z } from 'zod';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { AuthResult } from '../auth/service.ts';
+import type { DeliveredMessage, DeviceIdentity, Qos } from './message.ts';
+import type { DeviceRecord } from '../registry/registry.ts';
+
+export type { DeviceIdentity, DeliveredMessage, Qos };
+
+export interface PublishRequest {
+  topic: string;
+  payload: Buffer | string;
+  qos?: Qos;
+  retain?: boolean;
+  device: DeviceIdentity;
+}
+
+export interface Subscription {
+  unsubscribe(): Promise<void>;
+}
+
+/** Facts about a device session, for the `$SYS/.../gateway/{protocol}/clients/{id}/connected` event. */
+export interface SessionInfo {
+  keepalive?: number;
+  proto_name?: string;
+  proto_ver?: number | string;
+  sockport?: number;
+}
+
+/**
+ * What an adapter may do with the rest of the gateway. It is the only way in: adapters never import
+ * the broker, the bridge, or each other.
+ */
+export interface MessageApi {
+  /**
+   * Resolves once the gateway has accepted the message (authorized, written to the bridge's durable
+   * log when a forward rule matches, handed to the broker). Rejects with PublishRejected.
+   */
+  publish(req: PublishRequest): Promise<void>;
+  /** Downlink: messages on `filter` that `device` may read (the ACL is checked at subscribe time). */
+  subscribe(filter: string, onMessage: (msg: DeliveredMessage) => void, device?: DeviceIdentity): Promise<Subscription>;
+  authenticate(device: DeviceIdentity, password: string | Buffer | undefined): Promise<AuthResult>;
+  deviceConnected(device: DeviceIdentity, info?: SessionInfo): void;
+  deviceDisconnected(device: DeviceIdentity, reason: string): void;
+  /** The device was heard from (datagram protocols have no session). */
+  deviceSeen(device: DeviceIdentity): void;
+}
+
+export interface RegistryView {
+  get(protocol: string, id: string): DeviceRecord | undefined;
+  list(protocol?: string): DeviceRecord[];
+}
+
+export interface AdapterContext {
+  messages: MessageApi;
+  log: Logger;
+  metrics: Metrics;
+  registry: RegistryView;
+  /**
+   * Report a failure the adapter cannot recover from by itself after start() returned (a socket
+   * that died, a serial port that vanished). The gateway stops the adapter and restarts it with backoff.
+   */
+  fail(err: Error): void;
+}
+
+export interface Adapter {
+  /** All I/O begins here; the constructor only stores its config. */
+  start(ctx: AdapterContext): Promise<void>;
+  /** Idempotent; release every socket, timer and subscription. */
+  stop(): Promise<void>;
+}
+
+/** How an adapter plugs in: a name, its config section's schema, and a factory. */
+export interface AdapterDefinition<S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+  name: string;
+  /** Validates `adapters.<name>` in fieldgate.yaml; must default `enabled`. */
+  configSchema: S;
+  create(config: z.output<S>): Adapter;
+}

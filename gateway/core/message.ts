@@ -1,0 +1,45 @@
+// The shapes that cross the boundary between adapters, the broker and the bridge.
+
+/** A device as an adapter knows it. `id` is unique within its protocol. */
+export interface DeviceIdentity {
+  protocol: string;
+  id: string;
+  /** Peer address as text, e.g. "127.0.0.1:5683" or "/dev/ttyUSB0". */
+  address?: string;
+  username?: string;
+}
+
+export type Qos = 0 | 1;
+
+/** Where a message entered the gateway. The bridge uses it to never send a downlink back up. */
+export type Origin = 'mqtt' | 'adapter' | 'bridge' | 'internal';
+
+/** A message on its way into the internal broker, before it is accepted. */
+export interface IngressMessage {
+  topic: string;
+  payload: Buffer;
+  qos: Qos;
+  retain: boolean;
+  origin: Origin;
+  /** The MQTT client id or the device id. */
+  clientid: string;
+  device?: DeviceIdentity;
+}
+
+/** A message delivered to an adapter's downlink subscription. */
+export interface DeliveredMessage {
+  topic: string;
+  payload: Buffer;
+  qos: Qos;
+  retain: boolean;
+}
+
+export type RejectReason = 'not_authorized' | 'invalid_topic' | 'queue_full' | 'unavailable' | 'too_large';
+
+/** A publish the gateway did not accept. Adapters map `reason` to their protocol's error code. */
+export class PublishRejected extends Error {
+  constructor(readonly reason: RejectReason, message: string) {
+    super(message);
+    this.name = 'PublishRejected';
+  }
+}

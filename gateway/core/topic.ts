@@ -1,0 +1,53 @@
+// MQTT topic rules (MQTT 3.1.1 section 4.7), shared by the broker, adapters' message API and the bridge.
+
+/** True when `topic` (a concrete topic name) matches `filter` (which may hold + and #). */
+export function topicMatches(filter: string, topic: string): boolean {
+  // [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with $.
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+/** Why a topic name cannot be published to, or undefined when it is valid. */
+export function invalidTopicName(topic: string): string | undefined {
+  if (topic.length === 0) return 'empty topic';
+  if (Buffer.byteLength(topic) > 65535) return 'topic longer than 65535 bytes';
+  if (topic.includes('+') || topic.includes('#')) return 'wildcards (+, #) are not allowed in a topic name';
+  if (topic.includes('\u0000')) return 'NUL character in topic';
+  return undefined;
+}
+
+/** Why a topic filter is invalid, or undefined when it is valid. */
+export function invalidTopicFilter(filter: string): string | undefined {
+  if (filter.length === 0) return 'empty topic filter';
+  if (filter.includes('\u0000')) return 'NUL character in topic filter';
+  const levels = filter.split('/');
+  for (let i = 0; i < levels.length; i++) {
+    const l = levels[i];
+    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return '"#" must be a whole last level';
+    if (l.includes('+') && l !== '+') return '"+" must be a whole level';
+  }
+  return undefined;
+}
+
+/** Could a subscription to `filter` ever receive a message on a topic under `prefix` (e.g. "$SYS/")? */
+export function filterReaches(filter: string, prefix: string): boolean {
+  const f = filter.split('/');
+  const p = prefix.replace(/\/$/, '').split('/');
+  for (let i = 0; i < p.length; i++) {
+    if (i >= f.length) return false;
+    if (f[i] === '#') return !(i === 0 && p[0].startsWith('$'));
+    if (f[i] === '+') {
+      if (i === 0 && p[0].startsWith('$')) return false;
+      continue;
+    }
+    if (f[i] !== p[i]) return false;
+  }
+  return true;
+}

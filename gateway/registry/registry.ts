@@ -1,0 +1,113 @@
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { DeviceIdentity } from '../core/message.ts';
+
+export interface DeviceRecord {
+  protocol: string;
+  id: string;
+  address?: string;
+  username?: string;
+  first_seen: number;
+  last_seen: number;
+  online: boolean;
+}
+
+const FILE = 'devices.json';
+
+/** Reads the registry file a running (or stopped) gateway keeps, for `fieldgate devices`. */
+export function readRegistryFile(dataDir: string): DeviceRecord[] {
+  try {
+    const doc = JSON.parse(readFileSync(join(dataDir, FILE), 'utf8')) as { devices?: DeviceRecord[] };
+    return Array.isArray(doc.devices) ? doc.devices : [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new Error(`cannot read the device registry ${join(dataDir, FILE)}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Every device any adapter has seen. Kept in memory, saved to `<data_dir>/devices.json` at most
+ * once per `flushInterval` (an SD card wears out under a write per message) and on stop, through a
+ * temp file and rename so a power cut leaves either the old or the new file.
+ */
+export class DeviceRegistry {
+  private readonly devices = new Map<string, DeviceRecord>();
+  private timer?: NodeJS.Timeout;
+  private dirty = false;
+
+  constructor(
+    private readonly dataDir: string,
+    private readonly flushInterval = 2000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Loads the saved registry; every device starts offline because no session survives a restart. */
+  load(): void {
+    mkdirSync(this.dataDir, { recursive: true });
+    for (const d of readRegistryFile(this.dataDir)) {
+      if (typeof d?.protocol === 'string' && typeof d?.id === 'string') this.devices.set(key(d.protocol, d.id), { ...d, online: false });
+    }
+  }
+
+  seen(dev: DeviceIdentity, online?: boolean): DeviceRecord {
+    const k = key(dev.protocol, dev.id);
+    const t = this.now();
+    let rec = this.devices.get(k);
+    if (!rec) {
+      rec = { protocol: dev.protocol, id: dev.id, first_seen: t, last_seen: t, online: online ?? false };
+      this.devices.set(k, rec);
+    }
+    rec.last_seen = t;
+    if (dev.address !== undefined) rec.address = dev.address;
+    if (dev.username !== undefined) rec.username = dev.username;
+    if (online !== undefined) rec.online = online;
+    this.markDirty();
+    return rec;
+  }
+
+  get(protocol: string, id: string): DeviceRecord | undefined {
+    const r = this.devices.get(key(protocol, id));
+    return r && { ...r };
+  }
+
+  list(protocol?: string): DeviceRecord[] {
+    const all = [...this.devices.values()].map((r) => ({ ...r }));
+    return protocol ? all.filter((r) => r.protocol === protocol) : all;
+  }
+
+  get size(): number {
+    return this.devices.size;
+  }
+
+  private markDirty(): void {
+    this.dirty = true;
+    if (!this.timer) {
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.flush();
+      }, this.flushInterval);
+      this.timer.unref();
+    }
+  }
+
+  flush(): void {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const tmp = join(this.dataDir, `${FILE}.tmp`);
+    writeFileSync(tmp, JSON.stringify({ version: 1, devices: [...this.devices.values()] }));
+    renameSync(tmp, join(this.dataDir, FILE));
+  }
+
+  /** Saves with every device offline: after a stop no session is open. */
+  close(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const r of this.devices.values()) r.online = false;
+    this.dirty = true;
+    this.flush();
+  }
+}
+
+function key(protocol: string, id: string): string {
+  return `${protocol}\u0000${id}`;
+}
