@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import { buildSchema } from '../app/config.ts';
 import { Gateway } from '../app/gateway.ts';
 import type { SupervisorOptions } from '../app/supervisor.ts';
@@ -109,7 +109,7 @@ export async function until(cond: () => boolean | Promise<boolean>, what: string
 /** The SUBACK return codes as sent on the wire (MQTT.js rewrites 0x80 entries in its callback). */
 export function subackCodes(c: MqttClient, topics: string[]): Promise<number[]> {
   return new Promise((resolve) => {
-    const onPacket = (p: { cmd: string; granted?: number[] }) => {
+    const onPacket = (p: Packet) => {
       if (p.cmd !== 'suback') return;
       c.off('packetreceive', onPacket);
       resolve(p.granted as number[]);
