@@ -46,7 +46,8 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
-    this.registry.load();
+    const registryProblem = this.registry.load();
+    if (registryProblem) log.warn(registryProblem);
     const ports = await this.broker.start();
     this.started = true;
     this.sys.start();

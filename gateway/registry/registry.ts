@@ -41,12 +41,25 @@ export class DeviceRegistry {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Loads the saved registry; every device starts offline because no session survives a restart. */
-  load(): void {
+  /**
+   * Loads the saved registry; every device starts offline because no session survives a restart.
+   * An unreadable file is moved aside (kept for inspection) and the registry starts empty: losing
+   * first-seen dates is better than a gateway that will not start. Returns that warning, if any.
+   */
+  load(): string | undefined {
     mkdirSync(this.dataDir, { recursive: true });
-    for (const d of readRegistryFile(this.dataDir)) {
+    let saved: DeviceRecord[];
+    try {
+      saved = readRegistryFile(this.dataDir);
+    } catch (err) {
+      const aside = join(this.dataDir, `${FILE}.corrupt-${this.now()}`);
+      renameSync(join(this.dataDir, FILE), aside);
+      return `${(err as Error).message}; moved it to ${aside} and started an empty registry`;
+    }
+    for (const d of saved) {
       if (typeof d?.protocol === 'string' && typeof d?.id === 'string') this.devices.set(key(d.protocol, d.id), { ...d, online: false });
     }
+    return undefined;
   }
 
   seen(dev: DeviceIdentity, online?: boolean): DeviceRecord {
