@@ -1,7 +1,8 @@
 import type { AdapterDefinition } from '../core/adapter.ts';
+import { tcpAdapter } from '../../adapters/tcp/index.ts';
 
 /**
  * Every protocol adapter the gateway ships, in start order. This is the only module that imports
  * adapters; each protocol's issue adds its definition here.
  */
-export const builtinAdapters: readonly AdapterDefinition[] = [];
+export const builtinAdapters: readonly AdapterDefinition[] = [tcpAdapter];

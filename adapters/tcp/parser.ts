@@ -1,0 +1,131 @@
+import { FrameError, FrameType, MAX_PAYLOAD, isSingleByte, type RawFrame } from './codec.ts';
+
+export type Role = 'server' | 'client';
+
+export interface ParserOptions {
+  /** Largest payload accepted; a longer declared length fails with `frame_too_large` before any of it is buffered. */
+  maxPayload?: number;
+  /** Which frame types may arrive: a server reads device frames, a client reads gateway frames. */
+  role?: Role;
+}
+
+// Types each side may receive. Anything else is garbage for that side (`parse_error`).
+const FROM_DEVICE = new Set<number>([FrameType.CONNECT, FrameType.DATATRANS, FrameType.PING, FrameType.DISCONNECT, FrameType.ACK]);
+const FROM_GATEWAY = new Set<number>([FrameType.CONNACK, FrameType.DATATRANS, FrameType.PONG, FrameType.ACK]);
+
+/**
+ * Streaming frame parser. TCP delivers bytes, not frames: one chunk may hold half a header, or
+ * several frames ("sticky packets"). The parser keeps at most one partially received frame, whose
+ * buffer is allocated once at the declared size, so memory per connection is bounded by
+ * `maxPayload + 3` bytes whatever the peer sends. After the first error it stays failed: a stream
+ * that lost framing cannot be resynchronised (there is no sync marker), so the caller closes it.
+ */
+export class FrameParser {
+  private readonly maxPayload: number;
+  private readonly allowed: Set<number>;
+  // Header state: 0 = want header byte, 1 = want length high, 2 = want length low, 3 = in payload.
+  private stage = 0;
+  private header = 0;
+  private length = 0;
+  private body?: Buffer;
+  private filled = 0;
+  private failed?: FrameError;
+
+  constructor(opts: ParserOptions = {}) {
+    this.maxPayload = Math.min(opts.maxPayload ?? MAX_PAYLOAD, MAX_PAYLOAD);
+    this.allowed = opts.role === 'client' ? FROM_GATEWAY : FROM_DEVICE;
+  }
+
+  /** Bytes held for an incomplete frame (what a connection costs beyond its socket). */
+  get buffered(): number {
+    return this.body ? this.body.length : 0;
+  }
+
+  get error(): FrameError | undefined {
+    return this.failed;
+  }
+
+  /**
+   * Feeds one chunk. Complete frames go to `onFrame` in order; returns the error that ended the
+   * stream, if any (frames before the bad byte have been delivered). Never throws.
+   */
+  push(chunk: Uint8Array, onFrame: (f: RawFrame) => void): FrameError | undefined {
+    if (this.failed) return this.failed;
+    let i = 0;
+    const n = chunk.length;
+    while (i < n) {
+      switch (this.stage) {
+        case 0: {
+          const h = chunk[i++];
+          const type = h >> 4;
+          const flags = h & 0x0f;
+          if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h)})`);
+          if (isSingleByte(type)) {
+            if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h)} has flags set`);
+            onFrame({ type, flags, payload: EMPTY });
+            break;
+          }
+          this.header = h;
+          this.stage = 1;
+          break;
+        }
+        case 1:
+          this.length = chunk[i++] << 8;
+          this.stage = 2;
+          break;
+        case 2: {
+          this.length |= chunk[i++];
+          if (this.length > this.maxPayload) {
+            return this.fail('frame_too_large', `frame 0x${hex(this.header)} declares ${this.length} payload bytes, over max_packet_size ${this.maxPayload}`);
+          }
+          if (this.length === 0) {
+            this.emit(EMPTY, onFrame);
+            break;
+          }
+          // Fast path: the whole payload is in this chunk. Copy it out anyway, so a small frame
+          // never pins the socket's 64 KB read buffer while it waits in a queue.
+          if (n - i >= this.length) {
+            const payload = Buffer.from(chunk.subarray(i, i + this.length));
+            i += this.length;
+            this.emit(payload, onFrame);
+            break;
+          }
+          this.body = Buffer.allocUnsafe(this.length);
+          this.filled = 0;
+          this.stage = 3;
+          break;
+        }
+        case 3: {
+          const body = this.body as Buffer;
+          const take = Math.min(body.length - this.filled, n - i);
+          body.set(chunk.subarray(i, i + take), this.filled);
+          this.filled += take;
+          i += take;
+          if (this.filled === body.length) {
+            this.body = undefined;
+            this.emit(body, onFrame);
+          }
+          break;
+        }
+      }
+    }
+    return undefined;
+  }
+
+  private emit(payload: Buffer, onFrame: (f: RawFrame) => void): void {
+    this.stage = 0;
+    onFrame({ type: this.header >> 4, flags: this.header & 0x0f, payload });
+  }
+
+  private fail(reason: FrameError['reason'], message: string): FrameError {
+    this.failed = new FrameError(reason, message);
+    this.body = undefined;
+    return this.failed;
+  }
+}
+
+const EMPTY = Buffer.alloc(0);
+
+function hex(b: number): string {
+  return b.toString(16).padStart(2, '0');
+}

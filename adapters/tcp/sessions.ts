@@ -1,0 +1,135 @@
+import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
+import type { Logger } from '../../gateway/log/logger.ts';
+import { V2, type ConnectPacket } from './codec.ts';
+import { DeviceSession, type DownlinkSink, type SessionLimits } from './session.ts';
+import type { TcpStats } from './stats.ts';
+
+/** The connection side of a session: a sink for downlinks that can also be kicked off. */
+export interface SessionOwner extends DownlinkSink {
+  /** Closes the connection at once with `reason` (a newer connection took the client id). */
+  kick(reason: string): void;
+}
+
+interface Entry {
+  session: DeviceSession;
+  owner?: SessionOwner;
+}
+
+/**
+ * All client ids the adapter knows, connected or remembered. One connection per client id: a new
+ * CONNECT takes the id over (EMQX: `discarded` for a clean start, `takenover` for a resume). Opening
+ * is serialised per client id so two racing CONNECTs cannot both subscribe.
+ */
+export class SessionStore {
+  private readonly entries = new Map<string, Entry>();
+  private readonly locks = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly messages: MessageApi,
+    private readonly limits: SessionLimits & { sessionExpiry: number },
+    private readonly stats: TcpStats,
+    private readonly log: Logger,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /**
+   * Attaches `owner` to the session of `p.clientid`. Returns whether a stored session was resumed
+   * (v2 CONNACK session-present), or undefined when the owner went away while waiting.
+   */
+  open(owner: SessionOwner & { closed: boolean }, p: ConnectPacket, device: DeviceIdentity, dnTopic: string): Promise<{ session: DeviceSession; present: boolean } | undefined> {
+    return this.locked(p.clientid, async () => {
+      if (owner.closed) return undefined;
+      let e = this.entries.get(p.clientid);
+      if (e?.owner && e.owner !== owner) e.owner.kick(p.resume ? 'takenover' : 'discarded');
+      e = this.entries.get(p.clientid);
+      const resumable = p.version === V2 && p.resume;
+      if (e && resumable && e.session.resumable && e.session.subscription) {
+        this.attach(e, owner);
+        return { session: e.session, present: true };
+      }
+      if (e) {
+        // A clean start: forget downlinks, keep the uplink ids (a retransmission may still come).
+        await e.session.destroy();
+      } else {
+        e = { session: new DeviceSession(p.clientid, this.limits, this.stats) };
+        this.entries.set(p.clientid, e);
+      }
+      const s = e.session;
+      s.resumable = resumable;
+      if (dnTopic) {
+        try {
+          s.subscription = await this.messages.subscribe(dnTopic, (m) => s.deliver(m), device);
+        } catch (err) {
+          // The device may still publish; it just gets no downlink. Said once, at connect.
+          this.stats.subscribeDenied.inc();
+          this.log.warn({ clientid: p.clientid, topic: dnTopic, err: (err as Error).message }, `no downlink for tcp device ${p.clientid}: ${(err as Error).message}`);
+        }
+      }
+      if (owner.closed) {
+        // The device vanished while we subscribed: undo, as release() will not see us.
+        this.forget(e);
+        return undefined;
+      }
+      this.attach(e, owner);
+      return { session: s, present: false };
+    });
+  }
+
+  private attach(e: Entry, owner: SessionOwner): void {
+    if (e.session.expiryTimer) clearTimeout(e.session.expiryTimer);
+    e.session.expiryTimer = undefined;
+    e.owner = owner;
+    e.session.sink = owner;
+  }
+
+  /** The owner's connection closed. What survives depends on the version and the resume flag. */
+  release(owner: SessionOwner, clientid: string, version: number): void {
+    const e = this.entries.get(clientid);
+    if (!e || e.owner !== owner) return;
+    e.owner = undefined;
+    e.session.detach();
+    if (version !== V2) {
+      // v1 has no ids and no resume: nothing is worth keeping.
+      this.entries.delete(clientid);
+      void e.session.destroy().catch(() => {});
+      return;
+    }
+    if (!e.session.resumable) {
+      e.session.dropDownlinks();
+      const sub = e.session.subscription;
+      e.session.subscription = undefined;
+      void sub?.unsubscribe().catch(() => {});
+    }
+    e.session.expiryTimer = setTimeout(() => this.forget(e), this.limits.sessionExpiry);
+    e.session.expiryTimer.unref();
+  }
+
+  private forget(e: Entry): void {
+    if (e.owner) return;
+    if (this.entries.get(e.session.clientid) === e) this.entries.delete(e.session.clientid);
+    void e.session.destroy().catch(() => {});
+  }
+
+  async closeAll(): Promise<void> {
+    const all = [...this.entries.values()];
+    this.entries.clear();
+    await Promise.all(all.map((e) => e.session.destroy().catch(() => {})));
+  }
+
+  private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(id) ?? Promise.resolve();
+    const run = prev.then(fn);
+    const tail = run.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(id, tail);
+    void tail.then(() => {
+      if (this.locks.get(id) === tail) this.locks.delete(id);
+    });
+    return run;
+  }
+}
