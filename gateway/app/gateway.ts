@@ -2,6 +2,7 @@ import type { LevelWithSilent } from 'pino';
 import { AuthService } from '../auth/service.ts';
 import { Broker } from '../broker/broker.ts';
 import { SysPublisher } from '../broker/sys.ts';
+import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
 import type { Logger } from '../log/logger.ts';
@@ -31,6 +32,7 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly sys: SysPublisher;
   private supervisor?: AdapterSupervisor;
+  bridge?: Bridge;
   private started = false;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -51,6 +53,9 @@ export class Gateway {
     const ports = await this.broker.start();
     this.started = true;
     this.sys.start();
+    // Before adapters: from their first publish on, forwarded messages must reach the log.
+    this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
+    await this.bridge.start();
     const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name] }));
     this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
     await this.supervisor.startAll();
@@ -76,6 +81,7 @@ export class Gateway {
     if (!this.started) return;
     this.started = false;
     await this.supervisor?.stopAll();
+    await this.bridge?.stop();
     this.sys.stop();
     await this.broker.stop();
     this.registry.close();

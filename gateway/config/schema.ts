@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { bridgeSchema } from '../bridge/config.ts';
 import { byteSize, duration } from './duration.ts';
 
 // The one declaration of the gateway's core configuration. Adapter sections are declared by each
@@ -79,7 +80,7 @@ export const coreSchema = z.strictObject({
     client_events: z.boolean().default(true),
   }).prefault({}),
   adapters: z.record(z.string(), z.unknown()).default({}),
-  bridge: z.unknown().optional(),
+  bridge: bridgeSchema.prefault({}),
 });
 
 export type CoreConfig = z.output<typeof coreSchema>;

@@ -1,0 +1,287 @@
+import { join, resolve } from 'node:path';
+import type { Broker } from '../broker/broker.ts';
+import type { Ingress } from '../core/ingress.ts';
+import { PublishRejected, type IngressMessage } from '../core/message.ts';
+import type { Logger } from '../log/logger.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import type { BridgeConfig } from './config.ts';
+import { Consumer, type LaneName } from './consumer.ts';
+import { MemoryStore } from './memory-store.ts';
+import { frameSize } from './record.ts';
+import { UpstreamRules } from './rules.ts';
+import { SegmentLog } from './segment-log.ts';
+import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint } from './state.ts';
+import type { Damage, LaneStore, OpenReport, Pos } from './store.ts';
+import { UpstreamLink } from './upstream.ts';
+
+export interface BridgeDeps {
+  gatewayId: string;
+  dataDir: string;
+  broker: Broker;
+  ingress: Ingress;
+  metrics: Metrics;
+  log: Logger;
+}
+
+const LANES: LaneName[] = ['high', 'normal'];
+/** Drop and expiry warnings are logged at most this often, with the count since the last one. */
+const DROP_LOG_MS = 10_000;
+
+interface Upstream {
+  rules: UpstreamRules;
+  bit: number;
+  link: UpstreamLink;
+  consumer: Consumer;
+  unsubscribe?: () => void;
+}
+
+/**
+ * The store-and-forward bridge: an ingress hook that appends every message a forward rule takes to
+ * the log and returns only once it is durable (so the source's ack means "on disk"), consumers that
+ * replay the log to each upstream and release it on PUBACK, downlinks from the cloud into the
+ * local broker, checkpoints, drops and metrics.
+ */
+export class Bridge {
+  private readonly dir: string;
+  private lanes!: Record<LaneName, LaneStore>;
+  private upstreams: Upstream[] = [];
+  private removeHook?: () => void;
+  private timer?: NodeJS.Timeout;
+  private checkpointing?: Promise<void>;
+  private lastSaved = '';
+  private oldestTs = 0;
+  private readonly drops = { queue_full: 0, expired: 0, failed: 0, no_rule: 0 };
+  private dropLog = { at: 0, since: 0 };
+  private readonly c;
+  openReports: Record<string, OpenReport> = {};
+
+  constructor(private readonly cfg: BridgeConfig, private readonly deps: BridgeDeps) {
+    this.dir = resolve(cfg.queue.dir ?? join(deps.dataDir, 'bridge'));
+    const m = deps.metrics;
+    this.c = {
+      forwarded: m.counter('bridge/forwarded'),
+      queueFull: m.counter('bridge/dropped/queue_full'),
+      expired: m.counter('bridge/dropped/expired'),
+      failed: m.counter('bridge/dropped/failed'),
+      noRule: m.counter('bridge/dropped/no_rule'),
+      reconnects: m.counter('bridge/reconnects'),
+      downlink: m.counter('bridge/downlink/received'),
+      damaged: m.counter('bridge/log/damaged_bytes'),
+    };
+  }
+
+  get enabled(): boolean {
+    return this.cfg.upstreams.length > 0;
+  }
+
+  async start(): Promise<void> {
+    if (!this.enabled) return;
+    const { cfg, deps } = this;
+    const q = cfg.queue;
+    const { meta, notes } = loadMeta(this.dir, cfg.upstreams.map((u) => u.name));
+    for (const n of notes) deps.log.warn(n);
+    // Drops go a segment at a time: at least 16 segments per bound keeps each drop small.
+    const segmentBytes = Math.max(16 * 1024, Math.min(q.segment_bytes, Math.floor(q.max_bytes / 16)));
+    const make = (name: LaneName): LaneStore =>
+      q.storage === 'memory' ? new MemoryStore(name, segmentBytes) : new SegmentLog({ dir: join(this.dir, name), name, segmentBytes, syncInterval: q.sync_interval });
+    this.lanes = { high: make('high'), normal: make('normal') };
+    for (const name of LANES) {
+      const lane = this.lanes[name];
+      lane.on('damaged', (d) => this.reportDamage(name, d));
+      const report = await lane.open();
+      this.openReports[name] = report;
+      for (const d of report.damage) this.reportDamage(name, d);
+    }
+    const saved = loadCheckpoint(this.dir);
+    for (const u of cfg.upstreams) {
+      const rules = new UpstreamRules(u, deps.gatewayId);
+      const log = deps.log.child({ upstream: u.name });
+      const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
+      const consumer = new Consumer({
+        cfg: u,
+        bit: meta.bits[u.name],
+        epoch: meta.epoch,
+        rules,
+        lanes: this.lanes,
+        start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
+        ttl: q.ttl,
+        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule },
+        onDrop: (reason, rec, detail) => this.dropped(reason, 1, `${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`),
+      });
+      const up: Upstream = { rules, bit: meta.bits[u.name], link, consumer };
+      link.on('up', (client) => {
+        consumer.connected(client);
+        if (rules.downlink.length) {
+          client.subscribe(rules.downlink.map((r) => ({ topic: r.remote, qos: r.qos })) as never, (err) => {
+            if (err) log.warn({ err: err.message }, `upstream ${u.name}: downlink subscribe failed: ${err.message}`);
+          });
+        }
+      });
+      link.on('down', () => consumer.disconnected());
+      link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
+      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/connected`, () => (link.connected ? 1 : 0));
+      this.upstreams.push(up);
+    }
+    this.metrics();
+    this.removeHook = deps.ingress.addHook('bridge', (msg) => this.accept(msg));
+    this.timer = setInterval(() => void this.checkpoint(), q.checkpoint_interval);
+    this.timer.unref();
+    const depth = this.depth();
+    deps.log.info({ dir: this.dir, storage: q.storage, queued: depth.messages, queued_bytes: depth.bytes, upstreams: cfg.upstreams.map((u) => `${u.name}:${u.servers.join(',')}`) }, 'bridge started');
+    for (const u of this.upstreams) u.link.start();
+  }
+
+  private metrics(): void {
+    const m = this.deps.metrics;
+    m.gaugeFn('bridge/queue/messages', () => this.depth().messages);
+    m.gaugeFn('bridge/queue/bytes', () => this.depth().bytes);
+    m.gaugeFn('bridge/queue/oldest_age_ms', () => (this.oldestTs ? Math.max(0, Date.now() - this.oldestTs) : 0));
+    m.gaugeFn('bridge/log/bytes_written', () => this.lanes.high.bytesWritten + this.lanes.normal.bytesWritten);
+    m.gaugeFn('bridge/log/syncs', () => this.lanes.high.syncs + this.lanes.normal.syncs);
+  }
+
+  /** The oldest position some upstream still needs, per lane. */
+  private floor(name: LaneName): Pos {
+    const lane = this.lanes[name];
+    let min: Pos = lane.endPos();
+    for (const u of this.upstreams) {
+      const w = u.consumer.watermark(name);
+      if (w.seq < min.seq) min = w;
+    }
+    const head = lane.headPos();
+    return min.seq < head.seq ? head : min;
+  }
+
+  depth(): { messages: number; bytes: number } {
+    let messages = 0;
+    let bytes = 0;
+    for (const name of LANES) {
+      messages += Math.max(0, this.lanes[name].nextSeq - this.floor(name).seq);
+      bytes += this.lanes[name].bytes;
+    }
+    return { messages, bytes };
+  }
+
+  /** The ingress hook. Resolves once the message is durable; throws PublishRejected when refused. */
+  private accept(msg: IngressMessage): Promise<void> | void {
+    if (msg.origin === 'bridge') return; // a downlink: never sent back up
+    const masks = { high: 0, normal: 0 };
+    for (const u of this.upstreams) {
+      const rule = u.rules.match(msg.topic);
+      if (rule) masks[rule.lane] |= 2 ** u.bit;
+    }
+    const lanes = LANES.filter((l) => masks[l] !== 0);
+    if (!lanes.length) return;
+    this.makeRoom(frameSize(msg.topic, msg.payload) * lanes.length, msg.topic);
+    const writes = lanes.map((l) => this.lanes[l].append([{ topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, mask: masks[l] }]));
+    const all = writes.length === 1 ? writes[0] : Promise.all(writes).then(() => {});
+    if (msg.qos > 0) return all;
+    // QoS 0 has no ack to hold back: queue it and let the publisher go on.
+    all.catch((err: Error) => this.deps.log.warn({ topic: msg.topic, err: err.message }, 'bridge: QoS 0 message not queued'));
+  }
+
+  private makeRoom(bytes: number, topic: string): void {
+    const { max_bytes, policy } = this.cfg.queue;
+    if (bytes > max_bytes / 2) throw new PublishRejected('too_large', `message on ${topic} (${bytes} bytes) is larger than half of bridge.queue.max_bytes (${max_bytes})`);
+    const total = () => this.lanes.high.bytes + this.lanes.normal.bytes;
+    while (total() + bytes > max_bytes) {
+      if (policy === 'reject_new') {
+        this.dropped('queue_full', 1, `new message on ${topic} refused (policy reject_new)`);
+        throw new PublishRejected('queue_full', `bridge queue full (${total()} of ${max_bytes} bytes, policy reject_new): message on ${topic} refused`);
+      }
+      // Normal traffic makes room before the priority lane gives anything up.
+      let freed = false;
+      for (const name of ['normal', 'high'] as const) {
+        const floor = this.floor(name).seq;
+        const d = this.lanes[name].dropOldest();
+        if (!d) continue;
+        freed = true;
+        const lost = Math.max(0, d.endSeq - Math.max(d.firstSeq, floor));
+        if (lost) this.dropped('queue_full', lost, `oldest ${lost} queued messages (${d.bytes} bytes) dropped to make room (policy drop_oldest)`);
+        break;
+      }
+      if (!freed) throw new PublishRejected('queue_full', `bridge queue full (${total()} of ${max_bytes} bytes) and nothing left to drop`);
+    }
+  }
+
+  private dropped(reason: keyof Bridge['drops'], n: number, what: string): void {
+    this.drops[reason] += n;
+    if (reason === 'queue_full') this.c.queueFull.inc(n);
+    this.dropLog.since += n;
+    const now = Date.now();
+    if (now - this.dropLog.at < DROP_LOG_MS) return;
+    this.deps.log.warn({ reason, dropped_since_last_report: this.dropLog.since, totals: { ...this.drops } }, `bridge dropped messages: ${what}`);
+    this.dropLog = { at: now, since: 0 };
+  }
+
+  private reportDamage(lane: LaneName, d: Damage): void {
+    this.c.damaged.inc(d.bytes);
+    const lost = d.lost === undefined ? 'an unknown number of unacknowledged messages' : `${d.lost} messages`;
+    this.deps.log.warn({ lane, file: d.file, offset: d.offset, bytes: d.bytes, lost: d.lost, action: d.action }, `bridge log damaged (${d.why}): ${d.action} ${d.bytes} bytes at ${d.file}:${d.offset}, ${lost} lost; the rest of the log is kept`);
+  }
+
+  private downlink(u: Upstream, name: string, topic: string, payload: Buffer, qos: number, retain: boolean): void {
+    const target = u.rules.localTopic(topic);
+    if (!target) return;
+    if ('error' in target) {
+      this.deps.log.warn(`bridge downlink dropped: ${target.error}`);
+      return;
+    }
+    this.c.downlink.inc();
+    const msg: IngressMessage = { topic: target.topic, payload, qos: (Math.min(qos, target.rule.qos) > 0 ? 1 : 0) as 0 | 1, retain, origin: 'bridge', clientid: `bridge:${name}` };
+    this.deps.broker.publish(msg).catch((err: Error) => this.deps.log.warn({ topic: target.topic, err: err.message }, 'bridge downlink not delivered locally'));
+  }
+
+  /** Saves each consumer's acknowledged position, deletes fully acknowledged segments. */
+  checkpoint(): Promise<void> {
+    if (this.checkpointing) return this.checkpointing;
+    this.checkpointing = this.doCheckpoint().finally(() => {
+      this.checkpointing = undefined;
+    });
+    return this.checkpointing;
+  }
+
+  private async doCheckpoint(): Promise<void> {
+    const positions: Checkpoint = {};
+    for (const u of this.upstreams) for (const l of LANES) positions[`${u.consumer.name}/${l}`] = u.consumer.watermark(l);
+    const text = JSON.stringify(positions);
+    try {
+      if (text !== this.lastSaved && this.cfg.queue.storage === 'disk') {
+        await saveCheckpoint(this.dir, positions);
+        this.lastSaved = text;
+      }
+      let oldest = 0;
+      for (const l of LANES) {
+        const floor = this.floor(l);
+        await this.lanes[l].release(floor.seq);
+        if (floor.seq < this.lanes[l].endPos().seq) {
+          const { records } = await this.lanes[l].read(floor, 1);
+          if (records[0] && (!oldest || records[0].ts < oldest)) oldest = records[0].ts;
+        }
+      }
+      this.oldestTs = oldest;
+    } catch (err) {
+      this.deps.log.warn({ dir: this.dir, err: (err as Error).message }, 'bridge checkpoint failed; retrying (after a crash more messages would be resent)');
+    }
+  }
+
+  health(): { name: string; connected: boolean; server?: string; error?: string }[] {
+    return this.upstreams.map((u) => ({ name: u.consumer.name, connected: u.link.connected, server: u.link.connectedTo, error: u.link.lastError?.line }));
+  }
+
+  /** Link errors by upstream name, for tests and doctor-style output. */
+  lastErrors(): Record<string, string | undefined> {
+    return Object.fromEntries(this.upstreams.map((u) => [u.consumer.name, u.link.lastError?.line]));
+  }
+
+  async stop(): Promise<void> {
+    if (!this.enabled || !this.lanes) return;
+    this.removeHook?.();
+    this.removeHook = undefined;
+    clearInterval(this.timer);
+    await Promise.all(this.upstreams.map((u) => u.link.stop()));
+    for (const u of this.upstreams) u.consumer.disconnected();
+    await this.checkpoint();
+    await Promise.all(LANES.map((l) => this.lanes[l].close()));
+  }
+}

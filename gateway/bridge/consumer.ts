@@ -1,0 +1,250 @@
+import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import type { Counter } from '../metrics/metrics.ts';
+import type { UpstreamConfig } from './config.ts';
+import { topicBucket } from './record.ts';
+import type { UpstreamRules } from './rules.ts';
+import { BUCKETS, type LaneStore, type Pos, type ReadRecord } from './store.ts';
+
+/** Bytes fetched from a lane per read: small enough to keep RSS flat, large enough to amortise. */
+const READ_BYTES = 128 * 1024;
+
+interface Cursor {
+  /** Where the next read starts. */
+  pos: Pos;
+  /** Read but not yet dispatched: buf[i..]. */
+  buf: ReadRecord[];
+  i: number;
+  /** Exclusive seq bound (the backlog ends where live traffic began). */
+  limit: number;
+  reading: boolean;
+}
+
+export type LaneName = 'high' | 'normal';
+
+interface Lane {
+  name: LaneName;
+  store: LaneStore;
+  live: Cursor;
+  /** While replaying a large backlog: the records queued before the connection came up. */
+  backlog?: Cursor;
+  /** Per ordering bucket, the newest seq at the split; a live record waits while its bucket's backlog is unsent. */
+  snapshot?: Float64Array;
+  credit: number;
+  /** seq -> position, for the messages handed to MQTT.js and not yet acknowledged. */
+  inflight: Map<number, Pos>;
+  /** Where to resume after a reconnect (the acknowledged watermark). */
+  resume: Pos;
+}
+
+export interface ConsumerDeps {
+  cfg: UpstreamConfig;
+  bit: number;
+  epoch: string;
+  rules: UpstreamRules;
+  lanes: Record<LaneName, LaneStore>;
+  start: Partial<Record<LaneName, Pos>>;
+  ttl: number;
+  counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter };
+  onDrop: (reason: 'expired' | 'failed' | 'no_rule', rec: ReadRecord, detail?: string) => void;
+}
+
+function cursor(pos: Pos, limit = Infinity): Cursor {
+  return { pos, buf: [], i: 0, limit, reading: false };
+}
+
+function head(c: Cursor | undefined): ReadRecord | undefined {
+  return c && c.i < c.buf.length ? c.buf[c.i] : undefined;
+}
+
+function nextPos(c: Cursor): Pos {
+  return c.i < c.buf.length ? c.buf[c.i].at : c.pos;
+}
+
+/**
+ * Feeds one upstream from the shared log, within its inflight window, only while connected.
+ * The high lane always goes first. In the normal lane, after a reconnect with a large backlog, the
+ * backlog and the messages arriving now are read by two cursors and interleaved
+ * (`replay.backlog_share`), so live data is not stuck behind hours of replay; a live message still
+ * waits while an older message of its topic (its ordering bucket) is unsent, which keeps per-topic
+ * order. Acknowledged positions advance as a watermark: everything before it was PUBACKed.
+ */
+export class Consumer {
+  private client?: MqttClient;
+  private gen = 0;
+  private readonly lanes: Lane[];
+  private readonly mask: number;
+
+  constructor(private readonly deps: ConsumerDeps) {
+    this.mask = 2 ** deps.bit;
+    this.lanes = (['high', 'normal'] as const).map((name) => {
+      const store = deps.lanes[name];
+      const head = store.headPos();
+      const saved = deps.start[name];
+      const resume = saved && saved.seq > head.seq ? saved : head;
+      return { name, store, live: cursor(resume), credit: 0, inflight: new Map(), resume };
+    });
+    for (const l of this.lanes) l.store.on('durable', () => this.pump());
+  }
+
+  get name(): string {
+    return this.deps.cfg.name;
+  }
+
+  private get inflight(): number {
+    return this.lanes[0].inflight.size + this.lanes[1].inflight.size;
+  }
+
+  /** The oldest position not yet acknowledged, per lane: the checkpoint. */
+  watermark(name: LaneName): Pos {
+    const lane = this.lanes[name === 'high' ? 0 : 1];
+    let min = nextPos(lane.live);
+    if (lane.backlog) {
+      const b = nextPos(lane.backlog);
+      if (b.seq < min.seq) min = b;
+    }
+    for (const at of lane.inflight.values()) if (at.seq < min.seq) min = at;
+    return min;
+  }
+
+  connected(client: MqttClient): void {
+    this.gen++;
+    this.client = client;
+    for (const lane of this.lanes) {
+      lane.inflight.clear();
+      lane.backlog = undefined;
+      lane.snapshot = undefined;
+      lane.live = cursor(lane.resume);
+      if (lane.name !== 'normal') continue;
+      const end = lane.store.endPos();
+      if (end.seq - lane.resume.seq > 2 * this.deps.cfg.inflight) {
+        lane.backlog = cursor(lane.resume, end.seq);
+        lane.live = cursor(end);
+        // Includes appends still waiting for their commit: conservative (may hold a live message a
+        // little longer), never out of order.
+        lane.snapshot = Float64Array.from(lane.store.lastSeqOfBucket);
+        lane.credit = 0;
+      }
+    }
+    this.pump();
+  }
+
+  disconnected(): void {
+    for (const lane of this.lanes) {
+      lane.resume = this.watermark(lane.name);
+      lane.inflight.clear();
+      lane.backlog = undefined;
+      lane.snapshot = undefined;
+      lane.live = cursor(lane.resume);
+    }
+    this.client = undefined;
+    this.gen++;
+  }
+
+  /** Hands records to MQTT.js until the window is full, then starts reads for empty cursors. */
+  pump(): void {
+    const client = this.client;
+    if (!client) return;
+    while (this.inflight < this.deps.cfg.inflight) {
+      const next = this.take();
+      if (!next) break;
+      this.send(client, next.lane, next.rec);
+    }
+    for (const lane of this.lanes) {
+      this.refill(lane, lane.live);
+      if (lane.backlog) this.refill(lane, lane.backlog);
+    }
+  }
+
+  private take(): { lane: Lane; rec: ReadRecord } | undefined {
+    const [high, normal] = this.lanes;
+    const h = head(high.live);
+    if (h) {
+      high.live.i++;
+      return { lane: high, rec: h };
+    }
+    const bl = normal.backlog;
+    if (bl && !head(bl) && !bl.reading && bl.pos.seq >= bl.limit) {
+      normal.backlog = undefined;
+      normal.snapshot = undefined;
+    }
+    const b = head(normal.backlog);
+    let l = head(normal.live);
+    if (l && normal.backlog && normal.snapshot) {
+      const backlogNext = b ? b.seq : normal.backlog.pos.seq;
+      if (normal.snapshot[topicBucket(l.topic, BUCKETS)] >= backlogNext) l = undefined;
+    }
+    let useBacklog = false;
+    if (b && l) {
+      normal.credit += this.deps.cfg.replay.backlog_share;
+      if (normal.credit >= 1) {
+        normal.credit -= 1;
+        useBacklog = true;
+      }
+    } else if (b) useBacklog = true;
+    else if (!l) return undefined;
+    const c = useBacklog ? normal.backlog! : normal.live;
+    c.i++;
+    return { lane: normal, rec: useBacklog ? b! : l! };
+  }
+
+  private refill(lane: Lane, c: Cursor): void {
+    if (c.reading || head(c) || c.pos.seq >= c.limit || c.pos.seq >= lane.store.endPos().seq) return;
+    c.reading = true;
+    const gen = this.gen;
+    lane.store.read(c.pos, READ_BYTES).then(
+      ({ records, end }) => {
+        c.reading = false;
+        if (gen !== this.gen) return;
+        const keep = c.limit === Infinity ? records : records.filter((r) => r.seq < c.limit);
+        c.buf = keep;
+        c.i = 0;
+        c.pos = keep.length < records.length ? { ...records[keep.length].at } : end;
+        this.pump();
+      },
+      () => {
+        // A read error (disk) is retried on the next wake-up; the records stay in the log.
+        c.reading = false;
+      },
+    );
+  }
+
+  private send(client: MqttClient, lane: Lane, rec: ReadRecord): void {
+    const { cfg, rules, counters } = this.deps;
+    if ((rec.mask & this.mask) === 0) return;
+    if (this.deps.ttl > 0 && Date.now() - rec.ts > this.deps.ttl) {
+      counters.expired.inc();
+      this.deps.onDrop('expired', rec);
+      return;
+    }
+    const rule = rules.match(rec.topic);
+    if (!rule) {
+      // The forward rules changed since the message was queued.
+      counters.noRule.inc();
+      this.deps.onDrop('no_rule', rec);
+      return;
+    }
+    const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
+    const mode = cfg.message_id === 'auto' ? (cfg.protocol_version === 5 ? 'user_property' : 'none') : cfg.message_id;
+    const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
+    let payload: Buffer | string = rec.payload;
+    if (mode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
+    else if (mode === 'envelope') payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
+    lane.inflight.set(rec.seq, rec.at);
+    const gen = this.gen;
+    client.publish(rules.remoteTopic(rule, rec.topic), payload, opts, (err) => {
+      if (gen !== this.gen) return;
+      const reasonCode = (err as { code?: unknown } | undefined)?.code;
+      if (err && typeof reasonCode !== 'number') return; // connection trouble: resent after reconnect
+      lane.inflight.delete(rec.seq);
+      if (err) {
+        // A PUBACK with an error reason code: the server will never take it (EMQX drops these too).
+        counters.failed.inc();
+        this.deps.onDrop('failed', rec, err.message);
+      } else {
+        counters.forwarded.inc();
+        counters.upstreamForwarded.inc();
+      }
+      this.pump();
+    });
+  }
+}

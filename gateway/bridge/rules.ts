@@ -1,0 +1,71 @@
+import { invalidTopicName, topicMatches } from '../core/topic.ts';
+import type { DownlinkRule, ForwardRule, UpstreamConfig } from './config.ts';
+
+// Forward (uplink) and downlink rules of one upstream, with their templates expanded once.
+
+export function expand(template: string, vars: Record<string, string>): string {
+  return template.replace(/\{([a-zA-Z]+)\}/g, (all, name: string) => vars[name] ?? all);
+}
+
+export interface CompiledForward {
+  local: string;
+  remote: string;
+  qos: 0 | 1;
+  retain?: boolean;
+  lane: 'high' | 'normal';
+}
+
+export interface CompiledDownlink {
+  remote: string;
+  local: string;
+  qos: 0 | 1;
+  /** Levels of `remote` before its first wildcard; stripped to make {rest}. */
+  fixedLevels: number;
+}
+
+export class UpstreamRules {
+  readonly prefix: string;
+  readonly forward: CompiledForward[];
+  readonly downlink: CompiledDownlink[];
+
+  constructor(cfg: UpstreamConfig, gatewayId: string) {
+    this.prefix = expand(cfg.prefix, { gatewayId });
+    const vars = { gatewayId, prefix: this.prefix };
+    this.forward = cfg.forward.map((r: ForwardRule) => ({
+      local: expand(r.local, vars),
+      // {topic} stays a placeholder until a message is matched.
+      remote: expand(r.remote, vars),
+      qos: r.qos,
+      retain: r.retain,
+      lane: r.priority === 'high' ? 'high' : 'normal',
+    }));
+    this.downlink = cfg.downlink.map((r: DownlinkRule) => {
+      const remote = expand(r.remote, vars);
+      const levels = remote.split('/');
+      const wild = levels.findIndex((l) => l === '+' || l === '#');
+      return { remote, local: expand(r.local, vars), qos: r.qos, fixedLevels: wild < 0 ? levels.length : wild };
+    });
+  }
+
+  /** The first forward rule taking `topic`, or undefined. First match wins, like a routing table. */
+  match(topic: string): CompiledForward | undefined {
+    for (const r of this.forward) if (topicMatches(r.local, topic)) return r;
+    return undefined;
+  }
+
+  remoteTopic(rule: CompiledForward, topic: string): string {
+    return rule.remote.replace(/\{topic\}/g, topic);
+  }
+
+  /** The local topic a downlink message goes to, or undefined when no rule takes it. */
+  localTopic(remoteTopic: string): { topic: string; rule: CompiledDownlink } | { error: string } | undefined {
+    for (const rule of this.downlink) {
+      if (!topicMatches(rule.remote, remoteTopic)) continue;
+      const rest = remoteTopic.split('/').slice(rule.fixedLevels).join('/') || remoteTopic;
+      const topic = rule.local.replace(/\{topic\}/g, remoteTopic).replace(/\{rest\}/g, rest);
+      const bad = invalidTopicName(topic);
+      return bad ? { error: `downlink ${remoteTopic} -> "${topic}": ${bad}` } : { topic, rule };
+    }
+    return undefined;
+  }
+}

@@ -1,0 +1,292 @@
+import { EventEmitter } from 'node:events';
+import { mkdirSync, openSync, closeSync, fsyncSync, readdirSync } from 'node:fs';
+import { open, unlink, type FileHandle } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PublishRejected } from '../core/message.ts';
+import { FrameReader } from './frame-reader.ts';
+import { encodeInto, frameSize, topicBucket, type NewRecord } from './record.ts';
+import { BUCKETS, type Damage, type Dropped, type LaneStore, type OpenReport, type Pos, type ReadRecord } from './store.ts';
+
+export interface SegmentLogOptions {
+  dir: string;
+  name: string;
+  segmentBytes: number;
+  /** Minimum spacing between two fsyncs (group commit). */
+  syncInterval: number;
+  /** false skips fsync (tests of the write path only; never the default). */
+  fsync?: boolean;
+}
+
+interface Segment {
+  base: number;
+  file: string;
+  /** Durable bytes: everything before this offset is written and synced. */
+  size: number;
+  /** The seq after the last record in the file. */
+  end: number;
+  fh?: FileHandle;
+}
+
+const NAME = /^([0-9a-f]{16})\.seg$/;
+
+/**
+ * One lane of the bridge queue as append-only segment files of CRC-framed records. Appends are
+ * batched into one write + fdatasync per `syncInterval` (group commit), so a burst of thousands of
+ * publishes costs one flash write. Nothing queued is kept in memory: readers fetch from the files
+ * (the page cache makes a just-written tail cheap to read back).
+ */
+export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }> implements LaneStore {
+  readonly lastSeqOfBucket = new Float64Array(BUCKETS).fill(-1);
+  private segments: Segment[] = [];
+  private next = 0;
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private pendingEnd = 0;
+  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private flushing?: Promise<void>;
+  private timer?: NodeJS.Timeout | NodeJS.Immediate;
+  private lastFlush = 0;
+  private closed = false;
+  bytesWritten = 0;
+  syncs = 0;
+
+  constructor(private readonly opts: SegmentLogOptions) {
+    super();
+  }
+
+  get name(): string {
+    return this.opts.name;
+  }
+
+  get nextSeq(): number {
+    return this.next;
+  }
+
+  get bytes(): number {
+    let n = this.pendingBytes;
+    for (const s of this.segments) n += s.size;
+    return n;
+  }
+
+  private get active(): Segment {
+    return this.segments[this.segments.length - 1];
+  }
+
+  async open(): Promise<OpenReport> {
+    mkdirSync(this.opts.dir, { recursive: true });
+    const files = readdirSync(this.opts.dir).filter((f) => NAME.test(f)).sort();
+    const report: OpenReport = { segments: 0, messages: 0, bytes: 0, damage: [] };
+    let lastSeq = -1;
+    for (const f of files) {
+      const base = parseInt(NAME.exec(f)![1], 16);
+      const seg: Segment = { base, file: join(this.opts.dir, f), size: 0, end: Math.max(base, lastSeq + 1) };
+      seg.fh = await open(seg.file, 'r+');
+      const { size } = await seg.fh.stat();
+      const reader = new FrameReader(seg.fh, 0, size, lastSeq, 1024 * 1024);
+      let goodEnd = 0;
+      let tornTail = false;
+      for (let item = await reader.next(); item; item = await reader.next()) {
+        if (item.kind === 'record') {
+          lastSeq = item.rec.seq;
+          goodEnd = item.at + item.size;
+          this.lastSeqOfBucket[topicBucket(item.rec.topic, BUCKETS)] = item.rec.seq;
+          report.messages++;
+        } else {
+          tornTail = item.to >= size;
+          report.damage.push({ file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: tornTail ? 'truncated' : 'skipped', why: item.why });
+        }
+      }
+      seg.size = size;
+      if (tornTail) {
+        // A torn or corrupt tail (power lost mid-write): cut it so new appends follow good data.
+        await seg.fh.truncate(goodEnd);
+        await seg.fh.datasync();
+        seg.size = goodEnd;
+      }
+      seg.end = Math.max(seg.base, lastSeq + 1);
+      report.bytes += seg.size;
+      this.segments.push(seg);
+    }
+    this.next = this.segments.length ? this.active.end : 0;
+    if (!this.segments.length) await this.createSegment(this.next);
+    this.pendingEnd = this.next;
+    report.segments = this.segments.length;
+    return report;
+  }
+
+  private async createSegment(base: number): Promise<void> {
+    const file = join(this.opts.dir, `${base.toString(16).padStart(16, '0')}.seg`);
+    const fh = await open(file, 'w+');
+    // The directory entry must be durable too, or a power cut can lose the whole new file.
+    const dfd = openSync(this.opts.dir, 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+    this.segments.push({ base, file, size: 0, end: base, fh });
+  }
+
+  append(recs: NewRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new PublishRejected('unavailable', `bridge queue lane ${this.name} is closed`));
+    const ts = Date.now();
+    for (const r of recs) {
+      const seq = this.next++;
+      const buf = Buffer.allocUnsafe(frameSize(r.topic, r.payload));
+      const n = encodeInto({ ...r, seq, ts }, buf, 0);
+      this.pending.push(n === buf.length ? buf : buf.subarray(0, n));
+      this.pendingBytes += n;
+      this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = seq;
+    }
+    this.pendingEnd = this.next;
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    this.schedule();
+    return p;
+  }
+
+  private schedule(): void {
+    if (this.flushing || this.timer || !this.pending.length) return;
+    const wait = this.lastFlush + this.opts.syncInterval - Date.now();
+    this.timer = wait > 0 ? setTimeout(() => this.runFlush(), wait) : setImmediate(() => this.runFlush());
+  }
+
+  private runFlush(): void {
+    this.timer = undefined;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      this.schedule();
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const bufs = this.pending;
+    const waiters = this.waiters;
+    const bytes = this.pendingBytes;
+    const end = this.pendingEnd;
+    this.pending = [];
+    this.waiters = [];
+    this.pendingBytes = 0;
+    this.lastFlush = Date.now();
+    const seg = this.active;
+    try {
+      const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes);
+      let done = 0;
+      while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
+      if (this.opts.fsync !== false) await seg.fh!.datasync();
+      seg.size += bytes;
+      seg.end = end;
+      this.bytesWritten += bytes;
+      this.syncs++;
+      for (const w of waiters) w.resolve();
+      this.emit('durable');
+      if (seg.size >= this.opts.segmentBytes) await this.createSegment(end);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      // Cut whatever part did land so the next commit starts on a frame boundary.
+      await seg.fh!.truncate(seg.size).catch(() => {});
+      const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
+      for (const w of waiters) w.reject(rej);
+    }
+  }
+
+  headPos(): Pos {
+    const s = this.segments[0];
+    return { seq: s.base, seg: s.base, off: 0 };
+  }
+
+  endPos(): Pos {
+    const s = this.active;
+    return { seq: s.end, seg: s.base, off: s.size };
+  }
+
+  private segmentFor(pos: Pos): { seg: Segment; off: number } {
+    const head = this.segments[0];
+    if (pos.seq < head.end && pos.seq <= head.base) return { seg: head, off: 0 };
+    const seg = this.segments.find((s) => s.base === pos.seg);
+    if (seg && pos.seq >= seg.base) return { seg, off: pos.off };
+    // The hinted segment is gone (dropped): the oldest segment holding pos.seq, from its start.
+    const holder = this.segments.find((s) => pos.seq < s.end) ?? this.active;
+    return { seg: holder, off: 0 };
+  }
+
+  async read(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.readOnce(from, maxBytes);
+      } catch (err) {
+        // The segment was dropped (queue full) or released while being read: start again from
+        // what is still there. Any other error is real.
+        if (attempt < 3 && !this.segments.some((s) => s.base === from.seg)) continue;
+        throw err;
+      }
+    }
+  }
+
+  private async readOnce(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }> {
+    let { seg, off } = this.segmentFor(from);
+    const records: ReadRecord[] = [];
+    let bytes = 0;
+    for (;;) {
+      // size and end change together in flush(); read both before any await.
+      const limit = seg.size;
+      const endSeq = seg.end;
+      if (off < limit) {
+        if (!seg.fh) seg.fh = await open(seg.file, 'r+');
+        const reader = new FrameReader(seg.fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
+        for (let item = await reader.next(); item; item = await reader.next()) {
+          if (item.kind === 'damaged') {
+            this.emit('damaged', { file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: 'skipped', why: item.why });
+            continue;
+          }
+          const next = { seq: item.rec.seq + 1, seg: seg.base, off: item.at + item.size };
+          if (item.rec.seq < from.seq) continue;
+          records.push({ ...item.rec, at: { seq: item.rec.seq, seg: seg.base, off: item.at }, next });
+          bytes += item.size;
+          if (bytes >= maxBytes) return { records, end: next };
+        }
+        off = limit;
+      }
+      const i = this.segments.indexOf(seg);
+      if (i < 0 || i === this.segments.length - 1) return { records, end: { seq: Math.max(from.seq, endSeq), seg: seg.base, off } };
+      seg = this.segments[i + 1];
+      off = 0;
+    }
+  }
+
+  async release(seq: number): Promise<void> {
+    while (this.segments.length > 1 && this.segments[0].end <= seq && this.segments[1].base <= seq) {
+      await this.remove(this.segments.shift()!);
+    }
+  }
+
+  dropOldest(): Dropped | undefined {
+    if (this.segments.length < 2) return undefined;
+    const s = this.segments.shift()!;
+    void this.remove(s);
+    return { firstSeq: s.base, endSeq: this.segments[0].base, bytes: s.size };
+  }
+
+  private async remove(s: Segment): Promise<void> {
+    const fh = s.fh;
+    s.fh = undefined;
+    await fh?.close().catch(() => {});
+    await unlink(s.file).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.timer) {
+      clearTimeout(this.timer as NodeJS.Timeout);
+      clearImmediate(this.timer as NodeJS.Immediate);
+      this.timer = undefined;
+    }
+    while (this.flushing || this.pending.length) {
+      if (this.flushing) await this.flushing;
+      else this.runFlush();
+    }
+    for (const s of this.segments) {
+      await s.fh?.close().catch(() => {});
+      s.fh = undefined;
+    }
+  }
+}

@@ -1,0 +1,203 @@
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { Logger } from '../log/logger.ts';
+import type { Counter } from '../metrics/metrics.ts';
+import type { UpstreamConfig } from './config.ts';
+import { explainConnectError, type Explained } from './errors.ts';
+import { expand } from './rules.ts';
+
+export interface LinkEvents {
+  up: [MqttClient];
+  down: [string];
+  message: [string, Buffer, IPublishPacket];
+}
+
+export interface LinkDeps {
+  gatewayId: string;
+  prefix: string;
+  log: Logger;
+  reconnects: Counter;
+}
+
+/** Repeats of the same failure are logged at most this often (a link down for a week stays readable). */
+const REPEAT_LOG_MS = 5 * 60_000;
+
+/**
+ * One upstream connection: MQTT.js for the protocol, but with fieldgate's own reconnect loop.
+ * MQTT.js retries at a fixed period and buffers publishes while offline; here every connection is a
+ * fresh client (reconnectPeriod 0) and nothing is handed to it unless it is connected, so the log
+ * stays the only copy of what has not been acknowledged. Failover walks the server list, then
+ * waits an exponentially growing, jittered, capped delay before the next round.
+ */
+export class UpstreamLink extends EventEmitter<LinkEvents> {
+  private client?: MqttClient;
+  private up = false;
+  private stopped = true;
+  private server = 0;
+  private round = 0;
+  private timer?: NodeJS.Timeout;
+  private lastLogged?: { kind: string; at: number; repeats: number };
+  lastError?: Explained;
+  connectedTo?: string;
+
+  constructor(private readonly cfg: UpstreamConfig, private readonly deps: LinkDeps) {
+    super();
+  }
+
+  get statusTopic(): string {
+    return `${this.deps.prefix}/status`;
+  }
+
+  get connected(): boolean {
+    return this.up;
+  }
+
+  /** The client of the current connection, only while it is up. */
+  get current(): MqttClient | undefined {
+    return this.up ? this.client : undefined;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.attempt();
+  }
+
+  private options(url: string): IClientOptions {
+    const c = this.cfg;
+    const opts: IClientOptions = {
+      clientId: expand(c.client_id, { gatewayId: this.deps.gatewayId }),
+      username: c.username,
+      password: c.password,
+      protocolVersion: c.protocol_version,
+      clean: c.clean_start,
+      keepalive: Math.round(c.keepalive / 1000),
+      connectTimeout: c.connect_timeout,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      queueQoSZero: false,
+      will: c.status ? { topic: this.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true } : undefined,
+    };
+    if (c.protocol_version === 5 && !c.clean_start) opts.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
+    if (/^(mqtts|wss):/.test(url)) {
+      const t = c.tls;
+      const read = (what: string, file?: string) => {
+        if (!file) return undefined;
+        try {
+          return readFileSync(file);
+        } catch (err) {
+          throw Object.assign(new Error(`cannot read tls.${what} ${file} (${(err as NodeJS.ErrnoException).code}): check the path and permissions`), { code: 'TLS_FILE' });
+        }
+      };
+      Object.assign(opts, {
+        ca: read('ca_file', t?.ca_file),
+        cert: read('cert_file', t?.cert_file),
+        key: read('key_file', t?.key_file),
+        servername: t?.servername,
+        ALPNProtocols: t?.alpn,
+        minVersion: t?.min_version ?? 'TLSv1.2',
+        rejectUnauthorized: !(t?.insecure_skip_verify ?? false),
+      });
+    }
+    return opts;
+  }
+
+  private attempt(): void {
+    if (this.stopped) return;
+    const url = this.cfg.servers[this.server];
+    let failure: Error | undefined;
+    let client: MqttClient;
+    try {
+      client = mqtt.connect(url, this.options(url));
+    } catch (err) {
+      this.failed(url, err as Error);
+      return;
+    }
+    this.client = client;
+    const deadline = setTimeout(() => {
+      failure ??= Object.assign(new Error('no CONNACK in time'), { code: 'CONNECT_TIMEOUT' });
+      client.end(true);
+    }, this.cfg.connect_timeout + 1000);
+    client.on('connect', () => {
+      clearTimeout(deadline);
+      // MQTT.js leaves Nagle on: one-at-a-time QoS 1 round trips then take 40+ ms instead of ~0.1.
+      (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
+      this.up = true;
+      this.round = 0;
+      this.connectedTo = url;
+      if (this.lastError) this.deps.log.info({ upstream: this.cfg.name, url }, `upstream ${url}: connected again`);
+      else this.deps.log.info({ upstream: this.cfg.name, url }, `upstream ${url}: connected`);
+      this.lastError = undefined;
+      this.lastLogged = undefined;
+      if (this.cfg.status) client.publish(this.statusTopic, 'online', { qos: 1, retain: true }, () => {});
+      this.emit('up', client);
+    });
+    client.on('message', (topic, payload, packet) => this.emit('message', topic, payload, packet));
+    client.on('error', (err) => {
+      failure ??= err;
+    });
+    client.on('close', () => {
+      clearTimeout(deadline);
+      if (this.client !== client) return;
+      this.client = undefined;
+      client.removeAllListeners('message');
+      client.end(true);
+      if (this.up) {
+        this.up = false;
+        this.deps.log.warn({ upstream: this.cfg.name, url, err: failure?.message }, `upstream ${url}: connection lost${failure ? ` (${failure.message})` : ''}; queued messages stay in the log`);
+        this.emit('down', failure?.message ?? 'closed');
+        if (this.stopped) return;
+        this.deps.reconnects.inc();
+        this.timer = setTimeout(() => this.attempt(), this.delay());
+        return;
+      }
+      if (!this.stopped) this.failed(url, failure ?? new Error('connection closed before CONNACK'));
+    });
+  }
+
+  private failed(url: string, err: Error): void {
+    const ex = (err as { code?: string }).code === 'TLS_FILE' ? { kind: 'other' as const, line: `upstream ${url}: ${err.message}` } : explainConnectError(err, url);
+    this.lastError = ex;
+    const now = Date.now();
+    const last = this.lastLogged;
+    if (!last || last.kind !== ex.line || now - last.at > REPEAT_LOG_MS) {
+      this.deps.log.warn({ upstream: this.cfg.name, url, kind: ex.kind, repeats: last?.kind === ex.line ? last.repeats : undefined }, ex.line);
+      this.lastLogged = { kind: ex.line, at: now, repeats: 0 };
+    } else {
+      last.repeats++;
+    }
+    this.deps.reconnects.inc();
+    // Next server of the cluster at once; a full round of failures waits before the next round.
+    this.server = (this.server + 1) % this.cfg.servers.length;
+    const wait = this.server === 0 ? this.delay() : 0;
+    if (this.server === 0) this.round++;
+    this.timer = setTimeout(() => this.attempt(), wait);
+  }
+
+  private delay(): number {
+    const { initial, max, jitter } = this.cfg.backoff;
+    const base = Math.min(max, initial * 2 ** Math.min(this.round, 30));
+    return Math.round(base * (1 - jitter * Math.random()));
+  }
+
+  /** Publishes "offline" (when connected) and closes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (this.up && this.cfg.status) {
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000);
+        client.publish(this.statusTopic, 'offline', { qos: 1, retain: true }, () => {
+          clearTimeout(t);
+          resolve();
+        });
+      });
+    }
+    this.up = false;
+    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    client.removeAllListeners();
+  }
+}
