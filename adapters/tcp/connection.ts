@@ -75,6 +75,8 @@ export class TcpConnection implements SessionOwner {
   private session?: DeviceSession;
   private upTopic = '';
   private deniedLogged = false;
+  private gone = false;
+  private goneDetail?: string;
   readonly address: string;
 
   constructor(private readonly socket: Socket, private readonly host: ConnectionHost) {
@@ -82,9 +84,9 @@ export class TcpConnection implements SessionOwner {
     this.parser = new FrameParser({ maxPayload: host.cfg.max_packet_size, role: 'server' });
     socket.setNoDelay(true);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('end', () => this.close('tcp_closed'));
-    socket.on('error', (err: NodeJS.ErrnoException) => this.close('tcp_closed', err.code ?? err.message));
-    socket.on('close', () => this.close('tcp_closed'));
+    socket.on('end', () => this.peerGone());
+    socket.on('error', (err: NodeJS.ErrnoException) => this.peerGone(err.code ?? err.message));
+    socket.on('close', () => this.peerGone());
     this.timer = setTimeout(() => this.close('idle_timeout', `no CONNECT within ${host.cfg.idle_timeout} ms`), host.cfg.idle_timeout);
   }
 
@@ -99,7 +101,7 @@ export class TcpConnection implements SessionOwner {
   // --- SessionOwner ---------------------------------------------------------------------------
 
   send(frame: Buffer): boolean {
-    if (this.state === 'closed') return false;
+    if (this.state === 'closed' || this.gone || !this.socket.writable) return false;
     if (this.socket.writableLength > WRITE_HIGH_WATER) return false;
     this.socket.write(frame);
     this.host.stats.bytesOut.inc(frame.length);
@@ -126,6 +128,17 @@ export class TcpConnection implements SessionOwner {
     if (!this.pumping) void this.pump();
   }
 
+  /**
+   * The device hung up (FIN, reset). Frames it sent before that are still handled, in order: a
+   * DATATRANS followed by a close must be published, and a DISCONNECT still counts as `normal`.
+   */
+  private peerGone(detail?: string): void {
+    if (this.state === 'closed') return;
+    this.goneDetail = detail ?? this.goneDetail ?? 'peer closed the connection';
+    this.gone = true;
+    if (!this.pumping && this.inbox.length === 0) this.close('tcp_closed', this.goneDetail);
+  }
+
   private async pump(): Promise<void> {
     this.pumping = true;
     try {
@@ -148,6 +161,7 @@ export class TcpConnection implements SessionOwner {
     } finally {
       this.pumping = false;
     }
+    if (this.gone && !this.closed) this.close('tcp_closed', this.goneDetail);
   }
 
   private async handle(f: RawFrame): Promise<void> {
