@@ -7,6 +7,8 @@ import { Gateway } from '../app/gateway.ts';
 import { VERSION } from '../app/version.ts';
 import { hashPassword } from '../auth/password.ts';
 import { ConfigError } from '../config/load.ts';
+import { runDoctor } from '../doctor/run.ts';
+import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
 
@@ -20,6 +22,7 @@ Commands:
   check     validate a config file without starting
   passwd    print a password hash for auth.users
   devices   list the devices the gateway has seen
+  doctor    check this machine can run the gateway, one line per check with a fix
   version   print the version
 
 Run "fieldgate <command> --help" for a command's options.`,
@@ -42,6 +45,16 @@ prints a salted scrypt hash to paste into auth.users[].password_hash.
 
 Lists every device any adapter has seen (protocol, id, address, first/last seen,
 online), read from the data directory of the config's gateway.data_dir.`,
+  doctor: `Usage: fieldgate doctor [--config FILE] [--device PATH]... [--json]
+
+Checks, one line each with a fix: the config is valid; the listeners' ports are free; the
+data directory is writable and has room for the bridge log; serial devices (any /dev/...
+path in the adapters' config, plus each --device) exist and this user can open them; the
+clock is synchronized; each bridge upstream is reachable with its TLS certificate verified;
+the Node.js version. Run it as the service user to check that user's permissions:
+  sudo -u fieldgate fieldgate doctor --config /etc/fieldgate/fieldgate.yaml
+Exit code 1 when a check failed (something that stops the gateway or a configured device
+from working), 0 when everything passed or only warned.`,
   version: 'Usage: fieldgate version',
 };
 
@@ -68,22 +81,31 @@ async function start(file: string | undefined): Promise<void> {
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
   const gateway = new Gateway({ config, adapters: builtinAdapters, log });
+  // systemd Type=notify: a no-op unless NOTIFY_SOCKET is set (see gateway/lifecycle/sd-notify.ts).
+  const notifier = createNotifier({ onError: (message) => log.warn(message) });
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
     log.info({ signal }, 'stopping');
+    notifier.close();
+    const notified = notifier.stopping(`stopping on ${signal}`);
     const deadline = setTimeout(() => {
       log.error({ timeout_ms: config.gateway.shutdown_timeout }, 'shutdown did not finish before gateway.shutdown_timeout; exiting anyway');
       process.exit(1);
     }, config.gateway.shutdown_timeout);
     deadline.unref();
+    // STOPPING=1 must reach systemd before we exit, or it reports the exit as unexpected; bound
+    // the wait so a hung helper cannot hold the shutdown.
+    const sent = Promise.race([notified, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
     gateway.stop().then(
-      () => {
+      async () => {
+        await sent;
         log.info('stopped');
         process.exit(0);
       },
-      (err: Error) => {
+      async (err: Error) => {
+        await sent;
         log.error({ err: err.message }, 'error while stopping');
         process.exit(1);
       },
@@ -98,6 +120,10 @@ async function start(file: string | undefined): Promise<void> {
     await gateway.stop().catch(() => {});
     process.exit(1);
   }
+  if (stopping) return;
+  const ports = Object.entries(gateway.broker.ports).map(([name, port]) => `${name}:${port}`).join(' ');
+  await notifier.ready(`serving MQTT (${ports || 'no listeners'})`);
+  notifier.startWatchdog();
 }
 
 async function readPassword(): Promise<string> {
@@ -135,7 +161,13 @@ export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
   const { values } = parseArgs({
     args: rest,
-    options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' }, json: { type: 'boolean' }, username: { type: 'string' } },
+    options: {
+      config: { type: 'string', short: 'c' },
+      help: { type: 'boolean', short: 'h' },
+      json: { type: 'boolean' },
+      username: { type: 'string' },
+      device: { type: 'string', multiple: true },
+    },
     allowPositionals: false,
   });
   if (command === 'help' || command === '--help' || command === '-h') {
@@ -171,6 +203,10 @@ export async function main(argv: string[]): Promise<void> {
     }
     case 'devices':
       return printDevices(loadOrExit(configPath(values.config)), values.json === true);
+    case 'doctor': {
+      const ok = await runDoctor({ file: configPath(values.config), devices: values.device ?? [], json: values.json === true, out: process.stdout });
+      process.exit(ok ? 0 : 1);
+    }
     case 'version':
       process.stdout.write(`fieldgate ${VERSION}\n`);
       return;

@@ -1,0 +1,224 @@
+import { execFileSync } from 'node:child_process';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { build, type Plugin } from 'esbuild';
+
+// `npm run build`: one minified ESM bundle of the CLI (gateway/cli/main.ts) with a source map, the
+// prebuilt serialport addons next to it, and one release tarball per target architecture:
+//
+//   dist/fieldgate-<version>-linux-<arch>.tar.gz
+//     fieldgate-<version>-linux-<arch>/
+//       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
+//       lib/fieldgate.mjs(.map)       the bundle
+//       lib/native/serialport/prebuilds/linux-<arch>/*.node
+//       share/fieldgate.example.yaml, share/doc/raspberry-pi.md
+//       systemd/fieldgate.service (+ ble.conf drop-in), udev/99-fieldgate.rules
+//       install.sh, VERSION
+//
+// Nothing is compiled: serialport publishes prebuilt addons inside its npm package (node-gyp-build
+// layout), so a Pi needs neither a compiler nor network access to install.
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+export const ARCHES = ['arm64', 'arm', 'x64'] as const;
+export type Arch = (typeof ARCHES)[number];
+
+/** The bundle's path inside a release tree; the serialport shim below resolves addons from here. */
+export const BUNDLE_REL = 'lib/fieldgate.mjs';
+
+// ESM output still contains bundled CommonJS packages that call require() and read __dirname;
+// Node defines neither in an ES module, so the bundle defines them once, from its own location.
+const BANNER = [
+  '#!/usr/bin/env node',
+  "import { createRequire as __fgCreateRequire } from 'node:module';",
+  "import { fileURLToPath as __fgFileURLToPath } from 'node:url';",
+  "import { dirname as __fgDirname } from 'node:path';",
+  'const require = __fgCreateRequire(import.meta.url);',
+  'const __filename = __fgFileURLToPath(import.meta.url);',
+  'const __dirname = __fgDirname(__filename);',
+].join('\n');
+
+/**
+ * @serialport/bindings-cpp loads its addon with node-gyp-build(join(__dirname, '../')), which in a
+ * bundle would point at whatever happens to sit above lib/. Point it at lib/native/serialport
+ * explicitly (the banner's __dirname is the bundle's directory).
+ */
+const serialportAddon: Plugin = {
+  name: 'serialport-prebuilds',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@serialport[\\/]bindings-cpp[\\/]dist[\\/]serialport-bindings\.js$/ }, () => ({
+      loader: 'js',
+      contents: [
+        '"use strict";',
+        'Object.defineProperty(exports, "__esModule", { value: true });',
+        '// fieldgate bundle: prebuilt addons live in <bundle dir>/native/serialport/prebuilds/<platform>-<arch>/.',
+        'exports.binding = require("node-gyp-build")(require("path").join(__dirname, "native", "serialport"));',
+      ].join('\n'),
+    }));
+  },
+};
+
+/**
+ * Our sources load a few CommonJS-only package internals through `createRequire(import.meta.url)`
+ * (gateway/broker/session-queue.ts). esbuild cannot follow a require function it did not define,
+ * so the bundle would look for node_modules on the Pi at run time. Dropping that local binding
+ * leaves plain require() calls, which esbuild bundles like any other import.
+ */
+const bundleCreateRequire: Plugin = {
+  name: 'bundle-create-require',
+  setup(b) {
+    b.onLoad({ filter: /[\\/](gateway|adapters)[\\/].*\.ts$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      if (!text.includes('createRequire(import.meta.url)')) return undefined;
+      return { loader: 'ts', contents: text.replace(/^const require = createRequire\(import\.meta\.url\);$/m, '') };
+    });
+  },
+};
+
+export interface BuildResult {
+  bundle: string;
+  bundleBytes: number;
+  tarballs: { arch: Arch; path: string; bytes: number }[];
+}
+
+export interface BuildOptions {
+  /** Output directory (default dist/ in the repo). */
+  out?: string;
+  /** Architectures to package (default all). */
+  arches?: readonly Arch[];
+  /** Skip the tarballs: only the bundle and release trees (tests that just need to run it). */
+  tarballs?: boolean;
+}
+
+function version(): string {
+  return (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+}
+
+/**
+ * The time the bundle records as its build time (doctor's clock check: a clock before it is
+ * certainly wrong). The commit's date rather than now, so two builds of one commit are identical;
+ * SOURCE_DATE_EPOCH wins when set (the reproducible-builds convention).
+ */
+function buildTime(): string {
+  if (process.env.SOURCE_DATE_EPOCH) return new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000).toISOString();
+  try {
+    const iso = execFileSync('git', ['log', '-1', '--format=%cI'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (iso) return new Date(iso).toISOString();
+  } catch {
+    // not a git checkout (a source tarball): fall through
+  }
+  return new Date().toISOString();
+}
+
+function prebuildsDir(): string {
+  // Resolve through serialport, the package we depend on, so a hoisting change cannot pick another copy.
+  const fromSerialport = createRequire(createRequire(join(ROOT, 'package.json')).resolve('serialport'));
+  return join(dirname(fromSerialport.resolve('@serialport/bindings-cpp/package.json')), 'prebuilds');
+}
+
+/** Builds the bundle into `<out>/bundle/`. */
+async function bundle(out: string): Promise<string> {
+  const dir = join(out, 'bundle');
+  rmSync(dir, { recursive: true, force: true });
+  const outfile = join(dir, 'fieldgate.mjs');
+  await build({
+    entryPoints: [join(ROOT, 'gateway/cli/main.ts')],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    minify: true,
+    sourcemap: 'external',
+    sourcesContent: false,
+    legalComments: 'none',
+    banner: { js: BANNER },
+    // ws tries these optional native speed-ups inside try/catch; we do not ship them.
+    external: ['bufferutil', 'utf-8-validate'],
+    define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
+    plugins: [serialportAddon, bundleCreateRequire],
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+  return outfile;
+}
+
+/** Lays out one release tree `<out>/fieldgate-<version>-linux-<arch>/`. */
+function releaseTree(out: string, bundleFile: string, arch: Arch): string {
+  const name = `fieldgate-${version()}-linux-${arch}`;
+  const dir = join(out, name);
+  rmSync(dir, { recursive: true, force: true });
+  const lib = join(dir, 'lib');
+  mkdirSync(lib, { recursive: true });
+  copyFileSync(bundleFile, join(dir, BUNDLE_REL));
+  copyFileSync(`${bundleFile}.map`, join(dir, `${BUNDLE_REL}.map`));
+  const src = join(prebuildsDir(), `linux-${arch}`);
+  if (!existsSync(src)) throw new Error(`no serialport prebuilds for linux-${arch} in ${src}: is serialport installed (npm ci)?`);
+  cpSync(src, join(lib, 'native', 'serialport', 'prebuilds', `linux-${arch}`), { recursive: true });
+  const raspi = join(ROOT, 'deploy', 'raspi');
+  mkdirSync(join(dir, 'bin'));
+  copyFileSync(join(raspi, 'fieldgate.sh'), join(dir, 'bin', 'fieldgate'));
+  chmodSync(join(dir, 'bin', 'fieldgate'), 0o755);
+  copyFileSync(join(raspi, 'install.sh'), join(dir, 'install.sh'));
+  chmodSync(join(dir, 'install.sh'), 0o755);
+  mkdirSync(join(dir, 'systemd'));
+  copyFileSync(join(raspi, 'fieldgate.service'), join(dir, 'systemd', 'fieldgate.service'));
+  copyFileSync(join(raspi, 'ble.conf'), join(dir, 'systemd', 'ble.conf'));
+  mkdirSync(join(dir, 'udev'));
+  copyFileSync(join(raspi, '99-fieldgate.rules'), join(dir, 'udev', '99-fieldgate.rules'));
+  mkdirSync(join(dir, 'share', 'doc'), { recursive: true });
+  copyFileSync(join(ROOT, 'fieldgate.example.yaml'), join(dir, 'share', 'fieldgate.example.yaml'));
+  copyFileSync(join(ROOT, 'docs', 'raspberry-pi.md'), join(dir, 'share', 'doc', 'raspberry-pi.md'));
+  writeFileSync(join(dir, 'VERSION'), `${version()}\n`);
+  return dir;
+}
+
+/** A reproducible tarball: fixed owner, order and mtime, so two builds of one commit compare equal. */
+function tarball(tree: string): string {
+  const file = `${tree}.tar.gz`;
+  const parent = dirname(tree);
+  // gzip -n: no name or timestamp in the gzip header either.
+  execFileSync('tar', ['--sort=name', '--owner=0', '--group=0', '--numeric-owner', '--mtime=@0', '-I', 'gzip -n -9', '-cf', file, '-C', parent, relative(parent, tree)]);
+  return file;
+}
+
+export async function buildRelease(opts: BuildOptions = {}): Promise<BuildResult> {
+  const out = resolve(opts.out ?? join(ROOT, 'dist'));
+  mkdirSync(out, { recursive: true });
+  const bundleFile = await bundle(out);
+  const tarballs: BuildResult['tarballs'] = [];
+  for (const arch of opts.arches ?? ARCHES) {
+    const tree = releaseTree(out, bundleFile, arch);
+    if (opts.tarballs === false) {
+      tarballs.push({ arch, path: tree, bytes: 0 });
+      continue;
+    }
+    const file = tarball(tree);
+    tarballs.push({ arch, path: file, bytes: statSync(file).size });
+  }
+  return { bundle: bundleFile, bundleBytes: statSync(bundleFile).size, tarballs };
+}
+
+/** Path of the release tree for `arch` inside a build output directory. */
+export function releaseDir(out: string, arch: Arch): string {
+  return join(out, `fieldgate-${version()}-linux-${arch}`);
+}
+
+function kb(n: number): string {
+  return `${(n / 1024).toFixed(0)} KiB`;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const { values } = parseArgs({ options: { out: { type: 'string' }, arch: { type: 'string', multiple: true }, 'no-tarball': { type: 'boolean' } } });
+  const arches = values.arch?.map((a) => {
+    if (!(ARCHES as readonly string[]).includes(a)) throw new Error(`unknown --arch ${a}; one of: ${ARCHES.join(', ')}`);
+    return a as Arch;
+  });
+  const started = Date.now();
+  const r = await buildRelease({ out: values.out, arches, tarballs: !values['no-tarball'] });
+  process.stdout.write(`bundle   ${relative(process.cwd(), r.bundle)}  ${kb(r.bundleBytes)} (+ .map)\n`);
+  for (const t of r.tarballs) process.stdout.write(`${t.arch.padEnd(8)} ${relative(process.cwd(), t.path)}${t.bytes ? `  ${kb(t.bytes)}` : ''}\n`);
+  process.stdout.write(`built in ${Date.now() - started} ms\n`);
+}

@@ -1,0 +1,74 @@
+import { spawnSync } from 'node:child_process';
+import { builtinAdapters } from '../app/adapters.ts';
+import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
+import { VERSION } from '../app/version.ts';
+import { ConfigError } from '../config/load.ts';
+import { clock } from './clock.ts';
+import { dataDir } from './data-dir.ts';
+import { nodeVersion } from './node-version.ts';
+import { ports } from './ports.ts';
+import { serial } from './serial.ts';
+import type { Check, DoctorContext, Finding } from './types.ts';
+import { upstream } from './upstream.ts';
+
+export type { Finding };
+
+// `fieldgate doctor`: every check is a small module returning findings; this file loads the
+// config, runs them, and prints one line per finding (with its fix) or JSON.
+
+const CHECKS: Check[] = [ports, dataDir, serial, clock, upstream, nodeVersion];
+
+function configFinding(file: string | undefined): { config?: GatewayConfig; finding: Finding } {
+  const name = file ?? '(embedded defaults)';
+  try {
+    const config = loadGatewayConfig(builtinAdapters, file);
+    return { config, finding: { check: 'config', status: 'ok', message: `${name} is valid` } };
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    const first = err.problems[0];
+    const more = err.problems.length > 1 ? ` (+${err.problems.length - 1} more)` : '';
+    return {
+      finding: {
+        check: 'config', status: 'fail',
+        message: `${name} is invalid: ${first ? `${first.path || '(top level)'}: ${first.message}` : err.message}${more}; checks that need the config were skipped`,
+        fix: `fieldgate check --config ${err.source} lists every problem with a hint`,
+      },
+    };
+  }
+}
+
+/** A warning when root runs doctor on a machine with the service user: permissions would lie. */
+function userFinding(): Finding | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  if (spawnSync('id', ['-u', 'fieldgate'], { stdio: 'ignore' }).status !== 0) return undefined;
+  return { check: 'user', status: 'warn', message: 'running as root: file and device permission checks reflect root, not the fieldgate service user', fix: 'sudo -u fieldgate fieldgate doctor --config /etc/fieldgate/fieldgate.yaml' };
+}
+
+export async function doctor(opts: { file?: string; devices?: string[]; timeoutMs?: number }): Promise<Finding[]> {
+  const { config, finding } = configFinding(opts.file);
+  const ctx: DoctorContext = { file: opts.file, config, devices: opts.devices ?? [], timeoutMs: opts.timeoutMs ?? 5000 };
+  const findings: Finding[] = [finding];
+  const user = userFinding();
+  if (user) findings.push(user);
+  const results = await Promise.all(CHECKS.map((c) => c(ctx).catch((err: Error): Finding[] => [{ check: c.name || 'check', status: 'fail', message: `the check itself crashed: ${err.message}`, fix: 'report this as a fieldgate bug' }])));
+  for (const r of results) findings.push(...r);
+  return findings;
+}
+
+const LABEL: Record<Finding['status'], string> = { ok: 'ok', warn: 'warn', fail: 'FAIL' };
+
+export function formatFindings(findings: Finding[]): string {
+  const width = Math.max(...findings.map((f) => f.check.length));
+  const lines = findings.map((f) => `${LABEL[f.status].padEnd(4)}  ${f.check.padEnd(width)}  ${f.message}${f.fix && f.status !== 'ok' ? `  -> fix: ${f.fix}` : ''}`);
+  const count = (s: Finding['status']) => findings.filter((f) => f.status === s).length;
+  lines.push(`doctor: ${count('fail')} failed, ${count('warn')} warning${count('warn') === 1 ? '' : 's'}, ${count('ok')} ok`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** Runs doctor for the CLI; resolves true when nothing failed. */
+export async function runDoctor(opts: { file?: string; devices: string[]; json: boolean; out: NodeJS.WritableStream }): Promise<boolean> {
+  const findings = await doctor(opts);
+  if (opts.json) opts.out.write(`${JSON.stringify({ version: VERSION, config: opts.file ?? null, findings }, null, 2)}\n`);
+  else opts.out.write(`fieldgate doctor ${VERSION}, node ${process.version} ${process.platform}-${process.arch}\n${formatFindings(findings)}`);
+  return !findings.some((f) => f.status === 'fail');
+}
