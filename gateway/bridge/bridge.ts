@@ -112,7 +112,7 @@ export class Bridge {
       link.on('up', (client) => {
         consumer.connected(client);
         if (rules.downlink.length) {
-          client.subscribe(rules.downlink.map((r) => ({ topic: r.remote, qos: r.qos })) as never, (err) => {
+          client.subscribe(Object.fromEntries(rules.downlink.map((r) => [r.remote, { qos: r.qos }])), (err) => {
             if (err) log.warn({ err: err.message }, `upstream ${u.name}: downlink subscribe failed: ${err.message}`);
           });
         }

@@ -39,9 +39,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   readonly lastSeqOfBucket = new Float64Array(BUCKETS).fill(-1);
   private segments: Segment[] = [];
   private next = 0;
-  private pending: Buffer[] = [];
+  private pending: { buf: Buffer; seq: number }[] = [];
   private pendingBytes = 0;
-  private pendingEnd = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
@@ -109,7 +108,6 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     }
     this.next = this.segments.length ? this.active.end : 0;
     if (!this.segments.length) await this.createSegment(this.next);
-    this.pendingEnd = this.next;
     report.segments = this.segments.length;
     return report;
   }
@@ -134,11 +132,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const seq = this.next++;
       const buf = Buffer.allocUnsafe(frameSize(r.topic, r.payload));
       const n = encodeInto({ ...r, seq, ts }, buf, 0);
-      this.pending.push(n === buf.length ? buf : buf.subarray(0, n));
+      this.pending.push({ buf: n === buf.length ? buf : buf.subarray(0, n), seq });
       this.pendingBytes += n;
       this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = seq;
     }
-    this.pendingEnd = this.next;
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.schedule();
     return p;
@@ -159,33 +156,44 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   private async flush(): Promise<void> {
-    const bufs = this.pending;
+    const items = this.pending;
     const waiters = this.waiters;
-    const bytes = this.pendingBytes;
-    const end = this.pendingEnd;
     this.pending = [];
     this.waiters = [];
     this.pendingBytes = 0;
     this.lastFlush = Date.now();
-    const seg = this.active;
+    let seg = this.active;
     try {
-      const data = bufs.length === 1 ? bufs[0] : Buffer.concat(bufs, bytes);
-      let done = 0;
-      while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
-      if (this.opts.fsync !== false) await seg.fh!.datasync();
-      seg.size += bytes;
-      seg.end = end;
-      this.bytesWritten += bytes;
-      this.syncs++;
+      // A batch larger than the room left in the segment is split at record boundaries, so
+      // segments (the unit of drops and deletion) stay near their size whatever the burst.
+      for (let i = 0; i < items.length; ) {
+        if (seg.size >= this.opts.segmentBytes) {
+          await this.createSegment(seg.end);
+          seg = this.active;
+        }
+        const room = this.opts.segmentBytes - seg.size;
+        let j = i;
+        let bytes = 0;
+        while (j < items.length && (j === i || bytes + items[j].buf.length <= room)) bytes += items[j++].buf.length;
+        const data = j - i === 1 ? items[i].buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
+        let done = 0;
+        while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
+        if (this.opts.fsync !== false) await seg.fh!.datasync();
+        seg.size += bytes;
+        seg.end = items[j - 1].seq + 1;
+        this.bytesWritten += bytes;
+        this.syncs++;
+        i = j;
+      }
       for (const w of waiters) w.resolve();
       this.emit('durable');
-      if (seg.size >= this.opts.segmentBytes) await this.createSegment(end);
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // Cut whatever part did land so the next commit starts on a frame boundary.
       await seg.fh!.truncate(seg.size).catch(() => {});
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters) w.reject(rej);
+
     }
   }
 

@@ -125,8 +125,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       this.up = true;
       this.round = 0;
       this.connectedTo = url;
-      if (this.lastError) this.deps.log.info({ upstream: this.cfg.name, url }, `upstream ${url}: connected again`);
-      else this.deps.log.info({ upstream: this.cfg.name, url }, `upstream ${url}: connected`);
+      if (this.lastError) this.deps.log.info({ url }, `upstream ${url}: connected again`);
+      else this.deps.log.info({ url }, `upstream ${url}: connected`);
       this.lastError = undefined;
       this.lastLogged = undefined;
       if (this.cfg.status) client.publish(this.statusTopic, 'online', { qos: 1, retain: true }, () => {});
@@ -144,7 +144,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       client.end(true);
       if (this.up) {
         this.up = false;
-        this.deps.log.warn({ upstream: this.cfg.name, url, err: failure?.message }, `upstream ${url}: connection lost${failure ? ` (${failure.message})` : ''}; queued messages stay in the log`);
+        this.deps.log.warn({ url, err: failure?.message }, `upstream ${url}: connection lost${failure ? ` (${failure.message})` : ''}; queued messages stay in the log`);
         this.emit('down', failure?.message ?? 'closed');
         if (this.stopped) return;
         this.deps.reconnects.inc();
@@ -161,7 +161,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     const now = Date.now();
     const last = this.lastLogged;
     if (!last || last.kind !== ex.line || now - last.at > REPEAT_LOG_MS) {
-      this.deps.log.warn({ upstream: this.cfg.name, url, kind: ex.kind, repeats: last?.kind === ex.line ? last.repeats : undefined }, ex.line);
+      this.deps.log.warn({ url, kind: ex.kind, repeats: last?.kind === ex.line ? last.repeats : undefined }, ex.line);
       this.lastLogged = { kind: ex.line, at: now, repeats: 0 };
     } else {
       last.repeats++;

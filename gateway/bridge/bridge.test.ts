@@ -1,0 +1,225 @@
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, afterEach, before, describe, it } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { PublishRejected } from '../core/message.ts';
+import { connect, endClient, startGateway, tempDir, until, type TestGateway } from '../test/helpers.ts';
+import { missingTool } from '../test/tools.ts';
+import { assertOrderedPerTopic, CloudSubscriber } from './test/cloud.ts';
+import { freePort, Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
+
+const skip = missingTool(MOSQUITTO, 'mosquitto');
+
+describe('bridge against a real Mosquitto', { skip }, () => {
+  let tmp: { path: string; remove(): void };
+  const cleanups: (() => Promise<void> | void)[] = [];
+  before(() => {
+    tmp = tempDir('fieldgate-bridge-');
+  });
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+  after(() => tmp.remove());
+
+  async function cloud(opts: { persistence?: boolean } = {}): Promise<Mosquitto> {
+    const m = await Mosquitto.create(tmp.path, opts);
+    await m.start();
+    cleanups.push(() => m.stop());
+    return m;
+  }
+
+  async function gateway(bridge: Record<string, unknown>, extra: Record<string, unknown> = {}): Promise<TestGateway> {
+    const gw = await startGateway({ bridge, ...extra });
+    cleanups.push(() => gw.stop());
+    return gw;
+  }
+
+  /**
+   * A cloud that is down now but already holds a persistent subscription, so that whatever the
+   * bridge sends after `start()` is kept for the subscriber in arrival order, however the
+   * subscriber's reconnect races the bridge's.
+   */
+  async function cloudLater(filter: string): Promise<{ m: Mosquitto; start: () => Promise<CloudSubscriber> }> {
+    const m = await cloud({ persistence: true });
+    const id = `sub-${m.port}`;
+    await (await CloudSubscriber.persistent(m.url, id, filter)).end();
+    await m.stop();
+    return {
+      m,
+      start: async () => {
+        await m.start();
+        const sub = await CloudSubscriber.persistent(m.url, id);
+        cleanups.push(() => sub.end());
+        return sub;
+      },
+    };
+  }
+
+  const upstream = (port: number, more: Record<string, unknown> = {}) => ({ name: 'cloud', servers: [`mqtt://127.0.0.1:${port}`], backoff: { initial: 50, max: 200 }, ...more });
+  const metric = (gw: TestGateway, name: string) => gw.gw.metrics.snapshot()[name];
+
+  async function publishAll(c: MqttClient, n: number, topic: (i: number) => string, payload: (i: number) => string = (i) => `${topic(i)}:${i}`): Promise<void> {
+    const window = 50;
+    for (let i = 0; i < n; i += window) {
+      await Promise.all(Array.from({ length: Math.min(window, n - i) }, (_, k) => c.publishAsync(topic(i + k), payload(i + k), { qos: 1 })));
+    }
+  }
+
+  it('outage: every message acknowledged while the cloud was down arrives, in order per topic, with a stable id', async () => {
+    const m = await cloud({ persistence: true });
+    const sub = await CloudSubscriber.persistent(m.url, 'outage-sub', 'fieldgate/+/dev/#');
+    await sub.end();
+    const gw = await gateway({ upstreams: [upstream(m.port)] });
+    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await m.stop();
+    await until(() => !gw.gw.bridge!.health()[0].connected, 'bridge noticed the outage');
+
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    const N = 600;
+    await publishAll(pub, N, (i) => `dev/${i % 5}`);
+    assert.equal(metric(gw, 'bridge/queue/messages'), N, 'all queued while the cloud is down');
+
+    await m.start();
+    await until(() => metric(gw, 'bridge/forwarded') >= N, 'backlog forwarded', 15_000);
+    const back = await CloudSubscriber.persistent(m.url, 'outage-sub');
+    cleanups.push(() => back.end());
+    const got = await back.waitFor(N);
+    assert.equal(got.length, N);
+    assert.deepEqual(new Set(got.map((g) => g.payload)).size, N, 'no message lost or doubled');
+    assertOrderedPerTopic(got);
+    assert.ok(got.every((g) => /^[0-9a-f]{8}-n\d+$/.test(g.id ?? '')), `each message has an fg-id user property (${got[0].id})`);
+    assert.equal(new Set(got.map((g) => g.id)).size, N);
+    await until(() => metric(gw, 'bridge/queue/messages') === 0, 'queue drained');
+  });
+
+  it('priority lane: an alarm queued behind a backlog is sent among the first messages', async () => {
+    const later = await cloudLater('fieldgate/#');
+    const gw = await gateway({
+      upstreams: [upstream(later.m.port, { inflight: 4, status: false, forward: [{ local: 'alarm/#', priority: 'high' }, { local: '#' }] })],
+    });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await publishAll(pub, 300, (i) => `bulk/${i % 3}`);
+    await pub.publishAsync('alarm/fire', 'alarm/fire:0', { qos: 1 });
+    const sub = await later.start();
+    await sub.waitFor(301);
+    const idx = sub.got.findIndex((g) => g.topic.endsWith('alarm/fire'));
+    // At most a window's worth of backlog (read before the alarm's lane had data) goes first.
+    assert.ok(idx >= 0 && idx <= 8, `alarm sent as message #${idx} of 301`);
+    assertOrderedPerTopic(sub.got);
+    assert.ok(sub.got.every((g) => g.id), 'ids on every message');
+    assert.ok(sub.got[idx].id!.includes('-h'), `the alarm's id names the high lane: ${sub.got[idx].id}`);
+  });
+
+  it('replay pacing: a live message is not stuck behind a large backlog', async () => {
+    const later = await cloudLater('fieldgate/#');
+    const gw = await gateway({ upstreams: [upstream(later.m.port, { inflight: 1, status: false, replay: { backlog_share: 0.5 } })] });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    const N = 3000;
+    await publishAll(pub, N, () => 'bulk/a');
+    const sub = await later.start();
+    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await pub.publishAsync('live/b', 'live/b:0', { qos: 1 });
+    await sub.waitFor(N + 1, 30_000);
+    const idx = sub.got.findIndex((g) => g.topic.endsWith('live/b'));
+    assert.ok(idx < N / 2, `the live message arrived long before the backlog finished (#${idx} of ${N + 1})`);
+    assertOrderedPerTopic(sub.got);
+  });
+
+  it('drop_oldest: the byte bound holds, drops are counted, the newest messages survive', async () => {
+    const later = await cloudLater('fieldgate/+/dev/#');
+    const max = 64 * 1024;
+    const gw = await gateway({ queue: { max_bytes: max }, upstreams: [upstream(later.m.port)] });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    const N = 2000;
+    await publishAll(pub, N, () => 'dev/x', (i) => `dev/x:${i}:${'p'.repeat(100)}`);
+    const queued = metric(gw, 'bridge/queue/messages');
+    const dropped = metric(gw, 'bridge/dropped/queue_full');
+    assert.ok(metric(gw, 'bridge/queue/bytes') <= max, `bytes ${metric(gw, 'bridge/queue/bytes')} <= ${max}`);
+    assert.ok(dropped > 0, 'some were dropped');
+    assert.equal(queued + dropped, N, `queued ${queued} + dropped ${dropped} = ${N}`);
+    const sub = await later.start();
+    const got = await sub.waitFor(queued);
+    assert.equal(got.length, queued);
+    assert.ok(got.at(-1)!.payload.startsWith(`dev/x:${N - 1}:`), 'the newest message is kept');
+    assertOrderedPerTopic(got);
+  });
+
+  it('reject_new: the source gets queue_full once the bound is reached', async () => {
+    const port = await freePort();
+    const max = 64 * 1024;
+    const gw = await gateway({ queue: { max_bytes: max, policy: 'reject_new', sync_interval: 0 }, upstreams: [upstream(port)] });
+    let accepted = 0;
+    let rejected: PublishRejected | undefined;
+    for (let i = 0; i < 2000 && !rejected; i++) {
+      try {
+        await gw.gw.broker.publish({ topic: 'dev/y', payload: Buffer.alloc(100, 0x61), qos: 1, retain: false, origin: 'adapter', clientid: 'dev1' });
+        accepted++;
+      } catch (err) {
+        rejected = err as PublishRejected;
+      }
+    }
+    assert.ok(rejected instanceof PublishRejected, 'a publish was refused');
+    assert.equal(rejected.reason, 'queue_full');
+    assert.ok(accepted > 100, `accepted ${accepted} before the bound`);
+    assert.ok(metric(gw, 'bridge/queue/bytes') <= max);
+    assert.equal(metric(gw, 'bridge/dropped/queue_full'), 1);
+    assert.equal(metric(gw, 'bridge/queue/messages'), accepted, 'nothing already accepted was dropped');
+  });
+
+  it('downlink: a cloud message reaches a local subscriber and is not sent back up', async () => {
+    const m = await cloud();
+    const gw = await gateway({ upstreams: [upstream(m.port, { downlink: [{ remote: '{prefix}/down/#', local: '{rest}' }] })] });
+    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    const local = await connect(gw.url);
+    cleanups.push(() => endClient(local));
+    const localGot: string[] = [];
+    local.on('message', (t, p) => localGot.push(`${t}=${p}`));
+    await local.subscribeAsync('cmd/#', { qos: 1 });
+    const cloudSide = await CloudSubscriber.connect(m.url, 'fieldgate/fieldgate/cmd/#');
+    cleanups.push(() => cloudSide.end());
+    // The downlink subscription is made on connect; give it a moment to be in place.
+    await new Promise((r) => setTimeout(r, 200));
+    await cloudSide.client.publishAsync('fieldgate/fieldgate/down/cmd/valve', 'open', { qos: 1 });
+    await until(() => localGot.includes('cmd/valve=open'), 'downlink delivered locally');
+    // A local publish on the same local topic goes up; the downlink copy must not have.
+    await local.publishAsync('cmd/after', 'x', { qos: 1 });
+    await until(() => cloudSide.got.length > 0, 'uplink of cmd/after');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.deepEqual(cloudSide.got.map((g) => g.topic), ['fieldgate/fieldgate/cmd/after']);
+    assert.equal(metric(gw, 'bridge/downlink/received'), 1);
+  });
+
+  it('a corrupted log: the gateway starts, reports the damage, forwards what is left', async () => {
+    const later = await cloudLater('fieldgate/+/dev/#');
+    const data = tempDir('fieldgate-bridge-data-');
+    cleanups.push(() => data.remove());
+    const doc = { upstreams: [upstream(later.m.port)] };
+    const first = await startGateway({ bridge: doc, gateway: { data_dir: data.path } });
+    const pub = await connect(first.url);
+    await publishAll(pub, 200, (i) => `dev/${i % 2}`);
+    await endClient(pub);
+    await first.gw.stop();
+    const dir = join(data.path, 'bridge', 'normal');
+    const seg = join(dir, readdirSync(dir).filter((f) => f.endsWith('.seg')).sort()[0]);
+    const buf = readFileSync(seg);
+    buf.fill(0, 2000, 2300); // bytes zeroed in the middle (bad flash page)
+    buf.fill(0, buf.length - 20); // and a torn tail
+    writeFileSync(seg, buf);
+
+    const gw = await gateway(doc, { gateway: { data_dir: data.path } });
+    const report = gw.gw.bridge!.openReports.normal;
+    assert.deepEqual(report.damage.map((d) => d.action), ['skipped', 'truncated'], JSON.stringify(report.damage));
+    const lost = 200 - report.messages;
+    assert.ok(lost > 0 && lost < 20, `lost ${lost}`);
+    assert.ok(metric(gw, 'bridge/log/damaged_bytes') > 300);
+    const sub = await later.start();
+    const got = await sub.waitFor(report.messages);
+    assert.equal(got.length, report.messages);
+    assertOrderedPerTopic(got);
+  });
+});
