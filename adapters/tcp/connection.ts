@@ -39,6 +39,8 @@ export interface ConnectionHost {
 const WRITE_HIGH_WATER = 256 * 1024;
 /** After a close that flushes a last frame (CONNACK 1), how long the peer gets to read it. */
 const LINGER_MS = 2000;
+/** Frames handled between two flushes of corked replies. */
+const CORK_FRAMES = 16;
 
 type State = 'awaiting_connect' | 'connecting' | 'connected' | 'closed';
 
@@ -141,6 +143,11 @@ export class TcpConnection implements SessionOwner {
 
   private async pump(): Promise<void> {
     this.pumping = true;
+    // Replies (ACK, PONG) to a burst of frames leave in one write instead of a syscall each; the
+    // cork is lifted at least every CORK_FRAMES so a device that never pauses still hears back.
+    const sock = this.socket;
+    sock.cork();
+    let handled = 0;
     try {
       while (this.inbox.length > 0 && this.state !== 'closed') {
         const item = this.inbox.shift() as RawFrame | FrameError;
@@ -149,6 +156,10 @@ export class TcpConnection implements SessionOwner {
           break;
         }
         await this.handle(item);
+        if (++handled % CORK_FRAMES === 0 && !sock.destroyed) {
+          sock.uncork();
+          sock.cork();
+        }
         if (this.paused && this.inbox.length < this.host.cfg.max_pending_frames / 2 && !this.closed) {
           this.paused = false;
           this.socket.resume();
@@ -160,6 +171,7 @@ export class TcpConnection implements SessionOwner {
       this.close('internal_error', (err as Error).message);
     } finally {
       this.pumping = false;
+      if (!sock.destroyed) sock.uncork();
     }
     if (this.gone && !this.closed) this.close('tcp_closed', this.goneDetail);
   }
