@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { finished, spawnFieldgate, started } from '../test/cli.ts';
+import { tempDir, until } from '../test/helpers.ts';
+import { watchdogInterval } from './sd-notify.ts';
+
+// sd_notify goes through the systemd-notify helper; a recording stand-in on PATH shows what the
+// gateway sends and when, without a running systemd.
+
+describe('sd_notify (systemd Type=notify)', () => {
+  const dir = tempDir('fieldgate-sdnotify-');
+  after(() => dir.remove());
+  const log = join(dir.path, 'notify.log');
+  writeFileSync(join(dir.path, 'systemd-notify'), `#!/bin/sh\necho "$NOTIFY_SOCKET $*" >> '${log}'\n`);
+  chmodSync(join(dir.path, 'systemd-notify'), 0o755);
+  const config = join(dir.path, 'fieldgate.yaml');
+  writeFileSync(config, `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+  const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
+
+  test('watchdogInterval: half of WATCHDOG_USEC, only for the PID it names', () => {
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000' }, 42), 15_000);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '42' }, 42), 15_000);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: '30000000', WATCHDOG_PID: '7' }, 42), undefined);
+    assert.equal(watchdogInterval({}, 42), undefined);
+    assert.equal(watchdogInterval({ WATCHDOG_USEC: 'soon' }, 42), undefined);
+  });
+
+  test('READY=1 after the listeners are up, WATCHDOG=1 at half the interval, STOPPING=1 on SIGTERM', async () => {
+    const child = spawnFieldgate(['start', '--config', config], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/test/notify', WATCHDOG_USEC: '200000' } });
+    await started(child);
+    await until(() => lines().filter((l) => l.includes('WATCHDOG=1')).length >= 2, 'two watchdog pings');
+    const ready = lines()[0];
+    assert.match(ready, new RegExp(`^/run/test/notify --pid=${child.pid} READY=1 STATUS=serving MQTT \\(tcp:\\d+\\)$`));
+    child.kill('SIGTERM');
+    const run = await finished(child);
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const all = lines();
+    assert.match(all.at(-1)!, /STOPPING=1 STATUS=stopping on SIGTERM$/);
+    assert.ok(all.every((l) => l.includes(`--pid=${child.pid}`)), all.join('\n'));
+  });
+
+  test('a no-op without NOTIFY_SOCKET (not under systemd)', async () => {
+    writeFileSync(log, '');
+    const child = spawnFieldgate(['start', '--config', config], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '', WATCHDOG_USEC: '200000' } });
+    await started(child);
+    await new Promise((r) => setTimeout(r, 400));
+    child.kill('SIGTERM');
+    assert.equal((await finished(child)).code, 0);
+    assert.equal(readFileSync(log, 'utf8'), '');
+  });
+
+  test('a missing systemd-notify is one warning, and the gateway runs on', async () => {
+    const child = spawnFieldgate(['start', '--config', config], { env: { PATH: '/nonexistent', NOTIFY_SOCKET: '/run/test/notify', WATCHDOG_USEC: '100000' } });
+    await started(child);
+    await new Promise((r) => setTimeout(r, 400));
+    child.kill('SIGTERM');
+    const run = await finished(child);
+    assert.equal(run.code, 0, run.stderr);
+    const warnings = run.stdout.split('\n').filter((l) => l.includes('systemd-notify not found'));
+    assert.equal(warnings.length, 1, run.stdout);
+  });
+});

@@ -1,0 +1,90 @@
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { collect, connect, endClient, tempDir, until } from '../gateway/test/helpers.ts';
+import { started } from '../gateway/test/cli.ts';
+import { missingTool } from '../gateway/test/tools.ts';
+import { exited, spawnCaptured, unpackedRelease } from './release.ts';
+
+// The release bundle on arm64, on this x86 machine: the linux-arm64 tarball is run by an arm64
+// Node.js under qemu user-mode emulation. It must start, serve MQTT, stop cleanly on SIGTERM, and
+// load the serialport addon it ships for linux-arm64 (and open a serial device with it).
+
+const RUNTIME_SCRIPT = fileURLToPath(new URL('./arm64-runtime.sh', import.meta.url));
+const QEMU = 'qemu-aarch64-static';
+
+/** The arm64 Node.js and sysroot, prepared (and cached) by arm64-runtime.sh; a skip reason if not. */
+function arm64Runtime(): { node: string; sysroot: string } | string {
+  const r = spawnSync('bash', [RUNTIME_SCRIPT], { encoding: 'utf8', timeout: 300_000 });
+  const vars = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  if (r.status === 0 && vars.FIELDGATE_ARM64_NODE && vars.FIELDGATE_ARM64_SYSROOT) return { node: vars.FIELDGATE_ARM64_NODE, sysroot: vars.FIELDGATE_ARM64_SYSROOT };
+  const reason = `arm64 runtime not available (hw-test/arm64-runtime.sh exited ${r.status}): ${(r.stderr || r.error?.message || '').trim()}`;
+  if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
+  return reason;
+}
+
+const skip = missingTool(QEMU, 'qemu-user-static');
+const runtime = skip ? undefined : arm64Runtime();
+
+describe('arm64 release under qemu user-mode', { skip: skip ?? (typeof runtime === 'string' ? runtime : false) }, () => {
+  const dir = tempDir('fieldgate-arm64-');
+  const children: ChildProcess[] = [];
+  after(() => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+    dir.remove();
+  });
+  const rt = runtime as { node: string; sysroot: string };
+  const arm64 = (args: string[]) => spawnCaptured(QEMU, [rt.node, ...args], { QEMU_LD_PREFIX: rt.sysroot, NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '' });
+
+  test('starts, serves MQTT, loads the linux-arm64 serialport addon, stops on SIGTERM', { timeout: 90_000 }, async () => {
+    const { tree } = await unpackedRelease(dir.path, 'arm64');
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const config = join(dir.path, 'fieldgate.yaml');
+    writeFileSync(config, `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+
+    // The gateway itself: started under emulation, driven from this (x86) process over TCP.
+    const gw = arm64([bundle, 'start', '--config', config]);
+    children.push(gw);
+    const [url] = await started(gw, 60_000);
+    const c = await connect(url.replace('tcp://', 'mqtt://'));
+    await c.subscribeAsync('arm64/#', { qos: 1 });
+    const got = collect(c, 1);
+    await c.publishAsync('arm64/smoke', 'hello from x86', { qos: 1 });
+    assert.deepEqual(await got, [{ topic: 'arm64/smoke', payload: 'hello from x86' }]);
+
+    // doctor under emulation loads serialport: the addon mapped must be the linux-arm64 prebuild
+    // shipped in the tarball (never a compile). With socat, it also opens a pseudo-terminal.
+    const devices: string[] = [];
+    let socat: ChildProcess | undefined;
+    if (!missingTool('socat', 'socat')) {
+      const link = join(dir.path, 'modem');
+      socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${link}`, `pty,raw,echo=0,link=${link}-peer`], { stdio: 'ignore' });
+      children.push(socat);
+      await until(() => existsSync(link) && existsSync(`${link}-peer`), 'socat pseudo-terminals');
+      devices.push('--device', link);
+    }
+    const doc = await exited(arm64([bundle, 'doctor', '--config', config, '--json', ...devices]));
+    const findings = (JSON.parse(doc.stdout) as { findings: { check: string; status: string; message: string }[] }).findings;
+    const addon = findings.find((f) => f.check === 'serial-addon');
+    assert.equal(addon?.status, 'ok', doc.stdout + doc.stderr);
+    assert.match(addon!.message, /linux-arm64/);
+    assert.match(addon!.message, /lib\/native\/serialport\/prebuilds\/linux-arm64\/@serialport\+bindings-cpp\.armv8\.glibc\.node/);
+    if (socat) {
+      const dev = findings.find((f) => f.check === 'serial');
+      assert.equal(dev?.status, 'ok', JSON.stringify(dev));
+      assert.match(dev!.message, new RegExp(`-> ${readlinkSync(join(dir.path, 'modem')).replace(/\//g, '\\/')} opens`));
+      socat.kill();
+    }
+
+    const closed = new Promise<void>((r) => c.once('close', () => r()));
+    gw.kill('SIGTERM');
+    const run = await exited(gw);
+    await closed;
+    await endClient(c).catch(() => {});
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    assert.match(run.stdout, /"msg":"stopped"/);
+  });
+});

@@ -1,0 +1,135 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { tempDir } from '../gateway/test/helpers.ts';
+import { missingTool } from '../gateway/test/tools.ts';
+import { unpackedRelease } from './release.ts';
+
+// deploy/raspi: the installer run from the unpacked release tarball into a throwaway root
+// (DESTDIR), and the systemd unit it installs checked by systemd-analyze verify.
+
+/** Every entry under `root`: path, type, mode, and content hash or link target. */
+function snapshot(root: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string) => {
+    for (const name of readdirSync(dir).sort()) {
+      const p = join(dir, name);
+      const st = lstatSync(p);
+      const rel = relative(root, p);
+      const mode = (st.mode & 0o7777).toString(8);
+      if (st.isSymbolicLink()) out.push(`${rel} -> ${readlinkSync(p)}`);
+      else if (st.isDirectory()) {
+        out.push(`${rel}/ ${mode}`);
+        walk(p);
+      } else out.push(`${rel} ${mode} ${createHash('sha256').update(readFileSync(p)).digest('hex').slice(0, 16)}`);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+describe('deploy/raspi installer and systemd unit', () => {
+  const dir = tempDir('fieldgate-deploy-');
+  let tree = '';
+  const root = join(dir.path, 'root');
+  const install = (...args: string[]) => {
+    const r = spawnSync('bash', [join(tree, 'install.sh'), ...args], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
+    assert.equal(r.status, 0, `install.sh ${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    return r.stdout;
+  };
+  before(async () => {
+    tree = (await unpackedRelease(dir.path, 'x64')).tree;
+  });
+  after(() => dir.remove());
+
+  test('installs the expected files into a DESTDIR root, and a second run changes nothing', () => {
+    install();
+    const expected = [
+      'opt/fieldgate/current -> releases/0.1.0',
+      'usr/local/bin/fieldgate -> /opt/fieldgate/current/bin/fieldgate',
+      'etc/systemd/system/multi-user.target.wants/fieldgate.service -> /etc/systemd/system/fieldgate.service',
+    ];
+    const snap = snapshot(root);
+    const version = readFileSync(join(tree, 'VERSION'), 'utf8').trim();
+    for (const e of expected) assert.ok(snap.includes(e.replace('0.1.0', version)), `${e} missing in:\n${snap.join('\n')}`);
+    for (const f of ['etc/fieldgate/fieldgate.yaml', 'etc/fieldgate/fieldgate.example.yaml', 'etc/systemd/system/fieldgate.service', `opt/fieldgate/releases/${version}/lib/fieldgate.mjs`, `opt/fieldgate/releases/${version}/lib/native/serialport/prebuilds/linux-x64/@serialport+bindings-cpp.glibc.node`]) {
+      assert.ok(existsSync(join(root, f)), `${f} not installed`);
+    }
+    assert.ok(snap.includes('var/lib/fieldgate/ 750'), 'data directory mode 0750');
+    assert.match(snap.find((l) => l.startsWith('etc/fieldgate/fieldgate.yaml '))!, / 640 /);
+    const cfg = readFileSync(join(root, 'etc/fieldgate/fieldgate.yaml'), 'utf8');
+    assert.match(cfg, /data_dir: \/var\/lib\/fieldgate/);
+    // The written config is valid for the gateway it ships with.
+    const check = spawnSync(process.execPath, [join(root, `opt/fieldgate/releases/${version}/lib/fieldgate.mjs`), 'check', '--config', join(root, 'etc/fieldgate/fieldgate.yaml')], { encoding: 'utf8' });
+    assert.equal(check.status, 0, check.stderr);
+
+    install();
+    assert.deepEqual(snapshot(root), snap, 'a second install must leave the same tree');
+  });
+
+  test('an upgrade keeps a changed config and the data; uninstall keeps them; --purge removes them', () => {
+    install();
+    const cfgFile = join(root, 'etc/fieldgate/fieldgate.yaml');
+    writeFileSync(cfgFile, 'gateway:\n  id: barn-pi\n  data_dir: /var/lib/fieldgate\n');
+    writeFileSync(join(root, 'var/lib/fieldgate/devices.json'), '{"version":1,"devices":[]}');
+    const out = install();
+    assert.match(out, /kept existing \/etc\/fieldgate\/fieldgate\.yaml/);
+    assert.match(readFileSync(cfgFile, 'utf8'), /barn-pi/);
+
+    const un = spawnSync('bash', [join(tree, 'install.sh'), '--uninstall'], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
+    assert.equal(un.status, 0, un.stderr);
+    for (const gone of ['opt/fieldgate', 'usr/local/bin/fieldgate', 'etc/systemd/system/fieldgate.service', 'etc/systemd/system/multi-user.target.wants/fieldgate.service']) {
+      assert.ok(!existsSync(join(root, gone)), `${gone} should be removed`);
+    }
+    assert.match(readFileSync(cfgFile, 'utf8'), /barn-pi/, 'uninstall keeps the config');
+    assert.ok(existsSync(join(root, 'var/lib/fieldgate/devices.json')), 'uninstall keeps the data');
+    assert.match(un.stdout, /kept \/etc\/fieldgate/);
+
+    const purge = spawnSync('bash', [join(tree, 'install.sh'), '--uninstall', '--purge'], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
+    assert.equal(purge.status, 0, purge.stderr);
+    assert.ok(!existsSync(join(root, 'etc/fieldgate')) && !existsSync(join(root, 'var/lib/fieldgate')), 'purge removes config and data');
+  });
+
+  test('the installer refuses to run outside a release tree', () => {
+    const bare = join(dir.path, 'bare');
+    mkdirSync(bare);
+    cpSync(join(tree, 'install.sh'), join(bare, 'install.sh'));
+    const r = spawnSync('bash', [join(bare, 'install.sh')], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /run install\.sh from an unpacked fieldgate-<version>-linux-<arch>\.tar\.gz/);
+  });
+
+  test('systemd-analyze verify passes on the installed unit, with and without the BLE drop-in', (t) => {
+    const skip = missingTool('systemd-analyze', 'systemd');
+    if (skip) return t.skip(skip);
+    install();
+    // verify resolves the unit's dependencies (multi-user.target, network-online.target, ...)
+    // inside --root, so give the throwaway root the system's own unit files.
+    for (const sys of ['/usr/lib/systemd/system', '/lib/systemd/system']) {
+      if (existsSync(sys)) {
+        mkdirSync(join(root, 'usr/lib/systemd'), { recursive: true });
+        cpSync(sys, join(root, 'usr/lib/systemd/system'), { recursive: true, dereference: false, force: true });
+        break;
+      }
+    }
+    const verify = () => spawnSync('systemd-analyze', ['verify', `--root=${root}`, '/etc/systemd/system/fieldgate.service'], { encoding: 'utf8' });
+    let r = verify();
+    // verify exits 0 on unknown keys and bad values too, printing them: any output is a failure.
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd-analyze verify printed warnings');
+
+    install('--ble');
+    assert.ok(existsSync(join(root, 'etc/systemd/system/fieldgate.service.d/ble.conf')));
+    r = verify();
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd-analyze verify printed warnings for the BLE drop-in');
+
+    const unit = readFileSync(join(root, 'etc/systemd/system/fieldgate.service'), 'utf8');
+    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30s', 'Restart=on-failure', 'StartLimitBurst=5', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/lib/fieldgate', 'PrivateTmp=yes', 'SupplementaryGroups=dialout', 'DeviceAllow=char-ttyUSB rw', 'StandardOutput=journal']) {
+      assert.ok(unit.split('\n').includes(line), `unit lacks ${line}`);
+    }
+  });
+});
