@@ -39,6 +39,8 @@ export interface ConnectionHost {
 const WRITE_HIGH_WATER = 256 * 1024;
 /** After a close that flushes a last frame (CONNACK 1), how long the peer gets to read it. */
 const LINGER_MS = 2000;
+/** Payload bytes queued per connection before reading stops (with max_pending_frames, the memory bound). */
+const MAX_PENDING_BYTES = 64 * 1024;
 /** Frames handled between two flushes of corked replies. */
 const CORK_FRAMES = 16;
 
@@ -69,6 +71,7 @@ export class TcpConnection implements SessionOwner {
   private state: State = 'awaiting_connect';
   private readonly parser: FrameParser;
   private readonly inbox: (RawFrame | FrameError)[] = [];
+  private inboxBytes = 0;
   private pumping = false;
   private paused = false;
   private timer?: NodeJS.Timeout;
@@ -121,13 +124,32 @@ export class TcpConnection implements SessionOwner {
     this.host.stats.bytesIn.inc(chunk.length);
     // Any byte counts as life (emqx-tcp checks bytes received, not PINGs).
     if (this.state === 'connected' && this.timer) this.timer.refresh();
-    const err = this.parser.push(chunk, (f) => this.inbox.push(f));
+    const err = this.parser.push(chunk, this.enqueue);
     if (err) this.inbox.push(err);
-    if (this.inbox.length >= this.host.cfg.max_pending_frames && !this.paused) {
+    if (this.parser.blocked && !this.paused) {
+      // The inbox is full: stop reading, and TCP flow control pushes back on the device.
       this.paused = true;
       this.socket.pause();
     }
     if (!this.pumping) void this.pump();
+  }
+
+  /** Parser callback: queue the frame; false (stop parsing) once the inbox is at its bound. */
+  private readonly enqueue = (f: RawFrame): boolean => {
+    this.inbox.push(f);
+    this.inboxBytes += f.payload.length;
+    return this.inbox.length < this.host.cfg.max_pending_frames && this.inboxBytes < MAX_PENDING_BYTES;
+  };
+
+  /** Refills the inbox from bytes the parser held back, and reads the socket again once it can. */
+  private refill(): void {
+    if (!this.parser.blocked) return;
+    const err = this.parser.resume(this.enqueue);
+    if (err) this.inbox.push(err);
+    if (!this.parser.blocked && this.paused && !this.closed) {
+      this.paused = false;
+      this.socket.resume();
+    }
   }
 
   /**
@@ -155,15 +177,13 @@ export class TcpConnection implements SessionOwner {
           this.close(item.reason, item.message);
           break;
         }
+        this.inboxBytes -= item.payload.length;
         await this.handle(item);
         if (++handled % CORK_FRAMES === 0 && !sock.destroyed) {
           sock.uncork();
           sock.cork();
         }
-        if (this.paused && this.inbox.length < this.host.cfg.max_pending_frames / 2 && !this.closed) {
-          this.paused = false;
-          this.socket.resume();
-        }
+        if (this.inbox.length === 0) this.refill();
       }
     } catch (err) {
       // A bug, not bad input: still only this connection pays for it.
@@ -329,6 +349,7 @@ export class TcpConnection implements SessionOwner {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.inbox.length = 0;
+    this.inboxBytes = 0;
     const h = this.host;
     h.stats.closed(reason);
     const fields = { clientid: this.device?.id, address: this.address, reason, detail };

@@ -25,7 +25,7 @@ function parseAll(bytes: Buffer, opts?: ConstructorParameters<typeof FrameParser
   let at = 0;
   let error: FrameError | undefined;
   for (const cut of [...(split ?? []), bytes.length]) {
-    error = p.push(bytes.subarray(at, cut), (f) => frames.push(f)) ?? error;
+    error = p.push(bytes.subarray(at, cut), (f) => void frames.push(f)) ?? error;
     at = cut;
   }
   return { frames, error };
@@ -137,8 +137,22 @@ describe('streaming parser', () => {
     const chunk = Buffer.concat([encodeData(Buffer.from('abc')), Buffer.alloc(60_000)]);
     const p = new FrameParser();
     let got: RawFrame | undefined;
-    p.push(chunk.subarray(0, 6), (f) => (got = f));
+    p.push(chunk.subarray(0, 6), (f) => void (got = f));
     assert.notEqual(got?.payload.buffer, chunk.buffer);
+  });
+
+  test('a consumer can stop mid-chunk; the rest is held until resume()', () => {
+    const pings = Buffer.alloc(1000, 0x40);
+    const p = new FrameParser();
+    let n = 0;
+    const take = (limit: number) => () => ++n % limit !== 0;
+    p.push(pings, take(100));
+    assert.equal(n, 100);
+    assert.equal(p.blocked, true);
+    assert.equal(p.buffered, 900);
+    while (p.blocked) p.resume(take(100));
+    assert.equal(n, 1000);
+    assert.equal(p.buffered, 0);
   });
 
   test('a declared length over max_packet_size fails before buffering', () => {
@@ -202,7 +216,7 @@ describe('parser fuzz (seeded)', () => {
       let at = 0;
       let error: FrameError | undefined;
       for (const cut of [...cuts, bytes.length]) {
-        error = p.push(bytes.subarray(at, cut), (f) => frames.push(f)) ?? error;
+        error = p.push(bytes.subarray(at, cut), (f) => void frames.push(f)) ?? error;
         assert.ok(p.buffered <= MAX, `seed iteration ${it}: buffered ${p.buffered}`);
         at = cut;
       }

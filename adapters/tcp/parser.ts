@@ -30,30 +30,66 @@ export class FrameParser {
   private body?: Buffer;
   private filled = 0;
   private failed?: FrameError;
+  private held?: Uint8Array;
 
   constructor(opts: ParserOptions = {}) {
     this.maxPayload = Math.min(opts.maxPayload ?? MAX_PAYLOAD, MAX_PAYLOAD);
     this.allowed = opts.role === 'client' ? FROM_GATEWAY : FROM_DEVICE;
   }
 
-  /** Bytes held for an incomplete frame (what a connection costs beyond its socket). */
+  /** Bytes held for an incomplete frame or a paused chunk (what a connection costs beyond its socket). */
   get buffered(): number {
-    return this.body ? this.body.length : 0;
+    return (this.body ? this.body.length : 0) + (this.held ? this.held.length : 0);
   }
 
   get error(): FrameError | undefined {
     return this.failed;
   }
 
+  /** True when the consumer asked to stop and unparsed bytes are held; call resume() later. */
+  get blocked(): boolean {
+    return this.held !== undefined;
+  }
+
   /**
    * Feeds one chunk. Complete frames go to `onFrame` in order; returns the error that ended the
    * stream, if any (frames before the bad byte have been delivered). Never throws.
+   *
+   * `onFrame` may return false to stop after that frame (its queue is full): the rest of the chunk
+   * is held, at most one chunk, until resume(). This is what bounds a connection's memory when a
+   * single 64 KB read holds thousands of tiny frames.
    */
-  push(chunk: Uint8Array, onFrame: (f: RawFrame) => void): FrameError | undefined {
+  push(chunk: Uint8Array, onFrame: (f: RawFrame) => boolean | void): FrameError | undefined {
     if (this.failed) return this.failed;
+    if (this.held) {
+      // Only if the caller kept reading while blocked; still bounded by what it chose to read.
+      this.held = Buffer.concat([this.held, chunk]);
+      return undefined;
+    }
+    return this.run(chunk, onFrame);
+  }
+
+  /** Continues with held bytes after push() or resume() stopped early. */
+  resume(onFrame: (f: RawFrame) => boolean | void): FrameError | undefined {
+    if (this.failed) return this.failed;
+    const held = this.held;
+    if (!held) return undefined;
+    this.held = undefined;
+    return this.run(held, onFrame);
+  }
+
+  private run(chunk: Uint8Array, onFrame: (f: RawFrame) => boolean | void): FrameError | undefined {
     let i = 0;
     const n = chunk.length;
+    let more = true;
+    const deliver = (f: RawFrame) => {
+      if (onFrame(f) === false) more = false;
+    };
     while (i < n) {
+      if (!more) {
+        this.held = chunk.subarray(i);
+        return undefined;
+      }
       switch (this.stage) {
         case 0: {
           const h = chunk[i++];
@@ -62,7 +98,7 @@ export class FrameParser {
           if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h)})`);
           if (isSingleByte(type)) {
             if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h)} has flags set`);
-            onFrame({ type, flags, payload: EMPTY });
+            deliver({ type, flags, payload: EMPTY });
             break;
           }
           this.header = h;
@@ -79,7 +115,7 @@ export class FrameParser {
             return this.fail('frame_too_large', `frame 0x${hex(this.header)} declares ${this.length} payload bytes, over max_packet_size ${this.maxPayload}`);
           }
           if (this.length === 0) {
-            this.emit(EMPTY, onFrame);
+            this.emit(EMPTY, deliver);
             break;
           }
           // Fast path: the whole payload is in this chunk. Copy it out anyway, so a small frame
@@ -87,7 +123,7 @@ export class FrameParser {
           if (n - i >= this.length) {
             const payload = Buffer.from(chunk.subarray(i, i + this.length));
             i += this.length;
-            this.emit(payload, onFrame);
+            this.emit(payload, deliver);
             break;
           }
           this.body = Buffer.allocUnsafe(this.length);
@@ -103,7 +139,7 @@ export class FrameParser {
           i += take;
           if (this.filled === body.length) {
             this.body = undefined;
-            this.emit(body, onFrame);
+            this.emit(body, deliver);
           }
           break;
         }
@@ -120,6 +156,7 @@ export class FrameParser {
   private fail(reason: FrameError['reason'], message: string): FrameError {
     this.failed = new FrameError(reason, message);
     this.body = undefined;
+    this.held = undefined;
     return this.failed;
   }
 }

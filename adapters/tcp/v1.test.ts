@@ -86,6 +86,22 @@ describe('tcp adapter v1 over real TCP', () => {
     await until(() => reasonOf('sticky') === 'tcp_closed', '$SYS disconnected tcp_closed');
   });
 
+  test('a flood is paced by TCP flow control, not buffered: every frame handled, in order', async () => {
+    const d = await RawDevice.open(g.tcpPort);
+    d.write(encodeConnect({ keepalive: 60, clientid: 'flood' }));
+    await d.read(23);
+    // 20,000 PINGs in one write: far more frames than one connection may queue.
+    d.write(Buffer.alloc(20_000, 0x40));
+    assert.deepEqual(await d.read(20_000, 10_000), Buffer.alloc(20_000, 0x50));
+    const got = collect(mq, 500, 20_000);
+    const frames = Array.from({ length: 500 }, (_, i) => encodeData(Buffer.concat([Buffer.from(`${i}:`), Buffer.alloc(1000, 0x2e)])));
+    d.write(Buffer.concat(frames));
+    const msgs = await got;
+    assert.deepEqual(msgs.map((m) => Number(m.payload.split(':')[0])), Array.from({ length: 500 }, (_, i) => i));
+    d.write('60');
+    await d.closedWithin();
+  });
+
   test('the first frame must be CONNECT (protocol_not_connected)', async () => {
     const before = g.metric('closed/protocol_not_connected');
     const d = await RawDevice.open(g.tcpPort);
