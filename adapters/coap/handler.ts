@@ -236,6 +236,7 @@ export class CoapHandler {
     const c = this.sessions.check(clientid, token);
     if (!c.ok) return { code: c.code, message: c.message };
     if (this.sessions.touch(c.session, ex.server, ex.peer)) this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
+    this.ctx.messages.deviceSeen(c.session.device);
     if (m === 'PUT') return { code: '2.04' };
     this.sessions.remove(c.session);
     await this.closeSession(c.session.clientid, c.session.device, 'normal');
