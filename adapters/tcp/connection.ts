@@ -144,6 +144,8 @@ export class TcpConnection implements SessionOwner {
   /** Refills the inbox from bytes the parser held back, and reads the socket again once it can. */
   private refill(): void {
     if (!this.parser.blocked) return;
+    // These bytes arrived a while ago; a device we were too busy to read is not a dead one.
+    if (this.state === 'connected') this.timer?.refresh();
     const err = this.parser.resume(this.enqueue);
     if (err) this.inbox.push(err);
     if (!this.parser.blocked && this.paused && !this.closed) {
