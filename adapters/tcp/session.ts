@@ -100,6 +100,11 @@ export class DeviceSession {
       return;
     }
     const sink = this.sink;
+    if (!sink && !this.resumable) {
+      // Between a clean disconnect and the unsubscribe taking effect: nobody to hold it for.
+      this.stats.droppedOffline.inc();
+      return;
+    }
     if (msg.qos === 0 || (sink && sink.version !== V2)) {
       // QoS 0, or a v1 device (which has no acknowledgement): at most once, like emqx-tcp.
       if (sink) {
