@@ -77,6 +77,22 @@ const bundleCreateRequire: Plugin = {
   },
 };
 
+/**
+ * zod 4 re-exports every message locale (about 40 languages) from its namespace object, so the
+ * bundle would carry all of them although fieldgate only reports in English (zod's default).
+ * Keep just `en`: the bundle shrinks and there is less to parse at start on a Pi.
+ */
+const zodEnglishOnly: Plugin = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]zod[\\/]v4[\\/]locales[\\/]index\.js$/ }, (args) => ({
+      loader: 'js',
+      contents: 'export { default as en } from "./en.js";',
+      resolveDir: dirname(args.path),
+    }));
+  },
+};
+
 export interface BuildResult {
   bundle: string;
   bundleBytes: number;
@@ -138,7 +154,7 @@ async function bundle(out: string): Promise<string> {
     // ws tries these optional native speed-ups inside try/catch; we do not ship them.
     external: ['bufferutil', 'utf-8-validate'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, bundleCreateRequire],
+    plugins: [serialportAddon, bundleCreateRequire, zodEnglishOnly],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);

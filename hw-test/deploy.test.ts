@@ -65,6 +65,12 @@ describe('deploy/raspi installer and systemd unit', () => {
     // The written config is valid for the gateway it ships with.
     const check = spawnSync(process.execPath, [join(root, `opt/fieldgate/releases/${version}/lib/fieldgate.mjs`), 'check', '--config', join(root, 'etc/fieldgate/fieldgate.yaml')], { encoding: 'utf8' });
     assert.equal(check.status, 0, check.stderr);
+    // The bundle keeps zod's English messages only (deploy/build.ts): they must still read well.
+    const badFile = join(dir.path, 'bad.yaml');
+    writeFileSync(badFile, 'broker:\n  max_queued_messages: lots\n');
+    const bad = spawnSync(process.execPath, [join(root, `opt/fieldgate/releases/${version}/lib/fieldgate.mjs`), 'check', '--config', badFile], { encoding: 'utf8' });
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /broker\.max_queued_messages: expected number, received string \(hint: write a bare number/);
 
     install();
     assert.deepEqual(snapshot(root), snap, 'a second install must leave the same tree');

@@ -7,7 +7,6 @@ import { Gateway } from '../app/gateway.ts';
 import { VERSION } from '../app/version.ts';
 import { hashPassword } from '../auth/password.ts';
 import { ConfigError } from '../config/load.ts';
-import { runDoctor } from '../doctor/run.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
@@ -204,6 +203,8 @@ export async function main(argv: string[]): Promise<void> {
     case 'devices':
       return printDevices(loadOrExit(configPath(values.config)), values.json === true);
     case 'doctor': {
+      // Loaded on demand: `start` never pays for the doctor's modules.
+      const { runDoctor } = await import('../doctor/run.ts');
       const ok = await runDoctor({ file: configPath(values.config), devices: values.device ?? [], json: values.json === true, out: process.stdout });
       process.exit(ok ? 0 : 1);
     }
