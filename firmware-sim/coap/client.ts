@@ -150,6 +150,11 @@ export class CoapClient extends EventEmitter {
     });
   }
 
+  /** Treats `token` as an observation made elsewhere (the same device after a NAT rebinding). */
+  watch(token: Buffer): void {
+    this.observing.add(token.toString('hex'));
+  }
+
   /** Stops treating `token` as an observation (after a deregistration). */
   forget(token: Buffer): void {
     this.observing.delete(token.toString('hex'));

@@ -1,0 +1,171 @@
+// Bad input, floods and the transport seam: malformed datagrams get RST or silence (never
+// exception text), a per-peer rate limit answers 4.29, per-peer state stays within its bounds, and
+// the same handler serves a non-UDP datagram transport.
+import assert from 'node:assert/strict';
+import { createSocket, type Socket } from 'node:dgram';
+import { EventEmitter } from 'node:events';
+import { after, before, describe, test } from 'node:test';
+import { generate, parse, type ParsedPacket } from 'coap-packet';
+import pino from 'pino';
+import type { AdapterContext, PublishRequest } from '../../gateway/core/adapter.ts';
+import { until } from '../../gateway/test/helpers.ts';
+import { Metrics } from '../../gateway/metrics/metrics.ts';
+import { CoapClient } from '../../firmware-sim/coap/client.ts';
+import { CoapAdapter } from './adapter.ts';
+import { coapConfigSchema } from './config.ts';
+import { startCoap, type CoapGateway } from './test-support.ts';
+
+function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+async function rawSocket(port: number): Promise<{ sock: Socket; replies: ParsedPacket[]; raw: Buffer[]; send(b: Buffer): void }> {
+  const sock = createSocket('udp4');
+  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  const replies: ParsedPacket[] = [];
+  const raw: Buffer[] = [];
+  sock.on('message', (m) => {
+    raw.push(m);
+    try {
+      replies.push(parse(m));
+    } catch {
+      // counted in raw
+    }
+  });
+  return { sock, replies, raw, send: (b) => sock.send(b, port, '127.0.0.1') };
+}
+
+const postPs = (mid: number, topic = 'ok') =>
+  generate({ code: 'POST', messageId: mid, token: Buffer.from([mid & 0xff]), confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }, { name: 'Uri-Path', value: Buffer.from(topic) }, { name: 'Uri-Query', value: Buffer.from('c=raw') }], payload: Buffer.from('v') });
+
+describe('malformed datagrams and floods', () => {
+  let g: CoapGateway;
+  before(async () => {
+    g = await startCoap({ limits: { rate: 20, burst: 20, dedup_cache: 100, max_peers: 20 } });
+  });
+  after(async () => g.stop());
+
+  test('RST for a malformed CON, silence for the rest, RST for a ping; the server keeps serving', async () => {
+    const r = await rawSocket(g.coapPort);
+    r.send(Buffer.from([0x40, 0x01, 0x12, 0x34, 0xb5, 0x61])); // option runs past the end
+    await until(() => r.replies.length === 1, 'RST');
+    assert.equal(r.replies[0].reset, true);
+    assert.equal(r.replies[0].messageId, 0x1234);
+    r.send(Buffer.from([0x40, 0xe0, 0x00, 0x02])); // reserved class 7, CON
+    r.send(Buffer.from([0x40, 0x00, 0x00, 0x03])); // empty CON: ping
+    await until(() => r.replies.length === 3, 'RST for class 7 and for the ping');
+    assert.deepEqual(r.replies.slice(1).map((p) => [p.reset, p.messageId]), [[true, 2], [true, 3]]);
+    r.send(Buffer.from([0x80, 0x01, 0x00, 0x04])); // CoAP version 2: silently ignored (RFC 7252 3)
+    r.send(Buffer.from([0x50, 0x01, 0x00, 0x05, 0xb5])); // malformed NON: ignored
+    r.send(Buffer.alloc(0));
+    r.send(postPs(6));
+    await until(() => r.replies.length === 4, 'a normal answer after the garbage');
+    assert.deepEqual([r.replies[3].code, r.replies[3].messageId], ['2.04', 6]);
+    assert.ok(g.metric('malformed') >= 3);
+    r.sock.close();
+  });
+
+  test('seeded fuzz: no reply carries exception text or 5.00, and another client is served throughout', async () => {
+    const seed = Number(process.env.FUZZ_SEED ?? 0xf10d);
+    const rand = rng(seed);
+    const r = await rawSocket(g.coapPort);
+    const base = postPs(1);
+    for (let i = 0; i < 2000; i++) {
+      let b = Buffer.from(base);
+      for (let f = 0; f < 1 + Math.floor(rand() * 3); f++) b[Math.floor(rand() * b.length)] = Math.floor(rand() * 256);
+      if (rand() < 0.3) b = b.subarray(0, Math.floor(rand() * b.length));
+      r.send(b);
+      // Pace the flood a little: the server shares this process, and a full socket buffer would
+      // only measure the kernel dropping datagrams.
+      if (i % 20 === 0) await new Promise((res) => setImmediate(res));
+    }
+    // A bystander device (which retransmits, as CoAP clients do) is served meanwhile.
+    const good = await CoapClient.open('127.0.0.1', g.coapPort);
+    assert.equal((await good.request({ method: 'POST', path: '/ps/bystander', query: { c: 'good' }, payload: 'ok' })).code, '2.04');
+    await new Promise((res) => setTimeout(res, 200));
+    for (const p of r.replies) {
+      assert.notEqual(p.code, '5.00', `seed ${seed}: 5.00 reply`);
+      assert.doesNotMatch(p.payload.toString(), /Error|at [^\s]+:\d+|undefined|TypeError|Cannot/, `seed ${seed}: ${p.payload}`);
+    }
+    assert.ok(g.metric('malformed') > 0);
+    r.sock.close();
+    good.close();
+  });
+
+  test('rate limit: a peer over its budget gets 4.29 with Max-Age; others are unaffected', async () => {
+    const r = await rawSocket(g.coapPort);
+    for (let i = 0; i < 40; i++) r.send(postPs(100 + i));
+    await until(() => r.replies.length === 40, 'a reply to each CON');
+    const limited = r.replies.filter((p) => p.code === '4.29');
+    assert.ok(limited.length >= 10, `${limited.length} of 40 limited`);
+    const maxAge = limited[0].options.find((o) => o.name === 'Max-Age')!.value;
+    assert.ok(maxAge.length >= 1 && maxAge[0] >= 1);
+    const other = await rawSocket(g.coapPort);
+    other.send(postPs(1)); // a fresh port has a fresh budget
+    await until(() => other.replies.length === 1, 'other peer');
+    assert.equal(other.replies[0].code, '2.04');
+    r.sock.close();
+    other.sock.close();
+  });
+
+  test('per-peer state is bounded: 60 source ports x 5 requests stay within dedup_cache and max_peers', async () => {
+    const peers = await Promise.all(Array.from({ length: 60 }, () => CoapClient.open('127.0.0.1', g.coapPort)));
+    const codes = await Promise.all(peers.flatMap((p, i) => Array.from({ length: 5 }, (_, k) => p.request({ method: 'POST', path: `/ps/bound/${i}`, query: { c: `b${i}` }, payload: String(k) }).then((r) => r.code))));
+    assert.deepEqual(new Set(codes), new Set(['2.04']));
+    assert.ok(g.metric('dedup/entries') <= 100, `dedup ${g.metric('dedup/entries')}`);
+    assert.ok(g.metric('peers/tracked') <= 20, `peers ${g.metric('peers/tracked')}`);
+    for (const p of peers) p.close();
+  });
+});
+
+describe('transport seam', () => {
+  test('the handler serves any EventEmitter with a dgram-style send(), including retransmissions', async () => {
+    const published: PublishRequest[] = [];
+    const ctx: AdapterContext = {
+      messages: {
+        publish: async (r) => void published.push(r),
+        subscribe: async () => ({ unsubscribe: async () => {} }),
+        authenticate: async () => ({ ok: true }),
+        deviceConnected: () => {},
+        deviceDisconnected: () => {},
+        deviceSeen: () => {},
+      },
+      log: pino({ level: 'silent' }),
+      metrics: new Metrics().scoped('adapters/coap'),
+      registry: { get: () => undefined, list: () => [] },
+      fail: (err) => assert.fail(err),
+    };
+    const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
+    await adapter.start(ctx);
+    const sent: { buf: Buffer; port: number; address: string }[] = [];
+    const modem = Object.assign(new EventEmitter(), {
+      send(buf: Buffer, offset: number, length: number, port: number, address: string, cb?: (err: Error | null) => void) {
+        sent.push({ buf: buf.subarray(offset, offset + length), port, address });
+        cb?.(null);
+      },
+    });
+    adapter.attach('modem', modem);
+    const rinfo = { address: '10.0.0.7', port: 40000, family: 'IPv4', size: 0 };
+    modem.emit('message', postPs(9, 'nbiot'), rinfo);
+    await until(() => sent.length === 1, 'reply through the modem transport');
+    const reply = parse(sent[0].buf);
+    assert.deepEqual([reply.code, reply.ack, reply.messageId, sent[0].address, sent[0].port], ['2.04', true, 9, '10.0.0.7', 40000]);
+    assert.equal(published[0].topic, 'nbiot');
+    assert.equal(published[0].device.address, '10.0.0.7:40000');
+    modem.emit('message', postPs(9, 'nbiot'), rinfo); // the modem retransmits
+    await until(() => sent.length === 2, 'cached reply');
+    assert.deepEqual(sent[1].buf, sent[0].buf);
+    assert.equal(published.length, 1, 'a retransmission is not published twice');
+    modem.emit('message', Buffer.from([0x40, 0x01, 0x00, 0x0a, 0xb5]), rinfo);
+    await until(() => sent.length === 3, 'RST through the modem transport');
+    assert.equal(parse(sent[2].buf).reset, true);
+    await adapter.stop();
+  });
+});
