@@ -142,6 +142,9 @@ describe('fieldgate doctor', () => {
     assert.match(lines[0], /^fieldgate doctor \d+\.\d+\.\d+, node v\d+/);
     assert.match(r.stdout, /^FAIL  serial +\/dev\/nope \(--device\) does not exist  -> fix: /m);
     assert.match(lines.at(-1)!, /^doctor: 1 failed, \d+ warnings?, \d+ ok$/);
+    const help = await fieldgate(['doctor', '--help']);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: fieldgate doctor/);
   });
 
   test('clock and Node.js version rules', () => {

@@ -61,6 +61,13 @@ export function createNotifier(opts: NotifierOptions = {}): Notifier {
   const send = (assignments: string[]): Promise<void> =>
     new Promise((resolve) => {
       const child = spawn(command, [`--pid=${process.pid}`, ...assignments], { stdio: 'ignore', env });
+      // The helper waits for PID 1 to confirm; never let a wedged one pile up or hold a shutdown.
+      const limit = setTimeout(() => {
+        report('timeout', `${command} ${assignments.join(' ')} did not finish within 5 s; killed it`);
+        child.kill('SIGKILL');
+      }, 5000);
+      limit.unref();
+      child.once('close', () => clearTimeout(limit));
       child.once('error', (err: NodeJS.ErrnoException) => {
         report(err.code ?? 'spawn', err.code === 'ENOENT'
           ? `${command} not found on PATH: systemd will not see READY=1/WATCHDOG=1 and will stop the service after TimeoutStartSec/WatchdogSec; install systemd or use Type=simple without WatchdogSec`
