@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,7 +14,7 @@ import { build, type Plugin } from 'esbuild';
 //       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
 //       lib/fieldgate.mjs(.map)       the bundle
 //       lib/native/serialport/prebuilds/linux-<arch>/*.node
-//       share/fieldgate.example.yaml, share/doc/raspberry-pi.md
+//       share/fieldgate.example.yaml, share/doc/raspberry-pi.md, share/doc/THIRD-PARTY-LICENSES.txt
 //       systemd/fieldgate.service (+ ble.conf drop-in), udev/99-fieldgate.rules
 //       install.sh, VERSION
 //
@@ -134,12 +134,35 @@ function prebuildsDir(): string {
   return join(dirname(fromSerialport.resolve('@serialport/bindings-cpp/package.json')), 'prebuilds');
 }
 
+/**
+ * The licence texts of every npm package that ended up in the bundle, from esbuild's metafile:
+ * their MIT/ISC/BSD terms require the notice to travel with copies, and a minified bundle has
+ * none of the original files.
+ */
+function thirdPartyLicenses(inputs: string[]): string {
+  const dirs = new Set<string>();
+  for (const input of inputs) {
+    const m = /^(.*node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)/.exec(resolve(ROOT, input));
+    if (m) dirs.add(m[1]);
+  }
+  const parts: string[] = [];
+  for (const dir of [...dirs].sort()) {
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { name: string; version: string; license?: string };
+    const file = readdirSync(dir).find((f) => /^(licen[cs]e|copying)(\.|$)/i.test(f));
+    const text = file ? readFileSync(join(dir, file), 'utf8').trim() : `(no licence file in the package; package.json says: ${pkg.license ?? 'unspecified'})`;
+    parts.push(`${pkg.name}@${pkg.version} (${pkg.license ?? 'unspecified'})\n\n${text}\n`);
+  }
+  return `Third-party software bundled in lib/fieldgate.mjs (${parts.length} npm packages)\n\n${parts.join(`\n${'-'.repeat(72)}\n\n`)}`;
+}
+
 /** Builds the bundle into `<out>/bundle/`. */
 async function bundle(out: string): Promise<string> {
   const dir = join(out, 'bundle');
   rmSync(dir, { recursive: true, force: true });
   const outfile = join(dir, 'fieldgate.mjs');
-  await build({
+  const result = await build({
+    metafile: true,
+    absWorkingDir: ROOT,
     entryPoints: [join(ROOT, 'gateway/cli/main.ts')],
     outfile,
     bundle: true,
@@ -158,6 +181,7 @@ async function bundle(out: string): Promise<string> {
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
+  writeFileSync(join(dir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyLicenses(Object.keys(result.metafile.inputs)));
   return outfile;
 }
 
@@ -187,6 +211,7 @@ function releaseTree(out: string, bundleFile: string, arch: Arch): string {
   mkdirSync(join(dir, 'share', 'doc'), { recursive: true });
   copyFileSync(join(ROOT, 'fieldgate.example.yaml'), join(dir, 'share', 'fieldgate.example.yaml'));
   copyFileSync(join(ROOT, 'docs', 'raspberry-pi.md'), join(dir, 'share', 'doc', 'raspberry-pi.md'));
+  copyFileSync(join(dirname(bundleFile), 'THIRD-PARTY-LICENSES.txt'), join(dir, 'share', 'doc', 'THIRD-PARTY-LICENSES.txt'));
   writeFileSync(join(dir, 'VERSION'), `${version()}\n`);
   return dir;
 }
