@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { collect, connect, endClient, tempDir, until } from '../gateway/test/helpers.ts';
 import { started } from '../gateway/test/cli.ts';
 import { missingTool } from '../gateway/test/tools.ts';
+import { testConfigYaml } from './config.ts';
 import { exited, spawnCaptured, unpackedRelease } from './release.ts';
 
 // The release bundle on arm64, on this x86 machine: the linux-arm64 tarball is run by an arm64
@@ -43,7 +44,7 @@ describe('arm64 release under qemu user-mode', { skip: skip ?? (typeof runtime =
     const { tree } = await unpackedRelease(dir.path, 'arm64');
     const bundle = join(tree, 'lib', 'fieldgate.mjs');
     const config = join(dir.path, 'fieldgate.yaml');
-    writeFileSync(config, `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+    writeFileSync(config, testConfigYaml(join(dir.path, 'data')));
 
     // The gateway itself: started under emulation, driven from this (x86) process over TCP.
     const gw = arm64([bundle, 'start', '--config', config]);

@@ -1,12 +1,15 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createSocket } from 'node:dgram';
 import { chmodSync, existsSync, mkdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { builtinAdapters } from '../app/adapters.ts';
 import { fieldgate } from '../test/cli.ts';
 import { tempDir, until } from '../test/helpers.ts';
 import { missingTool } from '../test/tools.ts';
+import { testConfigYaml } from '../../hw-test/config.ts';
 import { clockFinding } from './clock.ts';
 import { nodeVersionFinding } from './node-version.ts';
 import type { Finding } from './types.ts';
@@ -33,8 +36,7 @@ describe('fieldgate doctor', () => {
     writeFileSync(f, body);
     return f;
   };
-  const base = (dataDir: string, port = 0, extra = '') =>
-    `gateway:\n  data_dir: ${dataDir}\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: ${port}\n${extra}`;
+  const base = (dataDir: string, port = 0, extra = '') => testConfigYaml(dataDir, { port, extra });
   const run = async (args: string[]) => {
     const r = await fieldgate(['doctor', '--json', ...args]);
     return { code: r.code, report: JSON.parse(r.stdout) as Report, raw: r };
@@ -59,6 +61,26 @@ describe('fieldgate doctor', () => {
     assert.equal(f.status, 'fail');
     assert.match(f.message, new RegExp(`TCP 127\\.0\\.0\\.1:${port} \\(broker\\.listeners\\.tcp\\) is already in use`));
     assert.match(f.fix!, /ss -lnpt 'sport = :\d+'.*broker\.listeners\.tcp\.port/);
+  });
+
+  test('an adapter\'s datagram port in use is found in its config section and checked as UDP', async (t) => {
+    if (!builtinAdapters.some((a) => a.name === 'coap')) return t.skip('no CoAP adapter registered');
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    const port = sock.address().port;
+    try {
+      const extra = `  coap:\n    enabled: true\n    host: 127.0.0.1\n    port: ${port}\n    ipv6:\n      enabled: false\n`;
+      // testConfigYaml turns every adapter off; the later `coap:` key overrides that one.
+      const yaml = testConfigYaml(join(dir.path, 'd5')).replace(/  coap:\n    enabled: false\n/, extra);
+      const { code, report } = await run(['--config', config(yaml)]);
+      assert.equal(code, 1);
+      const f = of(report, 'ports').find((x) => x.message.includes('adapters.coap'));
+      assert.equal(f?.status, 'fail', JSON.stringify(report.findings));
+      assert.match(f!.message, new RegExp(`UDP 127\\.0\\.0\\.1:${port} \\(adapters\\.coap\\) is already in use`));
+      assert.match(f!.fix!, /ss -unpt/);
+    } finally {
+      sock.close();
+    }
   });
 
   test('an unwritable data directory fails with the fix', async () => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { finished, spawnFieldgate, started } from '../test/cli.ts';
 import { tempDir, until } from '../test/helpers.ts';
+import { testConfigYaml } from '../../hw-test/config.ts';
 import { watchdogInterval } from './sd-notify.ts';
 
 // sd_notify goes through the systemd-notify helper; a recording stand-in on PATH shows what the
@@ -16,7 +17,7 @@ describe('sd_notify (systemd Type=notify)', () => {
   writeFileSync(join(dir.path, 'systemd-notify'), `#!/bin/sh\necho "$NOTIFY_SOCKET $*" >> '${log}'\n`);
   chmodSync(join(dir.path, 'systemd-notify'), 0o755);
   const config = join(dir.path, 'fieldgate.yaml');
-  writeFileSync(config, `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+  writeFileSync(config, testConfigYaml(join(dir.path, 'data')));
   const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
   test('watchdogInterval: half of WATCHDOG_USEC, only for the PID it names', () => {
