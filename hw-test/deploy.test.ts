@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { tempDir } from '../gateway/test/helpers.ts';
 import { missingTool } from '../gateway/test/tools.ts';
 import { unpackedRelease } from './release.ts';
@@ -106,6 +107,31 @@ describe('deploy/raspi installer and systemd unit', () => {
     const r = spawnSync('bash', [join(bare, 'install.sh')], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
     assert.notEqual(r.status, 0);
     assert.match(r.stderr, /run install\.sh from an unpacked fieldgate-<version>-linux-<arch>\.tar\.gz/);
+  });
+
+  test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {
+    // Creating a user and calling systemctl cannot happen in a DESTDIR; install-live.sh runs the
+    // real thing with throwaway copies of /etc, /opt, /var/lib, ... mounted over the originals.
+    if (process.getuid?.() !== 0) return t.skip('needs root (for a private mount namespace and useradd)');
+    const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
+    if (probe.status !== 0) return t.skip(`unshare --mount is not permitted here: ${probe.stderr?.toString().trim() || probe.error?.message}`);
+    const work = join(dir.path, 'live');
+    mkdirSync(work);
+    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', fileURLToPath(new URL('./install-live.sh', import.meta.url)), tree, work], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stdout + r.stderr);
+    const facts = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+    assert.equal(facts.first_created_user, '1');
+    assert.deepEqual(facts.groups.split(',').sort(), ['dialout', 'fieldgate']);
+    assert.equal(facts.shell, '/usr/sbin/nologin');
+    assert.equal(facts.data_owner, 'fieldgate:fieldgate 750');
+    assert.equal(facts.config_owner, 'root:fieldgate 640');
+    assert.equal(facts.doctor, 'ok', 'doctor as the fieldgate user finds its data directory writable');
+    assert.equal(facts.second_created_user, '0');
+    assert.equal(facts.second_kept_config, '1');
+    assert.deepEqual([facts.after_uninstall_user, facts.after_uninstall_config, facts.after_uninstall_opt], ['yes', 'yes', 'no']);
+    assert.deepEqual([facts.after_purge_user, facts.after_purge_data], ['no', 'no']);
+    assert.match(facts.systemctl, /^daemon-reload;enable fieldgate\.service;restart fieldgate\.service;is-active --quiet fieldgate\.service;daemon-reload;enable/);
+    assert.match(facts.systemctl, /disable --now fieldgate\.service;daemon-reload;/);
   });
 
   test('systemd-analyze verify passes on the installed unit, with and without the BLE drop-in', (t) => {

@@ -47,15 +47,15 @@ fi
 
 # systemctl only on a live system; under DESTDIR the staging tree is not a running systemd.
 live() { [ -z "$D" ]; }
-sysctl() { if live && command -v systemctl >/dev/null; then systemctl "$@"; fi; }
+systemctl_live() { if live && command -v systemctl >/dev/null; then systemctl "$@"; fi; }
 
 uninstall() {
-  sysctl disable --now fieldgate.service 2>/dev/null || true
+  systemctl_live disable --now fieldgate.service 2>/dev/null || true
   rm -f "$D$UNIT" "$D/etc/systemd/system/multi-user.target.wants/fieldgate.service"
   rm -rf "$D/etc/systemd/system/fieldgate.service.d"
-  sysctl daemon-reload
+  systemctl_live daemon-reload
   rm -f "$D/usr/local/bin/fieldgate"
-  rm -rf "${D:?}$PREFIX"
+  rm -rf "$D$PREFIX"
   if [ "$purge" = 1 ]; then
     rm -rf "$D/etc/fieldgate" "$D/var/lib/fieldgate"
     if live && id -u fieldgate >/dev/null 2>&1; then userdel fieldgate; fi

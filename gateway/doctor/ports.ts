@@ -1,6 +1,5 @@
 import { createSocket } from 'node:dgram';
-import { isIPv6 } from 'node:net';
-import { createServer } from 'node:net';
+import { createServer, isIPv6 } from 'node:net';
 import type { Check, Finding } from './types.ts';
 
 export interface PortWanted {
