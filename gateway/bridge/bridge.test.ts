@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -192,6 +193,20 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(cloudSide.got.map((g) => g.topic), ['fieldgate/fieldgate/cmd/after']);
     assert.equal(metric(gw, 'bridge/downlink/received'), 1);
+  });
+
+  it('bad credentials give the CONNACK line, and the right ones connect', { skip: missingTool('mosquitto_passwd', 'mosquitto') }, async () => {
+    const pw = join(tmp.path, 'passwd');
+    writeFileSync(pw, '');
+    execFileSync('mosquitto_passwd', ['-b', pw, 'gw', 's3cret']);
+    const m = await Mosquitto.create(tmp.path, { passwordFile: pw });
+    await m.start();
+    cleanups.push(() => m.stop());
+    const bad = await gateway({ upstreams: [upstream(m.port, { username: 'gw', password: 'wrong' })] });
+    await until(() => bad.gw.bridge!.lastErrors().cloud !== undefined, 'a connect error');
+    assert.match(bad.gw.bridge!.lastErrors().cloud!, /bad username or password \(CONNACK 0x86\)|not authorized \(CONNACK 0x87\)/);
+    const good = await gateway({ upstreams: [upstream(m.port, { username: 'gw', password: 's3cret' })] });
+    await until(() => good.gw.bridge!.health()[0].connected, 'connected with the right password');
   });
 
   it('a corrupted log: the gateway starts, reports the damage, forwards what is left', async () => {

@@ -96,7 +96,10 @@ export function explainConnectError(err: Error & { code?: string | number; reaso
     if (/PROTOCOL_VERSION|UNSUPPORTED_PROTOCOL|NO_PROTOCOLS_AVAILABLE|VERSION_TOO_LOW|VERSION_TOO_HIGH/.test(code)) {
       return pick('tls_version', `TLS version not agreed (${code}): the broker and tls.min_version have no common TLS version`);
     }
-    if (/CERTIFICATE_REQUIRED|BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|DECRYPT_ERROR/.test(code)) {
+    if (/CERTIFICATE_REQUIRED/.test(code)) {
+      return pick('client_cert_rejected', `TLS: the server requires a client certificate (${code}): set tls.cert_file and tls.key_file`);
+    }
+    if (/BAD_CERTIFICATE|UNKNOWN_CA|CERTIFICATE_UNKNOWN|CERTIFICATE_EXPIRED|DECRYPT_ERROR/.test(code)) {
       return pick('client_cert_rejected', `TLS: the server rejected this gateway's client certificate (${code}): check tls.cert_file/key_file and that the broker trusts their CA`);
     }
     return pick('handshake_failed', `TLS handshake failed (${code}): ${msg}; check the port, tls.min_version, tls.alpn and the certificates`);

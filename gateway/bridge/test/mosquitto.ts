@@ -36,6 +36,10 @@ export interface MosquittoOptions {
   persistence?: boolean;
   /** Extra config lines for the listener (TLS files, require_certificate, ...). */
   listener?: string[];
+  /** A mosquitto_passwd file: anonymous clients are then refused. */
+  passwordFile?: string;
+  /** Lines after everything else, e.g. a second (plain) listener. */
+  extra?: string[];
 }
 
 export class Mosquitto {
@@ -54,11 +58,13 @@ export class Mosquitto {
 
   async start(): Promise<void> {
     const conf = join(this.dir, `mosquitto-${this.port}.conf`);
-    const lines = [`listener ${this.port} 127.0.0.1`, 'allow_anonymous true', ...(this.opts.listener ?? []), 'max_queued_messages 0', 'max_inflight_messages 0'];
+    const auth = this.opts.passwordFile ? ['allow_anonymous false', `password_file ${this.opts.passwordFile}`] : ['allow_anonymous true'];
+    const lines = [`listener ${this.port} 127.0.0.1`, ...auth, ...(this.opts.listener ?? []), 'max_queued_messages 0', 'max_inflight_messages 0'];
     // Run as root, mosquitto drops to the "mosquitto" user, which cannot write the test's private
     // temp dir; stay as the test's user instead.
     if (process.getuid?.() === 0) lines.push('user root');
     if (this.opts.persistence) lines.push('persistence true', `persistence_location ${this.dir}/`, `persistence_file mosquitto-${this.port}.db`, 'autosave_interval 0');
+    lines.push(...(this.opts.extra ?? []));
     writeFileSync(conf, `${lines.join('\n')}\n`);
     this.stderr = '';
     const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
