@@ -18,7 +18,6 @@ export const FrameType = {
   /** v2 only; reserved in v1. */
   ACK: 7,
 } as const;
-export type FrameTypeValue = (typeof FrameType)[keyof typeof FrameType];
 
 /** The CONNECT flags nibble is the protocol version. */
 export const V1 = 1;

@@ -99,10 +99,6 @@ export class TcpConnection implements SessionOwner {
     return this.state === 'closed';
   }
 
-  get clientid(): string | undefined {
-    return this.device?.id;
-  }
-
   // --- SessionOwner ---------------------------------------------------------------------------
 
   send(frame: Buffer): boolean {

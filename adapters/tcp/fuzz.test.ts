@@ -6,7 +6,7 @@ import { runInNewContext } from 'node:vm';
 import { until } from '../../gateway/test/helpers.ts';
 import { TcpDevice } from '../../firmware-sim/tcp/client.ts';
 import { encodeAck, encodeConnect, encodeData } from './codec.ts';
-import { startTcpGateway, type TcpTestGateway } from './test-kit.ts';
+import { rng, startTcpGateway, type TcpTestGateway } from './test-kit.ts';
 
 // Random and mutated byte streams from many devices at once, against a real gateway. The pure
 // parser has its own, larger fuzz (parser.test.ts); this one checks what only the running adapter
@@ -17,17 +17,6 @@ const CONNS_PER_ROUND = Number(process.env.FIELDGATE_TCP_FUZZ_CONNS ?? 300);
 const CHUNKS = 4;
 const ROUNDS = 3;
 const PARALLEL = 30;
-
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function gcFn(): (() => void) | undefined {
   setFlagsFromString('--expose-gc');

@@ -16,8 +16,7 @@ import {
   type RawFrame,
 } from './codec.ts';
 import { FrameParser } from './parser.ts';
-
-const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+import { hex, rng } from './test-kit.ts';
 
 function parseAll(bytes: Buffer, opts?: ConstructorParameters<typeof FrameParser>[0], split?: number[]): { frames: RawFrame[]; error?: FrameError } {
   const p = new FrameParser(opts);
@@ -29,18 +28,6 @@ function parseAll(bytes: Buffer, opts?: ConstructorParameters<typeof FrameParser
     at = cut;
   }
   return { frames, error };
-}
-
-/** Deterministic PRNG (mulberry32) so a fuzz failure replays from its seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 describe('EMQX private TCP v1 vectors (emqx-docs release-4.4 zh_CN/modules/tcp_protocol.md)', () => {

@@ -89,10 +89,6 @@ export class DeviceSession {
     this.dedup = new DedupWindow(limits.dedupWindow);
   }
 
-  get hasDownlinkState(): boolean {
-    return this.queue.length > 0 || this.inflight.size > 0;
-  }
-
   /** The subscription's callback: MQTT message on dn_topic -> DATATRANS to the device. */
   deliver(msg: DeliveredMessage): void {
     if (msg.payload.length > MAX_PAYLOAD - 2) {
