@@ -172,6 +172,16 @@ describe('tcp adapter v1 over real TCP', () => {
     assert.equal(g.metric('closed/not_supported_version'), 1);
   });
 
+  test('a client id that cannot be a topic level gets CONNACK 3 (invalid_clientid)', async () => {
+    const d = await RawDevice.open(g.tcpPort);
+    d.write(encodeConnect({ keepalive: 60, clientid: 'a+b' }));
+    const ack = await d.read(3);
+    assert.equal(ack[0], 0x23);
+    assert.equal((await d.read(ack.readUInt16BE(1))).toString(), 'Client Identifier Not Valid');
+    await d.closedWithin();
+    assert.equal(g.metric('closed/invalid_clientid'), 1);
+  });
+
   test('auth: wrong password gets CONNACK 1 "Authentication Failure"; the right one connects', async () => {
     const d = await RawDevice.open(g.tcpPort);
     d.write(encodeConnect({ keepalive: 60, clientid: 'a1', username: 'alice', password: 'wrong' }));
@@ -206,6 +216,16 @@ describe('tcp adapter v1 over real TCP', () => {
     const [m] = await new Promise<{ data: Buffer }[]>((r) => second.once('message', (x) => r([x])));
     assert.equal(m.data.toString(), 'to the new one');
     await second.disconnect();
+  });
+
+  test('stopping the gateway closes devices with server_shutting_down', async () => {
+    const sg = await startTcpGateway();
+    const dev = new TcpDevice({ port: sg.tcpPort, clientid: 'shutdown' });
+    await dev.connect();
+    const closed = new Promise((r) => dev.once('close', r));
+    await sg.stop();
+    await closed;
+    assert.equal(sg.metric('closed/server_shutting_down'), 1);
   });
 
   test('TLS listener', async (t) => {

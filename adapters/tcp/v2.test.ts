@@ -179,6 +179,19 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     await clean.disconnect();
   });
 
+  test('a resuming connection takes the client id over (takenover)', async () => {
+    const opts = { port: g.tcpPort, clientid: 'v2-twin', version: 2 as const, resume: true };
+    const first = new TcpDevice(opts);
+    await first.connect();
+    const firstClosed = new Promise((r) => first.once('close', r));
+    const second = new TcpDevice(opts);
+    await second.connect();
+    await firstClosed;
+    assert.equal(second.sessionPresent, true);
+    assert.equal(g.metric('closed/takenover'), 1);
+    await second.disconnect();
+  });
+
   test('unacked downlinks are resent with DUP after a resume', async () => {
     const opts = { port: g.tcpPort, clientid: 'v2-inflight', version: 2 as const, resume: true, autoAck: false };
     const dev = new TcpDevice(opts);
