@@ -39,8 +39,8 @@ export const coapConfigSchema = z.strictObject({
     /** Requests per second per peer (ip:port); 0 disables the limit. Excess CON requests get 4.29. */
     rate: z.number().min(0).default(100),
     burst: z.number().int().min(1).default(200),
-    /** Responses kept to answer retransmitted requests; each costs ~5 KB for up to 247 s. */
-    dedup_cache: z.number().int().min(100).default(10_000),
+    /** Responses kept (up to 247 s) to answer retransmitted requests; a few hundred bytes each. */
+    dedup_cache: z.number().int().min(100).default(20_000),
     max_peers: z.number().int().min(1).default(10_000),
     max_sessions: z.number().int().min(1).default(10_000),
     max_observers: z.number().int().min(1).default(10_000),

@@ -27,6 +27,8 @@ interface Exchange {
 }
 
 export class CoapHandler {
+  private readonly counters;
+
   constructor(
     private readonly cfg: CoapConfig,
     private readonly ctx: AdapterContext,
@@ -34,7 +36,9 @@ export class CoapHandler {
     readonly observers: Observers,
     readonly assembler: Block1Assembler,
     private readonly auth: AuthCache,
-  ) {}
+  ) {
+    this.counters = { received: ctx.metrics.counter('messages/received'), authFailed: ctx.metrics.counter('auth/failed') };
+  }
 
   /** node-coap's 'request' listener for one transport's server. */
   handle(server: FieldgateCoapServer, req: IncomingMessage, res: OutgoingMessage): void {
@@ -119,10 +123,9 @@ export class CoapHandler {
   private async authenticate(ex: Exchange): Promise<DeviceIdentity | Reply> {
     const { clientid, username, password } = ex.query;
     const device = deviceOf(clientid || addressText(ex.peer), ex.peer, username);
-    const ip = device.address!.replace(/^\[?([^\]]*?)\]?:\d+$/, '$1');
-    const r = await this.auth.check(ip, device.id, username, password, () => this.ctx.messages.authenticate(device, password));
+    const r = await this.auth.check(ex.peer.address, device.id, username, password, () => this.ctx.messages.authenticate(device, password));
     if (!r.ok) {
-      this.ctx.metrics.counter('auth/failed').inc();
+      this.counters.authFailed.inc();
       return { code: '4.01', message: `Unauthorized: ${r.reason}` };
     }
     return device;
@@ -133,7 +136,8 @@ export class CoapHandler {
     const expiry = resolveExpiry(ex.query.expiry);
     if (typeof expiry === 'object') return { code: '4.00', message: expiry.error };
     const mounted = mount(this.cfg.mountpoint, topic);
-    if (topic === '' || invalidTopicName(mounted)) return { code: '4.00', message: `invalid topic: ${invalidTopicName(mounted) ?? 'empty topic'}` };
+    const bad = topic === '' ? 'empty topic' : invalidTopicName(mounted);
+    if (bad) return { code: '4.00', message: `invalid topic: ${bad}` };
     const body = this.reassemble(ex);
     if ('code' in body) return body;
     try {
@@ -143,7 +147,7 @@ export class CoapHandler {
       this.ctx.metrics.counter(`rejected/${err.reason}`).inc();
       return { code: REJECT_CODES[err.reason] ?? '5.00', message: err.reason, options: err.reason === 'queue_full' || err.reason === 'unavailable' ? [['Max-Age', uintOption(5)]] : [] };
     }
-    this.ctx.metrics.counter('messages/received').inc();
+    this.counters.received.inc();
     return { code: '2.04', options: body.echo ? [['Block1', body.echo]] : [] };
   }
 

@@ -66,6 +66,8 @@ export function packetOf(req: IncomingMessage): ParsedPacket {
   return (req as unknown as { _packet: ParsedPacket })._packet;
 }
 
+type Cached = Buffer & { sender?: { reset(): void } };
+
 type Internals = {
   _lru: { peek(k: string): (Buffer & { sender?: { reset(): void } }) | undefined; constructor: new (o: object) => unknown; clear(): void };
   _block2Cache: { _cache: Map<string, unknown>; add(k: string, v: unknown): void; remove(k: string): boolean };
@@ -82,11 +84,26 @@ export class FieldgateCoapServer extends CoapServer {
     super({ piggybackReplyMs: limits.piggybackReplyMs, sendAcksForNonConfirmablePackets: true });
     const self = this as unknown as Internals;
     const Lru = self._lru.constructor;
-    self._lru = new Lru({
+    const lru = new Lru({
       max: limits.dedupEntries,
       ttl: parameters.exchangeLifetime * 1000,
       dispose: (value: { sender?: { reset(): void } }) => value.sender?.reset(),
-    }) as Internals['_lru'];
+    }) as Internals['_lru'] & { set(k: string, v: Cached): void };
+    // node-coap attaches a RetrySend (an EventEmitter with a 202 s timer, holding the response
+    // stream) to every cached response, which is what makes each entry cost ~5 KB. A piggy-backed
+    // ACK or a NON response is never retransmitted, so once node-coap has sent it (synchronously
+    // after caching it) the sender is released and the entry is just the bytes. Separate CON
+    // responses keep their sender: it retransmits them until the client's ACK.
+    const set = lru.set.bind(lru);
+    lru.set = (key, buf) => {
+      set(key, buf);
+      if (((buf[0] >> 4) & 3) === TYPE.CON) return;
+      queueMicrotask(() => {
+        buf.sender?.reset();
+        delete buf.sender;
+      });
+    };
+    self._lru = lru;
     const b2 = self._block2Cache;
     const add = b2.add.bind(b2);
     b2.add = (k, v) => {
