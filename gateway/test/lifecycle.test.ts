@@ -18,7 +18,8 @@ describe('fieldgate process lifecycle and CLI', () => {
   after(() => dir.remove());
 
   test('start, serve MQTT, SIGTERM: clean exit 0 and the registry is saved', async () => {
-    const file = cfg('ok.yaml', `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+    // Adapters off: their default ports (CoAP 5683) are fixed, and tests never bind fixed ports.
+    const file = cfg('ok.yaml', `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\nadapters:\n  coap:\n    enabled: false\n  tcp:\n    enabled: false\n`);
     const child = spawnFieldgate(['start', '--config', file]);
     const [url] = await started(child);
     const c = await connect(url.replace('tcp://', 'mqtt://'));
