@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { verifyPassword } from '../auth/password.ts';
 import { collect, connect, endClient, tempDir } from './helpers.ts';
 import { fieldgate, finished, spawnFieldgate, started } from './cli.ts';
+import { testConfigYaml } from '../../hw-test/config.ts';
 
 describe('fieldgate process lifecycle and CLI', () => {
   const dir = tempDir();
@@ -19,7 +20,7 @@ describe('fieldgate process lifecycle and CLI', () => {
 
   test('start, serve MQTT, SIGTERM: clean exit 0 and the registry is saved', async () => {
     // Adapters off: their default ports (CoAP 5683) are fixed, and tests never bind fixed ports.
-    const file = cfg('ok.yaml', `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\nadapters:\n  coap:\n    enabled: false\n  tcp:\n    enabled: false\n`);
+    const file = cfg('ok.yaml', testConfigYaml(join(dir.path, 'data')));
     const child = spawnFieldgate(['start', '--config', file]);
     const [url] = await started(child);
     const c = await connect(url.replace('tcp://', 'mqtt://'));
