@@ -57,7 +57,7 @@ class TcpAdapter implements Adapter {
           stats.closed('tls_error');
           ctx.log.debug({ err: err.message }, 'tcp adapter: TLS handshake failed');
         };
-        this.listeners.push(await listen({ name: 'tls', host: cfg.tls.host ?? cfg.host, port: cfg.tls.port, tls: cfg.tls }, accept, onError, onTlsError));
+        this.listeners.push(await listen({ name: 'tls', host: cfg.tls.host ?? cfg.host, port: cfg.tls.port, tls: cfg.tls, handshakeTimeout: cfg.idle_timeout }, accept, onError, onTlsError));
       }
     } catch (err) {
       await this.stop();

@@ -7,6 +7,8 @@ export interface ListenSpec {
   host: string;
   port: number;
   tls?: { cert_file?: string; key_file?: string; ca_file?: string; require_client_cert: boolean };
+  /** TLS: a peer that has not finished the handshake by then is dropped (Node's default is 120 s). */
+  handshakeTimeout?: number;
 }
 
 export interface Listener {
@@ -39,6 +41,7 @@ export async function listen(spec: ListenSpec, onSocket: (s: Socket) => void, on
       ca: readPem(t.ca_file, 'ca_file'),
       requestCert: t.require_client_cert,
       rejectUnauthorized: t.require_client_cert,
+      handshakeTimeout: spec.handshakeTimeout,
     });
     server.on('secureConnection', onSocket);
     // A failed handshake concerns one peer, never the listener.
