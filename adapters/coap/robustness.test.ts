@@ -168,4 +168,45 @@ describe('transport seam', () => {
     assert.equal(parse(sent[2].buf).reset, true);
     await adapter.stop();
   });
+
+  test('a publish slower than piggyback_timeout: empty ACK first, then a separate CON 2.04', async () => {
+    const sent: Buffer[] = [];
+    let release!: () => void;
+    const ctx: AdapterContext = {
+      messages: {
+        publish: () => new Promise<void>((r) => (release = r)),
+        subscribe: async () => ({ unsubscribe: async () => {} }),
+        authenticate: async () => ({ ok: true }),
+        deviceConnected: () => {},
+        deviceDisconnected: () => {},
+        deviceSeen: () => {},
+      },
+      log: pino({ level: 'silent' }),
+      metrics: new Metrics().scoped('adapters/coap'),
+      registry: { get: () => undefined, list: () => [] },
+      fail: (err) => assert.fail(err),
+    };
+    const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false }, piggyback_timeout: '20ms' }));
+    await adapter.start(ctx);
+    const link = Object.assign(new EventEmitter(), {
+      send(buf: Buffer, offset: number, length: number, _port: number, _address: string, cb?: (err: Error | null) => void) {
+        sent.push(buf.subarray(offset, offset + length));
+        cb?.(null);
+      },
+    });
+    adapter.attach('link', link);
+    const rinfo = { address: '10.0.0.8', port: 40001, family: 'IPv4', size: 0 };
+    link.emit('message', postPs(11, 'slow'), rinfo);
+    await until(() => sent.length === 1, 'empty ACK');
+    assert.deepEqual([parse(sent[0]).code, parse(sent[0]).ack, parse(sent[0]).messageId], ['0.00', true, 11]);
+    link.emit('message', postPs(11, 'slow'), rinfo); // retransmission while the publish is pending
+    await until(() => sent.length === 2, 'cached empty ACK');
+    assert.deepEqual(sent[1], sent[0]);
+    release();
+    await until(() => sent.length === 3, 'separate response');
+    const res = parse(sent[2]);
+    assert.deepEqual([res.code, res.confirmable, res.token], ['2.04', true, Buffer.from([11])]);
+    link.emit('message', generate({ code: '0.00', messageId: res.messageId, ack: true }), rinfo);
+    await adapter.stop();
+  });
 });
