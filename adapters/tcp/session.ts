@@ -72,7 +72,7 @@ interface Inflight {
  * connection is re-acked, not published twice).
  */
 export class DeviceSession {
-  readonly dedup: DedupWindow;
+  private ids?: DedupWindow;
   /** Uplinks whose publish has not settled yet, by id: a duplicate waits for the same outcome. */
   readonly pending = new Map<number, Promise<number>>();
   sink?: DownlinkSink;
@@ -85,8 +85,12 @@ export class DeviceSession {
   private retryTimer?: NodeJS.Timeout;
   expiryTimer?: NodeJS.Timeout;
 
-  constructor(readonly clientid: string, private readonly limits: SessionLimits, private readonly stats: SessionStats) {
-    this.dedup = new DedupWindow(limits.dedupWindow);
+  constructor(readonly clientid: string, private readonly limits: SessionLimits, private readonly stats: SessionStats) {}
+
+  /** Created on the first QoS 1 uplink: v1 devices, most of an idle fleet, never pay for it. */
+  get dedup(): DedupWindow {
+    this.ids ??= new DedupWindow(this.limits.dedupWindow);
+    return this.ids;
   }
 
   /** The subscription's callback: MQTT message on dn_topic -> DATATRANS to the device. */
@@ -208,8 +212,8 @@ export class DeviceSession {
     this.armRetry();
   }
 
-  /** Releases the subscription and timers; the session is gone. */
-  async destroy(): Promise<void> {
+  /** Releases the subscription, the downlinks and the timers. The uplink id window stays. */
+  async clear(): Promise<void> {
     this.dropDownlinks();
     this.detach();
     if (this.expiryTimer) clearTimeout(this.expiryTimer);

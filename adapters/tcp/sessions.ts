@@ -52,7 +52,7 @@ export class SessionStore {
       }
       if (e) {
         // A clean start: forget downlinks, keep the uplink ids (a retransmission may still come).
-        await e.session.destroy();
+        await e.session.clear();
       } else {
         e = { session: new DeviceSession(p.clientid, this.limits, this.stats) };
         this.entries.set(p.clientid, e);
@@ -94,7 +94,7 @@ export class SessionStore {
     if (version !== V2) {
       // v1 has no ids and no resume: nothing is worth keeping.
       this.entries.delete(clientid);
-      void e.session.destroy().catch(() => {});
+      void e.session.clear().catch(() => {});
       return;
     }
     if (!e.session.resumable) {
@@ -110,13 +110,13 @@ export class SessionStore {
   private forget(e: Entry): void {
     if (e.owner) return;
     if (this.entries.get(e.session.clientid) === e) this.entries.delete(e.session.clientid);
-    void e.session.destroy().catch(() => {});
+    void e.session.clear().catch(() => {});
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
-    await Promise.all(all.map((e) => e.session.destroy().catch(() => {})));
+    await Promise.all(all.map((e) => e.session.clear().catch(() => {})));
   }
 
   private async locked<T>(id: string, fn: () => Promise<T>): Promise<T> {
