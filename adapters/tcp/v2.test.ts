@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
+import { PublishRejected } from '../../gateway/core/message.ts';
 import { connect, endClient, until } from '../../gateway/test/helpers.ts';
 import { TcpDevice, type Downlink } from '../../firmware-sim/tcp/client.ts';
 import { AckCode, encodeConnect, encodeData } from './codec.ts';
@@ -26,6 +27,8 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
   // An ingress hook the test can hold shut: it stands in for a slow durable log, so the test decides
   // exactly when a publish is accepted.
   let gate: Promise<void> | undefined;
+  // Set to refuse the next publish as a full bridge log would (PublishRejected queue_full).
+  let refuseNext = false;
 
   before(async () => {
     g = await startTcpGateway(
@@ -34,6 +37,10 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     );
     g.gw.ingress.addHook('test-gate', async () => {
       if (gate) await gate;
+      if (refuseNext) {
+        refuseNext = false;
+        throw new PublishRejected('queue_full', 'test: the log is full');
+      }
     });
     up = await watch(g.url, 'tcp/+/up');
     mq = await connect(g.url);
@@ -75,6 +82,21 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     assert.equal(await dev.publish('x'), AckCode.NOT_AUTHORIZED);
     assert.ok(g.metric('messages/dropped/not_authorized') >= 1);
     await dev.disconnect();
+  });
+
+  test('a publish the gateway cannot take now gets ACK 3, and the same id is published when resent', async () => {
+    refuseNext = true;
+    const raw = await RawDevice.open(g.tcpPort);
+    raw.write(encodeConnect({ version: 2, keepalive: 60, clientid: 'v2-full' }));
+    await raw.read(24);
+    raw.write(encodeData(Buffer.from('later'), { id: 9 }));
+    assert.deepEqual(await raw.read(5), hex('73 00 02 00 09'));
+    raw.write(encodeData(Buffer.from('later'), { id: 9, dup: true }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 09'));
+    await until(() => upFrom('v2-full').length === 1, 'the retry published');
+    assert.ok(g.metric('messages/dropped/queue_full') >= 1);
+    raw.write('60');
+    await raw.closedWithin();
   });
 
   test('retransmit after a dropped connection: ACK lost after acceptance -> re-acked, published once', async () => {
