@@ -25,8 +25,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const ARCHES = ['arm64', 'arm', 'x64'] as const;
 export type Arch = (typeof ARCHES)[number];
 
-/** The bundle's path inside a release tree; the serialport shim below resolves addons from here. */
-export const BUNDLE_REL = 'lib/fieldgate.mjs';
+/** The bundle's path inside a release tree; the serialport shim below finds addons next to it. */
+const BUNDLE_REL = 'lib/fieldgate.mjs';
 
 // ESM output still contains bundled CommonJS packages that call require() and read __dirname;
 // Node defines neither in an ES module, so the bundle defines them once, from its own location.
@@ -240,11 +240,6 @@ export async function buildRelease(opts: BuildOptions = {}): Promise<BuildResult
     tarballs.push({ arch, path: file, bytes: statSync(file).size });
   }
   return { bundle: bundleFile, bundleBytes: statSync(bundleFile).size, tarballs };
-}
-
-/** Path of the release tree for `arch` inside a build output directory. */
-export function releaseDir(out: string, arch: Arch): string {
-  return join(out, `fieldgate-${version()}-linux-${arch}`);
 }
 
 function kb(n: number): string {

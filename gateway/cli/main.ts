@@ -94,8 +94,9 @@ async function start(file: string | undefined): Promise<void> {
       process.exit(1);
     }, config.gateway.shutdown_timeout);
     deadline.unref();
-    // STOPPING=1 must reach systemd before we exit, or it reports the exit as unexpected; bound
-    // the wait so a hung helper cannot hold the shutdown.
+    // STOPPING=1 tells systemd the exit that follows is deliberate (it matters when the stop did
+    // not come from systemctl, e.g. a SIGTERM from a script); let it arrive before we exit, but
+    // bound the wait so a hung helper cannot hold the shutdown.
     const sent = Promise.race([notified, new Promise<void>((r) => setTimeout(r, 2000).unref())]);
     gateway.stop().then(
       async () => {
