@@ -283,19 +283,23 @@ export class TcpConnection implements SessionOwner {
     }
     const s = this.session as DeviceSession;
     const id = d.id;
-    const known = s.dedup.get(id);
-    if (known !== undefined) {
-      // Accepted (or refused for good) before: the device missed our ACK. Answer again, publish nothing.
-      this.host.stats.duplicate.inc();
-      this.ack(id, known);
-      return;
-    }
-    const inProgress = s.pending.get(id);
-    if (inProgress) {
-      // The same id is being published for an earlier connection of this device: share its outcome.
-      this.host.stats.duplicate.inc();
-      this.ack(id, await inProgress);
-      return;
+    // Only a frame marked DUP can be a copy. Without DUP the id is being used for a new message
+    // (a device that rebooted and restarted its counter): publish it, never swallow it.
+    if (d.dup) {
+      const known = s.dedup.get(id);
+      if (known !== undefined) {
+        // Accepted (or refused for good) before: the device missed our ACK. Answer again, publish nothing.
+        this.host.stats.duplicate.inc();
+        this.ack(id, known);
+        return;
+      }
+      const inProgress = s.pending.get(id);
+      if (inProgress) {
+        // The first copy is still being accepted (for a connection that dropped): share its outcome.
+        this.host.stats.duplicate.inc();
+        this.ack(id, await inProgress);
+        return;
+      }
     }
     const outcome = this.publish(d.data, 1);
     s.pending.set(id, outcome);
@@ -303,7 +307,7 @@ export class TcpConnection implements SessionOwner {
     try {
       code = await outcome;
     } finally {
-      s.pending.delete(id);
+      if (s.pending.get(id) === outcome) s.pending.delete(id);
     }
     // RETRY_LATER is not remembered: the retransmission must be published, not re-refused.
     if (code !== AckCode.RETRY_LATER) s.dedup.set(id, code);

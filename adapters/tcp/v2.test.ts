@@ -128,6 +128,12 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     await until(() => upFrom('v2-lost').length === 2, 'the next message');
     assert.deepEqual(upFrom('v2-lost').map((m) => m.payload), ['once', 'next']);
     assert.equal(g.metric('messages/duplicate'), dupsBefore + 1);
+    // Without DUP, a remembered id is a new message (a rebooted device restarting its counter).
+    again.write(encodeData(Buffer.from('after reboot'), { id: 42 }));
+    assert.deepEqual(await again.read(5), hex('70 00 02 00 2a'));
+    await until(() => upFrom('v2-lost').length === 3, 'the reused id published');
+    assert.equal(upFrom('v2-lost')[2].payload, 'after reboot');
+    assert.equal(g.metric('messages/duplicate'), dupsBefore + 1);
     again.write('60');
     await again.closedWithin();
   });
