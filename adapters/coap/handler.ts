@@ -43,9 +43,15 @@ export class CoapHandler {
   /** node-coap's 'request' listener for one transport's server. */
   handle(server: FieldgateCoapServer, req: IncomingMessage, res: OutgoingMessage): void {
     const send = (r: Reply) => {
-      res.code = r.code;
-      for (const [k, v] of r.options ?? []) res.setOption(k as never, v);
-      res.end(r.payload ?? (r.message ? Buffer.from(r.message) : undefined));
+      try {
+        res.code = r.code;
+        for (const [k, v] of r.options ?? []) res.setOption(k as never, v);
+        res.end(r.payload ?? (r.message ? Buffer.from(r.message) : undefined));
+      } catch (err) {
+        // The transport closed while the request was in progress (adapter stopping), or the reply
+        // could not be encoded: nothing left to tell the client.
+        this.ctx.log.debug({ err: (err as Error).message }, 'CoAP reply not sent');
+      }
     };
     let ex: Exchange;
     try {

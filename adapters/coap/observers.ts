@@ -47,8 +47,13 @@ export interface Observer {
   inflight?: { mid: number; buf: Buffer; attempts: number; timer: NodeJS.Timeout; waitMs: number };
   queue: DeliveredMessage[];
   lastNonMid?: number;
+  /** When a CON notification last proved the client alive (registration counts). */
+  lastConfirmed: number;
   closed: boolean;
 }
+
+/** RFC 7641 4.5: send a CON at least this often, so a client that went away is noticed. */
+const LIVENESS_MS = 24 * 3600_000;
 
 export const peerKey = (server: FieldgateCoapServer, peer: Peer): string => `${server.id}|${peer.address}|${peer.port}`;
 
@@ -87,8 +92,8 @@ export class Observers {
     return undefined;
   }
 
-  add(o: Omit<Observer, 'key' | 'seq' | 'queue' | 'closed'>): Observer {
-    const obs: Observer = { ...o, key: Observers.key(o.clientid, o.filter), seq: seqBase(), queue: [], closed: false };
+  add(o: Omit<Observer, 'key' | 'seq' | 'queue' | 'closed' | 'lastConfirmed'>): Observer {
+    const obs: Observer = { ...o, key: Observers.key(o.clientid, o.filter), seq: seqBase(), queue: [], closed: false, lastConfirmed: Date.now() };
     this.byKey.set(obs.key, obs);
     let set = this.byClient.get(obs.clientid);
     if (!set) this.byClient.set(obs.clientid, (set = new Set()));
@@ -146,7 +151,7 @@ export class Observers {
   /** Handles an MQTT message for an observer. */
   deliver(o: Observer, msg: DeliveredMessage): void {
     if (o.closed) return;
-    const con = this.opts.notifyType === 'con' || (this.opts.notifyType === 'qos' && Math.min(msg.qos, o.subQos) >= 1);
+    const con = this.opts.notifyType === 'con' || (this.opts.notifyType === 'qos' && Math.min(msg.qos, o.subQos) >= 1) || Date.now() - o.lastConfirmed > LIVENESS_MS;
     if (!con) return this.send(o, msg.payload, false);
     if (o.inflight) {
       o.queue.push(msg);
@@ -172,6 +177,7 @@ export class Observers {
       return true;
     }
     if (o.inflight?.mid === messageId) {
+      o.lastConfirmed = Date.now();
       clearTimeout(o.inflight.timer);
       o.inflight = undefined;
       const next = o.queue.shift();

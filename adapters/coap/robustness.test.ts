@@ -125,23 +125,37 @@ describe('malformed datagrams and floods', () => {
   });
 });
 
+/** An adapter context whose gateway side is a stub: `publish` decides how publishes go. */
+function stubContext(publish: (r: PublishRequest) => Promise<void>): AdapterContext {
+  return {
+    messages: {
+      publish,
+      subscribe: async () => ({ unsubscribe: async () => {} }),
+      authenticate: async () => ({ ok: true }),
+      deviceConnected: () => {},
+      deviceDisconnected: () => {},
+      deviceSeen: () => {},
+    },
+    log: pino({ level: 'silent' }),
+    metrics: new Metrics().scoped('adapters/coap'),
+    registry: { get: () => undefined, list: () => [] },
+    fail: (err) => assert.fail(err),
+  };
+}
+
+function fakeTransport(sent: Buffer[]) {
+  return Object.assign(new EventEmitter(), {
+    send(buf: Buffer, offset: number, length: number, _port: number, _address: string, cb?: (err: Error | null) => void) {
+      sent.push(buf.subarray(offset, offset + length));
+      cb?.(null);
+    },
+  });
+}
+
 describe('transport seam', () => {
   test('the handler serves any EventEmitter with a dgram-style send(), including retransmissions', async () => {
     const published: PublishRequest[] = [];
-    const ctx: AdapterContext = {
-      messages: {
-        publish: async (r) => void published.push(r),
-        subscribe: async () => ({ unsubscribe: async () => {} }),
-        authenticate: async () => ({ ok: true }),
-        deviceConnected: () => {},
-        deviceDisconnected: () => {},
-        deviceSeen: () => {},
-      },
-      log: pino({ level: 'silent' }),
-      metrics: new Metrics().scoped('adapters/coap'),
-      registry: { get: () => undefined, list: () => [] },
-      fail: (err) => assert.fail(err),
-    };
+    const ctx = stubContext(async (r) => void published.push(r));
     const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
     await adapter.start(ctx);
     const sent: { buf: Buffer; port: number; address: string }[] = [];
@@ -172,28 +186,10 @@ describe('transport seam', () => {
   test('a publish slower than piggyback_timeout: empty ACK first, then a separate CON 2.04', async () => {
     const sent: Buffer[] = [];
     let release!: () => void;
-    const ctx: AdapterContext = {
-      messages: {
-        publish: () => new Promise<void>((r) => (release = r)),
-        subscribe: async () => ({ unsubscribe: async () => {} }),
-        authenticate: async () => ({ ok: true }),
-        deviceConnected: () => {},
-        deviceDisconnected: () => {},
-        deviceSeen: () => {},
-      },
-      log: pino({ level: 'silent' }),
-      metrics: new Metrics().scoped('adapters/coap'),
-      registry: { get: () => undefined, list: () => [] },
-      fail: (err) => assert.fail(err),
-    };
+    const ctx = stubContext(() => new Promise<void>((r) => (release = r)));
     const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false }, piggyback_timeout: '20ms' }));
     await adapter.start(ctx);
-    const link = Object.assign(new EventEmitter(), {
-      send(buf: Buffer, offset: number, length: number, _port: number, _address: string, cb?: (err: Error | null) => void) {
-        sent.push(buf.subarray(offset, offset + length));
-        cb?.(null);
-      },
-    });
+    const link = fakeTransport(sent);
     adapter.attach('link', link);
     const rinfo = { address: '10.0.0.8', port: 40001, family: 'IPv4', size: 0 };
     link.emit('message', postPs(11, 'slow'), rinfo);
@@ -208,5 +204,20 @@ describe('transport seam', () => {
     assert.deepEqual([res.code, res.confirmable, res.token], ['2.04', true, Buffer.from([11])]);
     link.emit('message', generate({ code: '0.00', messageId: res.messageId, ack: true }), rinfo);
     await adapter.stop();
+  });
+
+  test('stopping with a publish in flight: the late answer is dropped quietly', async () => {
+    let release!: () => void;
+    const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
+    await adapter.start(stubContext(() => new Promise<void>((r) => (release = r))));
+    const sent: Buffer[] = [];
+    const link = fakeTransport(sent);
+    adapter.attach('link', link);
+    link.emit('message', postPs(12, 'late'), { address: '10.0.0.9', port: 40002, family: 'IPv4', size: 0 });
+    await until(() => release !== undefined, 'publish started');
+    await adapter.stop();
+    release();
+    await new Promise((r) => setTimeout(r, 50));
+    assert.ok(sent.length <= 1, 'nothing but perhaps the empty ACK was sent');
   });
 });
