@@ -32,7 +32,7 @@ fact groups "$(id -nG fieldgate | tr ' ' ',')"
 fact shell "$(getent passwd fieldgate | cut -d: -f7)"
 fact data_owner "$(stat -c '%U:%G %a' /var/lib/fieldgate)"
 fact config_owner "$(stat -c '%U:%G %a' /etc/fieldgate/fieldgate.yaml)"
-fact doctor "$(su -s /bin/sh fieldgate -c "/usr/local/bin/fieldgate doctor --config /etc/fieldgate/fieldgate.yaml --json" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const f=JSON.parse(s).findings;console.log(f.filter(x=>x.check==="data-dir").map(x=>x.status).join(","))})')"
+fact doctor "$(su -s /bin/sh fieldgate -c "FIELDGATE_NODE=$(readlink -f "$(command -v node)") /usr/local/bin/fieldgate doctor --config /etc/fieldgate/fieldgate.yaml --json" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const f=JSON.parse(s).findings;console.log(f.filter(x=>x.check==="data-dir").map(x=>x.status).join(","))})')"
 out2=$(bash "$tree/install.sh" 2>&1)
 fact second_created_user "$(grep -c 'created system user fieldgate' <<<"$out2" || true)"
 fact second_kept_config "$(grep -c 'kept existing /etc/fieldgate/fieldgate.yaml' <<<"$out2" || true)"
