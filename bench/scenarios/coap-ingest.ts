@@ -7,7 +7,7 @@ import { coapLoad, spawnCoapTarget, type TargetKind } from './coap-target.ts';
 // The per-peer rate limit is off here: the generator's 8 sockets stand for many devices.
 
 const N = Number(process.env.BENCH_COAP_INGEST_N ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_COAP_INGEST_ROUNDS ?? 2);
+const ROUNDS = Number(process.env.BENCH_COAP_INGEST_ROUNDS ?? 3);
 
 async function measure(kind: TargetKind): Promise<number> {
   const target = await spawnCoapTarget(kind, { limits: { rate: 0 } });
