@@ -15,8 +15,16 @@ import { freePort, Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 const skip = missingTool(MOSQUITTO, 'mosquitto');
 const ROOT = join(import.meta.dirname, '..', '..');
 
+const running = new Set<ChildProcess>();
+// If the runner itself is stopped mid-test, leave no gateway behind.
+process.on('exit', () => {
+  for (const c of running) c.kill('SIGKILL');
+});
+
 function startChild(config: string): ChildProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'gateway/cli/main.ts', 'start', '--config', config], { cwd: ROOT, stdio: ['ignore', process.env.FIELDGATE_TEST_LOG ? 'inherit' : 'ignore', 'pipe'] });
+  running.add(child);
+  child.once('exit', () => running.delete(child));
   child.stderr!.on('data', (d: Buffer) => {
     if (process.env.FIELDGATE_TEST_LOG) process.stderr.write(d);
   });
