@@ -177,6 +177,13 @@ describe('transport seam', () => {
     await until(() => sent.length === 2, 'cached reply');
     assert.deepEqual(sent[1].buf, sent[0].buf);
     assert.equal(published.length, 1, 'a retransmission is not published twice');
+    const non = generate({ code: 'POST', messageId: 10, token: Buffer.from([10]), confirmable: false, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }, { name: 'Uri-Path', value: Buffer.from('non') }], payload: Buffer.from('once') });
+    modem.emit('message', non, rinfo);
+    modem.emit('message', non, rinfo); // a duplicated NON
+    await until(() => published.length === 2, 'the NON publish');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(published.length, 2, 'a duplicated NON is published once');
+    sent.length = 2; // drop the NON reply from the list
     modem.emit('message', Buffer.from([0x40, 0x01, 0x00, 0x0a, 0xb5]), rinfo);
     await until(() => sent.length === 3, 'RST through the modem transport');
     assert.equal(parse(sent[2].buf).reset, true);

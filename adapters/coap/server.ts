@@ -16,6 +16,7 @@ import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Server as CoapServer, parameters, type IncomingMessage } from 'coap';
 import { parse, type ParsedPacket } from 'coap-packet';
+import { LruMap } from './bounded.ts';
 import { TYPE, checkDatagram, isRequestCode, replyFor, resetFor } from './wire.ts';
 
 /**
@@ -78,10 +79,17 @@ type Internals = {
 
 export class FieldgateCoapServer extends CoapServer {
   private nextMid = Math.floor(Math.random() * 0x10000);
+  /**
+   * Recent NON requests by peer + message ID. node-coap caches a NON request's response under the
+   * response's own message ID, so a duplicated NON would be processed (published) twice.
+   */
+  private readonly recentNon: LruMap<string, true>;
 
   /** `id` names the transport ("udp4", "udp6", "modem") in peer keys. */
   constructor(readonly id: string, limits: ServerLimits, private readonly hooks: ServerHooks) {
     super({ piggybackReplyMs: limits.piggybackReplyMs, sendAcksForNonConfirmablePackets: true });
+    // NON_LIFETIME (RFC 7252 4.8.2) is 145 s.
+    this.recentNon = new LruMap(limits.dedupEntries, 145_000);
     const self = this as unknown as Internals;
     const Lru = self._lru.constructor;
     const lru = new Lru({
@@ -161,6 +169,11 @@ export class FieldgateCoapServer extends CoapServer {
     if (!packet.ack && !packet.reset) {
       const cached = self._lru.peek(self._toKey({ rsinfo: rinfo }, packet, true));
       if (cached) return this.sendRaw(cached, rinfo);
+    }
+    if (!packet.confirmable && !packet.ack && !packet.reset) {
+      const k = `${rinfo.address}|${rinfo.port}|${packet.messageId}`;
+      if (this.recentNon.peek(k)) return; // a duplicate NON is silently ignored (RFC 7252 4.5)
+      this.recentNon.set(k, true);
     }
     if (this.hooks.intercept(packet, rinfo, this)) return;
     if (!packet.ack && !packet.reset) {
