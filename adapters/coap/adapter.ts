@@ -103,6 +103,14 @@ export class CoapAdapter implements Adapter {
     return server;
   }
 
+  /** Stops serving a transport attached with attach() (the modem's socket closed). */
+  detach(server: FieldgateCoapServer): void {
+    const i = this.servers.indexOf(server);
+    if (i < 0) return;
+    this.servers.splice(i, 1);
+    server.close();
+  }
+
   private hooks(): ServerHooks {
     const ctx = this.ctx!;
     const m = ctx.metrics;

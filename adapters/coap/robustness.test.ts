@@ -165,7 +165,7 @@ describe('transport seam', () => {
         cb?.(null);
       },
     });
-    adapter.attach('modem', modem);
+    const server = adapter.attach('modem', modem);
     const rinfo = { address: '10.0.0.7', port: 40000, family: 'IPv4', size: 0 };
     modem.emit('message', postPs(9, 'nbiot'), rinfo);
     await until(() => sent.length === 1, 'reply through the modem transport');
@@ -187,6 +187,11 @@ describe('transport seam', () => {
     modem.emit('message', Buffer.from([0x40, 0x01, 0x00, 0x0a, 0xb5]), rinfo);
     await until(() => sent.length === 3, 'RST through the modem transport');
     assert.equal(parse(sent[2].buf).reset, true);
+    adapter.detach(server);
+    modem.emit('message', postPs(13, 'gone'), rinfo);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(sent.length, 3, 'a detached transport is no longer served');
+    assert.equal(published.length, 2);
     await adapter.stop();
   });
 

@@ -141,6 +141,8 @@ export class FieldgateCoapServer extends CoapServer {
   }
 
   private onDatagram(msg: Buffer, rinfo: Peer): void {
+    // node-coap's close() leaves its listener on a transport it did not create: ignore late datagrams.
+    if (!(this as unknown as Internals)._sock) return;
     const checked = checkDatagram(msg);
     if (!checked.ok) {
       if (checked.header?.type === TYPE.CON) this.sendRaw(resetFor(checked.header.messageId), rinfo);
