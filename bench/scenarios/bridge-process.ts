@@ -1,0 +1,129 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { MqttClient } from 'mqtt';
+import { freePort } from '../../gateway/bridge/test/mosquitto.ts';
+import { mqttClient } from '../load.ts';
+
+// Shared by the bridge scenarios (this module exports no scenario, so bench/run.ts skips it): a
+// gateway in its own process, from the release bundle when it builds (what a Pi runs), so that its
+// CPU and RSS are its own and not shared with the load generator.
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+/**
+ * V8 flags for a small device: a 1 MB young generation and a 64 MB old-generation cap make V8
+ * collect the per-message garbage that waits out an fsync (and so gets promoted) early, instead of
+ * letting the heap grow to a few hundred MB first. docs/bridge.md has the measurements.
+ */
+export const PI_NODE_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+
+export function rssOf(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round((Number(m[1]) / 1024) * 10) / 10 : 0;
+}
+
+let built: Promise<{ argv: string[]; kind: string }> | undefined;
+
+/** The command that runs the gateway: the bundle (built once per bench run) or tsx. */
+export function gatewayCommand(dir: string): Promise<{ argv: string[]; kind: string }> {
+  built ??= (async () => {
+    try {
+      const { buildRelease } = await import('../../deploy/build.ts');
+      const out = join(dir, 'dist');
+      await buildRelease({ out, arches: ['x64'], tarballs: false });
+      return { argv: [join(out, 'bundle', 'fieldgate.mjs')], kind: 'bundle' };
+    } catch (err) {
+      process.stderr.write(`bench: no release bundle (${(err as Error).message}); running the gateway through tsx\n`);
+      return { argv: ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts')], kind: 'tsx' };
+    }
+  })();
+  return built;
+}
+
+export async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const start = Date.now();
+  while (!cond()) {
+    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export interface GatewayProcess {
+  url: string;
+  pid: number;
+  kind: string;
+  /** The gateway's metrics as it publishes them in $SYS (every 250 ms). */
+  metrics: Record<string, number>;
+  stop(): Promise<void>;
+}
+
+/** Starts a gateway process whose bridge section is `bridgeYaml` (lines, indented under `bridge:`). */
+export async function startGatewayProcess(dir: string, bridgeYaml: string[], nodeArgs: string[] = []): Promise<GatewayProcess> {
+  const port = await freePort();
+  const config = join(dir, `fieldgate-${port}.yaml`);
+  writeFileSync(
+    config,
+    [
+      'gateway:',
+      `  data_dir: ${join(dir, `data-${port}`)}`,
+      'log: { level: warn, format: json }',
+      'sys: { interval: 250ms, client_events: false }',
+      `broker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }`,
+      'bridge:',
+      ...bridgeYaml.map((l) => `  ${l}`),
+      '',
+    ].join('\n'),
+  );
+  const cmd = await gatewayCommand(dir);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...cmd.argv, 'start', '--config', config], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
+  const url = `mqtt://127.0.0.1:${port}`;
+  const start = Date.now();
+  let watcher: MqttClient | undefined;
+  while (!watcher) {
+    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}`);
+    watcher = await mqttClient(url, { clientId: 'bench-watch' }).catch(async () => {
+      if (Date.now() - start > 30_000) throw new Error('gateway did not start');
+      await new Promise((r) => setTimeout(r, 100));
+      return undefined;
+    });
+  }
+  const metrics: Record<string, number> = {};
+  watcher.on('message', (topic, payload) => {
+    const i = topic.indexOf('/metrics/');
+    if (i >= 0) metrics[topic.slice(i + 9)] = Number(payload.toString());
+  });
+  await watcher.subscribeAsync('$SYS/brokers/+/metrics/bridge/#');
+  await until(() => metrics['bridge/forwarded'] !== undefined, 'first $SYS metrics', 10_000);
+  return {
+    url,
+    pid: child.pid!,
+    kind: cmd.kind,
+    metrics,
+    stop: async () => {
+      await watcher!.endAsync().catch(() => {});
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      await new Promise<void>((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      });
+    },
+  };
+}
+
+/** Publishes `count` QoS 1 messages from `publishers` clients with `window` in flight in total. */
+export async function publishLoad(url: string, count: number, publishers: number, window: number, payload: Buffer): Promise<number> {
+  const clients = await Promise.all(Array.from({ length: publishers }, (_, i) => mqttClient(url, { clientId: `bench-pub-${i}` })));
+  let next = 0;
+  const start = process.hrtime.bigint();
+  const worker = async (c: MqttClient) => {
+    while (next < count) {
+      const i = next++;
+      await c.publishAsync(`bench/dev${i % 256}`, payload, { qos: 1 });
+    }
+  };
+  await Promise.all(clients.flatMap((c) => Array.from({ length: Math.max(1, Math.floor(window / publishers)) }, () => worker(c))));
+  const secs = Number(process.hrtime.bigint() - start) / 1e9;
+  await Promise.all(clients.map((c) => c.endAsync().catch(() => {})));
+  return secs;
+}
