@@ -79,8 +79,10 @@ export class Consumer {
     this.lanes = (['high', 'normal'] as const).map((name) => {
       const store = deps.lanes[name];
       const head = store.headPos();
+      const end = store.endPos();
       const saved = deps.start[name];
-      const resume = saved && saved.seq > head.seq ? saved : head;
+      // A checkpoint past the end can only come from a log cut short by damage: resume at the end.
+      const resume = !saved || saved.seq <= head.seq ? head : saved.seq > end.seq ? end : saved;
       return { name, store, live: cursor(resume), credit: 0, inflight: new Map(), resume };
     });
     for (const l of this.lanes) l.store.on('durable', () => this.pump());
