@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { freePort } from '../../gateway/bridge/test/mosquitto.ts';
@@ -26,13 +27,15 @@ export function rssOf(pid: number): number {
 let built: Promise<{ argv: string[]; kind: string }> | undefined;
 
 /** The command that runs the gateway: the bundle (built once per bench run) or tsx. */
-export function gatewayCommand(dir: string): Promise<{ argv: string[]; kind: string }> {
+export function gatewayCommand(): Promise<{ argv: string[]; kind: string }> {
   built ??= (async () => {
     try {
       const { buildRelease } = await import('../../deploy/build.ts');
-      const out = join(dir, 'dist');
-      await buildRelease({ out, arches: ['x64'], tarballs: false });
-      return { argv: [join(out, 'bundle', 'fieldgate.mjs')], kind: 'bundle' };
+      // Its own directory: the scenario's temp dir goes away after each run, the bundle is reused.
+      const out = mkdtempSync(join(tmpdir(), 'fieldgate-bench-bundle-'));
+      process.on('exit', () => rmSync(out, { recursive: true, force: true }));
+      const { bundle } = await buildRelease({ out, arches: ['x64'], tarballs: false });
+      return { argv: [bundle], kind: 'bundle' };
     } catch (err) {
       process.stderr.write(`bench: no release bundle (${(err as Error).message}); running the gateway through tsx\n`);
       return { argv: ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts')], kind: 'tsx' };
@@ -75,7 +78,7 @@ export async function startGatewayProcess(dir: string, bridgeYaml: string[], nod
       '',
     ].join('\n'),
   );
-  const cmd = await gatewayCommand(dir);
+  const cmd = await gatewayCommand();
   const child: ChildProcess = spawn(process.execPath, [...nodeArgs, ...cmd.argv, 'start', '--config', config], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `mqtt://127.0.0.1:${port}`;
   const start = Date.now();
