@@ -238,3 +238,29 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assertOrderedPerTopic(got);
   });
 });
+
+describe('bridge over WebSocket', () => {
+  it('ws:// upstream (a second fieldgate as the cloud, MQTT 3.1.1 with the JSON envelope)', async () => {
+    const cloudGw = await startGateway({ broker: { listeners: { ws: { enabled: true, host: '127.0.0.1', port: 0 } } } });
+    const edge = await startGateway({
+      bridge: { upstreams: [{ name: 'cloud', servers: [`ws://127.0.0.1:${cloudGw.gw.broker.ports.ws}/mqtt`], protocol_version: 4, message_id: 'envelope', backoff: { initial: 50, max: 200 } }] },
+    });
+    try {
+      const sub = await CloudSubscriber.connect(cloudGw.url, 'fieldgate/+/ws/#', { protocolVersion: 4 });
+      await until(() => edge.gw.bridge!.health()[0].connected, `bridge up over ws (${edge.gw.bridge!.lastErrors().cloud})`);
+      const pub = await connect(edge.url);
+      await pub.publishAsync('ws/a', 'hello', { qos: 1 });
+      const [got] = await sub.waitFor(1);
+      const env = JSON.parse(got.payload) as { id: string; ts: number; topic: string; payload: string };
+      assert.equal(got.topic, 'fieldgate/fieldgate/ws/a');
+      assert.equal(env.topic, 'ws/a');
+      assert.equal(Buffer.from(env.payload, 'base64').toString(), 'hello');
+      assert.match(env.id, /^[0-9a-f]{8}-n0$/);
+      await endClient(pub);
+      await sub.end();
+    } finally {
+      await edge.stop();
+      await cloudGw.stop();
+    }
+  });
+});
