@@ -195,6 +195,36 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.equal(metric(gw, 'bridge/downlink/received'), 1);
   });
 
+  it('failover to the next server of the cluster; retained online status, offline on a clean stop', async () => {
+    const m = await cloud();
+    const dead = await freePort();
+    const gw = await startGateway({ bridge: { upstreams: [upstream(dead, { servers: [`mqtt://127.0.0.1:${dead}`, m.url] })] } });
+    let stopped = false;
+    cleanups.push(() => (stopped ? undefined : gw.stop()));
+    await until(() => gw.gw.bridge!.health()[0].connected, 'connected to the second server');
+    assert.equal(gw.gw.bridge!.health()[0].server, m.url);
+    const status = await CloudSubscriber.connect(m.url, 'fieldgate/fieldgate/status');
+    cleanups.push(() => status.end());
+    await until(() => status.got.some((g) => g.payload === 'online'), 'retained online');
+    await gw.stop();
+    stopped = true;
+    await until(() => status.got.at(-1)?.payload === 'offline', 'offline on stop');
+  });
+
+  it('ttl: messages older than the TTL when their turn comes are dropped and counted as expired', async () => {
+    const later = await cloudLater('fieldgate/+/dev/#');
+    const gw = await gateway({ queue: { ttl: '300ms' }, upstreams: [upstream(later.m.port)] });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await publishAll(pub, 20, () => 'dev/old');
+    await new Promise((r) => setTimeout(r, 400));
+    const sub = await later.start();
+    await until(() => metric(gw, 'bridge/dropped/expired') === 20, 'all expired');
+    await pub.publishAsync('dev/new', 'dev/new:0', { qos: 1 });
+    const got = await sub.waitFor(1);
+    assert.deepEqual(got.map((g) => g.payload), ['dev/new:0']);
+  });
+
   it('bad credentials give the CONNACK line, and the right ones connect', { skip: missingTool('mosquitto_passwd', 'mosquitto') }, async () => {
     const pw = join(tmp.path, 'passwd');
     writeFileSync(pw, '');
