@@ -57,6 +57,9 @@ describe('segment log', () => {
     const again = newLog(2048, dir).log;
     const report = await again.open();
     assert.equal(report.messages, 300);
+    // The first reads came from the tail cache; the reopened log reads the files: same records, same positions.
+    const fromDisk = await readAll(again);
+    assert.deepEqual(fromDisk.map((r) => [r.seq, r.at, r.next, r.topic, r.payload.toString()]), got.map((r) => [r.seq, r.at, r.next, r.topic, r.payload.toString()]));
     assert.deepEqual(report.damage, []);
     assert.equal(again.nextSeq, 300);
     await fill(again, 5, 300);

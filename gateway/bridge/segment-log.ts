@@ -4,7 +4,8 @@ import { open, unlink, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { PublishRejected } from '../core/message.ts';
 import { FrameReader } from './frame-reader.ts';
-import { encodeInto, frameSize, topicBucket, type NewRecord } from './record.ts';
+import { encodeInto, frameSize, topicBucket, type LogRecord, type NewRecord } from './record.ts';
+import { TailCache } from './tail-cache.ts';
 import { BUCKETS, type Damage, type Dropped, type LaneStore, type OpenReport, type Pos, type ReadRecord } from './store.ts';
 
 export interface SegmentLogOptions {
@@ -39,7 +40,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   readonly lastSeqOfBucket = new Float64Array(BUCKETS).fill(-1);
   private segments: Segment[] = [];
   private next = 0;
-  private pending: { buf: Buffer; seq: number }[] = [];
+  private pending: { buf: Buffer; rec: LogRecord }[] = [];
+  private readonly tail = new TailCache(1024 * 1024);
   private pendingBytes = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private flushing?: Promise<void>;
@@ -129,12 +131,12 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     if (this.closed) return Promise.reject(new PublishRejected('unavailable', `bridge queue lane ${this.name} is closed`));
     const ts = Date.now();
     for (const r of recs) {
-      const seq = this.next++;
+      const rec: LogRecord = { ...r, seq: this.next++, ts };
       const buf = Buffer.allocUnsafe(frameSize(r.topic, r.payload));
-      const n = encodeInto({ ...r, seq, ts }, buf, 0);
-      this.pending.push({ buf: n === buf.length ? buf : buf.subarray(0, n), seq });
+      const n = encodeInto(rec, buf, 0);
+      this.pending.push({ buf: n === buf.length ? buf : buf.subarray(0, n), rec });
       this.pendingBytes += n;
-      this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = seq;
+      this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = rec.seq;
     }
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
     this.schedule();
@@ -179,8 +181,13 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         let done = 0;
         while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
         if (this.opts.fsync !== false) await seg.fh!.datasync();
+        for (let k = i, off = seg.size; k < j; k++) {
+          const { buf, rec } = items[k];
+          this.tail.add({ ...rec, at: { seq: rec.seq, seg: seg.base, off }, next: { seq: rec.seq + 1, seg: seg.base, off: off + buf.length } }, buf.length);
+          off += buf.length;
+        }
         seg.size += bytes;
-        seg.end = items[j - 1].seq + 1;
+        seg.end = items[j - 1].rec.seq + 1;
         this.bytesWritten += bytes;
         this.syncs++;
         i = j;
@@ -190,6 +197,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       // Cut whatever part did land so the next commit starts on a frame boundary.
+      this.tail.clear();
       await seg.fh!.truncate(seg.size).catch(() => {});
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters) w.reject(rej);
@@ -218,6 +226,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   async read(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }> {
+    if (from.seq >= this.segments[0].base) {
+      const hit = this.tail.get(from.seq, maxBytes);
+      if (hit) return hit;
+    }
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.readOnce(from, maxBytes);
