@@ -10,9 +10,9 @@ interface Chunk {
 
 /**
  * A lane kept in RAM only (`queue.storage: memory`): the same bound, drop policy, ordering and
- * consumers as the segment log, but lost on restart. It exists for devices that must not write
- * flash at all and as the benchmark's "log disabled" baseline. Records are grouped in chunks so
- * drops and releases work a chunk at a time like segments do.
+ * consumers as the segment log, but lost on restart. It exists for devices that must not keep
+ * writing flash (only meta.json is written, once) and as the benchmark's "log disabled" baseline.
+ * Records are grouped in chunks so drops and releases work a chunk at a time like segments do.
  */
 export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }> implements LaneStore {
   readonly lastSeqOfBucket = new Float64Array(BUCKETS).fill(-1);
