@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { builtinAdapters } from '../app/adapters.ts';
 import { buildSchema } from '../app/config.ts';
 import { tempDir } from '../test/helpers.ts';
 import { ConfigError, loadConfig, validateConfig } from './load.ts';
@@ -74,7 +75,7 @@ test('secrets from environment variables and files', () => {
 });
 
 test('the commented example config in the repository is valid', () => {
-  const cfg = loadConfig(schema, new URL('../../fieldgate.example.yaml', import.meta.url).pathname);
+  const cfg = loadConfig(buildSchema(builtinAdapters), new URL('../../fieldgate.example.yaml', import.meta.url).pathname);
   assert.equal(cfg.broker.listeners.tcp.port, 1883);
 });
 
