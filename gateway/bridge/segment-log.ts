@@ -41,7 +41,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private segments: Segment[] = [];
   private next = 0;
   private pending: { buf: Buffer; rec: LogRecord }[] = [];
-  private readonly tail = new TailCache(1024 * 1024);
+  // A few commits' worth at full rate (about 1,800 100-byte messages): enough for a consumer that keeps up.
+  private readonly tail = new TailCache(256 * 1024);
   private pendingBytes = 0;
   private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private flushing?: Promise<void>;
@@ -183,7 +184,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         if (this.opts.fsync !== false) await seg.fh!.datasync();
         for (let k = i, off = seg.size; k < j; k++) {
           const { buf, rec } = items[k];
-          this.tail.add({ ...rec, at: { seq: rec.seq, seg: seg.base, off }, next: { seq: rec.seq + 1, seg: seg.base, off: off + buf.length } }, buf.length);
+          // The payload as a view of our own frame, not the publisher's buffer: that one is often a
+          // slice of a 64 KB socket read, which the cache would otherwise keep alive.
+          const payload = buf.subarray(buf.length - rec.payload.length);
+          this.tail.add({ ...rec, payload, at: { seq: rec.seq, seg: seg.base, off }, next: { seq: rec.seq + 1, seg: seg.base, off: off + buf.length } }, buf.length);
           off += buf.length;
         }
         seg.size += bytes;
