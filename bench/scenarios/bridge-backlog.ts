@@ -17,7 +17,10 @@ const PAYLOAD = Buffer.alloc(100, 0x61);
 async function runOnce(nodeArgs: string[], label: string): Promise<Result[]> {
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-backlog-'));
   const cloud = new Mosquitto(dir, await freePort());
-  const gw = await startGatewayProcess(dir, ['upstreams:', `  - { name: cloud, servers: ["${cloud.url}"], status: false, backoff: { initial: 50ms, max: 100ms } }`], nodeArgs);
+  const gw = await startGatewayProcess(dir, ['upstreams:', `  - { name: cloud, servers: ["${cloud.url}"], status: false, backoff: { initial: 50ms, max: 100ms } }`], nodeArgs).catch((err: Error) => {
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  });
   let peak = 0;
   const sampler = setInterval(() => {
     peak = Math.max(peak, rssOf(gw.pid));

@@ -83,21 +83,27 @@ export async function startGatewayProcess(dir: string, bridgeYaml: string[], nod
   const url = `mqtt://127.0.0.1:${port}`;
   const start = Date.now();
   let watcher: MqttClient | undefined;
-  while (!watcher) {
-    if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}`);
-    watcher = await mqttClient(url, { clientId: 'bench-watch' }).catch(async () => {
-      if (Date.now() - start > 30_000) throw new Error('gateway did not start');
-      await new Promise((r) => setTimeout(r, 100));
-      return undefined;
-    });
-  }
   const metrics: Record<string, number> = {};
-  watcher.on('message', (topic, payload) => {
-    const i = topic.indexOf('/metrics/');
-    if (i >= 0) metrics[topic.slice(i + 9)] = Number(payload.toString());
-  });
-  await watcher.subscribeAsync('$SYS/brokers/+/metrics/bridge/#');
-  await until(() => metrics['bridge/forwarded'] !== undefined, 'first $SYS metrics', 10_000);
+  try {
+    while (!watcher) {
+      if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}`);
+      watcher = await mqttClient(url, { clientId: 'bench-watch' }).catch(async () => {
+        if (Date.now() - start > 30_000) throw new Error('gateway did not start');
+        await new Promise((r) => setTimeout(r, 100));
+        return undefined;
+      });
+    }
+    watcher.on('message', (topic, payload) => {
+      const i = topic.indexOf('/metrics/');
+      if (i >= 0) metrics[topic.slice(i + 9)] = Number(payload.toString());
+    });
+    await watcher.subscribeAsync('$SYS/brokers/+/metrics/bridge/#');
+    await until(() => metrics['bridge/forwarded'] !== undefined, 'first $SYS metrics', 10_000);
+  } catch (err) {
+    watcher?.end(true);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    throw err;
+  }
   return {
     url,
     pid: child.pid!,
