@@ -225,6 +225,38 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.deepEqual(got.map((g) => g.payload), ['dev/new:0']);
   });
 
+  it('two upstreams share the log: each gets what its rules take, a down one does not hold back the other', async () => {
+    const a = await cloudLater('#');
+    const b = await cloudLater('#');
+    await a.m.start();
+    const gw = await gateway({
+      upstreams: [
+        upstream(a.m.port, { name: 'a', status: false, prefix: 'a', forward: [{ local: 'dev/#' }] }),
+        upstream(b.m.port, { name: 'b', status: false, prefix: 'b', forward: [{ local: 'dev/shared/#' }, { local: 'only-b/#' }] }),
+      ],
+    });
+    await until(() => gw.gw.bridge!.health()[0].connected, 'a connected');
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await publishAll(pub, 30, (i) => ['dev/shared/x', 'dev/a-only', 'only-b/y'][i % 3]);
+    // a is up: its 20 arrive now; b is down: its 20 wait in the same log.
+    await until(() => gw.gw.metrics.snapshot()['bridge/upstreams/a/forwarded'] === 20, 'a forwarded its 20');
+    assert.equal(metric(gw, 'bridge/queue/messages'), 30, 'b still needs messages; the shared log keeps them');
+    const subB = await b.start();
+    await subB.waitFor(20);
+    assert.deepEqual([...new Set(subB.got.map((g) => g.topic))].sort(), ['b/dev/shared/x', 'b/only-b/y']);
+    assertOrderedPerTopic(subB.got);
+    await until(() => metric(gw, 'bridge/queue/messages') === 0, 'nothing left for anyone');
+    await a.m.stop();
+    const subA = await (async () => {
+      await a.m.start();
+      return CloudSubscriber.persistent(a.m.url, `sub-${a.m.port}`);
+    })();
+    cleanups.push(() => subA.end());
+    await subA.waitFor(20);
+    assert.deepEqual([...new Set(subA.got.map((g) => g.topic))].sort(), ['a/dev/a-only', 'a/dev/shared/x']);
+  });
+
   it('bad credentials give the CONNACK line, and the right ones connect', { skip: missingTool('mosquitto_passwd', 'mosquitto') }, async () => {
     const pw = join(tmp.path, 'passwd');
     writeFileSync(pw, '');
