@@ -4,9 +4,15 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
+import type { Broker } from '../broker/broker.ts';
+import { Ingress } from '../core/ingress.ts';
 import { PublishRejected } from '../core/message.ts';
+import { createLogger } from '../log/logger.ts';
+import { Metrics } from '../metrics/metrics.ts';
 import { connect, endClient, startGateway, tempDir, until, type TestGateway } from '../test/helpers.ts';
 import { missingTool } from '../test/tools.ts';
+import { Bridge } from './bridge.ts';
+import { bridgeSchema } from './config.ts';
 import { assertOrderedPerTopic, CloudSubscriber } from './test/cloud.ts';
 import { freePort, Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 
@@ -323,6 +329,33 @@ describe('bridge over WebSocket', () => {
     } finally {
       await edge.stop();
       await cloudGw.stop();
+    }
+  });
+});
+
+describe('bridge start and stop windows', () => {
+  it('a publish arriving while the log is being opened waits for it; one arriving while stopping is refused', async () => {
+    const dir = tempDir('fieldgate-bridge-window-');
+    const ingress = new Ingress();
+    const metrics = new Metrics();
+    const cfg = bridgeSchema.parse({ upstreams: [{ name: 'cloud', servers: [`mqtt://127.0.0.1:${await freePort()}`] }] });
+    const bridge = new Bridge(cfg, { gatewayId: 'gw', dataDir: dir.path, broker: {} as Broker, ingress, metrics, log: createLogger({ level: 'silent', format: 'json' }) });
+    try {
+      let acked = false;
+      const early = ingress.accept({ topic: 'dev/early', payload: Buffer.from('x'), qos: 1, retain: false, origin: 'mqtt', clientid: 'c' }).then(() => {
+        acked = true;
+      });
+      await new Promise((r) => setTimeout(r, 50));
+      assert.equal(acked, false, 'not acknowledged before the log is open');
+      await bridge.start();
+      await early;
+      assert.equal(metrics.snapshot()['bridge/queue/messages'], 1, 'and it is in the log');
+      const stopping = bridge.stop();
+      await assert.rejects(ingress.accept({ topic: 'dev/late', payload: Buffer.from('y'), qos: 1, retain: false, origin: 'mqtt', clientid: 'c' }), (err: PublishRejected) => err.reason === 'unavailable');
+      await stopping;
+    } finally {
+      await bridge.stop();
+      dir.remove();
     }
   });
 });

@@ -46,6 +46,10 @@ export class Bridge {
   private lanes!: Record<LaneName, LaneStore>;
   private upstreams: Upstream[] = [];
   private removeHook?: () => void;
+  /** Settles when start() has opened the log: publishes that arrive before wait for it. */
+  private ready?: Promise<void>;
+  private markReady?: (err?: Error) => void;
+  private stopping = false;
   private timer?: NodeJS.Timeout;
   private checkpointing?: Promise<void>;
   private lastSaved = '';
@@ -57,6 +61,16 @@ export class Bridge {
 
   constructor(private readonly cfg: BridgeConfig, private readonly deps: BridgeDeps) {
     this.dir = resolve(cfg.queue.dir ?? join(deps.dataDir, 'bridge'));
+    if (cfg.upstreams.length > 0) {
+      // The hook goes in now, before anything can publish: the broker is already listening when
+      // the gateway constructs the bridge, and clients that reconnect right after a restart must
+      // not be acknowledged while the log is still being opened. They wait for it instead.
+      this.ready = new Promise<void>((resolve, reject) => {
+        this.markReady = (err) => (err ? reject(err) : resolve());
+      });
+      this.ready.catch(() => {});
+      this.removeHook = deps.ingress.addHook('bridge', (msg) => this.accept(msg));
+    }
     const m = deps.metrics;
     this.c = {
       forwarded: m.counter('bridge/forwarded'),
@@ -76,6 +90,16 @@ export class Bridge {
 
   async start(): Promise<void> {
     if (!this.enabled) return;
+    try {
+      await this.open();
+    } catch (err) {
+      const e = new PublishRejected('unavailable', `the bridge log could not be opened: ${(err as Error).message}`);
+      this.markReady?.(e);
+      throw err;
+    }
+  }
+
+  private async open(): Promise<void> {
     const { cfg, deps } = this;
     const q = cfg.queue;
     const { meta, notes } = loadMeta(this.dir, cfg.upstreams.map((u) => u.name));
@@ -123,7 +147,8 @@ export class Bridge {
       this.upstreams.push(up);
     }
     this.metrics();
-    this.removeHook = deps.ingress.addHook('bridge', (msg) => this.accept(msg));
+    this.markReady?.();
+    this.markReady = undefined;
     this.timer = setInterval(() => void this.checkpoint(), q.checkpoint_interval);
     this.timer.unref();
     const depth = this.depth();
@@ -165,6 +190,8 @@ export class Bridge {
   /** The ingress hook. Resolves once the message is durable; throws PublishRejected when refused. */
   private accept(msg: IngressMessage): Promise<void> | void {
     if (msg.origin === 'bridge') return; // a downlink: never sent back up
+    if (this.markReady) return this.ready!.then(() => this.accept(msg));
+    if (this.stopping) throw new PublishRejected('unavailable', 'the gateway is stopping: publish again once it is back');
     const masks = { high: 0, normal: 0 };
     for (const u of this.upstreams) {
       const rule = u.rules.match(msg.topic);
@@ -275,13 +302,19 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    if (!this.enabled || !this.lanes) return;
-    this.removeHook?.();
-    this.removeHook = undefined;
+    if (!this.enabled || this.markReady || !this.upstreams.length) {
+      // Never started, or failed while opening the log: nothing to flush, no positions to save.
+      this.removeHook?.();
+      return;
+    }
+    // Refuse (rather than let through unlogged) whatever local clients publish while we stop.
+    this.stopping = true;
     clearInterval(this.timer);
     await Promise.all(this.upstreams.map((u) => u.link.stop()));
     for (const u of this.upstreams) u.consumer.disconnected();
     await this.checkpoint();
     await Promise.all(LANES.map((l) => this.lanes[l].close()));
+    this.removeHook?.();
+    this.removeHook = undefined;
   }
 }
