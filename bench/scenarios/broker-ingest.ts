@@ -36,7 +36,7 @@ async function gatewayPath(): Promise<number> {
   await gw.start();
   const device = { protocol: 'bench', id: 'dev1', address: '127.0.0.1:1' };
   const { AdapterMessageApi } = await import('../../gateway/app/message-api.ts');
-  const api = new AdapterMessageApi({ broker: gw.broker, auth: gw.auth, registry: gw.registry, sys: gw.sys, metrics: gw.metrics }, () => {});
+  const api = new AdapterMessageApi({ broker: gw.broker, maxPacketSize: config.broker.max_packet_size, auth: gw.auth, registry: gw.registry, sys: gw.sys, metrics: gw.metrics }, () => {});
   const perSec = await rate(COUNT, WINDOW, (i) => api.publish({ topic: `bench/${i % 16}`, payload: PAYLOAD, qos: 1, device }));
   await gw.stop();
   rmSync(dir, { recursive: true, force: true });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { coreSchema } from '../config/schema.ts';
+import { coreSchema, logSection } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 
@@ -7,7 +7,7 @@ import type { AdapterDefinition } from '../core/adapter.ts';
 export function buildSchema(defs: readonly AdapterDefinition[]) {
   const sections: Record<string, z.ZodType> = {};
   for (const d of defs) sections[d.name] = (d.configSchema as z.ZodType).prefault({});
-  return coreSchema.extend({ adapters: z.strictObject(sections).prefault({}) });
+  return coreSchema.extend({ log: logSection(defs.map((d) => d.name)), adapters: z.strictObject(sections).prefault({}) });
 }
 
 export type GatewayConfig = z.output<ReturnType<typeof buildSchema>>;

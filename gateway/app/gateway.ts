@@ -22,7 +22,7 @@ export interface GatewayOptions {
 
 /**
  * The composition root's running gateway. Start order: registry -> broker (+ listeners) -> $SYS ->
- * adapters; stop runs in reverse, so consumers close before what they depend on.
+ * bridge -> adapters; stop runs in reverse, so consumers close before what they depend on.
  */
 export class Gateway {
   readonly metrics = new Metrics();
@@ -48,6 +48,7 @@ export class Gateway {
 
   async start(): Promise<void> {
     const { config, log } = this.opts;
+    this.registry.onError = (err) => log.error({ err: err.message }, `cannot save the device registry in ${config.gateway.data_dir} (disk full or read-only?); devices are kept in memory and saving is retried`);
     const registryProblem = this.registry.load();
     if (registryProblem) log.warn(registryProblem);
     const ports = await this.broker.start();
@@ -65,10 +66,10 @@ export class Gateway {
   private adapterContext(name: string, fail: (err: Error) => void) {
     const level = (this.opts.config.log.adapters[name] ?? this.opts.config.log.level) as LevelWithSilent;
     const log = this.opts.log.child({ adapter: name }, { level });
-    const messages = new AdapterMessageApi({ broker: this.broker, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
+    const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: this.opts.config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
     return {
       ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, fail },
-      close: () => messages.close(),
+      close: (reason: string) => messages.close(reason),
     };
   }
 
@@ -76,10 +77,15 @@ export class Gateway {
     return this.supervisor?.health() ?? [];
   }
 
-  /** Stops accepting, stops adapters (reverse order), closes the broker, saves the registry. */
+  /**
+   * Stops accepting (listeners closed, MQTT clients disconnected, so nothing is acknowledged that
+   * the bridge could no longer log), stops adapters (reverse order), then the bridge (flush), then
+   * the broker, and saves the registry.
+   */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    await this.broker.stopAccepting();
     await this.supervisor?.stopAll();
     await this.bridge?.stop();
     this.sys.stop();

@@ -9,6 +9,8 @@ import type { DeviceRegistry } from '../registry/registry.ts';
 
 export interface MessageApiDeps {
   broker: Broker;
+  /** broker.max_packet_size: an adapter's message must fit what an MQTT client could publish. */
+  maxPacketSize: number;
   auth: AuthService;
   registry: DeviceRegistry;
   sys: SysPublisher;
@@ -38,6 +40,13 @@ export class AdapterMessageApi implements MessageApi {
     if (this.closed) throw new PublishRejected('unavailable', 'the adapter is stopping');
     const bad = invalidTopicName(req.topic);
     if (bad) throw new PublishRejected('invalid_topic', `invalid topic "${req.topic}": ${bad}`);
+    const payload = typeof req.payload === 'string' ? Buffer.from(req.payload) : req.payload;
+    // Fixed header (<= 5) + topic length (2) + topic: the size the message has as an MQTT PUBLISH.
+    const size = 7 + Buffer.byteLength(req.topic) + payload.length;
+    if (size > this.deps.maxPacketSize) {
+      this.deps.metrics.counter('messages/dropped').inc();
+      throw new PublishRejected('too_large', `message of ${size} bytes from ${req.device.protocol} device ${req.device.id} exceeds broker.max_packet_size ${this.deps.maxPacketSize}`);
+    }
     const p = principalOf(req.device);
     if (!this.deps.auth.authorize(p, 'publish', req.topic)) {
       this.denied.inc();
@@ -47,7 +56,7 @@ export class AdapterMessageApi implements MessageApi {
     this.deps.registry.seen(req.device);
     await this.deps.broker.publish({
       topic: req.topic,
-      payload: typeof req.payload === 'string' ? Buffer.from(req.payload) : req.payload,
+      payload,
       qos: req.qos ?? 0,
       retain: req.retain ?? false,
       origin: 'adapter',
@@ -119,7 +128,7 @@ export class AdapterMessageApi implements MessageApi {
   }
 
   /** Releases every subscription; sessions the adapter left open are reported disconnected. */
-  async close(reason = 'kicked'): Promise<void> {
+  async close(reason: string): Promise<void> {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((u) => u()));
     for (const s of [...this.sessions.values()]) {

@@ -12,7 +12,7 @@ export interface AdapterHealth {
 }
 
 /** Builds the context for one run of an adapter; `close` releases what that run held. */
-export type ContextFactory = (name: string, fail: (err: Error) => void) => { ctx: AdapterContext; close(): Promise<void> };
+export type ContextFactory = (name: string, fail: (err: Error) => void) => { ctx: AdapterContext; close(reason: string): Promise<void> };
 
 export interface SupervisorOptions {
   startTimeout: number;
@@ -31,7 +31,7 @@ class Slot {
   attempt = 0;
   lastError?: string;
   instance?: Adapter;
-  release?: () => Promise<void>;
+  release?: (reason: string) => Promise<void>;
   startedAt = 0;
   timer?: NodeJS.Timeout;
   run = 0;
@@ -102,11 +102,13 @@ export class AdapterSupervisor {
   private async onFailure(s: Slot, err: Error, what: string): Promise<void> {
     s.state = 'unhealthy';
     s.lastError = err.message;
-    if (Date.now() - s.startedAt > this.opts.stableAfter && s.startedAt > 0) s.attempt = 0;
+    if (s.startedAt > 0 && Date.now() - s.startedAt > this.opts.stableAfter) s.attempt = 0;
+    s.startedAt = 0;
     const delay = Math.min(this.opts.backoffMax, this.opts.backoffInitial * 2 ** s.attempt) * (0.75 + Math.random() * 0.5);
     s.attempt++;
     this.log.error({ adapter: s.def.name, err: err.message, retry_in_ms: Math.round(delay) }, `adapter ${s.def.name} ${what}: ${err.message}; restarting it, the rest of the gateway keeps running`);
-    await this.stopInstance(s);
+    // Its devices' sessions end with it; EMQX's name for an unexpected end is internal_error.
+    await this.stopInstance(s, 'internal_error');
     if (this.stopping) return;
     s.timer = setTimeout(() => {
       s.timer = undefined;
@@ -115,7 +117,7 @@ export class AdapterSupervisor {
     }, delay);
   }
 
-  private async stopInstance(s: Slot): Promise<void> {
+  private async stopInstance(s: Slot, reason: string): Promise<void> {
     const inst = s.instance;
     const release = s.release;
     s.instance = undefined;
@@ -125,7 +127,7 @@ export class AdapterSupervisor {
     } catch (err) {
       this.log.warn({ adapter: s.def.name, err: (err as Error).message }, 'adapter did not stop cleanly');
     }
-    await release?.();
+    await release?.(reason);
   }
 
   /** Stops every adapter, last started first. */
@@ -134,7 +136,7 @@ export class AdapterSupervisor {
     for (const s of [...this.slots].reverse()) {
       if (s.timer) clearTimeout(s.timer);
       s.run++;
-      await this.stopInstance(s);
+      await this.stopInstance(s, 'server_shutting_down');
       s.state = 'stopped';
     }
   }

@@ -44,6 +44,11 @@ test('first match wins; placeholders; action filter', () => {
   // %u never expands to an empty level for an anonymous client.
   assert.equal(checkAcl(rules, { clientid: 'x', protocol: 'mqtt' }, 'publish', 'users//x'), 'deny');
   assert.equal(checkAcl([], p, 'publish', 'a'), 'nomatch');
+  // A client id or username holding a wildcard or a level separator must not widen %c / %u.
+  for (const clientid of ['#', '+', 'a/b', '']) {
+    assert.equal(checkAcl(rules, { ...p, clientid }, 'publish', 'up/victim'), 'deny', `clientid ${JSON.stringify(clientid)}`);
+  }
+  assert.equal(checkAcl(rules, { ...p, username: '+' }, 'publish', 'users/victim/x'), 'deny');
 });
 
 test('nomatch: loopback allowed, remote denied by default; $SYS only from loopback; nobody publishes to $SYS', () => {

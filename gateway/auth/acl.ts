@@ -80,9 +80,13 @@ function ruleApplies(rule: AclRule, p: Principal, action: AclAction): boolean {
   return true;
 }
 
-/** A placeholder that expands to nothing must not widen a rule (e.g. %u for an anonymous client). */
+/**
+ * A placeholder may only stand for one plain topic level: a client id or username that is empty or
+ * holds "+", "#" or "/" would otherwise widen the rule (a client named "#" matching devices/#).
+ */
 function placeholderUsable(filter: string, p: Principal): boolean {
-  return !(filter.includes('%u') && !p.username) && !(filter.includes('%c') && !p.clientid);
+  const plain = (v: string | undefined) => !!v && !/[+#/]/.test(v);
+  return !(filter.includes('%u') && !plain(p.username)) && !(filter.includes('%c') && !plain(p.clientid));
 }
 
 function topicApplies(ruleFilter: string, topic: string, action: AclAction, permission: AclRule['permission']): boolean {

@@ -5,6 +5,9 @@ import { verifyPassword } from './password.ts';
 
 export type { Principal, AclAction };
 
+// A valid scrypt hash of a random password nobody knows (same parameters as hashPassword).
+const DUMMY_HASH = '$scrypt$N=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=';
+
 export type AuthResult =
   | { ok: true }
   | { ok: false; reason: 'bad_username_or_password' | 'not_authorized'; detail: string };
@@ -28,10 +31,12 @@ export class AuthService {
       return { ok: false, reason: 'not_authorized', detail: `anonymous access from ${p.ipaddress ?? 'unknown address'} is not allowed (auth.allow_anonymous: ${this.cfg.allow_anonymous})` };
     }
     const hash = this.users.get(p.username);
+    // Verify against a dummy hash for unknown users too, so response time does not reveal which
+    // usernames exist.
+    const ok = await verifyPassword(password === undefined ? '' : Buffer.isBuffer(password) ? password.toString('utf8') : password, hash ?? DUMMY_HASH);
     if (!hash || password === undefined) {
       return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
     }
-    const ok = await verifyPassword(Buffer.isBuffer(password) ? password.toString('utf8') : password, hash);
     return ok ? { ok: true } : { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
   }
 

@@ -5,6 +5,7 @@ import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
 import { PublishRejected, type DeliveredMessage, type IngressMessage, type Qos } from '../core/message.ts';
+import { topicMatches } from '../core/topic.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { FrameTracker } from './frame-guard.ts';
@@ -159,6 +160,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private authorizePublish(client: Client | null, packet: { topic: string; payload: Buffer | string; qos: number; retain: boolean }, cb: (err?: Error | null) => void): void {
     if (!client) return cb(null); // a stored will of a client from an earlier run
+    if (this.stopping) return cb(new Error('the gateway is shutting down'));
     const p = this.principal(client);
     if (!this.deps.auth.authorize(p, 'publish', packet.topic)) {
       this.dropped.inc();
@@ -183,7 +185,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
       },
       (err: Error) => {
         this.dropped.inc();
-        this.deps.log.warn({ clientid: client.id, topic: packet.topic, reason: (err as PublishRejected).reason }, `publish not accepted: ${err.message}`);
+        const reason = err instanceof PublishRejected ? err.reason : 'internal_error';
+        const st = this.clients.get(client);
+        if (st) st.reason = reason;
+        this.deps.log.warn({ clientid: client.id, topic: packet.topic, reason }, `publish not accepted, connection closed so the client retries: ${err.message}`);
         cb(err);
       },
     );
@@ -219,6 +224,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** An in-process subscription. Returns the function that removes it. */
   async subscribe(filter: string, onMessage: (m: DeliveredMessage) => void): Promise<() => Promise<void>> {
     const deliver = (packet: AedesPublishPacket, done: () => void) => {
+      // aedes's internal bus matches "#" against $SYS topics too; MQTT clients are protected by
+      // aedes itself, in-process subscribers by this check [MQTT-4.7.2-1].
+      if (packet.topic.startsWith('$') && !topicMatches(filter, packet.topic)) return done();
       try {
         onMessage({ topic: packet.topic, payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), qos: (packet.qos > 0 ? 1 : 0) as Qos, retain: packet.retain });
       } finally {
@@ -240,7 +248,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         ipaddress: st.info.ipaddress,
         sockport: st.info.sockport,
         protocol: 'mqtt',
-        proto_name: 'MQTT',
+        proto_name: client.version === 3 ? 'MQIsdp' : 'MQTT',
         proto_ver: client.version,
         keepalive: st.keepalive,
         clean_start: st.clean,
@@ -254,7 +262,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     });
     a.on('clientError', (client, err) => {
       const st = this.clients.get(client);
-      if (st && !st.reason) st.reason = /not authorized/.test(err.message) ? 'not_authorized' : 'protocol_error';
+      if (st && !st.reason) st.reason = errorReason(err);
       this.deps.log.debug({ clientid: client.id, err: err.message }, 'client error');
     });
     a.on('subscribe', (subs, client) => {
@@ -281,11 +289,25 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return Object.fromEntries(this.running.map((l) => [l.name, l.port]));
   }
 
-  /** Stops accepting, closes every listener and client. */
-  async stop(): Promise<void> {
+  /**
+   * Closes the listeners and every network client, so no new publish is acknowledged; in-process
+   * publishers (adapters stopping, the bridge) can still use the broker until stop().
+   */
+  async stopAccepting(): Promise<void> {
     this.stopping = true;
     await Promise.all(this.running.map((l) => l.close()));
     this.running = [];
+  }
+
+  async stop(): Promise<void> {
+    await this.stopAccepting();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
   }
+}
+
+/** EMQX's disconnect reason for an error aedes reports on a client. */
+function errorReason(err: Error & { code?: string }): string {
+  if (err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ETIMEDOUT') return 'tcp_closed';
+  if (/keep ?alive/i.test(err.message)) return 'keepalive_timeout';
+  return 'protocol_error';
 }

@@ -60,8 +60,9 @@ export function createBoundedPersistence(opts: SessionQueueOptions) {
           return;
         }
       }
-      // The packet was dropped from a full queue while in flight: nothing left to update.
-      throw new Error('no such packet');
+      // The packet was dropped from a full queue after aedes took it for delivery. Throwing here
+      // would make aedes disconnect the subscriber; deliver it untracked instead (a later PUBACK
+      // finds nothing to clear, which is harmless).
     }
 
     async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined> {

@@ -3,7 +3,7 @@ import { bridgeSchema } from '../bridge/config.ts';
 import { byteSize, duration } from './duration.ts';
 
 // The one declaration of the gateway's core configuration. Adapter sections are declared by each
-// adapter and composed in by the composition root (gateway/app/compose.ts), so this file never
+// adapter and composed in by the composition root (gateway/app/config.ts), so this file never
 // imports an adapter.
 
 const port = () => z.number().int().min(0).max(65535);
@@ -48,24 +48,32 @@ const user = z.strictObject({
   password_hash: z.string().regex(/^\$scrypt\$/, 'must be a hash printed by `fieldgate passwd`'),
 });
 
+const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** `log:`; `adapters` takes one optional level per known adapter, so a misspelt name is an error. */
+export function logSection(adapterNames: readonly string[]) {
+  const perAdapter = z.strictObject(Object.fromEntries(adapterNames.map((n) => [n, z.enum(LEVELS).optional()]))) as z.ZodType<Record<string, (typeof LEVELS)[number] | undefined>>;
+  return z.strictObject({
+    level: z.enum(LEVELS).default('info'),
+    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    adapters: perAdapter.default({}),
+  }).prefault({});
+}
+
 export const coreSchema = z.strictObject({
   gateway: z.strictObject({
     id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only').default('fieldgate'),
     data_dir: z.string().min(1).default('./data'),
     shutdown_timeout: duration().default(10_000),
   }).prefault({}),
-  log: z.strictObject({
-    level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
-    adapters: z.record(z.string(), z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])).default({}),
-  }).prefault({}),
+  log: logSection([]),
   broker: z.strictObject({
     listeners: z.strictObject({
       tcp: tcpListener.prefault({}),
       tls: tlsListener.prefault({}),
       ws: wsListener.prefault({}),
     }).prefault({}),
-    max_packet_size: byteSize().default(1024 * 1024),
+    max_packet_size: byteSize().pipe(z.number().min(64, 'must be at least 64 bytes')).default(1024 * 1024),
     max_queued_messages: z.number().int().min(1).default(1000),
     connect_timeout: duration().default(30_000),
   }).prefault({}),
@@ -76,7 +84,7 @@ export const coreSchema = z.strictObject({
     acl_nomatch: z.enum(['allow', 'deny']).default('deny'),
   }).prefault({}),
   sys: z.strictObject({
-    interval: duration().default(60_000),
+    interval: duration().pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
     client_events: z.boolean().default(true),
   }).prefault({}),
   adapters: z.record(z.string(), z.unknown()).default({}),

@@ -35,6 +35,9 @@ export class DeviceRegistry {
   private timer?: NodeJS.Timeout;
   private dirty = false;
 
+  /** Called when a background save fails (the registry keeps working in memory). */
+  onError?: (err: Error) => void;
+
   constructor(
     private readonly dataDir: string,
     private readonly flushInterval = 2000,
@@ -97,7 +100,14 @@ export class DeviceRegistry {
     if (!this.timer) {
       this.timer = setTimeout(() => {
         this.timer = undefined;
-        this.flush();
+        try {
+          this.flush();
+        } catch (err) {
+          // A full disk or a read-only SD card must not take the gateway down: keep the devices in
+          // memory, report, and try again on the next change.
+          this.dirty = true;
+          this.onError?.(err as Error);
+        }
       }, this.flushInterval);
       this.timer.unref();
     }
@@ -105,10 +115,10 @@ export class DeviceRegistry {
 
   flush(): void {
     if (!this.dirty) return;
-    this.dirty = false;
     const tmp = join(this.dataDir, `${FILE}.tmp`);
     writeFileSync(tmp, JSON.stringify({ version: 1, devices: [...this.devices.values()] }));
     renameSync(tmp, join(this.dataDir, FILE));
+    this.dirty = false;
   }
 
   /** Saves with every device offline: after a stop no session is open. */

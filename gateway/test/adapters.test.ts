@@ -57,6 +57,7 @@ describe('adapter contract', () => {
     g = await startGateway(
       {
         adapters: { echo: { enabled: true }, broken: { enabled: true } },
+        broker: { max_packet_size: 4096 },
         auth: { acl: [{ permission: 'deny', clientid: 'e1', action: 'publish', topics: ['forbidden/#'] }] },
       },
       [echo, broken],
@@ -98,6 +99,25 @@ describe('adapter contract', () => {
     await endClient(c);
   });
 
+  test('ctx.fail() stops the adapter, releases its devices, and restarts it', async () => {
+    const starts = events.filter((e) => e === 'echo:start').length;
+    const c = await connect(g.url);
+    await c.subscribeAsync('$SYS/brokers/+/gateway/echo/clients/e1/disconnected');
+    const event = collect(c, 1);
+    echoCtx!.fail(new Error('socket died'));
+    assert.equal(JSON.parse((await event)[0].payload).reason, 'internal_error');
+    await until(() => events.filter((e) => e === 'echo:start').length === starts + 1 && g.gw.health()[0].state === 'running', 'echo restart after fail()');
+    assert.equal(g.gw.health()[0].last_error, 'socket died');
+    await endClient(c);
+  });
+
+  test('an adapter message larger than broker.max_packet_size is refused as too_large', async () => {
+    await assert.rejects(
+      echoCtx!.messages.publish({ topic: 'big', payload: Buffer.alloc(5000), device: { protocol: 'echo', id: 'e1' } }),
+      (err: unknown) => err instanceof PublishRejected && err.reason === 'too_large',
+    );
+  });
+
   test('the ACL applies to adapter devices', async () => {
     await assert.rejects(
       echoCtx!.messages.publish({ topic: 'forbidden/x', payload: 'no', device: { protocol: 'echo', id: 'e1' } }),
@@ -107,6 +127,16 @@ describe('adapter contract', () => {
       echoCtx!.messages.publish({ topic: 'bad/+/topic', payload: 'no', device: { protocol: 'echo', id: 'e1' } }),
       (err: unknown) => err instanceof PublishRejected && err.reason === 'invalid_topic',
     );
+  });
+
+  test('an in-process subscription to # does not receive $SYS', async () => {
+    const got: string[] = [];
+    const sub = await echoCtx!.messages.subscribe('#', (m) => got.push(m.topic));
+    g.gw.sys.publishStats();
+    await echoCtx!.messages.publish({ topic: 'plain/topic', payload: 'x', device: { protocol: 'echo', id: 'e1', address: '127.0.0.1:9' } });
+    await until(() => got.includes('plain/topic'), 'plain message');
+    assert.deepEqual(got.filter((t) => t.startsWith('$')), []);
+    await sub.unsubscribe();
   });
 
   test('adapter device sessions appear as $SYS gateway events', async () => {

@@ -66,6 +66,15 @@ describe('authentication and ACL over real TCP', () => {
     await endClient(ops);
   });
 
+  test('a client id with wildcards cannot widen a %c rule', async () => {
+    const evil = await connect(g.url, { username: 'dev', password: 'devpw', clientId: '+' });
+    assert.deepEqual(await subackCodes(evil, ['devices/victim/down']), [128]);
+    const closed = new Promise<void>((r) => evil.once('close', () => r()));
+    evil.publish('devices/victim/up', 'spoofed', { qos: 1 });
+    await closed;
+    evil.end(true);
+  });
+
   test('a denied subscribe gets SUBACK 0x80; an allowed one its QoS', async () => {
     const dev = await connect(g.url, { username: 'dev', password: 'devpw', clientId: 'd7' });
     assert.deepEqual(await subackCodes(dev, ['devices/d7/down', 'devices/d8/down']), [0, 128]);

@@ -53,15 +53,45 @@ describe('internal broker over real TCP', () => {
     await endClient(s2);
   });
 
-  test('an oversize packet closes only that connection', async () => {
+  test('an oversize packet closes only that connection, reason frame_too_large', async () => {
     const bystander = await connect(g.url, { clientId: 'bystander' });
+    await bystander.subscribeAsync('$SYS/brokers/+/clients/big/disconnected');
+    const event = collect(bystander, 1);
     const big = await connect(g.url, { clientId: 'big' });
     const closed = new Promise<void>((r) => big.once('close', () => r()));
     big.publish('big/topic', Buffer.alloc(10_000));
     await closed;
     big.end(true);
+    assert.equal(JSON.parse((await event)[0].payload).reason, 'frame_too_large');
     await bystander.publishAsync('still/alive', 'yes', { qos: 1 });
     await endClient(bystander);
+  });
+
+  test('a socket closed without DISCONNECT reports tcp_closed', async () => {
+    const mon = await connect(g.url);
+    await mon.subscribeAsync('$SYS/brokers/+/clients/vanish/disconnected');
+    const event = collect(mon, 1);
+    const c = await connect(g.url, { clientId: 'vanish' });
+    c.stream.destroy();
+    assert.equal(JSON.parse((await event)[0].payload).reason, 'tcp_closed');
+    c.end(true);
+    await endClient(mon);
+  });
+
+  test('an online persistent subscriber whose queue overflows stays connected', async () => {
+    const sub = await connect(g.url, { clientId: 'overflow', clean: false });
+    await sub.subscribeAsync('flood/#', { qos: 1 });
+    let closed = false;
+    sub.on('close', () => (closed = true));
+    const received: string[] = [];
+    sub.on('message', (_t, p) => received.push(p.toString()));
+    const pub = await connect(g.url);
+    // Far more unacknowledged messages than max_queued_messages (5), without waiting for each.
+    await Promise.all(Array.from({ length: 200 }, (_, i) => pub.publishAsync('flood/x', `f${i}`, { qos: 1 })));
+    await pub.publishAsync('flood/x', 'last', { qos: 1 });
+    await until(() => received.includes('last') || closed, 'the last message or a disconnect');
+    assert.equal(closed, false, 'the subscriber was disconnected');
+    await Promise.all([endClient(sub), endClient(pub)]);
   });
 
   test('a malformed remaining length closes the socket without affecting the broker', async () => {

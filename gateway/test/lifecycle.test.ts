@@ -18,7 +18,7 @@ describe('fieldgate process lifecycle and CLI', () => {
   before(() => {});
   after(() => dir.remove());
 
-  test('start, serve MQTT, SIGTERM: clean exit 0 and the registry is saved', async () => {
+  test('start, serve MQTT, SIGTERM: clean exit 0', async () => {
     // Adapters off: their default ports (CoAP 5683) are fixed, and tests never bind fixed ports.
     const file = cfg('ok.yaml', testConfigYaml(join(dir.path, 'data')));
     const child = spawnFieldgate(['start', '--config', file]);
