@@ -1,17 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Block1Assembler, blockSize, decodeBlock, encodeBlock, etagOf, sliceBlock, szxFor, type Block } from './block.ts';
+import { rng } from '../../gateway/test/random.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const limits = { maxBody: 4096, maxBuffered: 8192, maxPerPeer: 2, maxTransfers: 100, timeoutMs: 1000 };
 

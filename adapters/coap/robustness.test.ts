@@ -14,17 +14,8 @@ import { CoapClient } from '../../firmware-sim/coap/client.ts';
 import { CoapAdapter } from './adapter.ts';
 import { coapConfigSchema } from './config.ts';
 import { startCoap, type CoapGateway } from './test-support.ts';
+import { rng } from '../../gateway/test/random.ts';
 
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function rawSocket(port: number): Promise<{ sock: Socket; replies: ParsedPacket[]; raw: Buffer[]; send(b: Buffer): void }> {
   const sock = createSocket('udp4');

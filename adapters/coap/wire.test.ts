@@ -2,18 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generate, parse } from 'coap-packet';
 import { checkDatagram, codeText, readUint, replyFor, resetFor, uintOption } from './wire.ts';
+import { rng } from '../../gateway/test/random.ts';
 
-/** Seeded PRNG (mulberry32): failures reproduce with the printed seed. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const post = generate({ code: 'POST', messageId: 7, token: Buffer.from([1, 2]), confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }], payload: Buffer.from('x') });
 

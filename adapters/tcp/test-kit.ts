@@ -18,17 +18,7 @@ export async function startTcpGateway(tcp: Record<string, unknown> = {}, doc: Re
   return { ...g, tcpPort: metric('listener/port'), metric };
 }
 
-/** Deterministic PRNG (mulberry32) so a fuzz failure replays from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { rng } from '../../gateway/test/random.ts';
 
 export const hex = (s: string) => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 
