@@ -38,12 +38,13 @@ export class Gateway {
   constructor(private readonly opts: GatewayOptions) {
     const { config, log } = opts;
     this.auth = new AuthService(config.auth);
-    this.registry = new DeviceRegistry(config.gateway.data_dir);
+    this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
     this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION });
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
+    this.metrics.gaugeFn('devices/evicted', () => this.registry.evicted);
   }
 
   async start(): Promise<void> {

@@ -65,6 +65,8 @@ export const coreSchema = z.strictObject({
     id: z.string().regex(/^[A-Za-z0-9_.-]+$/, 'letters, digits, "_", "." and "-" only').default('fieldgate'),
     data_dir: z.string().min(1).default('./data'),
     shutdown_timeout: duration().default(10_000),
+    /** Devices the registry remembers; beyond it the least recently seen offline ones are forgotten. */
+    max_devices: z.number().int().min(1).default(100_000),
   }).prefault({}),
   log: logSection([]),
   broker: z.strictObject({

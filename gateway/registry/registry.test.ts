@@ -27,6 +27,28 @@ test('devices survive a restart, all offline afterwards', () => {
   }
 });
 
+test('the registry is bounded: the least recently seen offline device is forgotten first', () => {
+  const dir = tempDir();
+  try {
+    let t = 0;
+    const r = new DeviceRegistry(dir.path, 10_000, () => ++t, 3);
+    r.load();
+    r.seen({ protocol: 'p', id: 'online' }, true);
+    r.seen({ protocol: 'p', id: 'a' });
+    r.seen({ protocol: 'p', id: 'b' });
+    r.seen({ protocol: 'p', id: 'a' }); // a is now more recent than b
+    r.seen({ protocol: 'p', id: 'c' });
+    assert.deepEqual(r.list().map((d) => d.id).sort(), ['a', 'c', 'online']);
+    assert.equal(r.evicted, 1);
+    for (let i = 0; i < 100; i++) r.seen({ protocol: 'p', id: `flood-${i}` });
+    assert.equal(r.size, 3);
+    assert.ok(r.get('p', 'online'), 'an online device is never forgotten');
+    r.close();
+  } finally {
+    dir.remove();
+  }
+});
+
 test('a corrupt registry file is a clear error naming the file; the gateway moves it aside and starts', () => {
   const dir = tempDir();
   try {

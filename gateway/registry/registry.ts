@@ -38,10 +38,15 @@ export class DeviceRegistry {
   /** Called when a background save fails (the registry keeps working in memory). */
   onError?: (err: Error) => void;
 
+  /** Devices forgotten to stay within maxDevices. */
+  evicted = 0;
+
   constructor(
     private readonly dataDir: string,
     private readonly flushInterval = 2000,
     private readonly now: () => number = Date.now,
+    /** Device ids come from the network; the bound keeps a flood of new ids from growing memory and the file. */
+    private readonly maxDevices = 100_000,
   ) {}
 
   /**
@@ -69,16 +74,31 @@ export class DeviceRegistry {
     const k = key(dev.protocol, dev.id);
     const t = this.now();
     let rec = this.devices.get(k);
-    if (!rec) {
+    if (rec) {
+      // Re-insert so the map's order is least recently seen first, which eviction relies on.
+      this.devices.delete(k);
+    } else {
       rec = { protocol: dev.protocol, id: dev.id, first_seen: t, last_seen: t, online: online ?? false };
-      this.devices.set(k, rec);
+      this.makeRoom();
     }
+    this.devices.set(k, rec);
     rec.last_seen = t;
     if (dev.address !== undefined) rec.address = dev.address;
     if (dev.username !== undefined) rec.username = dev.username;
     if (online !== undefined) rec.online = online;
     this.markDirty();
     return rec;
+  }
+
+  /** Forgets the least recently seen offline devices until one more fits. */
+  private makeRoom(): void {
+    if (this.devices.size < this.maxDevices) return;
+    for (const [k, r] of this.devices) {
+      if (this.devices.size < this.maxDevices) return;
+      if (r.online) continue;
+      this.devices.delete(k);
+      this.evicted++;
+    }
   }
 
   get(protocol: string, id: string): DeviceRecord | undefined {
