@@ -32,7 +32,7 @@ export class Gateway {
   readonly registry: DeviceRegistry;
   readonly sys: SysPublisher;
   private supervisor?: AdapterSupervisor;
-  bridge?: Bridge;
+  readonly bridge: Bridge;
   private started = false;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -41,6 +41,9 @@ export class Gateway {
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
     this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION });
+    // Constructed (its ingress hook in place) before any listener opens: a publish that arrives
+    // while the log is still opening waits for it instead of being acknowledged unlogged.
+    this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
@@ -56,7 +59,6 @@ export class Gateway {
     this.started = true;
     this.sys.start();
     // Before adapters: from their first publish on, forwarded messages must reach the log.
-    this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
     await this.bridge.start();
     const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name] }));
     this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
@@ -88,7 +90,7 @@ export class Gateway {
     this.started = false;
     await this.broker.stopAccepting();
     await this.supervisor?.stopAll();
-    await this.bridge?.stop();
+    await this.bridge.stop();
     this.sys.stop();
     await this.broker.stop();
     this.registry.close();
