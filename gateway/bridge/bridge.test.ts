@@ -18,6 +18,15 @@ import { freePort, Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 
 const skip = missingTool(MOSQUITTO, 'mosquitto');
 
+/** Rejects when `p` has not settled after `ms`: a guard against a hang, not a timing assertion. */
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let t: NodeJS.Timeout | undefined;
+  const guard = new Promise<never>((_, reject) => {
+    t = setTimeout(() => reject(new Error(`${what}: still pending after ${ms} ms`)), ms);
+  });
+  return Promise.race([p, guard]).finally(() => clearTimeout(t));
+}
+
 describe('bridge against a real Mosquitto', { skip }, () => {
   let tmp: { path: string; remove(): void };
   const cleanups: (() => Promise<void> | void)[] = [];
@@ -199,6 +208,24 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(cloudSide.got.map((g) => g.topic), ['fieldgate/fieldgate/cmd/after']);
     assert.equal(metric(gw, 'bridge/downlink/received'), 1);
+  });
+
+  it('stop() finishes while the cloud hangs with messages in flight', async () => {
+    const m = await cloud();
+    const gw = await startGateway({ bridge: { upstreams: [upstream(m.port)] } });
+    let stopped = false;
+    cleanups.push(() => (stopped ? undefined : gw.stop()));
+    cleanups.push(() => m.resume()); // runs first: a failed run must not leave the gateway hanging
+    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    m.pause();
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await publishAll(pub, 20, (i) => `dev/${i % 2}`);
+    await until(() => metric(gw, 'bridge/upstreams/cloud/inflight') === 20, 'messages in flight to the paused cloud');
+    assert.equal(metric(gw, 'bridge/forwarded'), 0);
+    // A failure guard, not a performance bound: without the fix stop() never returns.
+    await withTimeout(gw.stop(), 20_000, 'gateway stop() with messages in flight to a hung cloud');
+    stopped = true;
   });
 
   it('failover to the next server of the cluster; retained online status, offline on a clean stop', async () => {

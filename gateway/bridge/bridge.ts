@@ -144,6 +144,7 @@ export class Bridge {
       link.on('down', () => consumer.disconnected());
       link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
       deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/connected`, () => (link.connected ? 1 : 0));
+      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/inflight`, () => consumer.inflight);
       this.upstreams.push(up);
     }
     this.metrics();

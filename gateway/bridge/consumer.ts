@@ -92,7 +92,8 @@ export class Consumer {
     return this.deps.cfg.name;
   }
 
-  private get inflight(): number {
+  /** Messages handed to the upstream and not yet acknowledged. */
+  get inflight(): number {
     return this.lanes[0].inflight.size + this.lanes[1].inflight.size;
   }
 

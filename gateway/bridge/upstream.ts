@@ -22,6 +22,8 @@ export interface LinkDeps {
 
 /** Repeats of the same failure are logged at most this often (a link down for a week stays readable). */
 const REPEAT_LOG_MS = 5 * 60_000;
+/** How long stop() waits for the "offline" status PUBACK, and then for a clean DISCONNECT. */
+const STOP_GRACE_MS = 1000;
 
 /**
  * One upstream connection: MQTT.js for the protocol, but with fieldgate's own reconnect loop.
@@ -189,7 +191,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     if (!client) return;
     if (this.up && this.cfg.status) {
       await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, 1000);
+        const t = setTimeout(resolve, STOP_GRACE_MS);
         client.publish(this.statusTopic, 'offline', { qos: 1, retain: true }, () => {
           clearTimeout(t);
           resolve();
@@ -197,7 +199,22 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       });
     }
     this.up = false;
-    await new Promise<void>((resolve) => client.end(false, {}, () => resolve()));
+    // end(false) waits until every in-flight QoS 1 message is acknowledged: with a cloud that stopped
+    // answering that is forever. Those messages are still in the log (the copy that matters) and are
+    // resent after the restart, so a clean DISCONNECT is only attempted when nothing is outstanding,
+    // and even then for a bounded time (a full socket buffer can stall it too).
+    const outstanding = Object.keys((client as { outgoing?: object }).outgoing ?? {}).length > 0;
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        client.stream?.destroy();
+        resolve();
+      }, STOP_GRACE_MS);
+      client.end(outstanding, {}, () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     client.removeAllListeners();
+    client.on('error', () => {});
   }
 }

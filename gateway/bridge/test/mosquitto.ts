@@ -80,6 +80,21 @@ export class Mosquitto {
     }
   }
 
+  /** SIGSTOP: the broker keeps its sockets open but answers nothing (a cloud that hangs). */
+  pause(): void {
+    this.proc?.kill('SIGSTOP');
+  }
+
+  /** SIGCONT after pause(). */
+  resume(): void {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGCONT');
+  }
+
+  /** Re-reads its config files (ACL, passwords) without dropping connections. */
+  reload(): void {
+    this.proc?.kill('SIGHUP');
+  }
+
   /** SIGTERM (mosquitto saves its db when persistence is on) and wait for the exit. */
   async stop(): Promise<void> {
     const p = this.proc;
@@ -87,6 +102,7 @@ export class Mosquitto {
     if (!p || p.exitCode !== null || p.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       p.once('exit', () => resolve());
+      p.kill('SIGCONT'); // a paused broker handles SIGTERM only once it runs again
       p.kill('SIGTERM');
     });
   }
