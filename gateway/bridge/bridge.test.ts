@@ -14,6 +14,7 @@ import { missingTool } from '../test/tools.ts';
 import { Bridge } from './bridge.ts';
 import { bridgeSchema } from './config.ts';
 import { assertOrderedPerTopic, CloudSubscriber } from './test/cloud.ts';
+import { FakeCloud } from './test/fake-cloud.ts';
 import { freePort, Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 
 const skip = missingTool(MOSQUITTO, 'mosquitto');
@@ -356,6 +357,34 @@ describe('bridge over WebSocket', () => {
     } finally {
       await edge.stop();
       await cloudGw.stop();
+    }
+  });
+});
+
+describe('bridge against a scripted cloud (PUBACK reason codes)', () => {
+  it('temporary PUBACK codes are retried in order; permanent ones drop the message as failed', async () => {
+    const temporary = [0x97, 0x87, 0x80, 0x83, 0x91];
+    let refusedSoFar = 0;
+    const cloud = await FakeCloud.start((r) => {
+      if (r.payload === 'dev/a:3' && refusedSoFar < temporary.length) return temporary[refusedSoFar++];
+      if (r.payload === 'dev/a:5') return 0x90; // topic name invalid: never accepted
+      if (r.payload === 'dev/a:7') return 0x99; // payload format invalid
+      return 0;
+    });
+    const gw = await startGateway({ bridge: { upstreams: [{ name: 'cloud', servers: [`mqtt://127.0.0.1:${cloud.port}`], status: false, inflight: 1, backoff: { initial: 20, max: 100 } }] } });
+    try {
+      const pub = await connect(gw.url);
+      for (let i = 0; i < 10; i++) await pub.publishAsync('dev/a', `dev/a:${i}`, { qos: 1 });
+      await endClient(pub);
+      const m = () => gw.gw.metrics.snapshot();
+      await until(() => m()['bridge/forwarded'] + m()['bridge/dropped/failed'] === 10, 'every message settled');
+      assert.deepEqual(cloud.accepted.map((r) => r.payload), [0, 1, 2, 3, 4, 6, 8, 9].map((i) => `dev/a:${i}`), 'the refused message went again, in its place');
+      assert.equal(m()['bridge/dropped/failed'], 2, 'only the permanent refusals are dropped');
+      assert.equal(m()['bridge/refused'], temporary.length);
+      assert.equal(m()['bridge/queue/messages'], 0);
+    } finally {
+      await gw.stop();
+      await cloud.stop();
     }
   });
 });

@@ -79,6 +79,7 @@ export class Bridge {
       failed: m.counter('bridge/dropped/failed'),
       noRule: m.counter('bridge/dropped/no_rule'),
       reconnects: m.counter('bridge/reconnects'),
+      refused: m.counter('bridge/refused'),
       downlink: m.counter('bridge/downlink/received'),
       damaged: m.counter('bridge/log/damaged_bytes'),
     };
@@ -120,6 +121,7 @@ export class Bridge {
     for (const u of cfg.upstreams) {
       const rules = new UpstreamRules(u, deps.gatewayId);
       const log = deps.log.child({ upstream: u.name });
+      const refusedLog = { at: 0, since: 0 };
       const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
       const consumer = new Consumer({
         cfg: u,
@@ -131,6 +133,18 @@ export class Bridge {
         ttl: q.ttl,
         counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule },
         onDrop: (reason, rec, detail) => this.dropped(reason, 1, `${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`),
+        onRefused: (why, wait) => {
+          this.c.refused.inc();
+          const now = Date.now();
+          if (now - refusedLog.at < DROP_LOG_MS) {
+            refusedLog.since++;
+            return;
+          }
+          const more = refusedLog.since ? ` (${refusedLog.since} more since the last line)` : '';
+          log.warn({ wait_ms: wait }, `upstream ${u.name}: ${why}: temporary, resending from the oldest unacknowledged message in ${wait} ms${more}`);
+          refusedLog.at = now;
+          refusedLog.since = 0;
+        },
       });
       const up: Upstream = { rules, bit: meta.bits[u.name], link, consumer };
       link.on('up', (client) => {

@@ -5,6 +5,21 @@ import { topicBucket } from './record.ts';
 import type { UpstreamRules } from './rules.ts';
 import { BUCKETS, type LaneStore, type Pos, type ReadRecord } from './store.ts';
 
+/**
+ * PUBACK reason codes after which the server will never take the message as it is: it is dropped
+ * (counted as `failed`). Every other code >= 0x80 (0x80 unspecified, 0x83 implementation specific,
+ * 0x87 not authorized, 0x91 packet identifier in use, 0x97 quota exceeded, and any code not listed
+ * here) is taken as temporary: the message is resent, in order, after a backoff. Keep in sync with
+ * docs/bridge.md.
+ */
+export const PERMANENT_PUBACK_CODES: ReadonlySet<number> = new Set([
+  0x90, // topic name invalid
+  0x95, // packet too large
+  0x99, // payload format invalid
+  0x9a, // retain not supported
+  0x9b, // QoS not supported
+]);
+
 /** Bytes fetched from a lane per read: small enough to keep RSS flat, large enough to amortise. */
 const READ_BYTES = 128 * 1024;
 
@@ -46,6 +61,8 @@ export interface ConsumerDeps {
   ttl: number;
   counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter };
   onDrop: (reason: 'expired' | 'failed' | 'no_rule', rec: ReadRecord, detail?: string) => void;
+  /** A temporary PUBACK refusal: sending pauses for `waitMs`, then resumes from the watermark. */
+  onRefused?: (why: string, waitMs: number) => void;
 }
 
 function cursor(pos: Pos, limit = Infinity): Cursor {
@@ -71,6 +88,9 @@ function nextPos(c: Cursor): Pos {
 export class Consumer {
   private client?: MqttClient;
   private gen = 0;
+  /** Consecutive temporary PUBACK refusals (reset by a successful PUBACK). */
+  private refusals = 0;
+  private holdTimer?: NodeJS.Timeout;
   private readonly lanes: Lane[];
   private readonly mask: number;
 
@@ -109,7 +129,28 @@ export class Consumer {
     return min;
   }
 
+  /**
+   * Stops sending on `client` for a backoff (growing with consecutive refusals), then rewinds every
+   * lane to its acknowledged watermark and resumes, exactly as after a reconnect: order is kept,
+   * messages after the refused one that were already accepted may be sent twice (their ids repeat).
+   */
+  private holdOff(client: MqttClient, why: string): void {
+    this.refusals++;
+    this.disconnected();
+    const { initial, max, jitter } = this.deps.cfg.backoff;
+    const base = Math.min(max, initial * 2 ** Math.min(this.refusals - 1, 30));
+    const wait = Math.round(base * (1 - jitter * Math.random()));
+    this.deps.onRefused?.(why, wait);
+    const gen = this.gen;
+    this.holdTimer = setTimeout(() => {
+      this.holdTimer = undefined;
+      if (gen === this.gen) this.connected(client);
+    }, wait);
+  }
+
   connected(client: MqttClient): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     this.gen++;
     this.client = client;
     for (const lane of this.lanes) {
@@ -132,6 +173,8 @@ export class Consumer {
   }
 
   disconnected(): void {
+    clearTimeout(this.holdTimer);
+    this.holdTimer = undefined;
     for (const lane of this.lanes) {
       lane.resume = this.watermark(lane.name);
       lane.inflight.clear();
@@ -247,12 +290,19 @@ export class Consumer {
       if (gen !== this.gen) return;
       const reasonCode = (err as { code?: unknown } | undefined)?.code;
       if (err && typeof reasonCode !== 'number') return; // connection trouble: resent after reconnect
+      if (err && !PERMANENT_PUBACK_CODES.has(reasonCode as number)) {
+        // A temporary refusal (quota, authorization, server trouble): keep the message and send it
+        // again later, from the acknowledged watermark so per-topic order holds as after a reconnect.
+        this.holdOff(client, `${rec.topic} (seq ${rec.seq}) refused with PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
+        return;
+      }
       lane.inflight.delete(rec.seq);
       if (err) {
-        // A PUBACK with an error reason code: the server will never take it (EMQX drops these too).
+        // A PUBACK with a permanent error reason code: the server will never take it.
         counters.failed.inc();
-        this.deps.onDrop('failed', rec, err.message);
+        this.deps.onDrop('failed', rec, `PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
       } else {
+        this.refusals = 0;
         counters.forwarded.inc();
         counters.upstreamForwarded.inc();
       }
