@@ -229,6 +229,42 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     stopped = true;
   });
 
+  it('max_message_bytes: a message larger than the upstream takes is dropped as too_large, the rest flow', async () => {
+    const m = await cloud();
+    const sub = await CloudSubscriber.connect(m.url, 'fieldgate/+/dev/#');
+    cleanups.push(() => sub.end());
+    const gw = await gateway({ upstreams: [upstream(m.port, { max_message_bytes: '1KB' })] });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await pub.publishAsync('dev/s', 'dev/s:0', { qos: 1 });
+    await pub.publishAsync('dev/s', `dev/s:1:${'x'.repeat(2000)}`, { qos: 1 });
+    await pub.publishAsync('dev/s', 'dev/s:2', { qos: 1 });
+    const got = await sub.waitFor(2);
+    assert.deepEqual(got.map((g) => g.payload), ['dev/s:0', 'dev/s:2']);
+    assert.equal(metric(gw, 'bridge/dropped/too_large'), 1);
+    await until(() => metric(gw, 'bridge/queue/messages') === 0, 'nothing left queued');
+  });
+
+  it('a poison message (the cloud disconnects over it every time) is dropped after repeated losses; the rest flow', async () => {
+    // Mosquitto closes the connection of a client sending a packet above max_packet_size.
+    const m = await Mosquitto.create(tmp.path, { extra: ['max_packet_size 4096'] });
+    await m.start();
+    cleanups.push(() => m.stop());
+    const sub = await CloudSubscriber.connect(m.url, 'fieldgate/+/dev/#');
+    cleanups.push(() => sub.end());
+    const gw = await gateway({ upstreams: [upstream(m.port, { status: false })] });
+    const pub = await connect(gw.url);
+    cleanups.push(() => endClient(pub));
+    await pub.publishAsync('dev/p', 'dev/p:0', { qos: 1 });
+    await pub.publishAsync('dev/p', `dev/p:1:${'x'.repeat(8000)}`, { qos: 1 });
+    for (let i = 2; i < 6; i++) await pub.publishAsync('dev/p', `dev/p:${i}`, { qos: 1 });
+    const got = await sub.waitFor(5);
+    assert.deepEqual(got.map((g) => g.payload), ['dev/p:0', 'dev/p:2', 'dev/p:3', 'dev/p:4', 'dev/p:5']);
+    assert.equal(metric(gw, 'bridge/dropped/failed'), 1);
+    assert.ok(metric(gw, 'bridge/reconnects') >= 3, `reconnects ${metric(gw, 'bridge/reconnects')}`);
+    await until(() => metric(gw, 'bridge/queue/messages') === 0, 'nothing left queued');
+  });
+
   it('failover to the next server of the cluster; retained online status, offline on a clean stop', async () => {
     const m = await cloud();
     const dead = await freePort();

@@ -54,7 +54,7 @@ export class Bridge {
   private checkpointing?: Promise<void>;
   private lastSaved = '';
   private oldestTs = 0;
-  private readonly drops = { queue_full: 0, expired: 0, failed: 0, no_rule: 0 };
+  private readonly drops = { queue_full: 0, expired: 0, failed: 0, no_rule: 0, too_large: 0 };
   private dropLog = { at: 0, since: 0 };
   private readonly c;
   openReports: Record<string, OpenReport> = {};
@@ -78,6 +78,7 @@ export class Bridge {
       expired: m.counter('bridge/dropped/expired'),
       failed: m.counter('bridge/dropped/failed'),
       noRule: m.counter('bridge/dropped/no_rule'),
+      tooLarge: m.counter('bridge/dropped/too_large'),
       reconnects: m.counter('bridge/reconnects'),
       refused: m.counter('bridge/refused'),
       downlink: m.counter('bridge/downlink/received'),
@@ -131,7 +132,7 @@ export class Bridge {
         lanes: this.lanes,
         start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
         ttl: q.ttl,
-        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule },
+        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
         onDrop: (reason, rec, detail) => this.dropped(reason, 1, `${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`),
         onRefused: (why, wait) => {
           this.c.refused.inc();
@@ -155,7 +156,7 @@ export class Bridge {
           });
         }
       });
-      link.on('down', () => consumer.disconnected());
+      link.on('down', () => consumer.lost());
       link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
       deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/connected`, () => (link.connected ? 1 : 0));
       deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/inflight`, () => consumer.inflight);

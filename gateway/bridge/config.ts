@@ -66,6 +66,12 @@ export const upstreamSchema = z.strictObject({
     /** Each wait is drawn uniformly from [base * (1 - jitter), base]. */
     jitter: z.number().min(0).max(1).default(0.5),
   }).prefault({}),
+  /**
+   * The largest message this upstream takes (remote topic + payload, after the envelope if any).
+   * Larger ones are dropped before sending (counted as `too_large`) instead of being refused or
+   * disconnected over forever. AWS IoT Core: 128KB; Azure IoT Hub: 256KB.
+   */
+  max_message_bytes: byteSize().default(256 * 1024),
   /** Upstream QoS 1 messages awaiting PUBACK. 1 gives strict order even across a resend. */
   inflight: z.number().int().min(1).max(65535).default(64),
   /** Base of the status topic and of the default remote topics. */

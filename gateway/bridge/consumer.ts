@@ -20,6 +20,14 @@ export const PERMANENT_PUBACK_CODES: ReadonlySet<number> = new Set([
   0x9b, // QoS not supported
 ]);
 
+/**
+ * Connection losses in a row while the same message is a lane's oldest unacknowledged one, after
+ * which it is taken for a poison message (one the server disconnects over, e.g. larger than its
+ * packet limit) and dropped as `failed`: otherwise it would be resent after every reconnect and
+ * block the upstream for good.
+ */
+export const POISON_LOSSES = 3;
+
 /** Bytes fetched from a lane per read: small enough to keep RSS flat, large enough to amortise. */
 const READ_BYTES = 128 * 1024;
 
@@ -49,6 +57,10 @@ interface Lane {
   inflight: Map<number, Pos>;
   /** Where to resume after a reconnect (the acknowledged watermark). */
   resume: Pos;
+  /** The oldest unacknowledged message at the last connection losses, and how many losses in a row. */
+  suspect?: { seq: number; losses: number };
+  /** A message found to be poison: dropped the next time its turn comes. */
+  poison?: number;
 }
 
 export interface ConsumerDeps {
@@ -59,8 +71,8 @@ export interface ConsumerDeps {
   lanes: Record<LaneName, LaneStore>;
   start: Partial<Record<LaneName, Pos>>;
   ttl: number;
-  counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter };
-  onDrop: (reason: 'expired' | 'failed' | 'no_rule', rec: ReadRecord, detail?: string) => void;
+  counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter; tooLarge: Counter };
+  onDrop: (reason: 'expired' | 'failed' | 'no_rule' | 'too_large', rec: ReadRecord, detail?: string) => void;
   /** A temporary PUBACK refusal: sending pauses for `waitMs`, then resumes from the watermark. */
   onRefused?: (why: string, waitMs: number) => void;
 }
@@ -172,6 +184,33 @@ export class Consumer {
     this.pump();
   }
 
+  /** The connection was lost (not a clean stop): counts toward finding a poison message. */
+  lost(): void {
+    // Only a message that was alone in flight is convicted: with a window of several, the server
+    // may have choked on a later one before the PUBACK of the oldest went out. So the losses
+    // before the last are counted with the full window, and the last one with a window of 1
+    // (see `window`), which also keeps a good message from being dropped for a bad neighbour.
+    const alone = this.inflight === 1;
+    for (const lane of this.lanes) {
+      let oldest = Infinity;
+      for (const seq of lane.inflight.keys()) if (seq < oldest) oldest = seq;
+      if (oldest === Infinity) continue;
+      if (lane.suspect?.seq === oldest) lane.suspect.losses++;
+      else lane.suspect = { seq: oldest, losses: 1 };
+      if (lane.suspect.losses >= POISON_LOSSES && alone) {
+        lane.poison = oldest;
+        lane.suspect = undefined;
+      }
+    }
+    this.disconnected();
+  }
+
+  /** The inflight window: 1 while a suspected poison message is being isolated. */
+  private get window(): number {
+    for (const lane of this.lanes) if (lane.suspect && lane.suspect.losses >= POISON_LOSSES - 1) return 1;
+    return this.deps.cfg.inflight;
+  }
+
   disconnected(): void {
     clearTimeout(this.holdTimer);
     this.holdTimer = undefined;
@@ -194,7 +233,8 @@ export class Consumer {
     // of publishes into one writev (a third of the CPU at high rates was per-packet writes).
     const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
     let corked = false;
-    while (this.inflight < this.deps.cfg.inflight) {
+    const window = this.window;
+    while (this.inflight < window) {
       const next = this.take();
       if (!next) break;
       if (!corked && stream?.cork) {
@@ -278,15 +318,28 @@ export class Consumer {
       this.deps.onDrop('no_rule', rec);
       return;
     }
+    if (lane.poison === rec.seq) {
+      lane.poison = undefined;
+      counters.failed.inc();
+      this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message`);
+      return;
+    }
     const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
     const mode = cfg.message_id === 'auto' ? (cfg.protocol_version === 5 ? 'user_property' : 'none') : cfg.message_id;
     const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
     let payload: Buffer | string = rec.payload;
     if (mode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
     else if (mode === 'envelope') payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
+    const topic = rules.remoteTopic(rule, rec.topic);
+    const size = Buffer.byteLength(topic) + (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    if (size > cfg.max_message_bytes) {
+      counters.tooLarge.inc();
+      this.deps.onDrop('too_large', rec, `${size} bytes, more than max_message_bytes (${cfg.max_message_bytes}) of upstream ${cfg.name}`);
+      return;
+    }
     lane.inflight.set(rec.seq, rec.at);
     const gen = this.gen;
-    client.publish(rules.remoteTopic(rule, rec.topic), payload, opts, (err) => {
+    client.publish(topic, payload, opts, (err) => {
       if (gen !== this.gen) return;
       const reasonCode = (err as { code?: unknown } | undefined)?.code;
       if (err && typeof reasonCode !== 'number') return; // connection trouble: resent after reconnect
@@ -297,6 +350,7 @@ export class Consumer {
         return;
       }
       lane.inflight.delete(rec.seq);
+      if (lane.suspect?.seq === rec.seq) lane.suspect = undefined;
       if (err) {
         // A PUBACK with a permanent error reason code: the server will never take it.
         counters.failed.inc();
