@@ -188,6 +188,24 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.equal(metric(gw, 'bridge/queue/messages'), accepted, 'nothing already accepted was dropped');
   });
 
+  it('reject_new: acknowledged messages do not count against the bound (nothing queued, nothing refused)', async () => {
+    const m = await cloud();
+    const max = 64 * 1024;
+    // No checkpoint during the test: acknowledged segments must be freed when room is needed.
+    const gw = await gateway({ queue: { max_bytes: max, policy: 'reject_new', sync_interval: 0, checkpoint_interval: '1h' }, upstreams: [upstream(m.port, { status: false })] });
+    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    // Batches of half the bound, each acknowledged before the next: 4 times max_bytes in total.
+    const batch = 30;
+    const N = 8 * batch;
+    for (let i = 0; i < N; i++) {
+      await gw.gw.broker.publish({ topic: 'dev/z', payload: Buffer.alloc(1000, 0x61), qos: 1, retain: false, origin: 'adapter', clientid: 'dev1' });
+      if (i % batch === batch - 1) await until(() => metric(gw, 'bridge/queue/messages') === 0, `batch ending at ${i} acknowledged by the cloud`);
+    }
+    assert.equal(metric(gw, 'bridge/forwarded'), N);
+    assert.equal(metric(gw, 'bridge/dropped/queue_full'), 0);
+    assert.ok(metric(gw, 'bridge/queue/bytes') <= max);
+  });
+
   it('downlink: a cloud message reaches a local subscriber and is not sent back up', async () => {
     const m = await cloud();
     const gw = await gateway({ upstreams: [upstream(m.port, { downlink: [{ remote: '{prefix}/down/#', local: '{rest}' }] })] });

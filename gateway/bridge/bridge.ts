@@ -228,6 +228,9 @@ export class Bridge {
     if (bytes > max_bytes / 2) throw new PublishRejected('too_large', `message on ${topic} (${bytes} bytes) is larger than half of bridge.queue.max_bytes (${max_bytes})`);
     const total = () => this.lanes.high.bytes + this.lanes.normal.bytes;
     while (total() + bytes > max_bytes) {
+      // Segments every upstream has acknowledged are otherwise freed only at the next checkpoint:
+      // free them now, before anything queued is dropped or a publish refused.
+      if (LANES.reduce((freed, name) => freed + this.lanes[name].releaseNow(this.floor(name).seq), 0) > 0) continue;
       if (policy === 'reject_new') {
         this.dropped('queue_full', 1, `new message on ${topic} refused (policy reject_new)`);
         throw new PublishRejected('queue_full', `bridge queue full (${total()} of ${max_bytes} bytes, policy reject_new): message on ${topic} refused`);

@@ -89,7 +89,17 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
   }
 
   async release(seq: number): Promise<void> {
-    while (this.chunks.length > 1 && this.chunks[1].base <= seq) this.total -= this.chunks.shift()!.bytes;
+    this.releaseNow(seq);
+  }
+
+  releaseNow(seq: number): number {
+    let freed = 0;
+    while (this.chunks.length > 1 && this.chunks[1].base <= seq) {
+      const c = this.chunks.shift()!;
+      this.total -= c.bytes;
+      freed += c.bytes;
+    }
+    return freed;
   }
 
   dropOldest(): Dropped | undefined {

@@ -277,10 +277,24 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     }
   }
 
+  /** Takes the whole segments ending at or before `seq` out of the log (the files go later). */
+  private takeReleased(seq: number): Segment[] {
+    const out: Segment[] = [];
+    while (this.segments.length > 1 && this.segments[0].end <= seq && this.segments[1].base <= seq) out.push(this.segments.shift()!);
+    return out;
+  }
+
   async release(seq: number): Promise<void> {
-    while (this.segments.length > 1 && this.segments[0].end <= seq && this.segments[1].base <= seq) {
-      await this.remove(this.segments.shift()!);
+    for (const s of this.takeReleased(seq)) await this.remove(s);
+  }
+
+  releaseNow(seq: number): number {
+    let freed = 0;
+    for (const s of this.takeReleased(seq)) {
+      freed += s.size;
+      void this.remove(s);
     }
+    return freed;
   }
 
   dropOldest(): Dropped | undefined {

@@ -68,6 +68,8 @@ export interface LaneStore extends EventEmitter<{ durable: []; damaged: [Damage]
   readonly lastSeqOfBucket: Float64Array;
   /** Deletes what every consumer has passed: whole segments ending at or before `seq`. */
   release(seq: number): Promise<void>;
+  /** Like release(), but synchronously takes the segments out of the byte count (files go later); returns the bytes freed. */
+  releaseNow(seq: number): number;
   /** Removes the oldest sealed segment; undefined when none can go. */
   dropOldest(): Dropped | undefined;
   /** Waits for the pending commit, then closes files. */
