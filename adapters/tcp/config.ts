@@ -53,6 +53,11 @@ export const tcpConfigSchema = z.strictObject({
       dedup_window: z.number().int().min(1).max(4096).default(256),
       /** How long a remembered id (and a resumable session) outlives the connection. */
       session_expiry: duration().default(2 * 3_600_000),
+      /**
+       * Client ids remembered at most (connected or not). Beyond it the sessions without a connection
+       * that left longest ago are forgotten early (`sessions/evicted`): their ids, subscription and queue.
+       */
+      max_sessions: z.number().int().min(1).default(10_000),
     })
     .prefault({}),
 });

@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
-import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
+import type { AdapterContext, DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
-import type { Logger } from '../../gateway/log/logger.ts';
 import {
   AckCode,
   ConnackCode,
@@ -29,7 +28,7 @@ import type { TcpStats } from './stats.ts';
 export interface ConnectionHost {
   cfg: TcpConfig;
   messages: MessageApi;
-  log: Logger;
+  log: AdapterContext['log'];
   stats: TcpStats;
   sessions: SessionStore;
   onClose(conn: TcpConnection): void;
@@ -43,6 +42,12 @@ const LINGER_MS = 2000;
 const MAX_PENDING_BYTES = 64 * 1024;
 /** Frames handled between two flushes of corked replies. */
 const CORK_FRAMES = 16;
+/**
+ * Idle time before the OS starts TCP keepalive probes (SO_KEEPALIVE). A device with keepalive 0
+ * has no timer of ours, so without probes a peer that vanished (power cut, NAT dropped the mapping)
+ * would leave a half-open connection, and its session, forever.
+ */
+export const TCP_KEEPALIVE_MS = 120_000;
 
 type State = 'awaiting_connect' | 'connecting' | 'connected' | 'closed';
 
@@ -88,6 +93,7 @@ export class TcpConnection implements SessionOwner {
     this.address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
     this.parser = new FrameParser({ maxPayload: host.cfg.max_packet_size, role: 'server' });
     socket.setNoDelay(true);
+    socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
     socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('end', () => this.peerGone());
     socket.on('error', (err: NodeJS.ErrnoException) => this.peerGone(err.code ?? err.message));
@@ -284,8 +290,12 @@ export class TcpConnection implements SessionOwner {
     const s = this.session as DeviceSession;
     const id = d.id;
     // Only a frame marked DUP can be a copy. Without DUP the id is being used for a new message
-    // (a device that rebooted and restarted its counter): publish it, never swallow it.
-    if (d.dup) {
+    // (a device that rebooted and restarted its counter): publish it, never swallow it, and forget
+    // what the window says about the id: that was the old message, and a DUP of the new one must
+    // not be answered with it.
+    if (!d.dup) {
+      s.dedup.delete(id);
+    } else {
       const known = s.dedup.get(id);
       if (known !== undefined) {
         // Accepted (or refused for good) before: the device missed our ACK. Answer again, publish nothing.
@@ -304,13 +314,21 @@ export class TcpConnection implements SessionOwner {
     const outcome = this.publish(d.data, 1);
     s.pending.set(id, outcome);
     let code: number;
+    let latest = false;
     try {
       code = await outcome;
     } finally {
-      if (s.pending.get(id) === outcome) s.pending.delete(id);
+      // Still the newest use of the id? A rebooted device may have sent a new message with it meanwhile.
+      latest = s.pending.get(id) === outcome;
+      if (latest) s.pending.delete(id);
     }
-    // RETRY_LATER is not remembered: the retransmission must be published, not re-refused.
-    if (code !== AckCode.RETRY_LATER) s.dedup.set(id, code);
+    // Only the newest use of an id may speak for it in the window. RETRY_LATER invites a resend,
+    // which must be published: the id is not remembered (and any older outcome for it is
+    // forgotten), so the DUP that follows is handled as the first copy.
+    if (latest) {
+      if (code === AckCode.RETRY_LATER) s.dedup.delete(id);
+      else s.dedup.set(id, code);
+    }
     this.ack(id, code);
   }
 

@@ -31,6 +31,7 @@ class TcpAdapter implements Adapter {
         retryInterval: cfg.v2.retry_interval,
         dedupWindow: cfg.v2.dedup_window,
         sessionExpiry: cfg.v2.session_expiry,
+        maxSessions: cfg.v2.max_sessions,
       },
       stats,
       ctx.log,

@@ -1,5 +1,4 @@
-import type { DeliveredMessage, Subscription } from '../../gateway/core/adapter.ts';
-import type { Counter } from '../../gateway/metrics/metrics.ts';
+import type { AdapterContext, DeliveredMessage, Subscription } from '../../gateway/core/adapter.ts';
 import { MAX_PAYLOAD, V2, encodeData } from './codec.ts';
 
 /**
@@ -18,24 +17,47 @@ export class DedupWindow {
   }
 
   get(id: number): number | undefined {
-    for (let k = 0; k < this.size; k++) if (this.ids[k] === id) return this.codes[k];
-    return undefined;
+    const k = this.find(id);
+    return k < 0 ? undefined : this.codes[k];
   }
 
   /** Remembers `id`, forgetting the oldest once full. An id already present is updated in place. */
   set(id: number, code: number): void {
-    for (let k = 0; k < this.size; k++) {
-      if (this.ids[k] === id) {
-        this.codes[k] = code;
-        return;
-      }
+    const k = this.find(id);
+    if (k >= 0) {
+      this.codes[k] = code;
+      return;
     }
     this.ids[this.head] = id;
     this.codes[this.head] = code;
     this.head = (this.head + 1) % this.ids.length;
     if (this.size < this.ids.length) this.size++;
   }
+
+  /** Forgets `id` (it now names a new message), keeping the others in their order. */
+  delete(id: number): void {
+    const k = this.find(id);
+    if (k < 0) return;
+    const cap = this.ids.length;
+    // Close the gap: every newer entry moves one slot back, and the next write goes where the newest was.
+    for (let at = k, next = (k + 1) % cap; next !== this.head; at = next, next = (next + 1) % cap) {
+      this.ids[at] = this.ids[next];
+      this.codes[at] = this.codes[next];
+    }
+    this.head = (this.head - 1 + cap) % cap;
+    this.size--;
+  }
+
+  /** The slot holding `id`, or -1. The entries are the `size` slots before `head`, oldest first. */
+  private find(id: number): number {
+    const cap = this.ids.length;
+    for (let j = 0, k = (this.head - this.size + cap) % cap; j < this.size; j++, k = (k + 1) % cap) if (this.ids[k] === id) return k;
+    return -1;
+  }
 }
+
+/** A counter of the gateway's metrics (adapters see metrics only through their context). */
+export type Counter = ReturnType<AdapterContext['metrics']['counter']>;
 
 /** What a session needs from the connection it is attached to. */
 export interface DownlinkSink {

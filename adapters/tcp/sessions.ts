@@ -1,5 +1,4 @@
-import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
-import type { Logger } from '../../gateway/log/logger.ts';
+import type { AdapterContext, DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
 import { V2, type ConnectPacket } from './codec.ts';
 import { DeviceSession, type DownlinkSink, type SessionLimits } from './session.ts';
 import type { TcpStats } from './stats.ts';
@@ -19,16 +18,22 @@ interface Entry {
  * All client ids the adapter knows, connected or remembered. One connection per client id: a new
  * CONNECT takes the id over (EMQX: `discarded` for a clean start, `takenover` for a resume). Opening
  * is serialised per client id so two racing CONNECTs cannot both subscribe.
+ *
+ * Remembered sessions are bounded by `maxSessions`: a new client id over the bound evicts the
+ * sessions whose connection left longest ago. Connected ones are never evicted, so the store exceeds
+ * the bound only while more devices than that are connected.
  */
 export class SessionStore {
   private readonly entries = new Map<string, Entry>();
+  /** The entries without a connection, in the order their connection left: eviction candidates, oldest first. */
+  private readonly idle = new Map<string, Entry>();
   private readonly locks = new Map<string, Promise<void>>();
 
   constructor(
     private readonly messages: MessageApi,
-    private readonly limits: SessionLimits & { sessionExpiry: number },
+    private readonly limits: SessionLimits & { sessionExpiry: number; maxSessions: number },
     private readonly stats: TcpStats,
-    private readonly log: Logger,
+    private readonly log: AdapterContext['log'],
   ) {}
 
   get size(): number {
@@ -56,6 +61,7 @@ export class SessionStore {
       } else {
         e = { session: new DeviceSession(p.clientid, this.limits, this.stats) };
         this.entries.set(p.clientid, e);
+        this.evict();
       }
       const s = e.session;
       s.resumable = resumable;
@@ -79,6 +85,7 @@ export class SessionStore {
   }
 
   private attach(e: Entry, owner: SessionOwner): void {
+    if (this.idle.get(e.session.clientid) === e) this.idle.delete(e.session.clientid);
     if (e.session.expiryTimer) clearTimeout(e.session.expiryTimer);
     e.session.expiryTimer = undefined;
     e.owner = owner;
@@ -103,19 +110,33 @@ export class SessionStore {
       e.session.subscription = undefined;
       void sub?.unsubscribe().catch(() => {});
     }
+    this.idle.set(clientid, e);
     e.session.expiryTimer = setTimeout(() => this.forget(e), this.limits.sessionExpiry);
     e.session.expiryTimer.unref();
+  }
+
+  /** Over the bound: forgets the sessions idle longest, skipping any a connection is opening. */
+  private evict(): void {
+    for (const [id, e] of this.idle) {
+      if (this.entries.size <= this.limits.maxSessions) return;
+      // An id being opened has its lock held: its connection may attach after the next await.
+      if (this.locks.has(id)) continue;
+      this.forget(e);
+      this.stats.sessionsEvicted.inc();
+    }
   }
 
   private forget(e: Entry): void {
     if (e.owner) return;
     if (this.entries.get(e.session.clientid) === e) this.entries.delete(e.session.clientid);
+    if (this.idle.get(e.session.clientid) === e) this.idle.delete(e.session.clientid);
     void e.session.clear().catch(() => {});
   }
 
   async closeAll(): Promise<void> {
     const all = [...this.entries.values()];
     this.entries.clear();
+    this.idle.clear();
     await Promise.all(all.map((e) => e.session.clear().catch(() => {})));
   }
 

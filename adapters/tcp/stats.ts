@@ -1,5 +1,5 @@
-import type { Counter, Metrics } from '../../gateway/metrics/metrics.ts';
-import type { SessionStats } from './session.ts';
+import type { AdapterContext } from '../../gateway/core/adapter.ts';
+import type { Counter, SessionStats } from './session.ts';
 
 /**
  * The adapter's counters, created once so the per-frame path does no name lookups. Names land under
@@ -18,10 +18,11 @@ export class TcpStats implements SessionStats {
   readonly droppedSlow: Counter;
   readonly droppedOffline: Counter;
   readonly subscribeDenied: Counter;
+  readonly sessionsEvicted: Counter;
   readonly bytesIn: Counter;
   readonly bytesOut: Counter;
 
-  constructor(private readonly metrics: Metrics) {
+  constructor(private readonly metrics: AdapterContext['metrics']) {
     this.connectionsTotal = metrics.counter('connections/total');
     this.connectionsRejected = metrics.counter('connections/rejected');
     this.received = metrics.counter('messages/received');
@@ -34,6 +35,7 @@ export class TcpStats implements SessionStats {
     this.droppedSlow = metrics.counter('messages/dropped/slow_consumer');
     this.droppedOffline = metrics.counter('messages/dropped/offline');
     this.subscribeDenied = metrics.counter('subscriptions/denied');
+    this.sessionsEvicted = metrics.counter('sessions/evicted');
     this.bytesIn = metrics.counter('bytes/received');
     this.bytesOut = metrics.counter('bytes/sent');
   }

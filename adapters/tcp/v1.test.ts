@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { MqttClient } from 'mqtt';
@@ -9,6 +10,7 @@ import { collect, connect, endClient, tempDir, until } from '../../gateway/test/
 import { missingTool } from '../../gateway/test/tools.ts';
 import { ConnackError, TcpDevice } from '../../firmware-sim/tcp/client.ts';
 import { encodeConnect, encodeData } from './codec.ts';
+import { TCP_KEEPALIVE_MS } from './connection.ts';
 import { RawDevice, hex, startTcpGateway, sysEvents, type TcpTestGateway } from './test-kit.ts';
 
 const CONNECT_ABCD = '11 00 07 3c 00 04 61 62 63 64';
@@ -132,15 +134,32 @@ describe('tcp adapter v1 over real TCP', () => {
     quiet.write(encodeConnect({ keepalive: 1, clientid: 'quiet' }));
     chatty.write(encodeConnect({ keepalive: 1, clientid: 'chatty' }));
     await Promise.all([quiet.read(23), chatty.read(23)]);
-    const started = Date.now();
-    const pinger = setInterval(() => chatty.write('40'), 300);
+    let pings = 0;
+    const pinger = setInterval(() => {
+      chatty.write('40');
+      pings++;
+    }, 300);
     await quiet.closedWithin(4000);
     clearInterval(pinger);
-    assert.ok(Date.now() - started >= 1400, 'closed before 1.5 x keepalive');
-    assert.equal(chatty.closed, false);
     await until(() => reasonOf('quiet') === 'keepalive_timeout', '$SYS reason keepalive_timeout');
+    // The one that kept talking is still connected: no disconnected event, and it still gets PONGs.
+    assert.equal(reasonOf('chatty'), undefined);
+    chatty.write('40');
+    assert.deepEqual(await chatty.read(pings + 1), Buffer.alloc(pings + 1, 0x50));
     chatty.write('60');
     await chatty.closedWithin();
+  });
+
+  test('every connection has TCP keepalive on, so keepalive 0 cannot leave a half-open connection forever', async (t) => {
+    const setKeepAlive = t.mock.method(Socket.prototype, 'setKeepAlive');
+    const d = await RawDevice.open(g.tcpPort);
+    d.write(encodeConnect({ keepalive: 0, clientid: 'no-keepalive' }));
+    await d.read(23);
+    const gatewaySide = setKeepAlive.mock.calls.filter((c) => (c.this as Socket).localPort === g.tcpPort && (c.this as Socket).remotePort === d.socket.localPort);
+    assert.deepEqual(gatewaySide.map((c) => c.arguments), [[true, TCP_KEEPALIVE_MS]]);
+    assert.ok(TCP_KEEPALIVE_MS > 0);
+    d.write('60');
+    await d.closedWithin();
   });
 
   test('garbage after CONNECT closes with parse_error; an oversize frame with frame_too_large', async () => {

@@ -27,6 +27,11 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
   // An ingress hook the test can hold shut: it stands in for a slow durable log, so the test decides
   // exactly when a publish is accepted.
   let gate: Promise<void> | undefined;
+  // Held and refused by payload, for tests that need two publishes to finish in a given order.
+  const holds = new Map<string, Promise<void>>();
+  const refusing = new Set<string>();
+  // Publishes that reached a shut gate: the positive signal that one is being accepted.
+  let held = 0;
   // Set to refuse the next publish as a full bridge log would (PublishRejected queue_full).
   let refuseNext = false;
 
@@ -35,9 +40,14 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
       { v2: { retry_interval: '200ms', session_expiry: '5s', max_queued_downlinks: 3 } },
       { auth: { acl: [{ permission: 'deny', action: 'publish', clientid: 'v2-denied', topics: ['tcp/v2-denied/up'] }] } },
     );
-    g.gw.ingress.addHook('test-gate', async () => {
-      if (gate) await gate;
-      if (refuseNext) {
+    g.gw.ingress.addHook('test-gate', async (msg) => {
+      const hold = holds.get(msg.payload.toString());
+      if (gate || hold) {
+        held++;
+        await gate;
+        await hold;
+      }
+      if (refuseNext || refusing.delete(msg.payload.toString())) {
         refuseNext = false;
         throw new PublishRejected('queue_full', 'test: the log is full');
       }
@@ -58,12 +68,13 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     await dev.connect();
     let release!: () => void;
     gate = new Promise((r) => (release = r));
+    const heldBefore = held;
     let acked = false;
     const ack = dev.publish('reading-1').then((code) => {
       acked = true;
       return code;
     });
-    await new Promise((r) => setTimeout(r, 100));
+    await until(() => held > heldBefore, 'the publish waiting to be accepted');
     assert.equal(acked, false, 'ACK arrived before the publish was accepted');
     release();
     gate = undefined;
@@ -99,14 +110,111 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     await raw.closedWithin();
   });
 
+  test('a rebooted device reuses an id: ACK 3, then its DUP is published, not answered from the old message', async () => {
+    const connectRaw = async () => {
+      const d = await RawDevice.open(g.tcpPort);
+      d.write(encodeConnect({ version: 2, keepalive: 60, clientid: 'v2-reboot' }));
+      await d.read(24);
+      return d;
+    };
+    // Before the reboot, message A got id 5 and was accepted: the window remembers 5 -> accepted.
+    const old = await connectRaw();
+    old.write(encodeData(Buffer.from('A'), { id: 5 }));
+    assert.deepEqual(await old.read(5), hex('70 00 02 00 05'));
+    old.destroy();
+    // After the reboot the counter starts again: id 5 is new message B, which the gateway cannot take now.
+    const raw = await connectRaw();
+    refuseNext = true;
+    raw.write(encodeData(Buffer.from('B'), { id: 5 }));
+    assert.deepEqual(await raw.read(5), hex('73 00 02 00 05'));
+    raw.write(encodeData(Buffer.from('B'), { id: 5, dup: true }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 05'));
+    // B's publish precedes its ACK; C, sent after that ACK, marks the end of what can arrive before it.
+    raw.write(encodeData(Buffer.from('C'), { id: 6 }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 06'));
+    await until(() => upFrom('v2-reboot').some((m) => m.payload === 'C'), 'the marker C');
+    assert.deepEqual(upFrom('v2-reboot').map((m) => m.payload), ['A', 'B', 'C']);
+    raw.write('60');
+    await raw.closedWithin();
+  });
+
+  test('a DUP of a reused id while the new message is being accepted gets the new outcome, not the old one', async () => {
+    const connectRaw = async () => {
+      const d = await RawDevice.open(g.tcpPort);
+      d.write(encodeConnect({ version: 2, keepalive: 60, clientid: 'v2-reuse' }));
+      await d.read(24);
+      return d;
+    };
+    const first = await connectRaw();
+    first.write(encodeData(Buffer.from('old'), { id: 7 }));
+    assert.deepEqual(await first.read(5), hex('70 00 02 00 07'));
+    // The device reboots and sends new message id 7; the link drops while the gateway is accepting it.
+    let release!: () => void;
+    gate = new Promise((r) => (release = r));
+    const heldBefore = held;
+    first.write(encodeData(Buffer.from('new'), { id: 7 }));
+    await until(() => held > heldBefore, 'the new message waiting to be accepted');
+    first.destroy();
+    const dupsBefore = g.metric('messages/duplicate');
+    const raw = await connectRaw();
+    raw.write(encodeData(Buffer.from('new'), { id: 7, dup: true }));
+    await until(() => g.metric('messages/duplicate') > dupsBefore, 'the DUP seen as a copy');
+    // The new message fails (the log is full): its DUP must hear 3 (retry), not the old message's 0.
+    refuseNext = true;
+    release();
+    gate = undefined;
+    assert.deepEqual(await raw.read(5), hex('73 00 02 00 07'));
+    raw.write(encodeData(Buffer.from('new'), { id: 7, dup: true }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 07'));
+    await until(() => upFrom('v2-reuse').length === 2, 'the new message published');
+    assert.deepEqual(upFrom('v2-reuse').map((m) => m.payload), ['old', 'new']);
+    raw.write('60');
+    await raw.closedWithin();
+  });
+
+  test('the old message finishing after its id was reused does not answer for the new one', async () => {
+    const connectRaw = async () => {
+      const d = await RawDevice.open(g.tcpPort);
+      d.write(encodeConnect({ version: 2, keepalive: 60, clientid: 'v2-twice' }));
+      await d.read(24);
+      return d;
+    };
+    // B (id 9) is still being accepted when the link drops and the rebooted device sends C as id 9.
+    let releaseB!: () => void;
+    holds.set('B', new Promise((r) => (releaseB = r)));
+    const heldBefore = held;
+    const first = await connectRaw();
+    first.write(encodeData(Buffer.from('B'), { id: 9 }));
+    await until(() => held > heldBefore, 'B waiting to be accepted');
+    first.destroy();
+    const raw = await connectRaw();
+    refusing.add('C');
+    raw.write(encodeData(Buffer.from('C'), { id: 9 }));
+    assert.deepEqual(await raw.read(5), hex('73 00 02 00 09'));
+    // Now B is accepted: its outcome belongs to B's sender, not to id 9 in the window.
+    const receivedBefore = g.metric('messages/received');
+    releaseB();
+    holds.delete('B');
+    await until(() => g.metric('messages/received') > receivedBefore, 'B accepted');
+    raw.write(encodeData(Buffer.from('C'), { id: 9, dup: true }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 09'));
+    raw.write(encodeData(Buffer.from('D'), { id: 10 }));
+    assert.deepEqual(await raw.read(5), hex('70 00 02 00 0a'));
+    await until(() => upFrom('v2-twice').some((m) => m.payload === 'D'), 'the marker D');
+    assert.deepEqual(upFrom('v2-twice').map((m) => m.payload), ['B', 'C', 'D']);
+    raw.write('60');
+    await raw.closedWithin();
+  });
+
   test('retransmit after a dropped connection: ACK lost after acceptance -> re-acked, published once', async () => {
     let release!: () => void;
     gate = new Promise((r) => (release = r));
     const raw = await RawDevice.open(g.tcpPort);
     raw.write(encodeConnect({ version: 2, keepalive: 60, clientid: 'v2-lost' }));
     await raw.read(24);
+    const heldBefore = held;
     raw.write(encodeData(Buffer.from('once'), { id: 42 }));
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => held > heldBefore, 'the publish waiting to be accepted');
     // The link drops while the gateway is still making the message durable; then it completes.
     const dropsBefore = g.metric('closed/tcp_closed');
     raw.destroy();
@@ -143,17 +251,21 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     gate = new Promise((r) => (release = r));
     const dev = new TcpDevice({ port: g.tcpPort, clientid: 'v2-race', version: 2 });
     await dev.connect();
+    const heldBefore = held;
     const ack = dev.publish('racing');
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => held > heldBefore, 'the publish waiting to be accepted');
     dev.destroy();
     await new Promise((r) => dev.once('close', r));
+    const dupsBefore = g.metric('messages/duplicate');
     await dev.connect(); // resends the unacked id with DUP, while the first publish is held
-    await new Promise((r) => setTimeout(r, 50));
+    await until(() => g.metric('messages/duplicate') > dupsBefore, 'the DUP waiting for the first copy');
     release();
     gate = undefined;
     assert.equal(await ack, AckCode.ACCEPTED);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(upFrom('v2-race').map((m) => m.payload), ['racing']);
+    // A second publish of 'racing' would precede the DUP's ACK, hence this marker sent after it.
+    assert.equal(await dev.publish('marker'), AckCode.ACCEPTED);
+    await until(() => upFrom('v2-race').some((m) => m.payload === 'marker'), 'the marker');
+    assert.deepEqual(upFrom('v2-race').map((m) => m.payload), ['racing', 'marker']);
     await dev.disconnect();
   });
 
@@ -170,8 +282,13 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     assert.equal(seen[1].id, seen[0].id);
     dev.ack(seen[0].id as number);
     const n = seen.length;
-    await new Promise((r) => setTimeout(r, 500));
-    assert.ok(seen.length <= n + 1, 'retries continued after the ACK');
+    // Positive control: an unacked cmd-2 shares the retry timer. Two of its retries later, cmd-1 has
+    // had two chances to be resent; one copy may have crossed our ACK on the wire, no more.
+    await mq.publishAsync('tcp/v2-dn/dn', 'cmd-2', { qos: 1 });
+    const retriesOf2 = () => seen.filter((m) => m.data.toString() === 'cmd-2' && m.dup).length;
+    await until(() => retriesOf2() >= 2, 'two retries of cmd-2');
+    assert.ok(seen.slice(n).filter((m) => m.data.toString() === 'cmd-1').length <= 1, 'retries continued after the ACK');
+    dev.ack(seen.find((m) => m.data.toString() === 'cmd-2')?.id as number);
     // QoS 0 downlinks are plain v1 DATATRANS.
     const m = nextMessage(dev);
     await mq.publishAsync('tcp/v2-dn/dn', 'hello', { qos: 0 });
@@ -202,8 +319,10 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     clean.on('message', (m: Downlink) => late.push(m.data.toString()));
     await clean.connect();
     assert.equal(clean.sessionPresent, false);
-    await new Promise((r) => setTimeout(r, 100));
-    assert.deepEqual(late, []);
+    // A queued 'stale' would be delivered on connect, before anything published after it.
+    await mq.publishAsync('tcp/v2-sleepy/dn', 'marker', { qos: 1 });
+    await until(() => late.includes('marker'), 'the marker downlink');
+    assert.deepEqual(late, ['marker']);
     await clean.disconnect();
   });
 
