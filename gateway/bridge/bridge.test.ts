@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { after, afterEach, before, describe, it } from 'node:test';
 import type { MqttClient } from 'mqtt';
 import type { Broker } from '../broker/broker.ts';
@@ -439,6 +440,37 @@ describe('bridge against a scripted cloud (PUBACK reason codes)', () => {
     } finally {
       await gw.stop();
       await cloud.stop();
+    }
+  });
+});
+
+describe('bridge drop log', () => {
+  it('rate-limited drop lines still write out every drop: "N more since the last line"', async () => {
+    const dir = tempDir('fieldgate-bridge-droplog-');
+    const lines: { msg: string; dropped?: number; more_since_last_line?: number }[] = [];
+    const dest = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString().split('\n')) if (l.includes('dropped')) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const metrics = new Metrics();
+    const ingress = new Ingress();
+    const cfg = bridgeSchema.parse({ queue: { max_bytes: '64KB' }, upstreams: [{ name: 'cloud', servers: [`mqtt://127.0.0.1:${await freePort()}`] }] });
+    const bridge = new Bridge(cfg, { gatewayId: 'gw', dataDir: dir.path, broker: {} as Broker, ingress, metrics, log: createLogger({ level: 'warn', format: 'json', destination: dest }) });
+    try {
+      await bridge.start();
+      for (let i = 0; i < 2000; i++) await ingress.accept({ topic: 'dev/d', payload: Buffer.alloc(100, 0x61), qos: 1, retain: false, origin: 'mqtt', clientid: 'c' });
+      await bridge.stop();
+      const dropped = metrics.snapshot()['bridge/dropped/queue_full'];
+      assert.ok(dropped > 0);
+      assert.ok(lines.length >= 2, `a first line and a closing one (${lines.length})`);
+      const written = lines.reduce((n, l) => n + (l.dropped ?? 0) + (l.more_since_last_line ?? 0), 0);
+      assert.equal(written, dropped, 'the log lines account for every drop');
+      assert.match(lines.at(-1)!.msg, /\d+ more messages since the last line/);
+    } finally {
+      await bridge.stop();
+      dir.remove();
     }
   });
 });

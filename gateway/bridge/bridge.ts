@@ -55,7 +55,8 @@ export class Bridge {
   private lastSaved = '';
   private oldestTs = 0;
   private readonly drops = { queue_full: 0, expired: 0, failed: 0, no_rule: 0, too_large: 0 };
-  private dropLog = { at: 0, since: 0 };
+  /** When the last drop line was written, and the drops not written out since. */
+  private dropLog: { at: number; suppressed: number; timer?: NodeJS.Timeout } = { at: 0, suppressed: 0 };
   private readonly c;
   openReports: Record<string, OpenReport> = {};
 
@@ -253,11 +254,31 @@ export class Bridge {
   private dropped(reason: keyof Bridge['drops'], n: number, what: string): void {
     this.drops[reason] += n;
     if (reason === 'queue_full') this.c.queueFull.inc(n);
-    this.dropLog.since += n;
     const now = Date.now();
-    if (now - this.dropLog.at < DROP_LOG_MS) return;
-    this.deps.log.warn({ reason, dropped_since_last_report: this.dropLog.since, totals: { ...this.drops } }, `bridge dropped messages: ${what}`);
-    this.dropLog = { at: now, since: 0 };
+    if (now - this.dropLog.at < DROP_LOG_MS) {
+      // Rate-limited: counted now, written out by the next line or, if none comes, by a timer.
+      this.dropLog.suppressed += n;
+      if (!this.dropLog.timer) {
+        this.dropLog.timer = setTimeout(() => this.flushDropLog(), this.dropLog.at + DROP_LOG_MS - now);
+        this.dropLog.timer.unref();
+      }
+      return;
+    }
+    const more = this.dropLog.suppressed;
+    clearTimeout(this.dropLog.timer);
+    this.deps.log.warn({ reason, dropped: n, more_since_last_line: more, totals: { ...this.drops } }, `bridge dropped messages: ${what}${more ? ` (and ${more} more since the last line)` : ''}`);
+    this.dropLog = { at: now, suppressed: 0 };
+  }
+
+  /** Writes out the drops a rate-limited line left unsaid. */
+  private flushDropLog(): void {
+    const more = this.dropLog.suppressed;
+    clearTimeout(this.dropLog.timer);
+    this.dropLog.timer = undefined;
+    if (!more) return;
+    const totals = Object.entries(this.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
+    this.deps.log.warn({ more_since_last_line: more, totals: { ...this.drops } }, `bridge dropped ${more} more messages since the last line (totals: ${totals})`);
+    this.dropLog = { at: Date.now(), suppressed: 0 };
   }
 
   private reportDamage(lane: LaneName, d: Damage): void {
@@ -333,6 +354,7 @@ export class Bridge {
     for (const u of this.upstreams) u.consumer.disconnected();
     await this.checkpoint();
     await Promise.all(LANES.map((l) => this.lanes[l].close()));
+    this.flushDropLog();
     this.removeHook?.();
     this.removeHook = undefined;
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { openSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { tempDir } from '../test/helpers.ts';
@@ -135,5 +135,78 @@ describe('segment log', () => {
     assert.equal(files(dir).length, 1, `kept only the active segment (had ${before})`);
     assert.equal(log.nextSeq, 200);
     await log.close();
+  });
+});
+
+describe('segment log failures', () => {
+  const failNextSegment = (log: SegmentLog, how: 'create' | 'dirsync') => {
+    const l = log as unknown as { createSegment: (base: number) => Promise<void>; syncDir: () => void };
+    if (how === 'create') {
+      l.createSegment = async () => {
+        throw Object.assign(new Error('no space left on device'), { code: 'ENOSPC' });
+      };
+    } else {
+      const real = l.syncDir.bind(log);
+      let failed = false;
+      l.syncDir = () => {
+        if (failed) return real();
+        failed = true;
+        throw Object.assign(new Error('input/output error'), { code: 'EIO' });
+      };
+    }
+  };
+
+  it('a group commit failing part-way rejects only the appends that did not reach the disk', async () => {
+    const { log } = newLog(1024);
+    await log.open();
+    failNextSegment(log, 'create');
+    // One flush: the first part fills the segment, the next needs a new one, which fails.
+    const results = await Promise.allSettled(Array.from({ length: 60 }, (_, i) => log.append([{ topic: `t/${i % 3}`, payload: Buffer.from(`m${i}`), qos: 1, retain: false, mask: 1 }])));
+    const ok = results.filter((r) => r.status === 'fulfilled').length;
+    assert.ok(ok > 0 && ok < 60, `some appends landed (${ok} of 60)`);
+    assert.deepEqual(results.map((r) => r.status), [...Array(ok).fill('fulfilled'), ...Array(60 - ok).fill('rejected')], 'a prefix landed, the rest failed');
+    const onDisk = await readAll(log);
+    assert.deepEqual(onDisk.map((r) => r.payload.toString()), Array.from({ length: ok }, (_, i) => `m${i}`), 'exactly the acknowledged appends are in the log');
+    await log.close();
+  });
+
+  it('a failed directory fsync while creating a segment closes the new file', async () => {
+    const { log, dir } = newLog(1024);
+    await log.open();
+    await fill(log, 20);
+    failNextSegment(log, 'dirsync');
+    const heldOpen = () => readdirSync('/proc/self/fd').map((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd));
+      } catch {
+        return '';
+      }
+    }).filter((target) => target.startsWith(dir));
+    const before = heldOpen();
+    await assert.rejects(fill(log, 40, 20));
+    assert.deepEqual(heldOpen(), before, 'no descriptor left on the half-created segment');
+    // The next rotation works.
+    await fill(log, 40, 100);
+    await log.close();
+  });
+
+  it('a damaged region is reported once, not on every read over it', async () => {
+    const { log, dir } = newLog(1 << 20);
+    await log.open();
+    await fill(log, 100);
+    await log.close();
+    const file = join(dir, files(dir)[0]);
+    const buf = readFileSync(file);
+    buf.fill(0x55, 1000, 1200);
+    writeFileSync(file, buf);
+
+    const again = newLog(1 << 20, dir).log;
+    const seen: number[] = [];
+    again.on('damaged', (d) => seen.push(d.offset));
+    const report = await again.open();
+    assert.equal(report.damage.length, 1);
+    for (let i = 0; i < 3; i++) await readAll(again);
+    assert.deepEqual(seen, [], 'already reported by open(): reads stay quiet');
+    await again.close();
   });
 });

@@ -44,11 +44,14 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   // A few commits' worth at full rate (about 1,800 100-byte messages): enough for a consumer that keeps up.
   private readonly tail = new TailCache(256 * 1024);
   private pendingBytes = 0;
-  private waiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** One per append(): settled once the records before `upTo` (an index into `pending`) are durable. */
+  private waiters: { resolve: () => void; reject: (e: Error) => void; upTo: number }[] = [];
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
   private lastFlush = 0;
   private closed = false;
+  /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
+  private readonly reported = new Map<string, Set<number>>();
   bytesWritten = 0;
   syncs = 0;
 
@@ -96,6 +99,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         } else {
           tornTail = item.to >= size;
           report.damage.push({ file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: tornTail ? 'truncated' : 'skipped', why: item.why });
+          this.firstReport(seg.file, item.from);
         }
       }
       seg.size = size;
@@ -118,14 +122,24 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private async createSegment(base: number): Promise<void> {
     const file = join(this.opts.dir, `${base.toString(16).padStart(16, '0')}.seg`);
     const fh = await open(file, 'w+');
-    // The directory entry must be durable too, or a power cut can lose the whole new file.
+    try {
+      // The directory entry must be durable too, or a power cut can lose the whole new file.
+      this.syncDir();
+    } catch (err) {
+      await fh.close().catch(() => {});
+      await unlink(file).catch(() => {});
+      throw err;
+    }
+    this.segments.push({ base, file, size: 0, end: base, fh });
+  }
+
+  private syncDir(): void {
     const dfd = openSync(this.opts.dir, 'r');
     try {
       fsyncSync(dfd);
     } finally {
       closeSync(dfd);
     }
-    this.segments.push({ base, file, size: 0, end: base, fh });
   }
 
   append(recs: NewRecord[]): Promise<void> {
@@ -139,7 +153,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       this.pendingBytes += n;
       this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = rec.seq;
     }
-    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject }));
+    const upTo = this.pending.length;
+    const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject, upTo }));
     this.schedule();
     return p;
   }
@@ -166,6 +181,14 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.pendingBytes = 0;
     this.lastFlush = Date.now();
     let seg = this.active;
+    // Waiters whose records are all written and synced are resolved part by part, so a failure in
+    // a later part rejects only the appends that did not reach the disk (a rejected append is
+    // published again by its source: one already on disk would then go up twice, with two ids).
+    let settled = 0;
+    let durable = false;
+    const settleUpTo = (n: number) => {
+      while (settled < waiters.length && waiters[settled].upTo <= n) waiters[settled++].resolve();
+    };
     try {
       // A batch larger than the room left in the segment is split at record boundaries, so
       // segments (the unit of drops and deletion) stay near their size whatever the burst.
@@ -195,8 +218,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         this.bytesWritten += bytes;
         this.syncs++;
         i = j;
+        durable = true;
+        settleUpTo(j);
       }
-      for (const w of waiters) w.resolve();
+      settleUpTo(items.length);
       this.emit('durable');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
@@ -204,8 +229,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       this.tail.clear();
       await seg.fh!.truncate(seg.size).catch(() => {});
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
-      for (const w of waiters) w.reject(rej);
-
+      for (const w of waiters.slice(settled)) w.reject(rej);
+      if (durable) this.emit('durable');
     }
   }
 
@@ -259,7 +284,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         const reader = new FrameReader(seg.fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
         for (let item = await reader.next(); item; item = await reader.next()) {
           if (item.kind === 'damaged') {
-            this.emit('damaged', { file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: 'skipped', why: item.why });
+            if (this.firstReport(seg.file, item.from)) this.emit('damaged', { file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: 'skipped', why: item.why });
             continue;
           }
           const next = { seq: item.rec.seq + 1, seg: seg.base, off: item.at + item.size };
@@ -304,7 +329,17 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     return { firstSeq: s.base, endSeq: this.segments[0].base, bytes: s.size };
   }
 
+  /** True the first time a damaged region is seen. */
+  private firstReport(file: string, offset: number): boolean {
+    let seen = this.reported.get(file);
+    if (!seen) this.reported.set(file, (seen = new Set()));
+    if (seen.has(offset)) return false;
+    seen.add(offset);
+    return true;
+  }
+
   private async remove(s: Segment): Promise<void> {
+    this.reported.delete(s.file);
     const fh = s.fh;
     s.fh = undefined;
     await fh?.close().catch(() => {});
