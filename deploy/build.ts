@@ -12,7 +12,7 @@ import { build, type Plugin } from 'esbuild';
 //   dist/fieldgate-<version>-linux-<arch>.tar.gz
 //     fieldgate-<version>-linux-<arch>/
 //       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
-//       lib/fieldgate.mjs(.map)       the bundle
+//       lib/fieldgate.mjs(.map)       the bundle (it names its map, for --enable-source-maps)
 //       lib/native/serialport/prebuilds/linux-<arch>/*.node
 //       share/fieldgate.example.yaml, share/doc/raspberry-pi.md, share/doc/THIRD-PARTY-LICENSES.txt
 //       systemd/fieldgate.service (+ ble.conf drop-in), udev/99-fieldgate.rules
@@ -170,7 +170,9 @@ async function bundle(out: string): Promise<string> {
     format: 'esm',
     target: 'node20',
     minify: true,
-    sourcemap: 'external',
+    // 'linked': the bundle ends with a sourceMappingURL comment naming fieldgate.mjs.map, which
+    // NODE_OPTIONS=--enable-source-maps needs to find the map ('external' writes the map only).
+    sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',
     banner: { js: BANNER },

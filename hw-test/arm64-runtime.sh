@@ -35,7 +35,12 @@ if [ ! -x "$NODE_BIN" ]; then
 fi
 
 if [ ! -e "$SYSROOT/lib/ld-linux-aarch64.so.1" ]; then
-  apt_download() { (cd "$DL" && apt-get download -q -o APT::Sandbox::User=root libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64 >/dev/null); }
+  apt_download() {
+    # Drop .debs an earlier run left (older versions after an apt-get update): the sysroot must be
+    # unpacked from one consistent set, never libc6 of one version next to libstdc++6 of another.
+    rm -f "$DL"/libc6_*_arm64.deb "$DL"/libstdc++6_*_arm64.deb "$DL"/libgcc-s1_*_arm64.deb
+    (cd "$DL" && apt-get download -q -o APT::Sandbox::User=root libc6:arm64 libstdc++6:arm64 libgcc-s1:arm64 >/dev/null)
+  }
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     if [ "$(id -u)" != 0 ]; then
       log "apt does not know arm64 packages yet; run once as root: sudo dpkg --add-architecture arm64 && sudo apt-get update"

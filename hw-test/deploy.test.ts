@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { tempDir } from '../gateway/test/helpers.ts';
@@ -36,10 +36,18 @@ describe('deploy/raspi installer and systemd unit', () => {
   const dir = tempDir('fieldgate-deploy-');
   let tree = '';
   const root = join(dir.path, 'root');
-  const install = (...args: string[]) => {
-    const r = spawnSync('bash', [join(tree, 'install.sh'), ...args], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
+  const installInto = (into: string, from: string, ...args: string[]) => {
+    const r = spawnSync('bash', [join(from, 'install.sh'), ...args], { env: { ...process.env, DESTDIR: into }, encoding: 'utf8' });
     assert.equal(r.status, 0, `install.sh ${args.join(' ')}: ${r.stdout}${r.stderr}`);
     return r.stdout;
+  };
+  const install = (...args: string[]) => installInto(root, tree, ...args);
+  /** A copy of the release tree that says it is `version`. */
+  const releaseCopy = (name: string, version: string) => {
+    const copy = join(dir.path, name);
+    cpSync(tree, copy, { recursive: true });
+    writeFileSync(join(copy, 'VERSION'), `${version}\n`);
+    return copy;
   };
   before(async () => {
     tree = (await unpackedRelease(dir.path, 'x64')).tree;
@@ -109,12 +117,76 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.match(r.stderr, /run install\.sh from an unpacked fieldgate-<version>-linux-<arch>\.tar\.gz/);
   });
 
+  test('a version change keeps the replaced release as `previous`; re-installing the same version keeps that rollback target', () => {
+    const r = join(dir.path, 'root-upgrade');
+    const version = readFileSync(join(tree, 'VERSION'), 'utf8').trim();
+    const next = releaseCopy('tree-next', '9.9.9-next');
+    installInto(r, tree);
+    assert.ok(!existsSync(join(r, 'opt/fieldgate/previous')), 'a first install has nothing to roll back to');
+    installInto(r, next);
+    assert.equal(readlinkSync(join(r, 'opt/fieldgate/current')), 'releases/9.9.9-next');
+    assert.equal(readlinkSync(join(r, 'opt/fieldgate/previous')), `releases/${version}`);
+    // The same version again (a repair, a second run): the rollback target must survive.
+    installInto(r, next);
+    assert.equal(readlinkSync(join(r, 'opt/fieldgate/previous')), `releases/${version}`);
+    assert.ok(existsSync(join(r, `opt/fieldgate/releases/${version}/lib/fieldgate.mjs`)), 'the previous release is still there to roll back to');
+    // Back onto the release `previous` named: it is current now, nothing older is kept.
+    installInto(r, tree);
+    assert.equal(readlinkSync(join(r, 'opt/fieldgate/previous')), 'releases/9.9.9-next');
+    assert.deepEqual(readdirSync(join(r, 'opt/fieldgate/releases')).sort(), [version, '9.9.9-next'].sort());
+  });
+
+  test('a VERSION that is not a plain version is refused before anything is removed', () => {
+    const r = join(dir.path, 'root-version');
+    installInto(r, tree);
+    const before = snapshot(r);
+    for (const bad of ['..', '../../etc', 'a b', '']) {
+      const copy = releaseCopy(`tree-bad-${Buffer.from(bad).toString('hex')}`, bad);
+      const res = spawnSync('bash', [join(copy, 'install.sh')], { env: { ...process.env, DESTDIR: r }, encoding: 'utf8' });
+      assert.notEqual(res.status, 0, `VERSION ${JSON.stringify(bad)} accepted: ${res.stdout}`);
+      assert.match(res.stderr, /VERSION holds .*not a version/);
+    }
+    assert.deepEqual(snapshot(r), before, 'a refused install changes nothing');
+  });
+
+  test('--help prints the usage comment only', () => {
+    const r = spawnSync('bash', [join(tree, 'install.sh'), '--help'], { encoding: 'utf8' });
+    assert.equal(r.status, 0);
+    assert.match(r.stdout, /^fieldgate installer for Raspberry Pi OS/);
+    assert.match(r.stdout, /sudo \.\/install\.sh --uninstall \[--purge\]/);
+    assert.doesNotMatch(r.stdout, /set -euo pipefail|^#/m);
+  });
+
+  test('the bundle names its source map, so --enable-source-maps shows TypeScript positions', () => {
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const text = readFileSync(bundle, 'utf8');
+    assert.match(text.trimEnd().split('\n').at(-1)!, /^\/\/# sourceMappingURL=fieldgate\.mjs\.map$/);
+    assert.ok(existsSync(join(dirname(bundle), 'fieldgate.mjs.map')), 'the map it names ships next to it');
+    // A stack taken inside the bundle (its first write to stdout) under --enable-source-maps, as
+    // the docs suggest with NODE_OPTIONS, names a .ts source instead of the minified bundle.
+    const probe = [
+      'Error.stackTraceLimit = 50;',
+      'const w = process.stdout.write;',
+      "process.stdout.write = function (...a) { process.stdout.write = w; process.stderr.write(`PROBE ${new Error('probe').stack}\\n`); return w.apply(this, a); };",
+    ].join('\n');
+    const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(probe)}`, bundle, 'version'], { env: { ...process.env, NODE_OPTIONS: '--enable-source-maps' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /PROBE Error: probe/);
+    assert.match(r.stderr, /gateway\/[\w/.-]+\.ts:\d+:\d+/, `no TypeScript position in the stack:\n${r.stderr}`);
+  });
+
   test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {
     // Creating a user and calling systemctl cannot happen in a DESTDIR; install-live.sh runs the
     // real thing with throwaway copies of /etc, /opt, /var/lib, ... mounted over the originals.
-    if (process.getuid?.() !== 0) return t.skip('needs root (for a private mount namespace and useradd)');
+    // CI runs as root; with FIELDGATE_REQUIRE_TOOLS=1 (gateway/test/tools.ts) not being able to
+    // run it is a failure, not a skip.
+    const cannot = (reason: string) => {
+      if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
+      t.skip(reason);
+    };
+    if (process.getuid?.() !== 0) return cannot('needs root (for a private mount namespace and useradd): run the suite as root, as CI does');
     const probe = spawnSync('unshare', ['--mount', '--propagation', 'private', 'true']);
-    if (probe.status !== 0) return t.skip(`unshare --mount is not permitted here: ${probe.stderr?.toString().trim() || probe.error?.message}`);
+    if (probe.status !== 0) return cannot(`unshare --mount is not permitted here: ${probe.stderr?.toString().trim() || probe.error?.message}`);
     const work = join(dir.path, 'live');
     mkdirSync(work);
     const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'bash', fileURLToPath(new URL('./install-live.sh', import.meta.url)), tree, work], { encoding: 'utf8' });
@@ -130,8 +202,14 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.equal(facts.second_kept_config, '1');
     assert.deepEqual([facts.after_uninstall_user, facts.after_uninstall_config, facts.after_uninstall_opt], ['yes', 'yes', 'no']);
     assert.deepEqual([facts.after_purge_user, facts.after_purge_data], ['no', 'no']);
-    assert.match(facts.systemctl, /^daemon-reload;enable fieldgate\.service;restart fieldgate\.service;is-active --quiet fieldgate\.service;daemon-reload;enable/);
-    assert.match(facts.systemctl, /disable --now fieldgate\.service;daemon-reload;/);
+    assert.equal(facts.failed_restart_status, '1', 'a failed restart fails the install');
+    assert.equal(facts.failed_restart_hint, '1', 'a failed restart still prints the journalctl/doctor hint');
+    const install = 'daemon-reload;enable fieldgate\\.service;restart fieldgate\\.service;is-active --quiet fieldgate\\.service;';
+    assert.match(facts.systemctl, new RegExp(`^${install}${install}daemon-reload;enable fieldgate\\.service;restart fieldgate\\.service;disable --now fieldgate\\.service;daemon-reload;`));
+    // systemctl on PATH but systemd not running (no /run/systemd/system): enabled by symlink only.
+    assert.equal(facts.no_systemd_calls, '0', 'no systemctl call without a running systemd');
+    assert.equal(facts.no_systemd_message, '1');
+    assert.equal(facts.no_systemd_link, '/etc/systemd/system/fieldgate.service');
   });
 
   test('systemd-analyze verify passes on the installed unit, with and without the BLE drop-in', (t) => {
@@ -160,7 +238,7 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.equal(`${r.stdout}${r.stderr}`.trim(), '', 'systemd-analyze verify printed warnings for the BLE drop-in');
 
     const unit = readFileSync(join(root, 'etc/systemd/system/fieldgate.service'), 'utf8');
-    for (const line of ['Type=notify', 'NotifyAccess=all', 'WatchdogSec=30s', 'Restart=on-failure', 'StartLimitBurst=5', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/lib/fieldgate', 'PrivateTmp=yes', 'SupplementaryGroups=dialout', 'DeviceAllow=char-ttyUSB rw', 'StandardOutput=journal']) {
+    for (const line of ['Wants=modprobe@usbserial.service modprobe@cdc_acm.service', 'After=modprobe@usbserial.service modprobe@cdc_acm.service', 'Type=notify', 'NotifyAccess=all', 'WatchdogSec=30s', 'Restart=on-failure', 'StartLimitBurst=5', 'NoNewPrivileges=yes', 'ProtectSystem=strict', 'ReadWritePaths=/var/lib/fieldgate', 'PrivateTmp=yes', 'SupplementaryGroups=dialout', 'DeviceAllow=char-ttyUSB rw', 'StandardOutput=journal']) {
       assert.ok(unit.split('\n').includes(line), `unit lacks ${line}`);
     }
   });

@@ -77,8 +77,8 @@ async function startupMs(args: string[]): Promise<number> {
   return Math.round(median(times));
 }
 
-async function connectMany(port: number, count: number): Promise<MqttClient[]> {
-  const clients: MqttClient[] = [];
+/** Connects `count` clients into `clients` (so a caller can end those connected before a failure). */
+async function connectMany(port: number, count: number, clients: MqttClient[]): Promise<void> {
   for (let i = 0; i < count; i += 100) {
     const batch = await Promise.all(
       Array.from({ length: Math.min(100, count - i) }, async (_, j) => {
@@ -90,7 +90,6 @@ async function connectMany(port: number, count: number): Promise<MqttClient[]> {
     );
     clients.push(...batch);
   }
-  return clients;
 }
 
 export const scenario: Scenario = {
@@ -111,13 +110,19 @@ export const scenario: Scenario = {
       const tsMs = await startupMs(tsArgs);
 
       const g = await startGateway(bundleArgs);
-      await new Promise((r) => setTimeout(r, 2000));
-      const idle = rssMbOf(g.child.pid!);
-      const clients = await connectMany(g.port, CLIENTS);
-      await new Promise((r) => setTimeout(r, 2000));
-      const loaded = rssMbOf(g.child.pid!);
-      await Promise.all(clients.map((c) => c.endAsync(true)));
-      await stop(g.child);
+      const clients: MqttClient[] = [];
+      let idle: number, loaded: number;
+      try {
+        await new Promise((r) => setTimeout(r, 2000));
+        idle = rssMbOf(g.child.pid!);
+        await connectMany(g.port, CLIENTS, clients);
+        await new Promise((r) => setTimeout(r, 2000));
+        loaded = rssMbOf(g.child.pid!);
+      } finally {
+        // Also when connecting fails half-way: never leave the gateway (or its clients) running.
+        await Promise.all(clients.map((c) => c.endAsync(true).catch(() => {})));
+        await stop(g.child);
+      }
 
       const kib = (n: number) => Math.round(n / 1024);
       const s = 'footprint';

@@ -1,6 +1,7 @@
 import { createSocket } from 'node:dgram';
 import { createServer, isIPv6 } from 'node:net';
-import type { Check, Finding } from './types.ts';
+import { portHeldBy } from './service.ts';
+import type { Check, DoctorContext, Finding } from './types.ts';
 
 export interface PortWanted {
   /** What listens there, as the config names it: broker.listeners.tcp, adapters.coap, ... */
@@ -76,12 +77,33 @@ function explain(p: PortWanted, code: string): Finding {
   }
 }
 
+/**
+ * A port in use while the fieldgate service runs: fine when its main process holds the socket (a
+ * healthy running install), a conflict when another process does. Undefined when no service runs.
+ */
+function heldByService(p: PortWanted, ctx: DoctorContext): Finding | undefined {
+  const pid = ctx.service?.active ? ctx.service.mainPid : undefined;
+  if (!pid) return undefined;
+  const at = `${p.transport.toUpperCase()} ${p.host}:${p.port} (${p.where})`;
+  const held = portHeldBy(pid, p.transport, p.port);
+  if (held === true) return { check: 'ports', status: 'ok', message: `${at} is held by the running fieldgate (PID ${pid}) (ok)` };
+  if (held === undefined) {
+    return {
+      check: 'ports', status: 'warn',
+      message: `${at} is in use while the fieldgate service runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
+      fix: `sudo fieldgate doctor --config ${ctx.file ?? '/etc/fieldgate/fieldgate.yaml'} can tell, or: sudo ss -${p.transport === 'tcp' ? 'l' : 'u'}npt 'sport = :${p.port}'`,
+    };
+  }
+  return undefined; // another process: the plain "in use" failure
+}
+
 export const ports: Check = async (ctx) => {
   if (!ctx.config) return [];
   const wanted = wantedPorts(ctx.config as unknown as Parameters<typeof wantedPorts>[0]);
   if (wanted.length === 0) return [{ check: 'ports', status: 'ok', message: 'no fixed ports configured' }];
   const results = await Promise.all(wanted.map(async (p) => ({ p, code: await tryBind(p) })));
-  return results.map(({ p, code }) =>
-    code ? explain(p, code) : { check: 'ports', status: 'ok' as const, message: `${p.transport.toUpperCase()} ${p.host}:${p.port} is free (${p.where})` },
-  );
+  return results.map(({ p, code }) => {
+    if (!code) return { check: 'ports', status: 'ok' as const, message: `${p.transport.toUpperCase()} ${p.host}:${p.port} is free (${p.where})` };
+    return (code === 'EADDRINUSE' ? heldByService(p, ctx) : undefined) ?? explain(p, code);
+  });
 };

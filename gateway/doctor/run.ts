@@ -7,7 +7,9 @@ import { clock } from './clock.ts';
 import { dataDir } from './data-dir.ts';
 import { nodeVersion } from './node-version.ts';
 import { ports } from './ports.ts';
+import { sandbox } from './sandbox.ts';
 import { serial } from './serial.ts';
+import { serviceInfo, type ServiceInfo } from './service.ts';
 import type { Check, DoctorContext, Finding } from './types.ts';
 import { upstream } from './upstream.ts';
 
@@ -16,7 +18,7 @@ export type { Finding };
 // `fieldgate doctor`: every check is a small module returning findings; this file loads the
 // config, runs them, and prints one line per finding (with its fix) or JSON.
 
-const CHECKS: Check[] = [ports, dataDir, serial, clock, upstream, nodeVersion];
+const CHECKS: Check[] = [ports, dataDir, serial, sandbox, clock, upstream, nodeVersion];
 
 function configFinding(file: string | undefined): { config?: GatewayConfig; finding: Finding } {
   const name = file ?? '(embedded defaults)';
@@ -44,12 +46,26 @@ function userFinding(): Finding | undefined {
   return { check: 'user', status: 'warn', message: 'running as root: file and device permission checks reflect root, not the fieldgate service user', fix: 'sudo -u fieldgate fieldgate doctor --config /etc/fieldgate/fieldgate.yaml' };
 }
 
-export async function doctor(opts: { file?: string; devices?: string[]; timeoutMs?: number }): Promise<Finding[]> {
+/** One line on the installed service, so the port and device lines that follow make sense. */
+function serviceFinding(s: ServiceInfo | undefined): Finding | undefined {
+  if (!s) return undefined;
+  if (s.active) return { check: 'service', status: 'ok', message: `fieldgate.service is running${s.mainPid ? ` (main PID ${s.mainPid})` : ''}: ports and devices it holds are reported as such, not as conflicts` };
+  return { check: 'service', status: 'ok', message: `fieldgate.service is installed (${s.source === 'systemctl' ? 'not running' : `${s.unitFile ?? 'unit file'}; systemd not reachable`}); its sandbox is checked below` };
+}
+
+/**
+ * Runs every check. `service` replaces what systemctl (or the installed unit file) says about the
+ * fieldgate unit; null means "not installed".
+ */
+export async function doctor(opts: { file?: string; devices?: string[]; timeoutMs?: number; service?: ServiceInfo | null }): Promise<Finding[]> {
   const { config, finding } = configFinding(opts.file);
-  const ctx: DoctorContext = { file: opts.file, config, devices: opts.devices ?? [], timeoutMs: opts.timeoutMs ?? 5000 };
+  const service = opts.service === undefined ? serviceInfo() : (opts.service ?? undefined);
+  const ctx: DoctorContext = { file: opts.file, config, devices: opts.devices ?? [], timeoutMs: opts.timeoutMs ?? 5000, service };
   const findings: Finding[] = [finding];
   const user = userFinding();
   if (user) findings.push(user);
+  const svc = serviceFinding(service);
+  if (svc) findings.push(svc);
   const results = await Promise.all(CHECKS.map((c) => c(ctx).catch((err: Error): Finding[] => [{ check: c.name || 'check', status: 'fail', message: `the check itself crashed: ${err.message}`, fix: 'report this as a fieldgate bug' }])));
   for (const r of results) findings.push(...r);
   return findings;

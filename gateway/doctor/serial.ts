@@ -1,4 +1,5 @@
 import { accessSync, constants, readFileSync, realpathSync, statSync } from 'node:fs';
+import { deviceHeldBy } from './service.ts';
 import type { Check, DoctorContext, Finding } from './types.ts';
 
 /** Every `/dev/...` string in the adapters' config sections: the serial devices they will open. */
@@ -48,7 +49,7 @@ function openWith(SerialPort: SerialPortCtor, path: string): Promise<string | un
   });
 }
 
-async function device(path: string, where: string, SerialPort: SerialPortCtor | undefined): Promise<Finding> {
+async function device(path: string, where: string, SerialPort: SerialPortCtor | undefined, ctx: DoctorContext): Promise<Finding> {
   const named = `${path} (${where})`;
   let real = path;
   try {
@@ -64,6 +65,11 @@ async function device(path: string, where: string, SerialPort: SerialPortCtor | 
     };
   }
   const via = real === path ? '' : ` -> ${real}`;
+  // The running service holds its modems open (and locked): that is the healthy state. Checked
+  // before opening, so doctor never touches a line the gateway is using.
+  const pid = ctx.service?.active ? ctx.service.mainPid : undefined;
+  const held = pid ? deviceHeldBy(pid, real) : false;
+  if (held === true) return { check: 'serial', status: 'ok', message: `${named}${via} is held by the running fieldgate (PID ${pid}) (ok)` };
   try {
     accessSync(real, constants.R_OK | constants.W_OK);
   } catch {
@@ -73,6 +79,13 @@ async function device(path: string, where: string, SerialPort: SerialPortCtor | 
   const err = await openWith(SerialPort, path);
   if (err) {
     const busy = /lock|busy|temporarily unavailable/i.test(err);
+    if (busy && held === undefined) {
+      return {
+        check: 'serial', status: 'warn',
+        message: `${named}${via} is in use while the fieldgate service runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
+        fix: `sudo fuser -v ${real} names the holder`,
+      };
+    }
     return {
       check: 'serial', status: 'fail', message: `${named}${via}: cannot open (${err})`,
       fix: busy
@@ -97,6 +110,6 @@ export const serial: Check = async (ctx: DoctorContext) => {
     out.push({ check: 'serial-addon', status: 'ok', message: `serialport addon loaded for ${process.platform}-${process.arch}${loaded.addon ? ` (${loaded.addon})` : ''}` });
   }
   if (devices.length === 0) out.push({ check: 'serial', status: 'ok', message: 'no serial devices configured' });
-  for (const d of devices) out.push(await device(d.path, d.where, loaded.SerialPort));
+  for (const d of devices) out.push(await device(d.path, d.where, loaded.SerialPort, ctx));
   return out;
 };

@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '../app/config.ts';
+import type { ServiceInfo } from './service.ts';
 
 /** ok: fine. warn: degraded but the gateway runs. fail: the gateway or a configured device cannot work. */
 export type Status = 'ok' | 'warn' | 'fail';
@@ -20,6 +21,11 @@ export interface DoctorContext {
   devices: string[];
   /** Network checks give up after this. */
   timeoutMs: number;
+  /**
+   * The installed fieldgate systemd unit (running or not, its main PID, its sandbox), or
+   * undefined when it is not installed: a port or device held by the running service is fine.
+   */
+  service?: ServiceInfo;
 }
 
 export type Check = (ctx: DoctorContext) => Promise<Finding[]>;

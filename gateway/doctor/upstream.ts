@@ -80,6 +80,8 @@ async function server(name: string, raw: string, tls: UpstreamView['tls'], timeo
       return { ...base, message: `${at}: cannot resolve ${url.hostname} (${r.code})`, fix: 'check DNS (resolvectl status, /etc/resolv.conf) and the host name' };
     case 'ECONNREFUSED':
       return { ...base, fix: `nothing listens on ${url.hostname}:${url.port || DEFAULT_PORT[url.protocol]}: check the port, or the broker` };
+    case 'ECONNRESET':
+      return { ...base, fix: `the server closed the connection${url.protocol === 'mqtts:' || url.protocol === 'wss:' ? ' during the TLS handshake: is it a TLS port (MQTT over TLS is usually 8883), and does it want a client certificate (tls.cert_file, tls.key_file)?' : ': check the port and the broker logs'}` };
     case 'ETIMEDOUT':
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':

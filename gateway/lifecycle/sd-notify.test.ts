@@ -5,7 +5,7 @@ import { after, describe, test } from 'node:test';
 import { finished, spawnFieldgate, started } from '../test/cli.ts';
 import { tempDir, until } from '../test/helpers.ts';
 import { testConfigYaml } from '../../hw-test/config.ts';
-import { watchdogInterval } from './sd-notify.ts';
+import { createNotifier, watchdogInterval } from './sd-notify.ts';
 
 // sd_notify goes through the systemd-notify helper; a recording stand-in on PATH shows what the
 // gateway sends and when, without a running systemd.
@@ -42,24 +42,62 @@ describe('sd_notify (systemd Type=notify)', () => {
     assert.ok(all.every((l) => l.includes(`--pid=${child.pid}`)), all.join('\n'));
   });
 
+  /**
+   * A gateway started after `others` with the same WATCHDOG_USEC and a working helper: once it has
+   * pinged twice, each of `others` (started earlier) has had at least as long to ping. Waiting on
+   * its pings replaces a guessed sleep, so "nothing happened" is checked after enough happened.
+   */
+  async function afterTwoControlPings(usec: string) {
+    const control = spawnFieldgate(['start', '--config', config], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/test/control', WATCHDOG_USEC: usec } });
+    await started(control);
+    const controlPings = () => lines().filter((l) => l.startsWith(`/run/test/control --pid=${control.pid} WATCHDOG=1`)).length;
+    await until(() => controlPings() >= 2, 'two watchdog pings from the control gateway');
+    control.kill('SIGTERM');
+    assert.equal((await finished(control)).code, 0);
+  }
+
   test('a no-op without NOTIFY_SOCKET (not under systemd)', async () => {
     writeFileSync(log, '');
     const child = spawnFieldgate(['start', '--config', config], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '', WATCHDOG_USEC: '200000' } });
     await started(child);
-    await new Promise((r) => setTimeout(r, 400));
+    await afterTwoControlPings('200000');
     child.kill('SIGTERM');
     assert.equal((await finished(child)).code, 0);
-    assert.equal(readFileSync(log, 'utf8'), '');
+    assert.deepEqual(lines().filter((l) => l.includes(`--pid=${child.pid} `)), [], 'the gateway without NOTIFY_SOCKET sent nothing');
   });
 
   test('a missing systemd-notify is one warning, and the gateway runs on', async () => {
-    const child = spawnFieldgate(['start', '--config', config], { env: { PATH: '/nonexistent', NOTIFY_SOCKET: '/run/test/notify', WATCHDOG_USEC: '100000' } });
+    const child = spawnFieldgate(['start', '--config', config], { env: { PATH: '/nonexistent', NOTIFY_SOCKET: '/run/test/notify', WATCHDOG_USEC: '200000' } });
     await started(child);
-    await new Promise((r) => setTimeout(r, 400));
+    await until(() => child.output.stdout.includes('systemd-notify not found'), 'the missing-helper warning');
+    // READY=1 failed; the watchdog pings that follow fail the same way and must not warn again.
+    await afterTwoControlPings('200000');
     child.kill('SIGTERM');
     const run = await finished(child);
     assert.equal(run.code, 0, run.stderr);
     const warnings = run.stdout.split('\n').filter((l) => l.includes('systemd-notify not found'));
     assert.equal(warnings.length, 1, run.stdout);
+  });
+
+  test('the notifier: each failure kind is reported once however many pings fail; nothing without NOTIFY_SOCKET', async () => {
+    const errors: string[] = [];
+    const sent: string[] = [];
+    const n = createNotifier({
+      env: { NOTIFY_SOCKET: '/run/test/notify', WATCHDOG_USEC: '20000' },
+      command: join(dir.path, 'no-such-helper'),
+      onError: (m) => errors.push(m),
+      onSent: (a) => sent.push(a.join(' ')),
+    });
+    assert.equal(n.enabled, true);
+    await n.ready('up');
+    n.startWatchdog();
+    await until(() => sent.filter((s) => s === 'WATCHDOG=1').length >= 3, 'three (failed) watchdog pings');
+    n.close();
+    assert.equal(sent[0], 'READY=1 STATUS=up');
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0], /no-such-helper not found/);
+
+    const off = createNotifier({ env: { WATCHDOG_USEC: '20000' }, command: join(dir.path, 'systemd-notify'), onSent: (a) => sent.push(a.join(' ')) });
+    assert.equal(off.enabled, false);
   });
 });

@@ -31,6 +31,8 @@ export interface NotifierOptions {
   onError?: (message: string) => void;
   /** The helper to run; tests substitute a recorder. */
   command?: string;
+  /** Called once each message's helper run has ended, whether it worked or not (tests wait on it). */
+  onSent?: (assignments: string[]) => void;
 }
 
 const NOOP: Notifier = { enabled: false, ready: async () => {}, stopping: async () => {}, startWatchdog: () => {}, close: () => {} };
@@ -59,7 +61,7 @@ export function createNotifier(opts: NotifierOptions = {}): Notifier {
   let pingInFlight = false;
 
   const send = (assignments: string[]): Promise<void> =>
-    new Promise((resolve) => {
+    new Promise<void>((resolve) => {
       const child = spawn(command, [`--pid=${process.pid}`, ...assignments], { stdio: 'ignore', env });
       // The helper waits for PID 1 to confirm; never let a wedged one pile up or hold a shutdown.
       const limit = setTimeout(() => {
@@ -78,7 +80,7 @@ export function createNotifier(opts: NotifierOptions = {}): Notifier {
         if (code) report(`exit${code}`, `${command} ${assignments.join(' ')} exited with code ${code}; is the unit's NotifyAccess=all set?`);
         resolve();
       });
-    });
+    }).then(() => opts.onSent?.(assignments));
 
   return {
     enabled: true,
