@@ -3,7 +3,7 @@ import { openSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSy
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { tempDir } from '../test/helpers.ts';
-import { SegmentLog } from './segment-log.ts';
+import { READ_HANDLES, SegmentLog } from './segment-log.ts';
 import type { Pos, ReadRecord } from './store.ts';
 
 const dirs: { remove(): void }[] = [];
@@ -138,6 +138,38 @@ describe('segment log', () => {
   });
 });
 
+const heldOpen = (dir: string) =>
+  readdirSync('/proc/self/fd')
+    .map((fd) => {
+      try {
+        return readlinkSync(join('/proc/self/fd', fd));
+      } catch {
+        return '';
+      }
+    })
+    .filter((target) => target.startsWith(dir));
+
+describe('segment log descriptors', () => {
+  it('keeps a descriptor for the active segment and a few recently read ones, not one per segment', async () => {
+    const { log, dir } = newLog(1024);
+    await log.open();
+    await fill(log, 3000);
+    const segments = files(dir).length;
+    assert.ok(segments > 3 * (READ_HANDLES + 1), `many segments (${segments})`);
+    assert.ok(heldOpen(dir).length <= READ_HANDLES + 1, `while writing: ${heldOpen(dir).length} open`);
+    await log.close();
+
+    const again = newLog(1024, dir).log;
+    await again.open();
+    assert.ok(heldOpen(dir).length <= 1, `after open: ${heldOpen(dir).length} open`);
+    const got = await readAll(again);
+    assert.equal(got.length, 3000);
+    assert.ok(heldOpen(dir).length <= READ_HANDLES + 1, `after reading everything: ${heldOpen(dir).length} open for ${segments} segments`);
+    await again.close();
+    assert.deepEqual(heldOpen(dir), []);
+  });
+});
+
 describe('segment log failures', () => {
   const failNextSegment = (log: SegmentLog, how: 'create' | 'dirsync') => {
     const l = log as unknown as { createSegment: (base: number) => Promise<void>; syncDir: () => void };
@@ -175,16 +207,9 @@ describe('segment log failures', () => {
     await log.open();
     await fill(log, 20);
     failNextSegment(log, 'dirsync');
-    const heldOpen = () => readdirSync('/proc/self/fd').map((fd) => {
-      try {
-        return readlinkSync(join('/proc/self/fd', fd));
-      } catch {
-        return '';
-      }
-    }).filter((target) => target.startsWith(dir));
-    const before = heldOpen();
+    const before = heldOpen(dir);
     await assert.rejects(fill(log, 40, 20));
-    assert.deepEqual(heldOpen(), before, 'no descriptor left on the half-created segment');
+    assert.deepEqual(heldOpen(dir), before, 'no descriptor left on the half-created segment');
     // The next rotation works.
     await fill(log, 40, 100);
     await log.close();

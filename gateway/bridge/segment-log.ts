@@ -25,8 +25,18 @@ interface Segment {
   size: number;
   /** The seq after the last record in the file. */
   end: number;
+  /** Open only for the active segment and the few most recently read ones (see READ_HANDLES). */
   fh?: FileHandle;
+  /** Reads in progress on fh: it is not closed under them. */
+  users?: number;
 }
+
+/**
+ * Sealed segments keep a file descriptor only while among this many most recently read: with small
+ * segments and a large bound a lane can have thousands of files, and one descriptor each would run
+ * into the process's open-file limit.
+ */
+export const READ_HANDLES = 8;
 
 const NAME = /^([0-9a-f]{16})\.seg$/;
 
@@ -52,6 +62,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private closed = false;
   /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
   private readonly reported = new Map<string, Set<number>>();
+  /** Sealed segments holding a read descriptor, least recently used first. */
+  private lru: Segment[] = [];
   bytesWritten = 0;
   syncs = 0;
 
@@ -112,6 +124,12 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       seg.end = Math.max(seg.base, lastSeq + 1);
       report.bytes += seg.size;
       this.segments.push(seg);
+      // Sealed segments are reopened for reading when needed; only the last one stays open.
+      const prev = this.segments.at(-2);
+      if (prev?.fh) {
+        await prev.fh.close();
+        prev.fh = undefined;
+      }
     }
     this.next = this.segments.length ? this.active.end : 0;
     if (!this.segments.length) await this.createSegment(this.next);
@@ -194,8 +212,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       // segments (the unit of drops and deletion) stay near their size whatever the burst.
       for (let i = 0; i < items.length; ) {
         if (seg.size >= this.opts.segmentBytes) {
+          const sealed = seg;
           await this.createSegment(seg.end);
           seg = this.active;
+          this.touch(sealed);
         }
         const room = this.opts.segmentBytes - seg.size;
         let j = i;
@@ -280,18 +300,24 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const limit = seg.size;
       const endSeq = seg.end;
       if (off < limit) {
-        if (!seg.fh) seg.fh = await open(seg.file, 'r+');
-        const reader = new FrameReader(seg.fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
-        for (let item = await reader.next(); item; item = await reader.next()) {
-          if (item.kind === 'damaged') {
-            if (this.firstReport(seg.file, item.from)) this.emit('damaged', { file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: 'skipped', why: item.why });
-            continue;
+        const fh = await this.handle(seg);
+        seg.users = (seg.users ?? 0) + 1;
+        try {
+          const reader = new FrameReader(fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
+          for (let item = await reader.next(); item; item = await reader.next()) {
+            if (item.kind === 'damaged') {
+              if (this.firstReport(seg.file, item.from)) this.emit('damaged', { file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: 'skipped', why: item.why });
+              continue;
+            }
+            const next = { seq: item.rec.seq + 1, seg: seg.base, off: item.at + item.size };
+            if (item.rec.seq < from.seq) continue;
+            records.push({ ...item.rec, at: { seq: item.rec.seq, seg: seg.base, off: item.at }, next });
+            bytes += item.size;
+            if (bytes >= maxBytes) return { records, end: next };
           }
-          const next = { seq: item.rec.seq + 1, seg: seg.base, off: item.at + item.size };
-          if (item.rec.seq < from.seq) continue;
-          records.push({ ...item.rec, at: { seq: item.rec.seq, seg: seg.base, off: item.at }, next });
-          bytes += item.size;
-          if (bytes >= maxBytes) return { records, end: next };
+        } finally {
+          seg.users--;
+          this.trimHandles();
         }
         off = limit;
       }
@@ -329,6 +355,40 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     return { firstSeq: s.base, endSeq: this.segments[0].base, bytes: s.size };
   }
 
+  /** The segment's descriptor, opened on demand; marks it most recently used. */
+  private async handle(seg: Segment): Promise<FileHandle> {
+    if (!seg.fh) {
+      const fh = await open(seg.file, 'r');
+      if (seg.fh || !this.segments.includes(seg)) await fh.close(); // opened twice, or removed meanwhile
+      else seg.fh = fh;
+      if (!seg.fh) throw Object.assign(new Error(`segment ${seg.file} was removed`), { code: 'ENOENT' });
+    }
+    this.touch(seg);
+    return seg.fh;
+  }
+
+  private touch(seg: Segment): void {
+    const i = this.lru.indexOf(seg);
+    if (i >= 0) this.lru.splice(i, 1);
+    if (seg !== this.active && seg.fh) this.lru.push(seg);
+    this.trimHandles();
+  }
+
+  /** Closes the least recently used read descriptors beyond READ_HANDLES (never one in use). */
+  private trimHandles(): void {
+    for (let i = 0; this.lru.length > READ_HANDLES && i < this.lru.length; ) {
+      const s = this.lru[i];
+      if (s.users || s === this.active) {
+        i++;
+        continue;
+      }
+      this.lru.splice(i, 1);
+      const fh = s.fh;
+      s.fh = undefined;
+      void fh?.close().catch(() => {});
+    }
+  }
+
   /** True the first time a damaged region is seen. */
   private firstReport(file: string, offset: number): boolean {
     let seen = this.reported.get(file);
@@ -340,6 +400,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   private async remove(s: Segment): Promise<void> {
     this.reported.delete(s.file);
+    const i = this.lru.indexOf(s);
+    if (i >= 0) this.lru.splice(i, 1);
     const fh = s.fh;
     s.fh = undefined;
     await fh?.close().catch(() => {});
