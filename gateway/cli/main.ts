@@ -50,7 +50,10 @@ Checks, one line each with a fix: the config is valid; the listeners' ports are 
 data directory is writable and has room for the bridge log; serial devices (any /dev/...
 path in the adapters' config, plus each --device) exist and this user can open them; the
 clock is synchronized; each bridge upstream is reachable with its TLS certificate verified;
-the Node.js version. Run it as the service user to check that user's permissions:
+the Node.js version; when the fieldgate service is installed, that its sandbox
+(ReadWritePaths, DeviceAllow) covers the data directory and serial devices. A port or
+serial device held by the running fieldgate service is reported as ok.
+Run it as the service user to check that user's permissions:
   sudo -u fieldgate fieldgate doctor --config /etc/fieldgate/fieldgate.yaml
 Exit code 1 when a check failed (something that stops the gateway or a configured device
 from working), 0 when everything passed or only warned.`,
