@@ -350,6 +350,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     const pw = join(tmp.path, 'passwd');
     writeFileSync(pw, '');
     execFileSync('mosquitto_passwd', ['-b', pw, 'gw', 's3cret']);
+    execFileSync('mosquitto_passwd', ['-b', pw, 'fieldgate-fieldgate', 'by-client-id']);
     const m = await Mosquitto.create(tmp.path, { passwordFile: pw });
     await m.start();
     cleanups.push(() => m.stop());
@@ -358,6 +359,9 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.match(bad.gw.bridge!.lastErrors().cloud!, /bad username or password \(CONNACK 0x86\)|not authorized \(CONNACK 0x87\)/);
     const good = await gateway({ upstreams: [upstream(m.port, { username: 'gw', password: 's3cret' })] });
     await until(() => good.gw.bridge!.health()[0].connected, 'connected with the right password');
+    // {clientid} (and {gatewayId}) are expanded in the user name.
+    const templated = await gateway({ upstreams: [upstream(m.port, { username: '{clientid}', password: 'by-client-id' })] });
+    await until(() => templated.gw.bridge!.health()[0].connected, `connected as the expanded client id (${templated.gw.bridge!.lastErrors().cloud})`);
   });
 
   it('a corrupted log: the gateway starts, reports the damage, forwards what is left', async () => {

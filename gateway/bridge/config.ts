@@ -27,7 +27,7 @@ const forwardRule = z.strictObject({
 });
 
 const downlinkRule = z.strictObject({
-  /** Remote topic filter to subscribe to; {prefix} and {gatewayId} are expanded. */
+  /** Remote topic filter to subscribe to; {prefix}, {gatewayId} and {clientid} are expanded. */
   remote: filter(),
   /** Local topic template: {topic} = the remote topic, {rest} = the part after the filter's fixed levels. */
   local: z.string().min(1).default('{rest}'),
@@ -52,7 +52,9 @@ export const upstreamSchema = z.strictObject({
   /** One cluster's servers; tried in turn (failover) with backoff between rounds. */
   servers: z.array(z.string().regex(SERVER_URL, 'must look like mqtt://host:1883, mqtts://host:8883, ws://host/mqtt or wss://host/mqtt')).min(1),
   protocol_version: z.union([z.literal(4), z.literal(5)]).default(5),
+  /** {gatewayId} is expanded. */
   client_id: z.string().min(1).default('fieldgate-{gatewayId}'),
+  /** {gatewayId} and {clientid} are expanded (the password is taken literally). */
   username: z.string().optional(),
   password: z.string().optional(),
   keepalive: duration().default(60_000),
@@ -74,7 +76,7 @@ export const upstreamSchema = z.strictObject({
   max_message_bytes: byteSize().default(256 * 1024),
   /** Upstream QoS 1 messages awaiting PUBACK. 1 gives strict order even across a resend. */
   inflight: z.number().int().min(1).max(65535).default(64),
-  /** Base of the status topic and of the default remote topics. */
+  /** Base of the status topic and of the default remote topics; {gatewayId} and {clientid} are expanded. */
   prefix: z.string().min(1).default('fieldgate/{gatewayId}'),
   /** Retained {prefix}/status "online", with a Last Will "offline". */
   status: z.boolean().default(true),

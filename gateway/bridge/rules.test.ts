@@ -17,6 +17,24 @@ describe('bridge rules', () => {
     assert.equal(two.match('x/y')!.qos, 0);
   });
 
+  it('expands {clientid}, {prefix} and {gatewayId} in every template', () => {
+    const r = new UpstreamRules(
+      upstream({
+        client_id: 'dev-{gatewayId}',
+        prefix: 'devices/{clientid}',
+        forward: [{ local: 'a/#', remote: '{clientid}/{gatewayId}/{topic}' }, { local: '#', remote: '{prefix}/messages/{topic}' }],
+        downlink: [{ remote: 'c2d/{clientid}/#', local: 'from/{gatewayId}/{rest}' }],
+      }),
+      'gw1',
+    );
+    assert.equal(r.clientId, 'dev-gw1');
+    assert.equal(r.prefix, 'devices/dev-gw1');
+    assert.equal(r.remoteTopic(r.match('a/b')!, 'a/b'), 'dev-gw1/gw1/a/b');
+    assert.equal(r.remoteTopic(r.match('x')!, 'x'), 'devices/dev-gw1/messages/x');
+    assert.equal(r.downlink[0].remote, 'c2d/dev-gw1/#');
+    assert.deepEqual((r.localTopic('c2d/dev-gw1/valve') as { topic: string }).topic, 'from/gw1/valve');
+  });
+
   it('maps downlinks with {rest} and {topic}, and refuses a local topic that is not valid', () => {
     const r = new UpstreamRules(upstream({ downlink: [{ remote: '{prefix}/cmd/#', local: 'cmd/{rest}' }, { remote: 'raw/+', local: '{topic}' }] }), 'gw1');
     assert.deepEqual(r.localTopic('fieldgate/gw1/cmd/valve/open'), { topic: 'cmd/valve/open', rule: r.downlink[0] });

@@ -23,14 +23,26 @@ export interface CompiledDownlink {
   fixedLevels: number;
 }
 
+/**
+ * The variables of every template of an upstream: {gatewayId}, {clientid} (the expanded client_id)
+ * and {prefix} (the expanded prefix). Forward `remote` templates add {topic} (the local topic);
+ * downlink `local` templates add {topic} (the remote topic) and {rest}.
+ */
+export function templateVars(cfg: UpstreamConfig, gatewayId: string): { gatewayId: string; clientid: string; prefix: string } {
+  const clientid = expand(cfg.client_id, { gatewayId });
+  return { gatewayId, clientid, prefix: expand(cfg.prefix, { gatewayId, clientid }) };
+}
+
 export class UpstreamRules {
   readonly prefix: string;
+  readonly clientId: string;
   readonly forward: CompiledForward[];
   readonly downlink: CompiledDownlink[];
 
   constructor(cfg: UpstreamConfig, gatewayId: string) {
-    this.prefix = expand(cfg.prefix, { gatewayId });
-    const vars = { gatewayId, prefix: this.prefix };
+    const vars = templateVars(cfg, gatewayId);
+    this.prefix = vars.prefix;
+    this.clientId = vars.clientid;
     this.forward = cfg.forward.map((r: ForwardRule) => ({
       local: expand(r.local, vars),
       // {topic} stays a placeholder until a message is matched.

@@ -5,7 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
 import { explainConnectError, type Explained } from './errors.ts';
-import { expand } from './rules.ts';
+import { expand, templateVars } from './rules.ts';
 
 export interface LinkEvents {
   up: [MqttClient];
@@ -67,9 +67,12 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
 
   private options(url: string): IClientOptions {
     const c = this.cfg;
+    const vars = templateVars(c, this.deps.gatewayId);
     const opts: IClientOptions = {
-      clientId: expand(c.client_id, { gatewayId: this.deps.gatewayId }),
-      username: c.username,
+      clientId: vars.clientid,
+      // {gatewayId} and {clientid} are expanded in the user name (many clouds want the device id
+      // there); never in the password.
+      username: c.username === undefined ? undefined : expand(c.username, vars),
       password: c.password,
       protocolVersion: c.protocol_version,
       clean: c.clean_start,
