@@ -149,15 +149,22 @@ export class Bridge {
         },
       });
       const up: Upstream = { rules, bit: meta.bits[u.name], link, consumer };
+      let subscribed = false;
       link.on('up', (client) => {
         consumer.connected(client);
         if (rules.downlink.length) {
-          client.subscribe(Object.fromEntries(rules.downlink.map((r) => [r.remote, { qos: r.qos }])), (err) => {
+          client.subscribe(Object.fromEntries(rules.downlink.map((r) => [r.remote, { qos: r.qos }])), (err, granted) => {
             if (err) log.warn({ err: err.message }, `upstream ${u.name}: downlink subscribe failed: ${err.message}`);
+            else if (granted?.some((g) => g.qos >= 0x80)) log.warn({ granted }, `upstream ${u.name}: downlink subscription refused by the server`);
+            else subscribed = true;
           });
         }
       });
-      link.on('down', () => consumer.lost());
+      link.on('down', () => {
+        subscribed = false;
+        consumer.lost();
+      });
+      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/downlink_subscribed`, () => (subscribed ? 1 : 0));
       link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
       deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/connected`, () => (link.connected ? 1 : 0));
       deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/inflight`, () => consumer.inflight);

@@ -257,6 +257,10 @@ export class Consumer {
       high.live.i++;
       return { lane: high, rec: h };
     }
+    // The priority lane has durable records not read yet (a read is under way, or starts at the end
+    // of this pump): normal traffic waits for them, so a queued alarm is never overtaken by normal
+    // messages that happened to be read first.
+    if (high.live.reading || high.live.pos.seq < high.store.endPos().seq) return undefined;
     const bl = normal.backlog;
     if (bl && !head(bl) && !bl.reading && bl.pos.seq >= bl.limit) {
       normal.backlog = undefined;
