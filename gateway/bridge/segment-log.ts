@@ -300,8 +300,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const limit = seg.size;
       const endSeq = seg.end;
       if (off < limit) {
-        const fh = await this.handle(seg);
-        seg.users = (seg.users ?? 0) + 1;
+        const fh = await this.acquire(seg);
         try {
           const reader = new FrameReader(fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
           for (let item = await reader.next(); item; item = await reader.next()) {
@@ -316,7 +315,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
             if (bytes >= maxBytes) return { records, end: next };
           }
         } finally {
-          seg.users--;
+          seg.users = (seg.users ?? 1) - 1;
           this.trimHandles();
         }
         off = limit;
@@ -355,14 +354,19 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     return { firstSeq: s.base, endSeq: this.segments[0].base, bytes: s.size };
   }
 
-  /** The segment's descriptor, opened on demand; marks it most recently used. */
-  private async handle(seg: Segment): Promise<FileHandle> {
-    if (!seg.fh) {
+  /**
+   * The segment's descriptor, opened on demand, marked most recently used and counted as in use
+   * (the caller decrements `users` when done) before anything else can run and close it.
+   */
+  private async acquire(seg: Segment): Promise<FileHandle> {
+    while (!seg.fh) {
+      if (!this.segments.includes(seg)) throw Object.assign(new Error(`segment ${seg.file} was removed`), { code: 'ENOENT' });
       const fh = await open(seg.file, 'r');
-      if (seg.fh || !this.segments.includes(seg)) await fh.close(); // opened twice, or removed meanwhile
+      // Opened by a concurrent reader meanwhile (or removed): use theirs (or fail above).
+      if (seg.fh || !this.segments.includes(seg)) void fh.close().catch(() => {});
       else seg.fh = fh;
-      if (!seg.fh) throw Object.assign(new Error(`segment ${seg.file} was removed`), { code: 'ENOENT' });
     }
+    seg.users = (seg.users ?? 0) + 1;
     this.touch(seg);
     return seg.fh;
   }
