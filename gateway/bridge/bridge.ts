@@ -134,7 +134,7 @@ export class Bridge {
         start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
         ttl: q.ttl,
         counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
-        onDrop: (reason, rec, detail) => this.dropped(reason, 1, `${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`),
+        onDrop: (reason, rec, detail, always) => this.dropped(reason, 1, `upstream ${u.name}: ${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`, always),
         onRefused: (why, wait) => {
           this.c.refused.inc();
           const now = Date.now();
@@ -258,11 +258,11 @@ export class Bridge {
     }
   }
 
-  private dropped(reason: keyof Bridge['drops'], n: number, what: string): void {
+  private dropped(reason: keyof Bridge['drops'], n: number, what: string, always = false): void {
     this.drops[reason] += n;
     if (reason === 'queue_full') this.c.queueFull.inc(n);
     const now = Date.now();
-    if (now - this.dropLog.at < DROP_LOG_MS) {
+    if (now - this.dropLog.at < DROP_LOG_MS && !always) {
       // Rate-limited: counted now, written out by the next line or, if none comes, by a timer.
       this.dropLog.suppressed += n;
       if (!this.dropLog.timer) {

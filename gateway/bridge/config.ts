@@ -110,7 +110,10 @@ export const bridgeSchema = z.strictObject({
     sync_interval: duration().default(5),
     /** Segment file size; drops and deletions happen a whole segment at a time. */
     segment_bytes: byteSize().default(16 * 1024 * 1024),
-    /** How often acknowledged positions are saved; after a crash at most this much is resent. */
+    /**
+     * How often acknowledged positions are saved: after a crash, what was acknowledged in the last
+     * interval is resent, plus the inflight window.
+     */
     checkpoint_interval: duration().default(1000),
   }).prefault({}),
   upstreams: z.array(upstreamSchema).max(32).default([]),

@@ -72,7 +72,8 @@ export interface ConsumerDeps {
   start: Partial<Record<LaneName, Pos>>;
   ttl: number;
   counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter; tooLarge: Counter };
-  onDrop: (reason: 'expired' | 'failed' | 'no_rule' | 'too_large', rec: ReadRecord, detail?: string) => void;
+  /** `always`: log it now, whatever the drop log's rate limit (rare and worth a line of its own). */
+  onDrop: (reason: 'expired' | 'failed' | 'no_rule' | 'too_large', rec: ReadRecord, detail?: string, always?: boolean) => void;
   /** A temporary PUBACK refusal: sending pauses for `waitMs`, then resumes from the watermark. */
   onRefused?: (why: string, waitMs: number) => void;
 }
@@ -325,7 +326,7 @@ export class Consumer {
     if (lane.poison === rec.seq) {
       lane.poison = undefined;
       counters.failed.inc();
-      this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message`);
+      this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message (the last time alone in flight); dropped so the rest can flow`, true);
       return;
     }
     const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
