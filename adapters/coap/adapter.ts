@@ -6,7 +6,7 @@ import { RateLimiter } from './bounded.ts';
 import { Block1Assembler } from './block.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
-import { Observers, peerKey } from './observers.ts';
+import { Observers } from './observers.ts';
 import { FieldgateCoapServer, type DatagramTransport, type Peer, type ServerHooks } from './server.ts';
 import { AuthCache, Sessions, addressText } from './sessions.ts';
 import { replyFor, uintOption } from './wire.ts';
@@ -45,7 +45,7 @@ export class CoapAdapter implements Adapter {
     this.limiter = new RateLimiter(cfg.limits.rate, cfg.limits.burst, cfg.limits.max_peers);
     this.auth = new AuthCache(cfg.limits.max_peers, 60_000);
     const observers = new Observers(
-      { notifyType: cfg.notify_type, maxObservers: cfg.limits.max_observers, maxPerClient: cfg.limits.max_observers_per_client, queueMax: cfg.limits.notify_queue, szx: Math.log2(cfg.blockwise.max_block_size) - 4, ackTimeoutMs: 2000, maxRetransmit: 4 },
+      { notifyType: cfg.notify_type, maxObservers: cfg.limits.max_observers, maxPerClient: cfg.limits.max_observers_per_client, maxPerAddress: cfg.limits.max_observers_per_address, leaseMs: cfg.limits.observe_lease, queueMax: cfg.limits.notify_queue, szx: Math.log2(cfg.blockwise.max_block_size) - 4, ackTimeoutMs: 2000, maxRetransmit: 4 },
       { sent: m.counter('notifications/sent'), retransmitted: m.counter('notifications/retransmitted'), droppedQueueFull: m.counter('notifications/dropped/queue_full'), cancelled: m.counter('observers/cancelled') },
       (o, why) => ctx.log.debug({ clientid: o.clientid, filter: o.filter, why }, 'CoAP observation ended'),
     );
@@ -121,7 +121,8 @@ export class CoapAdapter implements Adapter {
       intercept: (packet, peer: Peer, server) => {
         if (packet.ack || packet.reset) return this.handler!.observers.onReply(server, peer, packet.messageId, packet.reset);
         requests.inc();
-        const key = peerKey(server, peer);
+        // Per IP address, not ip:port: rotating source ports must not buy a fresh bucket each time.
+        const key = `${server.id}|${peer.address}`;
         if (this.limiter!.take(key)) return false;
         limited.inc();
         // RFC 8516 4.29 Too Many Requests, Max-Age = seconds until a request fits again. A NON
@@ -143,6 +144,7 @@ export class CoapAdapter implements Adapter {
   private sweep(): void {
     if (this.stopped) return;
     void this.handler?.expireSessions().catch((err: Error) => this.ctx?.log.error({ err: err.message }, 'CoAP session sweep failed'));
+    void this.handler?.expireObservations().catch((err: Error) => this.ctx?.log.error({ err: err.message }, 'CoAP observation sweep failed'));
     this.limiter?.prune();
     this.auth?.prune();
     this.handler?.assembler.prune();

@@ -78,10 +78,13 @@ export class LruMap<K, V> {
 /**
  * Token-bucket rate limit per key (a peer address). `take` answers whether one more message fits;
  * `retryAfterMs` says when the next one would. Buckets of quiet peers are forgotten after
- * `idleMs`, and at most `maxKeys` are tracked; a forgotten peer simply starts with a full bucket.
+ * `idleMs`, and at most `maxKeys` are tracked; a forgotten peer starts with a full bucket, unless
+ * the table is full: then a new key starts empty and its first message is paid from one shared
+ * overflow bucket, so churning through keys buys no more than one peer's budget.
  */
 export class RateLimiter {
   private readonly buckets: LruMap<string, { tokens: number; at: number }>;
+  private readonly overflow: { tokens: number; at: number };
 
   constructor(
     private readonly ratePerSec: number,
@@ -91,6 +94,7 @@ export class RateLimiter {
     idleMs = 60_000,
   ) {
     this.buckets = new LruMap(maxKeys, idleMs, undefined, now);
+    this.overflow = { tokens: burst, at: now() };
   }
 
   get tracked(): number {
@@ -101,13 +105,19 @@ export class RateLimiter {
     if (this.ratePerSec <= 0) return true; // 0 disables the limit
     const t = this.now();
     let b = this.buckets.get(key);
+    let payer = b;
     if (!b) {
-      b = { tokens: this.burst, at: t };
-    } else {
-      b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerSec);
-      b.at = t;
+      const full = this.buckets.size >= this.buckets.max;
+      b = { tokens: full ? 0 : this.burst, at: t };
+      payer = full ? this.overflow : b;
     }
     this.buckets.set(key, b);
+    return this.spend(payer!, t);
+  }
+
+  private spend(b: { tokens: number; at: number }, t: number): boolean {
+    b.tokens = Math.min(this.burst, b.tokens + ((t - b.at) / 1000) * this.ratePerSec);
+    b.at = t;
     if (b.tokens >= 1) {
       b.tokens -= 1;
       return true;

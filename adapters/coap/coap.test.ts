@@ -7,6 +7,7 @@ import type { MqttClient } from 'mqtt';
 import { connect, endClient, until } from '../../gateway/test/helpers.ts';
 import { hashPassword } from '../../gateway/auth/password.ts';
 import type { CoapResponse } from '../../firmware-sim/coap/client.ts';
+import { fresher } from './observers.ts';
 import { sleep, startCoap, type CoapGateway } from './test-support.ts';
 
 interface Got {
@@ -111,13 +112,21 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     await until(() => notes.length === 2, 'QoS 1 notification');
     assert.deepEqual(notes.map((n) => [n.code, n.payload.toString(), n.type]), [['2.05', 'zero', 'NON'], ['2.05', 'one', 'CON']]);
     assert.ok(notes.every((n) => n.token.equals(token)));
-    assert.ok(notes[1].observe! > notes[0].observe! && notes[0].observe! > reg.observe!);
+    // Observe values are 24 bits and wrap: compare them as RFC 7641 3.4 says, not as numbers.
+    assert.ok(fresher(reg.observe!, notes[0].observe!) && fresher(notes[0].observe!, notes[1].observe!));
+    // A second observer of the same topic is the positive control for the silence below.
+    const other = await g.client();
+    const otherNotes: CoapResponse[] = [];
+    other.on('notification', (n: CoapResponse) => otherNotes.push(n));
+    assert.equal((await other.request({ method: 'GET', path: '/ps/cmd/%2B', query: { c: 'obs2' }, observe: 0 })).code, '2.05');
     const cancel = await cl.request({ method: 'GET', path: '/ps/cmd/%2B', query: { c: 'obs1' }, observe: 1 });
     assert.equal(cancel.code, '2.07');
-    await until(() => g.metric('observers') === 0, 'observer removed');
+    await until(() => g.metric('observers') === 1, 'observer removed');
     pub.publish('coap/cmd/c', 'after', { qos: 0 });
-    await sleep(150);
-    assert.equal(notes.length, 2);
+    await until(() => otherNotes.some((n) => n.payload.toString() === 'after'), 'the other observer is notified');
+    await sleep(50);
+    assert.equal(notes.length, 2, 'the cancelled observation got nothing');
+    await other.request({ method: 'GET', path: '/ps/cmd/%2B', query: { c: 'obs2' }, observe: 1 });
     await endClient(pub);
   });
 
@@ -175,6 +184,88 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     send({ code: '0.00', messageId: got[3].messageId, reset: true });
     await until(() => g.metric('observers/cancelled') === cancelled + 1, 'RST cancels');
     sock.close();
+    await endClient(pub);
+  });
+
+  test('re-registration from a new port while a CON notification is in flight: its ACK from the new port is accepted and the next one is delivered', async () => {
+    const { createSocket } = await import('node:dgram');
+    const { generate, parse } = await import('coap-packet');
+    const open = async () => {
+      const sock = createSocket('udp4');
+      await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+      const got: ReturnType<typeof parse>[] = [];
+      sock.on('message', (m) => got.push(parse(m)));
+      return { sock, got, send: (p: Parameters<typeof generate>[0]) => sock.send(generate(p), g.coapPort, '127.0.0.1') };
+    };
+    const register = (mid: number, token: string) => ({ code: 'GET', messageId: mid, token: Buffer.from(token), confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }, { name: 'Uri-Path', value: Buffer.from('rb') }, { name: 'Uri-Query', value: Buffer.from('c=rb1') }, { name: 'Observe', value: Buffer.alloc(0) }] }) as Parameters<typeof generate>[0];
+    const base = g.metric('observers');
+    const a = await open();
+    a.send(register(1, 'ta'));
+    await until(() => a.got.length === 1, 'registration from A');
+    const pub = await connect(g.url);
+    pub.publish('coap/rb', 'n1', { qos: 1 });
+    await until(() => a.got.length === 2, 'CON notification at A');
+    assert.equal(a.got[1].confirmable, true);
+    const inflight = a.got[1].messageId;
+    // The NAT rebinds before the device ACKs: it re-registers from a new port, then ACKs from there.
+    const b = await open();
+    b.send(register(2, 'tb'));
+    await until(() => b.got.some((p) => p.ack && p.code === '2.05'), 're-registration from B');
+    assert.equal(g.metric('observers'), base + 1, 'the same relation');
+    b.send({ code: '0.00', messageId: inflight, ack: true });
+    pub.publish('coap/rb', 'n2', { qos: 1 });
+    await until(() => b.got.some((p) => p.payload.toString() === 'n2'), 'the next notification, at B');
+    const n2 = b.got.find((p) => p.payload.toString() === 'n2')!;
+    assert.deepEqual([n2.confirmable, n2.token.toString()], [true, 'tb']);
+    b.send({ code: '0.00', messageId: n2.messageId, ack: true });
+    b.send({ ...register(3, 'tb'), options: [...register(3, 'tb').options!.slice(0, 3), { name: 'Observe', value: Buffer.from([1]) }] });
+    await until(() => g.metric('observers') === base, 'cancelled');
+    a.sock.close();
+    b.sock.close();
+    await endClient(pub);
+  });
+
+  test('without c=, a device is its IP address: requests from many source ports are one registry device', async () => {
+    const clients = await Promise.all([g.client(), g.client(), g.client()]);
+    for (const cl of clients) assert.equal((await cl.request({ method: 'POST', path: '/ps/anon/t', payload: 'x' })).code, '2.04');
+    const coap = g.gw.registry.list().filter((d) => d.protocol === 'coap' && d.id.startsWith('127.0.0.1'));
+    assert.deepEqual(coap.map((d) => d.id), ['127.0.0.1']);
+  });
+});
+
+describe('observation ownership', () => {
+  let g: CoapGateway;
+  before(async () => {
+    const users = await Promise.all(['alice', 'mallory', 'bob'].map(async (u) => ({ username: u, password_hash: await hashPassword(`${u}-pw`) })));
+    g = await startCoap({}, { auth: { users, acl: [{ user: 'mallory', permission: 'deny', action: 'subscribe', topics: ['alice/#'] }] } });
+  });
+  after(async () => g.stop());
+
+  test('another user sending the same c= cannot re-point or cancel an observation: it is a new subscription under its own ACL', async () => {
+    const alice = await g.client();
+    const atAlice: CoapResponse[] = [];
+    alice.on('notification', (n: CoapResponse) => atAlice.push(n));
+    const q = (u: string) => ({ c: 'dev-a', u, p: `${u}-pw` });
+    assert.equal((await alice.request({ method: 'GET', path: '/ps/alice/cmd', query: q('alice'), observe: 0 })).code, '2.05');
+    const mallory = await g.client();
+    const atMallory: CoapResponse[] = [];
+    mallory.on('notification', (n: CoapResponse) => atMallory.push(n));
+    assert.equal((await mallory.request({ method: 'GET', path: '/ps/alice/cmd', query: q('mallory'), observe: 0 })).code, '4.01', 'the ACL decides, as for a new subscription');
+    assert.equal((await mallory.request({ method: 'GET', path: '/ps/alice/cmd', query: q('mallory'), observe: 1 })).code, '2.07');
+    assert.equal(g.metric('observers'), 1, "alice's observation is still there");
+    // bob may subscribe: he gets his own observation; alice keeps hers.
+    const bob = await g.client();
+    const atBob: CoapResponse[] = [];
+    bob.on('notification', (n: CoapResponse) => atBob.push(n));
+    assert.equal((await bob.request({ method: 'GET', path: '/ps/alice/cmd', query: q('bob'), observe: 0 })).code, '2.05');
+    assert.equal(g.metric('observers'), 2);
+    const pub = await connect(g.url);
+    pub.publish('alice/cmd', 'for-alice', { qos: 0 });
+    await until(() => atAlice.length === 1 && atBob.length === 1, 'alice and bob notified');
+    assert.equal(atAlice[0].payload.toString(), 'for-alice');
+    assert.equal(atMallory.length, 0);
+    assert.equal((await bob.request({ method: 'GET', path: '/ps/alice/cmd', query: q('bob'), observe: 1 })).code, '2.07');
+    assert.equal(g.metric('observers'), 1, "bob's cancel ends only bob's");
     await endClient(pub);
   });
 });

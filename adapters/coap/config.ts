@@ -36,7 +36,7 @@ export const coapConfigSchema = z.strictObject({
     timeout: duration().default(60_000),
   }).prefault({}),
   limits: z.strictObject({
-    /** Requests per second per peer (ip:port); 0 disables the limit. Excess CON requests get 4.29. */
+    /** Requests per second per peer IP address (all its ports together); 0 disables the limit. Excess CON requests get 4.29. */
     rate: z.number().min(0).default(100),
     burst: z.number().int().min(1).default(200),
     /** Responses kept (up to 247 s) to answer retransmitted requests; a few hundred bytes each. */
@@ -45,6 +45,14 @@ export const coapConfigSchema = z.strictObject({
     max_sessions: z.number().int().min(1).default(10_000),
     max_observers: z.number().int().min(1).default(10_000),
     max_observers_per_client: z.number().int().min(1).default(32),
+    /** Observations from one IP address (any port, any clientid). */
+    max_observers_per_address: z.number().int().min(1).default(256),
+    /**
+     * Connectionless observations end when the client has not proved alive for this long: a
+     * registration, re-registration or ACK of a CON notification renews it, and after half of it
+     * the next notification goes as CON. Quiet topics: re-register within the lease.
+     */
+    observe_lease: duration().default(24 * 3600_000),
     notify_queue: z.number().int().min(1).default(100),
   }).prefault({}),
 });

@@ -9,7 +9,7 @@ import { Block1Assembler, decodeBlock, encodeBlock, szxFor } from './block.ts';
 import type { CoapConfig } from './config.ts';
 import { Observers, peerKey } from './observers.ts';
 import { packetOf, stashOf, type FieldgateCoapServer, type Peer } from './server.ts';
-import { AuthCache, Sessions, addressText, deviceOf } from './sessions.ts';
+import { AuthCache, Sessions, addressText, deviceOf, hostText } from './sessions.ts';
 import { mount, parsePath, parseQuery, resolveExpiry, resolveQos, resolveRetain, type Query, type Route } from './uri.ts';
 import { readUint, uintOption } from './wire.ts';
 
@@ -128,7 +128,8 @@ export class CoapHandler {
 
   private async authenticate(ex: Exchange): Promise<DeviceIdentity | Reply> {
     const { clientid, username, password } = ex.query;
-    const device = deviceOf(clientid || addressText(ex.peer), ex.peer, username);
+    // Without c=, the device is its IP address (not ip:port): NAT port churn must not mint devices.
+    const device = deviceOf(clientid || hostText(ex.peer), ex.peer, username);
     const r = await this.auth.check(ex.peer.address, device.id, username, password, () => this.ctx.messages.authenticate(device, password));
     if (!r.ok) {
       this.counters.authFailed.inc();
@@ -188,7 +189,8 @@ export class CoapHandler {
     if (typeof wanted === 'object' && wanted.num > 0) return this.nextBlock(device, filter);
     const observe = readUint(stash.observe);
     if (observe === 1) {
-      const o = this.observers.get(device.id, filter);
+      // Only the principal that registered it finds it: another user's c= cancels nothing.
+      const o = this.observers.get(device.id, filter, device.username);
       if (o) await this.observers.remove(o, 'unsubscribed');
       return { code: '2.07' };
     }
@@ -199,15 +201,19 @@ export class CoapHandler {
     const qos = resolveQos(ex.query.qos, this.cfg.subscribe_qos, ex.confirmable);
     if (typeof qos === 'object') return { code: '4.00', message: qos.error };
     const szx = Math.min(szxFor(this.cfg.blockwise.max_block_size), typeof wanted === 'object' ? wanted.szx : 6);
-    const existing = this.observers.get(device.id, filter);
+    // The same clientid from another principal is a different relation: it is a new subscription,
+    // checked by the ACL, and never re-points or replaces the first principal's.
+    const existing = this.observers.get(device.id, filter, device.username);
     if (existing) {
       // RFC 7641 4.1: a new registration for the same target replaces the entry (token, address).
-      Object.assign(existing, { token, server: ex.server, peer: ex.peer, subQos: qos, szx });
+      this.observers.rebind(existing, ex.server, ex.peer, token);
+      this.observers.renew(existing);
+      Object.assign(existing, { subQos: qos, szx });
       return { code: '2.05', options: [['Observe', uintOption(this.observers.nextSeq(existing))]] };
     }
-    const refused = this.observers.refuse(device.id);
+    const refused = this.observers.refuse(device.id, device.username, ex.server, ex.peer);
     if (refused) return { code: '5.03', message: refused, options: [['Max-Age', uintOption(60)]] };
-    const o = this.observers.add({ clientid: device.id, filter, server: ex.server, peer: ex.peer, token, subQos: qos, szx });
+    const o = this.observers.add({ clientid: device.id, username: device.username, filter, server: ex.server, peer: ex.peer, token, subQos: qos, szx });
     try {
       o.subscription = await this.ctx.messages.subscribe(filter, (msg) => this.observers.deliver(o, msg), device);
     } catch (err) {
@@ -222,7 +228,7 @@ export class CoapHandler {
 
   /** Block2 follow-up for a large notification: node-coap slices the snapshot by the request's Block2. */
   private nextBlock(device: DeviceIdentity, filter: string): Reply {
-    const snap = this.observers.snapshots.get(Observers.key(device.id, filter));
+    const snap = this.observers.snapshots.get(Observers.key(device.id, filter, device.username));
     if (!snap) return { code: '4.04', message: 'no notification to continue' };
     return { code: '2.05', payload: snap };
   }
@@ -237,6 +243,8 @@ export class CoapHandler {
       const auth = await this.ctx.messages.authenticate(device, password);
       // 4.01, as EMQX's docs say and as every other authorization failure here; EMQX's code sends 4.00.
       if (!auth.ok) return { code: '4.01', message: `Login Failed: ${auth.reason}` };
+      // Other logins may have filled the table while this one was being authenticated.
+      if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
       const { session, replaced } = this.sessions.create(clientid, username, ex.server, ex.peer);
       if (replaced) await this.closeSession(replaced.clientid, replaced.device, 'discarded');
       this.ctx.messages.deviceConnected(session.device, { keepalive: Math.round(this.cfg.heartbeat / 1000), proto_name: 'CoAP', proto_ver: 1 });
@@ -257,6 +265,15 @@ export class CoapHandler {
   async closeSession(clientid: string, device: DeviceIdentity, reason: string): Promise<void> {
     await this.observers.removeClient(clientid, reason);
     this.ctx.messages.deviceDisconnected(device, reason);
+  }
+
+  /**
+   * Observation leases (connectionless mode; in connection mode the session's heartbeat decides).
+   */
+  async expireObservations(): Promise<void> {
+    if (this.cfg.connection_required) return;
+    const n = await this.observers.expireIdle();
+    if (n > 0) this.ctx.log.info({ count: n }, 'CoAP observations expired (no sign of the client within observe_lease)');
   }
 
   /** Heartbeat expiry: 1.5 x heartbeat without a request (EMQX's keepalive check). */

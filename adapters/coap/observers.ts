@@ -18,6 +18,14 @@ export interface ObserverOptions {
   notifyType: NotifyType;
   maxObservers: number;
   maxPerClient: number;
+  /** Observations from one source address (IP, any port), so one host cannot fill the table. */
+  maxPerAddress: number;
+  /**
+   * An observation whose client has not proved alive (registration, re-registration, ACK of a CON
+   * notification) for this long is dropped by expireIdle(); after half of it, the next
+   * notification goes as CON so an active client renews it (RFC 7641 4.5).
+   */
+  leaseMs: number;
   queueMax: number;
   /** Preferred block size exponent for large notifications (client may ask for smaller). */
   szx: number;
@@ -36,6 +44,8 @@ export interface ObserverMetrics {
 export interface Observer {
   readonly key: string;
   readonly clientid: string;
+  /** Who registered it (the authenticated username); only the same principal may re-register or cancel it. */
+  readonly username?: string;
   readonly filter: string;
   server: FieldgateCoapServer;
   peer: Peer;
@@ -52,10 +62,17 @@ export interface Observer {
   closed: boolean;
 }
 
-/** RFC 7641 4.5: send a CON at least this often, so a client that went away is noticed. */
-const LIVENESS_MS = 24 * 3600_000;
-
 export const peerKey = (server: FieldgateCoapServer, peer: Peer): string => `${server.id}|${peer.address}|${peer.port}`;
+
+const addressKey = (server: FieldgateCoapServer, peer: Peer): string => `${server.id}|${peer.address}`;
+
+/**
+ * RFC 7641 3.4: whether Observe value v2 is fresher than v1 (24-bit values that wrap). The time
+ * condition (more than 128 s apart) is the caller's.
+ */
+export function fresher(v1: number, v2: number): boolean {
+  return (v1 < v2 && v2 - v1 < 2 ** 23) || (v1 > v2 && v1 - v2 > 2 ** 23);
+}
 
 /** Starting Observe value derived from the clock, so a re-registration after a restart still increases within 128 s. */
 const seqBase = (): number => Math.floor(Date.now() / 16) & 0xffffff;
@@ -64,6 +81,7 @@ export class Observers {
   private readonly byKey = new Map<string, Observer>();
   private readonly byClient = new Map<string, Set<Observer>>();
   private readonly byMid = new Map<string, Observer>();
+  private readonly byAddress = new Map<string, number>();
   /** Full payloads of large notifications, for Block2 follow-up GETs; few and short-lived. */
   readonly snapshots = new LruMap<string, Buffer>(64, 60_000);
 
@@ -77,24 +95,29 @@ export class Observers {
     return this.byKey.size;
   }
 
-  static key(clientid: string, filter: string): string {
-    return `${clientid}\u0000${filter}`;
+  /** Relations are per clientid, principal and filter: another user's request with the same clientid never finds this one. */
+  static key(clientid: string, filter: string, username?: string): string {
+    return `${clientid}\u0000${username ?? ''}\u0000${filter}`;
   }
 
-  get(clientid: string, filter: string): Observer | undefined {
-    return this.byKey.get(Observers.key(clientid, filter));
+  get(clientid: string, filter: string, username?: string): Observer | undefined {
+    return this.byKey.get(Observers.key(clientid, filter, username));
   }
 
   /** Why a new relation cannot be added, or undefined. */
-  refuse(clientid: string): string | undefined {
+  refuse(clientid: string, username: string | undefined, server: FieldgateCoapServer, peer: Peer): string | undefined {
     if (this.byKey.size >= this.opts.maxObservers) return `the gateway observes its limit of ${this.opts.maxObservers} topics`;
-    if ((this.byClient.get(clientid)?.size ?? 0) >= this.opts.maxPerClient) return `client ${clientid} observes its limit of ${this.opts.maxPerClient} topics`;
+    let mine = 0;
+    for (const o of this.byClient.get(clientid) ?? []) if (o.username === username) mine++;
+    if (mine >= this.opts.maxPerClient) return `client ${clientid} observes its limit of ${this.opts.maxPerClient} topics`;
+    if ((this.byAddress.get(addressKey(server, peer)) ?? 0) >= this.opts.maxPerAddress) return `address ${peer.address} observes its limit of ${this.opts.maxPerAddress} topics`;
     return undefined;
   }
 
   add(o: Omit<Observer, 'key' | 'seq' | 'queue' | 'closed' | 'lastConfirmed'>): Observer {
-    const obs: Observer = { ...o, key: Observers.key(o.clientid, o.filter), seq: seqBase(), queue: [], closed: false, lastConfirmed: Date.now() };
+    const obs: Observer = { ...o, key: Observers.key(o.clientid, o.filter, o.username), seq: seqBase(), queue: [], closed: false, lastConfirmed: Date.now() };
     this.byKey.set(obs.key, obs);
+    this.countAddress(obs, 1);
     let set = this.byClient.get(obs.clientid);
     if (!set) this.byClient.set(obs.clientid, (set = new Set()));
     set.add(obs);
@@ -113,13 +136,34 @@ export class Observers {
 
   /** Points a client's relations at its new address (NAT rebinding, session takeover). */
   moveClient(clientid: string, server: FieldgateCoapServer, peer: Peer): void {
-    for (const o of this.forClient(clientid)) {
-      const mids = [o.inflight?.mid, o.lastNonMid].filter((m): m is number => m !== undefined);
-      for (const m of mids) this.byMid.delete(this.midKey(o, m));
-      o.server = server;
-      o.peer = peer;
-      for (const m of mids) this.byMid.set(this.midKey(o, m), o);
-    }
+    for (const o of this.forClient(clientid)) this.rebind(o, server, peer, o.token);
+  }
+
+  /**
+   * A re-registration (RFC 7641 4.1): the relation takes the request's address and token. The
+   * ACK of a notification in flight is then expected from the new address, so it is re-keyed.
+   */
+  rebind(o: Observer, server: FieldgateCoapServer, peer: Peer, token: Buffer): void {
+    const mids = [o.inflight?.mid, o.lastNonMid].filter((m): m is number => m !== undefined);
+    for (const m of mids) this.byMid.delete(this.midKey(o, m));
+    this.countAddress(o, -1);
+    o.server = server;
+    o.peer = peer;
+    o.token = token;
+    this.countAddress(o, 1);
+    for (const m of mids) this.byMid.set(this.midKey(o, m), o);
+  }
+
+  /** A re-registration proves the client alive. */
+  renew(o: Observer): void {
+    o.lastConfirmed = Date.now();
+  }
+
+  /** Drops relations whose client has not proved alive within the lease; returns how many. */
+  async expireIdle(now = Date.now()): Promise<number> {
+    const gone = [...this.byKey.values()].filter((o) => now - o.lastConfirmed > this.opts.leaseMs);
+    await Promise.all(gone.map((o) => this.remove(o, 'lease expired')));
+    return gone.length;
   }
 
   async remove(o: Observer, why: string): Promise<void> {
@@ -132,6 +176,7 @@ export class Observers {
     if (o.lastNonMid !== undefined) this.byMid.delete(this.midKey(o, o.lastNonMid));
     o.queue.length = 0;
     this.byKey.delete(o.key);
+    this.countAddress(o, -1);
     this.snapshots.delete(o.key);
     const set = this.byClient.get(o.clientid);
     set?.delete(o);
@@ -151,7 +196,7 @@ export class Observers {
   /** Handles an MQTT message for an observer. */
   deliver(o: Observer, msg: DeliveredMessage): void {
     if (o.closed) return;
-    const con = this.opts.notifyType === 'con' || (this.opts.notifyType === 'qos' && Math.min(msg.qos, o.subQos) >= 1) || Date.now() - o.lastConfirmed > LIVENESS_MS;
+    const con = this.opts.notifyType === 'con' || (this.opts.notifyType === 'qos' && Math.min(msg.qos, o.subQos) >= 1) || Date.now() - o.lastConfirmed > this.opts.leaseMs / 2;
     if (!con) return this.send(o, msg.payload, false);
     if (o.inflight) {
       o.queue.push(msg);
@@ -184,6 +229,13 @@ export class Observers {
       if (next) this.send(o, next.payload, true);
     }
     return true;
+  }
+
+  private countAddress(o: Observer, d: 1 | -1): void {
+    const k = addressKey(o.server, o.peer);
+    const n = (this.byAddress.get(k) ?? 0) + d;
+    if (n > 0) this.byAddress.set(k, n);
+    else this.byAddress.delete(k);
   }
 
   private midKey(o: Observer, mid: number): string {

@@ -17,9 +17,9 @@ import { startCoap, type CoapGateway } from './test-support.ts';
 import { rng } from '../../gateway/test/random.ts';
 
 
-async function rawSocket(port: number): Promise<{ sock: Socket; replies: ParsedPacket[]; raw: Buffer[]; send(b: Buffer): void }> {
+async function rawSocket(port: number, host = '127.0.0.1'): Promise<{ sock: Socket; replies: ParsedPacket[]; raw: Buffer[]; send(b: Buffer): void }> {
   const sock = createSocket('udp4');
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => sock.bind(0, host, () => r()));
   const replies: ParsedPacket[] = [];
   const raw: Buffer[] = [];
   sock.on('message', (m) => {
@@ -77,8 +77,8 @@ describe('malformed datagrams and floods', () => {
       // only measure the kernel dropping datagrams.
       if (i % 20 === 0) await new Promise((res) => setImmediate(res));
     }
-    // A bystander device (which retransmits, as CoAP clients do) is served meanwhile.
-    const good = await CoapClient.open('127.0.0.1', g.coapPort);
+    // A bystander device (which retransmits, as CoAP clients do) on another address is served meanwhile.
+    const good = await CoapClient.open('127.0.0.1', g.coapPort, '127.0.0.2');
     assert.equal((await good.request({ method: 'POST', path: '/ps/bystander', query: { c: 'good' }, payload: 'ok' })).code, '2.04');
     await new Promise((res) => setTimeout(res, 200));
     for (const p of r.replies) {
@@ -90,39 +90,48 @@ describe('malformed datagrams and floods', () => {
     good.close();
   });
 
-  test('rate limit: a peer over its budget gets 4.29 with Max-Age; others are unaffected', async () => {
+  test('rate limit: an address over its budget gets 4.29 with Max-Age, from any of its ports; other addresses are unaffected', async () => {
     const r = await rawSocket(g.coapPort);
+    const port2 = await rawSocket(g.coapPort);
     for (let i = 0; i < 40; i++) r.send(postPs(100 + i));
+    port2.send(postPs(1)); // a fresh source port on the same address shares its budget
     await until(() => r.replies.length === 40, 'a reply to each CON');
     const limited = r.replies.filter((p) => p.code === '4.29');
     assert.ok(limited.length >= 10, `${limited.length} of 40 limited`);
     const maxAge = limited[0].options.find((o) => o.name === 'Max-Age')!.value;
     assert.ok(maxAge.length >= 1 && maxAge[0] >= 1);
-    const other = await rawSocket(g.coapPort);
-    other.send(postPs(1)); // a fresh port has a fresh budget
-    await until(() => other.replies.length === 1, 'other peer');
+    await until(() => port2.replies.length === 1, 'same address, new port');
+    assert.equal(port2.replies[0].code, '4.29');
+    const other = await rawSocket(g.coapPort, '127.0.0.2');
+    other.send(postPs(1)); // another address has its own budget
+    await until(() => other.replies.length === 1, 'other address');
     assert.equal(other.replies[0].code, '2.04');
     r.sock.close();
+    port2.sock.close();
     other.sock.close();
   });
 
-  test('per-peer state is bounded: 60 source ports x 5 requests stay within dedup_cache and max_peers', async () => {
-    const peers = await Promise.all(Array.from({ length: 60 }, () => CoapClient.open('127.0.0.1', g.coapPort)));
+  test('per-peer state is bounded: 60 addresses x 5 requests stay within dedup_cache and max_peers; churning addresses share one budget', async () => {
+    // 127.0.0.10-69: 60 addresses, 3 x max_peers.
+    const peers = await Promise.all(Array.from({ length: 60 }, (_, i) => CoapClient.open('127.0.0.1', g.coapPort, `127.0.0.${10 + i}`)));
+    const limited = g.metric('rate_limited');
     const codes = await Promise.all(peers.flatMap((p, i) => Array.from({ length: 5 }, (_, k) => p.request({ method: 'POST', path: `/ps/bound/${i}`, query: { c: `b${i}` }, payload: String(k) }).then((r) => r.code))));
-    assert.deepEqual(new Set(codes), new Set(['2.04']));
+    assert.deepEqual(new Set(codes), new Set(['2.04', '4.29']));
+    // Each address would fit its own burst (20); with the table full, new ones share one bucket.
+    assert.ok(g.metric('rate_limited') > limited, 'addresses beyond max_peers do not each get a fresh burst');
     assert.ok(g.metric('dedup/entries') <= 100, `dedup ${g.metric('dedup/entries')}`);
     assert.ok(g.metric('peers/tracked') <= 20, `peers ${g.metric('peers/tracked')}`);
     for (const p of peers) p.close();
   });
 });
 
-/** An adapter context whose gateway side is a stub: `publish` decides how publishes go. */
-function stubContext(publish: (r: PublishRequest) => Promise<void>): AdapterContext {
+/** An adapter context whose gateway side is a stub: `publish` (and `authenticate`) decide how those go. */
+function stubContext(publish: (r: PublishRequest) => Promise<void>, authenticate: AdapterContext['messages']['authenticate'] = async () => ({ ok: true })): AdapterContext {
   return {
     messages: {
       publish,
       subscribe: async () => ({ unsubscribe: async () => {} }),
-      authenticate: async () => ({ ok: true }),
+      authenticate,
       deviceConnected: () => {},
       deviceDisconnected: () => {},
       deviceSeen: () => {},
@@ -186,26 +195,60 @@ describe('transport seam', () => {
     await adapter.stop();
   });
 
-  test('a publish slower than piggyback_timeout: empty ACK first, then a separate CON 2.04', async () => {
+  test('a publish slower than piggyback_timeout: empty ACK first, then one separate CON 2.04; retransmissions are not processed again', async () => {
     const sent: Buffer[] = [];
-    let release!: () => void;
-    const ctx = stubContext(() => new Promise<void>((r) => (release = r)));
+    // Every publish that reaches the gateway side is counted and kept pending until released.
+    const pending: (() => void)[] = [];
+    const ctx = stubContext(() => new Promise<void>((r) => void pending.push(r)));
     const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false }, piggyback_timeout: '20ms' }));
     await adapter.start(ctx);
     const link = fakeTransport(sent);
     adapter.attach('link', link);
     const rinfo = { address: '10.0.0.8', port: 40001, family: 'IPv4', size: 0 };
+    const separate = () => sent.map((b) => parse(b)).filter((p) => p.code === '2.04');
     link.emit('message', postPs(11, 'slow'), rinfo);
     await until(() => sent.length === 1, 'empty ACK');
     assert.deepEqual([parse(sent[0]).code, parse(sent[0]).ack, parse(sent[0]).messageId], ['0.00', true, 11]);
-    link.emit('message', postPs(11, 'slow'), rinfo); // retransmission while the publish is pending
-    await until(() => sent.length === 2, 'cached empty ACK');
+    link.emit('message', postPs(11, 'slow'), rinfo); // retransmission after the empty ACK, publish still pending
+    await until(() => sent.length === 2, 'the empty ACK again');
     assert.deepEqual(sent[1], sent[0]);
-    release();
-    await until(() => sent.length === 3, 'separate response');
-    const res = parse(sent[2]);
-    assert.deepEqual([res.code, res.confirmable, res.token], ['2.04', true, Buffer.from([11])]);
+    // Positive control: a different request from the same peer does reach the gateway side, so
+    // by the time it has, a re-processed retransmission would have too.
+    link.emit('message', postPs(12, 'other'), rinfo);
+    await until(() => pending.length >= 2, 'the other publish');
+    await new Promise((r) => setTimeout(r, 40)); // past piggyback_timeout: a second exchange would have sent its empty ACK
+    assert.equal(pending.length, 2, 'the retransmission was not published again');
+    for (const release of pending) release();
+    await until(() => separate().length === 2, 'separate responses');
+    const res = separate().find((p) => p.token.equals(Buffer.from([11])))!;
+    assert.equal(res.confirmable, true);
+    assert.equal(separate().filter((p) => p.token.equals(Buffer.from([11]))).length, 1, 'one separate response for message 11');
     link.emit('message', generate({ code: '0.00', messageId: res.messageId, ack: true }), rinfo);
+    // A late retransmission (the client never saw the empty ACK) still gets the empty ACK, not a second publish.
+    const before = sent.length;
+    link.emit('message', postPs(11, 'slow'), rinfo);
+    await until(() => sent.length === before + 1, 'empty ACK for a late retransmission');
+    assert.deepEqual(sent[before], sent[0]);
+    assert.equal(pending.length, 2);
+    await adapter.stop();
+  });
+
+  test('max_sessions holds when logins are authenticated concurrently', async () => {
+    const pending: (() => void)[] = [];
+    const ctx = stubContext(async () => {}, () => new Promise((r) => void pending.push(() => r({ ok: true }))));
+    const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false }, limits: { max_sessions: 1 } }));
+    await adapter.start(ctx);
+    const sent: Buffer[] = [];
+    const link = fakeTransport(sent);
+    adapter.attach('link', link);
+    const login = (mid: number, c: string) => generate({ code: 'POST', messageId: mid, token: Buffer.from([mid]), confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('mqtt') }, { name: 'Uri-Path', value: Buffer.from('connection') }, { name: 'Uri-Query', value: Buffer.from(`c=${c}`) }] });
+    link.emit('message', login(1, 's1'), { address: '10.0.0.10', port: 40010, family: 'IPv4', size: 0 });
+    link.emit('message', login(2, 's2'), { address: '10.0.0.11', port: 40011, family: 'IPv4', size: 0 });
+    await until(() => pending.length === 2, 'both logins are being authenticated');
+    for (const release of pending) release();
+    await until(() => sent.length === 2, 'both answered');
+    assert.deepEqual(sent.map((b) => parse(b).code).sort(), ['2.01', '5.03']);
+    assert.equal((adapter as unknown as { handler: { sessions: { size: number } } }).handler.sessions.size, 1);
     await adapter.stop();
   });
 

@@ -10,14 +10,16 @@
 //     sends notifications itself (flow control, NON/CON choice, Block2 of notifications).
 //  4. Retransmitted requests are answered from the cache here, because node-coap only does that
 //     when its socket is a dgram.Socket, and the transport may be a modem's datagram channel.
+//     A CON request whose answer went as an empty ACK + separate response is tracked here too:
+//     node-coap caches that empty ACK without the token, under a key its lookup never hits.
 //  5. A hook sees each datagram first (rate limit, ACK/RST of our notifications).
 import type { RemoteInfo } from 'node:dgram';
 import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
-import { Server as CoapServer, parameters, type IncomingMessage } from 'coap';
+import { Server as CoapServer, parameters, type IncomingMessage, type OutgoingMessage } from 'coap';
 import { parse, type ParsedPacket } from 'coap-packet';
 import { LruMap } from './bounded.ts';
-import { TYPE, checkDatagram, isRequestCode, replyFor, resetFor } from './wire.ts';
+import { TYPE, checkDatagram, emptyAckFor, isRequestCode, replyFor, resetFor } from './wire.ts';
 
 /**
  * The transport seam: a UDP socket, or anything else that emits ('message', buf, rinfo) and sends
@@ -67,6 +69,9 @@ export function packetOf(req: IncomingMessage): ParsedPacket {
   return (req as unknown as { _packet: ParsedPacket })._packet;
 }
 
+/** A CON request being handled (or answered separately): its token, and whether the empty ACK went out. */
+type ConExchange = { token: Buffer; res?: OutgoingMessage; acked: boolean };
+
 type Cached = Buffer & { sender?: { reset(): void } };
 
 type Internals = {
@@ -84,12 +89,20 @@ export class FieldgateCoapServer extends CoapServer {
    * response's own message ID, so a duplicated NON would be processed (published) twice.
    */
   private readonly recentNon: LruMap<string, true>;
+  /**
+   * CON requests by peer + message ID, from arrival until answered piggy-backed (then node-coap's
+   * cache answers retransmissions) or, when the answer went as an empty ACK + separate response,
+   * for EXCHANGE_LIFETIME. A retransmission is never processed again: it gets the empty ACK once
+   * that was sent, and is ignored before (the piggy-backed answer is still to come).
+   */
+  private readonly conExchanges: LruMap<string, ConExchange>;
 
   /** `id` names the transport ("udp4", "udp6", "modem") in peer keys. */
   constructor(readonly id: string, limits: ServerLimits, private readonly hooks: ServerHooks) {
     super({ piggybackReplyMs: limits.piggybackReplyMs, sendAcksForNonConfirmablePackets: true });
     // NON_LIFETIME (RFC 7252 4.8.2) is 145 s.
     this.recentNon = new LruMap(limits.dedupEntries, 145_000);
+    this.conExchanges = new LruMap(limits.dedupEntries, parameters.exchangeLifetime * 1000);
     const self = this as unknown as Internals;
     const Lru = self._lru.constructor;
     const lru = new Lru({
@@ -172,6 +185,14 @@ export class FieldgateCoapServer extends CoapServer {
       const cached = self._lru.peek(self._toKey({ rsinfo: rinfo }, packet, true));
       if (cached) return this.sendRaw(cached, rinfo);
     }
+    if (packet.confirmable) {
+      const e = this.conExchanges.get(exchangeKey(rinfo, packet.messageId));
+      if (e && e.token.equals(packet.token)) {
+        // node-coap's OutgoingMessage turns from ACK to CON when its piggy-back timer sends the empty ACK.
+        if (e.acked || (e.res as unknown as { _packet: { ack: boolean } } | undefined)?._packet.ack === false) this.sendRaw(emptyAckFor(packet.messageId), rinfo);
+        return;
+      }
+    }
     if (!packet.confirmable && !packet.ack && !packet.reset) {
       const k = `${rinfo.address}|${rinfo.port}|${packet.messageId}`;
       if (this.recentNon.peek(k)) return; // a duplicate NON is silently ignored (RFC 7252 4.5)
@@ -195,9 +216,35 @@ export class FieldgateCoapServer extends CoapServer {
     }
   }
 
+  /** node-coap hands each request to its 'request' listeners here: CON exchanges are tracked from this point. */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'request') this.track(args[0] as IncomingMessage, args[1] as OutgoingMessage);
+    return super.emit(event, ...args);
+  }
+
+  private track(req: IncomingMessage, res: OutgoingMessage): void {
+    const packet = packetOf(req);
+    if (!packet.confirmable) return;
+    const key = exchangeKey(req.rsinfo as Peer, packet.messageId);
+    const e: ConExchange = { token: packet.token, res, acked: false };
+    this.conExchanges.set(key, e);
+    const end = res.end.bind(res) as (...a: unknown[]) => OutgoingMessage;
+    (res as unknown as { end: (...a: unknown[]) => OutgoingMessage }).end = (...a) => {
+      if ((res as unknown as { _packet: { ack: boolean } })._packet.ack) {
+        if (this.conExchanges.peek(key) === e) this.conExchanges.delete(key); // piggy-backed: node-coap's cache answers from now on
+      } else {
+        e.acked = true;
+      }
+      e.res = undefined;
+      return end(...a);
+    };
+  }
+
   /** node-coap's error path sends the exception text (and only over a dgram.Socket); send the code alone. */
   override _sendError(_payload: Buffer, rsinfo: RemoteInfo, packet?: { messageId?: number; token?: Buffer; confirmable?: boolean }, code = '5.00'): void {
     if (!packet || packet.messageId === undefined) return;
     this.sendRaw(replyFor({ confirmable: packet.confirmable ?? false, messageId: packet.messageId, token: packet.token ?? Buffer.alloc(0) }, code, [], undefined, () => this.messageId()), rsinfo);
   }
 }
+
+const exchangeKey = (peer: Peer, messageId: number): string => `${peer.address}|${peer.port}|${messageId}`;

@@ -19,8 +19,13 @@ export interface Session {
 
 /** "ip:port", with brackets for IPv6 and IPv4-mapped addresses unwrapped. */
 export function addressText(peer: Peer): string {
+  return `${hostText(peer)}:${peer.port}`;
+}
+
+/** The IP address alone (IPv4-mapped unwrapped, IPv6 in brackets): the device id of a request without c=. */
+export function hostText(peer: Peer): string {
   const ip = peer.address.startsWith('::ffff:') && peer.address.includes('.') ? peer.address.slice(7) : peer.address;
-  return ip.includes(':') ? `[${ip}]:${peer.port}` : `${ip}:${peer.port}`;
+  return ip.includes(':') ? `[${ip}]` : ip;
 }
 
 export function deviceOf(clientid: string, peer: Peer, username?: string): DeviceIdentity {

@@ -107,6 +107,11 @@ export function resetFor(messageId: number): Buffer {
   return generate({ messageId, code: '0.00', reset: true, confirmable: false, ack: false, token: Buffer.alloc(0), options: [], payload: Buffer.alloc(0) });
 }
 
+/** The empty ACK that precedes a separate response (RFC 7252 5.2.2). */
+export function emptyAckFor(messageId: number): Buffer {
+  return generate({ messageId, code: '0.00', reset: false, confirmable: false, ack: true, token: Buffer.alloc(0), options: [], payload: Buffer.alloc(0) });
+}
+
 /**
  * A response the adapter sends without node-coap (rate limit, internal error): piggy-backed in an
  * ACK for a CON request, a NON otherwise.

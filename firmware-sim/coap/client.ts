@@ -75,12 +75,13 @@ export class CoapClient extends EventEmitter {
   }
 
   /** A client with its own UDP socket (its own source port), like one device. */
-  static open(host: string, port: number): Promise<CoapClient> {
+  /** `localAddress` picks the source address (tests use 127.0.0.x to be many hosts). */
+  static open(host: string, port: number, localAddress?: string): Promise<CoapClient> {
     const type = host.includes(':') ? 'udp6' : 'udp4';
     const sock = createSocket(type);
     return new Promise((resolve, reject) => {
       sock.once('error', reject);
-      sock.bind(0, () => {
+      sock.bind(0, localAddress, () => {
         sock.off('error', reject);
         resolve(new CoapClient(sock, host, port));
       });
