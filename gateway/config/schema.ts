@@ -86,7 +86,7 @@ export const coreSchema = z.strictObject({
     acl_nomatch: z.enum(['allow', 'deny']).default('deny'),
   }).prefault({}),
   sys: z.strictObject({
-    interval: duration().pipe(z.number().min(1000, 'must be at least 1s')).default(60_000),
+    interval: duration().pipe(z.number().min(100, 'must be at least 100ms')).default(60_000),
     client_events: z.boolean().default(true),
   }).prefault({}),
   adapters: z.record(z.string(), z.unknown()).default({}),
