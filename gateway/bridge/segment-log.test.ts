@@ -39,6 +39,19 @@ async function readAll(log: SegmentLog, from: Pos = log.headPos()): Promise<Read
 
 const files = (dir: string) => readdirSync(dir).filter((f) => f.endsWith('.seg')).sort();
 
+/** 100 messages in one segment with a bad sector's worth of flipped bytes in the middle, reopened unopened. */
+async function logWithDamagedMiddle() {
+  const { log, dir } = newLog(1 << 20);
+  await log.open();
+  await fill(log, 100);
+  await log.close();
+  const file = join(dir, files(dir)[0]);
+  const buf = readFileSync(file);
+  buf.fill(0x55, 1000, 1200);
+  writeFileSync(file, buf);
+  return newLog(1 << 20, dir).log;
+}
+
 describe('segment log', () => {
   it('appends, group-commits, reads back in order across segments and after reopening', async () => {
     const { log, dir } = newLog(2048);
@@ -94,16 +107,7 @@ describe('segment log', () => {
   });
 
   it('skips a corrupted region in the middle, counts the messages in it, keeps the rest', async () => {
-    const { log, dir } = newLog(1 << 20);
-    await log.open();
-    await fill(log, 100);
-    await log.close();
-    const file = join(dir, files(dir)[0]);
-    const buf = readFileSync(file);
-    buf.fill(0x55, 1000, 1200); // a bad sector's worth of flipped bytes
-    writeFileSync(file, buf);
-
-    const again = newLog(1 << 20, dir).log;
+    const again = await logWithDamagedMiddle();
     const report = await again.open();
     assert.equal(report.damage.length, 1);
     assert.equal(report.damage[0].action, 'skipped');
@@ -221,16 +225,7 @@ describe('segment log failures', () => {
   });
 
   it('a damaged region is reported once, not on every read over it', async () => {
-    const { log, dir } = newLog(1 << 20);
-    await log.open();
-    await fill(log, 100);
-    await log.close();
-    const file = join(dir, files(dir)[0]);
-    const buf = readFileSync(file);
-    buf.fill(0x55, 1000, 1200);
-    writeFileSync(file, buf);
-
-    const again = newLog(1 << 20, dir).log;
+    const again = await logWithDamagedMiddle();
     const seen: number[] = [];
     again.on('damaged', (d) => seen.push(d.offset));
     const report = await again.open();
