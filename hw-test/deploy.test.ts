@@ -5,9 +5,11 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, re
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { tempDir } from '../gateway/test/helpers.ts';
+import { started } from '../gateway/test/cli.ts';
+import { connect, endClient, tempDir } from '../gateway/test/helpers.ts';
 import { missingTool } from '../gateway/test/tools.ts';
-import { unpackedRelease } from './release.ts';
+import { testConfigYaml } from './config.ts';
+import { exited, spawnCaptured, unpackedRelease } from './release.ts';
 
 // deploy/raspi: the installer run from the unpacked release tarball into a throwaway root
 // (DESTDIR), and the systemd unit it installs checked by systemd-analyze verify.
@@ -173,6 +175,30 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.equal(r.status, 0, r.stderr);
     assert.match(r.stderr, /PROBE Error: probe/);
     assert.match(r.stderr, /gateway\/[\w/.-]+\.ts:\d+:\d+/, `no TypeScript position in the stack:\n${r.stderr}`);
+  });
+
+  test('the bundle traces MQTT packets with DEBUG set (the no-op `debug` is only used without it)', async () => {
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const config = join(dir.path, 'debug.yaml');
+    writeFileSync(config, testConfigYaml(join(dir.path, 'debug-data')));
+    const run = async (env: NodeJS.ProcessEnv) => {
+      const gw = spawnCaptured(process.execPath, [bundle, 'start', '--config', config], { NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '', ...env });
+      try {
+        const [url] = await started(gw);
+        const c = await connect(url.replace('tcp://', 'mqtt://'));
+        await c.publishAsync('debug/probe', 'x', { qos: 1 });
+        await endClient(c);
+      } finally {
+        gw.kill('SIGTERM');
+      }
+      return exited(gw);
+    };
+    const traced = await run({ DEBUG: 'mqtt-packet:parser' });
+    assert.equal(traced.code, 0, traced.stderr);
+    assert.match(traced.stderr, /mqtt-packet:parser/, 'DEBUG=mqtt-packet:parser traces the parser');
+    const quiet = await run({ DEBUG: '' });
+    assert.equal(quiet.code, 0, quiet.stderr);
+    assert.doesNotMatch(quiet.stderr, /mqtt-packet:parser/);
   });
 
   test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {
