@@ -65,7 +65,10 @@ export function addressMatches(pattern: string, ip: string | undefined): boolean
 
 export function isLoopback(ip: string | undefined): boolean {
   if (!ip) return false;
-  return ip === '::1' || addressMatches('127.0.0.0/8', ip);
+  if (ip === '::1') return true;
+  // Asked on every publish of an anonymous local client: no CIDR arithmetic for 127.0.0.0/8.
+  const v4 = ip.startsWith('::ffff:') ? ip.slice(7) : ip;
+  return v4.startsWith('127.') && isIP(v4) === 4;
 }
 
 function expand(filter: string, p: Principal): string {

@@ -1,18 +1,39 @@
 // MQTT topic rules (MQTT 3.1.1 section 4.7), shared by the broker, adapters' message API and the bridge.
 
-/** True when `topic` (a concrete topic name) matches `filter` (which may hold + and #). */
+/**
+ * True when `topic` (a concrete topic name) matches `filter` (which may hold + and #). Runs on
+ * every message (ACL, forward rules, adapters), so it walks both strings in place rather than
+ * splitting them into arrays.
+ */
 export function topicMatches(filter: string, topic: string): boolean {
   // [MQTT-4.7.2-1] filters starting with a wildcard do not match topics starting with $.
-  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
-  const f = filter.split('/');
-  const t = topic.split('/');
-  for (let i = 0; i < f.length; i++) {
-    if (f[i] === '#') return true;
-    if (i >= t.length) return false;
-    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  if (topic.charCodeAt(0) === DOLLAR && (filter.charCodeAt(0) === PLUS || filter.charCodeAt(0) === HASH)) return false;
+  let fi = 0;
+  let ti = 0;
+  let topicDone = false;
+  for (;;) {
+    let fe = filter.indexOf('/', fi);
+    if (fe < 0) fe = filter.length;
+    const oneChar = fe - fi === 1;
+    // '#' also matches the parent level: "a/#" takes "a".
+    if (oneChar && filter.charCodeAt(fi) === HASH) return true;
+    if (topicDone) return false;
+    let te = topic.indexOf('/', ti);
+    if (te < 0) te = topic.length;
+    if (!(oneChar && filter.charCodeAt(fi) === PLUS)) {
+      if (fe - fi !== te - ti) return false;
+      for (let k = 0; k < fe - fi; k++) if (filter.charCodeAt(fi + k) !== topic.charCodeAt(ti + k)) return false;
+    }
+    if (fe === filter.length) return te === topic.length;
+    fi = fe + 1;
+    if (te === topic.length) topicDone = true;
+    else ti = te + 1;
   }
-  return f.length === t.length;
 }
+
+const DOLLAR = 0x24;
+const PLUS = 0x2b;
+const HASH = 0x23;
 
 /** Why a topic name cannot be published to, or undefined when it is valid. */
 export function invalidTopicName(topic: string): string | undefined {

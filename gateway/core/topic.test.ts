@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { rng } from '../test/random.ts';
+import { topicMatches } from './topic.ts';
+
+/** The definition, level by level on split arrays: what topicMatches must agree with. */
+function reference(filter: string, topic: string): boolean {
+  if (topic.startsWith('$') && (filter.startsWith('+') || filter.startsWith('#'))) return false;
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+describe('topicMatches', () => {
+  it('follows the examples of MQTT 3.1.1 section 4.7', () => {
+    const cases: [string, string, boolean][] = [
+      ['sport/tennis/player1/#', 'sport/tennis/player1', true],
+      ['sport/tennis/player1/#', 'sport/tennis/player1/ranking', true],
+      ['sport/tennis/player1/#', 'sport/tennis/player1/score/wimbledon', true],
+      ['sport/#', 'sport', true],
+      ['#', 'anything/at/all', true],
+      ['sport/tennis/+', 'sport/tennis/player1', true],
+      ['sport/tennis/+', 'sport/tennis/player1/ranking', false],
+      ['sport/+', 'sport', false],
+      ['sport/+', 'sport/', true],
+      ['+/+', '/finance', true],
+      ['/+', '/finance', true],
+      ['+', '/finance', false],
+      ['+', '', true],
+      ['#', '$SYS/broker/uptime', false],
+      ['+/monitor/Clients', '$SYS/monitor/Clients', false],
+      ['$SYS/#', '$SYS/monitor/Clients', true],
+      ['$SYS/monitor/+', '$SYS/monitor/Clients', true],
+      ['a/b', 'a/b', true],
+      ['a/b', 'a/bc', false],
+      ['a/bc', 'a/b', false],
+      ['a/b', 'a/b/', false],
+      ['a//b', 'a//b', true],
+      ['a/+/b', 'a//b', true],
+      ['ACCOUNTS', 'Accounts', false],
+    ];
+    for (const [filter, topic, want] of cases) assert.equal(topicMatches(filter, topic), want, `${filter} vs ${topic}`);
+  });
+
+  it('agrees with the level-by-level definition on seeded random filters and topics', () => {
+    const rand = rng(4711);
+    const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
+    const levels = ['', 'a', 'b', 'ab', 'dev', '$SYS', 'é', ' '];
+    const topicOf = () => Array.from({ length: 1 + Math.floor(rand() * 4) }, () => pick(levels)).join('/');
+    const filterOf = () => {
+      const n = 1 + Math.floor(rand() * 4);
+      const parts = Array.from({ length: n }, () => (rand() < 0.25 ? '+' : pick(levels)));
+      if (rand() < 0.3) parts[n - 1] = '#';
+      return parts.join('/');
+    };
+    for (let i = 0; i < 20_000; i++) {
+      const filter = filterOf();
+      const topic = topicOf();
+      assert.equal(topicMatches(filter, topic), reference(filter, topic), `seed 4711, case ${i}: ${JSON.stringify(filter)} vs ${JSON.stringify(topic)}`);
+    }
+  });
+});
