@@ -107,8 +107,13 @@ export class Consumer {
   private readonly lanes: Lane[];
   private readonly mask: number;
 
+  /** How each message carries its stable id (message_id `auto` resolved by protocol version). */
+  private readonly idMode: 'user_property' | 'envelope' | 'none';
+
   constructor(private readonly deps: ConsumerDeps) {
     this.mask = 2 ** deps.bit;
+    const { message_id, protocol_version } = deps.cfg;
+    this.idMode = message_id === 'auto' ? (protocol_version === 5 ? 'user_property' : 'none') : message_id;
     this.lanes = (['high', 'normal'] as const).map((name) => {
       const store = deps.lanes[name];
       const head = store.headPos();
@@ -329,12 +334,14 @@ export class Consumer {
       this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message (the last time alone in flight); dropped so the rest can flow`, true);
       return;
     }
-    const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
-    const mode = cfg.message_id === 'auto' ? (cfg.protocol_version === 5 ? 'user_property' : 'none') : cfg.message_id;
+    const mode = this.idMode;
     const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
     let payload: Buffer | string = rec.payload;
-    if (mode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
-    else if (mode === 'envelope') payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
+    if (mode !== 'none') {
+      const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
+      if (mode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
+      else payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
+    }
     const topic = rules.remoteTopic(rule, rec.topic);
     const size = Buffer.byteLength(topic) + (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
     if (size > cfg.max_message_bytes) {

@@ -13,6 +13,8 @@ export interface CompiledForward {
   qos: 0 | 1;
   retain?: boolean;
   lane: 'high' | 'normal';
+  /** `remote` split at {topic}, so a remote topic is a concatenation, not a regex replace per message. */
+  remoteParts: string[];
 }
 
 export interface CompiledDownlink {
@@ -47,6 +49,7 @@ export class UpstreamRules {
       local: expand(r.local, vars),
       // {topic} stays a placeholder until a message is matched.
       remote: expand(r.remote, vars),
+      remoteParts: expand(r.remote, vars).split('{topic}'),
       qos: r.qos,
       retain: r.retain,
       lane: r.priority === 'high' ? 'high' : 'normal',
@@ -66,7 +69,9 @@ export class UpstreamRules {
   }
 
   remoteTopic(rule: CompiledForward, topic: string): string {
-    return rule.remote.replace(/\{topic\}/g, topic);
+    const parts = rule.remoteParts;
+    if (parts.length === 2) return parts[0] + topic + parts[1];
+    return parts.join(topic);
   }
 
   /** The local topic a downlink message goes to, or undefined when no rule takes it. */
