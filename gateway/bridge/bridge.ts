@@ -216,16 +216,17 @@ export class Bridge {
     if (msg.origin === 'bridge') return; // a downlink: never sent back up
     if (this.markReady) return this.ready!.then(() => this.accept(msg));
     if (this.stopping) throw new PublishRejected('unavailable', 'the gateway is stopping: publish again once it is back');
-    const masks = { high: 0, normal: 0 };
+    let high = 0;
+    let normal = 0;
     for (const u of this.upstreams) {
       const rule = u.rules.match(msg.topic);
-      if (rule) masks[rule.lane] |= 2 ** u.bit;
+      if (rule?.lane === 'high') high |= 2 ** u.bit;
+      else if (rule) normal |= 2 ** u.bit;
     }
-    const lanes = LANES.filter((l) => masks[l] !== 0);
-    if (!lanes.length) return;
-    this.makeRoom(frameSize(msg.topic, msg.payload) * lanes.length, msg.topic);
-    const writes = lanes.map((l) => this.lanes[l].append([{ topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, mask: masks[l] }]));
-    const all = writes.length === 1 ? writes[0] : Promise.all(writes).then(() => {});
+    if (!high && !normal) return;
+    this.makeRoom(frameSize(msg.topic, msg.payload) * (high && normal ? 2 : 1), msg.topic);
+    const write = (lane: LaneName, mask: number) => this.lanes[lane].append([{ topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, mask }]);
+    const all = !high ? write('normal', normal) : !normal ? write('high', high) : Promise.all([write('high', high), write('normal', normal)]).then(() => {});
     if (msg.qos > 0) return all;
     // QoS 0 has no ack to hold back: queue it and let the publisher go on.
     all.catch((err: Error) => this.deps.log.warn({ topic: msg.topic, err: err.message }, 'bridge: QoS 0 message not queued'));

@@ -7,6 +7,8 @@ import type { IngressMessage } from './message.ts';
  */
 export type AcceptHook = (msg: IngressMessage) => Promise<void> | void;
 
+const DONE = Promise.resolve();
+
 /**
  * The single path every publish takes into the gateway: local MQTT clients (through aedes's
  * authorizePublish, the last hook before aedes writes the PUBACK) and adapters (through the message
@@ -23,8 +25,23 @@ export class Ingress {
     };
   }
 
-  async accept(msg: IngressMessage): Promise<void> {
-    for (const h of this.hooks) await h.fn(msg);
+  accept(msg: IngressMessage): Promise<void> {
+    // Not an async function: this runs for every message, and with one hook (the bridge) its own
+    // promise is all the caller needs to wait for.
+    return this.run(msg, 0);
+  }
+
+  private run(msg: IngressMessage, from: number): Promise<void> {
+    const hooks = this.hooks;
+    try {
+      for (let i = from; i < hooks.length; i++) {
+        const pending = hooks[i].fn(msg);
+        if (pending) return i === hooks.length - 1 ? pending : pending.then(() => this.run(msg, i + 1));
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return DONE;
   }
 
   get hookCount(): number {
