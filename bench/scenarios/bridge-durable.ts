@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { SegmentLog } from '../../gateway/bridge/segment-log.ts';
 import { Mosquitto } from '../../gateway/bridge/test/mosquitto.ts';
 import { withRatio, type Result, type Scenario } from '../result.ts';
-import { publishLoad, rssOf, startGatewayProcess, until } from './bridge-process.ts';
+import { PI_NODE_ARGS, publishLoad, rssOf, startGatewayProcess, until } from './bridge-process.ts';
 
-// Durable uplink: local MQTT publishers (QoS 1, 100-byte payloads) -> gateway process -> bridge
+// Durable uplink (with Node's default flags, and with the systemd unit's): local MQTT publishers (QoS 1, 100-byte payloads) -> gateway process -> bridge
 // log (fsync group commit) -> Mosquitto, against the same path with `queue.storage: memory`. A
 // message counts once Mosquitto has PUBACKed it to the bridge. Then the segment log alone under an
 // open-loop load (messages arriving at a fixed rate, as from many devices): fsyncs per 1000
@@ -17,8 +17,8 @@ const PAYLOAD = Buffer.alloc(100, 0x61);
 const OPEN_LOOP_RATE = 5_000;
 const OPEN_LOOP_SECS = 3;
 
-async function uplink(storage: 'disk' | 'memory', cloudUrl: string, dir: string): Promise<{ perSec: number; rss: number; syncs: number; bytes: number; kind: string }> {
-  const gw = await startGatewayProcess(dir, ['queue:', `  storage: ${storage}`, 'upstreams:', `  - { name: cloud, servers: ["${cloudUrl}"], inflight: 256, status: false }`]);
+async function uplink(storage: 'disk' | 'memory', cloudUrl: string, dir: string, nodeArgs: string[] = []): Promise<{ perSec: number; rss: number; syncs: number; bytes: number; kind: string }> {
+  const gw = await startGatewayProcess(dir, ['queue:', `  storage: ${storage}`, 'upstreams:', `  - { name: cloud, servers: ["${cloudUrl}"], inflight: 256, status: false }`], nodeArgs);
   let rss = 0;
   const sampler = setInterval(() => {
     rss = Math.max(rss, rssOf(gw.pid));
@@ -74,12 +74,16 @@ export const scenario: Scenario = {
     try {
       const memory = await uplink('memory', cloud.url, dir);
       const durable = await uplink('disk', cloud.url, dir);
+      // The same durable path under the V8 flags the systemd unit ships (small heap, for a Pi).
+      const piFlags = await uplink('disk', cloud.url, dir, PI_NODE_ARGS);
       const grouped = await openLoop(5);
       const perMessage = await openLoop(0);
       const s = 'bridge-durable';
       return [
         withRatio({ scenario: s, metric: `durable_msgs_per_sec_${durable.kind}`, value: durable.perSec, unit: 'msg/s', baseline: memory.perSec }),
         { scenario: s, metric: `memory_msgs_per_sec_${memory.kind}`, value: memory.perSec, unit: 'msg/s' },
+        withRatio({ scenario: s, metric: `durable_msgs_per_sec_pi_flags_${piFlags.kind}`, value: piFlags.perSec, unit: 'msg/s', baseline: memory.perSec }),
+        withRatio({ scenario: s, metric: 'durable_gateway_rss_max_pi_flags', value: piFlags.rss, unit: 'MB', baseline: memory.rss }),
         { scenario: s, metric: 'durable_fsyncs_per_1000_msgs', value: Math.round((durable.syncs / COUNT) * 1000 * 100) / 100, unit: 'fsync' },
         { scenario: s, metric: 'durable_log_bytes_per_msg', value: Math.round((durable.bytes / COUNT) * 10) / 10, unit: 'B' },
         withRatio({ scenario: s, metric: 'durable_gateway_rss_max', value: durable.rss, unit: 'MB', baseline: memory.rss }),

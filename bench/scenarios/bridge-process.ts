@@ -13,11 +13,16 @@ import { mqttClient } from '../load.ts';
 const ROOT = join(import.meta.dirname, '..', '..');
 
 /**
- * V8 flags for a small device: a 1 MB young generation and a 64 MB old-generation cap make V8
- * collect the per-message garbage that waits out an fsync (and so gets promoted) early, instead of
- * letting the heap grow to a few hundred MB first. docs/bridge.md has the measurements.
+ * The V8 flags the systemd unit runs the gateway with (read from deploy/raspi/fieldgate.service, so
+ * the bench measures what ships): a small young generation and a capped old generation keep RSS
+ * under 100 MB whatever the backlog. docs/bridge.md has the measurements.
  */
-export const PI_NODE_ARGS = ['--max-semi-space-size=1', '--max-old-space-size=64'];
+export const PI_NODE_ARGS: string[] = (() => {
+  const unit = readFileSync(join(ROOT, 'deploy/raspi/fieldgate.service'), 'utf8');
+  const m = /^Environment="NODE_OPTIONS=([^"]*)"/m.exec(unit);
+  if (!m) throw new Error('deploy/raspi/fieldgate.service sets no NODE_OPTIONS');
+  return m[1].split(' ').filter(Boolean);
+})();
 
 export function rssOf(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
