@@ -193,6 +193,10 @@ describe('deploy/raspi installer and systemd unit', () => {
       }
       return exited(gw);
     };
+    // The shim is in the bundle in place of every copy of `debug` (one per version bundled).
+    const text = readFileSync(bundle, 'utf8');
+    assert.ok(text.split('if(process.env.DEBUG)').length - 1 >= 1, 'the no-op debug shim is bundled');
+    assert.doesNotMatch(text, /process\.type==="renderer"\|\|process\.browser===!0\|\|process\.__nwjs/, "debug's own index.js is not bundled");
     const traced = await run({ DEBUG: 'mqtt-packet:parser' });
     assert.equal(traced.code, 0, traced.stderr);
     assert.match(traced.stderr, /mqtt-packet:parser/, 'DEBUG=mqtt-packet:parser traces the parser');

@@ -42,6 +42,13 @@ describe('bridge rules', () => {
     assert.equal(r.localTopic('other/x'), undefined);
   });
 
+  it('takes "$" in topics literally (no replacement patterns), uplink and downlink', () => {
+    const r = new UpstreamRules(upstream({ downlink: [{ remote: 'c2d/#', local: 'cmd/{topic}/{rest}' }] }), 'gw1');
+    assert.equal((r.localTopic("c2d/x$&y$'z") as { topic: string }).topic, "cmd/c2d/x$&y$'z/x$&y$'z");
+    const up = new UpstreamRules(upstream({}), 'gw1');
+    assert.equal(up.remoteTopic(up.match('dev/$&$`')!, 'dev/$&$`'), 'fieldgate/gw1/dev/$&$`');
+  });
+
   it('validates the section: unique names, URL schemes, mTLS pairs, user properties need MQTT 5', () => {
     const bad = (doc: Record<string, unknown>) => assert.equal(bridgeSchema.safeParse(doc).success, false, JSON.stringify(doc));
     const u = { name: 'a', servers: ['mqtt://h:1'] };

@@ -79,7 +79,8 @@ export class UpstreamRules {
     for (const rule of this.downlink) {
       if (!topicMatches(rule.remote, remoteTopic)) continue;
       const rest = remoteTopic.split('/').slice(rule.fixedLevels).join('/') || remoteTopic;
-      const topic = rule.local.replace(/\{topic\}/g, remoteTopic).replace(/\{rest\}/g, rest);
+      // Function replacers: a cloud topic is data, its "$&" or "$'" must not act as replacement patterns.
+      const topic = rule.local.replace(/\{topic\}/g, () => remoteTopic).replace(/\{rest\}/g, () => rest);
       const bad = invalidTopicName(topic);
       return bad ? { error: `downlink ${remoteTopic} -> "${topic}": ${bad}` } : { topic, rule };
     }

@@ -81,9 +81,6 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
-      // By default MQTT.js re-arms its keepalive timer on every PUBACK it receives: a timer
-      // reschedule per forwarded message. A PINGREQ per keepalive period on a busy link costs less.
-      reschedulePings: false,
       will: c.status ? { topic: this.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true } : undefined,
     };
     if (c.protocol_version === 5 && !c.clean_start) opts.properties = { sessionExpiryInterval: 7 * 24 * 3600 };

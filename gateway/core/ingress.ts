@@ -28,15 +28,15 @@ export class Ingress {
   accept(msg: IngressMessage): Promise<void> {
     // Not an async function: this runs for every message, and with one hook (the bridge) its own
     // promise is all the caller needs to wait for.
-    return this.run(msg, 0);
+    return this.run(msg, this.hooks, 0);
   }
 
-  private run(msg: IngressMessage, from: number): Promise<void> {
-    const hooks = this.hooks;
+  /** `hooks` is the list as it was when the message arrived: a hook removed meanwhile still runs for it. */
+  private run(msg: IngressMessage, hooks: readonly { fn: AcceptHook }[], from: number): Promise<void> {
     try {
       for (let i = from; i < hooks.length; i++) {
         const pending = hooks[i].fn(msg);
-        if (pending) return i === hooks.length - 1 ? pending : pending.then(() => this.run(msg, i + 1));
+        if (pending) return i === hooks.length - 1 ? pending : pending.then(() => this.run(msg, hooks, i + 1));
       }
     } catch (err) {
       return Promise.reject(err);
