@@ -3,11 +3,11 @@
 // Importing this module does nothing unless FIELDGATE_COAP_BENCH_CHILD is set.
 import { createSocket, type Socket } from 'node:dgram';
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { generate } from 'coap-packet';
+import { startInProcessGateway } from '../in-process-gateway.ts';
 
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..', '..');
@@ -38,28 +38,11 @@ async function child(kind: TargetKind, coapCfg: Record<string, unknown>): Promis
     port = (server as unknown as { _sock: Socket })._sock.address().port;
     stop = async () => void server.close();
   } else {
-    const { buildSchema } = await import('../../gateway/app/config.ts');
-    const { Gateway } = await import('../../gateway/app/gateway.ts');
-    const { validateConfig } = await import('../../gateway/config/load.ts');
-    const { createLogger } = await import('../../gateway/log/logger.ts');
     const { coapAdapter } = await import('../../adapters/coap/index.ts');
-    const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-coap-'));
-    const doc = {
-      gateway: { data_dir: dir },
-      broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
-      log: { level: 'silent' },
-      auth: { allow_anonymous: 'always', acl_nomatch: 'allow' },
-      adapters: { coap: { enabled: true, host: '127.0.0.1', port: 0, ipv6: { enabled: false }, ...coapCfg } },
-    };
-    const config = validateConfig(buildSchema([coapAdapter]), doc, 'bench');
-    const gw = new Gateway({ config, adapters: [coapAdapter], log: createLogger({ level: 'silent', format: 'json' }) });
-    await gw.start();
+    const { gw, stop: stopGateway } = await startInProcessGateway(coapAdapter, { ipv6: { enabled: false }, ...coapCfg }, { auth: { allow_anonymous: 'always', acl_nomatch: 'allow' } });
     metrics = () => gw.metrics.snapshot();
     port = metrics()['adapters/coap/port'];
-    stop = async () => {
-      await gw.stop();
-      rmSync(dir, { recursive: true, force: true });
-    };
+    stop = stopGateway;
   }
   const send = (m: unknown) => process.send?.(m);
   process.on('message', async (req: Request) => {

@@ -3,10 +3,9 @@
 // and so load generator and gateway do not share one event loop. Importing this module does nothing
 // unless FIELDGATE_TCP_BENCH_CHILD=1; the bench harness ignores it because it exports no scenario.
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startInProcessGateway } from '../in-process-gateway.ts';
 
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..', '..');
@@ -14,21 +13,8 @@ const repo = resolve(dirname(here), '..', '..');
 type Request = { id: number; cmd: 'mem' } | { id: number; cmd: 'metrics' } | { id: number; cmd: 'waitReceived'; count: number } | { id: number; cmd: 'stop' };
 
 async function child(): Promise<void> {
-  const { buildSchema } = await import('../../gateway/app/config.ts');
-  const { Gateway } = await import('../../gateway/app/gateway.ts');
-  const { validateConfig } = await import('../../gateway/config/load.ts');
-  const { createLogger } = await import('../../gateway/log/logger.ts');
   const { tcpAdapter } = await import('../../adapters/tcp/index.ts');
-  const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-tcp-'));
-  const doc = {
-    gateway: { data_dir: dir },
-    broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
-    log: { level: 'silent' },
-    adapters: { tcp: { enabled: true, host: '127.0.0.1', port: 0, idle_timeout: '60s', max_connections: 1_000_000 } },
-  };
-  const config = validateConfig(buildSchema([tcpAdapter]), doc, 'bench');
-  const gw = new Gateway({ config, adapters: [tcpAdapter], log: createLogger({ level: 'silent', format: 'json' }) });
-  await gw.start();
+  const { gw, stop: stopGateway } = await startInProcessGateway(tcpAdapter, { idle_timeout: '60s', max_connections: 1_000_000 });
   const gc = (globalThis as { gc?: () => void }).gc;
   const metrics = () => gw.metrics.snapshot();
   const send = (m: unknown) => process.send?.(m);
@@ -44,8 +30,7 @@ async function child(): Promise<void> {
       const poll = () => ((metrics()['messages/received'] ?? 0) >= req.count ? send({ id: req.id }) : setTimeout(poll, 5));
       poll();
     } else if (req.cmd === 'stop') {
-      await gw.stop();
-      rmSync(dir, { recursive: true, force: true });
+      await stopGateway();
       send({ id: req.id });
       process.exit(0);
     }
