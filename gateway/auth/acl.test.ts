@@ -66,3 +66,13 @@ test('nomatch: loopback allowed, remote denied by default; $SYS only from loopba
   const sysRule = new AuthService({ allow_anonymous: 'always', users: [], acl: [rule({ permission: 'allow', action: 'subscribe', topics: ['$SYS/#'], ipaddress: '192.0.2.0/24' })], acl_nomatch: 'deny' });
   assert.equal(sysRule.authorize(remote, 'subscribe', '$SYS/brokers/+/stats/#'), true);
 });
+
+test('a %c or %u substitution never yields a filter starting with $ (client "$SYS" cannot widen %c/# to $SYS/#)', () => {
+  const auth = new AuthService({ allow_anonymous: 'always', users: [], acl: [rule({ permission: 'allow', topics: ['%c/#', 'users/%u/#'] })], acl_nomatch: 'deny' });
+  const remote = { clientid: '$SYS', username: '$share', ipaddress: '10.0.0.5', protocol: 'mqtt' };
+  assert.equal(auth.authorize(remote, 'subscribe', '$SYS/#'), false);
+  assert.equal(auth.authorize(remote, 'subscribe', '$SYS/brokers/fieldgate/clients/+/connected'), false);
+  assert.equal(checkAcl([rule({ permission: 'allow', topics: ['%u/#'] })], remote, 'subscribe', '$share/#'), 'nomatch');
+  // An ordinary id still gets its own tree.
+  assert.equal(auth.authorize({ ...remote, clientid: 'dev1' }, 'subscribe', 'dev1/#'), true);
+});

@@ -71,8 +71,19 @@ export function isLoopback(ip: string | undefined): boolean {
   return v4.startsWith('127.') && isIP(v4) === 4;
 }
 
-function expand(filter: string, p: Principal): string {
-  return filter.replace(/%c/g, p.clientid).replace(/%u/g, p.username ?? '');
+/**
+ * `filter` with `%c` and `%u` replaced, or undefined when a placeholder cannot stand for one plain
+ * topic level: a client id or username that is empty or holds "+", "#" or "/" would widen the rule
+ * (a client named "#" matching devices/#), and one starting with "$" would turn `%c/#` into
+ * `$SYS/#` [MQTT-4.7.2-1]: a substitution never produces a filter that starts with "$".
+ */
+export function expandPlaceholders(filter: string, p: { clientid: string; username?: string }): string | undefined {
+  const plain = (v: string | undefined) => !!v && !/[+#/\u0000]/.test(v);
+  if (filter.includes('%u') && !plain(p.username)) return undefined;
+  if (filter.includes('%c') && !plain(p.clientid)) return undefined;
+  const out = filter.replace(/%c/g, p.clientid).replace(/%u/g, p.username ?? '');
+  if (out.startsWith('$') && !filter.startsWith('$')) return undefined;
+  return out;
 }
 
 function ruleApplies(rule: AclRule, p: Principal, action: AclAction): boolean {
@@ -81,15 +92,6 @@ function ruleApplies(rule: AclRule, p: Principal, action: AclAction): boolean {
   if (rule.clientid !== undefined && rule.clientid !== p.clientid) return false;
   if (rule.ipaddress !== undefined && !addressMatches(rule.ipaddress, p.ipaddress)) return false;
   return true;
-}
-
-/**
- * A placeholder may only stand for one plain topic level: a client id or username that is empty or
- * holds "+", "#" or "/" would otherwise widen the rule (a client named "#" matching devices/#).
- */
-function placeholderUsable(filter: string, p: Principal): boolean {
-  const plain = (v: string | undefined) => !!v && !/[+#/]/.test(v);
-  return !(filter.includes('%u') && !plain(p.username)) && !(filter.includes('%c') && !plain(p.clientid));
 }
 
 function topicApplies(ruleFilter: string, topic: string, action: AclAction, permission: AclRule['permission']): boolean {
@@ -104,8 +106,9 @@ export function checkAcl(rules: readonly AclRule[], p: Principal, action: AclAct
   for (const rule of rules) {
     if (!ruleApplies(rule, p, action)) continue;
     for (const raw of rule.topics) {
-      if (!placeholderUsable(raw, p)) continue;
-      if (topicApplies(expand(raw, p), topic, action, rule.permission)) return rule.permission;
+      const filter = expandPlaceholders(raw, p);
+      if (filter === undefined) continue;
+      if (topicApplies(filter, topic, action, rule.permission)) return rule.permission;
     }
   }
   return 'nomatch';

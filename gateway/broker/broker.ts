@@ -43,6 +43,8 @@ interface ClientState {
   username?: string;
   keepalive: number;
   clean: boolean;
+  /** CONNECT carried a zero-length client id with clean session 0 [MQTT-3.1.3-8]. */
+  emptyIdPersistent?: boolean;
   reason?: string;
   session?: ClientSession;
 }
@@ -101,6 +103,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
           st.username = packet.username;
           st.keepalive = packet.keepalive ?? 0;
           st.clean = packet.clean !== false;
+          st.emptyIdPersistent = !packet.clientId && packet.clean === false;
         }
         cb(null, !this.stopping);
       },
@@ -149,6 +152,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void {
     const p = this.principal(client);
     p.username = username;
+    if (this.clients.get(client)?.emptyIdPersistent) {
+      // A session nobody can resume would only pile up offline messages: refuse before any
+      // password check, with CONNACK 0x02 (identifier rejected), and aedes closes [MQTT-3.1.3-8].
+      this.deps.log.warn({ ipaddress: p.ipaddress, username }, 'MQTT connect refused: zero-length client id with clean session 0 (CONNACK 2, identifier rejected)');
+      return cb(Object.assign(new Error('zero-length client id requires clean session 1'), { returnCode: 2 }), false);
+    }
     this.deps.auth.authenticate(p, password).then(
       (res) => {
         if (res.ok) {
@@ -169,6 +178,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (!client) return cb(null); // a stored will of a client from an earlier run
     if (this.stopping) return cb(new Error('the gateway is shutting down'));
     const p = this.principal(client);
+    if (packet.topic.includes('\u0000')) {
+      // [MQTT-1.5.3-2]: a UTF-8 string with U+0000 is malformed; the connection is closed unacknowledged.
+      const st = this.clients.get(client);
+      if (st) st.reason = 'protocol_error';
+      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress }, 'PUBLISH topic contains U+0000: malformed packet, connection closed');
+      return cb(new Error('topic contains U+0000'));
+    }
     if (!this.deps.auth.authorize(p, 'publish', packet.topic)) {
       this.dropped.inc();
       this.droppedDenied.inc();
@@ -203,6 +219,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private authorizeSubscribe(client: Client, sub: AedesSubscription, cb: (err: Error | null, sub?: AedesSubscription | null) => void): void {
     const p = this.principal(client);
+    if (sub.topic.includes('\u0000')) {
+      const st = this.clients.get(client);
+      if (st) st.reason = 'protocol_error';
+      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress }, 'SUBSCRIBE filter contains U+0000: malformed packet, connection closed');
+      return cb(new Error('topic filter contains U+0000'));
+    }
     if (this.deps.auth.authorize(p, 'subscribe', sub.topic)) return cb(null, sub);
     this.deps.log.info({ clientid: client.id, ipaddress: p.ipaddress, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
     cb(null, null);
