@@ -44,6 +44,28 @@ describe('portable C client (firmware-sim/c)', () => {
     }
   });
 
+  test('without WAIT_SECONDS the demo publishes once and exits 0 (no downlink is not an error)', { skip }, async () => {
+    const ups: string[] = [];
+    const onMsg = (topic: string, payload: Buffer) => {
+      if (topic === 'tcp/c-dev-nowait/up') ups.push(payload.toString());
+    };
+    mq.on('message', onMsg);
+    try {
+      // Asynchronously: the gateway runs in this process and must keep answering.
+      const child = spawn(bin, ['127.0.0.1', String(g.tcpPort), 'c-dev-nowait', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (b) => (out += b));
+      child.stderr.on('data', (b) => (out += b));
+      const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+      assert.equal(code, 0, out);
+      assert.match(out, /^published 0$/m);
+      assert.doesNotMatch(out, /downlink|echoed/);
+      await until(() => ups.includes('hello from c v2'), 'the hello from the no-wait demo');
+    } finally {
+      mq.off('message', onMsg);
+    }
+  });
+
   for (const version of [1, 2]) {
     test(`v${version}: connect, publish, receive a downlink, echo it, disconnect`, { skip }, async () => {
       const clientid = `c-dev-${version}`;
@@ -52,7 +74,7 @@ describe('portable C client (firmware-sim/c)', () => {
         if (topic === `tcp/${clientid}/up`) ups.push(payload.toString());
       };
       mq.on('message', onMsg);
-      const child = spawn(bin, ['127.0.0.1', String(g.tcpPort), clientid, String(version)], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(bin, ['127.0.0.1', String(g.tcpPort), clientid, String(version), '120'], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (b) => (out += b));
       child.stderr.on('data', (b) => (out += b));
