@@ -108,6 +108,9 @@ describe('deploy/raspi installer and systemd unit', () => {
     const purge = spawnSync('bash', [join(tree, 'install.sh'), '--uninstall', '--purge'], { env: { ...process.env, DESTDIR: root }, encoding: 'utf8' });
     assert.equal(purge.status, 0, purge.stderr);
     assert.ok(!existsSync(join(root, 'etc/fieldgate')) && !existsSync(join(root, 'var/lib/fieldgate')), 'purge removes config and data');
+    // No user was created under DESTDIR, so the installer must not claim to remove one.
+    assert.doesNotMatch(purge.stdout, /fieldgate user/);
+    assert.match(purge.stdout, /no system user to remove/);
   });
 
   test('the installer refuses to run outside a release tree', () => {

@@ -64,8 +64,13 @@ uninstall() {
   rm -rf "$D$PREFIX"
   if [ "$purge" = 1 ]; then
     rm -rf "$D/etc/fieldgate" "$D/var/lib/fieldgate"
-    if live && id -u fieldgate >/dev/null 2>&1; then userdel fieldgate; fi
-    say "removed fieldgate, its config (/etc/fieldgate), its data (/var/lib/fieldgate) and the fieldgate user"
+    if live; then
+      if id -u fieldgate >/dev/null 2>&1; then userdel fieldgate; fi
+      say "removed fieldgate, its config (/etc/fieldgate), its data (/var/lib/fieldgate) and the fieldgate user"
+    else
+      # Under DESTDIR no user was created, so none is removed: say only what was done.
+      say "removed fieldgate, its config and its data under $D (DESTDIR: no system user to remove)"
+    fi
   else
     say "removed fieldgate; kept /etc/fieldgate (config), /var/lib/fieldgate (data: registry, bridge log) and the fieldgate user"
     say "to remove those too: $0 --uninstall --purge"
@@ -173,8 +178,8 @@ if [ ! -e "$D/etc/fieldgate/fieldgate.yaml" ]; then
 gateway:
   id: ${gid:-fieldgate}
   data_dir: /var/lib/fieldgate
-log:
-  format: json             # journald keeps one JSON object per line: journalctl -u fieldgate -o cat
+# Logs: under systemd, readable lines with syslog priorities (journalctl -u fieldgate -p warning);
+# log.format: json writes one JSON object per line instead (journalctl -u fieldgate -o cat).
 EOF
   chmod 0640 "$D/etc/fieldgate/fieldgate.yaml"
   say "wrote /etc/fieldgate/fieldgate.yaml"

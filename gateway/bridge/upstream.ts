@@ -42,6 +42,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
   private lastLogged?: { kind: string; at: number; repeats: number };
   lastError?: Explained;
   connectedTo?: string;
+  /** Whether this run has been connected before: "connected again" only then, not on the first connect after failed attempts. */
+  private everUp = false;
 
   constructor(private readonly cfg: UpstreamConfig, private readonly deps: LinkDeps) {
     super();
@@ -130,8 +132,9 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       this.up = true;
       this.round = 0;
       this.connectedTo = url;
-      if (this.lastError) this.deps.log.info({ url }, `upstream ${url}: connected again`);
-      else this.deps.log.info({ url }, `upstream ${url}: connected`);
+      if (this.everUp) this.deps.log.info({ url }, `upstream ${url}: connected again`);
+      else this.deps.log.info({ url }, `upstream ${url}: connected${this.lastError ? ' (after failed attempts; the last one above)' : ''}`);
+      this.everUp = true;
       this.lastError = undefined;
       this.lastLogged = undefined;
       if (this.cfg.status) client.publish(this.statusTopic, 'online', { qos: 1, retain: true }, () => {});
