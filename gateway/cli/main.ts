@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { createInterface } from 'node:readline';
 import { builtinAdapters } from '../app/adapters.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
 import { Gateway } from '../app/gateway.ts';
@@ -10,6 +9,7 @@ import { ConfigError } from '../config/load.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
+import { readNewPassword } from './passwd.ts';
 
 const HELP: Record<string, string> = {
   main: `fieldgate ${VERSION}: multi-protocol IoT gateway
@@ -36,8 +36,8 @@ Validates FILE (same lookup as start) and prints every problem with its path and
 hint. Exit code 0 when valid, 1 when not.`,
   passwd: `Usage: fieldgate passwd [--username NAME]
 
-Reads a password (prompted on a terminal, else the first line of standard input) and
-prints a salted scrypt hash to paste into auth.users[].password_hash.
+Reads a password (on a terminal: typed twice, not echoed; else the first line of
+standard input) and prints a salted scrypt hash to paste into auth.users[].password_hash.
 
   echo -n 's3cret' | fieldgate passwd --username sensor1`,
   devices: `Usage: fieldgate devices [--config FILE] [--json]
@@ -129,21 +129,6 @@ async function start(file: string | undefined): Promise<void> {
   notifier.startWatchdog();
 }
 
-async function readPassword(): Promise<string> {
-  const rl = createInterface({ input: process.stdin, output: process.stdin.isTTY ? process.stderr : undefined, terminal: process.stdin.isTTY });
-  if (process.stdin.isTTY) {
-    process.stderr.write('password: ');
-    // Hide the typed characters: readline echoes through _writeToOutput.
-    (rl as unknown as { _writeToOutput: (s: string) => void })._writeToOutput = () => {};
-  }
-  for await (const line of rl) {
-    rl.close();
-    if (process.stdin.isTTY) process.stderr.write('\n');
-    return line;
-  }
-  return '';
-}
-
 function printDevices(config: GatewayConfig, json: boolean): void {
   const devices = readRegistryFile(config.gateway.data_dir);
   if (json) {
@@ -195,7 +180,13 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'passwd': {
-      const pw = await readPassword();
+      let pw: string;
+      try {
+        pw = await readNewPassword();
+      } catch (err) {
+        process.stderr.write(`fieldgate passwd: ${(err as Error).message}\n`);
+        process.exit(1);
+      }
       if (!pw) {
         process.stderr.write('fieldgate passwd: empty password\n');
         process.exit(1);
