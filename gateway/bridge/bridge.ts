@@ -9,6 +9,7 @@ import { Consumer, type LaneName } from './consumer.ts';
 import { MemoryStore } from './memory-store.ts';
 import { frameSize } from './record.ts';
 import { UpstreamRules } from './rules.ts';
+import { redactUrl } from './redact.ts';
 import { SegmentLog } from './segment-log.ts';
 import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint } from './state.ts';
 import type { Damage, LaneStore, OpenReport, Pos } from './store.ts';
@@ -176,7 +177,7 @@ export class Bridge {
     this.timer = setInterval(() => void this.checkpoint(), q.checkpoint_interval);
     this.timer.unref();
     const depth = this.depth();
-    deps.log.info({ dir: this.dir, storage: q.storage, queued: depth.messages, queued_bytes: depth.bytes, upstreams: cfg.upstreams.map((u) => `${u.name}:${u.servers.join(',')}`) }, 'bridge started');
+    deps.log.info({ dir: this.dir, storage: q.storage, queued: depth.messages, queued_bytes: depth.bytes, upstreams: cfg.upstreams.map((u) => `${u.name}:${u.servers.map(redactUrl).join(',')}`) }, 'bridge started');
     for (const u of this.upstreams) u.link.start();
   }
 

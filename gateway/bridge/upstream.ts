@@ -5,6 +5,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
 import { explainConnectError, type Explained } from './errors.ts';
+import { redactUrl, scrub, secretsOf } from './redact.ts';
 import { expand, templateVars } from './rules.ts';
 
 export interface LinkEvents {
@@ -41,12 +42,16 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
   private timer?: NodeJS.Timeout;
   private lastLogged?: { kind: string; at: number; repeats: number };
   lastError?: Explained;
+  /** The server of the current connection, credentials redacted. */
   connectedTo?: string;
   /** Whether this run has been connected before: "connected again" only then, not on the first connect after failed attempts. */
   private everUp = false;
+  /** What must never reach a log line: credentials in the server URLs and the password. */
+  private readonly secrets: string[];
 
   constructor(private readonly cfg: UpstreamConfig, private readonly deps: LinkDeps) {
     super();
+    this.secrets = secretsOf(cfg.servers, [cfg.password]);
   }
 
   get statusTopic(): string {
@@ -111,13 +116,14 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
 
   private attempt(): void {
     if (this.stopped) return;
-    const url = this.cfg.servers[this.server];
+    const url = this.cfg.servers[this.server]!;
+    const shown = redactUrl(url);
     let failure: Error | undefined;
     let client: MqttClient;
     try {
       client = mqtt.connect(url, this.options(url));
     } catch (err) {
-      this.failed(url, err as Error);
+      this.failed(shown, err as Error);
       return;
     }
     this.client = client;
@@ -131,9 +137,9 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       (client.stream as { setNoDelay?: (v: boolean) => void }).setNoDelay?.(true);
       this.up = true;
       this.round = 0;
-      this.connectedTo = url;
-      if (this.everUp) this.deps.log.info({ url }, `upstream ${url}: connected again`);
-      else this.deps.log.info({ url }, `upstream ${url}: connected${this.lastError ? ' (after failed attempts; the last one above)' : ''}`);
+      this.connectedTo = shown;
+      if (this.everUp) this.deps.log.info({ url: shown }, `upstream ${shown}: connected again`);
+      else this.deps.log.info({ url: shown }, `upstream ${shown}: connected${this.lastError ? ' (after failed attempts; the last one above)' : ''}`);
       this.everUp = true;
       this.lastError = undefined;
       this.lastLogged = undefined;
@@ -152,19 +158,22 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       client.end(true);
       if (this.up) {
         this.up = false;
-        this.deps.log.warn({ url, err: failure?.message }, `upstream ${url}: connection lost${failure ? ` (${failure.message})` : ''}; queued messages stay in the log`);
+        const why = failure ? scrub(failure.message, this.secrets) : undefined;
+        this.deps.log.warn({ url: shown, err: why }, `upstream ${shown}: connection lost${why ? ` (${why})` : ''}; queued messages stay in the log`);
         this.emit('down', failure?.message ?? 'closed');
         if (this.stopped) return;
         this.deps.reconnects.inc();
         this.timer = setTimeout(() => this.attempt(), this.delay());
         return;
       }
-      if (!this.stopped) this.failed(url, failure ?? new Error('connection closed before CONNACK'));
+      if (!this.stopped) this.failed(shown, failure ?? new Error('connection closed before CONNACK'));
     });
   }
 
+  /** `url` is already redacted; the error's own text is scrubbed of every configured secret. */
   private failed(url: string, err: Error): void {
-    const ex = (err as { code?: string }).code === 'TLS_FILE' ? { kind: 'other' as const, line: `upstream ${url}: ${err.message}` } : explainConnectError(err, url);
+    const raw = (err as { code?: string }).code === 'TLS_FILE' ? { kind: 'other' as const, line: `upstream ${url}: ${err.message}` } : explainConnectError(err, url);
+    const ex = { kind: raw.kind, line: scrub(raw.line, this.secrets) };
     this.lastError = ex;
     const now = Date.now();
     const last = this.lastLogged;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { redactUrl } from '../bridge/redact.ts';
 import type { Check, DoctorContext, Finding } from './types.ts';
 
 // Reads the bridge's `bridge.upstreams` section defensively: it belongs to the bridge, so doctor
@@ -66,10 +67,10 @@ async function server(name: string, raw: string, tls: UpstreamView['tls'], timeo
   try {
     url = new URL(raw);
   } catch {
-    return { check: 'upstream', status: 'warn', message: `${name}: cannot parse server URL ${raw}`, fix: 'write it like mqtts://broker.example.com:8883' };
+    return { check: 'upstream', status: 'warn', message: `${name}: cannot parse server URL ${redactUrl(raw)}`, fix: 'write it like mqtts://broker.example.com:8883' };
   }
   const r = await attempt(url, tls, timeoutMs);
-  const at = `${name} ${raw}`;
+  const at = `${name} ${redactUrl(raw)}`;
   if (r.ok) return { check: 'upstream', status: tls?.insecure_skip_verify ? 'warn' : 'ok', message: `${at} reachable: ${r.detail}`, ...(tls?.insecure_skip_verify ? { fix: 'set tls.ca_file and remove insecure_skip_verify' } : {}) };
   // The bridge stores and forwards: an unreachable cloud delays delivery but never stops the gateway.
   const base = { check: 'upstream', status: 'warn' as const, message: `${at}: ${r.code} ${r.message}` };
