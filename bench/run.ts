@@ -24,8 +24,8 @@ async function loadScenarios(): Promise<Scenario[]> {
 function table(rows: Result[]): string {
   const head = ['scenario', 'metric', 'value', 'unit', 'baseline', 'ratio'];
   const cells = rows.map((r) => [r.scenario, r.metric, fmt(r.value), r.unit, r.baseline === undefined ? '' : fmt(r.baseline), r.ratio === undefined ? '' : r.ratio.toFixed(3)]);
-  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const line = (c: string[]) => c.map((x, i) => (i >= 2 && i !== 3 ? x.padStart(widths[i]) : x.padEnd(widths[i]))).join('  ');
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  const line = (c: string[]) => c.map((x, i) => (i >= 2 && i !== 3 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
   return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
 }
 

@@ -185,7 +185,7 @@ function thirdPartyLicenses(inputs: string[]): string {
   const dirs = new Set<string>();
   for (const input of inputs) {
     const m = /^(.*node_modules[\\/](?:@[^\\/]+[\\/])?[^\\/]+)/.exec(resolve(ROOT, input));
-    if (m) dirs.add(m[1]);
+    if (m) dirs.add(m[1]!);
   }
   const parts: string[] = [];
   for (const dir of [...dirs].sort()) {

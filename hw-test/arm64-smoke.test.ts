@@ -50,7 +50,7 @@ describe('arm64 release under qemu user-mode', { skip: skip ?? (typeof runtime =
     const gw = arm64([bundle, 'start', '--config', config]);
     children.push(gw);
     const [url] = await started(gw, 60_000);
-    const c = await connect(url.replace('tcp://', 'mqtt://'));
+    const c = await connect(url!.replace('tcp://', 'mqtt://'));
     await c.subscribeAsync('arm64/#', { qos: 1 });
     const got = collect(c, 1);
     await c.publishAsync('arm64/smoke', 'hello from x86', { qos: 1 });

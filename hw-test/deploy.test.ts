@@ -188,7 +188,7 @@ describe('deploy/raspi installer and systemd unit', () => {
       const gw = spawnCaptured(process.execPath, [bundle, 'start', '--config', config], { NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '', ...env });
       try {
         const [url] = await started(gw);
-        const c = await connect(url.replace('tcp://', 'mqtt://'));
+        const c = await connect(url!.replace('tcp://', 'mqtt://'));
         await c.publishAsync('debug/probe', 'x', { qos: 1 });
         await endClient(c);
       } finally {
@@ -226,7 +226,7 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.equal(r.status, 0, r.stdout + r.stderr);
     const facts = Object.fromEntries(r.stdout.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
     assert.equal(facts.first_created_user, '1');
-    assert.deepEqual(facts.groups.split(',').sort(), ['dialout', 'fieldgate']);
+    assert.deepEqual(facts.groups!.split(',').sort(), ['dialout', 'fieldgate']);
     assert.equal(facts.shell, '/usr/sbin/nologin');
     assert.equal(facts.data_owner, 'fieldgate:fieldgate 750');
     assert.equal(facts.config_owner, 'root:fieldgate 640');
@@ -238,7 +238,7 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.equal(facts.failed_restart_status, '1', 'a failed restart fails the install');
     assert.equal(facts.failed_restart_hint, '1', 'a failed restart still prints the journalctl/doctor hint');
     const install = 'daemon-reload;enable fieldgate\\.service;restart fieldgate\\.service;is-active --quiet fieldgate\\.service;';
-    assert.match(facts.systemctl, new RegExp(`^${install}${install}daemon-reload;enable fieldgate\\.service;restart fieldgate\\.service;disable --now fieldgate\\.service;daemon-reload;`));
+    assert.match(facts.systemctl!, new RegExp(`^${install}${install}daemon-reload;enable fieldgate\\.service;restart fieldgate\\.service;disable --now fieldgate\\.service;daemon-reload;`));
     // systemctl on PATH but systemd not running (no /run/systemd/system): enabled by symlink only.
     assert.equal(facts.no_systemd_calls, '0', 'no systemctl call without a running systemd');
     assert.equal(facts.no_systemd_message, '1');

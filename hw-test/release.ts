@@ -10,7 +10,7 @@ import { buildRelease, type Arch } from '../deploy/build.ts';
  */
 export async function unpackedRelease(dir: string, arch: Arch): Promise<{ tree: string; tarball: string; bundleBytes: number }> {
   const r = await buildRelease({ out: join(dir, 'dist'), arches: [arch] });
-  const tarball = r.tarballs[0].path;
+  const tarball = r.tarballs[0]!.path;
   const into = join(dir, 'unpacked');
   mkdirSync(into, { recursive: true });
   execFileSync('tar', ['-xzf', tarball, '-C', into]);

@@ -49,8 +49,8 @@ export function sliceBlock(payload: Buffer, num: number, szx: number): { data: B
 export function etagOf(payload: Buffer): Buffer {
   const id = Buffer.of(0, 0);
   for (let i = 0; i < payload.length; i += 2) {
-    id[0] ^= payload[i];
-    id[1] ^= payload[i + 1] ?? 0;
+    id[0]! ^= payload[i]!;
+    id[1]! ^= payload[i + 1] ?? 0;
   }
   return id;
 }

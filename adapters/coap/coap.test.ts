@@ -62,7 +62,7 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     assert.equal(r.code, '2.04');
     const late = await mqttWatch(g.url, 'coap/room/1/state');
     await until(() => late.got.length === 1, 'the retained message');
-    assert.equal(late.got[0].retain, true);
+    assert.equal(late.got[0]!.retain, true);
     assert.ok(g.gw.registry.get('coap', 'dev1'), 'the device is in the registry');
     await endClient(c);
     await endClient(late.c);
@@ -113,7 +113,7 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     assert.deepEqual(notes.map((n) => [n.code, n.payload.toString(), n.type]), [['2.05', 'zero', 'NON'], ['2.05', 'one', 'CON']]);
     assert.ok(notes.every((n) => n.token.equals(token)));
     // Observe values are 24 bits and wrap: compare them as RFC 7641 3.4 says, not as numbers.
-    assert.ok(fresher(reg.observe!, notes[0].observe!) && fresher(notes[0].observe!, notes[1].observe!));
+    assert.ok(fresher(reg.observe!, notes[0]!.observe!) && fresher(notes[0]!.observe!, notes[1]!.observe!));
     // A second observer of the same topic is the positive control for the silence below.
     const other = await g.client();
     const otherNotes: CoapResponse[] = [];
@@ -173,15 +173,15 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     for (let i = 0; i < 5; i++) pub.publish('coap/fc', `m${i}`, { qos: 1 });
     await until(() => g.metric('notifications/dropped/queue_full') === dropped + 2, '2 of 5 dropped (1 in flight + 2 queued)');
     assert.equal(got.length, 2, 'only the first notification is in flight');
-    assert.equal(got[1].payload.toString(), 'm0');
+    assert.equal(got[1]!.payload.toString(), 'm0');
     // ACK it: the next one goes out, and it is the oldest kept (m3, m4 are queued; m1, m2 were dropped).
-    send({ code: '0.00', messageId: got[1].messageId, ack: true });
+    send({ code: '0.00', messageId: got[1]!.messageId, ack: true });
     await until(() => got.length === 3, 'next notification after the ACK');
-    assert.equal(got[2].payload.toString(), 'm3');
-    send({ code: '0.00', messageId: got[2].messageId, ack: true });
+    assert.equal(got[2]!.payload.toString(), 'm3');
+    send({ code: '0.00', messageId: got[2]!.messageId, ack: true });
     await until(() => got.length === 4, 'last notification');
-    assert.equal(got[3].payload.toString(), 'm4');
-    send({ code: '0.00', messageId: got[3].messageId, reset: true });
+    assert.equal(got[3]!.payload.toString(), 'm4');
+    send({ code: '0.00', messageId: got[3]!.messageId, reset: true });
     await until(() => g.metric('observers/cancelled') === cancelled + 1, 'RST cancels');
     sock.close();
     await endClient(pub);
@@ -205,8 +205,8 @@ describe('connectionless pub/sub (EMQX 5 /ps scheme)', () => {
     const pub = await connect(g.url);
     pub.publish('coap/rb', 'n1', { qos: 1 });
     await until(() => a.got.length === 2, 'CON notification at A');
-    assert.equal(a.got[1].confirmable, true);
-    const inflight = a.got[1].messageId;
+    assert.equal(a.got[1]!.confirmable, true);
+    const inflight = a.got[1]!.messageId;
     // The NAT rebinds before the device ACKs: it re-registers from a new port, then ACKs from there.
     const b = await open();
     b.send(register(2, 'tb'));
@@ -262,7 +262,7 @@ describe('observation ownership', () => {
     const pub = await connect(g.url);
     pub.publish('alice/cmd', 'for-alice', { qos: 0 });
     await until(() => atAlice.length === 1 && atBob.length === 1, 'alice and bob notified');
-    assert.equal(atAlice[0].payload.toString(), 'for-alice');
+    assert.equal(atAlice[0]!.payload.toString(), 'for-alice');
     assert.equal(atMallory.length, 0);
     assert.equal((await bob.request({ method: 'GET', path: '/ps/alice/cmd', query: q('bob'), observe: 1 })).code, '2.07');
     assert.equal(g.metric('observers'), 1, "bob's cancel ends only bob's");
@@ -288,7 +288,7 @@ describe('connection mode', () => {
     const token = created.payload.toString();
     assert.match(token, /^\d+$/);
     await until(() => got.some((m) => m.topic.endsWith('/clients/d1/connected')), 'connected event');
-    assert.equal(JSON.parse(got[0].payload).username, 'alice');
+    assert.equal(JSON.parse(got[0]!.payload).username, 'alice');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1' }, payload: 'x' })).code, '4.00');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1', t: '1' }, payload: 'x' })).code, '4.01');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1', t: token }, payload: 'x' })).code, '2.04');
@@ -308,7 +308,7 @@ describe('connection mode', () => {
     assert.equal((await cl.request({ method: 'GET', path: '/ps/d2/cmd', query: { c: 'd2', t: token }, observe: 0 })).code, '2.05');
     assert.equal(g.metric('observers'), 1);
     await until(() => got.length === 1, 'expiry after 1.5 x heartbeat', 5000);
-    assert.equal(JSON.parse(got[0].payload).reason, 'keepalive_timeout');
+    assert.equal(JSON.parse(got[0]!.payload).reason, 'keepalive_timeout');
     assert.equal(g.metric('observers'), 0);
     assert.equal(g.metric('sessions'), 0);
     await endClient(c);
@@ -346,7 +346,7 @@ describe('legacy 4.x scheme', () => {
     const cl = await g.client();
     assert.equal((await cl.request({ method: 'PUT', path: '/mqtt/old/dev', query: { c: 'legacy1' }, payload: 'v4' })).code, '2.04');
     await until(() => got.length === 1, 'legacy publish');
-    assert.deepEqual([got[0].topic, got[0].payload, got[0].qos], ['old/dev', 'v4', 0]);
+    assert.deepEqual([got[0]!.topic, got[0]!.payload, got[0]!.qos], ['old/dev', 'v4', 0]);
     assert.equal((await cl.request({ method: 'PUT', path: '/mqtt/old/dev', payload: 'v4' })).code, '4.00');
     assert.equal((await cl.request({ method: 'POST', path: '/mqtt/old/dev', query: { c: 'legacy1' } })).code, '4.05');
     assert.equal((await cl.request({ method: 'DELETE', path: '/mqtt/old/dev', query: { c: 'legacy1' } })).code, '4.05');
@@ -356,7 +356,7 @@ describe('legacy 4.x scheme', () => {
     assert.equal((await cl.request({ method: 'GET', path: '/mqtt/old/%23', query: { c: 'legacy1' }, observe: 0 })).code, '2.05');
     c.publish('old/x', 'down', { qos: 1 });
     await until(() => notes.length >= 1, 'legacy notification');
-    assert.equal(notes[0].payload.toString(), 'down');
+    assert.equal(notes[0]!.payload.toString(), 'down');
     await endClient(c);
   });
 });

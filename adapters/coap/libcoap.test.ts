@@ -67,7 +67,7 @@ describe('libcoap coap-client', { skip }, () => {
     writeFileSync(join(dir, 'body'), body);
     assert.equal(await coapClient(['-b', '64', '-m', 'post', '-f', join(dir, 'body'), uri('/ps/lc/big?c=lc1')]), '');
     await until(() => got.length === 1, 'the reassembled message');
-    assert.equal(got[0].payload, body);
+    assert.equal(got[0]!.payload, body);
     assert.equal(g.metric('block1/buffered_bytes'), 0);
     writeFileSync(join(dir, 'huge'), 'z'.repeat(3000));
     assert.match(await coapClient(['-b', '64', '-m', 'post', '-f', join(dir, 'huge'), uri('/ps/lc/huge?c=lc1')]), /4\.13/);

@@ -34,7 +34,7 @@ test('a CON notification never acknowledged is retransmitted 4 times, then the o
   await until(() => gone.length === 1, 'observation ended');
   assert.deepEqual(gone, ['c1:notification not acknowledged']);
   assert.equal(sent.length, 5);
-  assert.ok(sent.every((s) => s.buf.equals(sent[0].buf)), 'retransmissions are the same message');
+  assert.ok(sent.every((s) => s.buf.equals(sent[0]!.buf)), 'retransmissions are the same message');
   assert.equal(m.counter('retransmitted').value, 4);
   assert.equal(obs.size, 0);
 });
@@ -51,9 +51,9 @@ test('limits, NON for QoS 0, Block2 first block for large payloads, and an ACK f
   assert.match(obs.refuse('c3', undefined, a.server, { address: '10.0.0.3', port: 1 })!, /limit of 3/);
 
   obs.deliver(o, msg('zero', 0));
-  assert.equal(parse(a.sent[0].buf).confirmable, false);
+  assert.equal(parse(a.sent[0]!.buf).confirmable, false);
   obs.deliver(o, msg('0123456789abcdefXYZ'));
-  const first = parse(a.sent[1].buf);
+  const first = parse(a.sent[1]!.buf);
   assert.equal(first.confirmable, true);
   assert.equal(first.payload.toString(), '0123456789abcdef');
   assert.ok(first.options.some((x) => x.name === 'Block2'));
@@ -66,7 +66,7 @@ test('limits, NON for QoS 0, Block2 first block for large payloads, and an ACK f
   obs.moveClient('c1', b.server, { address: '10.0.0.1', port: 2 });
   assert.equal(obs.onReply(a.server, { address: '10.0.0.1', port: 1 }, first.messageId, false), false);
   assert.equal(obs.onReply(b.server, { address: '10.0.0.1', port: 2 }, first.messageId, false), true);
-  assert.equal(parse(b.sent[0].buf).payload.toString(), 'queued');
+  assert.equal(parse(b.sent[0]!.buf).payload.toString(), 'queued');
   await obs.clear();
   assert.equal(obs.size, 0);
 });
@@ -78,11 +78,11 @@ test('re-registration from a new address (rebind): the ACK of the CON notificati
   obs.deliver(o, msg('first'));
   obs.deliver(o, msg('second'));
   assert.equal(a.sent.length, 1, 'second is queued behind the CON in flight');
-  const first = parse(a.sent[0].buf);
+  const first = parse(a.sent[0]!.buf);
   obs.rebind(o, a.server, { address: '10.0.0.1', port: 2 }, Buffer.from('n'));
   assert.equal(obs.onReply(a.server, { address: '10.0.0.1', port: 2 }, first.messageId, false), true);
   assert.equal(a.sent.length, 2);
-  assert.deepEqual([parse(a.sent[1].buf).payload.toString(), parse(a.sent[1].buf).token.toString(), a.sent[1].peer.port], ['second', 'n', 2]);
+  assert.deepEqual([parse(a.sent[1]!.buf).payload.toString(), parse(a.sent[1]!.buf).token.toString(), a.sent[1]!.peer.port], ['second', 'n', 2]);
   // The address count followed the relation: the old address is free again.
   assert.equal(obs.refuse('c2', undefined, a.server, { address: '10.0.0.1', port: 1 }), undefined);
   await obs.clear();
@@ -94,10 +94,10 @@ test('lease: a relation without a sign of life for leaseMs is dropped; after hal
   const quiet = obs.add({ clientid: 'quiet', filter: 't', server: a.server, peer: { address: '10.0.0.1', port: 1 }, token: Buffer.from('q'), subQos: 0, szx: 0 });
   const alive = obs.add({ clientid: 'alive', filter: 't', server: a.server, peer: { address: '10.0.0.2', port: 1 }, token: Buffer.from('a'), subQos: 0, szx: 0 });
   obs.deliver(alive, msg('fresh', 0));
-  assert.equal(parse(a.sent[0].buf).confirmable, false, 'NON while the lease is young');
+  assert.equal(parse(a.sent[0]!.buf).confirmable, false, 'NON while the lease is young');
   alive.lastConfirmed -= 600; // past half the lease
   obs.deliver(alive, msg('probe', 0));
-  const probe = parse(a.sent[1].buf);
+  const probe = parse(a.sent[1]!.buf);
   assert.equal(probe.confirmable, true, 'CON after half the lease, so the client can renew it');
   obs.onReply(a.server, { address: '10.0.0.2', port: 1 }, probe.messageId, false);
   assert.equal(await obs.expireIdle(), 0, 'nothing is past the lease yet');
@@ -118,8 +118,8 @@ test('Observe is 24 bits and wraps; RFC 7641 3.4 freshness orders values across 
   const observe = (b: Buffer) => parse(b).options.find((x) => x.name === 'Observe')!.value.reduce((v, x) => v * 256 + x, 0);
   const [v1, v2] = a.sent.map((s) => observe(s.buf));
   assert.deepEqual([v1, v2], [0xffffff, 0]);
-  assert.ok(fresher(v1, v2), '0 is fresher than 0xffffff');
-  assert.ok(!fresher(v2, v1));
+  assert.ok(fresher(v1!, v2!), '0 is fresher than 0xffffff');
+  assert.ok(!fresher(v2!, v1!));
   assert.ok(fresher(5, 6) && !fresher(6, 5) && !fresher(7, 7));
   assert.ok(fresher(0x800000, 0xfffffe), 'less than 2^23 ahead');
   assert.ok(!fresher(0, 0x800001), 'more than 2^23 ahead is older');

@@ -47,8 +47,8 @@ describe('malformed datagrams and floods', () => {
     const r = await rawSocket(g.coapPort);
     r.send(Buffer.from([0x40, 0x01, 0x12, 0x34, 0xb5, 0x61])); // option runs past the end
     await until(() => r.replies.length === 1, 'RST');
-    assert.equal(r.replies[0].reset, true);
-    assert.equal(r.replies[0].messageId, 0x1234);
+    assert.equal(r.replies[0]!.reset, true);
+    assert.equal(r.replies[0]!.messageId, 0x1234);
     r.send(Buffer.from([0x40, 0xe0, 0x00, 0x02])); // reserved class 7, CON
     r.send(Buffer.from([0x40, 0x00, 0x00, 0x03])); // empty CON: ping
     await until(() => r.replies.length === 3, 'RST for class 7 and for the ping');
@@ -58,7 +58,7 @@ describe('malformed datagrams and floods', () => {
     r.send(Buffer.alloc(0));
     r.send(postPs(6));
     await until(() => r.replies.length === 4, 'a normal answer after the garbage');
-    assert.deepEqual([r.replies[3].code, r.replies[3].messageId], ['2.04', 6]);
+    assert.deepEqual([r.replies[3]!.code, r.replies[3]!.messageId], ['2.04', 6]);
     assert.ok(g.metric('malformed') >= 3);
     r.sock.close();
   });
@@ -98,14 +98,14 @@ describe('malformed datagrams and floods', () => {
     await until(() => r.replies.length === 40, 'a reply to each CON');
     const limited = r.replies.filter((p) => p.code === '4.29');
     assert.ok(limited.length >= 10, `${limited.length} of 40 limited`);
-    const maxAge = limited[0].options.find((o) => o.name === 'Max-Age')!.value;
-    assert.ok(maxAge.length >= 1 && maxAge[0] >= 1);
+    const maxAge = limited[0]!.options.find((o) => o.name === 'Max-Age')!.value;
+    assert.ok(maxAge.length >= 1 && maxAge[0]! >= 1);
     await until(() => port2.replies.length === 1, 'same address, new port');
-    assert.equal(port2.replies[0].code, '4.29');
+    assert.equal(port2.replies[0]!.code, '4.29');
     const other = await rawSocket(g.coapPort, '127.0.0.2');
     other.send(postPs(1)); // another address has its own budget
     await until(() => other.replies.length === 1, 'other address');
-    assert.equal(other.replies[0].code, '2.04');
+    assert.equal(other.replies[0]!.code, '2.04');
     r.sock.close();
     port2.sock.close();
     other.sock.close();
@@ -169,13 +169,13 @@ describe('transport seam', () => {
     const rinfo = { address: '10.0.0.7', port: 40000, family: 'IPv4', size: 0 };
     modem.emit('message', postPs(9, 'nbiot'), rinfo);
     await until(() => sent.length === 1, 'reply through the modem transport');
-    const reply = parse(sent[0].buf);
-    assert.deepEqual([reply.code, reply.ack, reply.messageId, sent[0].address, sent[0].port], ['2.04', true, 9, '10.0.0.7', 40000]);
-    assert.equal(published[0].topic, 'nbiot');
-    assert.equal(published[0].device.address, '10.0.0.7:40000');
+    const reply = parse(sent[0]!.buf);
+    assert.deepEqual([reply.code, reply.ack, reply.messageId, sent[0]!.address, sent[0]!.port], ['2.04', true, 9, '10.0.0.7', 40000]);
+    assert.equal(published[0]!.topic, 'nbiot');
+    assert.equal(published[0]!.device.address, '10.0.0.7:40000');
     modem.emit('message', postPs(9, 'nbiot'), rinfo); // the modem retransmits
     await until(() => sent.length === 2, 'cached reply');
-    assert.deepEqual(sent[1].buf, sent[0].buf);
+    assert.deepEqual(sent[1]!.buf, sent[0]!.buf);
     assert.equal(published.length, 1, 'a retransmission is not published twice');
     const non = generate({ code: 'POST', messageId: 10, token: Buffer.from([10]), confirmable: false, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }, { name: 'Uri-Path', value: Buffer.from('non') }], payload: Buffer.from('once') });
     modem.emit('message', non, rinfo);
@@ -186,7 +186,7 @@ describe('transport seam', () => {
     sent.length = 2; // drop the NON reply from the list
     modem.emit('message', Buffer.from([0x40, 0x01, 0x00, 0x0a, 0xb5]), rinfo);
     await until(() => sent.length === 3, 'RST through the modem transport');
-    assert.equal(parse(sent[2].buf).reset, true);
+    assert.equal(parse(sent[2]!.buf).reset, true);
     adapter.detach(server);
     modem.emit('message', postPs(13, 'gone'), rinfo);
     await new Promise((r) => setTimeout(r, 50));
@@ -208,7 +208,7 @@ describe('transport seam', () => {
     const separate = () => sent.map((b) => parse(b)).filter((p) => p.code === '2.04');
     link.emit('message', postPs(11, 'slow'), rinfo);
     await until(() => sent.length === 1, 'empty ACK');
-    assert.deepEqual([parse(sent[0]).code, parse(sent[0]).ack, parse(sent[0]).messageId], ['0.00', true, 11]);
+    assert.deepEqual([parse(sent[0]!).code, parse(sent[0]!).ack, parse(sent[0]!).messageId], ['0.00', true, 11]);
     link.emit('message', postPs(11, 'slow'), rinfo); // retransmission after the empty ACK, publish still pending
     await until(() => sent.length === 2, 'the empty ACK again');
     assert.deepEqual(sent[1], sent[0]);

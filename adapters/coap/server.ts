@@ -118,7 +118,7 @@ export class FieldgateCoapServer extends CoapServer {
     const set = lru.set.bind(lru);
     lru.set = (key, buf) => {
       set(key, buf);
-      if (((buf[0] >> 4) & 3) === TYPE.CON) return;
+      if (((buf[0]! >> 4) & 3) === TYPE.CON) return;
       queueMicrotask(() => {
         buf.sender?.reset();
         delete buf.sender;

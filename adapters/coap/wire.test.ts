@@ -55,7 +55,7 @@ test('seeded fuzz: checkDatagram never throws, and whatever it accepts coap-pack
       if (r() < 0.3) buf = buf.subarray(0, Math.floor(r() * buf.length));
     } else {
       buf = Buffer.from(Array.from({ length: Math.floor(r() * 40) }, () => Math.floor(r() * 256)));
-      if (buf.length > 0 && r() < 0.7) buf[0] = 0x40 | (buf[0] & 0x3f);
+      if (buf.length > 0 && r() < 0.7) buf[0] = 0x40 | (buf[0]! & 0x3f);
     }
     const c = checkDatagram(buf);
     if (!c.ok) continue;

@@ -35,8 +35,8 @@ export type Checked = { ok: true; header: Header } | { ok: false; reason: string
 export function readHeader(buf: Buffer): Header | undefined {
   if (buf.length < 4) return undefined;
   const b0 = buf[0];
-  if (b0 >> 6 !== 1) return undefined; // RFC 7252 3: unknown version MUST be silently ignored
-  return { type: ((b0 >> 4) & 3) as MessageType, code: buf[1], messageId: buf.readUInt16BE(2), tokenLength: b0 & 15 };
+  if (b0! >> 6 !== 1) return undefined; // RFC 7252 3: unknown version MUST be silently ignored
+  return { type: ((b0! >> 4) & 3) as MessageType, code: buf[1]!, messageId: buf.readUInt16BE(2), tokenLength: b0! & 15 };
 }
 
 /**
@@ -65,12 +65,12 @@ export function checkDatagram(buf: Buffer): Checked {
       return i + 1 < buf.length ? { ok: true, header } : fail('payload marker without a payload');
     }
     i++;
-    let delta = byte >> 4;
-    let len = byte & 15;
+    let delta = byte! >> 4;
+    let len = byte! & 15;
     if (delta === 15 || len === 15) return fail('reserved option nibble 15');
     if (delta === 13) {
       if (i + 1 > buf.length) return fail('option delta runs past the end');
-      delta = buf[i] + 13;
+      delta = buf[i]! + 13;
       i += 1;
     } else if (delta === 14) {
       if (i + 2 > buf.length) return fail('option delta runs past the end');
@@ -79,7 +79,7 @@ export function checkDatagram(buf: Buffer): Checked {
     }
     if (len === 13) {
       if (i + 1 > buf.length) return fail('option length runs past the end');
-      len = buf[i] + 13;
+      len = buf[i]! + 13;
       i += 1;
     } else if (len === 14) {
       if (i + 2 > buf.length) return fail('option length runs past the end');

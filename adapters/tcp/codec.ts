@@ -161,7 +161,7 @@ class Reader {
   }
   u8(): number {
     if (this.remaining < 1) throw new FrameError('parse_error', `${this.what}: truncated at byte ${this.pos}`);
-    return this.b[this.pos++];
+    return this.b[this.pos++]!;
   }
   u16(): number {
     if (this.remaining < 2) throw new FrameError('parse_error', `${this.what}: truncated at byte ${this.pos}`);
@@ -237,7 +237,7 @@ export function decodeConnack(version: number, f: RawFrame): { code: number; ses
   // Code 2 (bad version) is sent before the gateway knows a version, so it is always v1-shaped.
   if (version === V2 && f.flags !== ConnackCode.ILLEGAL_VERSION) {
     if (f.payload.length < 1) throw new FrameError('parse_error', 'CONNACK v2: no flags byte');
-    return { code: f.flags, sessionPresent: (f.payload[0] & 1) === 1, message: f.payload.subarray(1).toString('utf8') };
+    return { code: f.flags, sessionPresent: (f.payload[0]! & 1) === 1, message: f.payload.subarray(1).toString('utf8') };
   }
   return { code: f.flags, sessionPresent: false, message: f.payload.toString('utf8') };
 }

@@ -54,7 +54,7 @@ describe('tcp adapter fuzz over real TCP (seeded)', () => {
       let b: Buffer;
       if (rand() < 0.3) b = Buffer.from(Array.from({ length: int(80) }, () => int(256)));
       else {
-        b = Buffer.concat(Array.from({ length: 1 + int(4) }, () => valid[int(valid.length)]));
+        b = Buffer.concat(Array.from({ length: 1 + int(4) }, () => valid[int(valid.length)]!));
         for (let m = int(3); m > 0; m--) b[int(b.length)] = int(256);
       }
       chunks.push(b);
@@ -73,13 +73,14 @@ describe('tcp adapter fuzz over real TCP (seeded)', () => {
         clearTimeout(done);
         resolve();
       });
-      s.on('connect', async () => {
+      const feed = async () => {
         for (const c of chunks) {
           if (s.destroyed) break;
           s.write(c);
           await new Promise((r) => setImmediate(r));
         }
-      });
+      };
+      s.on('connect', () => void feed());
     });
   }
 
@@ -95,7 +96,7 @@ describe('tcp adapter fuzz over real TCP (seeded)', () => {
       let next = 0;
       await Promise.all(
         Array.from({ length: PARALLEL }, async () => {
-          while (next < jobs.length) await hammer(g.tcpPort, jobs[next++]);
+          while (next < jobs.length) await hammer(g.tcpPort, jobs[next++]!);
         }),
       );
       // The bystander is served between rounds, with every message acknowledged.
@@ -112,7 +113,7 @@ describe('tcp adapter fuzz over real TCP (seeded)', () => {
     assert.ok(g.gw.health().every((h) => h.state === 'running' && h.restarts === 0), JSON.stringify(g.gw.health()));
     if (heap.length === ROUNDS) {
       // Rounds 2 and 3 do the same work as round 1: state that survives a round would show here.
-      const growth = heap[ROUNDS - 1] - heap[0];
+      const growth = heap[ROUNDS - 1]! - heap[0]!;
       assert.ok(growth < 8 * 1024 * 1024, `heap grew ${Math.round(growth / 1024)} KB over ${ROUNDS - 1} rounds`);
     }
     await bystander.disconnect();

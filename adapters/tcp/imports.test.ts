@@ -17,7 +17,7 @@ test('adapter code imports only gateway/core/* and gateway/config/duration.ts fr
   for (const file of readdirSync(here).filter((f) => f.endsWith('.ts') && !isTestCode(f))) {
     const src = readFileSync(join(here, file), 'utf8');
     for (const m of src.matchAll(/(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/g)) {
-      const target = relative(root, resolve(here, m[1]));
+      const target = relative(root, resolve(here, m[1]!));
       if (target.startsWith('adapters/tcp/')) continue;
       if (!allowed(target)) bad.push(`${file} imports ${target}`);
     }

@@ -36,13 +36,13 @@ describe('EMQX private TCP v1 vectors (emqx-docs release-4.4 zh_CN/modules/tcp_p
     assert.deepEqual(encodeConnect({ keepalive: 60, clientid: 'abcd' }), wire);
     const { frames } = parseAll(wire);
     assert.equal(frames.length, 1);
-    assert.deepEqual({ ...decodeConnect(V1, frames[0].payload) }, { version: 1, keepalive: 60, resume: false, clientid: 'abcd', username: undefined, password: undefined });
+    assert.deepEqual({ ...decodeConnect(V1, frames[0]!.payload) }, { version: 1, keepalive: 60, resume: false, clientid: 'abcd', username: undefined, password: undefined });
   });
 
   test('CONNECT with username and password abcd', () => {
     const wire = hex('11 00 13 3c 00 04 61 62 63 64 00 04 61 62 63 64 00 04 61 62 63 64');
     assert.deepEqual(encodeConnect({ keepalive: 60, clientid: 'abcd', username: 'abcd', password: 'abcd' }), wire);
-    const c = decodeConnect(V1, parseAll(wire).frames[0].payload);
+    const c = decodeConnect(V1, parseAll(wire).frames[0]!.payload);
     assert.equal(c.username, 'abcd');
     assert.deepEqual(c.password, Buffer.from('abcd'));
   });
@@ -51,13 +51,13 @@ describe('EMQX private TCP v1 vectors (emqx-docs release-4.4 zh_CN/modules/tcp_p
     assert.deepEqual(encodeConnack(0), hex('20 00 14 43 6f 6e 6e 65 63 74 20 53 75 63 63 65 73 73 66 75 6c 6c 79'));
     assert.deepEqual(encodeConnack(1, ''), hex('21 00 00'));
     const { frames } = parseAll(encodeConnack(1), { role: 'client' });
-    assert.deepEqual(decodeConnack(V1, frames[0]), { code: 1, sessionPresent: false, message: 'Authentication Failure' });
+    assert.deepEqual(decodeConnack(V1, frames[0]!), { code: 1, sessionPresent: false, message: 'Authentication Failure' });
   });
 
   test('DATATRANS abcd (the doc misprints the last byte as 63)', () => {
     const wire = hex('30 00 04 61 62 63 64');
     assert.deepEqual(encodeData(Buffer.from('abcd')), wire);
-    const d = decodeData(V1, parseAll(wire).frames[0]);
+    const d = decodeData(V1, parseAll(wire).frames[0]!);
     assert.deepEqual(d, { qos: 0, dup: false, data: Buffer.from('abcd') });
   });
 
@@ -72,29 +72,29 @@ describe('v2 frames', () => {
   test('CONNECT v2 adds one flags byte after keepalive', () => {
     const wire = encodeConnect({ version: V2, keepalive: 30, resume: true, clientid: 'd1' });
     assert.deepEqual(wire, hex('12 00 06 1e 01 00 02 64 31'));
-    assert.equal(decodeConnect(V2, parseAll(wire).frames[0].payload).resume, true);
+    assert.equal(decodeConnect(V2, parseAll(wire).frames[0]!.payload).resume, true);
   });
 
   test('CONNACK v2 carries session-present before the message', () => {
     const wire = encodeConnack(0, undefined, true);
     assert.deepEqual(wire.subarray(0, 4), hex('20 00 15 01'));
-    assert.deepEqual(decodeConnack(V2, parseAll(wire, { role: 'client' }).frames[0]), { code: 0, sessionPresent: true, message: 'Connect Successfully' });
+    assert.deepEqual(decodeConnack(V2, parseAll(wire, { role: 'client' }).frames[0]!), { code: 0, sessionPresent: true, message: 'Connect Successfully' });
   });
 
   test('DATATRANS QoS 1 carries a message id; DUP is bit 1; ACK echoes the id with a code', () => {
     assert.deepEqual(encodeData(Buffer.from('hi'), { id: 0x0102 }), hex('34 00 04 01 02 68 69'));
     assert.deepEqual(encodeData(Buffer.from('hi'), { id: 0x0102, dup: true }), hex('36 00 04 01 02 68 69'));
-    const d = decodeData(V2, parseAll(hex('36 00 04 01 02 68 69')).frames[0]);
+    const d = decodeData(V2, parseAll(hex('36 00 04 01 02 68 69')).frames[0]!);
     assert.deepEqual(d, { qos: 1, dup: true, id: 0x0102, data: Buffer.from('hi') });
     assert.deepEqual(encodeAck(0x0102), hex('70 00 02 01 02'));
     assert.deepEqual(encodeAck(7, AckCode.NOT_AUTHORIZED), hex('71 00 02 00 07'));
-    assert.deepEqual(decodeAck(parseAll(hex('73 00 02 ff ff')).frames[0]), { id: 0xffff, code: 3 });
+    assert.deepEqual(decodeAck(parseAll(hex('73 00 02 ff ff')).frames[0]!), { id: 0xffff, code: 3 });
   });
 
   test('QoS bits are refused in a v1 session', () => {
-    assert.throws(() => decodeData(V1, parseAll(hex('34 00 03 00 01 61')).frames[0]), (e: FrameError) => e.reason === 'parse_error');
-    assert.throws(() => decodeData(V2, parseAll(hex('38 00 03 00 01 61')).frames[0]), /QoS 2/);
-    assert.throws(() => decodeData(V2, parseAll(hex('34 00 01 00')).frames[0]), /no message id/);
+    assert.throws(() => decodeData(V1, parseAll(hex('34 00 03 00 01 61')).frames[0]!), (e: FrameError) => e.reason === 'parse_error');
+    assert.throws(() => decodeData(V2, parseAll(hex('38 00 03 00 01 61')).frames[0]!), /QoS 2/);
+    assert.throws(() => decodeData(V2, parseAll(hex('34 00 01 00')).frames[0]!), /no message id/);
   });
 });
 
@@ -111,7 +111,7 @@ describe('streaming parser', () => {
 
   test('coalesced frames in one chunk', () => {
     assert.deepEqual(whole.map((f) => f.type), [1, 3, 4, 3, 3, 6]);
-    assert.equal(whole[3].payload.length, 1000);
+    assert.equal(whole[3]!.payload.length, 1000);
   });
 
   test('every single split point, and byte-by-byte, give the same frames', () => {
@@ -193,7 +193,7 @@ describe('parser fuzz (seeded)', () => {
       if (it % 2 === 0) {
         bytes = Buffer.from(Array.from({ length: int(64) }, () => int(256)));
       } else {
-        bytes = Buffer.concat(Array.from({ length: 1 + int(6) }, () => valid[int(valid.length)]));
+        bytes = Buffer.concat(Array.from({ length: 1 + int(6) }, () => valid[int(valid.length)]!));
         for (let m = int(4); m > 0; m--) bytes[int(bytes.length)] = int(256);
         if (rand() < 0.2) bytes = bytes.subarray(0, int(bytes.length));
       }

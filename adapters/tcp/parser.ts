@@ -93,24 +93,24 @@ export class FrameParser {
       switch (this.stage) {
         case 0: {
           const h = chunk[i++];
-          const type = h >> 4;
-          const flags = h & 0x0f;
-          if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h)})`);
+          const type = h! >> 4;
+          const flags = h! & 0x0f;
+          if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h!)})`);
           if (isSingleByte(type)) {
-            if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h)} has flags set`);
+            if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h!)} has flags set`);
             deliver({ type, flags, payload: EMPTY });
             break;
           }
-          this.header = h;
+          this.header = h!;
           this.stage = 1;
           break;
         }
         case 1:
-          this.length = chunk[i++] << 8;
+          this.length = chunk[i++]! << 8;
           this.stage = 2;
           break;
         case 2: {
-          this.length |= chunk[i++];
+          this.length |= chunk[i++]!;
           if (this.length > this.maxPayload) {
             return this.fail('frame_too_large', `frame 0x${hex(this.header)} declares ${this.length} payload bytes, over max_packet_size ${this.maxPayload}`);
           }

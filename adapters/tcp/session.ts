@@ -41,8 +41,8 @@ export class DedupWindow {
     const cap = this.ids.length;
     // Close the gap: every newer entry moves one slot back, and the next write goes where the newest was.
     for (let at = k, next = (k + 1) % cap; next !== this.head; at = next, next = (next + 1) % cap) {
-      this.ids[at] = this.ids[next];
-      this.codes[at] = this.codes[next];
+      this.ids[at] = this.ids[next]!;
+      this.codes[at] = this.codes[next]!;
     }
     this.head = (this.head - 1 + cap) % cap;
     this.size--;

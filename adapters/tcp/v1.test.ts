@@ -83,7 +83,7 @@ describe('tcp adapter v1 over real TCP', () => {
     }
     const msgs = await got;
     assert.deepEqual(msgs.slice(0, 3).map((m) => m.payload), ['m1', 'm2', 'm3']);
-    assert.equal(msgs[3].payload, 'A'.repeat(300));
+    assert.equal(msgs[3]!.payload, 'A'.repeat(300));
     d.destroy();
     await until(() => reasonOf('sticky') === 'tcp_closed', '$SYS disconnected tcp_closed');
   });
@@ -233,7 +233,7 @@ describe('tcp adapter v1 over real TCP', () => {
     await until(() => reasonOf('dup-id') === 'discarded', '$SYS reason discarded');
     await mq.publishAsync('tcp/dup-id/dn', 'to the new one');
     const [m] = await new Promise<{ data: Buffer }[]>((r) => second.once('message', (x) => r([x])));
-    assert.equal(m.data.toString(), 'to the new one');
+    assert.equal(m!.data.toString(), 'to the new one');
     await second.disconnect();
   });
 

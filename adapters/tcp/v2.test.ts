@@ -240,7 +240,7 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     again.write(encodeData(Buffer.from('after reboot'), { id: 42 }));
     assert.deepEqual(await again.read(5), hex('70 00 02 00 2a'));
     await until(() => upFrom('v2-lost').length === 3, 'the reused id published');
-    assert.equal(upFrom('v2-lost')[2].payload, 'after reboot');
+    assert.equal(upFrom('v2-lost')[2]!.payload, 'after reboot');
     assert.equal(g.metric('messages/duplicate'), dupsBefore + 1);
     again.write('60');
     await again.closedWithin();
@@ -276,11 +276,11 @@ describe('tcp adapter v2 (acknowledged) over real TCP', () => {
     dev.on('message', (m: Downlink) => seen.push(m));
     await mq.publishAsync('tcp/v2-dn/dn', 'cmd-1', { qos: 1 });
     await until(() => seen.length >= 2, 'first send and one retry');
-    assert.equal(seen[0].qos, 1);
-    assert.equal(seen[0].dup, false);
-    assert.equal(seen[1].dup, true);
-    assert.equal(seen[1].id, seen[0].id);
-    dev.ack(seen[0].id as number);
+    assert.equal(seen[0]!.qos, 1);
+    assert.equal(seen[0]!.dup, false);
+    assert.equal(seen[1]!.dup, true);
+    assert.equal(seen[1]!.id, seen[0]!.id);
+    dev.ack(seen[0]!.id as number);
     const n = seen.length;
     // Positive control: an unacked cmd-2 shares the retry timer. Two of its retries later, cmd-1 has
     // had two chances to be resent; one copy may have crossed our ACK on the wire, no more.

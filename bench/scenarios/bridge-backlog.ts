@@ -31,12 +31,12 @@ async function runOnce(nodeArgs: string[], label: string): Promise<Result[]> {
     peak = 0;
     const fillSecs = await publishLoad(gw.url, COUNT, 4, 512, PAYLOAD);
     await until(() => gw.metrics['bridge/queue/messages'] === COUNT, `${COUNT} queued (have ${gw.metrics['bridge/queue/messages']})`, 10_000);
-    const queuedMb = Math.round((gw.metrics['bridge/queue/bytes'] / 1024 / 1024) * 10) / 10;
+    const queuedMb = Math.round((gw.metrics['bridge/queue/bytes']! / 1024 / 1024) * 10) / 10;
     const fillPeak = Math.max(peak, rssOf(gw.pid));
     peak = 0;
     const drainStart = process.hrtime.bigint();
     await cloud.start();
-    await until(() => gw.metrics['bridge/forwarded'] >= COUNT, 'backlog drained', 30 * 60_000);
+    await until(() => gw.metrics['bridge/forwarded']! >= COUNT, 'backlog drained', 30 * 60_000);
     const drainSecs = Number(process.hrtime.bigint() - drainStart) / 1e9;
     const drainPeak = Math.max(peak, rssOf(gw.pid));
     const s = 'bridge-backlog';

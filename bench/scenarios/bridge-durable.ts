@@ -27,10 +27,10 @@ async function uplink(storage: 'disk' | 'memory', cloudUrl: string, dir: string,
     await until(() => gw.metrics['bridge/upstreams/cloud/connected'] === 1, 'bridge connected', 10_000);
     const start = process.hrtime.bigint();
     await publishLoad(gw.url, COUNT, 4, 512, PAYLOAD);
-    await until(() => gw.metrics['bridge/forwarded'] >= COUNT, 'all forwarded', 10 * 60_000);
+    await until(() => gw.metrics['bridge/forwarded']! >= COUNT, 'all forwarded', 10 * 60_000);
     // $SYS reports every 250 ms: subtract half a period of reporting delay on average.
     const secs = Math.max(0.001, Number(process.hrtime.bigint() - start) / 1e9 - 0.125);
-    return { perSec: Math.round(COUNT / secs), rss, syncs: gw.metrics['bridge/log/syncs'], bytes: gw.metrics['bridge/log/bytes_written'], kind: gw.kind };
+    return { perSec: Math.round(COUNT / secs), rss, syncs: gw.metrics['bridge/log/syncs']!, bytes: gw.metrics['bridge/log/bytes_written']!, kind: gw.kind };
   } finally {
     clearInterval(sampler);
     await gw.stop();
@@ -60,7 +60,7 @@ async function openLoop(syncInterval: number): Promise<{ syncsPer1000: number; p
   await log.close();
   rmSync(dir, { recursive: true, force: true });
   lat.sort((a, b) => a - b);
-  const pct = (p: number) => Math.round(lat[Math.min(lat.length - 1, Math.floor(lat.length * p))] * 100) / 100;
+  const pct = (p: number) => Math.round(lat[Math.min(lat.length - 1, Math.floor(lat.length * p))]! * 100) / 100;
   return { syncsPer1000: Math.round((syncs / sent) * 1000 * 10) / 10, p50: pct(0.5), p99: pct(0.99) };
 }
 

@@ -21,7 +21,7 @@ export const PI_NODE_ARGS: string[] = (() => {
   const unit = readFileSync(join(ROOT, 'deploy/raspi/fieldgate.service'), 'utf8');
   const m = /^Environment="NODE_OPTIONS=([^"]*)"/m.exec(unit);
   if (!m) throw new Error('deploy/raspi/fieldgate.service sets no NODE_OPTIONS');
-  return m[1].split(' ').filter(Boolean);
+  return m[1]!.split(' ').filter(Boolean);
 })();
 
 export function rssOf(pid: number): number {

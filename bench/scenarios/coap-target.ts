@@ -41,17 +41,18 @@ async function child(kind: TargetKind, coapCfg: Record<string, unknown>): Promis
     const { coapAdapter } = await import('../../adapters/coap/index.ts');
     const { gw, stop: stopGateway } = await startInProcessGateway(coapAdapter, { ipv6: { enabled: false }, ...coapCfg }, { auth: { allow_anonymous: 'always', acl_nomatch: 'allow' } });
     metrics = () => gw.metrics.snapshot();
-    port = metrics()['adapters/coap/port'];
+    port = metrics()['adapters/coap/port']!;
     stop = stopGateway;
   }
   const send = (m: unknown) => process.send?.(m);
-  process.on('message', async (req: Request) => {
+  process.on('message', (req: Request) => {
     if (req.cmd === 'mem') send({ id: req.id, ...procMem() });
     else if (req.cmd === 'metrics') send({ id: req.id, metrics: metrics() });
     else if (req.cmd === 'stop') {
-      await stop();
-      send({ id: req.id });
-      process.exit(0);
+      void stop().then(() => {
+        send({ id: req.id });
+        process.exit(0);
+      });
     }
   });
   send({ ready: true, port });
@@ -158,17 +159,17 @@ export async function coapLoad(o: { port: number; sockets: number; window: numbe
     const i = sent++;
     const mid = (i * 7 + k) & 0xffff;
     const buf = frame(mid, i);
-    if (o.window > 0) outstanding[k].set(mid, { buf, at: Date.now() });
-    socks[k].send(buf, o.port, '127.0.0.1');
+    if (o.window > 0) outstanding[k]!.set(mid, { buf, at: Date.now() });
+    socks[k]!.send(buf, o.port, '127.0.0.1');
   };
   socks.forEach((s, k) =>
     s.on('message', (m) => {
       if (m.length < 4) return;
-      const code = `${m[1] >> 5}.${String(m[1] & 31).padStart(2, '0')}`;
+      const code = `${m[1]! >> 5}.${String(m[1]! & 31).padStart(2, '0')}`;
       if (code === '0.00') return; // an empty ACK: the response follows separately
       const mid = m.readUInt16BE(2);
-      if (o.window > 0 && (m[0] & 0x30) === 0x20 && !outstanding[k].delete(mid)) return; // duplicate
-      if ((m[0] & 0x30) === 0) s.send(generate({ code: '0.00', messageId: mid, ack: true }), o.port, '127.0.0.1'); // separate CON response
+      if (o.window > 0 && (m[0]! & 0x30) === 0x20 && !outstanding[k]!.delete(mid)) return; // duplicate
+      if ((m[0]! & 0x30) === 0) s.send(generate({ code: '0.00', messageId: mid, ack: true }), o.port, '127.0.0.1'); // separate CON response
       answered++;
       codes[code] = (codes[code] ?? 0) + 1;
       if (answered >= o.total) finish();
@@ -180,7 +181,7 @@ export async function coapLoad(o: { port: number; sockets: number; window: numbe
     outstanding.forEach((m, k) => {
       for (const [, r] of m) if (now - r.at > 2000) {
         r.at = now;
-        socks[k].send(r.buf, o.port, '127.0.0.1');
+        socks[k]!.send(r.buf, o.port, '127.0.0.1');
       }
     });
   }, 250);

@@ -21,7 +21,7 @@ const MAIN_TS = fileURLToPath(new URL('../../gateway/cli/main.ts', import.meta.u
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)];
+  return s[Math.floor(s.length / 2)]!;
 }
 
 /** VmRSS of a process in MB, from /proc (Linux). */
@@ -52,7 +52,7 @@ function startGateway(args: string[]): Promise<Running> {
       child.stdout!.resume();
       const ms = Number(process.hrtime.bigint() - t0) / 1e6;
       const url = (JSON.parse(line) as { listeners: string[] }).listeners[0];
-      resolve({ child, ms, port: Number(url.slice(url.lastIndexOf(':') + 1)) });
+      resolve({ child, ms, port: Number(url!.slice(url!.lastIndexOf(':') + 1)) });
     });
     child.once('exit', (code) => reject(new Error(`gateway exited (${code}) before listening: ${out}${err}`)));
   });
@@ -133,7 +133,7 @@ export const scenario: Scenario = {
         withRatio({ scenario: s, metric: `rss_with_${CLIENTS}_mqtt_clients`, value: loaded, unit: 'MB', baseline: idle }),
         { scenario: s, metric: `rss_per_1000_mqtt_clients`, value: Math.round(((loaded - idle) * 1000) / CLIENTS * 10) / 10, unit: 'MB' },
         { scenario: s, metric: 'bundle_size', value: kib(built.bundleBytes), unit: 'KiB' },
-        { scenario: s, metric: 'tarball_size_linux_arm64', value: kib(statSync(built.tarballs[0].path).size), unit: 'KiB' },
+        { scenario: s, metric: 'tarball_size_linux_arm64', value: kib(statSync(built.tarballs[0]!.path).size), unit: 'KiB' },
       ];
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -18,7 +18,7 @@ async function child(): Promise<void> {
   const gc = (globalThis as { gc?: () => void }).gc;
   const metrics = () => gw.metrics.snapshot();
   const send = (m: unknown) => process.send?.(m);
-  process.on('message', async (req: Request) => {
+  process.on('message', (req: Request) => {
     if (req.cmd === 'mem') {
       gc?.();
       gc?.();
@@ -30,9 +30,10 @@ async function child(): Promise<void> {
       const poll = () => ((metrics()['messages/received'] ?? 0) >= req.count ? send({ id: req.id }) : setTimeout(poll, 5));
       poll();
     } else if (req.cmd === 'stop') {
-      await stopGateway();
-      send({ id: req.id });
-      process.exit(0);
+      void stopGateway().then(() => {
+        send({ id: req.id });
+        process.exit(0);
+      });
     }
   });
   send({ ready: true, mqttPort: gw.broker.ports.tcp, tcpPort: metrics()['adapters/tcp/listener/port'] });

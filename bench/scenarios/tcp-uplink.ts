@@ -91,7 +91,7 @@ function drive(s: Socket, frames: Buffer[], ackLen: number): Promise<void> {
     let sent = 0;
     let ackBytes = 0;
     const fill = () => {
-      while (sent < frames.length && sent - Math.floor(ackBytes / ackLen) < WINDOW) s.write(frames[sent++]);
+      while (sent < frames.length && sent - Math.floor(ackBytes / ackLen) < WINDOW) s.write(frames[sent++]!);
     };
     s.on('data', (b: Buffer) => {
       ackBytes += b.length;
@@ -107,7 +107,7 @@ async function run(g: BenchGateway, p: Path, perDevice: number): Promise<number>
   const frames = sockets.map((_, d) => Array.from({ length: perDevice }, (_x, i) => p.frame(d, i)));
   const base = (await g.metrics())['messages/received'] ?? 0;
   const start = process.hrtime.bigint();
-  await Promise.all(sockets.map((s, d) => drive(s, frames[d], p.ackLen)));
+  await Promise.all(sockets.map((s, d) => drive(s, frames[d]!, p.ackLen)));
   await g.waitReceived(base + DEVICES * perDevice);
   const secs = Number(process.hrtime.bigint() - start) / 1e9;
   for (const s of sockets) s.destroy();
@@ -130,8 +130,8 @@ export const scenario: Scenario = {
       const rate = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
       process.stderr.write(`bench: tcp-uplink samples (msg/s): ${JSON.stringify(samples)}\n`);
       return [
-        withRatio({ scenario: 'tcp-uplink', metric: 'v1_msgs_per_sec', value: rate.v1, unit: 'msg/s', baseline: rate.mqtt0 }),
-        withRatio({ scenario: 'tcp-uplink', metric: 'v2_qos1_msgs_per_sec', value: rate.v2, unit: 'msg/s', baseline: rate.mqtt1 }),
+        withRatio({ scenario: 'tcp-uplink', metric: 'v1_msgs_per_sec', value: rate.v1!, unit: 'msg/s', baseline: rate.mqtt0 }),
+        withRatio({ scenario: 'tcp-uplink', metric: 'v2_qos1_msgs_per_sec', value: rate.v2!, unit: 'msg/s', baseline: rate.mqtt1 }),
       ];
     } finally {
       await g.stop();

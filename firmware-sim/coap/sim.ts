@@ -118,8 +118,8 @@ export class CoapSensorSim {
   /** Current statistics, with latency percentiles. */
   snapshot(): SimStats {
     const s = [...this.latencies].sort((a, b) => a - b);
-    const at = (q: number) => (s.length ? +s[Math.min(s.length - 1, Math.floor(q * s.length))].toFixed(2) : 0);
-    this.stats.latency_ms = { p50: at(0.5), p99: at(0.99), max: s.length ? +s[s.length - 1].toFixed(2) : 0 };
+    const at = (q: number) => (s.length ? +s[Math.min(s.length - 1, Math.floor(q * s.length))]!.toFixed(2) : 0);
+    this.stats.latency_ms = { p50: at(0.5), p99: at(0.99), max: s.length ? +s[s.length - 1]!.toFixed(2) : 0 };
     return { ...this.stats, codes: { ...this.stats.codes } };
   }
 

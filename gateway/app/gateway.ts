@@ -60,7 +60,7 @@ export class Gateway {
     this.sys.start();
     // Before adapters: from their first publish on, forwarded messages must reach the log.
     await this.bridge.start();
-    const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name] }));
+    const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name]! }));
     this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
     await this.supervisor.startAll();
     log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');

@@ -24,7 +24,7 @@ export function filterCovers(outer: string, inner: string): boolean {
     if (k >= i.length) return false;
     if (i[k] === '#') return false;
     if (o[k] === '+') {
-      if (k === 0 && i[0].startsWith('$')) return false;
+      if (k === 0 && i[0]!.startsWith('$')) return false;
       continue;
     }
     if (o[k] !== i[k]) return false;

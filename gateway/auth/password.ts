@@ -20,7 +20,7 @@ export async function hashPassword(password: string): Promise<string> {
 export async function verifyPassword(password: string, stored: string): Promise<boolean> {
   const m = /^\$scrypt\$N=(\d+),r=(\d+),p=(\d+)\$([A-Za-z0-9+/=]+)\$([A-Za-z0-9+/=]+)$/.exec(stored);
   if (!m) return false;
-  const [, n, r, p, saltB64, hashB64] = m;
+  const [, n = '', r = '', p = '', saltB64 = '', hashB64 = ''] = m;
   const expected = Buffer.from(hashB64, 'base64');
   const actual = await scrypt(password, Buffer.from(saltB64, 'base64'), expected.length, {
     N: Number(n), r: Number(r), p: Number(p), maxmem: 256 * 1024 * 1024,

@@ -89,9 +89,9 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     const sub = await CloudSubscriber.persistent(m.url, 'outage-sub', 'fieldgate/+/dev/#');
     await sub.end();
     const gw = await gateway({ upstreams: [upstream(m.port)] });
-    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'bridge connected');
     await m.stop();
-    await until(() => !gw.gw.bridge!.health()[0].connected, 'bridge noticed the outage');
+    await until(() => !gw.gw.bridge!.health()[0]!.connected, 'bridge noticed the outage');
 
     const pub = await connect(gw.url);
     cleanups.push(() => endClient(pub));
@@ -100,14 +100,14 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.equal(metric(gw, 'bridge/queue/messages'), N, 'all queued while the cloud is down');
 
     await m.start();
-    await until(() => metric(gw, 'bridge/forwarded') >= N, 'backlog forwarded', 15_000);
+    await until(() => metric(gw, 'bridge/forwarded')! >= N, 'backlog forwarded', 15_000);
     const back = await CloudSubscriber.persistent(m.url, 'outage-sub');
     cleanups.push(() => back.end());
     const got = await back.waitFor(N);
     assert.equal(got.length, N);
     assert.deepEqual(new Set(got.map((g) => g.payload)).size, N, 'no message lost or doubled');
     assertOrderedPerTopic(got);
-    assert.ok(got.every((g) => /^[0-9a-f]{8}-n\d+$/.test(g.id ?? '')), `each message has an fg-id user property (${got[0].id})`);
+    assert.ok(got.every((g) => /^[0-9a-f]{8}-n\d+$/.test(g.id ?? '')), `each message has an fg-id user property (${got[0]!.id})`);
     assert.equal(new Set(got.map((g) => g.id)).size, N);
     await until(() => metric(gw, 'bridge/queue/messages') === 0, 'queue drained');
   });
@@ -128,7 +128,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.equal(idx, 0, `alarm sent as message #${idx} of 301`);
     assertOrderedPerTopic(sub.got);
     assert.ok(sub.got.every((g) => g.id), 'ids on every message');
-    assert.ok(sub.got[idx].id!.includes('-h'), `the alarm's id names the high lane: ${sub.got[idx].id}`);
+    assert.ok(sub.got[idx]!.id!.includes('-h'), `the alarm's id names the high lane: ${sub.got[idx]!.id}`);
   });
 
   it('replay pacing: a live message is not stuck behind a large backlog', async () => {
@@ -140,19 +140,19 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await publishAll(pub, N, () => 'bulk/a');
     const sub = await later.start();
     cleanups.push(() => later.m.resume());
-    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'bridge connected');
     // Hold the replay (the cloud stops answering) while the live message is published, so the
     // assertion does not depend on how fast the backlog drains on this machine.
     later.m.pause();
     await pub.publishAsync('live/b', 'live/b:0', { qos: 1 });
     const sentBefore = metric(gw, 'bridge/forwarded');
-    assert.ok(sentBefore < N, `the backlog was still replaying when the live message was published (${sentBefore} of ${N} sent)`);
+    assert.ok(sentBefore! < N, `the backlog was still replaying when the live message was published (${sentBefore} of ${N} sent)`);
     later.m.resume();
     await sub.waitFor(N + 1, 30_000);
     const idx = sub.got.findIndex((g) => g.topic.endsWith('live/b'));
     // With backlog_share 0.5 and inflight 1 the live message goes within a few sends of being
     // queued, however much backlog is left; without pacing it would come after all of it.
-    assert.ok(idx <= sentBefore + 10, `the live message arrived as #${idx}, ${idx - sentBefore} sends after it was queued (backlog ${N})`);
+    assert.ok(idx <= sentBefore! + 10, `the live message arrived as #${idx}, ${idx - sentBefore!} sends after it was queued (backlog ${N})`);
     assertOrderedPerTopic(sub.got);
   });
 
@@ -166,11 +166,11 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await publishAll(pub, N, () => 'dev/x', (i) => `dev/x:${i}:${'p'.repeat(100)}`);
     const queued = metric(gw, 'bridge/queue/messages');
     const dropped = metric(gw, 'bridge/dropped/queue_full');
-    assert.ok(metric(gw, 'bridge/queue/bytes') <= max, `bytes ${metric(gw, 'bridge/queue/bytes')} <= ${max}`);
-    assert.ok(dropped > 0, 'some were dropped');
-    assert.equal(queued + dropped, N, `queued ${queued} + dropped ${dropped} = ${N}`);
+    assert.ok(metric(gw, 'bridge/queue/bytes')! <= max, `bytes ${metric(gw, 'bridge/queue/bytes')} <= ${max}`);
+    assert.ok(dropped! > 0, 'some were dropped');
+    assert.equal(queued! + dropped!, N, `queued ${queued} + dropped ${dropped} = ${N}`);
     const sub = await later.start();
-    const got = await sub.waitFor(queued);
+    const got = await sub.waitFor(queued!);
     assert.equal(got.length, queued);
     assert.ok(got.at(-1)!.payload.startsWith(`dev/x:${N - 1}:`), 'the newest message is kept');
     assertOrderedPerTopic(got);
@@ -193,7 +193,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     assert.ok(rejected instanceof PublishRejected, 'a publish was refused');
     assert.equal(rejected.reason, 'queue_full');
     assert.ok(accepted > 100, `accepted ${accepted} before the bound`);
-    assert.ok(metric(gw, 'bridge/queue/bytes') <= max);
+    assert.ok(metric(gw, 'bridge/queue/bytes')! <= max);
     assert.equal(metric(gw, 'bridge/dropped/queue_full'), 1);
     assert.equal(metric(gw, 'bridge/queue/messages'), accepted, 'nothing already accepted was dropped');
   });
@@ -203,7 +203,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     const max = 64 * 1024;
     // No checkpoint during the test: acknowledged segments must be freed when room is needed.
     const gw = await gateway({ queue: { max_bytes: max, policy: 'reject_new', sync_interval: 0, checkpoint_interval: '1h' }, upstreams: [upstream(m.port, { status: false })] });
-    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'bridge connected');
     // Batches of half the bound, each acknowledged before the next: 4 times max_bytes in total.
     const batch = 30;
     const N = 8 * batch;
@@ -213,13 +213,13 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     }
     assert.equal(metric(gw, 'bridge/forwarded'), N);
     assert.equal(metric(gw, 'bridge/dropped/queue_full'), 0);
-    assert.ok(metric(gw, 'bridge/queue/bytes') <= max);
+    assert.ok(metric(gw, 'bridge/queue/bytes')! <= max);
   });
 
   it('downlink: a cloud message reaches a local subscriber and is not sent back up', async () => {
     const m = await cloud();
     const gw = await gateway({ upstreams: [upstream(m.port, { downlink: [{ remote: '{prefix}/down/#', local: '{rest}' }] })] });
-    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'bridge connected');
     const local = await connect(gw.url);
     cleanups.push(() => endClient(local));
     const localGot: string[] = [];
@@ -244,7 +244,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     let stopped = false;
     cleanups.push(() => (stopped ? undefined : gw.stop()));
     cleanups.push(() => m.resume()); // runs first: a failed run must not leave the gateway hanging
-    await until(() => gw.gw.bridge!.health()[0].connected, 'bridge connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'bridge connected');
     m.pause();
     const pub = await connect(gw.url);
     cleanups.push(() => endClient(pub));
@@ -288,7 +288,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     const got = await sub.waitFor(5);
     assert.deepEqual(got.map((g) => g.payload), ['dev/p:0', 'dev/p:2', 'dev/p:3', 'dev/p:4', 'dev/p:5']);
     assert.equal(metric(gw, 'bridge/dropped/failed'), 1);
-    assert.ok(metric(gw, 'bridge/reconnects') >= 3, `reconnects ${metric(gw, 'bridge/reconnects')}`);
+    assert.ok(metric(gw, 'bridge/reconnects')! >= 3, `reconnects ${metric(gw, 'bridge/reconnects')}`);
     await until(() => metric(gw, 'bridge/queue/messages') === 0, 'nothing left queued');
   });
 
@@ -298,8 +298,8 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     const gw = await startGateway({ bridge: { upstreams: [upstream(dead, { servers: [`mqtt://127.0.0.1:${dead}`, m.url] })] } });
     let stopped = false;
     cleanups.push(() => (stopped ? undefined : gw.stop()));
-    await until(() => gw.gw.bridge!.health()[0].connected, 'connected to the second server');
-    assert.equal(gw.gw.bridge!.health()[0].server, m.url);
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'connected to the second server');
+    assert.equal(gw.gw.bridge!.health()[0]!.server, m.url);
     const status = await CloudSubscriber.connect(m.url, 'fieldgate/fieldgate/status');
     cleanups.push(() => status.end());
     await until(() => status.got.some((g) => g.payload === 'online'), 'retained online');
@@ -336,10 +336,10 @@ describe('bridge against a real Mosquitto', { skip }, () => {
         upstream(b.m.port, { name: 'b', status: false, prefix: 'b', forward: [{ local: 'dev/shared/#' }, { local: 'only-b/#' }] }),
       ],
     });
-    await until(() => gw.gw.bridge!.health()[0].connected, 'a connected');
+    await until(() => gw.gw.bridge!.health()[0]!.connected, 'a connected');
     const pub = await connect(gw.url);
     cleanups.push(() => endClient(pub));
-    await publishAll(pub, 30, (i) => ['dev/shared/x', 'dev/a-only', 'only-b/y'][i % 3]);
+    await publishAll(pub, 30, (i) => ['dev/shared/x', 'dev/a-only', 'only-b/y'][i % 3]!);
     // a is up: its 20 arrive now; b is down: its 20 wait in the same log.
     await until(() => gw.gw.metrics.snapshot()['bridge/upstreams/a/forwarded'] === 20, 'a forwarded its 20');
     assert.equal(metric(gw, 'bridge/queue/messages'), 30, 'b still needs messages; the shared log keeps them');
@@ -370,10 +370,10 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await until(() => bad.gw.bridge!.lastErrors().cloud !== undefined, 'a connect error');
     assert.match(bad.gw.bridge!.lastErrors().cloud!, /bad username or password \(CONNACK 0x86\)|not authorized \(CONNACK 0x87\)/);
     const good = await gateway({ upstreams: [upstream(m.port, { username: 'gw', password: 's3cret' })] });
-    await until(() => good.gw.bridge!.health()[0].connected, 'connected with the right password');
+    await until(() => good.gw.bridge!.health()[0]!.connected, 'connected with the right password');
     // {clientid} (and {gatewayId}) are expanded in the user name.
     const templated = await gateway({ upstreams: [upstream(m.port, { username: '{clientid}', password: 'by-client-id' })] });
-    await until(() => templated.gw.bridge!.health()[0].connected, `connected as the expanded client id (${templated.gw.bridge!.lastErrors().cloud})`);
+    await until(() => templated.gw.bridge!.health()[0]!.connected, `connected as the expanded client id (${templated.gw.bridge!.lastErrors().cloud})`);
   });
 
   it('a corrupted log: the gateway starts, reports the damage, forwards what is left', async () => {
@@ -387,7 +387,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     await endClient(pub);
     await first.gw.stop();
     const dir = join(data.path, 'bridge', 'normal');
-    const seg = join(dir, readdirSync(dir).filter((f) => f.endsWith('.seg')).sort()[0]);
+    const seg = join(dir, readdirSync(dir).filter((f) => f.endsWith('.seg')).sort()[0]!);
     const buf = readFileSync(seg);
     buf.fill(0, 2000, 2300); // bytes zeroed in the middle (bad flash page)
     buf.fill(0, buf.length - 20); // and a torn tail
@@ -395,13 +395,13 @@ describe('bridge against a real Mosquitto', { skip }, () => {
 
     const gw = await gateway(doc, { gateway: { data_dir: data.path } });
     const report = gw.gw.bridge!.openReports.normal;
-    assert.deepEqual(report.damage.map((d) => d.action), ['skipped', 'truncated'], JSON.stringify(report.damage));
-    const lost = 200 - report.messages;
+    assert.deepEqual(report!.damage.map((d) => d.action), ['skipped', 'truncated'], JSON.stringify(report!.damage));
+    const lost = 200 - report!.messages;
     assert.ok(lost > 0 && lost < 20, `lost ${lost}`);
-    assert.ok(metric(gw, 'bridge/log/damaged_bytes') > 300);
+    assert.ok(metric(gw, 'bridge/log/damaged_bytes')! > 300);
     const sub = await later.start();
-    const got = await sub.waitFor(report.messages);
-    assert.equal(got.length, report.messages);
+    const got = await sub.waitFor(report!.messages);
+    assert.equal(got.length, report!.messages);
     assertOrderedPerTopic(got);
   });
 });
@@ -414,12 +414,12 @@ describe('bridge over WebSocket', () => {
     });
     try {
       const sub = await CloudSubscriber.connect(cloudGw.url, 'fieldgate/+/ws/#', { protocolVersion: 4 });
-      await until(() => edge.gw.bridge!.health()[0].connected, `bridge up over ws (${edge.gw.bridge!.lastErrors().cloud})`);
+      await until(() => edge.gw.bridge!.health()[0]!.connected, `bridge up over ws (${edge.gw.bridge!.lastErrors().cloud})`);
       const pub = await connect(edge.url);
       await pub.publishAsync('ws/a', 'hello', { qos: 1 });
       const [got] = await sub.waitFor(1);
-      const env = JSON.parse(got.payload) as { id: string; ts: number; topic: string; payload: string };
-      assert.equal(got.topic, 'fieldgate/fieldgate/ws/a');
+      const env = JSON.parse(got!.payload) as { id: string; ts: number; topic: string; payload: string };
+      assert.equal(got!.topic, 'fieldgate/fieldgate/ws/a');
       assert.equal(env.topic, 'ws/a');
       assert.equal(Buffer.from(env.payload, 'base64').toString(), 'hello');
       assert.match(env.id, /^[0-9a-f]{8}-n0$/);
@@ -437,7 +437,7 @@ describe('bridge against a scripted cloud (PUBACK reason codes)', () => {
     const temporary = [0x97, 0x87, 0x80, 0x83, 0x91];
     let refusedSoFar = 0;
     const cloud = await FakeCloud.start((r) => {
-      if (r.payload === 'dev/a:3' && refusedSoFar < temporary.length) return temporary[refusedSoFar++];
+      if (r.payload === 'dev/a:3' && refusedSoFar < temporary.length) return temporary[refusedSoFar++]!;
       if (r.payload === 'dev/a:5') return 0x90; // topic name invalid: never accepted
       if (r.payload === 'dev/a:7') return 0x99; // payload format invalid
       return 0;
@@ -448,7 +448,7 @@ describe('bridge against a scripted cloud (PUBACK reason codes)', () => {
       for (let i = 0; i < 10; i++) await pub.publishAsync('dev/a', `dev/a:${i}`, { qos: 1 });
       await endClient(pub);
       const m = () => gw.gw.metrics.snapshot();
-      await until(() => m()['bridge/forwarded'] + m()['bridge/dropped/failed'] === 10, 'every message settled');
+      await until(() => m()['bridge/forwarded']! + m()['bridge/dropped/failed']! === 10, 'every message settled');
       assert.deepEqual(cloud.accepted.map((r) => r.payload), [0, 1, 2, 3, 4, 6, 8, 9].map((i) => `dev/a:${i}`), 'the refused message went again, in its place');
       assert.equal(m()['bridge/dropped/failed'], 2, 'only the permanent refusals are dropped');
       assert.equal(m()['bridge/refused'], temporary.length);
@@ -479,7 +479,7 @@ describe('bridge drop log', () => {
       for (let i = 0; i < 2000; i++) await ingress.accept({ topic: 'dev/d', payload: Buffer.alloc(100, 0x61), qos: 1, retain: false, origin: 'mqtt', clientid: 'c' });
       await bridge.stop();
       const dropped = metrics.snapshot()['bridge/dropped/queue_full'];
-      assert.ok(dropped > 0);
+      assert.ok(dropped! > 0);
       assert.ok(lines.length >= 2, `a first line and a closing one (${lines.length})`);
       const written = lines.reduce((n, l) => n + (l.dropped ?? 0) + (l.more_since_last_line ?? 0), 0);
       assert.equal(written, dropped, 'the log lines account for every drop');

@@ -128,7 +128,7 @@ export class Bridge {
       const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
       const consumer = new Consumer({
         cfg: u,
-        bit: meta.bits[u.name],
+        bit: meta.bits[u.name]!,
         epoch: meta.epoch,
         rules,
         lanes: this.lanes,
@@ -149,7 +149,7 @@ export class Bridge {
           refusedLog.since = 0;
         },
       });
-      const up: Upstream = { rules, bit: meta.bits[u.name], link, consumer };
+      const up: Upstream = { rules, bit: meta.bits[u.name]!, link, consumer };
       let subscribed = false;
       link.on('up', (client) => {
         consumer.connected(client);

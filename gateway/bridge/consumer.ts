@@ -87,7 +87,7 @@ function head(c: Cursor | undefined): ReadRecord | undefined {
 }
 
 function nextPos(c: Cursor): Pos {
-  return c.i < c.buf.length ? c.buf[c.i].at : c.pos;
+  return c.i < c.buf.length ? c.buf[c.i]!.at : c.pos;
 }
 
 /**
@@ -132,18 +132,18 @@ export class Consumer {
 
   /** Messages handed to the upstream and not yet acknowledged. */
   get inflight(): number {
-    return this.lanes[0].inflight.size + this.lanes[1].inflight.size;
+    return this.lanes[0]!.inflight.size + this.lanes[1]!.inflight.size;
   }
 
   /** The oldest position not yet acknowledged, per lane: the checkpoint. */
   watermark(name: LaneName): Pos {
     const lane = this.lanes[name === 'high' ? 0 : 1];
-    let min = nextPos(lane.live);
-    if (lane.backlog) {
-      const b = nextPos(lane.backlog);
+    let min = nextPos(lane!.live);
+    if (lane!.backlog) {
+      const b = nextPos(lane!.backlog);
       if (b.seq < min.seq) min = b;
     }
-    for (const at of lane.inflight.values()) if (at.seq < min.seq) min = at;
+    for (const at of lane!.inflight.values()) if (at.seq < min.seq) min = at;
     return min;
   }
 
@@ -258,38 +258,38 @@ export class Consumer {
 
   private take(): { lane: Lane; rec: ReadRecord } | undefined {
     const [high, normal] = this.lanes;
-    const h = head(high.live);
+    const h = head(high!.live);
     if (h) {
-      high.live.i++;
-      return { lane: high, rec: h };
+      high!.live.i++;
+      return { lane: high!, rec: h };
     }
     // The priority lane has durable records not read yet (a read is under way, or starts at the end
     // of this pump): normal traffic waits for them, so a queued alarm is never overtaken by normal
     // messages that happened to be read first.
-    if (high.live.reading || high.live.pos.seq < high.store.endPos().seq) return undefined;
-    const bl = normal.backlog;
+    if (high!.live.reading || high!.live.pos.seq < high!.store.endPos().seq) return undefined;
+    const bl = normal!.backlog;
     if (bl && !head(bl) && !bl.reading && bl.pos.seq >= bl.limit) {
-      normal.backlog = undefined;
-      normal.snapshot = undefined;
+      normal!.backlog = undefined;
+      normal!.snapshot = undefined;
     }
-    const b = head(normal.backlog);
-    let l = head(normal.live);
-    if (l && normal.backlog && normal.snapshot) {
-      const backlogNext = b ? b.seq : normal.backlog.pos.seq;
-      if (normal.snapshot[topicBucket(l.topic, BUCKETS)] >= backlogNext) l = undefined;
+    const b = head(normal!.backlog);
+    let l = head(normal!.live);
+    if (l && normal!.backlog && normal!.snapshot) {
+      const backlogNext = b ? b.seq : normal!.backlog.pos.seq;
+      if (normal!.snapshot[topicBucket(l.topic, BUCKETS)]! >= backlogNext) l = undefined;
     }
     let useBacklog = false;
     if (b && l) {
-      normal.credit += this.deps.cfg.replay.backlog_share;
-      if (normal.credit >= 1) {
-        normal.credit -= 1;
+      normal!.credit += this.deps.cfg.replay.backlog_share;
+      if (normal!.credit >= 1) {
+        normal!.credit -= 1;
         useBacklog = true;
       }
     } else if (b) useBacklog = true;
     else if (!l) return undefined;
-    const c = useBacklog ? normal.backlog! : normal.live;
+    const c = useBacklog ? normal!.backlog! : normal!.live;
     c.i++;
-    return { lane: normal, rec: useBacklog ? b! : l! };
+    return { lane: normal!, rec: useBacklog ? b! : l! };
   }
 
   private refill(lane: Lane, c: Cursor): void {
@@ -303,7 +303,7 @@ export class Consumer {
         const keep = c.limit === Infinity ? records : records.filter((r) => r.seq < c.limit);
         c.buf = keep;
         c.i = 0;
-        c.pos = keep.length < records.length ? { ...records[keep.length].at } : end;
+        c.pos = keep.length < records.length ? { ...records[keep.length]!.at } : end;
         this.pump();
       },
       () => {

@@ -164,8 +164,8 @@ describe('bridge survives kill -9', { skip }, () => {
           if (seen.has(g.payload)) continue;
           seen.add(g.payload);
           const [topic, idx] = g.payload.split(':');
-          assert.ok(Number(idx) > (last.get(topic) ?? -1), `order on ${topic}: ${idx} after ${last.get(topic)}`);
-          last.set(topic, Number(idx));
+          assert.ok(Number(idx) > (last.get(topic!) ?? -1), `order on ${topic}: ${idx} after ${last.get(topic!)}`);
+          last.set(topic!, Number(idx));
         }
       } finally {
         await sub.end();

@@ -43,11 +43,11 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     const ts = Date.now();
     for (const r of recs) {
       let c = this.chunks[this.chunks.length - 1];
-      if (c.bytes >= this.chunkBytes) this.chunks.push((c = { base: this.next, records: [], bytes: 0 }));
+      if (c!.bytes >= this.chunkBytes) this.chunks.push((c = { base: this.next, records: [], bytes: 0 }));
       const size = frameSize(r.topic, r.payload);
       const seq = this.next++;
-      c.records.push({ ...r, seq, ts });
-      c.bytes += size;
+      c!.records.push({ ...r, seq, ts });
+      c!.bytes += size;
       this.total += size;
       this.lastSeqOfBucket[topicBucket(r.topic, BUCKETS)] = seq;
     }
@@ -64,24 +64,24 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
 
   async read(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }> {
     const records: ReadRecord[] = [];
-    let seq = Math.max(from.seq, this.chunks[0].base);
+    let seq = Math.max(from.seq, this.chunks[0]!.base);
     let bytes = 0;
     let ci = this.chunks.findIndex((c) => seq < c.base + c.records.length);
     if (ci < 0) return { records, end: this.endPos() };
     for (; ci < this.chunks.length && bytes < maxBytes; ci++) {
       const c = this.chunks[ci];
-      for (let i = seq - c.base; i < c.records.length && bytes < maxBytes; i++) {
-        const r = c.records[i];
-        records.push({ ...r, at: { seq: r.seq, seg: 0, off: 0 }, next: { seq: r.seq + 1, seg: 0, off: 0 } });
-        bytes += frameSize(r.topic, r.payload);
-        seq = r.seq + 1;
+      for (let i = seq - c!.base; i < c!.records.length && bytes < maxBytes; i++) {
+        const r = c!.records[i];
+        records.push({ ...r!, at: { seq: r!.seq, seg: 0, off: 0 }, next: { seq: r!.seq + 1, seg: 0, off: 0 } });
+        bytes += frameSize(r!.topic, r!.payload);
+        seq = r!.seq + 1;
       }
     }
     return { records, end: { seq, seg: 0, off: 0 } };
   }
 
   headPos(): Pos {
-    return { seq: this.chunks[0].base, seg: 0, off: 0 };
+    return { seq: this.chunks[0]!.base, seg: 0, off: 0 };
   }
 
   endPos(): Pos {
@@ -94,7 +94,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
 
   releaseNow(seq: number): number {
     let freed = 0;
-    while (this.chunks.length > 1 && this.chunks[1].base <= seq) {
+    while (this.chunks.length > 1 && this.chunks[1]!.base <= seq) {
       const c = this.chunks.shift()!;
       this.total -= c.bytes;
       freed += c.bytes;
@@ -106,7 +106,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     if (this.chunks.length < 2) return undefined;
     const c = this.chunks.shift()!;
     this.total -= c.bytes;
-    return { firstSeq: c.base, endSeq: this.chunks[0].base, bytes: c.bytes };
+    return { firstSeq: c.base, endSeq: this.chunks[0]!.base, bytes: c.bytes };
   }
 
   async close(): Promise<void> {}

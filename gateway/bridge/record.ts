@@ -87,7 +87,7 @@ export function decodeAt(buf: Buffer, at: number): Decoded {
   if (FIXED_BODY + topicLen > len) return { kind: 'bad', why: 'topic longer than frame' };
   const topic = body.toString('utf8', FIXED_BODY, FIXED_BODY + topicLen);
   const payload = body.subarray(FIXED_BODY + topicLen);
-  return { kind: 'record', rec: { seq, ts, mask, qos: (flags & 1) as 0 | 1, retain: (flags & 2) !== 0, topic, payload }, size: HEADER + len };
+  return { kind: 'record', rec: { seq, ts, mask, qos: (flags! & 1) as 0 | 1, retain: (flags! & 2) !== 0, topic, payload }, size: HEADER + len };
 }
 
 /** The offset of the next byte pair that looks like a frame marker at or after `from`, or -1. */

@@ -45,7 +45,7 @@ async function logWithDamagedMiddle() {
   await log.open();
   await fill(log, 100);
   await log.close();
-  const file = join(dir, files(dir)[0]);
+  const file = join(dir, files(dir)[0]!);
   const buf = readFileSync(file);
   buf.fill(0x55, 1000, 1200);
   writeFileSync(file, buf);
@@ -63,8 +63,8 @@ describe('segment log', () => {
     assert.deepEqual(got.map((r) => r.payload.toString()), Array.from({ length: 300 }, (_, i) => `m${i}`));
     assert.deepEqual(got.map((r) => r.seq), Array.from({ length: 300 }, (_, i) => i));
     // Resuming from a record's `next` position continues exactly there.
-    const mid = await log.read(got[149].next, 100);
-    assert.equal(mid.records[0].seq, 150);
+    const mid = await log.read(got[149]!.next, 100);
+    assert.equal(mid.records[0]!.seq, 150);
     await log.close();
 
     const again = newLog(2048, dir).log;
@@ -98,7 +98,7 @@ describe('segment log', () => {
     const report = await again.open();
     assert.equal(report.messages, 49);
     assert.equal(report.damage.length, 1);
-    assert.equal(report.damage[0].action, 'truncated');
+    assert.equal(report.damage[0]!.action, 'truncated');
     assert.ok(statSync(file).size < size - 7, 'the torn bytes are cut off');
     await fill(again, 2, 100);
     const got = await readAll(again);
@@ -110,8 +110,8 @@ describe('segment log', () => {
     const again = await logWithDamagedMiddle();
     const report = await again.open();
     assert.equal(report.damage.length, 1);
-    assert.equal(report.damage[0].action, 'skipped');
-    const lost = report.damage[0].lost!;
+    assert.equal(report.damage[0]!.action, 'skipped');
+    const lost = report.damage[0]!.lost!;
     assert.ok(lost >= 4 && lost <= 8, `lost ${lost}`);
     assert.equal(report.messages, 100 - lost);
     const got = await readAll(again);
@@ -133,7 +133,7 @@ describe('segment log', () => {
     assert.equal(log.headPos().seq, d.endSeq);
     // A reader whose position fell into the dropped segment restarts at the oldest record left.
     const { records } = await log.read({ seq: 0, seg: 0, off: 0 }, 100);
-    assert.equal(records[0].seq, d.endSeq);
+    assert.equal(records[0]!.seq, d.endSeq);
     await log.release(log.endPos().seq);
     // release() awaits its own unlinks; the segment dropOldest() took goes in the background.
     await until(() => files(dir).length === 1, `only the active segment left (had ${before}, now ${files(dir).length})`);
@@ -173,7 +173,7 @@ describe('segment log descriptors', () => {
     const starts = got.filter((_, i) => i % 50 === 0).map((r) => r.at);
     assert.ok(starts.length > 2 * READ_HANDLES);
     const reads = await Promise.all(starts.map((at) => again.read(at, 4096)));
-    reads.forEach((r, i) => assert.equal(r.records[0]?.seq, starts[i].seq));
+    reads.forEach((r, i) => assert.equal(r.records[0]?.seq, starts[i]!.seq));
     await again.close();
     assert.deepEqual(heldOpen(dir), []);
   });

@@ -86,7 +86,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   private get active(): Segment {
-    return this.segments[this.segments.length - 1];
+    return this.segments[this.segments.length - 1]!;
   }
 
   async open(): Promise<OpenReport> {
@@ -95,7 +95,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     const report: OpenReport = { segments: 0, messages: 0, bytes: 0, damage: [] };
     let lastSeq = -1;
     for (const f of files) {
-      const base = parseInt(NAME.exec(f)![1], 16);
+      const base = parseInt(NAME.exec(f)![1]!, 16);
       const seg: Segment = { base, file: join(this.opts.dir, f), size: 0, end: Math.max(base, lastSeq + 1) };
       seg.fh = await open(seg.file, 'r+');
       const { size } = await seg.fh.stat();
@@ -206,7 +206,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     let settled = 0;
     let durable = false;
     const settleUpTo = (n: number) => {
-      while (settled < waiters.length && waiters[settled].upTo <= n) waiters[settled++].resolve();
+      while (settled < waiters.length && waiters[settled]!.upTo <= n) waiters[settled++]!.resolve();
     };
     try {
       // A batch larger than the room left in the segment is split at record boundaries, so
@@ -221,13 +221,13 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         const room = this.opts.segmentBytes - seg.size;
         let j = i;
         let bytes = 0;
-        while (j < items.length && (j === i || bytes + items[j].buf.length <= room)) bytes += items[j++].buf.length;
-        const data = j - i === 1 ? items[i].buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
+        while (j < items.length && (j === i || bytes + items[j]!.buf.length <= room)) bytes += items[j++]!.buf.length;
+        const data = j - i === 1 ? items[i]!.buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
         let done = 0;
         while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
         if (this.opts.fsync !== false) await seg.fh!.datasync();
         for (let k = i, off = seg.size; k < j; k++) {
-          const { buf, rec } = items[k];
+          const { buf, rec } = items[k]!;
           // The payload as a view of our own frame, not the publisher's buffer: that one is often a
           // slice of a 64 KB socket read, which the cache would otherwise keep alive.
           const payload = buf.subarray(buf.length - rec.payload.length);
@@ -237,7 +237,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
           off += buf.length;
         }
         seg.size += bytes;
-        seg.end = items[j - 1].rec.seq + 1;
+        seg.end = items[j - 1]!.rec.seq + 1;
         this.bytesWritten += bytes;
         this.syncs++;
         i = j;
@@ -259,7 +259,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   headPos(): Pos {
     const s = this.segments[0];
-    return { seq: s.base, seg: s.base, off: 0 };
+    return { seq: s!.base, seg: s!.base, off: 0 };
   }
 
   endPos(): Pos {
@@ -269,7 +269,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   private segmentFor(pos: Pos): { seg: Segment; off: number } {
     const head = this.segments[0];
-    if (pos.seq < head.end && pos.seq <= head.base) return { seg: head, off: 0 };
+    if (pos.seq < head!.end && pos.seq <= head!.base) return { seg: head!, off: 0 };
     const seg = this.segments.find((s) => s.base === pos.seg);
     if (seg && pos.seq >= seg.base) return { seg, off: pos.off };
     // The hinted segment is gone (dropped): the oldest segment holding pos.seq, from its start.
@@ -278,7 +278,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   async read(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }> {
-    if (from.seq >= this.segments[0].base) {
+    if (from.seq >= this.segments[0]!.base) {
       const hit = this.tail.get(from.seq, maxBytes);
       if (hit) return hit;
     }
@@ -325,7 +325,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       }
       const i = this.segments.indexOf(seg);
       if (i < 0 || i === this.segments.length - 1) return { records, end: { seq: Math.max(from.seq, endSeq), seg: seg.base, off } };
-      seg = this.segments[i + 1];
+      seg = this.segments[i + 1]!;
       off = 0;
     }
   }
@@ -333,7 +333,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   /** Takes the whole segments ending at or before `seq` out of the log (the files go later). */
   private takeReleased(seq: number): Segment[] {
     const out: Segment[] = [];
-    while (this.segments.length > 1 && this.segments[0].end <= seq && this.segments[1].base <= seq) out.push(this.segments.shift()!);
+    while (this.segments.length > 1 && this.segments[0]!.end <= seq && this.segments[1]!.base <= seq) out.push(this.segments.shift()!);
     return out;
   }
 
@@ -354,7 +354,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     if (this.segments.length < 2) return undefined;
     const s = this.segments.shift()!;
     void this.remove(s);
-    return { firstSeq: s.base, endSeq: this.segments[0].base, bytes: s.size };
+    return { firstSeq: s.base, endSeq: this.segments[0]!.base, bytes: s.size };
   }
 
   /**
@@ -385,13 +385,13 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private trimHandles(): void {
     for (let i = 0; this.lru.length > READ_HANDLES && i < this.lru.length; ) {
       const s = this.lru[i];
-      if (s.users || s === this.active) {
+      if (s!.users || s === this.active) {
         i++;
         continue;
       }
       this.lru.splice(i, 1);
-      const fh = s.fh;
-      s.fh = undefined;
+      const fh = s!.fh;
+      s!.fh = undefined;
       void fh?.close().catch(() => {});
     }
   }

@@ -20,7 +20,7 @@ export class TailCache {
     this.recs.push(rec);
     this.sizes.push(size);
     this.bytes += size;
-    while (this.bytes > this.maxBytes && this.first < this.recs.length) this.bytes -= this.sizes[this.first++];
+    while (this.bytes > this.maxBytes && this.first < this.recs.length) this.bytes -= this.sizes[this.first++]!;
     if (this.first > 4096 && this.first * 2 > this.recs.length) {
       this.recs = this.recs.slice(this.first);
       this.sizes = this.sizes.slice(this.first);
@@ -38,12 +38,12 @@ export class TailCache {
   /** Records from `seq` on (about `maxBytes` of them), or undefined when `seq` is not held. */
   get(seq: number, maxBytes: number): { records: ReadRecord[]; end: Pos } | undefined {
     if (this.recs.length <= this.first) return undefined;
-    const i = this.first + (seq - this.recs[this.first].seq);
+    const i = this.first + (seq - this.recs[this.first]!.seq);
     if (i < this.first || i >= this.recs.length) return undefined;
     let n = 0;
     let j = i;
-    while (j < this.recs.length && n < maxBytes) n += this.sizes[j++];
+    while (j < this.recs.length && n < maxBytes) n += this.sizes[j++]!;
     const records = this.recs.slice(i, j);
-    return { records, end: records[records.length - 1].next };
+    return { records, end: records[records.length - 1]!.next };
   }
 }

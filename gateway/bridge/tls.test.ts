@@ -94,12 +94,12 @@ describe('bridge TLS against a real Mosquitto', { skip }, () => {
     const sub = await CloudSubscriber.connect(plain, 'fieldgate/+/tls/#');
     cleanups.push(() => sub.end());
     const gw = await gateway(m.port, 'localhost', { ca_file: f('ca.crt'), cert_file: f('client.crt'), key_file: f('client.key') });
-    await until(() => gw.gw.bridge!.health()[0].connected, `TLS bridge up (last error: ${lastError(gw)})`);
+    await until(() => gw.gw.bridge!.health()[0]!.connected, `TLS bridge up (last error: ${lastError(gw)})`);
     const pub = await connect(gw.url);
     cleanups.push(() => endClient(pub));
     await pub.publishAsync('tls/a', 'tls/a:1', { qos: 1 });
     const got = await sub.waitFor(1);
-    assert.equal(got[0].payload, 'tls/a:1');
+    assert.equal(got[0]!.payload, 'tls/a:1');
   });
 
   it('a wrong CA gives the unknown-CA line', async () => {

@@ -121,7 +121,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     let failure: Error | undefined;
     let client: MqttClient;
     try {
-      client = mqtt.connect(url, this.options(url));
+      client = mqtt.connect(url!, this.options(url!));
     } catch (err) {
       this.failed(shown, err as Error);
       return;

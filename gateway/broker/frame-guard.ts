@@ -19,15 +19,15 @@ export class FrameTracker {
         i += take;
         continue;
       }
-      this.headerBytes.push(chunk[i++]);
+      this.headerBytes.push(chunk[i++]!);
       if (this.headerBytes.length === 1) continue; // the type/flags byte
       const b = this.headerBytes[this.headerBytes.length - 1];
-      if (b & 0x80) {
+      if (b! & 0x80) {
         if (this.headerBytes.length > 4) return -1; // [MQTT-2.2.3] at most 4 length bytes
         continue;
       }
       let len = 0;
-      for (let k = this.headerBytes.length - 1; k >= 1; k--) len = len * 128 + (this.headerBytes[k] & 0x7f);
+      for (let k = this.headerBytes.length - 1; k >= 1; k--) len = len * 128 + (this.headerBytes[k]! & 0x7f);
       const total = len + this.headerBytes.length;
       this.headerBytes = [];
       if (total > this.maxBytes) return total;

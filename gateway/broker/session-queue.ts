@@ -7,9 +7,7 @@ import { Readable } from 'node:stream';
 // `max_queued_messages` per session, the oldest dropped and counted. Everything else (retained
 // messages, subscriptions, wills, QoS 2 state) stays with the library.
 const require = createRequire(import.meta.url);
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const MemoryPersistence: new (opts?: object) => any = require('aedes-persistence/asyncPersistence.js');
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 const Packet: new (p: any) => any = require('aedes-packet');
 
 interface QueuedPacket {
@@ -50,12 +48,12 @@ export function createBoundedPersistence(opts: SessionQueueOptions) {
       const q = this.queues.get(client.id) ?? [];
       for (let i = 0; i < q.length; i++) {
         const p = q[i];
-        if (p.brokerId === packet.brokerId) {
-          if (p.brokerCounter === packet.brokerCounter) {
-            p.messageId = packet.messageId;
+        if (p!.brokerId === packet.brokerId) {
+          if (p!.brokerCounter === packet.brokerCounter) {
+            p!.messageId = packet.messageId;
             return;
           }
-        } else if (p.messageId === packet.messageId) {
+        } else if (p!.messageId === packet.messageId) {
           q[i] = packet;
           return;
         }

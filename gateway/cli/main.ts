@@ -141,8 +141,8 @@ function printDevices(config: GatewayConfig, json: boolean): void {
   }
   const rows = [['PROTOCOL', 'ID', 'ADDRESS', 'ONLINE', 'FIRST SEEN', 'LAST SEEN']];
   for (const d of devices) rows.push([d.protocol, d.id, d.address ?? '-', d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd()}\n`);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }
 
 export async function main(argv: string[]): Promise<void> {

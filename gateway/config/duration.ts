@@ -7,7 +7,7 @@ export function parseDuration(input: string | number): number | undefined {
   if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(input);
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNITS[m[2]]);
+  return Math.round(Number(m[1]) * UNITS[m[2]!]!);
 }
 
 /** A duration option: users write "30s"; code reads milliseconds. */
@@ -27,7 +27,7 @@ export function parseSize(input: string | number): number | undefined {
   if (typeof input === 'number') return Number.isInteger(input) && input >= 0 ? input : undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kb|mb|gb)\s*$/i.exec(input);
   if (!m) return undefined;
-  return Math.round(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+  return Math.round(Number(m[1]) * SIZE_UNITS[m[2]!.toLowerCase()]!);
 }
 
 /** A byte size option: users write "256MB"; code reads bytes. */

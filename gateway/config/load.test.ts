@@ -34,12 +34,12 @@ test('every problem is reported with its path and a hint', () => {
     validateConfig(schema, { broker: { listeners: { tcp: { port: '1883', prot: 1 } } }, bogus: true, gateway: { shutdown_timeout: 'soon' } }, 'x.yaml'),
   );
   const byPath = Object.fromEntries(p.map((x) => [x.path, x]));
-  assert.match(byPath['broker.listeners.tcp.port'].message, /expected number/);
-  assert.match(byPath['broker.listeners.tcp.port'].hint!, /without quotes/);
-  assert.equal(byPath['broker.listeners.tcp.prot'].message, 'unknown key');
-  assert.match(byPath['broker.listeners.tcp.prot'].hint!, /enabled, host, port/);
-  assert.equal(byPath.bogus.message, 'unknown key');
-  assert.match(byPath['gateway.shutdown_timeout'].message, /not a duration/);
+  assert.match(byPath['broker.listeners.tcp.port']!.message, /expected number/);
+  assert.match(byPath['broker.listeners.tcp.port']!.hint!, /without quotes/);
+  assert.equal(byPath['broker.listeners.tcp.prot']!.message, 'unknown key');
+  assert.match(byPath['broker.listeners.tcp.prot']!.hint!, /enabled, host, port/);
+  assert.equal(byPath.bogus!.message, 'unknown key');
+  assert.match(byPath['gateway.shutdown_timeout']!.message, /not a duration/);
   assert.equal(p.length, 4);
 });
 
@@ -47,13 +47,13 @@ test('missing file and YAML syntax errors are config errors, never a silent fall
   const dir = tempDir();
   try {
     const missing = problems(() => loadConfig(schema, join(dir.path, 'nope.yaml')));
-    assert.match(missing[0].message, /ENOENT/);
+    assert.match(missing[0]!.message, /ENOENT/);
     const bad = join(dir.path, 'bad.yaml');
     writeFileSync(bad, 'broker:\n  listeners: [\n');
-    assert.match(problems(() => loadConfig(schema, bad))[0].message, /YAML syntax error/);
+    assert.match(problems(() => loadConfig(schema, bad))[0]!.message, /YAML syntax error/);
     const list = join(dir.path, 'list.yaml');
     writeFileSync(list, '- a\n- b\n');
-    assert.match(problems(() => loadConfig(schema, list))[0].message, /mapping/);
+    assert.match(problems(() => loadConfig(schema, list))[0]!.message, /mapping/);
   } finally {
     dir.remove();
   }
@@ -66,9 +66,9 @@ test('secrets from environment variables and files', () => {
     writeFileSync(secret, '$scrypt$N=16384,r=8,p=1$c2FsdA==$aGFzaA==\n');
     const cfg = validateConfig(schema, { gateway: { id: '${env:GW_ID}' }, auth: { users: [{ username: 'u', password_hash: `\${file:${secret}}` }] } }, 't', { GW_ID: 'pi-7' });
     assert.equal(cfg.gateway.id, 'pi-7');
-    assert.equal(cfg.auth.users[0].password_hash, '$scrypt$N=16384,r=8,p=1$c2FsdA==$aGFzaA==');
+    assert.equal(cfg.auth.users[0]!.password_hash, '$scrypt$N=16384,r=8,p=1$c2FsdA==$aGFzaA==');
     const p = problems(() => validateConfig(schema, { gateway: { id: '${env:NOT_SET_ANYWHERE}' } }, 't', {}));
-    assert.match(p[0].message, /NOT_SET_ANYWHERE is not set/);
+    assert.match(p[0]!.message, /NOT_SET_ANYWHERE is not set/);
   } finally {
     dir.remove();
   }

@@ -35,7 +35,7 @@ export class Ingress {
   private run(msg: IngressMessage, hooks: readonly { fn: AcceptHook }[], from: number): Promise<void> {
     try {
       for (let i = from; i < hooks.length; i++) {
-        const pending = hooks[i].fn(msg);
+        const pending = hooks[i]!.fn(msg);
         if (pending) return i === hooks.length - 1 ? pending : pending.then(() => this.run(msg, hooks, i + 1));
       }
     } catch (err) {

@@ -51,8 +51,8 @@ export function invalidTopicFilter(filter: string): string | undefined {
   const levels = filter.split('/');
   for (let i = 0; i < levels.length; i++) {
     const l = levels[i];
-    if (l.includes('#') && (l !== '#' || i !== levels.length - 1)) return '"#" must be a whole last level';
-    if (l.includes('+') && l !== '+') return '"+" must be a whole level';
+    if (l!.includes('#') && (l !== '#' || i !== levels.length - 1)) return '"#" must be a whole last level';
+    if (l!.includes('+') && l !== '+') return '"+" must be a whole level';
   }
   return undefined;
 }
@@ -63,9 +63,9 @@ export function filterReaches(filter: string, prefix: string): boolean {
   const p = prefix.replace(/\/$/, '').split('/');
   for (let i = 0; i < p.length; i++) {
     if (i >= f.length) return false;
-    if (f[i] === '#') return !(i === 0 && p[0].startsWith('$'));
+    if (f[i] === '#') return !(i === 0 && p[0]!.startsWith('$'));
     if (f[i] === '+') {
-      if (i === 0 && p[0].startsWith('$')) return false;
+      if (i === 0 && p[0]!.startsWith('$')) return false;
       continue;
     }
     if (f[i] !== p[i]) return false;

@@ -80,9 +80,9 @@ describe('fieldgate doctor', () => {
     const { code, report } = await run(['--config', config(base(join(dir.path, 'd1'), port))]);
     assert.equal(code, 1);
     const [f] = of(report, 'ports');
-    assert.equal(f.status, 'fail');
-    assert.match(f.message, new RegExp(`TCP 127\\.0\\.0\\.1:${port} \\(broker\\.listeners\\.tcp\\) is already in use`));
-    assert.match(f.fix!, /ss -lnpt 'sport = :\d+'.*broker\.listeners\.tcp\.port/);
+    assert.equal(f!.status, 'fail');
+    assert.match(f!.message, new RegExp(`TCP 127\\.0\\.0\\.1:${port} \\(broker\\.listeners\\.tcp\\) is already in use`));
+    assert.match(f!.fix!, /ss -lnpt 'sport = :\d+'.*broker\.listeners\.tcp\.port/);
   });
 
   test('an adapter\'s datagram port in use is found in its config section and checked as UDP', async () => {
@@ -112,22 +112,22 @@ describe('fieldgate doctor', () => {
     let { code, report } = await run(['--config', config(base(file))]);
     assert.equal(code, 1);
     let [f] = of(report, 'data-dir');
-    assert.equal(f.status, 'fail');
-    assert.match(f.message, /not-a-dir exists but is not a directory/);
-    assert.ok(f.fix);
+    assert.equal(f!.status, 'fail');
+    assert.match(f!.message, /not-a-dir exists but is not a directory/);
+    assert.ok(f!.fix);
     ({ code, report } = await run(['--config', config(base(join(file, 'data')))]));
     [f] = of(report, 'data-dir');
-    assert.equal(f.status, 'fail');
-    assert.match(f.message, /is a file, not a directory/);
+    assert.equal(f!.status, 'fail');
+    assert.match(f!.message, /is a file, not a directory/);
     if (process.getuid?.() !== 0) {
       const ro = join(dir.path, 'read-only');
       mkdirSync(ro);
       chmodSync(ro, 0o500);
       ({ code, report } = await run(['--config', config(base(ro))]));
       [f] = of(report, 'data-dir');
-      assert.equal(f.status, 'fail');
-      assert.match(f.message, /is not writable \(EACCES\)/);
-      assert.match(f.fix!, /chown/);
+      assert.equal(f!.status, 'fail');
+      assert.match(f!.message, /is not writable \(EACCES\)/);
+      assert.match(f!.fix!, /chown/);
       chmodSync(ro, 0o700);
     }
   });
@@ -137,10 +137,10 @@ describe('fieldgate doctor', () => {
     const { code, report } = await run(['--config', cfg, '--device', '/dev/fieldgate-lora']);
     assert.equal(code, 1);
     const [f] = of(report, 'serial');
-    assert.equal(f.status, 'fail');
-    assert.match(f.message, /\/dev\/fieldgate-lora \(--device\) does not exist/);
-    assert.match(f.fix!, /udev rule/);
-    assert.equal(of(report, 'serial-addon')[0].status, 'ok');
+    assert.equal(f!.status, 'fail');
+    assert.match(f!.message, /\/dev\/fieldgate-lora \(--device\) does not exist/);
+    assert.match(f!.fix!, /udev rule/);
+    assert.equal(of(report, 'serial-addon')[0]!.status, 'ok');
 
     const skip = missingTool('socat', 'socat');
     if (skip) return t.skip(skip);
@@ -150,8 +150,8 @@ describe('fieldgate doctor', () => {
     await until(() => existsSync(link) && existsSync(`${link}-peer`), 'socat pseudo-terminals');
     const ok = await run(['--config', cfg, '--device', link]);
     const [dev] = of(ok.report, 'serial');
-    assert.equal(dev.status, 'ok', JSON.stringify(dev));
-    assert.ok(dev.message.includes(`-> ${readlinkSync(link)} opens`), dev.message);
+    assert.equal(dev!.status, 'ok', JSON.stringify(dev));
+    assert.ok(dev!.message.includes(`-> ${readlinkSync(link)} opens`), dev!.message);
     assert.equal(ok.code, 0);
   });
 
@@ -159,9 +159,9 @@ describe('fieldgate doctor', () => {
     const { code, report } = await run(['--config', config('broker:\n  colour: blue\n')]);
     assert.equal(code, 1);
     const [f] = of(report, 'config');
-    assert.equal(f.status, 'fail');
-    assert.match(f.message, /broker\.colour: unknown key/);
-    assert.match(f.fix!, /fieldgate check --config/);
+    assert.equal(f!.status, 'fail');
+    assert.match(f!.message, /broker\.colour: unknown key/);
+    assert.match(f!.fix!, /fieldgate check --config/);
     assert.ok(of(report, 'node').length, 'checks that need no config still run');
   });
 
@@ -175,9 +175,9 @@ describe('fieldgate doctor', () => {
     const extra = `bridge:\n  upstreams:\n    - name: cloud\n      servers: ['mqtts://127.0.0.1:${port}']\n`;
     const { code, report } = await run(['--config', config(base(join(dir.path, 'd3'), 0, extra))]);
     const [f] = of(report, 'upstream');
-    assert.equal(f.status, 'warn', JSON.stringify(f));
-    assert.match(f.message, new RegExp(`cloud mqtts://127\\.0\\.0\\.1:${port}: ECONNRESET`));
-    assert.match(f.fix!, /TLS port/);
+    assert.equal(f!.status, 'warn', JSON.stringify(f));
+    assert.match(f!.message, new RegExp(`cloud mqtts://127\\.0\\.0\\.1:${port}: ECONNRESET`));
+    assert.match(f!.fix!, /TLS port/);
     assert.equal(code, 0);
   });
 
@@ -197,15 +197,15 @@ describe('fieldgate doctor', () => {
     const file = config(base(join(dir.path, 'd6'), h.tcp));
     const portLine = async (svc: ServiceInfo | null) => (await doctor({ file, service: svc })).filter((f) => f.check === 'ports');
     let [f] = await portLine(service(h.pid));
-    assert.equal(f.status, 'ok', JSON.stringify(f));
-    assert.match(f.message, new RegExp(`TCP 127\\.0\\.0\\.1:${h.tcp} \\(broker\\.listeners\\.tcp\\) is held by the running fieldgate \\(PID ${h.pid}\\) \\(ok\\)`));
+    assert.equal(f!.status, 'ok', JSON.stringify(f));
+    assert.match(f!.message, new RegExp(`TCP 127\\.0\\.0\\.1:${h.tcp} \\(broker\\.listeners\\.tcp\\) is held by the running fieldgate \\(PID ${h.pid}\\) \\(ok\\)`));
     [f] = await portLine(service(process.pid));
-    assert.equal(f.status, 'fail', 'the service runs but someone else holds the port');
-    assert.match(f.message, /is already in use/);
+    assert.equal(f!.status, 'fail', 'the service runs but someone else holds the port');
+    assert.match(f!.message, /is already in use/);
     [f] = await portLine(null);
-    assert.equal(f.status, 'fail');
+    assert.equal(f!.status, 'fail');
     [f] = await portLine(service(undefined));
-    assert.equal(f.status, 'fail', 'installed but not running: the holder is someone else');
+    assert.equal(f!.status, 'fail', 'installed but not running: the holder is someone else');
   });
 
   test('a serial device held by the running fieldgate service is ok, without doctor opening it', async (t) => {
@@ -236,13 +236,13 @@ describe('fieldgate doctor', () => {
     const file = config(base(data));
     const sandbox = async (svc: ServiceInfo, devices: string[] = []) => (await doctor({ file, devices, service: svc })).filter((f) => f.check === 'sandbox');
     let [f] = await sandbox(service(undefined));
-    assert.equal(f.status, 'warn', JSON.stringify(f));
-    assert.match(f.message, new RegExp(`data directory ${data} is outside the unit's ReadWritePaths \\(/var/lib/fieldgate\\): ProtectSystem=strict`));
-    assert.match(f.fix!, new RegExp(`ReadWritePaths=${data}`));
+    assert.equal(f!.status, 'warn', JSON.stringify(f));
+    assert.match(f!.message, new RegExp(`data directory ${data} is outside the unit's ReadWritePaths \\(/var/lib/fieldgate\\): ProtectSystem=strict`));
+    assert.match(f!.fix!, new RegExp(`ReadWritePaths=${data}`));
     [f] = await sandbox(service(undefined, { readWritePaths: ['/var/lib/fieldgate', dir.path] }));
-    assert.equal(f.status, 'ok', JSON.stringify(f));
+    assert.equal(f!.status, 'ok', JSON.stringify(f));
     [f] = await sandbox(service(undefined, { readWritePaths: [], privateTmp: true, protectSystem: 'strict' }));
-    if (data.startsWith('/tmp/')) assert.match(f.message, /private \/tmp \(PrivateTmp=yes\)/);
+    if (data.startsWith('/tmp/')) assert.match(f!.message, /private \/tmp \(PrivateTmp=yes\)/);
 
     // /dev/null stands in for a modem: a character device whose driver (mem) the unit does not allow.
     const devLine = async (svc: ServiceInfo) => (await sandbox(svc, ['/dev/null'])).find((x) => x.message.startsWith('/dev/null'))!;
@@ -292,7 +292,7 @@ describe('fieldgate doctor', () => {
     const r = await fieldgate(['doctor', '--config', config(base(join(dir.path, 'd4'))), '--device', '/dev/nope']);
     assert.equal(r.code, 1);
     const lines = r.stdout.trim().split('\n');
-    assert.match(lines[0], /^fieldgate doctor \d+\.\d+\.\d+, node v\d+/);
+    assert.match(lines[0]!, /^fieldgate doctor \d+\.\d+\.\d+, node v\d+/);
     assert.match(r.stdout, /^FAIL  serial +\/dev\/nope \(--device\) does not exist  -> fix: /m);
     assert.match(lines.at(-1)!, /^doctor: 1 failed, \d+ warnings?, \d+ ok$/);
     const help = await fieldgate(['doctor', '--help']);

@@ -46,7 +46,7 @@ const stripPrefix = (p: string) => p.replace(/^[-+]+/, '');
 
 function finish(fields: { rw: string[]; state: string[] }): string[] {
   const out = fields.rw.map(stripPrefix).filter((p) => p.startsWith('/'));
-  for (const s of fields.state) if (s) out.push(join('/var/lib', s.split(':')[0]));
+  for (const s of fields.state) if (s) out.push(join('/var/lib', s.split(':')[0]!));
   return [...new Set(out)];
 }
 
@@ -123,7 +123,7 @@ export function parseUnitFiles(texts: string[], unitFile?: string): ServiceInfo 
           if (!value) deviceAllow.splice(0);
           else {
             const [spec, access = 'rwm'] = value.split(/\s+/);
-            deviceAllow.push({ spec, access });
+            deviceAllow.push({ spec: spec!, access });
           }
           break;
       }
@@ -178,10 +178,10 @@ export function socketInodes(transport: 'tcp' | 'udp', port: number, procNet = '
     for (const line of text.split('\n').slice(1)) {
       const cols = line.trim().split(/\s+/);
       if (cols.length < 10) continue;
-      const localPort = parseInt(cols[1].slice(cols[1].lastIndexOf(':') + 1), 16);
+      const localPort = parseInt(cols[1]!.slice(cols[1]!.lastIndexOf(':') + 1), 16);
       if (localPort !== port) continue;
       if (transport === 'tcp' && cols[3] !== '0A') continue; // 0A: LISTEN
-      if (cols[9] !== '0') out.add(cols[9]);
+      if (cols[9] !== '0') out.add(cols[9]!);
     }
   }
   return out;
@@ -210,7 +210,7 @@ export function openFiles(pid: number, proc = '/proc'): { sockets: Set<string>; 
       continue; // closed meanwhile
     }
     const m = /^socket:\[(\d+)\]$/.exec(target);
-    if (m) sockets.add(m[1]);
+    if (m) sockets.add(m[1]!);
     else files.add(target);
   }
   return { sockets, files };
@@ -282,7 +282,7 @@ export function charDriverNames(major: number, procDevices: string): string[] {
     else if (/^Block devices:/.test(line)) inChar = false;
     else if (inChar) {
       const m = /^\s*(\d+)\s+(\S+)/.exec(line);
-      if (m && Number(m[1]) === major) out.push(m[2]);
+      if (m && Number(m[1]) === major) out.push(m[2]!);
     }
   }
   return out;

@@ -33,7 +33,7 @@ describe('sd_notify (systemd Type=notify)', () => {
     await started(child);
     await until(() => lines().filter((l) => l.includes('WATCHDOG=1')).length >= 2, 'two watchdog pings');
     const ready = lines()[0];
-    assert.match(ready, new RegExp(`^/run/test/notify --pid=${child.pid} READY=1 STATUS=serving MQTT \\(tcp:\\d+\\)$`));
+    assert.match(ready!, new RegExp(`^/run/test/notify --pid=${child.pid} READY=1 STATUS=serving MQTT \\(tcp:\\d+\\)$`));
     child.kill('SIGTERM');
     const run = await finished(child);
     assert.equal(run.code, 0, run.stdout + run.stderr);
@@ -95,7 +95,7 @@ describe('sd_notify (systemd Type=notify)', () => {
     n.close();
     assert.equal(sent[0], 'READY=1 STATUS=up');
     assert.equal(errors.length, 1, errors.join('\n'));
-    assert.match(errors[0], /no-such-helper not found/);
+    assert.match(errors[0]!, /no-such-helper not found/);
 
     const off = createNotifier({ env: { WATCHDOG_USEC: '20000' }, command: join(dir.path, 'systemd-notify'), onSent: (a) => sent.push(a.join(' ')) });
     assert.equal(off.enabled, false);

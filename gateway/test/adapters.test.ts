@@ -88,7 +88,7 @@ describe('adapter contract', () => {
     const before = events.filter((e) => e === 'echo:start').length;
     const c = await connect(g.url);
     await c.publishAsync('echo/in', 'throw', { qos: 1 });
-    await until(() => events.filter((e) => e === 'echo:start').length === before + 1 && g.gw.health()[0].state === 'running', 'echo restart');
+    await until(() => events.filter((e) => e === 'echo:start').length === before + 1 && g.gw.health()[0]!.state === 'running', 'echo restart');
     assert.ok(events.includes('echo:stop'));
     // After the restart there is exactly one subscription: one message in, one out.
     await c.subscribeAsync('echo/out', { qos: 1 });
@@ -105,9 +105,9 @@ describe('adapter contract', () => {
     await c.subscribeAsync('$SYS/brokers/+/gateway/echo/clients/e1/disconnected');
     const event = collect(c, 1);
     echoCtx!.fail(new Error('socket died'));
-    assert.equal(JSON.parse((await event)[0].payload).reason, 'internal_error');
-    await until(() => events.filter((e) => e === 'echo:start').length === starts + 1 && g.gw.health()[0].state === 'running', 'echo restart after fail()');
-    assert.equal(g.gw.health()[0].last_error, 'socket died');
+    assert.equal(JSON.parse((await event)[0]!.payload).reason, 'internal_error');
+    await until(() => events.filter((e) => e === 'echo:start').length === starts + 1 && g.gw.health()[0]!.state === 'running', 'echo restart after fail()');
+    assert.equal(g.gw.health()[0]!.last_error, 'socket died');
     await endClient(c);
   });
 
@@ -147,12 +147,12 @@ describe('adapter contract', () => {
     echoCtx!.messages.deviceConnected(dev, { keepalive: 10, proto_name: 'ECHO', proto_ver: 2 });
     echoCtx!.messages.deviceDisconnected(dev, 'keepalive_timeout');
     const [conn, disc] = await got;
-    assert.equal(conn.topic, '$SYS/brokers/fieldgate/gateway/echo/clients/gw-dev/connected');
-    const cb = JSON.parse(conn.payload);
+    assert.equal(conn!.topic, '$SYS/brokers/fieldgate/gateway/echo/clients/gw-dev/connected');
+    const cb = JSON.parse(conn!.payload);
     assert.equal(cb.protocol, 'echo');
     assert.equal(cb.ipaddress, '127.0.0.1');
     assert.equal(cb.proto_name, 'ECHO');
-    assert.equal(JSON.parse(disc.payload).reason, 'keepalive_timeout');
+    assert.equal(JSON.parse(disc!.payload).reason, 'keepalive_timeout');
     await endClient(c);
   });
 

@@ -62,7 +62,7 @@ describe('authentication and ACL over real TCP', () => {
     await ops.publishAsync('devices/marker', 'x', { qos: 1 });
     await until(() => received.includes('devices/marker'), 'marker');
     assert.deepEqual(received, ['devices/d1/up', 'devices/marker']);
-    assert.ok(g.gw.metrics.snapshot()['messages/dropped/not_authorized'] >= 1);
+    assert.ok(g.gw.metrics.snapshot()['messages/dropped/not_authorized']! >= 1);
     await endClient(ops);
   });
 
@@ -98,7 +98,7 @@ describe('anonymous and $SYS defaults', () => {
     assert.deepEqual(await subackCodes(c, ['$SYS/brokers/#']), [0]);
     const got = collect(c, 1);
     g.gw.sys.publishStats();
-    assert.match((await got)[0].topic, /^\$SYS\/brokers/);
+    assert.match((await got)[0]!.topic, /^\$SYS\/brokers/);
     await endClient(c);
   });
 });

@@ -45,7 +45,7 @@ describe('internal broker over real TCP', () => {
     const pub = await connect(g.url);
     for (let i = 0; i < 8; i++) await pub.publishAsync('q/x', `m${i}`, { qos: 1 });
     await endClient(pub);
-    assert.equal(g.gw.metrics.snapshot()['messages/dropped/queue_full'] - dropsBefore, 3);
+    assert.equal(g.gw.metrics.snapshot()['messages/dropped/queue_full']! - dropsBefore, 3);
     const s2 = await connect(g.url, { clientId: 'persist1', clean: false });
     const got = await collect(s2, 5);
     // The bound drops the oldest, like EMQX's mqueue: the newest five survive, in order.
@@ -62,7 +62,7 @@ describe('internal broker over real TCP', () => {
     big.publish('big/topic', Buffer.alloc(10_000));
     await closed;
     big.end(true);
-    assert.equal(JSON.parse((await event)[0].payload).reason, 'frame_too_large');
+    assert.equal(JSON.parse((await event)[0]!.payload).reason, 'frame_too_large');
     await bystander.publishAsync('still/alive', 'yes', { qos: 1 });
     await endClient(bystander);
   });
@@ -73,7 +73,7 @@ describe('internal broker over real TCP', () => {
     const event = collect(mon, 1);
     const c = await connect(g.url, { clientId: 'vanish' });
     c.stream.destroy();
-    assert.equal(JSON.parse((await event)[0].payload).reason, 'tcp_closed');
+    assert.equal(JSON.parse((await event)[0]!.payload).reason, 'tcp_closed');
     c.end(true);
     await endClient(mon);
   });
@@ -135,7 +135,7 @@ describe('internal broker over real TCP', () => {
     const got = collect(mon, 1);
     g.gw.sys.publishStats();
     const [m] = await got;
-    assert.ok(Number(m.payload) >= 1);
+    assert.ok(Number(m!.payload) >= 1);
     await endClient(mon);
   });
 
@@ -147,7 +147,7 @@ describe('internal broker over real TCP', () => {
     a.on('error', () => {});
     const b = await connect(g.url, { clientId: 'dup', clean: false });
     const [m] = await got;
-    assert.equal(JSON.parse(m.payload).reason, 'takenover');
+    assert.equal(JSON.parse(m!.payload).reason, 'takenover');
     a.end(true);
     await endClient(b);
     await endClient(mon);

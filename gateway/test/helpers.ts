@@ -42,7 +42,7 @@ export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] 
   const port = gw.broker.ports.tcp;
   return {
     gw,
-    port,
+    port: port!,
     url: `mqtt://127.0.0.1:${port}`,
     dataDir: dir.path,
     stop: async () => {

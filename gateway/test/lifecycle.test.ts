@@ -23,11 +23,11 @@ describe('fieldgate process lifecycle and CLI', () => {
     const file = cfg('ok.yaml', testConfigYaml(join(dir.path, 'data')));
     const child = spawnFieldgate(['start', '--config', file]);
     const [url] = await started(child);
-    const c = await connect(url.replace('tcp://', 'mqtt://'));
+    const c = await connect(url!.replace('tcp://', 'mqtt://'));
     await c.subscribeAsync('t');
     const got = collect(c, 1);
     await c.publishAsync('t', 'hello', { qos: 1 });
-    assert.equal((await got)[0].payload, 'hello');
+    assert.equal((await got)[0]!.payload, 'hello');
     const closed = new Promise<void>((r) => c.once('close', () => r()));
     child.kill('SIGTERM');
     const run = await finished(child);
@@ -47,7 +47,7 @@ describe('fieldgate process lifecycle and CLI', () => {
       assert.equal(run.code, 1);
       const fatal = run.stdout.split('\n').filter((l) => l.includes('cannot start'));
       assert.equal(fatal.length, 1, run.stdout);
-      assert.match(fatal[0], new RegExp(`MQTT TCP listener on 127\\.0\\.0\\.1:${port}: address already in use.*broker\\.listeners\\.tcp\\.port`));
+      assert.match(fatal[0]!, new RegExp(`MQTT TCP listener on 127\\.0\\.0\\.1:${port}: address already in use.*broker\\.listeners\\.tcp\\.port`));
     } finally {
       holder.close();
     }
