@@ -22,6 +22,7 @@ Commands:
   passwd    print a password hash for auth.users
   devices   list the devices the gateway has seen
   doctor    check this machine can run the gateway, one line per check with a fix
+  ble       decode BLE advertisements (JSON lines on stdin) or scan the radio: fieldgate ble --help
   version   print the version
 
 Run "fieldgate <command> --help" for a command's options.`,
@@ -147,6 +148,7 @@ function printDevices(config: GatewayConfig, json: boolean): void {
 
 export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
+  if (command === 'ble') return void (process.exitCode = await (await import('./ble.ts')).bleCommand(rest, (f) => loadOrExit(configPath(f)).adapters as Record<string, unknown>));
   const { values } = parseArgs({
     args: rest,
     options: {
