@@ -55,7 +55,9 @@ export function logSection(adapterNames: readonly string[]) {
   const perAdapter = z.strictObject(Object.fromEntries(adapterNames.map((n) => [n, z.enum(LEVELS).optional()]))) as z.ZodType<Record<string, (typeof LEVELS)[number] | undefined>>;
   return z.strictObject({
     level: z.enum(LEVELS).default('info'),
-    format: z.enum(['auto', 'json', 'pretty']).default('auto'),
+    format: z.enum(['auto', 'json', 'pretty', 'journal']).default('auto'),
+    /** Per-client lines (connect, disconnect, refusal); default: log.level. `warn` keeps refusals only. */
+    clients: z.enum(LEVELS).optional(),
     adapters: perAdapter.default({}),
   }).prefault({});
 }
