@@ -74,7 +74,7 @@ describe('bridge against a real Mosquitto', { skip }, () => {
     };
   }
 
-  const upstream = (port: number, more: Record<string, unknown> = {}) => ({ name: 'cloud', servers: [`mqtt://127.0.0.1:${port}`], backoff: { initial: 50, max: 200 }, ...more });
+  const upstream = (port: number, more: Record<string, unknown> = {}) => ({ name: 'cloud', servers: [`mqtt://127.0.0.1:${port}`], backoff: { initial: '50ms', max: '200ms' }, ...more });
   const metric = (gw: TestGateway, name: string) => gw.gw.metrics.snapshot()[name];
 
   async function publishAll(c: MqttClient, n: number, topic: (i: number) => string, payload: (i: number) => string = (i) => `${topic(i)}:${i}`): Promise<void> {
@@ -410,7 +410,7 @@ describe('bridge over WebSocket', () => {
   it('ws:// upstream (a second fieldgate as the cloud, MQTT 3.1.1 with the JSON envelope)', async () => {
     const cloudGw = await startGateway({ broker: { listeners: { ws: { enabled: true, host: '127.0.0.1', port: 0 } } } });
     const edge = await startGateway({
-      bridge: { upstreams: [{ name: 'cloud', servers: [`ws://127.0.0.1:${cloudGw.gw.broker.ports.ws}/mqtt`], protocol_version: 4, message_id: 'envelope', backoff: { initial: 50, max: 200 } }] },
+      bridge: { upstreams: [{ name: 'cloud', servers: [`ws://127.0.0.1:${cloudGw.gw.broker.ports.ws}/mqtt`], protocol_version: 4, message_id: 'envelope', backoff: { initial: '50ms', max: '200ms' } }] },
     });
     try {
       const sub = await CloudSubscriber.connect(cloudGw.url, 'fieldgate/+/ws/#', { protocolVersion: 4 });
@@ -442,7 +442,7 @@ describe('bridge against a scripted cloud (PUBACK reason codes)', () => {
       if (r.payload === 'dev/a:7') return 0x99; // payload format invalid
       return 0;
     });
-    const gw = await startGateway({ bridge: { upstreams: [{ name: 'cloud', servers: [`mqtt://127.0.0.1:${cloud.port}`], status: false, inflight: 1, backoff: { initial: 20, max: 100 } }] } });
+    const gw = await startGateway({ bridge: { upstreams: [{ name: 'cloud', servers: [`mqtt://127.0.0.1:${cloud.port}`], status: false, inflight: 1, backoff: { initial: '20ms', max: '100ms' } }] } });
     try {
       const pub = await connect(gw.url);
       for (let i = 0; i < 10; i++) await pub.publishAsync('dev/a', `dev/a:${i}`, { qos: 1 });

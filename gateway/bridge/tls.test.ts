@@ -82,7 +82,7 @@ describe('bridge TLS against a real Mosquitto', { skip }, () => {
   }
 
   async function gateway(port: number, host: string, tls: Record<string, unknown>): Promise<TestGateway> {
-    const gw = await startGateway({ bridge: { upstreams: [{ name: 'cloud', servers: [`mqtts://${host}:${port}`], tls, backoff: { initial: 100, max: 400 } }] } });
+    const gw = await startGateway({ bridge: { upstreams: [{ name: 'cloud', servers: [`mqtts://${host}:${port}`], tls, backoff: { initial: '100ms', max: '400ms' } }] } });
     cleanups.push(() => gw.stop());
     return gw;
   }

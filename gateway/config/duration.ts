@@ -2,20 +2,33 @@ import { z } from 'zod';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** Parses "250ms", "30s", "5m", "2h", "7d" (or a bare number of milliseconds) into milliseconds. */
+/**
+ * Parses "250ms", "30s", "5m", "2h", "7d" into milliseconds. A bare number is refused (undefined)
+ * unless it is 0: Mosquitto and EMQX users mean seconds, code used to mean milliseconds, and a
+ * guess either way turns `heartbeat: 30` into 30 ms or `sync_interval: 5` into 5 s. 0 is 0 in
+ * every unit.
+ */
 export function parseDuration(input: string | number): number | undefined {
-  if (typeof input === 'number') return Number.isFinite(input) && input >= 0 ? input : undefined;
+  if (typeof input === 'number') return input === 0 ? 0 : undefined;
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$/.exec(input);
   if (!m) return undefined;
   return Math.round(Number(m[1]) * UNITS[m[2]!]!);
 }
 
-/** A duration option: users write "30s"; code reads milliseconds. */
+/** The error for a value that is not a duration, with the fix for a bare number. */
+export function durationProblem(v: unknown): string {
+  if (typeof v === 'number' && Number.isFinite(v) && v > 0) {
+    return `${v} has no unit; write "${v}s" for seconds or "${v}ms" for milliseconds (units: ms, s, m, h, d)`;
+  }
+  return `${JSON.stringify(v)} is not a duration; write e.g. "500ms", "30s", "5m", "1h"`;
+}
+
+/** A duration option: users write "30s" (a bare number only as 0); code reads milliseconds. */
 export const duration = () =>
   z.union([z.number(), z.string()]).transform((v, ctx) => {
     const ms = parseDuration(v);
     if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `"${v}" is not a duration; write e.g. "500ms", "30s", "5m", "1h"` });
+      ctx.addIssue({ code: 'custom', message: durationProblem(v) });
       return z.NEVER;
     }
     return ms;

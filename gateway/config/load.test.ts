@@ -84,6 +84,13 @@ test('durations and sizes', () => {
   assert.equal(parseDuration('30s'), 30_000);
   assert.equal(parseDuration('1.5m'), 90_000);
   assert.equal(parseDuration('x'), undefined);
+  // A bare number has no unit: refused (0 excepted), with the two readings as the fix.
+  assert.equal(parseDuration(30), undefined);
+  assert.equal(parseDuration(0), 0);
+  const p = problems(() => validateConfig(schema, { sys: { interval: 30 }, gateway: { shutdown_timeout: 0 } }, 'x.yaml'));
+  assert.equal(p.length, 1);
+  assert.equal(p[0]?.path, 'sys.interval');
+  assert.match(p[0]?.message ?? '', /30 has no unit; write "30s" for seconds or "30ms" for milliseconds/);
   assert.equal(parseSize('256MB'), 256 * 1024 * 1024);
   assert.equal(parseSize('64kb'), 65536);
   assert.equal(parseSize(-1), undefined);
