@@ -67,12 +67,14 @@ function configPath(explicit: string | undefined): string | undefined {
   return existsSync('fieldgate.yaml') ? 'fieldgate.yaml' : undefined;
 }
 
-function loadOrExit(file: string | undefined): GatewayConfig {
+/** Loads the config or exits 1 listing every problem; `command` decides the closing line. */
+function loadOrExit(file: string | undefined, command: 'start' | 'check' | 'devices'): GatewayConfig {
   try {
     return loadGatewayConfig(builtinAdapters, file);
   } catch (err) {
     if (err instanceof ConfigError) {
-      process.stderr.write(`fieldgate: ${err.message}\nfieldgate: refusing to start; fix the file and run "fieldgate check --config ${err.source}"\n`);
+      const tail = command === 'start' ? `refusing to start; fix the file and run "fieldgate check --config ${err.source}"` : `fix the file and run "fieldgate check --config ${err.source}" again`;
+      process.stderr.write(`fieldgate: ${err.message}\nfieldgate: ${command === 'check' ? `${err.problems.length} problem${err.problems.length === 1 ? '' : 's'}; fix the file and run this again` : tail}\n`);
       process.exit(1);
     }
     throw err;
@@ -80,7 +82,7 @@ function loadOrExit(file: string | undefined): GatewayConfig {
 }
 
 async function start(file: string | undefined): Promise<void> {
-  const config = loadOrExit(file);
+  const config = loadOrExit(file, 'start');
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
   const gateway = new Gateway({ config, adapters: builtinAdapters, log });
@@ -177,7 +179,7 @@ export async function main(argv: string[]): Promise<void> {
       return start(configPath(values.config));
     case 'check': {
       const file = configPath(values.config);
-      loadOrExit(file);
+      loadOrExit(file, 'check');
       process.stdout.write(`config OK: ${file ?? '(embedded defaults)'}\n`);
       return;
     }
@@ -198,7 +200,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'devices':
-      return printDevices(loadOrExit(configPath(values.config)), values.json === true);
+      return printDevices(loadOrExit(configPath(values.config), 'devices'), values.json === true);
     case 'doctor': {
       // Loaded on demand: `start` never pays for the doctor's modules.
       const { runDoctor } = await import('../doctor/run.ts');

@@ -95,3 +95,30 @@ test('durations and sizes', () => {
   assert.equal(parseSize('64kb'), 65536);
   assert.equal(parseSize(-1), undefined);
 });
+
+test('check gaps: yes for a boolean, qos 2, a placeholder hash, a YAML error positioned once', () => {
+  const full = buildSchema(builtinAdapters);
+  const p = problems(() =>
+    validateConfig(full, {
+      broker: { listeners: { ws: { enabled: 'yes' } } },
+      bridge: { upstreams: [{ name: 'c', servers: ['mqtt://127.0.0.1:1'], forward: [{ local: 'a/#', qos: 2 }] }] },
+      auth: { users: [{ username: 'u', password_hash: '$scrypt$N=16384,r=8,p=1$...' }] },
+    }, 'x.yaml'),
+  );
+  const byPath = Object.fromEntries(p.map((x) => [x.path, x]));
+  assert.match(byPath['broker.listeners.ws.enabled']?.hint ?? '', /write true: YAML 1.2 reads "yes" as text/);
+  const qos = p.find((x) => x.path.endsWith('.qos'));
+  assert.equal(qos?.message, 'expected one of 0, 1, received 2');
+  assert.match(byPath['auth.users[0].password_hash']?.message ?? '', /not a complete scrypt hash/);
+  const dir = tempDir();
+  try {
+    const bad = join(dir.path, 'bad.yaml');
+    writeFileSync(bad, 'broker:\n  listeners: [\n');
+    const e = problems(() => loadConfig(schema, bad))[0];
+    assert.match(e?.path ?? '', /^line \d+, column \d+$/);
+    assert.doesNotMatch(e?.message ?? '', /line \d+, column/);
+  } finally {
+    dir.remove();
+  }
+});
+

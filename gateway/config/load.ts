@@ -76,27 +76,59 @@ function knownKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
   return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
 }
 
-function hintFor(issue: z.core.$ZodIssue, schema: z.ZodType): string | undefined {
+/** The value at `path` in the document, to show what was received. */
+function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
+  let v: unknown = doc;
+  for (const seg of path) v = v && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[seg] : undefined;
+  return v;
+}
+
+function hintFor(issue: z.core.$ZodIssue, schema: z.ZodType, received: unknown): string | undefined {
   switch (issue.code) {
     case 'unrecognized_keys': {
       const keys = knownKeys(schema, issue.path);
       return keys.length ? `remove it or use one of: ${keys.join(', ')}` : 'remove it';
     }
     case 'invalid_type':
-      return issue.expected === 'number' ? 'write a bare number, without quotes' : undefined;
+      if (issue.expected === 'number') return 'write a bare number, without quotes';
+      if (issue.expected === 'boolean') {
+        // YAML 1.2 (what the yaml package reads) has only true/false; YAML 1.1's yes/no/on/off are strings.
+        const word = typeof received === 'string' ? received.trim().toLowerCase() : '';
+        if (['yes', 'y', 'on'].includes(word)) return `write true: YAML 1.2 reads "${received as string}" as text, not as a boolean`;
+        if (['no', 'n', 'off'].includes(word)) return `write false: YAML 1.2 reads "${received as string}" as text, not as a boolean`;
+        return 'write true or false, without quotes';
+      }
+      return undefined;
     default:
       return undefined;
   }
 }
 
-export function problemsFrom(error: z.ZodError, schema: z.ZodType): ConfigProblem[] {
+/**
+ * A union of literals (`qos: 0 | 1`) fails with zod's bare "Invalid input": name the accepted
+ * values instead. Undefined when the union is anything else.
+ */
+function literalUnionMessage(issue: z.core.$ZodIssue, received: unknown): string | undefined {
+  if (issue.code !== 'invalid_union') return undefined;
+  const values: unknown[] = [];
+  for (const branch of issue.errors) {
+    const only = branch.length === 1 ? branch[0] : undefined;
+    if (!only || only.code !== 'invalid_value' || only.path.length > 0) return undefined;
+    values.push(...only.values);
+  }
+  return `expected one of ${values.map((v) => JSON.stringify(v)).join(', ')}, received ${JSON.stringify(received)}`;
+}
+
+export function problemsFrom(error: z.ZodError, schema: z.ZodType, doc?: unknown): ConfigProblem[] {
   return error.issues.map((issue) => {
     const path = formatPath(issue.path);
+    const received = valueAt(doc, issue.path);
     if (issue.code === 'unrecognized_keys') {
       const where = path ? `${path}.` : '';
-      return { path: issue.keys.map((k) => `${where}${k}`).join(', '), message: `unknown key${issue.keys.length > 1 ? 's' : ''}`, hint: hintFor(issue, schema) };
+      return { path: issue.keys.map((k) => `${where}${k}`).join(', '), message: `unknown key${issue.keys.length > 1 ? 's' : ''}`, hint: hintFor(issue, schema, received) };
     }
-    return { path, message: issue.message.replace(/^Invalid input: /, ''), hint: hintFor(issue, schema) };
+    const message = literalUnionMessage(issue, received) ?? issue.message.replace(/^Invalid input: /, '');
+    return { path, message, hint: hintFor(issue, schema, received) };
   });
 }
 
@@ -105,7 +137,7 @@ export function validateConfig<S extends z.ZodType>(schema: S, doc: unknown, sou
   const problems: ConfigProblem[] = [];
   const resolved = resolveSecrets(doc ?? {}, '', problems, env);
   const result = schema.safeParse(resolved);
-  if (!result.success) problems.push(...problemsFrom(result.error, schema));
+  if (!result.success) problems.push(...problemsFrom(result.error, schema, resolved));
   if (problems.length) throw new ConfigError(source, problems);
   return result.data as z.output<S>;
 }
@@ -130,7 +162,9 @@ export function loadConfig<S extends z.ZodType>(schema: S, file: string | undefi
   } catch (err) {
     const e = err as YAMLParseError;
     const line = e.linePos?.[0];
-    throw new ConfigError(file, [{ path: line ? `line ${line.line}, column ${line.col}` : '', message: `YAML syntax error: ${e.message.split('\n')[0]}` }]);
+    // The message ends with the position the path already gives: say it once.
+    const what = (e.message.split('\n')[0] ?? '').replace(/ at line \d+, column \d+:?\s*$/, '');
+    throw new ConfigError(file, [{ path: line ? `line ${line.line}, column ${line.col}` : '', message: `YAML syntax error: ${what}` }]);
   }
   if (doc !== null && doc !== undefined && (typeof doc !== 'object' || Array.isArray(doc))) {
     throw new ConfigError(file, [{ path: '', message: 'the file must hold a mapping of sections (gateway:, broker:, ...)' }]);

@@ -45,7 +45,12 @@ const aclRule = z.strictObject({
 
 const user = z.strictObject({
   username: z.string().min(1),
-  password_hash: z.string().regex(/^\$scrypt\$/, 'must be a hash printed by `fieldgate passwd`'),
+  // The whole format, so a placeholder such as '$scrypt$N=16384,r=8,p=1$...' is caught by
+  // `fieldgate check` instead of locking the user out at run time.
+  password_hash: z.string().regex(
+    /^\$scrypt\$N=\d+,r=\d+,p=\d+\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/,
+    'is not a complete scrypt hash ($scrypt$N=..,r=..,p=..$<salt>$<hash>); paste the whole line printed by `fieldgate passwd`',
+  ),
 });
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
