@@ -68,7 +68,7 @@ function configPath(explicit: string | undefined): string | undefined {
 }
 
 /** Loads the config or exits 1 listing every problem; `command` decides the closing line. */
-function loadOrExit(file: string | undefined, command: 'start' | 'check' | 'devices'): GatewayConfig {
+function loadOrExit(file: string | undefined, command: 'start' | 'check' | 'other' = 'other'): GatewayConfig {
   try {
     return loadGatewayConfig(builtinAdapters, file);
   } catch (err) {
@@ -200,7 +200,7 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case 'devices':
-      return printDevices(loadOrExit(configPath(values.config), 'devices'), values.json === true);
+      return printDevices(loadOrExit(configPath(values.config)), values.json === true);
     case 'doctor': {
       // Loaded on demand: `start` never pays for the doctor's modules.
       const { runDoctor } = await import('../doctor/run.ts');
