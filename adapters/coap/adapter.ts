@@ -2,14 +2,14 @@
 // FieldgateCoapServer per datagram transport over a shared handler, and sweeps expired state.
 import { createSocket, type Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
-import { RateLimiter } from './bounded.ts';
-import { Block1Assembler } from './block.ts';
+import { RateLimiter } from '../lib/coap/bounded.ts';
+import { Block1Assembler } from '../lib/coap/block.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
 import { Observers } from './observers.ts';
 import { FieldgateCoapServer, type DatagramTransport, type Peer, type ServerHooks } from './server.ts';
 import { AuthCache, Sessions, addressText } from './sessions.ts';
-import { replyFor, uintOption } from './wire.ts';
+import { replyFor, uintOption } from '../lib/coap/wire.ts';
 
 function bind(type: 'udp4' | 'udp6', port: number, host: string): Promise<Socket> {
   return new Promise((resolve, reject) => {

@@ -5,13 +5,13 @@ import type { IncomingMessage, OutgoingMessage } from 'coap';
 import type { AdapterContext, DeviceIdentity } from '../../gateway/core/adapter.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
-import { Block1Assembler, decodeBlock, encodeBlock, szxFor } from './block.ts';
+import { Block1Assembler, decodeBlock, encodeBlock, szxFor } from '../lib/coap/block.ts';
 import type { CoapConfig } from './config.ts';
 import { Observers, peerKey } from './observers.ts';
 import { packetOf, stashOf, type FieldgateCoapServer, type Peer } from './server.ts';
 import { AuthCache, Sessions, addressText, deviceOf, hostText } from './sessions.ts';
 import { mount, parsePath, parseQuery, resolveExpiry, resolveQos, resolveRetain, type Query, type Route } from './uri.ts';
-import { readUint, uintOption } from './wire.ts';
+import { readUint, uintOption } from '../lib/coap/wire.ts';
 
 type Reply = { code: string; message?: string; options?: [string, Buffer][]; payload?: Buffer };
 

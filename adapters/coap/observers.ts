@@ -5,10 +5,10 @@
 // send the first block of a large notification (RFC 7959 3.4).
 import { generate } from 'coap-packet';
 import type { AdapterContext, DeliveredMessage, Subscription } from '../../gateway/core/adapter.ts';
-import { LruMap } from './bounded.ts';
-import { blockSize, encodeBlock, etagOf, sliceBlock } from './block.ts';
+import { LruMap } from '../lib/coap/bounded.ts';
+import { blockSize, encodeBlock, etagOf, sliceBlock } from '../lib/coap/block.ts';
 import type { FieldgateCoapServer, Peer } from './server.ts';
-import { uintOption } from './wire.ts';
+import { uintOption } from '../lib/coap/wire.ts';
 
 type Counter = ReturnType<AdapterContext['metrics']['counter']>;
 

@@ -18,8 +18,8 @@ import type { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { Server as CoapServer, parameters, type IncomingMessage, type OutgoingMessage } from 'coap';
 import { parse, type ParsedPacket } from 'coap-packet';
-import { LruMap } from './bounded.ts';
-import { TYPE, checkDatagram, emptyAckFor, isRequestCode, replyFor, resetFor } from './wire.ts';
+import { LruMap } from '../lib/coap/bounded.ts';
+import { TYPE, checkDatagram, emptyAckFor, isRequestCode, replyFor, resetFor } from '../lib/coap/wire.ts';
 
 /**
  * The transport seam: a UDP socket, or anything else that emits ('message', buf, rinfo) and sends

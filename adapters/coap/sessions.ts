@@ -2,7 +2,7 @@
 // takeover from a new address) and cached authentication for connectionless requests.
 import { createHash, randomInt } from 'node:crypto';
 import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
-import { LruMap } from './bounded.ts';
+import { LruMap } from '../lib/coap/bounded.ts';
 import type { FieldgateCoapServer, Peer } from './server.ts';
 
 type AuthResult = Awaited<ReturnType<MessageApi['authenticate']>>;

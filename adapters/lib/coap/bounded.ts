@@ -41,9 +41,10 @@ export class LruMap<K, V> {
     return this.get(key) !== undefined;
   }
 
-  set(key: K, value: V): void {
+  /** Stores `value` as most recently used; `ttlMs` overrides the map's lifetime for this entry. */
+  set(key: K, value: V, ttlMs = this.ttlMs): void {
     this.map.delete(key);
-    this.map.set(key, { value, expires: this.now() + this.ttlMs });
+    this.map.set(key, { value, expires: this.now() + ttlMs });
     while (this.map.size > this.max) {
       const [k, e] = this.map.entries().next().value as [K, { value: V }];
       this.map.delete(k);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Block1Assembler, blockSize, decodeBlock, encodeBlock, etagOf, sliceBlock, szxFor, type Block } from './block.ts';
-import { rng } from '../../gateway/test/random.ts';
+import { rng } from '../../../gateway/test/random.ts';
 
 
 const limits = { maxBody: 4096, maxBuffered: 8192, maxPerPeer: 2, maxTransfers: 100, timeoutMs: 1000 };

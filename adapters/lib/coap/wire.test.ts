@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generate, parse } from 'coap-packet';
 import { checkDatagram, codeText, readUint, replyFor, resetFor, uintOption } from './wire.ts';
-import { rng } from '../../gateway/test/random.ts';
+import { rng } from '../../../gateway/test/random.ts';
 
 
 const post = generate({ code: 'POST', messageId: 7, token: Buffer.from([1, 2]), confirmable: true, options: [{ name: 'Uri-Path', value: Buffer.from('ps') }], payload: Buffer.from('x') });
