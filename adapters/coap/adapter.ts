@@ -1,37 +1,24 @@
-// The CoAP adapter's lifecycle: binds UDP (IPv4 and, when available, IPv6), builds one
-// FieldgateCoapServer per datagram transport over a shared handler, and sweeps expired state.
-import { createSocket, type Socket } from 'node:dgram';
+// The CoAP adapter's lifecycle: binds UDP (IPv4 and, when available, IPv6), runs one engine
+// endpoint (adapters/lib/coap) per datagram transport over a shared handler, and sweeps expired
+// state. Everything protocol-level (framing, de-duplication, piggy-backed vs separate responses,
+// Block1/Block2, retransmission) is the engine's; this folder is the EMQX pub/sub contract.
+import type { Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
-import { RateLimiter } from '../lib/coap/bounded.ts';
-import { Block1Assembler } from '../lib/coap/block.ts';
+import { Block1Assembler, CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
 import { Observers } from './observers.ts';
-import { FieldgateCoapServer, type DatagramTransport, type Peer, type ServerHooks } from './server.ts';
 import { AuthCache, Sessions, addressText } from './sessions.ts';
-import { replyFor, uintOption } from '../lib/coap/wire.ts';
-
-function bind(type: 'udp4' | 'udp6', port: number, host: string): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = createSocket({ type, ipv6Only: type === 'udp6' });
-    const onError = (err: Error) => {
-      sock.close();
-      reject(new Error(`cannot bind CoAP ${type} on ${host}:${port}: ${err.message}`));
-    };
-    sock.once('error', onError);
-    sock.bind(port, host, () => {
-      sock.off('error', onError);
-      resolve(sock);
-    });
-  });
-}
+import { ThrottledLog } from './throttled-log.ts';
 
 export class CoapAdapter implements Adapter {
   private ctx?: AdapterContext;
   private handler?: CoapHandler;
   private limiter?: RateLimiter;
   private auth?: AuthCache;
-  private readonly servers: FieldgateCoapServer[] = [];
+  private assembler?: Block1Assembler;
+  private limitedLog?: ThrottledLog;
+  private readonly endpoints: CoapEndpoint[] = [];
   private readonly sockets: Socket[] = [];
   private timer?: NodeJS.Timeout;
   private stopped = false;
@@ -44,34 +31,32 @@ export class CoapAdapter implements Adapter {
     const m = ctx.metrics;
     this.limiter = new RateLimiter(cfg.limits.rate, cfg.limits.burst, cfg.limits.max_peers);
     this.auth = new AuthCache(cfg.limits.max_peers, 60_000);
+    this.limitedLog = new ThrottledLog(60_000, (n, peers) =>
+      ctx.log.warn({ rate_limited: n, addresses: peers, rate: cfg.limits.rate, burst: cfg.limits.burst }, `CoAP requests over the per-address rate limit (limits.rate ${cfg.limits.rate}/s): ${n} refused from ${peers.length} address(es) since the last line`),
+    );
     const observers = new Observers(
       { notifyType: cfg.notify_type, maxObservers: cfg.limits.max_observers, maxPerClient: cfg.limits.max_observers_per_client, maxPerAddress: cfg.limits.max_observers_per_address, leaseMs: cfg.limits.observe_lease, queueMax: cfg.limits.notify_queue, szx: Math.log2(cfg.blockwise.max_block_size) - 4, ackTimeoutMs: 2000, maxRetransmit: 4 },
       { sent: m.counter('notifications/sent'), retransmitted: m.counter('notifications/retransmitted'), droppedQueueFull: m.counter('notifications/dropped/queue_full'), cancelled: m.counter('observers/cancelled') },
       (o, why) => ctx.log.debug({ clientid: o.clientid, filter: o.filter, why }, 'CoAP observation ended'),
     );
-    const assembler = new Block1Assembler({
-      maxBody: cfg.blockwise.max_body_size,
-      maxBuffered: cfg.blockwise.max_buffered,
-      maxPerPeer: 4,
-      maxTransfers: 1024,
-      timeoutMs: cfg.blockwise.timeout,
-    });
+    // One reassembly state for every transport, so max_buffered bounds them all together.
+    this.assembler = new Block1Assembler({ maxBody: cfg.blockwise.max_body_size, maxBuffered: cfg.blockwise.max_buffered, maxPerPeer: 4, maxTransfers: 1024, timeoutMs: cfg.blockwise.timeout });
     const sessions = new Sessions(cfg.limits.max_sessions);
-    this.handler = new CoapHandler(cfg, ctx, sessions, observers, assembler, this.auth);
+    this.handler = new CoapHandler(cfg, ctx, sessions, observers, this.auth);
     m.gaugeFn('observers', () => observers.size);
     m.gaugeFn('sessions', () => sessions.size);
-    m.gaugeFn('block1/buffered_bytes', () => assembler.bufferedBytes);
-    m.gaugeFn('dedup/entries', () => this.servers.reduce((n, s) => n + s.dedupSize, 0));
+    m.gaugeFn('block1/buffered_bytes', () => this.assembler?.bufferedBytes ?? 0);
+    m.gaugeFn('dedup/entries', () => this.endpoints.reduce((n, e) => n + e.stats().dedup, 0));
     m.gaugeFn('peers/tracked', () => this.limiter?.tracked ?? 0);
 
-    const v4 = await bind('udp4', cfg.port, cfg.host);
+    const v4 = await bindUdp('udp4', cfg.port, cfg.host);
     this.sockets.push(v4);
     const port = v4.address().port;
     m.gaugeFn('port', () => port);
     this.attach('udp4', v4);
     if (cfg.ipv6.enabled) {
       try {
-        const v6 = await bind('udp6', port, cfg.ipv6.host);
+        const v6 = await bindUdp('udp6', port, cfg.ipv6.host);
         this.sockets.push(v6);
         m.gaugeFn('port6', () => v6.address().port);
         this.attach('udp6', v6);
@@ -91,53 +76,66 @@ export class CoapAdapter implements Adapter {
    * Serves CoAP over a datagram transport: a UDP socket here, the datagrams of an NB-IoT modem's
    * socket later. `id` names the transport in peer keys and logs.
    */
-  attach(id: string, transport: DatagramTransport): FieldgateCoapServer {
-    const ctx = this.ctx;
+  attach(id: string, transport: DatagramTransport): CoapEndpoint {
     const handler = this.handler;
-    if (!ctx || !handler) throw new Error(`CoAP adapter not started: cannot attach transport ${id}`);
-    const server = new FieldgateCoapServer(id, { dedupEntries: this.cfg.limits.dedup_cache, block2Entries: 256, piggybackReplyMs: this.cfg.piggyback_timeout }, this.hooks());
-    server.on('request', (req, res) => handler.handle(server, req, res));
-    server.on('error', (err: Error) => ctx.log.warn({ transport: id, err: err.message }, 'CoAP transport error'));
-    server.listen(transport as never);
-    this.servers.push(server);
-    return server;
+    if (!this.ctx || !handler) throw new Error(`CoAP adapter not started: cannot attach transport ${id}`);
+    const { cfg } = this;
+    const ep: CoapEndpoint = new CoapEndpoint(
+      transport,
+      {
+        id,
+        piggybackMs: cfg.piggyback_timeout,
+        dedupEntries: cfg.limits.dedup_cache,
+        blockSize: cfg.blockwise.max_block_size,
+        block1: cfg.blockwise.enable ? { maxBody: cfg.blockwise.max_body_size, maxBuffered: cfg.blockwise.max_buffered, maxPerPeer: 4, maxTransfers: 1024, timeoutMs: cfg.blockwise.timeout } : false,
+        assembler: this.assembler,
+        gate: this.gate(id),
+        handler: (req, respond): void => handler.handle(ep, req, respond),
+      },
+      this.events(() => ep),
+    );
+    this.endpoints.push(ep);
+    return ep;
   }
 
   /** Stops serving a transport attached with attach() (the modem's socket closed). */
-  detach(server: FieldgateCoapServer): void {
-    const i = this.servers.indexOf(server);
+  detach(ep: CoapEndpoint): void {
+    const i = this.endpoints.indexOf(ep);
     if (i < 0) return;
-    this.servers.splice(i, 1);
-    server.close();
+    this.endpoints.splice(i, 1);
+    ep.close();
   }
 
-  private hooks(): ServerHooks {
-    const ctx = this.ctx!;
-    const m = ctx.metrics;
-    const malformed = m.counter('malformed');
-    const limited = m.counter('rate_limited');
+  /** The per-address rate limit, before anything else is spent on a request. */
+  private gate(id: string): (req: CoapRequest) => CoapReply | 'drop' | undefined {
+    const m = this.ctx!.metrics;
     const requests = m.counter('requests');
+    const limited = m.counter('rate_limited');
+    return (req) => {
+      requests.inc();
+      // Per IP address, not ip:port: rotating source ports must not buy a fresh bucket each time.
+      const key = `${id}|${req.peer.address}`;
+      if (this.limiter!.take(key)) return undefined;
+      limited.inc();
+      this.limitedLog!.hit(req.peer.address);
+      // RFC 8516 4.29 Too Many Requests, Max-Age = seconds until a request fits again. A NON
+      // request is dropped without reply: answering a flood would only double it.
+      if (!req.confirmable) return 'drop';
+      const wait = Math.max(1, Math.ceil(this.limiter!.retryAfterMs(key) / 1000));
+      return { code: '4.29', options: [{ name: 'Max-Age', value: uintOption(wait) }] };
+    };
+  }
+
+  private events(endpoint: () => CoapEndpoint): EndpointEvents {
+    const ctx = this.ctx!;
+    const malformed = ctx.metrics.counter('malformed');
     return {
-      intercept: (packet, peer: Peer, server) => {
-        if (packet.ack || packet.reset) return this.handler!.observers.onReply(server, peer, packet.messageId, packet.reset);
-        requests.inc();
-        // Per IP address, not ip:port: rotating source ports must not buy a fresh bucket each time.
-        const key = `${server.id}|${peer.address}`;
-        if (this.limiter!.take(key)) return false;
-        limited.inc();
-        // RFC 8516 4.29 Too Many Requests, Max-Age = seconds until a request fits again. A NON
-        // request is dropped without reply: answering a flood would only double it.
-        if (packet.confirmable) {
-          const wait = Math.max(1, Math.ceil(this.limiter!.retryAfterMs(key) / 1000));
-          server.sendRaw(replyFor(packet, '4.29', [{ name: 'Max-Age', value: uintOption(wait) }]), peer);
-        }
-        return true;
-      },
+      reply: (type, messageId, peer: Peer) => this.handler!.observers.onReply(endpoint(), peer, messageId, type === 'RST'),
       malformed: (reason, peer) => {
         malformed.inc();
         ctx.log.debug({ peer: addressText(peer), reason }, 'malformed CoAP datagram');
       },
-      internalError: (err, peer) => ctx.log.error({ peer: addressText(peer), err: err.message }, 'CoAP request processing failed'),
+      error: (err, peer) => ctx.log.error({ peer: addressText(peer), err: err.message }, 'CoAP request processing failed'),
     };
   }
 
@@ -147,8 +145,10 @@ export class CoapAdapter implements Adapter {
     void this.handler?.expireObservations().catch((err: Error) => this.ctx?.log.error({ err: err.message }, 'CoAP observation sweep failed'));
     this.limiter?.prune();
     this.auth?.prune();
-    this.handler?.assembler.prune();
+    for (const ep of this.endpoints) ep.server.prune();
+    this.assembler?.prune();
     this.handler?.observers.snapshots.prune();
+    this.limitedLog?.flush();
   }
 
   async stop(): Promise<void> {
@@ -156,9 +156,9 @@ export class CoapAdapter implements Adapter {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.handler?.observers.clear();
-    this.handler?.assembler.clear();
+    this.assembler?.clear();
     this.auth?.clear();
-    for (const s of this.servers) s.close();
+    for (const ep of this.endpoints) ep.close();
     for (const s of this.sockets) {
       try {
         s.close();
@@ -166,7 +166,8 @@ export class CoapAdapter implements Adapter {
         // already closed
       }
     }
-    this.servers.length = 0;
+    this.limitedLog?.flush(true);
+    this.endpoints.length = 0;
     this.sockets.length = 0;
   }
 }

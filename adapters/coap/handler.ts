@@ -1,25 +1,22 @@
 // The CoAP request handler: routes a request by its URI (uri.ts) to publish, observe, the
 // connection resource or /.well-known/core, and answers with EMQX's codes. It never throws into
-// node-coap: anything unexpected becomes an empty 5.00 and a log line.
-import type { IncomingMessage, OutgoingMessage } from 'coap';
+// the engine: anything unexpected becomes an empty 5.00 and a log line.
 import type { AdapterContext, DeviceIdentity } from '../../gateway/core/adapter.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
-import { Block1Assembler, decodeBlock, encodeBlock, szxFor } from '../lib/coap/block.ts';
+import { szxFor, uintOption, type CoapEndpoint, type CoapOption, type CoapReply, type CoapRequest, type Peer, type Respond } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
-import { Observers, peerKey } from './observers.ts';
-import { packetOf, stashOf, type FieldgateCoapServer, type Peer } from './server.ts';
+import { Observers } from './observers.ts';
 import { AuthCache, Sessions, addressText, deviceOf, hostText } from './sessions.ts';
 import { mount, parsePath, parseQuery, resolveExpiry, resolveQos, resolveRetain, type Query, type Route } from './uri.ts';
-import { readUint, uintOption } from '../lib/coap/wire.ts';
 
 type Reply = { code: string; message?: string; options?: [string, Buffer][]; payload?: Buffer };
 
 const REJECT_CODES: Record<string, string> = { not_authorized: '4.01', invalid_topic: '4.00', too_large: '4.13', queue_full: '5.03', unavailable: '5.03' };
 
 interface Exchange {
-  req: IncomingMessage;
-  server: FieldgateCoapServer;
+  req: CoapRequest;
+  server: CoapEndpoint;
   peer: Peer;
   route: Route;
   query: Query;
@@ -34,40 +31,19 @@ export class CoapHandler {
     private readonly ctx: AdapterContext,
     readonly sessions: Sessions,
     readonly observers: Observers,
-    readonly assembler: Block1Assembler,
     private readonly auth: AuthCache,
   ) {
     this.counters = { received: ctx.metrics.counter('messages/received'), authFailed: ctx.metrics.counter('auth/failed') };
   }
 
-  /** node-coap's 'request' listener for one transport's server. */
-  handle(server: FieldgateCoapServer, req: IncomingMessage, res: OutgoingMessage): void {
+  /** The engine's request handler for one transport's endpoint. */
+  handle(server: CoapEndpoint, req: CoapRequest, respond: Respond): void {
     const send = (r: Reply) => {
-      try {
-        res.code = r.code;
-        for (const [k, v] of r.options ?? []) res.setOption(k as never, v);
-        res.end(r.payload ?? (r.message ? Buffer.from(r.message) : undefined));
-      } catch (err) {
-        // The transport closed while the request was in progress (adapter stopping), or the reply
-        // could not be encoded: nothing left to tell the client.
-        this.ctx.log.debug({ err: (err as Error).message }, 'CoAP reply not sent');
-      }
+      const options: CoapOption[] = (r.options ?? []).map(([name, value]) => ({ name, value }));
+      const reply: CoapReply = { code: r.code, options, payload: r.payload ?? (r.message ? Buffer.from(r.message) : undefined) };
+      respond(reply);
     };
-    let ex: Exchange;
-    try {
-      const packet = packetOf(req);
-      const paths: string[] = [];
-      const queries: string[] = [];
-      for (const o of packet.options) {
-        if (o.name === 'Uri-Path') paths.push(o.value.toString('utf8'));
-        else if (o.name === 'Uri-Query') queries.push(o.value.toString('utf8'));
-      }
-      const peer = req.rsinfo as Peer;
-      ex = { req, server, peer, route: parsePath(paths, { legacy: this.cfg.legacy }), query: parseQuery(queries), confirmable: packet.confirmable };
-    } catch (err) {
-      this.ctx.log.warn({ err: (err as Error).message }, 'CoAP request could not be read');
-      return send({ code: '4.00' });
-    }
+    const ex: Exchange = { req, server, peer: req.peer, route: parsePath(req.path, { legacy: this.cfg.legacy }), query: parseQuery(req.query), confirmable: req.confirmable };
     this.route(ex).then(send, (err: Error) => {
       this.ctx.log.error({ err: err.message, peer: addressText(ex.peer), method: req.method }, 'CoAP request failed');
       send({ code: '5.00' });
@@ -98,7 +74,7 @@ export class CoapHandler {
         // 4.x published with QoS 0 unless told otherwise.
         if (m === 'PUT') return this.publish(ex, ex.route.topic, who, resolveQos(ex.query.qos, 'qos0', ex.confirmable));
         if (m === 'GET') {
-          if (stashOf(ex.req).observe === undefined) return { code: '2.05' }; // 4.x keep-alive ping
+          if (ex.req.observe === undefined) return { code: '2.05' }; // 4.x keep-alive ping
           return this.observe(ex, ex.route.topic, who);
         }
         return { code: '4.05', message: 'Method Not Allowed: PUT publishes, GET observes' };
@@ -155,39 +131,20 @@ export class CoapHandler {
       return { code: REJECT_CODES[err.reason] ?? '5.00', message: err.reason, options: err.reason === 'queue_full' || err.reason === 'unavailable' ? [['Max-Age', uintOption(5)]] : [] };
     }
     this.counters.received.inc();
-    return { code: '2.04', options: body.echo ? [['Block1', body.echo]] : [] };
+    return { code: '2.04' };
   }
 
-  /** The request body, reassembled from Block1 blocks when the request is one of them. */
-  private reassemble(ex: Exchange): { payload: Buffer; echo?: Buffer } | Reply {
-    const stash = stashOf(ex.req);
-    const payload = packetOf(ex.req).payload;
-    if (!stash.block1) {
-      return payload.length > this.cfg.blockwise.max_body_size ? { code: '4.13', options: [['Size1', uintOption(this.cfg.blockwise.max_body_size)]] } : { payload };
-    }
-    if (!this.cfg.blockwise.enable) return { code: '4.02', message: 'block-wise transfer is disabled' };
-    const block = decodeBlock(stash.block1);
-    if (typeof block === 'string') return { code: '4.02', message: block };
-    const key = `${peerKey(ex.server, ex.peer)}|${packetOf(ex.req).options.filter((o) => o.name === 'Uri-Path').map((o) => o.value.toString('hex')).join('/')}|${stash.requestTag?.toString('hex') ?? ''}`;
-    const r = this.assembler.accept(peerKey(ex.server, ex.peer), key, block, payload, readUint(stash.size1));
-    const echo = encodeBlock({ num: block.num, more: false, szx: block.szx });
-    switch (r.kind) {
-      case 'continue':
-        return { code: '2.31', options: [['Block1', encodeBlock({ num: block.num, more: true, szx: block.szx })]] };
-      case 'complete':
-        return { payload: r.body, echo: block.num > 0 || block.more ? echo : undefined };
-      case 'error':
-        return { code: r.code, message: r.message, options: r.code === '4.13' ? [['Size1', uintOption(this.cfg.blockwise.max_body_size)]] : [] };
-    }
+  /** The request body (the engine has reassembled a Block1 upload already). */
+  private reassemble(ex: Exchange): { payload: Buffer } | Reply {
+    const payload = ex.req.payload;
+    return payload.length > this.cfg.blockwise.max_body_size ? { code: '4.13', options: [['Size1', uintOption(this.cfg.blockwise.max_body_size)]] } : { payload };
   }
 
   private async observe(ex: Exchange, topic: string, device: DeviceIdentity): Promise<Reply> {
-    const stash = stashOf(ex.req);
     const filter = mount(this.cfg.mountpoint, topic);
-    const block2 = packetOf(ex.req).options.find((o) => o.name === 'Block2');
-    const wanted = block2 ? decodeBlock(block2.value) : undefined;
-    if (typeof wanted === 'object' && wanted.num > 0) return this.nextBlock(device, filter);
-    const observe = readUint(stash.observe);
+    const wanted = ex.req.block2;
+    if (wanted && wanted.num > 0) return this.nextBlock(device, filter);
+    const observe = ex.req.observe;
     if (observe === 1) {
       // Only the principal that registered it finds it: another user's c= cancels nothing.
       const o = this.observers.get(device.id, filter, device.username);
@@ -195,12 +152,12 @@ export class CoapHandler {
       return { code: '2.07' };
     }
     if (observe !== 0) return { code: '4.00', message: 'invalid observe value' };
-    const token = packetOf(ex.req).token;
+    const token = ex.req.token;
     if (token.length === 0) return { code: '4.00', message: 'observe without token' };
     if (topic === '' || invalidTopicFilter(filter)) return { code: '4.00', message: `invalid topic: ${invalidTopicFilter(filter) ?? 'empty topic'}` };
     const qos = resolveQos(ex.query.qos, this.cfg.subscribe_qos, ex.confirmable);
     if (typeof qos === 'object') return { code: '4.00', message: qos.error };
-    const szx = Math.min(szxFor(this.cfg.blockwise.max_block_size), typeof wanted === 'object' ? wanted.szx : 6);
+    const szx = Math.min(szxFor(this.cfg.blockwise.max_block_size), ex.server.szx, wanted ? wanted.szx : 6);
     // The same clientid from another principal is a different relation: it is a new subscription,
     // checked by the ACL, and never re-points or replaces the first principal's.
     const existing = this.observers.get(device.id, filter, device.username);
@@ -226,7 +183,7 @@ export class CoapHandler {
     return { code: '2.05', options: [['Observe', uintOption(this.observers.nextSeq(o))]] };
   }
 
-  /** Block2 follow-up for a large notification: node-coap slices the snapshot by the request's Block2. */
+  /** Block2 follow-up for a large notification: the engine slices the snapshot by the request's Block2. */
   private nextBlock(device: DeviceIdentity, filter: string): Reply {
     const snap = this.observers.snapshots.get(Observers.key(device.id, filter, device.username));
     if (!snap) return { code: '4.04', message: 'no notification to continue' };

@@ -3,7 +3,7 @@ import { CoapAdapter } from './adapter.ts';
 import { coapConfigSchema } from './config.ts';
 
 export { CoapAdapter } from './adapter.ts';
-export type { DatagramTransport } from './server.ts';
+export type { DatagramTransport } from '../lib/coap/index.ts';
 
 /** CoAP sensors and NB-IoT devices, EMQX CoAP gateway compatible (docs/coap.md). */
 export const coapAdapter: AdapterDefinition<typeof coapConfigSchema> = {

@@ -4,12 +4,13 @@ import { parse } from 'coap-packet';
 import { Metrics } from '../../gateway/metrics/metrics.ts';
 import { until } from '../../gateway/test/helpers.ts';
 import { Observers, fresher, type Observer } from './observers.ts';
-import type { FieldgateCoapServer, Peer } from './server.ts';
+import type { Peer } from '../lib/coap/index.ts';
+import type { NotifyLink } from './observers.ts';
 
 function fakeServer(id: string) {
   const sent: { buf: Buffer; peer: Peer }[] = [];
   let mid = 100;
-  const server = { id, messageId: () => ++mid, sendRaw: (buf: Buffer, peer: Peer) => void sent.push({ buf, peer }) } as unknown as FieldgateCoapServer;
+  const server: NotifyLink = { id, messageId: () => ++mid, sendRaw: (buf: Buffer, peer: Peer) => void sent.push({ buf, peer }) };
   return { server, sent };
 }
 

@@ -7,7 +7,10 @@ import { generate } from 'coap-packet';
 import type { AdapterContext, DeliveredMessage, Subscription } from '../../gateway/core/adapter.ts';
 import { LruMap } from '../lib/coap/bounded.ts';
 import { blockSize, encodeBlock, etagOf, sliceBlock } from '../lib/coap/block.ts';
-import type { FieldgateCoapServer, Peer } from './server.ts';
+import type { CoapEndpoint, Peer } from '../lib/coap/index.ts';
+
+/** What an observation needs of the endpoint it lives on: its id, message ids, and sending. */
+export type NotifyLink = Pick<CoapEndpoint, 'id' | 'messageId' | 'sendRaw'>;
 import { uintOption } from '../lib/coap/wire.ts';
 
 type Counter = ReturnType<AdapterContext['metrics']['counter']>;
@@ -47,7 +50,7 @@ export interface Observer {
   /** Who registered it (the authenticated username); only the same principal may re-register or cancel it. */
   readonly username?: string;
   readonly filter: string;
-  server: FieldgateCoapServer;
+  server: NotifyLink;
   peer: Peer;
   token: Buffer;
   subQos: 0 | 1;
@@ -62,9 +65,9 @@ export interface Observer {
   closed: boolean;
 }
 
-export const peerKey = (server: FieldgateCoapServer, peer: Peer): string => `${server.id}|${peer.address}|${peer.port}`;
+export const peerKey = (server: NotifyLink, peer: Peer): string => `${server.id}|${peer.address}|${peer.port}`;
 
-const addressKey = (server: FieldgateCoapServer, peer: Peer): string => `${server.id}|${peer.address}`;
+const addressKey = (server: NotifyLink, peer: Peer): string => `${server.id}|${peer.address}`;
 
 /**
  * RFC 7641 3.4: whether Observe value v2 is fresher than v1 (24-bit values that wrap). The time
@@ -105,7 +108,7 @@ export class Observers {
   }
 
   /** Why a new relation cannot be added, or undefined. */
-  refuse(clientid: string, username: string | undefined, server: FieldgateCoapServer, peer: Peer): string | undefined {
+  refuse(clientid: string, username: string | undefined, server: NotifyLink, peer: Peer): string | undefined {
     if (this.byKey.size >= this.opts.maxObservers) return `the gateway observes its limit of ${this.opts.maxObservers} topics`;
     let mine = 0;
     for (const o of this.byClient.get(clientid) ?? []) if (o.username === username) mine++;
@@ -135,7 +138,7 @@ export class Observers {
   }
 
   /** Points a client's relations at its new address (NAT rebinding, session takeover). */
-  moveClient(clientid: string, server: FieldgateCoapServer, peer: Peer): void {
+  moveClient(clientid: string, server: NotifyLink, peer: Peer): void {
     for (const o of this.forClient(clientid)) this.rebind(o, server, peer, o.token);
   }
 
@@ -143,7 +146,7 @@ export class Observers {
    * A re-registration (RFC 7641 4.1): the relation takes the request's address and token. The
    * ACK of a notification in flight is then expected from the new address, so it is re-keyed.
    */
-  rebind(o: Observer, server: FieldgateCoapServer, peer: Peer, token: Buffer): void {
+  rebind(o: Observer, server: NotifyLink, peer: Peer, token: Buffer): void {
     const mids = [o.inflight?.mid, o.lastNonMid].filter((m): m is number => m !== undefined);
     for (const m of mids) this.byMid.delete(this.midKey(o, m));
     this.countAddress(o, -1);
@@ -210,7 +213,7 @@ export class Observers {
   }
 
   /** An ACK or RST from a peer: true when it answered one of our notifications. */
-  onReply(server: FieldgateCoapServer, peer: Peer, messageId: number, reset: boolean): boolean {
+  onReply(server: NotifyLink, peer: Peer, messageId: number, reset: boolean): boolean {
     const k = `${server.id}|${peer.address}|${peer.port}|${messageId}`;
     const o = this.byMid.get(k);
     if (!o) return false;

@@ -3,7 +3,8 @@
 import { createHash, randomInt } from 'node:crypto';
 import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
 import { LruMap } from '../lib/coap/bounded.ts';
-import type { FieldgateCoapServer, Peer } from './server.ts';
+import type { Peer } from '../lib/coap/index.ts';
+import type { NotifyLink } from './observers.ts';
 
 type AuthResult = Awaited<ReturnType<MessageApi['authenticate']>>;
 
@@ -11,7 +12,7 @@ export interface Session {
   clientid: string;
   username?: string;
   token: string;
-  server: FieldgateCoapServer;
+  server: NotifyLink;
   peer: Peer;
   lastSeen: number;
   device: DeviceIdentity;
@@ -52,7 +53,7 @@ export class Sessions {
   }
 
   /** Opens a session; returns it and the one it replaced (same clientid), if any. */
-  create(clientid: string, username: string | undefined, server: FieldgateCoapServer, peer: Peer): { session: Session; replaced?: Session } {
+  create(clientid: string, username: string | undefined, server: NotifyLink, peer: Peer): { session: Session; replaced?: Session } {
     const replaced = this.byClient.get(clientid);
     // EMQX returns a random uint32 as decimal text.
     const token = String(randomInt(1, 2 ** 32 - 1));
@@ -70,7 +71,7 @@ export class Sessions {
   }
 
   /** Records activity; returns true when the request came from a new address (takeover). */
-  touch(s: Session, server: FieldgateCoapServer, peer: Peer): boolean {
+  touch(s: Session, server: NotifyLink, peer: Peer): boolean {
     s.lastSeen = this.now();
     if (s.server === server && s.peer.address === peer.address && s.peer.port === peer.port) return false;
     s.server = server;

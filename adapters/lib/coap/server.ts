@@ -21,6 +21,8 @@ export interface ServerOptions {
   dedupEntries: number;
   /** Block1 reassembly limits, or false to answer block-wise uploads 4.02. */
   block1: Block1Limits | false;
+  /** One reassembly state shared by several endpoints (so `maxBuffered` holds across transports). */
+  assembler?: Block1Assembler;
   /**
    * Sees each new (non-duplicate) request before reassembly and the handler: undefined lets it
    * through, a reply answers it (rate limit), 'drop' ignores it.
@@ -52,7 +54,7 @@ export class ServerRole {
     this.handler = opts.handler;
     this.gate = opts.gate;
     this.seen = new LruMap(this.opts.dedupEntries, EXCHANGE_LIFETIME_MS, undefined, () => link.clock.now());
-    if (this.opts.block1) this.assembler = new Block1Assembler(this.opts.block1, () => link.clock.now());
+    if (this.opts.block1) this.assembler = opts.assembler ?? new Block1Assembler(this.opts.block1, () => link.clock.now());
   }
 
   stats(): { dedup: number; block1Uploads: number; block1Bytes: number } {
@@ -67,7 +69,6 @@ export class ServerRole {
 
   close(): void {
     this.seen.clear();
-    this.assembler?.clear();
   }
 
   receive(p: ParsedPacket, peer: Peer): void {
