@@ -111,8 +111,10 @@ describe('client role against an RFC 7252 peer', () => {
       peer.send({ type: ACK, code: 0, mid: m.mid, token: Buffer.alloc(0), options: [], payload: Buffer.alloc(0) }, from);
     };
     const got: CoapResponse[] = [];
-    const p = ep.request(peer.address, { method: 'GET', path: 'slow' }).then((r) => void got.push(r));
+    let acks = 0;
+    const p = ep.request(peer.address, { method: 'GET', path: 'slow', onAck: () => acks++ }).then((r) => void got.push(r));
     await until(() => token.length > 0, 'request');
+    await until(() => acks === 1, 'onAck for the empty ACK');
     // Acknowledged: no retransmission however long the response takes (within timeoutMs).
     clock.advance(60_000);
     await new Promise((r) => setTimeout(r, 20));

@@ -31,6 +31,8 @@ export interface ClientRequest {
   onNotification?: (n: CoapResponse) => void;
   /** How long to wait for a response once the request is acknowledged (default MAX_TRANSMIT_WAIT, 93 s). */
   timeoutMs?: number;
+  /** The peer sent an empty ACK: the response will come separately (EMQX's LwM2M `ack` message). */
+  onAck?: () => void;
 }
 
 interface Exchange {
@@ -45,6 +47,7 @@ interface Exchange {
   observe?: ClientRequest['onNotification'];
   timeoutMs: number;
   confirmable: boolean;
+  onAck?: () => void;
   /** Block2 read in progress: what has arrived so far and the ETag it must keep. */
   body?: Buffer[];
   bodyLength?: number;
@@ -91,7 +94,7 @@ export class ClientRole {
     const base = baseOptions(r);
     const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : (r.payload ?? Buffer.alloc(0));
     return new Promise<CoapResponse>((resolve, reject) => {
-      const ex: Exchange = { peer, token, key, base, resolve, reject, observe: r.observe === 0 ? r.onNotification : undefined, timeoutMs: r.timeoutMs ?? MAX_TRANSMIT_WAIT_MS, confirmable: r.confirmable ?? true };
+      const ex: Exchange = { peer, token, key, base, resolve, reject, observe: r.observe === 0 ? r.onNotification : undefined, timeoutMs: r.timeoutMs ?? MAX_TRANSMIT_WAIT_MS, confirmable: r.confirmable ?? true, onAck: r.onAck };
       this.exchanges.set(key, ex);
       if (payload.length > blockSize(this.link.szx)) {
         ex.upload = { payload, num: 0, szx: this.link.szx };
@@ -155,7 +158,11 @@ export class ClientRole {
       return;
     }
     const tx = this.link.sendConfirmable(buf, messageId, ex.peer, {
-      ack: (p) => (p.code === '0.00' ? this.wait(ex) : this.onResponse(ex, p)),
+      ack: (p) => {
+        if (p.code !== '0.00') return this.onResponse(ex, p);
+        this.wait(ex);
+        ex.onAck?.();
+      },
       reset: () => this.fail(ex, new CoapResetError(`${method} to ${peerKey(ex.peer)} was answered with a Reset`)),
       timeout: (sent) => this.fail(ex, new CoapTimeoutError(`${method} to ${peerKey(ex.peer)}: no acknowledgement after ${sent} transmissions`, sent)),
     });
