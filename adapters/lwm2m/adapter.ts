@@ -1,0 +1,144 @@
+// The LwM2M adapter's lifecycle: binds UDP (IPv4 and, when available, IPv6), puts one CoAP
+// endpoint of the shared engine on each socket (serving the registration interface and sending
+// the commands from the same socket), loads the object model, and sweeps lifetimes and expiries.
+import type { Socket } from 'node:dgram';
+import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
+import { CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapOption, type CoapRequest, type DatagramTransport, type Respond } from '../lib/coap/index.ts';
+import type { Lwm2mConfig } from './config.ts';
+import type { CoapLink } from './link.ts';
+import { loadModel } from './objects/index.ts';
+import { Lwm2mServer, type RdReply } from './server.ts';
+
+export class Lwm2mAdapter implements Adapter {
+  private ctx?: AdapterContext;
+  private server?: Lwm2mServer;
+  private limiter?: RateLimiter;
+  private readonly endpoints = new Map<string, CoapEndpoint>();
+  private readonly sockets: Socket[] = [];
+  private timer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly cfg: Lwm2mConfig) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    this.ctx = ctx;
+    const { cfg } = this;
+    const { model, files } = loadModel(cfg.xml_dir);
+    const m = ctx.metrics;
+    const counters = new Map<string, { inc(): void }>();
+    this.limiter = new RateLimiter(cfg.register_rate, cfg.register_burst, 10_000);
+    const limiter = this.limiter;
+    this.server = new Lwm2mServer({
+      ctx,
+      cfg,
+      model,
+      now: Date.now,
+      link: (id) => this.link(id),
+      admit: (transport, address) => {
+        const key = `${transport}|${address}`;
+        return limiter.take(key) ? { ok: true } : { ok: false, retryAfterS: Math.max(1, Math.ceil(limiter.retryAfterMs(key) / 1000)) };
+      },
+      count: (name) => {
+        let c = counters.get(name);
+        if (!c) counters.set(name, (c = m.counter(name)));
+        c.inc();
+      },
+    });
+    const server = this.server;
+    m.gaugeFn('devices', () => server.size);
+    m.gaugeFn('commands_queued', () => server.devices().reduce((n, d) => n + d.queue.length, 0));
+    m.gaugeFn('observations', () => server.devices().reduce((n, d) => n + d.observations.size, 0));
+
+    const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
+      throw new Error(`LwM2M: ${err.message} (adapters.lwm2m.port)`);
+    });
+    this.sockets.push(v4);
+    const port = v4.address().port;
+    m.gaugeFn('port', () => port);
+    this.attach('udp4', v4);
+    if (cfg.ipv6.enabled) {
+      try {
+        const v6 = await bindUdp('udp6', port, cfg.ipv6.host);
+        this.sockets.push(v6);
+        this.attach('udp6', v6);
+      } catch (err) {
+        ctx.log.warn({ err: (err as Error).message }, 'LwM2M over IPv6 unavailable; serving IPv4 only');
+      }
+    }
+    for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`LwM2M socket failed: ${err.message}`)));
+    this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, cfg.lifetime_min / 4)));
+    this.timer.unref();
+    ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, objects: model.size, xml_files: files.length, mountpoint: cfg.mountpoint }, 'LwM2M listening');
+  }
+
+  /** Serves LwM2M over a datagram transport: a UDP socket here, an NB-IoT modem's socket later. */
+  attach(id: string, transport: DatagramTransport): CoapEndpoint {
+    const ctx = this.ctx;
+    if (!ctx) throw new Error(`LwM2M adapter not started: cannot attach transport ${id}`);
+    const { coap } = this.cfg;
+    const malformed = ctx.metrics.counter('malformed');
+    const ep = new CoapEndpoint(transport, {
+      id,
+      blockSize: coap.max_block_size,
+      maxResponseBody: coap.max_body_size,
+      transmission: { ackTimeoutMs: coap.ack_timeout, ackRandomFactor: coap.ack_random_factor, maxRetransmit: coap.max_retransmit },
+      handler: (req, respond) => this.onRequest(req, respond),
+    }, {
+      malformed: (reason, peer) => {
+        malformed.inc();
+        ctx.log.debug({ transport: id, peer: `${peer.address}:${peer.port}`, reason }, 'malformed CoAP datagram on the LwM2M port');
+      },
+      error: (err, peer) => ctx.log.error({ transport: id, peer: `${peer.address}:${peer.port}`, err: err.message }, 'LwM2M request processing failed'),
+    });
+    this.endpoints.set(id, ep);
+    return ep;
+  }
+
+  private link(id: string): CoapLink | undefined {
+    const ep = this.endpoints.get(id);
+    if (!ep) return undefined;
+    return { request: (peer, req) => ep.request(peer, req), forget: (peer, token) => ep.client.forget(peer, token) };
+  }
+
+  private onRequest(req: CoapRequest, respond: Respond): void {
+    const server = this.server;
+    if (!server) return respond({ code: '5.03' });
+    server
+      .handle({ transport: req.transport, peer: req.peer, method: req.method, path: req.path, query: req.query, payload: req.payload })
+      .then((r) => respond(toReply(r)), (err: Error) => {
+        this.ctx?.log.error({ err: err.message }, 'LwM2M registration handling failed');
+        respond({ code: '5.00' });
+      });
+  }
+
+  private sweep(): void {
+    if (this.stopped) return;
+    this.server?.sweep();
+    this.limiter?.prune();
+    for (const ep of this.endpoints.values()) ep.server.prune();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const ep of this.endpoints.values()) ep.close();
+    await this.server?.close();
+    this.endpoints.clear();
+    for (const s of this.sockets) {
+      try {
+        s.close();
+      } catch {
+        // already closed
+      }
+    }
+    this.sockets.length = 0;
+  }
+}
+
+function toReply(r: RdReply): { code: string; options: CoapOption[]; payload?: string } {
+  const options: CoapOption[] = [];
+  for (const seg of r.locationPath ?? []) options.push({ name: 'Location-Path', value: Buffer.from(seg) });
+  if (r.maxAge !== undefined) options.push({ name: 'Max-Age', value: uintOption(r.maxAge) });
+  return { code: r.code, options, payload: r.payload };
+}

@@ -1,0 +1,12 @@
+import type { AdapterDefinition } from '../../gateway/core/adapter.ts';
+import { Lwm2mAdapter } from './adapter.ts';
+import { lwm2mConfigSchema } from './config.ts';
+
+export { Lwm2mAdapter } from './adapter.ts';
+
+/** LwM2M devices managed by MQTT JSON commands, EMQX LwM2M gateway compatible (docs/lwm2m.md). */
+export const lwm2mAdapter: AdapterDefinition<typeof lwm2mConfigSchema> = {
+  name: 'lwm2m',
+  configSchema: lwm2mConfigSchema,
+  create: (config) => new Lwm2mAdapter(config),
+};
