@@ -1,12 +1,13 @@
 // `npm run sim -- coap --devices 100 --rate 10`: simulated CoAP sensors against a gateway.
 import { parseArgs } from 'node:util';
-import { CoapSensorSim } from './sim.ts';
+import { CoapSensorSim, failureSummary, isLoopback } from './sim.ts';
 
 const USAGE = `usage: npm run sim -- coap [options]
 
   --host <addr>      gateway address (default 127.0.0.1)
   --port <n>         CoAP port (default 5683)
-  --devices <n>      simulated sensors, each with its own UDP source port (default 10)
+  --devices <n>      simulated sensors, each with its own UDP source port (default 10); against a
+                     loopback gateway each also has its own address (127.0.0.2, .3, ...)
   --rate <n>         messages per second per device (default 1; 0.1 = one every 10 s)
   --count <n>        stop after n messages per device (default: run until Ctrl-C or --duration)
   --duration <s>     stop after this many seconds
@@ -70,7 +71,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const sim = new CoapSensorSim(opts);
-  process.stdout.write(`coap sim: ${opts.devices} devices x ${opts.rate} msg/s = ${+(opts.devices * opts.rate).toFixed(2)} msg/s to coap://${opts.host}:${opts.port} (${opts.confirmable ? 'CON' : 'NON'})\n`);
+  const sources = isLoopback(opts.host) && !opts.host.includes(':') ? `, one source address each (127.0.0.2 ...)` : '';
+  process.stdout.write(`coap sim: ${opts.devices} devices x ${opts.rate} msg/s = ${+(opts.devices * opts.rate).toFixed(2)} msg/s to coap://${opts.host}:${opts.port} (${opts.confirmable ? 'CON' : 'NON'})${sources}\n`);
   try {
     await sim.start();
   } catch (err) {
@@ -80,13 +82,15 @@ export async function main(argv: string[]): Promise<number> {
   }
   const report = setInterval(() => {
     const s = sim.snapshot();
-    process.stdout.write(`sent ${s.sent} ok ${s.ok} failed ${s.failed} downlinks ${s.downlinks} p50 ${s.latency_ms.p50} ms p99 ${s.latency_ms.p99} ms\n`);
+    const why = s.failed > 0 ? ` (${failureSummary(s.codes)})` : '';
+    process.stdout.write(`sent ${s.sent} ok ${s.ok} failed ${s.failed}${why} downlinks ${s.downlinks} p50 ${s.latency_ms.p50} ms p99 ${s.latency_ms.p99} ms\n`);
   }, 5000);
   const stopOn: Promise<void>[] = [sim.done, new Promise((r) => process.once('SIGINT', () => r()))];
   if (a.duration) stopOn.push(new Promise((r) => setTimeout(r, num('duration', a.duration, 0) * 1000)));
   await Promise.race(stopOn);
   clearInterval(report);
   const s = await sim.stop();
+  if (s.failed > 0) process.stderr.write(`coap sim: ${s.failed} of ${s.sent} requests failed: ${failureSummary(s.codes)}${s.codes['4.29'] ? ' (4.29: the gateway rate-limited a source address; see adapters.coap.limits.rate)' : ''}${s.codes.timeout ? ' (timeout: no answer within 30 s)' : ''}\n`);
   process.stdout.write(`${JSON.stringify(s)}\n`);
   return s.failed > 0 ? 1 : 0;
 }

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { connect, endClient, until } from '../../gateway/test/helpers.ts';
 import { startCoap, type CoapGateway } from '../../adapters/coap/test-support.ts';
-import { CoapSensorSim } from './sim.ts';
+import { CoapSensorSim, failureSummary } from './sim.ts';
 
 const CLI = fileURLToPath(new URL('../cli.ts', import.meta.url));
 
@@ -48,5 +48,37 @@ describe('CoAP sensor simulator', () => {
     assert.equal(stats.ok, 9);
     const bad = spawn(process.execPath, ['--import', 'tsx', CLI, 'nosuch'], { stdio: 'ignore' });
     assert.equal(await new Promise((r) => bad.on('close', r)), 2);
+  });
+});
+
+describe('CoAP sensor simulator: each device its own source address', () => {
+  let g: CoapGateway;
+  before(async () => {
+    // A per-address budget of 5 requests: 20 devices x 3 readings fit only as 20 separate hosts.
+    g = await startCoap({ limits: { rate: 5, burst: 5 } });
+  });
+  after(async () => g.stop());
+
+  test('npm run sim -- coap --devices 20 --rate 10: zero failures, 20 source addresses at the gateway', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CLI, 'coap', '--port', String(g.coapPort), '--devices', '20', '--rate', '10', '--count', '3'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const code = await new Promise((r) => child.on('close', r));
+    assert.equal(code, 0, out);
+    const stats = JSON.parse(out.trim().split('\n').pop()!);
+    assert.deepEqual([stats.ok, stats.failed], [60, 0]);
+    assert.equal(g.metric('peers/tracked'), 20, 'one rate-limit bucket per device address');
+    assert.equal(g.metric('rate_limited'), 0);
+  });
+
+  test('the same load from one address is rate-limited: the failures are named by code and counted at the gateway', async () => {
+    const sim = new CoapSensorSim({ host: '127.0.0.1', port: g.coapPort, devices: 20, rate: 10, count: 3, sourceAddress: () => '127.0.0.1' });
+    await sim.start();
+    await sim.done;
+    const s = await sim.stop();
+    assert.ok(s.failed > 0 && s.codes['4.29'] === s.failed, JSON.stringify(s.codes));
+    assert.match(failureSummary(s.codes), /^4\.29 x\d+$/);
+    assert.ok(g.metric('rate_limited') >= s.failed);
   });
 });

@@ -1,4 +1,5 @@
-// Simulated CoAP sensors: N devices, each with its own UDP source port, publishing JSON readings
+// Simulated CoAP sensors: N devices, each with its own UDP source port (and, against a loopback
+// gateway, its own source address: 127.0.0.2, .3, ... as real devices are separate hosts), publishing JSON readings
 // at a fixed rate to /ps/sensors/{id}/telemetry and (optionally) observing /ps/devices/{id}/cmd for
 // downlinks. Used by `npm run sim -- coap`, by tests and by the benchmarks.
 import { CoapClient, type CoapResponse } from './client.ts';
@@ -19,6 +20,33 @@ export interface CoapSimOptions {
   username?: string;
   password?: string;
   onDownlink?(id: string, payload: Buffer): void;
+  /**
+   * The source address of device i (0-based). Default: against a loopback gateway, 127.x.y.z
+   * from 127.0.0.2 upwards (all of 127/8 is loopback on Linux), so each device is its own host
+   * to the gateway's per-address rate limit and registry; elsewhere, the system's choice.
+   */
+  sourceAddress?: (i: number) => string | undefined;
+}
+
+/** Whether `host` is a loopback address, where every 127.x.y.z is ours to send from (Linux). */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** 127.0.0.2, 127.0.0.3, ... 127.0.0.254, 127.0.1.1, ...: device i's own loopback address. */
+export function loopbackAddress(i: number): string {
+  const idx = i + 1; // 127.0.0.1 is the gateway's own; devices start at .2
+  const rest = Math.floor(idx / 254);
+  return `127.${(rest >> 8) & 0xff}.${rest & 0xff}.${(idx % 254) + 1}`;
+}
+
+/** "4.29 x812, timeout x3": what the failures were, by response code. */
+export function failureSummary(codes: Record<string, number>): string {
+  return Object.entries(codes)
+    .filter(([c]) => c !== '2.04')
+    .sort((a, b) => b[1] - a[1])
+    .map(([c, n]) => `${c} x${n}`)
+    .join(', ');
 }
 
 export interface SimStats {
@@ -60,8 +88,9 @@ export class CoapSensorSim {
 
   async start(): Promise<void> {
     const prefix = this.o.prefix ?? 'sensor';
+    const source = this.o.sourceAddress ?? ((i: number) => (isLoopback(this.o.host) && !this.o.host.includes(':') ? loopbackAddress(i) : undefined));
     for (let i = 0; i < this.o.devices; i++) {
-      const d: Device = { id: `${prefix}-${i + 1}`, client: await CoapClient.open(this.o.host, this.o.port), seq: 0 };
+      const d: Device = { id: `${prefix}-${i + 1}`, client: await CoapClient.open(this.o.host === 'localhost' ? '127.0.0.1' : this.o.host, this.o.port, source(i)), seq: 0 };
       this.list.push(d);
       if (this.o.observe) await this.observe(d);
     }
