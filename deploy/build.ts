@@ -219,7 +219,9 @@ async function bundle(out: string): Promise<string> {
     legalComments: 'none',
     banner: { js: BANNER },
     // ws tries these optional native speed-ups inside try/catch; we do not ship them.
-    external: ['bufferutil', 'utf-8-validate'],
+    // noble's HCI addon is a per-Node-ABI native build with no published prebuilds: it is resolved
+    // at run time from node_modules beside the release (docs/ble.md, "Installing the HCI addon").
+    external: ['bufferutil', 'utf-8-validate', '@abandonware/bluetooth-hci-socket'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
     plugins: [serialportAddon, bundleCreateRequire, zodEnglishOnly, debugOnlyWhenAsked],
     logLevel: 'warning',

@@ -1,4 +1,5 @@
 import type { AdapterDefinition } from '../core/adapter.ts';
+import { bleAdapter } from '../../adapters/ble/index.ts';
 import { coapAdapter } from '../../adapters/coap/index.ts';
 import { tcpAdapter } from '../../adapters/tcp/index.ts';
 import { lwm2mAdapter } from '../../adapters/lwm2m/index.ts';
@@ -7,4 +8,4 @@ import { lwm2mAdapter } from '../../adapters/lwm2m/index.ts';
  * Every protocol adapter the gateway ships, in start order. This is the only module that imports
  * adapters; each protocol's issue adds its definition here.
  */
-export const builtinAdapters: readonly AdapterDefinition[] = [tcpAdapter, coapAdapter, lwm2mAdapter];
+export const builtinAdapters: readonly AdapterDefinition[] = [tcpAdapter, coapAdapter, lwm2mAdapter, bleAdapter];

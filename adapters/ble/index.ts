@@ -1,0 +1,156 @@
+import type { Adapter, AdapterContext, AdapterDefinition, DeviceIdentity } from '../../gateway/core/adapter.ts';
+import { advertOf, deviceId } from './advert.ts';
+import { bleConfigSchema, type BleConfig } from './config.ts';
+import { decoderOptions } from './decoder-set.ts';
+import { GattEngine } from './gatt.ts';
+import { parseGattCommand } from './gatt-command.ts';
+import { Ingest } from './ingest.ts';
+import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type Peripheral } from './radio.ts';
+import { Scanner } from './scanner.ts';
+import { BleStats, LogLimiter } from './stats.ts';
+
+/**
+ * The BLE adapter: scans with noble, decodes advertisements (adapters/ble/decoders), publishes
+ * allowed devices on ble/{id}/up with presence, and runs GATT commands from ble/{id}/dn.
+ * docs/ble.md describes it for users.
+ */
+
+const ID = /^[0-9a-f]{12}$/;
+/** Peripherals kept for GATT commands (noble keeps its own map too; this one is bounded). */
+const MAX_PERIPHERALS = 2000;
+
+export interface BleAdapterOptions {
+  /** Where noble comes from: the real HCI radio by default; the simulator passes its bindings. */
+  noble?: NobleFactory;
+}
+
+class BleAdapter implements Adapter {
+  private scanner?: Scanner;
+  private ingest?: Ingest;
+  private gatt?: GattEngine;
+  private unsubscribe?: () => Promise<void>;
+  private readonly peripherals = new Map<string, Peripheral>();
+  private readonly limiter = new LogLimiter();
+
+  constructor(private readonly cfg: BleConfig, private readonly opts: BleAdapterOptions) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    const cfg = this.cfg;
+    const decode = decoderOptions(cfg);
+    const stats = new BleStats(ctx.metrics);
+    const identity = (id: string, address: string): DeviceIdentity => ({ protocol: 'ble', id, address });
+    const ingest = new Ingest(cfg, decode, stats, {
+      publish: (id, address, body) => {
+        ctx.messages.publish({ topic: `ble/${id}/up`, payload: JSON.stringify(body), qos: cfg.publish.qos, device: identity(id, address) }).then(
+          () => stats.published.inc(),
+          (err: Error) => {
+            stats.publishFailed.inc();
+            this.warn(ctx, `publish:${id}`, { device: id, err: err.message }, 'BLE reading not published');
+          },
+        );
+      },
+      online: (id, address) => ctx.messages.deviceConnected(identity(id, address), { proto_name: 'BLE' }),
+      offline: (id, address) => ctx.messages.deviceDisconnected(identity(id, address), 'presence_timeout'),
+      problem: (id, kind, message) => this.warn(ctx, `${kind}:${id}`, { device: id }, `BLE device ${id}: ${message}`),
+    });
+    this.ingest = ingest;
+    const factory = this.opts.noble ?? hciNoble;
+    const noble = factory(cfg.hci_device);
+    const scanner = new Scanner(noble, cfg.hci_device, {
+      advert: (p) => {
+        const ad = advertOf(p);
+        this.remember(deviceId(ad.address), p);
+        ingest.accept(ad);
+      },
+      lost: (err) => ctx.fail(err),
+      restarted: () => {
+        stats.scanRestarts.inc();
+        ctx.log.info('BLE scanning was stopped by another program; started it again');
+      },
+    });
+    this.scanner = scanner;
+    await scanner.start(cfg.radio_timeout, () => {
+      if (!this.opts.noble) forgetHciNoble(cfg.hci_device);
+    });
+    if (!this.opts.noble) guardSigint();
+    ingest.start();
+    this.gatt = new GattEngine(
+      { maxConnections: cfg.gatt.max_connections, connectTimeout: cfg.gatt.connect_timeout, commandTimeout: cfg.gatt.command_timeout, idleTimeout: cfg.gatt.idle_timeout, maxQueued: cfg.gatt.max_queued },
+      {
+        peripheral: (id) => this.peripherals.get(id),
+        respond: (id, body) => {
+          if (body.ok === false) stats.gattErrors.inc();
+          this.publishAux(ctx, id, 'resp', body);
+        },
+        notification: (id, body) => {
+          stats.notifications.inc();
+          this.publishAux(ctx, id, 'notify', body);
+        },
+        pauseScanning: () => scanner.pause(),
+        resumeScanning: () => scanner.resume(),
+      },
+    );
+    const sub = await ctx.messages.subscribe('ble/+/dn', (msg) => this.onCommand(ctx, stats, msg.topic, msg.payload));
+    this.unsubscribe = () => sub.unsubscribe();
+    ctx.metrics.gaugeFn('devices/online', () => ingest.presence.online);
+    ctx.metrics.gaugeFn('gatt/connections', () => this.gatt?.connections ?? 0);
+    ctx.log.info({ hci: `hci${cfg.hci_device}`, allow: { addresses: cfg.allow.addresses.length + cfg.devices.size, formats: cfg.allow.formats } }, 'BLE scanning');
+  }
+
+  private onCommand(ctx: AdapterContext, stats: BleStats, topic: string, payload: Buffer): void {
+    const id = topic.split('/')[1] ?? '';
+    if (!ID.test(id)) {
+      this.warn(ctx, `topic:${id}`, { topic }, 'BLE command ignored: the device id in ble/{id}/dn is 12 lower-case hex digits (the address without colons)');
+      return;
+    }
+    stats.gattCommands.inc();
+    const parsed = parseGattCommand(payload);
+    if ('error' in parsed) {
+      stats.gattErrors.inc();
+      this.publishAux(ctx, id, 'resp', { id: parsed.id, ok: false, error: parsed.error });
+      return;
+    }
+    this.gatt?.submit(id, parsed.cmd);
+  }
+
+  private publishAux(ctx: AdapterContext, id: string, kind: 'resp' | 'notify', body: Record<string, unknown>): void {
+    const p = this.peripherals.get(id);
+    const device: DeviceIdentity = { protocol: 'ble', id, address: p?.address };
+    ctx.messages.publish({ topic: `ble/${id}/${kind}`, payload: JSON.stringify(body), qos: 1, device }).catch((err: Error) => {
+      this.warn(ctx, `${kind}:${id}`, { device: id, err: err.message }, `BLE ${kind} message not published`);
+    });
+  }
+
+  private remember(id: string, p: Peripheral): void {
+    if (this.peripherals.has(id)) this.peripherals.delete(id);
+    else if (this.peripherals.size >= MAX_PERIPHERALS) this.peripherals.delete(this.peripherals.keys().next().value!);
+    this.peripherals.set(id, p);
+  }
+
+  private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string): void {
+    const held = this.limiter.allow(key);
+    if (held === undefined) return;
+    ctx.log.warn(held > 0 ? { ...fields, more_since_last: held } : fields, msg);
+  }
+
+  async stop(): Promise<void> {
+    this.scanner?.stop();
+    this.scanner = undefined;
+    this.ingest?.stop();
+    this.ingest = undefined;
+    await this.gatt?.close();
+    this.gatt = undefined;
+    await this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    this.peripherals.clear();
+  }
+}
+
+/** The adapter definition; tests and the simulator pass their own noble (bindings seam). */
+export function bleAdapterDefinition(opts: BleAdapterOptions = {}): AdapterDefinition<typeof bleConfigSchema> {
+  return { name: 'ble', configSchema: bleConfigSchema, create: (config) => new BleAdapter(config, opts) };
+}
+
+export const bleAdapter = bleAdapterDefinition();
+export { bleConfigSchema };
+export type { BleConfig };

@@ -1,0 +1,118 @@
+import type { BleConfig } from './config.ts';
+import { decodeAdvert, type Advert, type DecodeOptions, type DecodeResult, type Value } from './decoders/index.ts';
+import { deviceId } from './advert.ts';
+import { Freshness } from './freshness.ts';
+import { Presence } from './presence.ts';
+import type { BleStats } from './stats.ts';
+import { Throttle } from './throttle.ts';
+
+// From advertisement to publish decision: decode, allowlist, freshness (repeats, replays,
+// downgrades), presence, change-only/min-interval throttle. No I/O: the adapter gives the sinks.
+
+export interface IngestSinks {
+  publish(id: string, address: string, body: Record<string, unknown>): void;
+  online(id: string, address: string): void;
+  offline(id: string, address: string): void;
+  /** A problem worth a (rate-limited) log line: decode error, replay, downgrade. */
+  problem(id: string, kind: string, message: string): void;
+}
+
+export class Ingest {
+  private readonly allowAddresses: Set<string>;
+  private readonly allowFormats: Set<string>;
+  private readonly freshness = new Freshness();
+  private readonly throttle: Throttle;
+  readonly presence: Presence;
+  private readonly addresses = new Map<string, string>();
+
+  constructor(
+    private readonly cfg: BleConfig,
+    private readonly decode: DecodeOptions,
+    private readonly stats: BleStats,
+    private readonly sinks: IngestSinks,
+  ) {
+    this.allowAddresses = new Set([...cfg.allow.addresses, ...cfg.devices.keys()]);
+    this.allowFormats = new Set(cfg.allow.formats);
+    this.throttle = new Throttle({ changeOnly: cfg.publish.change_only, minInterval: cfg.publish.min_interval, heartbeat: cfg.publish.heartbeat });
+    this.presence = new Presence(
+      cfg.presence_timeout,
+      (id) => sinks.online(id, this.addresses.get(id) ?? id),
+      (id) => {
+        sinks.offline(id, this.addresses.get(id) ?? id);
+        this.addresses.delete(id);
+        this.freshness.forget(id);
+      },
+    );
+  }
+
+  /** Whether the allowlist lets this advertisement (and its decoded format) through. */
+  allowed(address: string, r: DecodeResult): boolean {
+    if (this.allowAddresses.has(address)) return true;
+    return r?.ok === true && (this.allowFormats.has('*') || this.allowFormats.has(r.format));
+  }
+
+  accept(ad: Advert): void {
+    this.stats.adverts.inc();
+    if (ad.rssi !== undefined && ad.rssi < this.cfg.publish.min_rssi) {
+      this.stats.weak.inc();
+      return;
+    }
+    const r = decodeAdvert(ad, this.decode);
+    if (!this.allowed(ad.address, r)) {
+      this.stats.notAllowed.inc();
+      return;
+    }
+    const id = deviceId(ad.address);
+    this.addresses.set(id, ad.address);
+    this.presence.seen(id, r?.ok === true && r.meta?.triggerBased === true);
+    if (r && !r.ok) {
+      this.stats.decodeErrors.inc();
+      this.sinks.problem(id, 'decode', `${r.format}: ${r.error}`);
+      return;
+    }
+    let format = 'raw';
+    let values: Record<string, Value>;
+    if (r) {
+      this.stats.decoded.inc();
+      const verdict = this.freshness.check(id, r, this.decode.bindkeys?.has(ad.address) === true);
+      if (verdict === 'repeat') return void this.stats.repeats.inc();
+      if (verdict === 'replay') {
+        this.stats.replays.inc();
+        return this.sinks.problem(id, 'replay', `encrypted counter ${r.meta?.counter} did not increase: dropped as a replay`);
+      }
+      if (verdict === 'downgrade') {
+        this.stats.downgrades.inc();
+        return this.sinks.problem(id, 'downgrade', `unencrypted ${r.format} advertisement from a device with a bindkey: ignored (spoofing or a reset device)`);
+      }
+      format = r.format;
+      values = r.values;
+    } else {
+      values = rawValues(ad);
+    }
+    const rssi = ad.rssi;
+    const outcome = this.throttle.offer(id, values, () => this.sinks.publish(id, ad.address, { ...values, ...(rssi !== undefined ? { rssi } : {}), format, ts: Date.now() }));
+    if (outcome === 'unchanged') this.stats.unchanged.inc();
+  }
+
+  start(): void {
+    this.presence.start();
+  }
+
+  stop(): void {
+    this.throttle.close();
+    this.presence.stop();
+  }
+}
+
+/** An allowed device no decoder knows: its raw advertisement fields, Theengs-style. */
+function rawValues(ad: Advert): Record<string, Value> {
+  const v: Record<string, Value> = {};
+  if (ad.name) v.name = ad.name;
+  if (ad.manufacturerData) v.manufacturerdata = ad.manufacturerData.toString('hex');
+  const sd = ad.serviceData[0];
+  if (sd) {
+    v.servicedata = sd.data.toString('hex');
+    v.servicedatauuid = sd.uuid;
+  }
+  return v;
+}

@@ -1,0 +1,52 @@
+// Online when an allowed device is heard, offline after `timeout` without hearing it. The checks
+// run on one interval timer, not a timer per device.
+
+export class Presence {
+  private readonly lastSeen = new Map<string, { at: number; exempt: boolean }>();
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly timeout: number,
+    private readonly onOnline: (id: string) => void,
+    private readonly onOffline: (id: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  start(): void {
+    // A quarter of the timeout between checks, within 50 ms..5 s: offline is reported at most
+    // a quarter late.
+    const every = Math.max(50, Math.min(5000, Math.floor(this.timeout / 4)));
+    this.timer = setInterval(() => this.sweep(), every);
+    this.timer.unref();
+  }
+
+  /** `exempt`: a trigger-based BTHome device, silent between events by design; never timed out. */
+  seen(id: string, exempt = false): void {
+    const was = this.lastSeen.get(id);
+    this.lastSeen.set(id, { at: this.now(), exempt: exempt || (was?.exempt ?? false) });
+    if (!was) this.onOnline(id);
+  }
+
+  get online(): number {
+    return this.lastSeen.size;
+  }
+
+  isOnline(id: string): boolean {
+    return this.lastSeen.has(id);
+  }
+
+  sweep(): void {
+    const t = this.now();
+    for (const [id, s] of this.lastSeen) {
+      if (s.exempt || t - s.at < this.timeout) continue;
+      this.lastSeen.delete(id);
+      this.onOffline(id);
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.lastSeen.clear();
+  }
+}

@@ -1,0 +1,59 @@
+import type { AdapterContext } from '../../gateway/core/adapter.ts';
+
+type Counter = ReturnType<AdapterContext['metrics']['counter']>;
+
+/** The adapter's counters, created once so the per-advertisement path does no name lookups. */
+export class BleStats {
+  readonly adverts: Counter;
+  readonly decoded: Counter;
+  readonly decodeErrors: Counter;
+  readonly notAllowed: Counter;
+  readonly weak: Counter;
+  readonly repeats: Counter;
+  readonly replays: Counter;
+  readonly downgrades: Counter;
+  readonly published: Counter;
+  readonly unchanged: Counter;
+  readonly publishFailed: Counter;
+  readonly scanRestarts: Counter;
+  readonly gattCommands: Counter;
+  readonly gattErrors: Counter;
+  readonly notifications: Counter;
+
+  constructor(metrics: AdapterContext['metrics']) {
+    this.adverts = metrics.counter('adverts/received');
+    this.decoded = metrics.counter('adverts/decoded');
+    this.decodeErrors = metrics.counter('adverts/decode_errors');
+    this.notAllowed = metrics.counter('adverts/not_allowed');
+    this.weak = metrics.counter('adverts/below_min_rssi');
+    this.repeats = metrics.counter('adverts/repeats');
+    this.replays = metrics.counter('adverts/replays');
+    this.downgrades = metrics.counter('adverts/downgrades');
+    this.published = metrics.counter('messages/published');
+    this.unchanged = metrics.counter('messages/unchanged');
+    this.publishFailed = metrics.counter('messages/publish_failed');
+    this.scanRestarts = metrics.counter('scan/restarts');
+    this.gattCommands = metrics.counter('gatt/commands');
+    this.gattErrors = metrics.counter('gatt/errors');
+    this.notifications = metrics.counter('gatt/notifications');
+  }
+}
+
+/** One log line per key per interval, with how many were held back since the last one. */
+export class LogLimiter {
+  private readonly last = new Map<string, { at: number; held: number }>();
+
+  constructor(private readonly intervalMs = 60_000, private readonly max = 1000) {}
+
+  /** Returns the number held back since the last line when a line may be written now, else undefined. */
+  allow(key: string, now = Date.now()): number | undefined {
+    const s = this.last.get(key);
+    if (s && now - s.at < this.intervalMs) {
+      s.held++;
+      return undefined;
+    }
+    if (!s && this.last.size >= this.max) this.last.delete(this.last.keys().next().value!);
+    this.last.set(key, { at: now, held: 0 });
+    return s?.held ?? 0;
+  }
+}
