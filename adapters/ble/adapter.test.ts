@@ -127,7 +127,7 @@ describe('BLE adapter', () => {
     const dir = tempDir('fieldgate-ble-user-');
     const file = `${dir.path}/loop.js`;
     writeFileSync(file, 'module.exports = function (input) { if (input.bytes[2] === 0xff) { for (;;) {} } return { level: input.bytes[2] }; };\n');
-    const rig = await bleRig({ user_decoders: [{ name: 'looper', file, manufacturer_id: 0x0059 }], user_decoder_time_limit: '20ms', allow: { formats: ['looper'] }, publish: fast });
+    const rig = await bleRig({ user_decoders: [{ name: 'looper', file, manufacturer_id: 0x0059 }], user_decoder_time_limit: '500ms', allow: { formats: ['looper'] }, publish: fast });
     try {
       await scanning(rig.sim);
       const dev = (b: number): SimDevice => ({ address: 'C0:FF:EE:00:00:09', rssi: -40, advertisement: { manufacturerData: Buffer.from([0x59, 0x00, b]) } });

@@ -93,7 +93,7 @@ export const bleConfigSchema = z.strictObject({
     .prefault({}),
   user_decoders: z.array(userDecoder).default([]),
   /** A user decoder call that runs longer is stopped and reported. */
-  user_decoder_time_limit: duration().default(50),
+  user_decoder_time_limit: duration().default(100),
   /** How long start() waits for the radio to come up before reporting it unavailable. */
   radio_timeout: duration().default(10_000),
 });

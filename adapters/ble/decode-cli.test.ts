@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fieldgate } from '../../gateway/test/cli.ts';
 import { tempDir } from '../../gateway/test/helpers.ts';
@@ -44,6 +46,30 @@ describe('fieldgate ble decode', () => {
     assert.deepEqual(parse(flag.stdout)[0], { id: '54:48:E6:8F:80:A5', tempc: 25.06, hum: 50.55, tempf: 77.108, format: 'bthome' });
     const wrong = await fieldgate(['ble', 'decode', '--bindkey', '54:48:E6:8F:80:A5=00000000000000000000000000000000'], { input: lines([{ id: '54:48:E6:8F:80:A5', servicedata: '41e445f3c9962b332211006c7c4519', servicedatauuid: 'fcd2' }]) });
     assert.match(String(parse(wrong.stdout)[0]!.error), /MIC check failed/);
+  });
+
+  test('bindkeys and a user decoder from the config file', async () => {
+    const decoder = join(dir.path, 'nordic.js');
+    writeFileSync(decoder, 'module.exports = function (input) { return { count: input.bytes[2] }; };\n');
+    const config = join(dir.path, 'fieldgate.yaml');
+    writeFileSync(config, [
+      'adapters:',
+      '  ble:',
+      '    devices:',
+      "      'A4:C1:38:00:11:22': { bindkey: 231d39c1d7cc1ab1aee224cd096db932 }",
+      '    user_decoders:',
+      `      - { name: nordic_counter, file: ${JSON.stringify(decoder)}, manufacturer_id: 0x0059 }`,
+      '',
+    ].join('\n'));
+    const input = lines([
+      { id: 'a4:c1:38:00:11:22', servicedata: '05db97a03060433829c73a', servicedatauuid: '0x181a' },
+      { id: 'c0:ff:ee:00:00:01', manufacturerdata: '59002a' },
+    ]);
+    const r = await fieldgate(['ble', 'decode', '--config', config], { input });
+    assert.equal(r.code, 0, r.stderr);
+    const [pvvx, user] = parse(r.stdout);
+    assert.deepEqual(pvvx, { id: 'A4:C1:38:00:11:22', tempc: 23.45, hum: 45.67, batt: 87, flags: 0, packet: 5, tempf: 74.21, format: 'pvvx_enc' });
+    assert.deepEqual(user, { id: 'C0:FF:EE:00:00:01', count: 42, format: 'nordic_counter' });
   });
 
   test('a bad flag exits 2 with the usage', async () => {

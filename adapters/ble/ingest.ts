@@ -1,5 +1,6 @@
+import { Allowlist } from './allow.ts';
 import type { BleConfig } from './config.ts';
-import { decodeAdvert, type Advert, type DecodeOptions, type DecodeResult, type Value } from './decoders/index.ts';
+import { decodeAdvert, type Advert, type DecodeOptions, type Value } from './decoders/index.ts';
 import { deviceId } from './advert.ts';
 import { Freshness } from './freshness.ts';
 import { Presence } from './presence.ts';
@@ -18,8 +19,7 @@ export interface IngestSinks {
 }
 
 export class Ingest {
-  private readonly allowAddresses: Set<string>;
-  private readonly allowFormats: Set<string>;
+  private readonly allow: Allowlist;
   private readonly freshness = new Freshness();
   private readonly throttle: Throttle;
   readonly presence: Presence;
@@ -31,8 +31,7 @@ export class Ingest {
     private readonly stats: BleStats,
     private readonly sinks: IngestSinks,
   ) {
-    this.allowAddresses = new Set([...cfg.allow.addresses, ...cfg.devices.keys()]);
-    this.allowFormats = new Set(cfg.allow.formats);
+    this.allow = new Allowlist(cfg);
     this.throttle = new Throttle({ changeOnly: cfg.publish.change_only, minInterval: cfg.publish.min_interval, heartbeat: cfg.publish.heartbeat });
     this.presence = new Presence(
       cfg.presence_timeout,
@@ -45,12 +44,6 @@ export class Ingest {
     );
   }
 
-  /** Whether the allowlist lets this advertisement (and its decoded format) through. */
-  allowed(address: string, r: DecodeResult): boolean {
-    if (this.allowAddresses.has(address)) return true;
-    return r?.ok === true && (this.allowFormats.has('*') || this.allowFormats.has(r.format));
-  }
-
   accept(ad: Advert): void {
     this.stats.adverts.inc();
     if (ad.rssi !== undefined && ad.rssi < this.cfg.publish.min_rssi) {
@@ -58,7 +51,7 @@ export class Ingest {
       return;
     }
     const r = decodeAdvert(ad, this.decode);
-    if (!this.allowed(ad.address, r)) {
+    if (!this.allow.allows(ad.address, r)) {
       this.stats.notAllowed.inc();
       return;
     }

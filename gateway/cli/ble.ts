@@ -57,7 +57,7 @@ function buildOptions(values: { config?: string; bindkey?: string[]; decoder?: s
     if (!m) throw new Error(`--bindkey "${b}": write ADDRESS=32HEXDIGITS, e.g. A4:C1:38:00:11:22=231d39c1d7cc1ab1aee224cd096db932`);
     bindkeys.set(normalizeAddress(m[1]!), Buffer.from(m[2]!, 'hex'));
   }
-  const user = [...(opts.user ?? []), ...(values.decoder ?? []).map((d) => parseDecoderFlag(d, cfg?.user_decoder_time_limit ?? 50))];
+  const user = [...(opts.user ?? []), ...(values.decoder ?? []).map((d) => parseDecoderFlag(d, cfg?.user_decoder_time_limit ?? 100))];
   return { bindkeys, user };
 }
 
@@ -121,6 +121,10 @@ export async function bleCommand(argv: string[], loadConfig: LoadAdapters): Prom
     }
     await decodeStream(process.stdin, process.stdout, opts);
     return 0;
+  }
+  if (sub === 'scan') {
+    const { scanCommand } = await import('../../adapters/ble/scan.ts');
+    return scanCommand(bleSection(loadConfig, values.config), values.seconds === undefined ? undefined : Number(values.seconds));
   }
   process.stderr.write(`fieldgate ble: unknown subcommand "${sub}"\n\n${BLE_HELP}\n`);
   return 2;
