@@ -16,6 +16,7 @@ export async function startInProcessGateway(adapter: AdapterDefinition, adapterC
     gateway: { data_dir: dir },
     broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
     log: { level: 'silent' },
+    http: { enabled: false },
     ...extra,
     adapters: { [adapter.name]: { enabled: true, host: '127.0.0.1', port: 0, ...adapterConfig } },
   };

@@ -77,6 +77,7 @@ export async function startGatewayProcess(dir: string, bridgeYaml: string[], nod
       `  data_dir: ${join(dir, `data-${port}`)}`,
       'log: { level: warn, format: json }',
       'sys: { interval: 250ms, client_events: false }',
+      'http: { enabled: false }',
       `broker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }`,
       'bridge:',
       ...bridgeYaml.map((l) => `  ${l}`),

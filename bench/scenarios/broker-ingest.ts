@@ -31,7 +31,7 @@ async function bareAedes(): Promise<number> {
 /** The gateway's message API, as an adapter would publish: auth, ACL, ingress hooks, broker. */
 async function gatewayPath(): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-'));
-  const config = validateConfig(buildSchema([]), { gateway: { data_dir: dir }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: 'silent' } }, 'bench');
+  const config = validateConfig(buildSchema([]), { gateway: { data_dir: dir }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: 'silent' }, http: { enabled: false } }, 'bench');
   const gw = new Gateway({ config, adapters: [], log: createLogger({ level: 'silent', format: 'json' }) });
   await gw.start();
   const device = { protocol: 'bench', id: 'dev1', address: '127.0.0.1:1' };

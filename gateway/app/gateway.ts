@@ -5,6 +5,7 @@ import { SysPublisher } from '../broker/sys.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
+import { ManagementPlane } from '../http/component.ts';
 import type { Logger } from '../log/logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { DeviceRegistry } from '../registry/registry.ts';
@@ -33,6 +34,8 @@ export class Gateway {
   readonly sys: SysPublisher;
   private supervisor?: AdapterSupervisor;
   readonly bridge: Bridge;
+  /** HTTP API, status page, Prometheus, traces, bans and rate limits (gateway/http). */
+  readonly ops: ManagementPlane;
   private started = false;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -44,6 +47,7 @@ export class Gateway {
     // Constructed (its ingress hook in place) before any listener opens: a publish that arrives
     // while the log is still opening waits for it instead of being acknowledged unlogged.
     this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
+    this.ops = new ManagementPlane(this, { node: config.gateway.id, dataDir: config.gateway.data_dir, maxPacketSize: config.broker.max_packet_size, http: config.http, limits: config.limits, log: log.child({ component: 'http' }) });
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
@@ -55,6 +59,8 @@ export class Gateway {
     this.registry.onError = (err) => log.error({ err: err.message }, `cannot save the device registry in ${config.gateway.data_dir} (disk full or read-only?); devices are kept in memory and saving is retried`);
     const registryProblem = this.registry.load();
     if (registryProblem) log.warn(registryProblem);
+    const bansProblem = this.ops.load();
+    if (bansProblem) log.warn(bansProblem);
     const ports = await this.broker.start();
     this.started = true;
     this.sys.start();
@@ -63,7 +69,8 @@ export class Gateway {
     const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name]! }));
     this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
     await this.supervisor.startAll();
-    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
+    const http = await this.ops.start();
+    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : 'off', adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
   }
 
   private adapterContext(name: string, fail: (err: Error) => void) {
@@ -88,11 +95,13 @@ export class Gateway {
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
+    await this.ops.stop();
     await this.broker.stopAccepting();
     await this.supervisor?.stopAll();
     await this.bridge.stop();
     this.sys.stop();
     await this.broker.stop();
+    this.ops.detach();
     this.registry.close();
   }
 }

@@ -11,6 +11,8 @@ export interface Principal {
   ipaddress?: string;
   /** mqtt, coap, tcp, lwm2m, ... */
   protocol: string;
+  /** For MQTT clients: the listener (tcp, tls, ws) they came in on. */
+  listener?: string;
 }
 
 export type AclDecision = 'allow' | 'deny' | 'nomatch';

@@ -10,7 +10,7 @@ const DUMMY_HASH = '$scrypt$N=16384,r=8,p=1$AAAAAAAAAAAAAAAAAAAAAA==$AAAAAAAAAAA
 
 export type AuthResult =
   | { ok: true }
-  | { ok: false; reason: 'bad_username_or_password' | 'not_authorized'; detail: string };
+  | { ok: false; reason: 'bad_username_or_password' | 'not_authorized' | 'server_unavailable'; detail: string };
 
 /**
  * The one authentication and authorization service. Local MQTT clients (through the broker's hooks)
@@ -24,7 +24,14 @@ export class AuthService {
     this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
   }
 
+  /** Asked before credentials (bans, connection-rate limits: gateway/limits); a result refuses. */
+  gate?: (p: Principal) => Promise<AuthResult | undefined>;
+
   async authenticate(p: Principal, password: string | Buffer | undefined): Promise<AuthResult> {
+    if (this.gate) {
+      const refused = await this.gate(p);
+      if (refused) return refused;
+    }
     if (p.username === undefined || p.username === '') {
       if (this.cfg.allow_anonymous === 'always') return { ok: true };
       if (this.cfg.allow_anonymous === 'loopback' && isLoopback(p.ipaddress)) return { ok: true };

@@ -90,6 +90,8 @@ describe('bridge survives kill -9', { skip }, () => {
       [
         'gateway:',
         `  data_dir: ${join(tmp.path, 'data')}`,
+        'http:',
+        '  enabled: false',
         'log:',
         '  level: warn',
         '  format: json',

@@ -31,6 +31,8 @@ export interface ClientSession {
   keepalive: number;
   clean_start: boolean;
   connected_at: number;
+  /** The MQTT listener (tcp, tls, ws) the client came in on. */
+  listener?: string;
 }
 
 export interface BrokerEvents {
@@ -146,7 +148,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   private principal(client: Client): Principal {
     const st = this.clients.get(client);
-    return { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt' };
+    return { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt', listener: st?.info.listener };
   }
 
   private authenticate(client: Client, username: string | undefined, password: Buffer | undefined, cb: (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void): void {
@@ -167,7 +169,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
           return cb(null, true);
         }
         this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress, username }, `MQTT connect refused: ${res.detail}`);
-        const err = Object.assign(new Error(res.detail), { returnCode: res.reason === 'bad_username_or_password' ? 4 : 5 });
+        const err = Object.assign(new Error(res.detail), { returnCode: res.reason === 'bad_username_or_password' ? 4 : res.reason === 'server_unavailable' ? 3 : 5 });
         cb(err, false);
       },
       (err: Error) => cb(Object.assign(err, { returnCode: 3 }), false),
@@ -282,6 +284,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         keepalive: st.keepalive,
         clean_start: st.clean,
         connected_at: Date.now(),
+        listener: st.info.listener,
       };
       this.emit('connected', st.session);
     });
@@ -312,6 +315,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const reason = st.reason ?? (sentDisconnect ? 'normal' : this.stopping ? 'server_shutting_down' : 'tcp_closed');
       this.emit('disconnected', st.session, reason);
     });
+  }
+
+  /** Disconnects a client as an operator's kick (EMQX reason `kicked`). */
+  kick(client: Client): void {
+    const st = this.clients.get(client);
+    if (st) st.reason = 'kicked';
+    client.close();
   }
 
   get ports(): Record<string, number> {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { bridgeSchema } from '../bridge/config.ts';
+import { httpSchema } from '../http/config.ts';
+import { limitsSchema } from '../limits/config.ts';
 import { byteSize, duration } from './duration.ts';
 
 // The one declaration of the gateway's core configuration. Adapter sections are declared by each
@@ -98,6 +100,8 @@ export const coreSchema = z.strictObject({
   }).prefault({}),
   adapters: z.record(z.string(), z.unknown()).default({}),
   bridge: bridgeSchema.prefault({}),
+  http: httpSchema.prefault({}),
+  limits: limitsSchema.prefault({}),
 });
 
 export type CoreConfig = z.output<typeof coreSchema>;

@@ -35,7 +35,7 @@ function merge(a: Doc, b: Doc): Doc {
 /** A real gateway on 127.0.0.1 with an OS-chosen port and its own data directory. */
 export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>): Promise<TestGateway> {
   const dir = tempDir();
-  const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: process.env.FIELDGATE_TEST_LOG ?? 'silent' } };
+  const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: process.env.FIELDGATE_TEST_LOG ?? 'silent' }, http: { enabled: false } };
   const config = validateConfig(buildSchema(adapters), merge(base, doc), 'test');
   const gw = new Gateway({ config, adapters, log: createLogger({ level: config.log.level as 'info', format: 'json', destination: process.stderr }), supervisor });
   await gw.start();

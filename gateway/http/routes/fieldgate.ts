@@ -1,0 +1,89 @@
+import type { FastifyInstance } from 'fastify';
+import { paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
+import type { OpsView } from '../view.ts';
+import type { RouteDeps } from './deps.ts';
+
+const upstream = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    connected: { type: 'boolean' },
+    server: { type: ['string', 'null'] },
+    last_error: { type: ['string', 'null'] },
+    queue: { type: 'object', properties: { messages: { type: 'integer' }, bytes: { type: 'integer' }, oldest_age_ms: { type: 'integer' } }, description: 'the shared log: every upstream reads it' },
+    inflight: { type: 'integer' },
+    forwarded: { type: 'integer' },
+    dropped: { type: 'object', additionalProperties: { type: 'integer' }, description: 'messages dropped, by reason' },
+    log_bytes_written: { type: 'integer' },
+    log_syncs: { type: 'integer' },
+  },
+} as const;
+
+const adapter = {
+  type: 'object',
+  properties: { name: { type: 'string' }, state: { type: 'string' }, restarts: { type: 'integer' }, last_error: { type: ['string', 'null'] }, devices_online: { type: 'integer' } },
+} as const;
+
+const device = {
+  type: 'object',
+  properties: {
+    protocol: { type: 'string' },
+    id: { type: 'string' },
+    address: { type: ['string', 'null'] },
+    username: { type: ['string', 'null'] },
+    online: { type: 'boolean' },
+    first_seen: { type: ['string', 'null'] },
+    last_seen: { type: ['string', 'null'] },
+  },
+} as const;
+
+export function adaptersOf(view: OpsView) {
+  return view.adapters().map((a) => ({ name: a.name, state: a.state, restarts: a.restarts, last_error: a.last_error ?? null, devices_online: view.devices(a.name).filter((d) => d.online).length }));
+}
+
+/** What the status page and `fieldgate status` show, in one request. */
+export function summaryOf(view: OpsView) {
+  const m = view.snapshot();
+  const devices = view.devices();
+  return {
+    node: view.node,
+    version: view.version,
+    uptime_s: Math.round((Date.now() - view.startedAt) / 1000),
+    started_at: rfc3339(view.startedAt),
+    adapters: adaptersOf(view),
+    bridge: view.bridge(),
+    clients: { connected: view.clients.connectedCount, total: view.clients.all().length },
+    devices: { total: devices.length, online: devices.filter((d) => d.online).length },
+    messages: { received: m['messages/received'] ?? 0, dropped: m['messages/dropped'] ?? 0 },
+  };
+}
+
+export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void {
+  app.get('/api/v5/bridge', {
+    schema: { summary: 'The upstream bridge, per upstream', tags: ['fieldgate'], response: { 200: { type: 'array', items: upstream } } },
+  }, async () => view.bridge());
+
+  app.get('/api/v5/adapters', {
+    schema: { summary: 'Protocol adapters: health, restarts, last error', tags: ['fieldgate'], response: { 200: { type: 'array', items: adapter } } },
+  }, async () => adaptersOf(view));
+
+  app.get('/api/v5/devices', {
+    schema: {
+      summary: 'Every device any adapter has seen (the registry)',
+      tags: ['fieldgate'],
+      querystring: { type: 'object', properties: { ...pageQuery, protocol: { type: 'string' }, online: { type: 'boolean' } } },
+      response: { 200: pagedOf(device) },
+    },
+  }, async (req) => {
+    const q = req.query as PageQuery & { protocol?: string; online?: boolean };
+    const rows = view.devices(q.protocol)
+      .filter((d) => q.online === undefined || d.online === q.online)
+      .sort((a, b) => b.last_seen - a.last_seen)
+      .map((d) => ({ protocol: d.protocol, id: d.id, address: d.address ?? null, username: d.username ?? null, online: d.online, first_seen: rfc3339(d.first_seen), last_seen: rfc3339(d.last_seen) }));
+    return paged(rows, q);
+  });
+
+  app.get('/api/v5/summary', {
+    schema: { summary: 'Everything the status page shows, in one object (fieldgate status prints it)', tags: ['fieldgate'] },
+  }, async () => summaryOf(view));
+}

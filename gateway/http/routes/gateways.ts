@@ -1,0 +1,107 @@
+import type { FastifyInstance } from 'fastify';
+import type { DeviceRecord } from '../../registry/registry.ts';
+import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
+import type { OpsView } from '../view.ts';
+import type { RouteDeps } from './deps.ts';
+
+/** A registry address "ip:port" / "[v6]:port" / "/dev/ttyUSB0" split into EMQX's ip_address and port. */
+export function splitAddress(addr: string | undefined): { ip_address: string | null; port: number | null } {
+  if (!addr) return { ip_address: null, port: null };
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
+  return m?.[1] && m[2] ? { ip_address: m[1], port: Number(m[2]) } : { ip_address: addr, port: null };
+}
+
+export function gatewayClientObject(view: OpsView, d: DeviceRecord) {
+  return {
+    node: view.node,
+    clientid: d.id,
+    username: d.username ?? null,
+    mountpoint: null,
+    proto_name: d.protocol.toUpperCase(),
+    ...splitAddress(d.address),
+    connected: d.online,
+    conn_state: d.online ? 'connected' : 'disconnected',
+    created_at: rfc3339(d.first_seen),
+    last_seen_at: rfc3339(d.last_seen),
+    is_bridge: false,
+  };
+}
+
+const gatewayClient = {
+  type: 'object',
+  properties: {
+    node: { type: 'string' },
+    clientid: { type: 'string' },
+    username: { type: ['string', 'null'] },
+    mountpoint: { type: ['string', 'null'] },
+    proto_name: { type: 'string' },
+    ip_address: { type: ['string', 'null'] },
+    port: { type: ['integer', 'null'] },
+    connected: { type: 'boolean' },
+    conn_state: { type: 'string' },
+    created_at: { type: ['string', 'null'], description: 'first seen' },
+    last_seen_at: { type: ['string', 'null'], description: 'fieldgate: last heard from' },
+    is_bridge: { type: 'boolean' },
+  },
+} as const;
+
+const gatewayItem = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    status: { type: 'string', enum: ['running', 'stopped'] },
+    current_connections: { type: 'integer' },
+    listeners: { type: 'array', items: { type: 'object' } },
+    health: { type: 'string', description: 'fieldgate: starting, running, unhealthy, stopped' },
+    restarts: { type: 'integer' },
+    last_error: { type: ['string', 'null'] },
+  },
+} as const;
+
+export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
+  app.get('/api/v5/gateways', {
+    schema: {
+      summary: 'Protocol adapters as EMQX gateways (a plain array)',
+      tags: ['gateways'],
+      querystring: { type: 'object', properties: { status: { type: 'string', enum: ['running', 'stopped', 'unloaded'] } } },
+      response: { 200: { type: 'array', items: gatewayItem } },
+    },
+  }, async (req) => {
+    const want = (req.query as { status?: string }).status;
+    return view.adapters()
+      .map((a) => ({
+        name: a.name,
+        status: a.state === 'running' ? 'running' : 'stopped',
+        current_connections: view.devices(a.name).filter((d) => d.online).length,
+        listeners: [],
+        health: a.state,
+        restarts: a.restarts,
+        last_error: a.last_error ?? null,
+      }))
+      .filter((g) => !want || g.status === want);
+  });
+
+  app.get('/api/v5/gateways/:name/clients', {
+    schema: {
+      summary: "An adapter's devices (EMQX gateway clients, from the device registry)",
+      tags: ['gateways'],
+      params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
+      querystring: {
+        type: 'object',
+        properties: { ...pageQuery, clientid: { type: 'string' }, username: { type: 'string' }, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'disconnected'] }, like_clientid: { type: 'string' } },
+      },
+      response: { 200: pagedOf(gatewayClient), 404: errorBody },
+    },
+  }, async (req, reply) => {
+    const name = (req.params as { name: string }).name;
+    if (!view.adapters().some((a) => a.name === name)) return reply.code(404).send({ code: 'RESOURCE_NOT_FOUND', message: `no enabled adapter named ${name}` });
+    const q = req.query as PageQuery & { clientid?: string; username?: string; ip_address?: string; conn_state?: string; like_clientid?: string };
+    const rows = view.devices(name).map((d) => gatewayClientObject(view, d)).filter((c) =>
+      (!q.clientid || c.clientid === q.clientid) &&
+      (!q.username || c.username === q.username) &&
+      (!q.ip_address || c.ip_address === q.ip_address) &&
+      (!q.conn_state || c.conn_state === q.conn_state) &&
+      (!q.like_clientid || c.clientid.includes(q.like_clientid)));
+    return paged(rows, q, !q.like_clientid);
+  });
+}

@@ -1,0 +1,90 @@
+import { readFile } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import { invalidTopicFilter } from '../../core/topic.ts';
+import type { RouteDeps } from './deps.ts';
+
+// The page is plain files next to this module (gateway/http/www/ in a checkout, lib/www/ beside the
+// bundle in a release: deploy/build.ts copies them), read once and kept in memory.
+const WWW = new URL('../www/', import.meta.url);
+const FILES: Record<string, string> = {
+  'index.html': 'text/html; charset=utf-8',
+  'app.js': 'text/javascript; charset=utf-8',
+  'style.css': 'text/css; charset=utf-8',
+};
+
+/** Concurrent live tails; one more gets 503 rather than another subscription. */
+const MAX_TAILS = 8;
+/** A tail whose browser reads slower than messages arrive skips messages beyond this backlog. */
+const MAX_BUFFERED = 256 * 1024;
+const MAX_PAYLOAD_CHARS = 2048;
+
+export function pageRoutes(app: FastifyInstance, { view, log }: RouteDeps): void {
+  const cache = new Map<string, Buffer>();
+  const serve = (file: string) => async (_req: unknown, reply: { type(t: string): { header(k: string, v: string): unknown } }) => {
+    let body = cache.get(file);
+    if (!body) {
+      body = await readFile(new URL(file, WWW));
+      cache.set(file, body);
+    }
+    reply.type(FILES[file]!).header('cache-control', 'no-cache');
+    return body;
+  };
+  app.get('/', { schema: { hide: true } }, serve('index.html'));
+  for (const f of Object.keys(FILES)) app.get(`/${f}`, { schema: { hide: true } }, serve(f));
+
+  let tails = 0;
+  app.get('/api/v5/tail', {
+    schema: {
+      summary: 'Live messages on a topic filter as server-sent events (the ACL decides what you may read)',
+      tags: ['fieldgate'],
+      produces: ['text/event-stream'],
+      querystring: { type: 'object', properties: { topic: { type: 'string', minLength: 1 } }, required: ['topic'] },
+    },
+  }, async (req, reply) => {
+    const filter = (req.query as { topic: string }).topic;
+    const bad = invalidTopicFilter(filter);
+    if (bad) return reply.code(400).send({ code: 'BAD_REQUEST', message: `invalid topic filter "${filter}": ${bad}` });
+    if (!view.authorize({ clientid: 'http_tail', username: req.apiKey, ipaddress: req.socket.remoteAddress, protocol: 'http' }, 'subscribe', filter)) {
+      return reply.code(403).send({ code: 'NOT_AUTHORIZED', message: `the ACL does not allow reading ${filter}` });
+    }
+    if (tails >= MAX_TAILS) return reply.code(503).send({ code: 'SERVICE_UNAVAILABLE', message: `${MAX_TAILS} live tails are open already` });
+    tails++;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+    res.write(`event: ready\ndata: ${JSON.stringify({ topic: filter })}\n\n`);
+    let skipped = 0;
+    let unsubscribe: (() => Promise<void>) | undefined;
+    let closed = false;
+    const close = () => {
+      if (closed) return;
+      closed = true;
+      tails--;
+      clearInterval(ping);
+      unsubscribe?.().catch((err: Error) => log.warn({ err: err.message }, 'live tail: unsubscribe failed'));
+    };
+    // Comments keep proxies and phones from closing an idle stream.
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    ping.unref();
+    req.raw.on('close', close);
+    res.on('error', close);
+    try {
+      unsubscribe = await view.subscribe(filter, (m) => {
+        if (closed) return;
+        if (res.writableLength > MAX_BUFFERED) {
+          skipped++;
+          return;
+        }
+        const text = m.payload.toString('utf8');
+        const msg = { ts: Date.now(), topic: m.topic, qos: m.qos, retain: m.retain, payload: text.length > MAX_PAYLOAD_CHARS ? `${text.slice(0, MAX_PAYLOAD_CHARS)}…` : text, bytes: m.payload.length, skipped_before: skipped };
+        skipped = 0;
+        res.write(`data: ${JSON.stringify(msg)}\n\n`);
+      });
+      if (closed) await unsubscribe();
+    } catch (err) {
+      log.warn({ err: (err as Error).message, topic: filter }, 'live tail: subscribe failed');
+      res.end();
+      close();
+    }
+  });
+}

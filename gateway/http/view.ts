@@ -1,0 +1,42 @@
+import type { AdapterHealth } from '../app/supervisor.ts';
+import type { AclAction, Principal } from '../auth/service.ts';
+import type { DeliveredMessage, IngressMessage } from '../core/message.ts';
+import type { DeviceRecord } from '../registry/registry.ts';
+import type { ClientTracker } from './clients.ts';
+
+export interface BridgeUpstreamStatus {
+  name: string;
+  connected: boolean;
+  server: string | null;
+  last_error: string | null;
+  queue: { messages: number; bytes: number; oldest_age_ms: number };
+  inflight: number;
+  forwarded: number;
+  dropped: Record<string, number>;
+  log_bytes_written: number;
+  log_syncs: number;
+}
+
+/**
+ * What the management plane reads from, and the few things it may do to, the running gateway.
+ * Built once from the gateway (gateway-view.ts); the API, page, trace and CLI see only this.
+ */
+export interface OpsView {
+  node: string;
+  version: string;
+  startedAt: number;
+  maxPacketSize: number;
+  adapters(): AdapterHealth[];
+  bridge(): BridgeUpstreamStatus[];
+  devices(protocol?: string): DeviceRecord[];
+  clients: ClientTracker;
+  /** Prometheus text exposition of every metric the gateway keeps, plus process metrics. */
+  metrics(): Promise<{ contentType: string; text: string }>;
+  /** A flat snapshot (name -> number) for the page and `fieldgate status`. */
+  snapshot(): Record<string, number>;
+  authorize(p: Principal, action: AclAction, topic: string): boolean;
+  /** The one ingress path (bridge log included), then the broker. */
+  publish(msg: IngressMessage): Promise<void>;
+  /** An in-process subscription; returns the function that removes it. */
+  subscribe(filter: string, onMessage: (m: DeliveredMessage) => void): Promise<() => Promise<void>>;
+}
