@@ -10,6 +10,7 @@ import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
 import { readNewPassword } from './passwd.ts';
+import { OPS_COMMANDS, opsCli } from './ops.ts';
 
 const HELP: Record<string, string> = {
   main: `fieldgate ${VERSION}: multi-protocol IoT gateway
@@ -23,6 +24,9 @@ Commands:
   devices   list the devices the gateway has seen
   doctor    check this machine can run the gateway, one line per check with a fix
   ble       decode BLE advertisements (JSON lines on stdin) or scan the radio: fieldgate ble --help
+  status    print the running gateway's summary (adapters, clients, bridge) from its HTTP API
+  apikey    create, list or delete HTTP API keys
+  trace     trace a client's packets or a topic's messages to a file (start, list, stop, log)
   version   print the version
 
 Run "fieldgate <command> --help" for a command's options.`,
@@ -151,6 +155,7 @@ function printDevices(config: GatewayConfig, json: boolean): void {
 export async function main(argv: string[]): Promise<void> {
   const [command = 'help', ...rest] = argv;
   if (command === 'ble') return void (process.exitCode = await (await import('./ble.ts')).bleCommand(rest, (f) => loadOrExit(configPath(f)).adapters as Record<string, unknown>));
+  if (OPS_COMMANDS.has(command)) return opsCli(command, rest, (file) => loadOrExit(configPath(file)));
   const { values } = parseArgs({
     args: rest,
     options: {

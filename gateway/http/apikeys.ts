@@ -11,6 +11,8 @@ export interface ApiKeyRecord {
 }
 
 const FILE = 'api_keys.json';
+/** A random token the running gateway writes for `fieldgate` commands on the same machine. */
+export const CLI_TOKEN_FILE = 'cli_token';
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
 
 function sha256(s: string): Buffer {
@@ -76,6 +78,27 @@ export class ApiKeyStore {
     if (this.records.length === before) return false;
     this.save();
     return true;
+  }
+
+  /**
+   * Writes a fresh `<data_dir>/cli_token` (mode 0600): whoever may read the data directory may
+   * already do anything to the gateway, so a CLI that can read it may write through the API too,
+   * from loopback only. Returns the token.
+   */
+  issueCliToken(): string {
+    mkdirSync(this.dataDir, { recursive: true });
+    const token = randomBytes(24).toString('base64url');
+    const file = join(this.dataDir, CLI_TOKEN_FILE);
+    writeFileSync(`${file}.tmp`, `${token}\n`, { mode: 0o600 });
+    renameSync(`${file}.tmp`, file);
+    this.cliToken = sha256(token);
+    return token;
+  }
+
+  private cliToken?: Buffer;
+
+  verifyCliToken(token: string): boolean {
+    return this.cliToken !== undefined && timingSafeEqual(this.cliToken, sha256(token));
   }
 
   /** The key's name when `key:secret` is valid. Constant time in the secret. */

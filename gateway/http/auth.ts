@@ -57,12 +57,20 @@ export function authHook(opts: HttpAuthOptions) {
       return void deny(reply, 401, 'BAD_API_KEY_OR_SECRET', READ.has(req.method) ? 'an API key is needed from this address (HTTP Basic key:secret; create one with "fieldgate apikey create NAME")' : 'writes need an API key (HTTP Basic key:secret; create one with "fieldgate apikey create NAME")');
     }
     const bucket = failures?.get(ip);
-    if (bucket && !bucket.full && bucket.take(0) > 0) {
+    if (bucket && !bucket.has(1)) {
       reply.header('retry-after', '60');
       return void deny(reply, 429, 'TOO_MANY_REQUESTS', 'too many wrong credentials from this address; wait and try again');
     }
+    const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (bearer?.[1] && isLoopback(ip) && opts.keys.verifyCliToken(bearer[1])) {
+      req.apiKey = 'cli';
+      return;
+    }
     const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header);
-    if (!m?.[1]) return void deny(reply, 401, 'AUTHORIZATION_HEADER_ERROR', 'use HTTP Basic authentication with an API key as user and its secret as password');
+    if (!m?.[1]) {
+      bucket?.take();
+      return void deny(reply, 401, 'AUTHORIZATION_HEADER_ERROR', 'use HTTP Basic authentication with an API key as user and its secret as password');
+    }
     const decoded = Buffer.from(m[1], 'base64').toString('utf8');
     const colon = decoded.indexOf(':');
     const name = colon > 0 ? opts.keys.verify(decoded.slice(0, colon), decoded.slice(colon + 1)) : undefined;

@@ -52,6 +52,7 @@ export class ManagementPlane {
     if (!this.opts.http.enabled) return undefined;
     const { startHttp } = await import('./server.ts');
     try {
+      this.keys.issueCliToken();
       this.http = await startHttp({ view: this.view, bans: this.bans, traces: this.traces, cfg: this.opts.http, log: this.opts.log, keys: this.keys });
     } catch (err) {
       // The management plane is not the data path: devices and the bridge keep working without it.

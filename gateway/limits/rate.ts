@@ -72,6 +72,12 @@ export class TokenBucket {
     this.tokens = Math.min(this.rate.tokens, this.tokens + n);
   }
 
+  /** `n` tokens are there now (nothing is taken). */
+  has(n = 1): boolean {
+    this.refill();
+    return this.tokens >= n;
+  }
+
   /** Takes `n` tokens only if they are there now. */
   tryTake(n = 1): boolean {
     this.refill();
