@@ -1,4 +1,5 @@
 import { networkInterfaces } from 'node:os';
+import type { AdapterDefinition } from '../../core/adapter.ts';
 import { ApiKeyStore } from '../apikeys.ts';
 import { startGateway, type TestGateway } from '../../test/helpers.ts';
 
@@ -13,9 +14,9 @@ export interface ApiGateway extends TestGateway {
 type Doc = Record<string, unknown>;
 
 /** A real gateway with the HTTP API on (all addresses, OS-chosen port) and one API key. */
-export async function startApiGateway(doc: Doc = {}): Promise<ApiGateway> {
+export async function startApiGateway(doc: Doc = {}, adapters: AdapterDefinition[] = []): Promise<ApiGateway> {
   const http = (doc.http ?? {}) as Doc;
-  const g = await startGateway({ ...doc, http: { enabled: true, host: '0.0.0.0', port: 0, ...http } });
+  const g = await startGateway({ ...doc, http: { enabled: true, host: '0.0.0.0', port: 0, ...http } }, adapters);
   const port = g.gw.ops.port;
   if (!port) throw new Error('the HTTP API did not start');
   const k = new ApiKeyStore(g.dataDir).create('tests');
