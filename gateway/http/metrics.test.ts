@@ -6,7 +6,7 @@ import { parsePrometheusText } from './test/prom-parse.ts';
 import { startApiGateway } from './test/support.ts';
 
 describe('Prometheus', () => {
-  test('/metrics and /api/v5/prometheus/stats: valid text exposition with the gateway and process metrics', async () => {
+  test('/metrics and /api/v5/prometheus/stats: valid text exposition with the gateway and process metrics', async (t) => {
     const g = await startApiGateway();
     try {
       const c = await connect(g.url, { clientId: 'm1' });
@@ -28,7 +28,7 @@ describe('Prometheus', () => {
       const stats = await (await fetch(`${g.api}/api/v5/prometheus/stats`)).text();
       assert.ok(parsePrometheusText(stats).has('fieldgate_connections_count'));
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
-      if (promtool.error) test.diagnostic?.('promtool not found ("apt-get install prometheus" adds it): checked with the built-in parser only');
+      if (promtool.error) t.diagnostic('promtool not found ("apt-get install prometheus" adds it): checked with the built-in parser only');
       else assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
       await c.endAsync();
     } finally {

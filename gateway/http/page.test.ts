@@ -60,8 +60,11 @@ describe('status page', () => {
       for (let i = 0; i < 20; i++) await mqtt.publishAsync('sensors/kitchen/temp', String(20 + i), { qos: 1 });
       await until(async () => {
         const points = (await cloudCard.locator('polyline').getAttribute('points')) ?? '';
-        return points.split(' ').some((p) => Number(p.split(',')[1]) < 19);
+        const ys = points.split(' ').map((p) => Number(p.split(',')[1]));
+        return ys.length >= 3 && ys.some((y) => y < 19);
       }, 'the sparkline shows the forwarded messages', 20_000);
+      await cloudCard.getByText(/^forwarded (2\d|1\d)\b/).waitFor();
+      assert.match(await page.locator('#bridge .queue').innerText(), /^log: \d+ messages waiting \(.*\), oldest /);
 
       // The live tail: type a filter, see a message that arrives after.
       await page.getByLabel('Topic filter').fill('sensors/#');

@@ -2,7 +2,7 @@
 // devices every few seconds; the live tail is a server-sent event stream (/api/v5/tail).
 'use strict';
 
-const POLL_MS = 3000;
+const POLL_MS = 2000;
 const SPARK_POINTS = 40;
 const TAIL_MAX = 200;
 const $ = (id) => document.getElementById(id);
@@ -64,8 +64,19 @@ function sparkline(rates) {
   svg.setAttribute('preserveAspectRatio', 'none');
   svg.setAttribute('role', 'img');
   const max = Math.max(1, ...rates);
+  const base = document.createElementNS(ns, 'line');
+  base.setAttribute('x1', '0');
+  base.setAttribute('x2', String(SPARK_POINTS));
+  base.setAttribute('y1', '19.5');
+  base.setAttribute('y2', '19.5');
+  base.setAttribute('class', 'base');
+  base.setAttribute('vector-effect', 'non-scaling-stroke');
+  svg.append(base);
   const line = document.createElementNS(ns, 'polyline');
-  line.setAttribute('points', rates.map((r, i) => `${i + SPARK_POINTS - rates.length},${(20 - (r / max) * 19).toFixed(2)}`).join(' '));
+  // Until the window is full the samples are spread over the whole width.
+  const pts = rates.length === 1 ? [rates[0], rates[0]] : rates;
+  const step = pts.length > 1 ? (SPARK_POINTS - 1) / (pts.length - 1) : 0;
+  line.setAttribute('points', pts.map((r, i) => `${(i * step).toFixed(2)},${(19.5 - (r / max) * 18.5).toFixed(2)}`).join(' '));
   line.setAttribute('vector-effect', 'non-scaling-stroke');
   svg.append(line);
   svg.setAttribute('aria-label', `throughput, last ${rates.length} samples, up to ${max.toFixed(1)} msg/s`);
@@ -75,7 +86,10 @@ function sparkline(rates) {
 function renderBridge(upstreams) {
   const box = $('bridge');
   const now = Date.now();
-  box.replaceChildren(...upstreams.map((u) => {
+  // One log serves every upstream: its depth and age are shown once, above the upstreams.
+  const q = upstreams[0] && upstreams[0].queue;
+  const head = q ? [el('p', `log: ${q.messages} messages waiting (${bytes(q.bytes)}), oldest ${span(Math.round(q.oldest_age_ms / 1000))}`, 'queue')] : [];
+  box.replaceChildren(...head, ...upstreams.map((u) => {
     const h = history.get(u.name) ?? { last: u.forwarded, at: now, rates: [] };
     if (now > h.at) h.rates.push(Math.max(0, ((u.forwarded - h.last) * 1000) / (now - h.at)));
     if (h.rates.length > SPARK_POINTS) h.rates.shift();
@@ -88,8 +102,8 @@ function renderBridge(upstreams) {
     title.append(el('span', u.name, 'name'), ' ', state(u.connected ? 'connected' : 'disconnected', u.connected));
     card.append(title, sparkline(h.rates));
     card.append(el('div', u.connected ? `to ${u.server}` : `last error: ${u.last_error ?? 'none yet'}`, 'muted'));
-    const age = Math.round(u.queue.oldest_age_ms / 1000);
-    card.append(el('div', `queue ${u.queue.messages} messages (${bytes(u.queue.bytes)}), oldest ${span(age)}; forwarded ${u.forwarded}`, 'queue'));
+    const rate = h.rates.length ? h.rates[h.rates.length - 1] : 0;
+    card.append(el('div', `forwarded ${u.forwarded} · ${rate.toFixed(1)} msg/s · ${u.inflight} in flight`, 'stats'));
     return card;
   }));
   $('bridge-empty').hidden = upstreams.length !== 0;
