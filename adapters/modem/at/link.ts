@@ -1,0 +1,122 @@
+import { SerialPort } from 'serialport';
+
+export interface LinkLog {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  debug(obj: object, msg: string): void;
+}
+
+export interface LinkOptions {
+  name: string;
+  path: string;
+  baudRate: number;
+  log: LinkLog;
+  /** Reopen backoff, doubled per failed attempt with ±25 % jitter. */
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  onData(chunk: Buffer): void;
+  /** The port is open (first time or again): the owner re-runs its bring-up. */
+  onOpen(): void;
+  onClose(reason: string): void;
+}
+
+/**
+ * The serial port with its lifecycle: open, notice it vanish (USB unplug, socat gone), reopen with
+ * backoff. Exactly one warn line when it goes away (or cannot be opened) and one info line when it
+ * is back; the attempts in between log at debug.
+ */
+export class SerialLink {
+  private port: SerialPort | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = true;
+  private attempt = 0;
+  private downSince: number | undefined;
+  opens = 0;
+  vanished = 0;
+
+  constructor(private readonly o: LinkOptions) {}
+
+  get isOpen(): boolean {
+    return this.port?.isOpen === true;
+  }
+
+  start(): void {
+    this.stopped = false;
+    this.open();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.closePort();
+  }
+
+  write(data: Buffer): void {
+    const port = this.port;
+    if (!port?.isOpen) return;
+    port.write(data, (err) => {
+      if (err) this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: write failed');
+    });
+  }
+
+  /** Close and open again (last rung of the recovery ladder). */
+  async reopen(reason: string): Promise<void> {
+    await this.closePort();
+    this.lost(reason, false);
+  }
+
+  private open(): void {
+    if (this.stopped) return;
+    const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
+    this.port = port;
+    port.on('data', (chunk: Buffer) => this.o.onData(chunk));
+    port.on('error', (err: Error) => this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: serial port error'));
+    port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
+      if (this.port !== port) return;
+      this.port = undefined;
+      this.lost(err?.disconnected ? `disconnected: ${err.message}` : err ? err.message : 'closed', true);
+    });
+    port.open((err) => {
+      if (this.port !== port) return;
+      if (err) {
+        this.port = undefined;
+        this.lost(`cannot open: ${err.message}`, true);
+        return;
+      }
+      this.opens++;
+      this.attempt = 0;
+      if (this.downSince !== undefined) {
+        const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
+        this.o.log.info({ modem: this.o.name, path: this.o.path, down_s: Number(secs) }, `modem ${this.o.name}: serial port ${this.o.path} is back after ${secs} s`);
+        this.downSince = undefined;
+      }
+      this.o.onOpen();
+    });
+  }
+
+  private lost(reason: string, unexpected: boolean): void {
+    this.o.onClose(reason);
+    if (this.stopped) return;
+    if (this.downSince === undefined) {
+      this.downSince = Date.now();
+      if (unexpected) this.vanished++;
+      const line = unexpected
+        ? `modem ${this.o.name}: serial port ${this.o.path} unavailable (${reason}); retrying every ${this.o.backoffMinMs} ms up to ${this.o.backoffMaxMs} ms until it is back`
+        : `modem ${this.o.name}: reopening serial port ${this.o.path} (${reason})`;
+      this.o.log.warn({ modem: this.o.name, path: this.o.path, reason }, line);
+    } else {
+      this.o.log.debug({ modem: this.o.name, attempt: this.attempt, reason }, 'modem: reopen attempt failed');
+    }
+    const base = Math.min(this.o.backoffMaxMs, this.o.backoffMinMs * 2 ** this.attempt++);
+    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.open(), this.attempt === 1 && !unexpected ? 0 : delay);
+  }
+
+  private closePort(): Promise<void> {
+    const port = this.port;
+    this.port = undefined;
+    if (!port?.isOpen) return Promise.resolve();
+    return new Promise((resolve) => port.close(() => resolve()));
+  }
+}

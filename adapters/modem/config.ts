@@ -1,0 +1,121 @@
+import { z } from 'zod';
+import { duration } from '../../gateway/config/duration.ts';
+
+const hex = (bytes: number, what: string) =>
+  z
+    .string()
+    .transform((s) => s.replace(/\s+/g, ''))
+    .refine((s) => new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(s), { message: `${what} must be ${bytes * 2} hex digits (${bytes} bytes)` })
+    .transform((s) => s.toLowerCase());
+
+const decoder = z.union([
+  z.enum(['hex', 'json', 'lpp']),
+  z.strictObject({
+    /** A TTN-style payload formatter file defining decodeUplink(input). */
+    script: z.string().min(1),
+    /** Time limit per frame; a decoder that runs longer is stopped and the raw frame published with an error. */
+    timeout: duration().default(100),
+  }),
+]);
+
+const node = z.strictObject({
+  /** Node id as 8 hex digits (the frame carries it as a 32-bit number). Used in topics: lora/{id}/up. */
+  id: hex(4, 'node id'),
+  /** AES-128 key shared with the node (32 hex digits); use ${env:...} or ${file:...} to keep it out of the file. */
+  key: hex(16, 'node key'),
+  decoder: decoder.default('hex'),
+});
+
+const lora = z.strictObject({
+  frequency: z.number().int().min(150_000_000).max(960_000_000).default(868_100_000),
+  sf: z.number().int().min(5).max(12).default(7),
+  bw: z.union([z.literal(125), z.literal(250), z.literal(500)]).default(125),
+  /** Coding rate: 0 = 4/5, 1 = 4/6, 2 = 4/7, 3 = 4/8 (RUI3 numbering). */
+  cr: z.number().int().min(0).max(3).default(0),
+  preamble: z.number().int().min(5).max(65535).default(8),
+  /** TX power in dBm. */
+  power: z.number().int().min(-4).max(22).default(14),
+  /** RN2483 only: sync word in hex (12 = private networks, 34 = LoRaWAN public). */
+  sync_word: z.string().regex(/^[0-9a-fA-F]{1,2}$/, 'sync_word is 1-2 hex digits, e.g. "12"').default('12'),
+});
+
+const modem = z
+  .strictObject({
+    /** Used in topics (lora/{name}/up) and log lines. */
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'modem name: 1-32 letters, digits, "_" or "-" (it is used in topics)'),
+    type: z.enum(['rak3172', 'rn2483']),
+    /** Configured, never guessed: /dev/serial0, /dev/ttyUSB0, /dev/serial/by-id/... */
+    path: z.string().min(1),
+    /** Default: 115200 for rak3172 (RUI3), 57600 for rn2483. */
+    baud: z.number().int().positive().optional(),
+    lora: lora.prefault({}),
+    frames: z.enum(['raw', 'fieldgate']).default('raw'),
+    /** fieldgate frames: the nodes accepted from; frames from any other node id are dropped and counted. */
+    nodes: z.array(node).default([]),
+    /** fieldgate frames: where the last frame counter per node is kept across restarts (replay protection). */
+    counters_file: z.string().min(1).optional(),
+    duty_cycle: z
+      .strictObject({
+        /** Only eu868 is built in: 0.1 % / 1 % / 10 % per ETSI sub-band over a sliding hour. */
+        region: z.enum(['eu868', 'none']).default('eu868'),
+        /** A downlink that does not fit the budget now waits at most this long, then is refused. 0 = refuse at once. */
+        max_wait: duration().default(60_000),
+        /** Downlinks waiting (for the radio or the duty cycle) per modem; more are refused. */
+        max_queue: z.number().int().min(1).max(1000).default(16),
+      })
+      .prefault({}),
+    timeouts: z
+      .strictObject({
+        /** A plain command's final result. */
+        command: duration().default(1000),
+        /** A reboot (mode switch, soft reset) until its banner. */
+        reboot: duration().default(5000),
+        /** Added to the computed airtime when waiting for the end of a transmission. */
+        tx_margin: duration().default(1000),
+      })
+      .prefault({}),
+    /** An idle modem is pinged this often; a silent one goes down the recovery ladder. */
+    probe_interval: duration().default(30_000),
+    reconnect: z
+      .strictObject({
+        min: duration().default(500),
+        max: duration().default(30_000),
+      })
+      .prefault({}),
+  })
+  .superRefine((m, ctx) => {
+    if (m.frames === 'fieldgate' && m.nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: frames: fieldgate needs at least one node (id, key)` });
+    if (m.frames === 'raw' && m.nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: nodes are only used with frames: fieldgate` });
+    const seen = new Set<string>();
+    for (const n of m.nodes) {
+      if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: node ${n.id} is listed twice` });
+      seen.add(n.id);
+    }
+  });
+
+/**
+ * `adapters.modem` in fieldgate.yaml: LoRa P2P modules on serial ports. Disabled by default: it
+ * opens serial ports, which must be configured explicitly.
+ */
+export const modemConfigSchema = z
+  .strictObject({
+    enabled: z.boolean().default(false),
+    modems: z.array(modem).default([]),
+  })
+  .superRefine((c, ctx) => {
+    const names = new Set<string>();
+    const paths = new Set<string>();
+    for (const m of c.modems) {
+      if (names.has(m.name)) ctx.addIssue({ code: 'custom', path: ['modems'], message: `modem name "${m.name}" is used twice` });
+      if (paths.has(m.path)) ctx.addIssue({ code: 'custom', path: ['modems'], message: `serial port ${m.path} is configured for two modems` });
+      names.add(m.name);
+      paths.add(m.path);
+    }
+    if (c.enabled && c.modems.length === 0) ctx.addIssue({ code: 'custom', path: ['modems'], message: 'adapters.modem is enabled but lists no modems' });
+  });
+
+export type ModemAdapterConfig = z.output<typeof modemConfigSchema>;
+export type ModemConfig = ModemAdapterConfig['modems'][number];
+export type NodeConfig = ModemConfig['nodes'][number];
+
+export const defaultBaud = (m: ModemConfig): number => m.baud ?? (m.type === 'rn2483' ? 57600 : 115200);

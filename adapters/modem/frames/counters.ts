@@ -1,0 +1,59 @@
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+
+export type CounterVerdict = 'ok' | 'duplicate' | 'replay';
+
+/**
+ * The last accepted frame counter per node. A counter equal to the last one is a duplicate (the same
+ * packet heard twice); a lower one is a replay. Optionally kept in a file, so a restart does not
+ * reopen the window for replaying old frames.
+ */
+export class CounterStore {
+  private readonly last = new Map<number, number>();
+  private dirty = false;
+
+  constructor(private readonly file?: string) {
+    if (!file) return;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new Error(`cannot read the LoRa frame counter file ${file}: ${(err as Error).message}`);
+    }
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch (err) {
+      throw new Error(`the LoRa frame counter file ${file} is not JSON (${(err as Error).message}): fix or delete it`);
+    }
+    for (const [k, v] of Object.entries(doc as Record<string, unknown>)) {
+      if (/^[0-9a-f]{8}$/.test(k) && typeof v === 'number') this.last.set(parseInt(k, 16), v);
+    }
+  }
+
+  check(nodeId: number, counter: number): CounterVerdict {
+    const last = this.last.get(nodeId);
+    if (last === undefined || counter > last) return 'ok';
+    return counter === last ? 'duplicate' : 'replay';
+  }
+
+  accept(nodeId: number, counter: number): void {
+    this.last.set(nodeId, counter);
+    this.dirty = true;
+  }
+
+  lastOf(nodeId: number): number | undefined {
+    return this.last.get(nodeId);
+  }
+
+  /** Writes the file if anything changed (atomically: temp file + rename). */
+  save(): void {
+    if (!this.file || !this.dirty) return;
+    const doc: Record<string, number> = {};
+    for (const [id, c] of this.last) doc[id.toString(16).padStart(8, '0')] = c;
+    const tmp = `${this.file}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(doc)}\n`);
+    renameSync(tmp, this.file);
+    this.dirty = false;
+  }
+}

@@ -1,0 +1,108 @@
+import type { MessageApi } from '../../../gateway/core/adapter.ts';
+import type { DeviceIdentity } from '../../../gateway/core/message.ts';
+import type { ModemConfig } from '../config.ts';
+import type { RxFrame } from '../lora/driver.ts';
+import type { DropReason, ModemStats } from '../stats.ts';
+import type { Throttle } from '../throttle.ts';
+import { CounterStore } from './counters.ts';
+import { DecoderSet, type Decoder } from './decoders.ts';
+import { micValid, nodeIdHex, parseFrame } from './node-frame.ts';
+
+interface Log {
+  warn(obj: object, msg: string): void;
+}
+
+interface KnownNode {
+  id: string;
+  key: Buffer;
+  decoder: Decoder;
+}
+
+/**
+ * Turns what a modem heard into MQTT messages: `raw` publishes every packet on lora/{modem}/up;
+ * `fieldgate` checks the node frame (known node, MIC, fresh counter), decodes the payload and
+ * publishes on lora/{nodeId}/up. Every drop is counted and logged (rate-limited per reason).
+ */
+export class UplinkHandler {
+  private readonly nodes = new Map<number, KnownNode>();
+  private readonly decoders = new DecoderSet();
+  private chain: Promise<void> = Promise.resolve();
+  readonly counters: CounterStore | undefined;
+
+  constructor(
+    private readonly cfg: ModemConfig,
+    private readonly messages: MessageApi,
+    private readonly stats: ModemStats,
+    private readonly log: Log,
+    private readonly throttle: Throttle,
+  ) {
+    for (const n of cfg.nodes) {
+      const decoder = this.decoders.get(n.decoder);
+      this.nodes.set(parseInt(n.id, 16), { id: n.id, key: Buffer.from(n.key, 'hex'), decoder });
+    }
+    if (cfg.frames === 'fieldgate') this.counters = new CounterStore(cfg.counters_file);
+  }
+
+  /** Loads script decoders (a bad file fails the adapter's start with its message). */
+  init(): Promise<void> {
+    return this.decoders.load();
+  }
+
+  close(): Promise<void> {
+    return this.decoders.close();
+  }
+
+  /** Frames are published in the order the modem heard them, even when a decoder takes a while. */
+  handle(f: RxFrame): Promise<void> {
+    this.stats.framesReceived.inc();
+    const run = this.chain.then(() => (this.cfg.frames === 'raw' ? this.raw(f) : this.node(f)));
+    this.chain = run.catch(() => undefined);
+    return run;
+  }
+
+  private base(f: RxFrame): Record<string, unknown> {
+    return { payload: f.payload.toString('hex'), rssi: f.rssi ?? null, snr: f.snr ?? null, ts: Date.now(), modem: this.cfg.name };
+  }
+
+  private raw(f: RxFrame): Promise<void> {
+    const device: DeviceIdentity = { protocol: 'lora', id: this.cfg.name, address: this.cfg.path };
+    return this.publish(`lora/${this.cfg.name}/up`, this.base(f), device);
+  }
+
+  private async node(f: RxFrame): Promise<void> {
+    const parsed = parseFrame(f.payload);
+    if (!parsed.ok) return this.drop('malformed', `not a fieldgate frame (${parsed.reason}, ${f.payload.length} bytes)`);
+    const fr = parsed.frame;
+    const hexId = nodeIdHex(fr.nodeId);
+    const node = this.nodes.get(fr.nodeId);
+    if (!node) return this.drop('unknown_node', `frame from node ${hexId}, which is not in adapters.modem.modems[${this.cfg.name}].nodes`);
+    if (!micValid(node.key, fr)) return this.drop('bad_mic', `frame from node ${hexId} has a wrong MIC (wrong key, or forged)`, hexId);
+    const counters = this.counters as CounterStore;
+    const verdict = counters.check(fr.nodeId, fr.counter);
+    if (verdict !== 'ok') return this.drop(verdict, `node ${hexId} frame counter ${fr.counter} is not above the last accepted ${counters.lastOf(fr.nodeId)}`, hexId);
+    counters.accept(fr.nodeId, fr.counter);
+    const result = await node.decoder.decode(fr.payload, fr.port);
+    if ('error' in result) {
+      this.stats.decodeErrors.inc();
+      this.throttle.run(`decode:${hexId}`, (n) => this.log.warn({ modem: this.cfg.name, node: hexId, err: result.error, suppressed: n }, `modem ${this.cfg.name}: node ${hexId} payload decoder failed; published the raw payload with an error field`));
+    }
+    const body = { ...this.base(f), payload: fr.payload.toString('hex'), node: hexId, counter: fr.counter, port: fr.port, ...result };
+    return this.publish(`lora/${hexId}/up`, body, { protocol: 'lora', id: hexId, address: this.cfg.name });
+  }
+
+  private async publish(topic: string, body: Record<string, unknown>, device: DeviceIdentity): Promise<void> {
+    try {
+      await this.messages.publish({ topic, payload: JSON.stringify(body), qos: 1, device });
+      this.stats.framesPublished.inc();
+    } catch (err) {
+      this.drop('publish_failed', `publishing to ${topic} failed: ${(err as Error).message}`);
+    }
+  }
+
+  private drop(reason: DropReason, what: string, node?: string): void {
+    this.stats.dropped[reason].inc();
+    this.throttle.run(`${reason}:${node ?? ''}`, (n) =>
+      this.log.warn({ modem: this.cfg.name, reason, node, suppressed: n }, `modem ${this.cfg.name}: dropped a frame: ${what}${n ? ` (${n} more like it since the last line)` : ''}`),
+    );
+  }
+}

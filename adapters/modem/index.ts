@@ -1,0 +1,42 @@
+import type { Adapter, AdapterContext, AdapterDefinition } from '../../gateway/core/adapter.ts';
+import { modemConfigSchema, type ModemAdapterConfig } from './config.ts';
+import { ModemRuntime } from './modem.ts';
+
+/**
+ * The serial modem adapter: LoRa P2P modules (RAK3172 with RUI3, RN2483) on UART or USB serial
+ * ports (docs/modem.md). Each configured modem runs on its own; one whose port is missing or whose
+ * module hangs is retried in the background and never holds up the others or the gateway.
+ */
+class ModemAdapter implements Adapter {
+  private modems: ModemRuntime[] = [];
+
+  constructor(private readonly cfg: ModemAdapterConfig) {}
+
+  async start(ctx: AdapterContext): Promise<void> {
+    // Built first, so a bad decoder script or frequency fails the start with its message before any port opens.
+    const modems = this.cfg.modems.map((m) => new ModemRuntime(m, ctx));
+    this.modems = modems;
+    try {
+      for (const m of modems) await m.start();
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+    ctx.log.info({ modems: this.cfg.modems.map((m) => `${m.name}=${m.type}@${m.path}`) }, 'modem adapter started');
+  }
+
+  async stop(): Promise<void> {
+    const modems = this.modems;
+    this.modems = [];
+    await Promise.all(modems.map((m) => m.stop()));
+  }
+}
+
+export const modemAdapter: AdapterDefinition<typeof modemConfigSchema> = {
+  name: 'modem',
+  configSchema: modemConfigSchema,
+  create: (config) => new ModemAdapter(config),
+};
+
+export { modemConfigSchema };
+export type { ModemAdapterConfig };

@@ -1,0 +1,107 @@
+import type { ModemConfig } from '../config.ts';
+import { timeOnAirMs } from './airtime.ts';
+import { bandFor, DutyCycleLedger } from './duty-cycle.ts';
+import { TxError } from './driver.ts';
+
+export interface DownlinkRequest {
+  payload: Buffer;
+  /** Echoed in the status message when the request carried one. */
+  id?: string | number;
+}
+
+export type DownlinkStatus =
+  | { status: 'sent'; airtime_ms: number }
+  | { status: 'failed'; on_air: 'no' | 'unknown'; reason: string; airtime_ms: number }
+  | { status: 'refused'; reason: string; cause: 'duty_cycle' | 'queue_full' | 'invalid' };
+
+interface Item extends DownlinkRequest {
+  airtimeMs: number;
+  deadline: number;
+}
+
+export interface DownlinkHost {
+  /** Whether the modem is up and receiving (a downlink waits otherwise). */
+  ready(): boolean;
+  transmit(payload: Buffer, airtimeMs: number): Promise<void>;
+  done(req: DownlinkRequest, s: DownlinkStatus): void;
+}
+
+/** LoRa PHY limit, and what RUI3 AT+PSEND and RN2483 radio tx accept. */
+export const MAX_LORA_PAYLOAD = 255;
+
+/**
+ * Downlinks of one modem, one at a time, under the duty-cycle budget of the configured frequency's
+ * sub-band: a send that does not fit waits up to duty_cycle.max_wait, otherwise it is refused with
+ * the reason. Airtime is booked before the send, so a send whose outcome is unknown still counts.
+ */
+export class DownlinkQueue {
+  private readonly items: Item[] = [];
+  private busy = false;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  readonly ledger: DutyCycleLedger | undefined;
+
+  constructor(private readonly cfg: ModemConfig, private readonly host: DownlinkHost) {
+    if (cfg.duty_cycle.region === 'eu868') {
+      const band = bandFor(cfg.lora.frequency);
+      if (!band) throw new Error(`modem ${cfg.name}: ${cfg.lora.frequency} Hz is outside every EU868 sub-band (863-870 MHz); fix lora.frequency or set duty_cycle.region: none`);
+      this.ledger = new DutyCycleLedger(band);
+    }
+  }
+
+  get length(): number {
+    return this.items.length;
+  }
+
+  push(req: DownlinkRequest): void {
+    if (req.payload.length === 0 || req.payload.length > MAX_LORA_PAYLOAD) {
+      return this.host.done(req, { status: 'refused', cause: 'invalid', reason: `payload of ${req.payload.length} bytes: a LoRa downlink carries 1-${MAX_LORA_PAYLOAD} bytes` });
+    }
+    if (this.items.length >= this.cfg.duty_cycle.max_queue) {
+      return this.host.done(req, { status: 'refused', cause: 'queue_full', reason: `${this.items.length} downlinks already waiting (duty_cycle.max_queue)` });
+    }
+    const airtimeMs = timeOnAirMs(req.payload.length, this.cfg.lora);
+    this.items.push({ ...req, airtimeMs, deadline: Date.now() + this.cfg.duty_cycle.max_wait });
+    this.kick();
+  }
+
+  /** Try to send what waits (also called when the modem becomes ready). */
+  kick(): void {
+    if (this.busy || this.stopped) return;
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    const item = this.items[0];
+    if (!item) return;
+    if (!this.host.ready()) return;
+    const adm = this.ledger?.check(item.airtimeMs) ?? { ok: true as const };
+    if (!adm.ok) {
+      if (Date.now() + adm.waitMs > item.deadline) {
+        this.items.shift();
+        this.host.done(item, { status: 'refused', cause: 'duty_cycle', reason: adm.reason });
+        return this.kick();
+      }
+      this.timer = setTimeout(() => this.kick(), adm.waitMs + 1);
+      return;
+    }
+    this.items.shift();
+    this.ledger?.record(item.airtimeMs);
+    this.busy = true;
+    this.host.transmit(item.payload, item.airtimeMs).then(
+      () => this.finish(item, { status: 'sent', airtime_ms: round(item.airtimeMs) }),
+      (err: Error) => this.finish(item, { status: 'failed', on_air: err instanceof TxError ? err.onAir : 'unknown', reason: err.message, airtime_ms: round(item.airtimeMs) }),
+    );
+  }
+
+  private finish(item: Item, s: DownlinkStatus): void {
+    this.busy = false;
+    this.host.done(item, s);
+    this.kick();
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 10) / 10;

@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { timeOnAirMs } from './airtime.ts';
+import { bandFor, DutyCycleLedger } from './duty-cycle.ts';
+
+describe('time on air (Semtech formula)', () => {
+  const p = (sf: number, cr = 0, bw = 125) => ({ sf, bw, cr, preamble: 8 });
+  test('matches published calculator values', () => {
+    // The Things Network airtime calculator / Semtech LoRa calculator, EU868, explicit header, CRC on,
+    // CR 4/5, preamble 8: 23-byte PHY payload (10 B application + 13 B LoRaWAN overhead).
+    const cases: [number, number, number][] = [
+      [7, 23, 61.7],
+      [9, 23, 205.8],
+      [12, 23, 1482.8],
+      // modems.md §4.10 table (BW125, CR4/5, preamble 8)
+      [7, 10, 41.2],
+      [7, 255, 399.6],
+      [9, 51, 328.7],
+      [10, 100, 1026.0],
+      [12, 51, 2465.8],
+      [12, 255, 9019.4],
+    ];
+    for (const [sf, len, ms] of cases) assert.equal(Math.round(timeOnAirMs(len, p(sf)) * 10) / 10, ms, `SF${sf} ${len} B`);
+  });
+  test('wider bandwidth and higher coding rate', () => {
+    assert.ok(timeOnAirMs(20, p(7, 0, 250)) < timeOnAirMs(20, p(7)));
+    assert.ok(timeOnAirMs(20, p(7, 3)) > timeOnAirMs(20, p(7)));
+  });
+});
+
+describe('EU868 duty cycle', () => {
+  test('sub-bands', () => {
+    assert.equal(bandFor(868_100_000)?.dutyCycle, 0.01);
+    assert.equal(bandFor(869_525_000)?.dutyCycle, 0.1);
+    assert.equal(bandFor(868_900_000)?.dutyCycle, 0.001);
+    assert.equal(bandFor(915_000_000), undefined);
+  });
+  test('1 % of an hour is 36 s of airtime; beyond it the wait is until the oldest send leaves the window', () => {
+    let now = 0;
+    const l = new DutyCycleLedger(bandFor(868_100_000)!, 3_600_000, () => now);
+    assert.equal(l.budgetMs, 36_000);
+    for (let i = 0; i < 3; i++) {
+      assert.deepEqual(l.check(10_000), { ok: true });
+      l.record(10_000);
+      now += 1000;
+    }
+    const c = l.check(10_000);
+    assert.ok(!c.ok);
+    assert.equal(c.waitMs, 3_600_000 - 3000);
+    assert.match(c.reason, /duty cycle: sub-band g1 .* has used 30000 of 36000 ms/);
+    assert.deepEqual(l.check(6_000), { ok: true });
+    now = 3_600_001;
+    assert.deepEqual(l.check(10_000), { ok: true });
+    const huge = l.check(40_000);
+    assert.ok(!huge.ok && huge.waitMs === Infinity);
+  });
+});
