@@ -37,6 +37,7 @@ export class ModemRuntime {
   private troubleSince: number | undefined;
   private ladderRuns = 0;
   private stopped = false;
+  private announced = false;
 
   constructor(private readonly cfg: ModemConfig, private readonly ctx: AdapterContext) {
     const log = ctx.log;
@@ -74,6 +75,8 @@ export class ModemRuntime {
     const s = this.stats;
     s.gauge(cfg.name, 'ready', () => (this.phase === 'ready' ? 1 : 0));
     s.gauge(cfg.name, 'port/open', () => (this.link.isOpen ? 1 : 0));
+    s.gauge(cfg.name, 'port/opens', () => this.link.opens);
+    s.gauge(cfg.name, 'port/vanished', () => this.link.vanished);
     s.gauge(cfg.name, 'downlinks/queued', () => this.downlinks.length);
     s.gauge(cfg.name, 'duty_cycle/used_ms', () => Math.round(this.downlinks.ledger?.usedMs() ?? 0));
     s.gauge(cfg.name, 'duty_cycle/budget_ms', () => Math.round(this.downlinks.ledger?.budgetMs ?? 0));
@@ -133,7 +136,8 @@ export class ModemRuntime {
   }
 
   private ready(how: string): void {
-    const first = this.troubleSince === undefined && this.ladderRuns === 0;
+    const first = !this.announced;
+    this.announced = true;
     this.phase = 'ready';
     const l = this.cfg.lora;
     const what = `${this.cfg.type} ${this.driver.version ?? '(version unknown)'} on ${this.cfg.path}, ${l.frequency / 1e6} MHz SF${l.sf} BW${l.bw}, frames ${this.cfg.frames}`;

@@ -18,7 +18,6 @@ export class ModemStats {
   readonly airtimeMs: Count;
   readonly recoveries: Count;
   readonly reboots: Count;
-  readonly portVanished: Count;
   readonly unexpectedLines: Count;
 
   constructor(readonly metrics: AdapterContext['metrics'], modem: string) {
@@ -44,7 +43,6 @@ export class ModemStats {
     this.airtimeMs = c('airtime/tx_ms');
     this.recoveries = c('recoveries');
     this.reboots = c('reboots');
-    this.portVanished = c('port/vanished');
     this.unexpectedLines = c('at/unexpected_lines');
   }
 

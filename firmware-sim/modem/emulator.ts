@@ -88,9 +88,11 @@ export abstract class ModuleEmulator {
     });
   }
 
+  /** Unplugged: the module loses power, so it is not listening until set up again. */
   async detach(): Promise<void> {
     const port = this.port;
     this.port = undefined;
+    this.powerOn();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     if (port?.isOpen) await new Promise<void>((r) => port.close(() => r()));

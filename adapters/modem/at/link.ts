@@ -55,7 +55,7 @@ export class SerialLink {
     const port = this.port;
     if (!port?.isOpen) return;
     port.write(data, (err) => {
-      if (err) this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: write failed');
+      if (err) this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: serial write failed');
     });
   }
 
@@ -70,11 +70,15 @@ export class SerialLink {
     const port = new SerialPort({ path: this.o.path, baudRate: this.o.baudRate, autoOpen: false });
     this.port = port;
     port.on('data', (chunk: Buffer) => this.o.onData(chunk));
-    port.on('error', (err: Error) => this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: serial port error'));
+    let lastError: string | undefined;
+    port.on('error', (err: Error) => {
+      lastError = err.message;
+      this.o.log.debug({ modem: this.o.name, err: err.message }, 'modem: serial port error');
+    });
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
       if (this.port !== port) return;
       this.port = undefined;
-      this.lost(err?.disconnected ? `disconnected: ${err.message}` : err ? err.message : 'closed', true);
+      this.lost(err ? `${err.disconnected ? 'disconnected: ' : ''}${err.message}` : `closed${lastError ? `: ${lastError}` : ''}`, true);
     });
     port.open((err) => {
       if (this.port !== port) return;

@@ -95,7 +95,8 @@ export class UplinkHandler {
       await this.messages.publish({ topic, payload: JSON.stringify(body), qos: 1, device });
       this.stats.framesPublished.inc();
     } catch (err) {
-      this.drop('publish_failed', `publishing to ${topic} failed: ${(err as Error).message}`);
+      const hint = (err as { reason?: string }).reason === 'not_authorized' ? ' (a LoRa device has no IP address: allow it with an auth.acl rule, see docs/modem.md "Access control")' : '';
+      this.drop('publish_failed', `publishing to ${topic} failed: ${(err as Error).message}${hint}`);
     }
   }
 
