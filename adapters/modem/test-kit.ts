@@ -26,7 +26,7 @@ export interface ModemTestGateway {
 }
 
 /** Fast settings for tests: short timeouts, a probe every 150 ms, reconnect from 50 ms. */
-export const FAST = { timeouts: { command: 300, reboot: 1000, tx_margin: 300 }, probe_interval: 150, reconnect: { min: 50, max: 400 } };
+export const FAST = { timeouts: { command: '300ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
 
 export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#']): Promise<ModemTestGateway> {
   const dir = tempDir();
