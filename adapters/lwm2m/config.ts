@@ -49,8 +49,11 @@ export const lwm2mConfigSchema = z.strictObject({
     register: translator('up/resp'),
     update: translator('up/update'),
   }).prefault({}),
-  /** Payload format of write and create requests. EMQX sends TLV; LwM2M 1.1-only devices may want SenML CBOR. */
-  write_format: z.enum(['tlv', 'senml-json', 'senml-cbor']).default('tlv'),
+  /**
+   * Payload format of write and create requests. EMQX sends TLV; `text` sends a single-resource
+   * write as text/plain (TLV for the rest) for 1.0 clients without TLV; LwM2M 1.1 devices may want SenML CBOR.
+   */
+  write_format: z.enum(['tlv', 'text', 'senml-json', 'senml-cbor']).default('tlv'),
   /** A command not yet sent after this long is dropped and reported (`mheaders.ttl` overrides, in seconds). */
   command_ttl: duration().default(7_200_000),
   /** Commands waiting per device (beyond the one in flight); a command over it gets 5.03 service_unavailable at once. */
@@ -70,8 +73,6 @@ export const lwm2mConfigSchema = z.strictObject({
     /** Largest body accepted from a device in a Block2 read. */
     max_body_size: z.number().int().min(1024).default(4 * 1024 * 1024),
   }).prefault({}),
-  /** Publish the firmware object's (5) notifications to /v1/up/dm like EMQX, too. */
-  firmware_dm_topic: z.boolean().default(false),
 });
 
 export type Lwm2mConfig = z.output<typeof lwm2mConfigSchema>;

@@ -7,10 +7,10 @@ import { encodeTlv, flattenTlv, parseTlv } from './tlv.ts';
 import { CodecError, jsonFromCommand, valueFromBytes, valueFromText, valueToBytes, type JsonValue, type PathValue, type ResourceType } from './values.ts';
 
 /** Content-Format numbers (IANA CoAP registry; 1542/1543 are the pre-registration LwM2M 1.0 drafts' numbers). */
-export const CF = { TEXT: 0, LINK: 40, OPAQUE: 42, CBOR: 60, SENML_JSON: 110, SENML_CBOR: 112, TLV: 11542, LWM2M_JSON: 11543, OLD_TLV: 1542, OLD_JSON: 1543 } as const;
+export const CF = { TEXT: 0, LINK: 40, OPAQUE: 42, CBOR: 60, SENML_JSON: 110, SENML_CBOR: 112, TLV: 11542, LWM2M_JSON: 11543, OLD_TEXT: 1541, OLD_TLV: 1542, OLD_JSON: 1543, OLD_OPAQUE: 1544 } as const;
 
-export type WriteFormat = 'tlv' | 'senml-json' | 'senml-cbor';
-export const WRITE_FORMAT_CF: Record<WriteFormat, number> = { tlv: CF.TLV, 'senml-json': CF.SENML_JSON, 'senml-cbor': CF.SENML_CBOR };
+export type WriteFormat = 'tlv' | 'text' | 'senml-json' | 'senml-cbor';
+export const WRITE_FORMAT_CF: Record<WriteFormat, number> = { tlv: CF.TLV, text: CF.TEXT, 'senml-json': CF.SENML_JSON, 'senml-cbor': CF.SENML_CBOR };
 
 /** A content format the gateway cannot decode at all (as opposed to a malformed payload). */
 export class UnsupportedFormat extends CodecError {
@@ -48,9 +48,11 @@ export function decodeContent(format: number | undefined, payload: Buffer, reqPa
   const fmt = format ?? (reqPath.length >= 3 ? CF.TEXT : CF.TLV);
   switch (fmt) {
     case CF.TEXT:
+    case CF.OLD_TEXT:
       if (reqPath.length < 3) throw new CodecError(`text/plain answer to ${pathText(reqPath)}, which is not a resource`);
       return [{ path: pathText(reqPath), value: valueFromText(model.typeOf(reqPath), payload.toString('utf8'), pathText(reqPath)) }];
     case CF.OPAQUE:
+    case CF.OLD_OPAQUE:
       return [{ path: pathText(reqPath), value: payload.toString('base64') }];
     case CF.TLV:
     case CF.OLD_TLV:
@@ -83,7 +85,15 @@ export interface WriteItem {
  * `"encoding": "hex"`). Throws CodecError naming the offending path.
  */
 export function encodeWrite(format: WriteFormat, base: number[], items: WriteItem[], hex = false): { payload: Buffer; format: number } {
-  if (format === 'tlv') {
+  const single = items.length === 1 && items[0]!.path.length === base.length && base.length >= 3;
+  if (format === 'text' && single) {
+    // text/plain (opaque for Opaque) for one resource, as LwM2M 1.0 clients without TLV expect.
+    const it = items[0]!;
+    const bytes = valueToBytes(it.type, it.value, pathText(it.path), hex);
+    if (it.type === 'Opaque') return { payload: bytes, format: CF.OPAQUE };
+    return { payload: Buffer.from(String(valueFromBytes(it.type, bytes, pathText(it.path)))), format: CF.TEXT };
+  }
+  if (format === 'tlv' || format === 'text') {
     const payload = encodeTlv(base, items.map((it) => ({ path: it.path, value: valueToBytes(it.type, it.value, pathText(it.path), hex) })));
     return { payload, format: CF.TLV };
   }
