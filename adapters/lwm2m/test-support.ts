@@ -1,5 +1,5 @@
 // Shared setup for the LwM2M adapter's integration tests (not a test file itself).
-import type { MqttClient } from 'mqtt';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { connect, endClient, startGateway, until, type TestGateway } from '../../gateway/test/helpers.ts';
 import { SimDevice, type SimOptions } from '../../firmware-sim/lwm2m/device.ts';
 import { lwm2mAdapter } from './index.ts';
@@ -8,7 +8,7 @@ export interface Lwm2mGateway extends TestGateway {
   lwm2mPort: number;
   device(opts: Partial<SimOptions> & { ep: string }): Promise<SimDevice>;
   metric(name: string): number;
-  watch(filter?: string): Promise<Watcher>;
+  watch(filter?: string, opts?: IClientOptions): Promise<Watcher>;
 }
 
 export interface Got {
@@ -40,8 +40,8 @@ export async function startLwm2m(lwm2m: Record<string, unknown> = {}, doc: Recor
       devices.push(d);
       return d;
     },
-    watch: async (filter = 'lwm2m/#') => {
-      const client = await connect(t.url);
+    watch: async (filter = 'lwm2m/#', opts = {}) => {
+      const client = await connect(t.url, opts);
       clients.push(client);
       const got: Got[] = [];
       client.on('message', (topic, payload) => {
