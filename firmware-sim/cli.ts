@@ -2,6 +2,7 @@
 // adds one line to SIMS; its module exports main(argv) -> exit code.
 const SIMS: Record<string, { about: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> }> = {
   coap: { about: 'CoAP sensors (EMQX /ps scheme): publish JSON readings, observe downlinks', load: () => import('./coap/cli.ts') },
+  ble: { about: 'BLE sensors and beacons at noble\'s bindings seam, with a gateway that scans them', load: () => import('./ble/cli.ts') },
 };
 
 async function run(argv: string[]): Promise<number> {

@@ -27,6 +27,8 @@ export interface GattHost {
 interface Connection {
   peripheral: Peripheral;
   chars: Map<string, Characteristic>;
+  /** Services discovered on this connection. */
+  services: Set<string>;
   subscribed: Map<string, (data: Buffer, isNotification: boolean) => void>;
   idle?: NodeJS.Timeout;
   onDisconnect: (reason: unknown) => void;
@@ -168,6 +170,7 @@ export class GattEngine {
     const conn: Connection = {
       peripheral: p,
       chars: new Map(),
+      services: new Set(),
       subscribed: new Map(),
       onDisconnect: (reason) => {
         if (d.conn !== conn) return;
@@ -182,12 +185,16 @@ export class GattEngine {
 
   private async characteristic(conn: Connection, service: string, characteristic: string): Promise<Characteristic> {
     const key = `${service}/${characteristic}`;
-    const known = conn.chars.get(key);
-    if (known) return known;
-    const found = await within(conn.peripheral.discoverSomeServicesAndCharacteristicsAsync([service], [characteristic]), this.opts.commandTimeout, `discovery of ${key}`);
-    const ch = found.characteristics.find((c) => c.uuid === characteristic);
+    if (!conn.services.has(service)) {
+      // Each service is discovered once per connection, with all its characteristics: noble
+      // forgets a service's characteristic objects when the service is discovered again, and a
+      // subscription on a forgotten object would never see its notifications.
+      const found = await within(conn.peripheral.discoverSomeServicesAndCharacteristicsAsync([service], []), this.opts.commandTimeout, `discovery of service ${service}`);
+      for (const c of found.characteristics) conn.chars.set(`${service}/${c.uuid}`, c);
+      conn.services.add(service);
+    }
+    const ch = conn.chars.get(key);
     if (!ch) throw new Error(`the device has no characteristic ${characteristic} in service ${service}`);
-    conn.chars.set(key, ch);
     return ch;
   }
 

@@ -55,7 +55,8 @@ Checks, one line each with a fix: the config is valid; the listeners' ports are 
 data directory is writable and has room for the bridge log; serial devices (any /dev/...
 path in the adapters' config, plus each --device) exist and this user can open them; the
 clock is synchronized; each bridge upstream is reachable with its TLS certificate verified;
-the Node.js version; when the fieldgate service is installed, that its sandbox
+the Node.js version; with adapters.ble enabled, the Bluetooth radio, the HCI addon and the
+CAP_NET_RAW/CAP_NET_ADMIN grant; when the fieldgate service is installed, that its sandbox
 (ReadWritePaths, DeviceAllow) covers the data directory and serial devices. A port or
 serial device held by the running fieldgate service is reported as ok.
 Run it as the service user to check that user's permissions:

@@ -3,6 +3,7 @@ import { builtinAdapters } from '../app/adapters.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
 import { VERSION } from '../app/version.ts';
 import { ConfigError } from '../config/load.ts';
+import { ble } from './ble.ts';
 import { clock } from './clock.ts';
 import { dataDir } from './data-dir.ts';
 import { nodeVersion } from './node-version.ts';
@@ -18,7 +19,7 @@ export type { Finding };
 // `fieldgate doctor`: every check is a small module returning findings; this file loads the
 // config, runs them, and prints one line per finding (with its fix) or JSON.
 
-const CHECKS: Check[] = [ports, dataDir, serial, sandbox, clock, upstream, nodeVersion];
+const CHECKS: Check[] = [ports, dataDir, serial, sandbox, clock, upstream, nodeVersion, ble];
 
 function configFinding(file: string | undefined): { config?: GatewayConfig; finding: Finding } {
   const name = file ?? '(embedded defaults)';
