@@ -73,13 +73,21 @@ export class Rak3172Driver implements LoraDriver {
       throw new TxError('no', `could not leave receive mode: ${(err as Error).message}`);
     }
     this.receiving = false;
+    let failure: unknown;
     try {
       await this.send(payload, airtimeMs);
-    } finally {
-      // Receive comes back whatever happened to the send; a failure here is the caller's recovery.
+    } catch (err) {
+      failure = err;
+    }
+    // Receive comes back whatever happened to the send. If the re-arm fails, `receiving` stays false
+    // and the caller's recovery takes over; the send's own outcome is what gets reported.
+    try {
       await this.cmd(`AT+PRECV=${CONTINUOUS}`);
       this.receiving = true;
+    } catch {
+      this.receiving = false;
     }
+    if (failure) throw failure;
   }
 
   private async send(payload: Buffer, airtimeMs: number): Promise<void> {

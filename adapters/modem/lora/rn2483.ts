@@ -61,10 +61,10 @@ export class Rn2483Driver implements LoraDriver {
 
   private async rearm(): Promise<void> {
     if (this.state === 'tx') return;
+    // Receiving from the moment the command is written: a packet can arrive in the same chunk as its ok.
+    this.state = 'rx';
     try {
       await this.cmd('radio rx 0');
-      // A transmission may have taken the radio while the command was queued.
-      if ((this.state as string) !== 'tx') this.state = 'rx';
     } catch {
       // The probe notices a module that is not receiving and runs the recovery ladder.
       this.state = 'idle';
@@ -100,8 +100,11 @@ export class Rn2483Driver implements LoraDriver {
       ]) {
         await this.cmd(c);
       }
-      await this.cmd('radio rx 0');
       this.state = 'rx';
+      await this.cmd('radio rx 0');
+    } catch (err) {
+      this.state = 'idle';
+      throw err;
     } finally {
       this.initializing = false;
     }
@@ -109,18 +112,22 @@ export class Rn2483Driver implements LoraDriver {
 
   async transmit(payload: Buffer, airtimeMs: number): Promise<void> {
     this.state = 'tx';
+    let failure: unknown;
     try {
-      try {
-        await this.cmd('radio rxstop');
-      } catch (err) {
-        throw new TxError('no', `could not leave receive mode: ${(err as Error).message}`);
-      }
+      await this.cmd('radio rxstop');
       await this.send(payload, airtimeMs);
-    } finally {
-      this.state = 'idle';
-      await this.cmd('radio rx 0');
-      this.state = 'rx';
+    } catch (err) {
+      failure = err instanceof TxError ? err : new TxError('no', `could not leave receive mode: ${(err as Error).message}`);
     }
+    // Receive comes back whatever happened to the send. If the re-arm fails, `receiving` says so and
+    // the caller's recovery takes over; the send's own outcome is what gets reported.
+    this.state = 'rx';
+    try {
+      await this.cmd('radio rx 0');
+    } catch {
+      this.state = 'idle';
+    }
+    if (failure) throw failure;
   }
 
   private async send(payload: Buffer, airtimeMs: number): Promise<void> {
