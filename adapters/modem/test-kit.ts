@@ -40,6 +40,7 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
   const doc = {
     gateway: { data_dir: dir.path },
     broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
+    http: { enabled: false },
     log: { level: 'debug' },
     // A LoRa node has no IP address, so acl_nomatch (deny) applies: the rule docs/modem.md gives.
     auth: { acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status'] }] },
