@@ -1,5 +1,6 @@
 import { join, resolve } from 'node:path';
 import type { Broker } from '../broker/broker.ts';
+import { moreSuffix, RateLimitedLog } from '../core/log-limit.ts';
 import type { Ingress } from '../core/ingress.ts';
 import { PublishRejected, type IngressMessage } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
@@ -11,7 +12,8 @@ import { frameSize } from './record.ts';
 import { UpstreamRules } from './rules.ts';
 import { redactUrl } from './redact.ts';
 import { SegmentLog } from './segment-log.ts';
-import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint } from './state.ts';
+import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint, type SavedState } from './state.ts';
+import { describeLoss } from './damage-report.ts';
 import type { Damage, LaneStore, OpenReport, Pos } from './store.ts';
 import { UpstreamLink } from './upstream.ts';
 
@@ -59,6 +61,9 @@ export class Bridge {
   /** When the last drop line was written, and the drops not written out since. */
   private dropLog: { at: number; suppressed: number; timer?: NodeJS.Timeout } = { at: 0, suppressed: 0 };
   private readonly c;
+  private checkpointFailures = 0;
+  private readonly checkpointLog: RateLimitedLog;
+  private readonly qos0Log: RateLimitedLog;
   openReports: Record<string, OpenReport> = {};
 
   constructor(private readonly cfg: BridgeConfig, private readonly deps: BridgeDeps) {
@@ -73,6 +78,9 @@ export class Bridge {
       this.ready.catch(() => {});
       this.removeHook = deps.ingress.addHook('bridge', (msg) => this.accept(msg));
     }
+    const write = (f: Record<string, unknown>, msg: string) => deps.log.warn(f, msg);
+    this.checkpointLog = new RateLimitedLog({ intervalMs: 60_000, write });
+    this.qos0Log = new RateLimitedLog({ intervalMs: 60_000, write, flush: (n) => ({ fields: { not_queued: n }, msg: `bridge: ${n} more QoS 0 messages not queued in the last 60 s` }) });
     const m = deps.metrics;
     this.c = {
       forwarded: m.counter('bridge/forwarded'),
@@ -113,14 +121,19 @@ export class Bridge {
     const make = (name: LaneName): LaneStore =>
       q.storage === 'memory' ? new MemoryStore(name, segmentBytes) : new SegmentLog({ dir: join(this.dir, name), name, segmentBytes, syncInterval: q.sync_interval });
     this.lanes = { high: make('high'), normal: make('normal') };
+    const state = loadCheckpoint(this.dir);
+    if (state.problem) deps.log.warn({ dir: this.dir }, state.problem);
+    const saved = state.positions;
     for (const name of LANES) {
       const lane = this.lanes[name];
       lane.on('damaged', (d) => this.reportDamage(name, d));
       const report = await lane.open();
       this.openReports[name] = report;
-      for (const d of report.damage) this.reportDamage(name, d);
+      for (const d of report.damage) this.reportDamage(name, d, state);
+      // The counter never goes backwards, whatever the files lost: a seq some upstream may have
+      // received is never given to a new message (cloud-side de-duplication would drop it).
+      lane.advanceTo(Math.max(state.next[name] ?? 0, ...cfg.upstreams.map((u) => saved[`${u.name}/${name}`]?.seq ?? 0)));
     }
-    const saved = loadCheckpoint(this.dir);
     for (const u of cfg.upstreams) {
       const rules = new UpstreamRules(u, deps.gatewayId);
       const log = deps.log.child({ upstream: u.name });
@@ -230,7 +243,7 @@ export class Bridge {
     const all = !high ? write('normal', normal) : !normal ? write('high', high) : Promise.all([write('high', high), write('normal', normal)]).then(() => {});
     if (msg.qos > 0) return all;
     // QoS 0 has no ack to hold back: queue it and let the publisher go on.
-    all.catch((err: Error) => this.deps.log.warn({ topic: msg.topic, err: err.message }, 'bridge: QoS 0 message not queued'));
+    all.catch((err: Error) => this.qos0Log.event(err.message, (more) => ({ fields: { topic: msg.topic, err: err.message }, msg: `bridge: QoS 0 message not queued (${err.message})${moreSuffix(more)}` })));
   }
 
   private makeRoom(bytes: number, topic: string): void {
@@ -290,10 +303,20 @@ export class Bridge {
     this.dropLog = { at: Date.now(), suppressed: 0 };
   }
 
-  private reportDamage(lane: LaneName, d: Damage): void {
+  private reportDamage(lane: LaneName, d: Damage, state: SavedState = { positions: this.positions(), next: this.nextSeqs() }): void {
     this.c.damaged.inc(d.bytes);
-    const lost = d.lost === undefined ? 'an unknown number of unacknowledged messages' : `${d.lost} messages`;
-    this.deps.log.warn({ lane, file: d.file, offset: d.offset, bytes: d.bytes, lost: d.lost, action: d.action }, `bridge log damaged (${d.why}): ${d.action} ${d.bytes} bytes at ${d.file}:${d.offset}, ${lost} lost; the rest of the log is kept`);
+    const r = describeLoss(d, lane, this.cfg.upstreams.map((u) => u.name), state);
+    this.deps.log.warn({ lane, file: d.file, offset: d.offset, bytes: d.bytes, action: d.action, lost_first_seq: r.first, lost_end_seq: r.end, lost_acknowledged: r.acknowledged, lost_unacknowledged: r.unacknowledged, lost_for: r.lostFor, lost_at_most: r.atMost }, r.line);
+  }
+
+  private positions(): Checkpoint {
+    const positions: Checkpoint = {};
+    for (const u of this.upstreams) for (const l of LANES) positions[`${u.consumer.name}/${l}`] = u.consumer.watermark(l);
+    return positions;
+  }
+
+  private nextSeqs(): Record<string, number> {
+    return Object.fromEntries(LANES.map((l) => [l, this.lanes[l].nextSeq]));
   }
 
   private downlink(u: Upstream, name: string, topic: string, payload: Buffer, qos: number, retain: boolean): void {
@@ -318,14 +341,23 @@ export class Bridge {
   }
 
   private async doCheckpoint(): Promise<void> {
-    const positions: Checkpoint = {};
-    for (const u of this.upstreams) for (const l of LANES) positions[`${u.consumer.name}/${l}`] = u.consumer.watermark(l);
-    const text = JSON.stringify(positions);
-    try {
-      if (text !== this.lastSaved && this.cfg.queue.storage === 'disk') {
-        await saveCheckpoint(this.dir, positions);
+    const positions = this.positions();
+    const next = this.nextSeqs();
+    const text = JSON.stringify([positions, next]);
+    if (text !== this.lastSaved && this.cfg.queue.storage === 'disk') {
+      try {
+        await saveCheckpoint(this.dir, positions, next);
         this.lastSaved = text;
+        if (this.checkpointFailures) this.deps.log.info({ dir: this.dir, failed_attempts: this.checkpointFailures }, `bridge checkpoint saved again after ${this.checkpointFailures} failed attempts`);
+        this.checkpointFailures = 0;
+      } catch (err) {
+        // Every interval while the disk is full: one line a minute, with the count. Releasing
+        // acknowledged segments below goes on regardless; it is what gives the space back.
+        this.checkpointFailures++;
+        this.checkpointLog.event('checkpoint', (more) => ({ fields: { dir: this.dir, err: (err as Error).message, failed_attempts: this.checkpointFailures }, msg: `bridge checkpoint failed (${(err as Error).message}); retrying every ${this.cfg.queue.checkpoint_interval} ms (after a crash more messages would be resent)${moreSuffix(more)}` }));
       }
+    }
+    try {
       let oldest = 0;
       for (const l of LANES) {
         const floor = this.floor(l);
@@ -337,7 +369,7 @@ export class Bridge {
       }
       this.oldestTs = oldest;
     } catch (err) {
-      this.deps.log.warn({ dir: this.dir, err: (err as Error).message }, 'bridge checkpoint failed; retrying (after a crash more messages would be resent)');
+      this.checkpointLog.event('release', (more) => ({ fields: { dir: this.dir, err: (err as Error).message }, msg: `bridge log: releasing acknowledged segments failed (${(err as Error).message}); retrying${moreSuffix(more)}` }));
     }
   }
 
@@ -364,6 +396,7 @@ export class Bridge {
     await this.checkpoint();
     await Promise.all(LANES.map((l) => this.lanes[l].close()));
     this.flushDropLog();
+    this.qos0Log.flushAll();
     this.removeHook?.();
     this.removeHook = undefined;
   }

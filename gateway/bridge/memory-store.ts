@@ -35,6 +35,14 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     return this.total;
   }
 
+  advanceTo(seq: number): void {
+    if (seq <= this.next) return;
+    const last = this.chunks[this.chunks.length - 1]!;
+    if (last.records.length === 0) last.base = seq;
+    else this.chunks.push({ base: seq, records: [], bytes: 0 });
+    this.next = seq;
+  }
+
   async open(): Promise<OpenReport> {
     return { segments: 1, messages: 0, bytes: 0, damage: [] };
   }
@@ -70,7 +78,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     if (ci < 0) return { records, end: this.endPos() };
     for (; ci < this.chunks.length && bytes < maxBytes; ci++) {
       const c = this.chunks[ci];
-      for (let i = seq - c!.base; i < c!.records.length && bytes < maxBytes; i++) {
+      for (let i = Math.max(0, seq - c!.base); i < c!.records.length && bytes < maxBytes; i++) {
         const r = c!.records[i];
         records.push({ ...r!, at: { seq: r!.seq, seg: 0, off: 0 }, next: { seq: r!.seq + 1, seg: 0, off: 0 } });
         bytes += frameSize(r!.topic, r!.payload);

@@ -235,3 +235,41 @@ describe('segment log failures', () => {
     await again.close();
   });
 });
+
+describe('segment log counter', () => {
+  it('after a torn tail the next seq skips every seq the lost bytes could have held', async () => {
+    const { log, dir } = newLog(1 << 20);
+    await log.open();
+    await fill(log, 100);
+    await log.close();
+    const file = join(dir, files(dir)[0]!);
+    const size = statSync(file).size;
+    const fd = openSync(file, 'r+');
+    writeSync(fd, Buffer.alloc(1000), 0, 1000, size - 1000);
+    closeSync(fd);
+    const again = newLog(1 << 20, dir).log;
+    const report = await again.open();
+    const d = report.damage[0]!;
+    assert.equal(d.action, 'truncated');
+    assert.ok(d.afterSeq! < 99 && d.maxLost! * 30 >= 1000);
+    assert.ok(again.nextSeq >= 100, `next seq ${again.nextSeq} would reuse an id`);
+    again.advanceTo(500);
+    await fill(again, 1, 500);
+    const all = await readAll(again);
+    assert.equal(all.at(-1)!.seq, 500);
+    await again.close();
+  });
+
+  it('a fully acknowledged active segment is released (a new empty one takes its place)', async () => {
+    const { log, dir } = newLog(1 << 20);
+    await log.open();
+    await fill(log, 50);
+    assert.equal(files(dir).length, 1);
+    await log.release(50);
+    assert.equal(log.bytes, 0);
+    assert.deepEqual(files(dir), ['0000000000000032.seg']);
+    await fill(log, 3, 50);
+    assert.deepEqual((await readAll(log)).map((r) => r.seq), [50, 51, 52]);
+    await log.close();
+  });
+});

@@ -1,12 +1,15 @@
 import { EventEmitter } from 'node:events';
-import { mkdirSync, openSync, closeSync, fsyncSync, readdirSync } from 'node:fs';
-import { open, unlink, type FileHandle } from 'node:fs/promises';
-import { join } from 'node:path';
+import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { PublishRejected } from '../core/message.ts';
 import { FrameReader } from './frame-reader.ts';
 import { encodeInto, frameSize, topicBucket, type LogRecord, type NewRecord } from './record.ts';
+import { HandlePool, segmentFile, syncDir, type Segment } from './segment-files.ts';
+import { scanSegments } from './segment-scan.ts';
 import { TailCache } from './tail-cache.ts';
 import { BUCKETS, type Damage, type Dropped, type LaneStore, type OpenReport, type Pos, type ReadRecord } from './store.ts';
+
+export { READ_HANDLES } from './segment-files.ts';
 
 export interface SegmentLogOptions {
   dir: string;
@@ -17,28 +20,6 @@ export interface SegmentLogOptions {
   /** false skips fsync (tests of the write path only; never the default). */
   fsync?: boolean;
 }
-
-interface Segment {
-  base: number;
-  file: string;
-  /** Durable bytes: everything before this offset is written and synced. */
-  size: number;
-  /** The seq after the last record in the file. */
-  end: number;
-  /** Open only for the active segment and the few most recently read ones (see READ_HANDLES). */
-  fh?: FileHandle;
-  /** Reads in progress on fh: it is not closed under them. */
-  users?: number;
-}
-
-/**
- * Sealed segments keep a file descriptor only while among this many most recently read: with small
- * segments and a large bound a lane can have thousands of files, and one descriptor each would run
- * into the process's open-file limit.
- */
-export const READ_HANDLES = 8;
-
-const NAME = /^([0-9a-f]{16})\.seg$/;
 
 /**
  * One lane of the bridge queue as append-only segment files of CRC-framed records. Appends are
@@ -62,8 +43,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private closed = false;
   /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
   private readonly reported = new Map<string, Set<number>>();
-  /** Sealed segments holding a read descriptor, least recently used first. */
-  private lru: Segment[] = [];
+  private readonly handles = new HandlePool((s) => this.segments.includes(s), (s) => s === this.active);
   bytesWritten = 0;
   syncs = 0;
 
@@ -90,74 +70,62 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   async open(): Promise<OpenReport> {
-    mkdirSync(this.opts.dir, { recursive: true });
-    const files = readdirSync(this.opts.dir).filter((f) => NAME.test(f)).sort();
-    const report: OpenReport = { segments: 0, messages: 0, bytes: 0, damage: [] };
-    let lastSeq = -1;
-    for (const f of files) {
-      const base = parseInt(NAME.exec(f)![1]!, 16);
-      const seg: Segment = { base, file: join(this.opts.dir, f), size: 0, end: Math.max(base, lastSeq + 1) };
-      seg.fh = await open(seg.file, 'r+');
-      const { size } = await seg.fh.stat();
-      const reader = new FrameReader(seg.fh, 0, size, lastSeq, 1024 * 1024);
-      let goodEnd = 0;
-      let tornTail = false;
-      for (let item = await reader.next(); item; item = await reader.next()) {
-        if (item.kind === 'record') {
-          lastSeq = item.rec.seq;
-          goodEnd = item.at + item.size;
-          this.lastSeqOfBucket[topicBucket(item.rec.topic, BUCKETS)] = item.rec.seq;
-          report.messages++;
-        } else {
-          tornTail = item.to >= size;
-          report.damage.push({ file: seg.file, offset: item.from, bytes: item.to - item.from, lost: item.lost, action: tornTail ? 'truncated' : 'skipped', why: item.why });
-          this.firstReport(seg.file, item.from);
-        }
-      }
-      seg.size = size;
-      if (tornTail) {
-        // A torn or corrupt tail (power lost mid-write): cut it so new appends follow good data.
-        await seg.fh.truncate(goodEnd);
-        await seg.fh.datasync();
-        seg.size = goodEnd;
-      }
-      seg.end = Math.max(seg.base, lastSeq + 1);
-      report.bytes += seg.size;
-      this.segments.push(seg);
-      // Sealed segments are reopened for reading when needed; only the last one stays open.
-      const prev = this.segments.at(-2);
-      if (prev?.fh) {
-        await prev.fh.close();
-        prev.fh = undefined;
-      }
-    }
-    this.next = this.segments.length ? this.active.end : 0;
+    const { segments, report } = await scanSegments(this.opts.dir, this.lastSeqOfBucket, (file, offset) => this.firstReport(file, offset));
+    this.segments = segments;
+    this.next = segments.length ? this.active.end : 0;
+    // Whatever a torn tail held may have gone up already: its seqs are never given out again.
+    for (const d of report.damage) if (d.afterSeq !== undefined && d.maxLost !== undefined) this.advanceTo(d.afterSeq + 1 + d.maxLost);
     if (!this.segments.length) await this.createSegment(this.next);
     report.segments = this.segments.length;
     return report;
   }
 
+  advanceTo(seq: number): void {
+    if (seq <= this.next) return;
+    this.next = seq;
+    // Nothing is pending (this runs before appends), so the active segment's end is the next seq.
+    if (!this.pending.length && this.segments.length) this.active.end = Math.max(this.active.end, seq);
+  }
+
   private async createSegment(base: number): Promise<void> {
-    const file = join(this.opts.dir, `${base.toString(16).padStart(16, '0')}.seg`);
+    const file = segmentFile(this.opts.dir, base);
     const fh = await open(file, 'w+');
     try {
-      // The directory entry must be durable too, or a power cut can lose the whole new file.
       this.syncDir();
     } catch (err) {
       await fh.close().catch(() => {});
-      await unlink(file).catch(() => {});
+      try {
+        unlinkSync(file);
+      } catch {
+        /* already gone */
+      }
       throw err;
     }
     this.segments.push({ base, file, size: 0, end: base, fh });
   }
 
   private syncDir(): void {
-    const dfd = openSync(this.opts.dir, 'r');
+    syncDir(this.opts.dir);
+  }
+
+  /**
+   * Starts a new, empty active segment synchronously (its descriptor opens on the next write), so
+   * a fully acknowledged active segment can be deleted. On a full disk that is the only way the
+   * log gets its space back: an empty file costs no data blocks. False when even that fails.
+   */
+  private rollSync(): boolean {
+    const base = this.next;
+    const file = segmentFile(this.opts.dir, base);
     try {
-      fsyncSync(dfd);
-    } finally {
-      closeSync(dfd);
+      closeSync(openSync(file, 'wx'));
+      this.syncDir();
+    } catch {
+      return false;
     }
+    const sealed = this.active;
+    this.segments.push({ base, file, size: 0, end: base });
+    this.handles.touch(sealed);
+    return true;
   }
 
   append(recs: NewRecord[]): Promise<void> {
@@ -200,6 +168,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.pendingBytes = 0;
     this.lastFlush = Date.now();
     let seg = this.active;
+    if (!seg.fh) await this.handles.acquire(seg).then(() => this.handles.release(seg), () => {});
     // Waiters whose records are all written and synced are resolved part by part, so a failure in
     // a later part rejects only the appends that did not reach the disk (a rejected append is
     // published again by its source: one already on disk would then go up twice, with two ids).
@@ -216,7 +185,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
           const sealed = seg;
           await this.createSegment(seg.end);
           seg = this.active;
-          this.touch(sealed);
+          this.handles.touch(sealed);
         }
         const room = this.opts.segmentBytes - seg.size;
         let j = i;
@@ -250,7 +219,11 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const e = err as NodeJS.ErrnoException;
       // Cut whatever part did land so the next commit starts on a frame boundary.
       this.tail.clear();
-      await seg.fh!.truncate(seg.size).catch(() => {});
+      await seg.fh?.truncate(seg.size).catch(() => {});
+      // The refused records' seqs are spent (never reused); the segment's end passes them so the
+      // lane's depth and every reader skip the gap instead of waiting for them.
+      const last = items[items.length - 1];
+      if (last) seg.end = Math.max(seg.end, last.rec.seq + 1);
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters.slice(settled)) w.reject(rej);
       if (durable) this.emit('durable');
@@ -258,8 +231,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   headPos(): Pos {
-    const s = this.segments[0];
-    return { seq: s!.base, seg: s!.base, off: 0 };
+    const s = this.segments[0]!;
+    return { seq: s.base, seg: s.base, off: 0 };
   }
 
   endPos(): Pos {
@@ -268,8 +241,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   private segmentFor(pos: Pos): { seg: Segment; off: number } {
-    const head = this.segments[0];
-    if (pos.seq < head!.end && pos.seq <= head!.base) return { seg: head!, off: 0 };
+    const head = this.segments[0]!;
+    if (pos.seq < head.end && pos.seq <= head.base) return { seg: head, off: 0 };
     const seg = this.segments.find((s) => s.base === pos.seg);
     if (seg && pos.seq >= seg.base) return { seg, off: pos.off };
     // The hinted segment is gone (dropped): the oldest segment holding pos.seq, from its start.
@@ -303,7 +276,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const limit = seg.size;
       const endSeq = seg.end;
       if (off < limit) {
-        const fh = await this.acquire(seg);
+        const fh = await this.handles.acquire(seg);
         try {
           const reader = new FrameReader(fh, off, limit, from.seq - 1, Math.min(maxBytes, 256 * 1024));
           for (let item = await reader.next(); item; item = await reader.next()) {
@@ -318,8 +291,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
             if (bytes >= maxBytes) return { records, end: next };
           }
         } finally {
-          seg.users = (seg.users ?? 1) - 1;
-          this.trimHandles();
+          this.handles.release(seg);
         }
         off = limit;
       }
@@ -330,10 +302,16 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     }
   }
 
-  /** Takes the whole segments ending at or before `seq` out of the log (the files go later). */
+  /**
+   * Takes the whole segments ending at or before `seq` out of the log (the files go later). The
+   * active segment goes too once everything in it is acknowledged and nothing is being written:
+   * a new empty one takes its place (else one large segment could hold a full disk for good).
+   */
   private takeReleased(seq: number): Segment[] {
     const out: Segment[] = [];
     while (this.segments.length > 1 && this.segments[0]!.end <= seq && this.segments[1]!.base <= seq) out.push(this.segments.shift()!);
+    const a = this.active;
+    if (this.segments.length === 1 && a.size > 0 && a.end <= seq && !this.flushing && !this.timer && !this.pending.length && this.rollSync()) out.push(this.segments.shift()!);
     return out;
   }
 
@@ -357,45 +335,6 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     return { firstSeq: s.base, endSeq: this.segments[0]!.base, bytes: s.size };
   }
 
-  /**
-   * The segment's descriptor, opened on demand, marked most recently used and counted as in use
-   * (the caller decrements `users` when done) before anything else can run and close it.
-   */
-  private async acquire(seg: Segment): Promise<FileHandle> {
-    while (!seg.fh) {
-      if (!this.segments.includes(seg)) throw Object.assign(new Error(`segment ${seg.file} was removed`), { code: 'ENOENT' });
-      const fh = await open(seg.file, 'r');
-      // Opened by a concurrent reader meanwhile (or removed): use theirs (or fail above).
-      if (seg.fh || !this.segments.includes(seg)) void fh.close().catch(() => {});
-      else seg.fh = fh;
-    }
-    seg.users = (seg.users ?? 0) + 1;
-    this.touch(seg);
-    return seg.fh;
-  }
-
-  private touch(seg: Segment): void {
-    const i = this.lru.indexOf(seg);
-    if (i >= 0) this.lru.splice(i, 1);
-    if (seg !== this.active && seg.fh) this.lru.push(seg);
-    this.trimHandles();
-  }
-
-  /** Closes the least recently used read descriptors beyond READ_HANDLES (never one in use). */
-  private trimHandles(): void {
-    for (let i = 0; this.lru.length > READ_HANDLES && i < this.lru.length; ) {
-      const s = this.lru[i];
-      if (s!.users || s === this.active) {
-        i++;
-        continue;
-      }
-      this.lru.splice(i, 1);
-      const fh = s!.fh;
-      s!.fh = undefined;
-      void fh?.close().catch(() => {});
-    }
-  }
-
   /** True the first time a damaged region is seen. */
   private firstReport(file: string, offset: number): boolean {
     let seen = this.reported.get(file);
@@ -407,12 +346,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   private async remove(s: Segment): Promise<void> {
     this.reported.delete(s.file);
-    const i = this.lru.indexOf(s);
-    if (i >= 0) this.lru.splice(i, 1);
-    const fh = s.fh;
-    s.fh = undefined;
-    await fh?.close().catch(() => {});
-    await unlink(s.file).catch(() => {});
+    await this.handles.remove(s);
   }
 
   async close(): Promise<void> {

@@ -69,17 +69,56 @@ export function loadMeta(dir: string, upstreams: string[]): { meta: Meta; notes:
 
 export type Checkpoint = Record<string, Pos>;
 
-export function loadCheckpoint(dir: string): Checkpoint {
-  return readJson<{ positions: Checkpoint }>(join(dir, 'checkpoint.json'))?.positions ?? {};
+export interface SavedState {
+  positions: Checkpoint;
+  /** Per lane, the seq the next record was to get when the checkpoint was saved. */
+  next: Record<string, number>;
+  /** Set when checkpoint.json exists but cannot be used: what happened and what was done. */
+  problem?: string;
+}
+
+function validPos(p: unknown): p is Pos {
+  const o = p as Pos;
+  return !!o && typeof o === 'object' && [o.seq, o.seg, o.off].every((n) => Number.isSafeInteger(n) && n >= 0);
+}
+
+/**
+ * Reads checkpoint.json. A file that exists but does not parse (or holds nonsense positions) is
+ * moved aside, not ignored: without it every upstream resends from the oldest record, and the
+ * operator must be told why.
+ */
+export function loadCheckpoint(dir: string): SavedState {
+  const file = join(dir, 'checkpoint.json');
+  if (!existsSync(file)) return { positions: {}, next: {} };
+  let why: string;
+  try {
+    const doc = JSON.parse(readFileSync(file, 'utf8')) as { positions?: unknown; next?: unknown };
+    const positions = doc.positions as Record<string, unknown> | undefined;
+    if (positions && typeof positions === 'object' && Object.values(positions).every(validPos)) {
+      const next: Record<string, number> = {};
+      for (const [k, v] of Object.entries((doc.next ?? {}) as Record<string, unknown>)) if (Number.isSafeInteger(v) && (v as number) >= 0) next[k] = v as number;
+      return { positions: positions as Checkpoint, next };
+    }
+    why = 'it holds no valid positions';
+  } catch (err) {
+    why = `it is unreadable (${(err as Error).message})`;
+  }
+  const aside = `${file}.corrupt-${Date.now()}`;
+  try {
+    renameSync(file, aside);
+  } catch {
+    /* keep it where it is; the next save replaces it */
+  }
+  return { positions: {}, next: {}, problem: `${file} was not used: ${why}; moved aside to ${aside}. Every upstream resends from the oldest queued message (the cloud sees duplicates, with the same fg-id)` };
 }
 
 /** Replaces checkpoint.json without blocking the event loop on the fsyncs. */
-export async function saveCheckpoint(dir: string, positions: Checkpoint): Promise<void> {
+export async function saveCheckpoint(dir: string, positions: Checkpoint, next: Record<string, number>): Promise<void> {
   const file = join(dir, 'checkpoint.json');
   const tmp = `${file}.tmp`;
   const fh = await open(tmp, 'w');
   try {
-    await fh.writeFile(`${JSON.stringify({ positions, saved_at: new Date().toISOString() })}\n`);
+    await fh.writeFile(`${JSON.stringify({ positions, next, saved_at: new Date().toISOString() })}\n`);
     await fh.datasync();
   } finally {
     await fh.close();

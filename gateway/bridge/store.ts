@@ -27,6 +27,10 @@ export interface Damage {
   lost: number | undefined;
   action: 'truncated' | 'skipped';
   why: string;
+  /** The seq of the last good record before the region (-1: none), when known. */
+  afterSeq?: number;
+  /** For a torn tail: at most this many records were in it (its bytes over the smallest frame). */
+  maxLost?: number;
 }
 
 export interface OpenReport {
@@ -62,6 +66,11 @@ export interface LaneStore extends EventEmitter<{ durable: []; damaged: [Damage]
   endPos(): Pos;
   /** The seq the next appended record gets. */
   readonly nextSeq: number;
+  /**
+   * Makes the next record's seq at least `seq`: after a torn tail, seqs that may already have been
+   * sent (and de-duplicated upstream by their id) are never given out again.
+   */
+  advanceTo(seq: number): void;
   /** Bytes held, including those waiting for the next commit. */
   readonly bytes: number;
   /** For each ordering bucket, the seq of its newest appended record (-1 = none). */

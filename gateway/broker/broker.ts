@@ -10,6 +10,7 @@ import { topicMatches } from '../core/topic.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { FrameTracker } from './frame-guard.ts';
+import { PeerLog } from './peer-log.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
 import { createBoundedPersistence, type BoundedPersistence } from './session-queue.ts';
 
@@ -74,10 +75,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly dropped;
   private readonly droppedDenied;
   private readonly droppedQueueFull;
+  private readonly peerLog: PeerLog;
+  private readonly peerInfo: PeerLog;
 
   constructor(private readonly deps: BrokerDeps) {
     super();
     const { cfg, metrics } = deps;
+    this.peerLog = new PeerLog(deps.log);
+    this.peerInfo = new PeerLog(deps.log, 'info');
     this.received = metrics.counter('messages/received');
     this.dropped = metrics.counter('messages/dropped');
     this.droppedDenied = metrics.counter('messages/dropped/not_authorized');
@@ -141,7 +146,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       if (size === 0) return;
       const st = this.clients.get(client);
       if (st) st.reason = 'frame_too_large';
-      this.deps.log.warn({ clientid: client.id, ipaddress: info.ipaddress, size, max_packet_size: this.deps.cfg.max_packet_size }, size < 0 ? 'malformed MQTT length: closing the connection' : 'packet exceeds broker.max_packet_size: closing the connection');
+      this.peerLog.event(size < 0 ? 'malformed_length' : 'frame_too_large', info.ipaddress, { clientid: client.id, size, max_packet_size: this.deps.cfg.max_packet_size }, size < 0 ? 'malformed MQTT length: closing the connection' : 'packet exceeds broker.max_packet_size: closing the connection');
       stream.destroy();
     });
   }
@@ -157,7 +162,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (this.clients.get(client)?.emptyIdPersistent) {
       // A session nobody can resume would only pile up offline messages: refuse before any
       // password check, with CONNACK 0x02 (identifier rejected), and aedes closes [MQTT-3.1.3-8].
-      this.deps.log.warn({ ipaddress: p.ipaddress, username }, 'MQTT connect refused: zero-length client id with clean session 0 (CONNACK 2, identifier rejected)');
+      this.peerLog.event('client_id_rejected', p.ipaddress, { username }, 'MQTT connect refused: zero-length client id with clean session 0 (CONNACK 2, identifier rejected)');
       return cb(Object.assign(new Error('zero-length client id requires clean session 1'), { returnCode: 2 }), false);
     }
     this.deps.auth.authenticate(p, password).then(
@@ -168,7 +173,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
           if (prevState) prevState.reason = this.clients.get(client)?.clean ? 'discarded' : 'takenover';
           return cb(null, true);
         }
-        this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress, username }, `MQTT connect refused: ${res.detail}`);
+        this.peerLog.event(res.reason, p.ipaddress, { clientid: client.id, username }, `MQTT connect refused: ${res.detail}`);
         const err = Object.assign(new Error(res.detail), { returnCode: res.reason === 'bad_username_or_password' ? 4 : res.reason === 'server_unavailable' ? 3 : 5 });
         cb(err, false);
       },
@@ -184,7 +189,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // [MQTT-1.5.3-2]: a UTF-8 string with U+0000 is malformed; the connection is closed unacknowledged.
       const st = this.clients.get(client);
       if (st) st.reason = 'protocol_error';
-      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress }, 'PUBLISH topic contains U+0000: malformed packet, connection closed');
+      this.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'PUBLISH topic contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic contains U+0000'));
     }
     if (!this.deps.auth.authorize(p, 'publish', packet.topic)) {
@@ -192,7 +197,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.droppedDenied.inc();
       const st = this.clients.get(client);
       if (st) st.reason = 'not_authorized';
-      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress, topic: packet.topic }, 'publish denied by ACL: message dropped, connection closed');
+      this.peerLog.event('not_authorized', p.ipaddress, { clientid: client.id, topic: packet.topic }, 'publish denied by ACL: message dropped, connection closed');
       return cb(new Error(`publish to ${packet.topic} not authorized`));
     }
     const msg: IngressMessage = {
@@ -213,7 +218,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         const reason = err instanceof PublishRejected ? err.reason : 'internal_error';
         const st = this.clients.get(client);
         if (st) st.reason = reason;
-        this.deps.log.warn({ clientid: client.id, topic: packet.topic, reason }, `publish not accepted, connection closed so the client retries: ${err.message}`);
+        this.peerLog.event(reason, p.ipaddress, { clientid: client.id, topic: packet.topic }, `publish not accepted, connection closed so the client retries: ${err.message}`);
         cb(err);
       },
     );
@@ -224,11 +229,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (sub.topic.includes('\u0000')) {
       const st = this.clients.get(client);
       if (st) st.reason = 'protocol_error';
-      this.deps.log.warn({ clientid: client.id, ipaddress: p.ipaddress }, 'SUBSCRIBE filter contains U+0000: malformed packet, connection closed');
+      this.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'SUBSCRIBE filter contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic filter contains U+0000'));
     }
     if (this.deps.auth.authorize(p, 'subscribe', sub.topic)) return cb(null, sub);
-    this.deps.log.info({ clientid: client.id, ipaddress: p.ipaddress, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
+    this.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
     cb(null, null);
   }
 
@@ -340,6 +345,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   async stop(): Promise<void> {
     await this.stopAccepting();
+    this.peerLog.flush();
+    this.peerInfo.flush();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
   }
 }

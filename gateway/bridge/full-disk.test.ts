@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { test } from 'node:test';
+import { buildSchema } from '../app/config.ts';
+import { Gateway } from '../app/gateway.ts';
+import { validateConfig } from '../config/load.ts';
+import { createLogger } from '../log/logger.ts';
+import { tempDir, until } from '../test/helpers.ts';
+import { PUBACK, RawClient, publishPacket } from '../test/raw-mqtt.ts';
+import { missingTool } from '../test/tools.ts';
+import { Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
+
+// Issue 17 item 1: a full disk must not wedge the bridge. On a real 1 MB filesystem (tmpfs) one
+// 16 MB segment is all there is, so the log can only recover if it lets go of a fully
+// acknowledged *active* segment.
+
+function smallFilesystem(): { path: string; remove(): void } | string {
+  const why = (reason: string) => {
+    if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
+    return reason;
+  };
+  if (process.getuid?.() !== 0) return why('mounting a small tmpfs needs root: run as root (CI does) to test a full disk');
+  const path = mkdtempSync(join(tmpdir(), 'fieldgate-fulldisk-'));
+  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    rmSync(path, { recursive: true, force: true });
+    return why(`mount -t tmpfs failed (${(r.stderr || r.error?.message || '').trim()}): the container does not allow mounts`);
+  }
+  return {
+    path,
+    remove: () => {
+      spawnSync('umount', [path]);
+      rmSync(path, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Publishes one QoS 1 message on a fresh raw connection: true on PUBACK, false when closed unacknowledged. */
+async function publishOnce(port: number, topic: string, payload: Buffer): Promise<boolean> {
+  const { client, code } = await RawClient.connect(port, { clientId: '' });
+  assert.equal(code, 0);
+  client.send(publishPacket(topic, payload, 1, 1));
+  try {
+    await client.next(PUBACK);
+    client.end();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    client.destroy();
+  }
+}
+
+const fs = smallFilesystem();
+const skip = typeof fs === 'string' ? fs : missingTool(MOSQUITTO, 'mosquitto');
+
+test('a full disk: refusals are logged a bounded number of times, and the log recovers by itself once acknowledged', { skip }, async () => {
+  if (typeof fs === 'string') return;
+  const work = tempDir('fieldgate-fulldisk-work-');
+  const cloud = await Mosquitto.create(work.path);
+  const lines: { level: number; msg: string }[] = [];
+  const dest = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  const doc = {
+    gateway: { data_dir: work.path },
+    broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
+    bridge: {
+      queue: { dir: fs.path, checkpoint_interval: 50 },
+      upstreams: [{ name: 'cloud', servers: [cloud.url], backoff: { initial: 50, max: 200 } }],
+    },
+  };
+  const config = validateConfig(buildSchema([]), doc, 'test');
+  const gw = new Gateway({ config, adapters: [], log: createLogger({ level: 'info', format: 'json', destination: dest }) });
+  await gw.start();
+  const port = gw.broker.ports.tcp!;
+  try {
+    // Fill the filesystem while the cloud is down.
+    const payload = Buffer.alloc(1000, 0x61);
+    let accepted = 0;
+    for (;;) {
+      const ok = await gw.broker.publish({ topic: 'fill/x', payload, qos: 1, retain: false, origin: 'mqtt', clientid: 'filler' }).then(() => true, () => false);
+      if (!ok) break;
+      accepted++;
+      assert.ok(accepted < 5000, 'a 1 MB filesystem should have filled');
+    }
+    // Remote clients keep trying while the disk is full: every one is refused, the log stays short.
+    const before = lines.length;
+    for (let i = 0; i < 40; i++) assert.equal(await publishOnce(port, 'fill/remote', payload), false);
+    await new Promise((r) => setTimeout(r, 300)); // let a few checkpoint intervals fail on the full disk
+    const during = lines.slice(before).filter((l) => l.level >= 40);
+    assert.ok(during.length <= 6, `a full disk wrote ${during.length} warning lines for 40 refused publishes:\n${during.map((l) => l.msg).join('\n')}`);
+
+    // The cloud comes back and takes everything; the bridge must then accept again without a restart.
+    await cloud.start();
+    await until(() => gw.bridge.depth().messages === 0, 'the backlog to drain to the cloud', 30_000);
+    await until(() => publishOnce(port, 'after/full', payload), 'a publish to be accepted again after the backlog drained', 15_000);
+    for (let i = 0; i < 20; i++) assert.equal(await publishOnce(port, 'after/full', payload), true);
+    assert.ok(accepted > 100, `only ${accepted} messages filled the disk`);
+  } finally {
+    await gw.stop();
+    await cloud.stop();
+    fs.remove();
+    work.remove();
+  }
+});
