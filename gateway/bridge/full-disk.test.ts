@@ -73,8 +73,8 @@ test('a full disk: refusals are logged a bounded number of times, and the log re
     gateway: { data_dir: work.path },
     broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
     bridge: {
-      queue: { dir: fs.path, checkpoint_interval: 50 },
-      upstreams: [{ name: 'cloud', servers: [cloud.url], backoff: { initial: 50, max: 200 } }],
+      queue: { dir: fs.path, checkpoint_interval: '50ms' },
+      upstreams: [{ name: 'cloud', servers: [cloud.url], backoff: { initial: '50ms', max: '200ms' } }],
     },
   };
   const config = validateConfig(buildSchema([]), doc, 'test');
@@ -94,7 +94,8 @@ test('a full disk: refusals are logged a bounded number of times, and the log re
     // Remote clients keep trying while the disk is full: every one is refused, the log stays short.
     const before = lines.length;
     for (let i = 0; i < 40; i++) assert.equal(await publishOnce(port, 'fill/remote', payload), false);
-    await new Promise((r) => setTimeout(r, 300)); // let a few checkpoint intervals fail on the full disk
+    // The checkpoint (every 50 ms) fails on the full disk all along: it must have said so, once.
+    await until(() => lines.some((l) => /bridge checkpoint failed/.test(l.msg)), 'the checkpoint failure line');
     const during = lines.slice(before).filter((l) => l.level >= 40);
     assert.ok(during.length <= 6, `a full disk wrote ${during.length} warning lines for 40 refused publishes:\n${during.map((l) => l.msg).join('\n')}`);
 

@@ -45,7 +45,7 @@ test('no configured secret ever appears in the log, through connect errors, refu
   const dropping = await fakeServer(0);
   const closed = await freePort();
   const secrets = ['Pw-Secret-1', 'Tok-Secret-2', 'Tok-Secret-3', 'Cfg-Secret-4', 'Lost-Secret-5'];
-  const backoff = { initial: 20, max: 50 };
+  const backoff = { initial: '20ms', max: '50ms' };
   const cfg = bridgeSchema.parse({
     upstreams: [
       { name: 'refused', servers: [`mqtt://alice:${secrets[0]}@127.0.0.1:${closed}`], backoff },

@@ -226,7 +226,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       if (last) seg.end = Math.max(seg.end, last.rec.seq + 1);
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters.slice(settled)) w.reject(rej);
-      if (durable) this.emit('durable');
+      // Readers learn that the end moved (past a gap, at least), so their positions move with it.
+      if (durable || last) this.emit('durable');
     }
   }
 

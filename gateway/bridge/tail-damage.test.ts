@@ -23,10 +23,10 @@ test('a zeroed log tail holding messages one upstream acknowledged: no fg-id is 
   const doc = {
     gateway: { data_dir: data },
     bridge: {
-      queue: { checkpoint_interval: 50 },
+      queue: { checkpoint_interval: '50ms' },
       upstreams: [
-        { name: 'cloud', servers: [cloud.url], message_id: 'envelope', backoff: { initial: 50, max: 200 } },
-        { name: 'down', servers: ['mqtt://127.0.0.1:1'], message_id: 'envelope', backoff: { initial: 1000, max: 1000 } },
+        { name: 'cloud', servers: [cloud.url], message_id: 'envelope', backoff: { initial: '50ms', max: '200ms' } },
+        { name: 'down', servers: ['mqtt://127.0.0.1:1'], message_id: 'envelope', backoff: { initial: '1s', max: '1s' } },
       ],
     },
   };
@@ -90,7 +90,7 @@ test('a zeroed log tail holding messages one upstream acknowledged: no fg-id is 
 test('a corrupt checkpoint.json is reported and moved aside, not silently ignored', async () => {
   const work = tempDir('fieldgate-badcheckpoint-');
   const data = join(work.path, 'data');
-  const doc = { gateway: { data_dir: data }, bridge: { upstreams: [{ name: 'cloud', servers: ['mqtt://127.0.0.1:1'], backoff: { initial: 1000, max: 1000 } }] } };
+  const doc = { gateway: { data_dir: data }, bridge: { upstreams: [{ name: 'cloud', servers: ['mqtt://127.0.0.1:1'], backoff: { initial: '1s', max: '1s' } }] } };
   try {
     const a = await startCapturedGateway(doc, []);
     await a.gw.stop();
