@@ -8,7 +8,7 @@ import { collect, connect, endClient, tempDir, until } from '../gateway/test/hel
 import { started } from '../gateway/test/cli.ts';
 import { missingTool } from '../gateway/test/tools.ts';
 import { testConfigYaml } from './config.ts';
-import { exited, spawnCaptured, unpackedRelease } from './release.ts';
+import { exited, spawnCaptured, unpackedRelease, type Proc } from './release.ts';
 
 // The release bundle on arm64, on this x86 machine: the linux-arm64 tarball is run by an arm64
 // Node.js under qemu user-mode emulation. It must start, serve MQTT, stop cleanly on SIGTERM, and
@@ -87,5 +87,29 @@ describe('arm64 release under qemu user-mode', { skip: skip ?? (typeof runtime =
     await endClient(c).catch(() => {});
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /"msg":"stopped"/);
+  });
+  test('BLE on arm64: ble decode runs from the bundle; without the HCI addon, doctor says exactly what is missing', { timeout: 90_000 }, async () => {
+    // The tarball carries noble's JavaScript but not @abandonware/bluetooth-hci-socket (a per-Node-ABI
+    // native build with no published prebuilds; docs/ble.md "Installing the HCI addon").
+    const { tree } = await unpackedRelease(join(dir.path, 'ble'), 'arm64');
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const decode = spawn(QEMU, [rt.node, bundle, 'ble', 'decode'], { env: { ...process.env, QEMU_LD_PREFIX: rt.sysroot }, stdio: ['pipe', 'pipe', 'pipe'] }) as Proc;
+    children.push(decode);
+    decode.output = { stdout: '', stderr: '' };
+    decode.stdout!.on('data', (d) => (decode.output.stdout += d));
+    decode.stderr!.on('data', (d) => (decode.output.stderr += d));
+    decode.stdin!.end('{"id":"54:48:E6:8F:80:A5","servicedata":"4002c40903bf13","servicedatauuid":"fcd2"}\n');
+    const d = await exited(decode);
+    assert.equal(d.code, 0, d.stderr);
+    assert.deepEqual(JSON.parse(d.stdout), { id: '54:48:E6:8F:80:A5', tempc: 25, hum: 50.55, tempf: 77, format: 'bthome' });
+
+    const config = join(dir.path, 'ble.yaml');
+    writeFileSync(config, testConfigYaml(join(dir.path, 'ble-data')).replace(/\n {2}ble:\n {4}enabled: false\n/, '\n  ble:\n    enabled: true\n'));
+    const doc = await exited(arm64([bundle, 'doctor', '--config', config, '--json']));
+    const findings = (JSON.parse(doc.stdout) as { findings: { check: string; status: string; message: string; fix?: string }[] }).findings;
+    const addon = findings.find((f) => f.check === 'ble-addon');
+    assert.equal(addon?.status, 'fail', doc.stdout);
+    assert.match(addon!.message, /@abandonware\/bluetooth-hci-socket\) does not load for linux-arm64 Node\.js 22\./);
+    assert.match(addon!.fix!, /Installing the HCI addon/);
   });
 });
