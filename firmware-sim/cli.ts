@@ -3,6 +3,7 @@
 const SIMS: Record<string, { about: string; load: () => Promise<{ main(argv: string[]): Promise<number> }> }> = {
   coap: { about: 'CoAP sensors (EMQX /ps scheme): publish JSON readings, observe downlinks', load: () => import('./coap/cli.ts') },
   ble: { about: 'BLE sensors and beacons at noble\'s bindings seam, with a gateway that scans them', load: () => import('./ble/cli.ts') },
+  lwm2m: { about: 'LwM2M devices (Device 3, Temperature 3303, Firmware 5): register, answer commands, notify', load: () => import('./lwm2m/cli.ts') },
 };
 
 async function run(argv: string[]): Promise<number> {

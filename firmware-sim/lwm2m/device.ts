@@ -21,6 +21,8 @@ export interface SimOptions {
   altPath?: string;
   /** Notifications as CON (acknowledged) instead of NON. */
   conNotify?: boolean;
+  /** Source address to bind (tests and benchmarks use 127.0.0.x to be many hosts). */
+  localAddress?: string;
 }
 
 export type Behaviour = 'normal' | 'silent' | 'reset' | 'separate' | 'garbage';
@@ -84,7 +86,7 @@ export class SimDevice extends EventEmitter {
     this.socket = createSocket(this.opts.host.includes(':') ? 'udp6' : 'udp4');
     this.socket.on('message', (msg, rinfo) => this.onMessage(msg, rinfo));
     this.socket.on('error', () => {});
-    return new Promise((resolve) => this.socket.bind(0, resolve));
+    return new Promise((resolve) => this.socket.bind(0, this.opts.localAddress, resolve));
   }
 
   /** A new source port, as after NAT rebinding; observations stay (the device does not know). */
