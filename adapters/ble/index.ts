@@ -50,6 +50,7 @@ class BleAdapter implements Adapter {
         );
       },
       online: (id, address) => ctx.messages.deviceConnected(identity(id, address), { proto_name: 'BLE' }),
+      seen: (id, address) => ctx.messages.deviceSeen(identity(id, address)),
       offline: (id, address) => ctx.messages.deviceDisconnected(identity(id, address), 'presence_timeout'),
       problem: (id, kind, message) => this.warn(ctx, `${kind}:${id}`, { device: id }, `BLE device ${id}: ${message}`),
     });

@@ -13,6 +13,8 @@ import { Throttle } from './throttle.ts';
 export interface IngestSinks {
   publish(id: string, address: string, body: Record<string, unknown>): void;
   online(id: string, address: string): void;
+  /** Heard again (at most every 10 s per device): the registry's last-seen time. */
+  seen(id: string, address: string): void;
   offline(id: string, address: string): void;
   /** A problem worth a (rate-limited) log line: decode error, replay, downgrade. */
   problem(id: string, kind: string, message: string): void;
@@ -57,7 +59,7 @@ export class Ingest {
     }
     const id = deviceId(ad.address);
     this.addresses.set(id, ad.address);
-    this.presence.seen(id, r?.ok === true && r.meta?.triggerBased === true);
+    if (this.presence.seen(id, r?.ok === true && r.meta?.triggerBased === true)) this.sinks.seen(id, ad.address);
     if (r && !r.ok) {
       this.stats.decodeErrors.inc();
       this.sinks.problem(id, 'decode', `${r.format}: ${r.error}`);

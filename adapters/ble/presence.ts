@@ -2,7 +2,7 @@
 // run on one interval timer, not a timer per device.
 
 export class Presence {
-  private readonly lastSeen = new Map<string, { at: number; exempt: boolean }>();
+  private readonly lastSeen = new Map<string, { at: number; exempt: boolean; reported: number }>();
   private timer?: NodeJS.Timeout;
 
   constructor(
@@ -20,11 +20,18 @@ export class Presence {
     this.timer.unref();
   }
 
-  /** `exempt`: a trigger-based BTHome device, silent between events by design; never timed out. */
-  seen(id: string, exempt = false): void {
+  /**
+   * `exempt`: a trigger-based BTHome device, silent between events by design; never timed out.
+   * Returns true when the device came online or `refreshEvery` ms passed since the last true, so
+   * the caller can tell the registry about it without doing so for every advertisement.
+   */
+  seen(id: string, exempt = false, refreshEvery = 10_000): boolean {
     const was = this.lastSeen.get(id);
-    this.lastSeen.set(id, { at: this.now(), exempt: exempt || (was?.exempt ?? false) });
+    const t = this.now();
+    const reported = was && t - was.reported < refreshEvery ? was.reported : t;
+    this.lastSeen.set(id, { at: t, exempt: exempt || (was?.exempt ?? false), reported });
     if (!was) this.onOnline(id);
+    return reported === t;
   }
 
   get online(): number {

@@ -8,6 +8,13 @@ import { Scanner } from './scanner.ts';
 
 // `fieldgate ble scan`: what the radio hears, as a table refreshed every second. Publishes nothing.
 
+/** Where the table goes: a terminal redraws it every second, anything else gets it once at the end. */
+export interface ScanOutput {
+  write(s: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
 interface Row {
   address: string;
   name: string;
@@ -39,7 +46,7 @@ export function scanTable(rows: Row[], now: number, width = 120): string {
   return all.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').slice(0, width)).join('\n');
 }
 
-export async function scanCommand(cfg: BleConfig, seconds: number | undefined, factory: NobleFactory = hciNoble): Promise<number> {
+export async function scanCommand(cfg: BleConfig, seconds: number | undefined, factory: NobleFactory = hciNoble, out: ScanOutput = process.stdout): Promise<number> {
   if (seconds !== undefined && !(seconds > 0)) {
     process.stderr.write('fieldgate ble scan: --seconds must be a positive number\n');
     return 2;
@@ -78,19 +85,19 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     return 1;
   }
   guardSigint();
-  const tty = process.stdout.isTTY === true;
+  const tty = out.isTTY === true;
   const started = Date.now();
   const code = await new Promise<number>((resolve) => {
     const draw = () => {
-      const body = scanTable([...rows.values()], Date.now(), tty ? process.stdout.columns : 10_000);
+      const body = scanTable([...rows.values()], Date.now(), tty ? out.columns : 10_000);
       const status = `hci${cfg.hci_device}: ${rows.size} devices, ${Math.round((Date.now() - started) / 1000)}s${lost ? ` - ${lost.message}` : ''}; Ctrl-C to stop`;
-      process.stdout.write(tty ? `\x1b[H\x1b[2J${status}\n${body}\n` : '');
+      out.write(tty ? `\x1b[H\x1b[2J${status}\n${body}\n` : '');
     };
     const tick = setInterval(draw, 1000);
     const finish = (c: number) => {
       clearInterval(tick);
       process.off('SIGINT', onSigint);
-      if (!tty) process.stdout.write(`${scanTable([...rows.values()], Date.now(), 10_000)}\n`);
+      if (!tty) out.write(`${scanTable([...rows.values()], Date.now(), 10_000)}\n`);
       resolve(c);
     };
     const onSigint = () => finish(0);

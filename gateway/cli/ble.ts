@@ -124,7 +124,10 @@ export async function bleCommand(argv: string[], loadConfig: LoadAdapters): Prom
   }
   if (sub === 'scan') {
     const { scanCommand } = await import('../../adapters/ble/scan.ts');
-    return scanCommand(bleSection(loadConfig, values.config), values.seconds === undefined ? undefined : Number(values.seconds));
+    const code = await scanCommand(bleSection(loadConfig, values.config), values.seconds === undefined ? undefined : Number(values.seconds));
+    // noble's HCI bindings poll the adapter on a timer that never ends: exit once the table is out.
+    await new Promise<void>((r) => process.stdout.write('', () => r()));
+    process.exit(code);
   }
   process.stderr.write(`fieldgate ble: unknown subcommand "${sub}"\n\n${BLE_HELP}\n`);
   return 2;
