@@ -5,6 +5,7 @@ import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
 import { Gateway } from '../app/gateway.ts';
 import { VERSION } from '../app/version.ts';
 import { hashPassword } from '../auth/password.ts';
+import { checkConfigFiles, type FileFinding } from '../config/files.ts';
 import { ConfigError } from '../config/load.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger } from '../log/logger.ts';
@@ -86,10 +87,28 @@ function loadOrExit(file: string | undefined, command: 'start' | 'check' | 'othe
   }
 }
 
+function fileLine(f: FileFinding): string {
+  return `  - ${f.path} ${f.file}: ${f.message}${f.hint ? ` (hint: ${f.hint})` : ''}`;
+}
+
+/** The files the config names (certificates, keys, CAs): problems are printed; errors exit 1. */
+function filesOrExit(config: GatewayConfig, file: string | undefined, command: 'start' | 'check'): FileFinding[] {
+  const findings = checkConfigFiles(config);
+  const errors = findings.filter((f) => f.status === 'error');
+  if (errors.length) {
+    const closing = command === 'start' ? `refusing to start; fix them and run "fieldgate check --config ${file ?? '...'}"` : 'fix them and run this again';
+    process.stderr.write(`fieldgate: files named in ${file ?? '(embedded defaults)'} cannot be used:\n${errors.map(fileLine).join('\n')}\nfieldgate: ${closing}\n`);
+    process.exit(1);
+  }
+  return findings.filter((f) => f.status === 'warn');
+}
+
 async function start(file: string | undefined): Promise<void> {
   const config = loadOrExit(file, 'start');
+  const warnings = filesOrExit(config, file, 'start');
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
+  for (const w of warnings) log.warn({ option: w.path, file: w.file }, `${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
   const gateway = new Gateway({ config, adapters: builtinAdapters, log });
   // systemd Type=notify: a no-op unless NOTIFY_SOCKET is set (see gateway/lifecycle/sd-notify.ts).
   const notifier = createNotifier({ onError: (message) => log.warn(message) });
@@ -185,7 +204,9 @@ export async function main(argv: string[]): Promise<void> {
       return start(configPath(values.config));
     case 'check': {
       const file = configPath(values.config);
-      loadOrExit(file, 'check');
+      const config = loadOrExit(file, 'check');
+      const warnings = filesOrExit(config, file, 'check');
+      for (const w of warnings) process.stdout.write(`warning:${fileLine(w).slice(3)}\n`);
       process.stdout.write(`config OK: ${file ?? '(embedded defaults)'}\n`);
       return;
     }

@@ -33,8 +33,9 @@ async function startUnderJournal(config: string, out: string): Promise<{ code: n
 test('under journald (JOURNAL_STREAM is stdout): readable lines with priorities; log.format json still gives JSON', async () => {
   const dir = tempDir();
   try {
-    // A start that fails at once (the TLS key does not exist) logs at fatal and exits 1.
-    const base = `gateway:\n  data_dir: ${join(dir.path, 'data')}\nbroker:\n  listeners:\n    tcp:\n      enabled: false\n    tls:\n      enabled: true\n      host: 127.0.0.1\n      port: 0\n      cert_file: ${join(dir.path, 'none.crt')}\n      key_file: ${join(dir.path, 'none.key')}\n`;
+    // A start that fails at once (192.0.2.1, TEST-NET-1, is no address of this machine) logs
+    // at fatal and exits 1.
+    const base = `gateway:\n  data_dir: ${join(dir.path, 'data')}\nbroker:\n  listeners:\n    tcp:\n      host: 192.0.2.1\n      port: 0\n`;
     writeFileSync(join(dir.path, 'a.yaml'), base);
     const journal = await startUnderJournal(join(dir.path, 'a.yaml'), join(dir.path, 'a.out'));
     assert.equal(journal.code, 1, journal.text);

@@ -57,7 +57,9 @@ describe('fieldgate process lifecycle and CLI', () => {
     const file = cfg('tls.yaml', `gateway:\n  data_dir: ${join(dir.path, 'data3')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      enabled: false\n    tls:\n      enabled: true\n      host: 127.0.0.1\n      port: 0\n      cert_file: /nonexistent/server.crt\n      key_file: /nonexistent/server.key\n`);
     const run = await fieldgate(['start', '--config', file]);
     assert.equal(run.code, 1);
-    assert.match(run.stdout, /cannot read broker\.listeners\.tls\.cert_file \/nonexistent\/server\.crt: no such file/);
+    // Checked before anything starts (gateway/config/files.ts), both files named.
+    assert.match(run.stderr, /broker\.listeners\.tls\.cert_file \/nonexistent\/server\.crt: cannot read .*ENOENT/);
+    assert.match(run.stderr, /broker\.listeners\.tls\.key_file \/nonexistent\/server\.key: cannot read .*ENOENT/);
   });
 
   test('invalid config: start refuses, check lists every problem; a valid one checks OK', async () => {
