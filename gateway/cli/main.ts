@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { builtinAdapters } from '../app/adapters.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
@@ -7,8 +8,9 @@ import { VERSION } from '../app/version.ts';
 import { hashPassword } from '../auth/password.ts';
 import { checkConfigFiles, type FileFinding } from '../config/files.ts';
 import { ConfigError } from '../config/load.ts';
+import { DataDirInUse, DataDirLock } from '../lifecycle/data-lock.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
-import { createLogger } from '../log/logger.ts';
+import { createLogger, type Logger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
 import { readNewPassword } from './passwd.ts';
 import { OPS_COMMANDS, opsCli } from './ops.ts';
@@ -103,12 +105,31 @@ function filesOrExit(config: GatewayConfig, file: string | undefined, command: '
   return findings.filter((f) => f.status === 'warn');
 }
 
+let heldLocks: DataDirLock[] = [];
+
+/** The data directory (and a bridge log directory outside it), locked for this process or exit 1. */
+async function lockDataDirs(config: GatewayConfig, file: string | undefined, log: Logger): Promise<DataDirLock[]> {
+  const dirs = [resolve(config.gateway.data_dir)];
+  const queueDir = config.bridge.queue.dir ? resolve(config.bridge.queue.dir) : undefined;
+  if (queueDir && !queueDir.startsWith(`${dirs[0]}/`)) dirs.push(queueDir);
+  const locks: DataDirLock[] = [];
+  try {
+    for (const dir of dirs) locks.push(await DataDirLock.acquire(dir, { version: VERSION, config: file ?? '(embedded defaults)', started_at: new Date().toISOString() }));
+  } catch (err) {
+    log.fatal(`fieldgate cannot start: ${err instanceof DataDirInUse ? err.message : `cannot lock the data directory: ${(err as Error).message}`}`);
+    process.exit(1);
+  }
+  return locks;
+}
+
 async function start(file: string | undefined): Promise<void> {
   const config = loadOrExit(file, 'start');
   const warnings = filesOrExit(config, file, 'start');
   const log = createLogger({ level: config.log.level, format: config.log.format });
   log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
   for (const w of warnings) log.warn({ option: w.path, file: w.file }, `${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
+  // Held until the process exits (the kernel frees them then, whatever the exit).
+  heldLocks = await lockDataDirs(config, file, log);
   const gateway = new Gateway({ config, adapters: builtinAdapters, log });
   // systemd Type=notify: a no-op unless NOTIFY_SOCKET is set (see gateway/lifecycle/sd-notify.ts).
   const notifier = createNotifier({ onError: (message) => log.warn(message) });

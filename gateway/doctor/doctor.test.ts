@@ -8,9 +8,10 @@ import { after, describe, test } from 'node:test';
 import { fieldgate } from '../test/cli.ts';
 import { tempDir, until } from '../test/helpers.ts';
 import { missingTool } from '../test/tools.ts';
+import { DataDirLock } from '../lifecycle/data-lock.ts';
 import { testConfigYaml } from '../../hw-test/config.ts';
 import { clockFinding } from './clock.ts';
-import { nodeVersionFinding } from './node-version.ts';
+import { installHint, nodeVersionFinding } from './node-version.ts';
 import { doctor } from './run.ts';
 import { parseSystemctlShow, parseUnitFiles, portHeldBy, readInstalledUnit, socketInodes, type ServiceInfo } from './service.ts';
 import type { Finding } from './types.ts';
@@ -82,7 +83,7 @@ describe('fieldgate doctor', () => {
     const [f] = of(report, 'ports');
     assert.equal(f!.status, 'fail');
     assert.match(f!.message, new RegExp(`TCP 127\\.0\\.0\\.1:${port} \\(broker\\.listeners\\.tcp\\) is already in use`));
-    assert.match(f!.fix!, /ss -lnpt 'sport = :\d+'.*broker\.listeners\.tcp\.port/);
+    assert.match(f!.fix!, /ss -ltnp 'sport = :\d+'.*broker\.listeners\.tcp\.port/);
   });
 
   test('an adapter\'s datagram port in use is found in its config section and checked as UDP', async () => {
@@ -98,7 +99,8 @@ describe('fieldgate doctor', () => {
       const f = of(report, 'ports').find((x) => x.message.includes('adapters.coap'));
       assert.equal(f?.status, 'fail', JSON.stringify(report.findings));
       assert.match(f!.message, new RegExp(`UDP 127\\.0\\.0\\.1:${port} \\(adapters\\.coap\\) is already in use`));
-      assert.match(f!.fix!, /ss -unpt/);
+      // -l: an unconnected UDP socket is only listed with it (ss -unp prints nothing).
+      assert.match(f!.fix!, /ss -lunp 'sport = :\d+'/);
     } finally {
       sock.close();
     }
@@ -206,6 +208,36 @@ describe('fieldgate doctor', () => {
     assert.equal(f!.status, 'fail');
     [f] = await portLine(service(undefined));
     assert.equal(f!.status, 'fail', 'installed but not running: the holder is someone else');
+  });
+
+  test('a development gateway (fieldgate start / npm start, no service) holding the data directory: its ports are its own', async () => {
+    // This process plays the running gateway: it holds the data-directory lock and the port.
+    const data = join(dir.path, 'd-dev');
+    const lock = await DataDirLock.acquire(data, { config: 'dev.yaml' });
+    const holder = createServer();
+    servers.push(holder);
+    await new Promise<void>((r) => holder.listen(0, '127.0.0.1', () => r()));
+    const port = (holder.address() as AddressInfo).port;
+    try {
+      const findings = await doctor({ file: config(base(data, port)), service: null });
+      const running = findings.find((f) => f.check === 'running');
+      assert.match(running?.message ?? '', new RegExp(`a fieldgate \\(PID ${process.pid}, config dev\\.yaml\\) is running`));
+      const [f] = findings.filter((x) => x.check === 'ports');
+      assert.equal(f?.status, 'ok', JSON.stringify(f));
+      assert.match(f?.message ?? '', new RegExp(`:${port} \\(broker\\.listeners\\.tcp\\) is held by the running fieldgate \\(PID ${process.pid}\\)`));
+    } finally {
+      await lock.release();
+    }
+    // Without the lock holder the same port is a conflict again.
+    const [f] = (await doctor({ file: config(base(data, port)), service: null })).filter((x) => x.check === 'ports');
+    assert.equal(f?.status, 'fail');
+  });
+
+  test('the Node.js install hint names this machine\'s tarball', () => {
+    assert.match(installHint('x64'), /linux-x64 tarball/);
+    assert.doesNotMatch(installHint('x64'), /arm64/);
+    assert.match(installHint('arm64'), /linux-arm64 tarball/);
+    assert.match(installHint('arm'), /linux-armv7l tarball/);
   });
 
   test('a serial device held by the running fieldgate service is ok, without doctor opening it', async (t) => {

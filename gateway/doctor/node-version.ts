@@ -4,7 +4,13 @@ import type { Check } from './types.ts';
 // for years should be on a line that still gets security fixes.
 const END_OF_LIFE: Record<number, string> = { 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30' };
 export const MIN_MAJOR = 20;
-const HOW = 'install Node.js 22 LTS (NodeSource\'s Debian repository, or the official linux-arm64 tarball unpacked under /usr/local); see docs/raspberry-pi.md';
+// The official tarball's name for this machine (Node.js names armv7l where process.arch says arm).
+const TARBALL: Record<string, string> = { arm64: 'linux-arm64', arm: 'linux-armv7l', x64: 'linux-x64', ppc64: 'linux-ppc64le', s390x: 'linux-s390x' };
+export function installHint(arch: string = process.arch): string {
+  const tarball = TARBALL[arch];
+  return `install Node.js 22 LTS (NodeSource's Debian repository${tarball ? `, or the official ${tarball} tarball unpacked under /usr/local` : ''}); see docs/raspberry-pi.md`;
+}
+const HOW = installHint();
 
 export function nodeVersionFinding(version: string, now: Date) {
   const major = Number(version.replace(/^v/, '').split('.')[0]);

@@ -66,7 +66,7 @@ function explain(p: PortWanted, code: string): Finding {
     case 'EADDRINUSE':
       return {
         check: 'ports', status: 'fail', message: `${at} is already in use`,
-        fix: `find the holder with "ss -${p.transport === 'tcp' ? 'l' : 'u'}npt 'sport = :${p.port}'" and stop it (if it is fieldgate itself: systemctl stop fieldgate), or change ${p.where}.port`,
+        fix: `find the holder with "${ssCommand(p)}" and stop it (if it is fieldgate itself: systemctl stop fieldgate), or change ${p.where}.port`,
       };
     case 'EACCES':
       return { check: 'ports', status: 'fail', message: `${at}: permission denied (ports below 1024 need privileges)`, fix: `use a port of 1024 or above in ${p.where}.port, or add AmbientCapabilities=CAP_NET_BIND_SERVICE to the unit` };
@@ -77,12 +77,18 @@ function explain(p: PortWanted, code: string): Finding {
   }
 }
 
+/** The `ss` line that lists the listener on this port with its process (UDP sockets need -l too). */
+export function ssCommand(p: Pick<PortWanted, 'transport' | 'port'>): string {
+  return `ss -l${p.transport === 'tcp' ? 't' : 'u'}np 'sport = :${p.port}'`;
+}
+
 /**
- * A port in use while the fieldgate service runs: fine when its main process holds the socket (a
- * healthy running install), a conflict when another process does. Undefined when no service runs.
+ * A port in use while fieldgate runs (the service, or a `fieldgate start` holding this config's
+ * data directory): fine when that process holds the socket, a conflict when another process does.
+ * Undefined when no fieldgate runs.
  */
 function heldByService(p: PortWanted, ctx: DoctorContext): Finding | undefined {
-  const pid = ctx.service?.active ? ctx.service.mainPid : undefined;
+  const pid = ctx.running?.pid;
   if (!pid) return undefined;
   const at = `${p.transport.toUpperCase()} ${p.host}:${p.port} (${p.where})`;
   const held = portHeldBy(pid, p.transport, p.port);
@@ -90,8 +96,8 @@ function heldByService(p: PortWanted, ctx: DoctorContext): Finding | undefined {
   if (held === undefined) {
     return {
       check: 'ports', status: 'warn',
-      message: `${at} is in use while the fieldgate service runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
-      fix: `sudo fieldgate doctor --config ${ctx.file ?? '/etc/fieldgate/fieldgate.yaml'} can tell, or: sudo ss -${p.transport === 'tcp' ? 'l' : 'u'}npt 'sport = :${p.port}'`,
+      message: `${at} is in use while fieldgate runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
+      fix: `sudo fieldgate doctor --config ${ctx.file ?? '/etc/fieldgate/fieldgate.yaml'} can tell, or: sudo ${ssCommand(p)}`,
     };
   }
   return undefined; // another process: the plain "in use" failure

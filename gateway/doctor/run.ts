@@ -1,8 +1,10 @@
 import { spawnSync } from 'node:child_process';
+import { resolve } from 'node:path';
 import { builtinAdapters } from '../app/adapters.ts';
 import { loadGatewayConfig, type GatewayConfig } from '../app/config.ts';
 import { VERSION } from '../app/version.ts';
 import { ConfigError } from '../config/load.ts';
+import { lockHolder } from '../lifecycle/data-lock.ts';
 import { ble } from './ble.ts';
 import { clock } from './clock.ts';
 import { dataDir } from './data-dir.ts';
@@ -56,18 +58,34 @@ function serviceFinding(s: ServiceInfo | undefined): Finding | undefined {
 }
 
 /**
+ * The fieldgate already running with this config's data directory: the service's main process, or
+ * (on a development machine, `npm start`) whoever holds the data-directory lock.
+ */
+async function runningGateway(service: ServiceInfo | undefined, config: GatewayConfig | undefined): Promise<{ running?: DoctorContext['running']; line?: Finding }> {
+  if (service?.active && service.mainPid) return { running: { pid: service.mainPid, what: 'fieldgate.service' } };
+  const holder = config ? await lockHolder(resolve(config.gateway.data_dir)) : undefined;
+  if (!holder?.pid) return {};
+  return {
+    running: { pid: holder.pid, what: 'fieldgate start' },
+    line: { check: 'running', status: 'ok', message: `a fieldgate (PID ${holder.pid}${holder.config ? `, config ${holder.config}` : ''}) is running on ${config?.gateway.data_dir}: ports and devices it holds are reported as such, not as conflicts` },
+  };
+}
+
+/**
  * Runs every check. `service` replaces what systemctl (or the installed unit file) says about the
  * fieldgate unit; null means "not installed".
  */
 export async function doctor(opts: { file?: string; devices?: string[]; timeoutMs?: number; service?: ServiceInfo | null }): Promise<Finding[]> {
   const { config, finding } = configFinding(opts.file);
   const service = opts.service === undefined ? serviceInfo() : (opts.service ?? undefined);
-  const ctx: DoctorContext = { file: opts.file, config, devices: opts.devices ?? [], timeoutMs: opts.timeoutMs ?? 5000, service };
+  const { running, line } = await runningGateway(service, config);
+  const ctx: DoctorContext = { file: opts.file, config, devices: opts.devices ?? [], timeoutMs: opts.timeoutMs ?? 5000, service, running };
   const findings: Finding[] = [finding];
   const user = userFinding();
   if (user) findings.push(user);
   const svc = serviceFinding(service);
   if (svc) findings.push(svc);
+  if (line) findings.push(line);
   const results = await Promise.all(CHECKS.map((c) => c(ctx).catch((err: Error): Finding[] => [{ check: c.name || 'check', status: 'fail', message: `the check itself crashed: ${err.message}`, fix: 'report this as a fieldgate bug' }])));
   for (const r of results) findings.push(...r);
   return findings;

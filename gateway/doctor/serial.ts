@@ -67,7 +67,7 @@ async function device(path: string, where: string, SerialPort: SerialPortCtor | 
   const via = real === path ? '' : ` -> ${real}`;
   // The running service holds its modems open (and locked): that is the healthy state. Checked
   // before opening, so doctor never touches a line the gateway is using.
-  const pid = ctx.service?.active ? ctx.service.mainPid : undefined;
+  const pid = ctx.running?.pid;
   const held = pid ? deviceHeldBy(pid, real) : false;
   if (held === true) return { check: 'serial', status: 'ok', message: `${named}${via} is held by the running fieldgate (PID ${pid}) (ok)` };
   try {
@@ -82,7 +82,7 @@ async function device(path: string, where: string, SerialPort: SerialPortCtor | 
     if (busy && held === undefined) {
       return {
         check: 'serial', status: 'warn',
-        message: `${named}${via} is in use while the fieldgate service runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
+        message: `${named}${via} is in use while fieldgate runs (PID ${pid}), probably by it; this user may not read /proc/${pid}/fd to be sure`,
         fix: `sudo fuser -v ${real} names the holder`,
       };
     }

@@ -26,6 +26,12 @@ export interface DoctorContext {
    * undefined when it is not installed: a port or device held by the running service is fine.
    */
   service?: ServiceInfo;
+  /**
+   * The fieldgate running on this config's data directory, if any: the service's main process, or
+   * any `fieldgate start` (npm start on a development machine) holding the data-directory lock.
+   * Ports and devices it holds are its own, not conflicts.
+   */
+  running?: { pid: number; what: string };
 }
 
 export type Check = (ctx: DoctorContext) => Promise<Finding[]>;
