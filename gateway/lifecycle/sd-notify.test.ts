@@ -18,6 +18,10 @@ describe('sd_notify (systemd Type=notify)', () => {
   chmodSync(join(dir.path, 'systemd-notify'), 0o755);
   const config = join(dir.path, 'fieldgate.yaml');
   writeFileSync(config, testConfigYaml(join(dir.path, 'data')));
+  // The control gateway runs beside the one under test: its own data directory (one gateway per
+  // data directory, gateway/lifecycle/data-lock.ts).
+  const controlConfig = join(dir.path, 'control.yaml');
+  writeFileSync(controlConfig, testConfigYaml(join(dir.path, 'control-data')));
   const lines = () => (existsSync(log) ? readFileSync(log, 'utf8').trim().split('\n') : []);
 
   test('watchdogInterval: half of WATCHDOG_USEC, only for the PID it names', () => {
@@ -48,7 +52,7 @@ describe('sd_notify (systemd Type=notify)', () => {
    * its pings replaces a guessed sleep, so "nothing happened" is checked after enough happened.
    */
   async function afterTwoControlPings(usec: string) {
-    const control = spawnFieldgate(['start', '--config', config], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/test/control', WATCHDOG_USEC: usec } });
+    const control = spawnFieldgate(['start', '--config', controlConfig], { env: { PATH: `${dir.path}:${process.env.PATH}`, NOTIFY_SOCKET: '/run/test/control', WATCHDOG_USEC: usec } });
     await started(control);
     const controlPings = () => lines().filter((l) => l.startsWith(`/run/test/control --pid=${control.pid} WATCHDOG=1`)).length;
     await until(() => controlPings() >= 2, 'two watchdog pings from the control gateway');
