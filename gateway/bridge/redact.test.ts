@@ -10,7 +10,6 @@ import { tempDir, until } from '../test/helpers.ts';
 import { Bridge } from './bridge.ts';
 import { bridgeSchema } from './config.ts';
 import { redactUrl } from './redact.ts';
-import { freePort } from './test/mosquitto.ts';
 
 test('redactUrl hides user info and query', () => {
   assert.equal(redactUrl('mqtt://alice:pw@host:1883'), 'mqtt://[redacted]@host:1883');
@@ -43,7 +42,9 @@ test('no configured secret ever appears in the log, through connect errors, refu
   });
   const refusing = await fakeServer(4);
   const dropping = await fakeServer(0);
-  const closed = await freePort();
+  // Port 1: nothing listens there, so the refusal is certain; a port freed by freePort() can be
+  // taken by a parallel test's broker, which would accept the connection.
+  const closed = 1;
   const secrets = ['Pw-Secret-1', 'Tok-Secret-2', 'Tok-Secret-3', 'Cfg-Secret-4', 'Lost-Secret-5'];
   const backoff = { initial: '20ms', max: '50ms' };
   const cfg = bridgeSchema.parse({
@@ -55,6 +56,7 @@ test('no configured secret ever appears in the log, through connect errors, refu
     ],
   });
   const bridge = new Bridge(cfg, { gatewayId: 'gw', dataDir: dir.path, broker: {} as Broker, ingress: new Ingress(), metrics: new Metrics(), log: createLogger({ level: 'trace', format: 'json', destination: dest }) });
+  let stopped = false;
   try {
     await bridge.start();
     await until(() => {
@@ -63,6 +65,7 @@ test('no configured secret ever appears in the log, through connect errors, refu
     }, 'every upstream to fail once and the dropping one to be lost');
     const health = JSON.stringify(bridge.health()) + JSON.stringify(bridge.lastErrors());
     await bridge.stop();
+    stopped = true;
     assert.match(out, /bridge started/);
     assert.match(out, /bad username or password/);
     for (const s of secrets) {
@@ -71,6 +74,8 @@ test('no configured secret ever appears in the log, through connect errors, refu
     }
     assert.match(out, /mqtt:\/\/\[redacted\]@127\.0\.0\.1/);
   } finally {
+    // A failed wait must not leave the bridge reconnecting forever: the test file would never exit.
+    if (!stopped) await bridge.stop();
     refusing.server.close();
     dropping.server.close();
     dir.remove();
