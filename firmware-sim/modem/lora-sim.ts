@@ -22,15 +22,17 @@ export class LoraModuleSim {
     readonly type: ModuleType,
     readonly emulator: ModuleEmulator,
     readonly baud: number,
+    path?: string,
   ) {
     this.dir = mkdtempSync(join(tmpdir(), 'fieldgate-lora-'));
-    this.path = join(this.dir, 'tty-gw');
+    this.path = path ?? join(this.dir, 'tty-gw');
     this.pty = new PtyPair(this.path, join(this.dir, 'tty-sim'));
   }
 
-  static async start(type: ModuleType, opts: Rak3172Options = {}): Promise<LoraModuleSim> {
+  /** `path`: where the gateway's end appears (a symlink socat makes); default: in a fresh temp dir. */
+  static async start(type: ModuleType, opts: Rak3172Options & { path?: string } = {}): Promise<LoraModuleSim> {
     const emulator = type === 'rak3172' ? new Rak3172Emulator(opts) : new Rn2483Emulator(opts);
-    const sim = new LoraModuleSim(type, emulator, type === 'rak3172' ? 115200 : 57600);
+    const sim = new LoraModuleSim(type, emulator, type === 'rak3172' ? 115200 : 57600, opts.path);
     await sim.pty.open();
     await emulator.attach(sim.pty.sim, sim.baud);
     return sim;
