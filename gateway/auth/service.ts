@@ -1,6 +1,7 @@
 import type { AuthConfig } from '../config/schema.ts';
 import { filterReaches } from '../core/topic.ts';
 import { checkAcl, isLoopback, type AclAction, type Principal } from './acl.ts';
+import { LOGIN_DEFAULTS, LoginGuard } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 
 export type { Principal, AclAction };
@@ -19,9 +20,15 @@ export type AuthResult =
  */
 export class AuthService {
   private readonly users: Map<string, string>;
+  readonly logins: LoginGuard;
 
-  constructor(private readonly cfg: AuthConfig) {
+  constructor(private readonly cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>) {
     this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
+    const l = cfg.login ?? LOGIN_DEFAULTS;
+    this.logins = new LoginGuard({
+      maxFailures: l.max_failures, backoffInitial: l.backoff_initial, backoffMax: l.backoff_max,
+      concurrent: l.max_concurrent_checks, waiting: l.max_waiting_checks, perAddress: l.per_address_checks, cacheTtl: l.cache_ttl,
+    });
   }
 
   /** Asked before credentials (bans, connection-rate limits: gateway/limits); a result refuses. */
@@ -38,13 +45,25 @@ export class AuthService {
       return { ok: false, reason: 'not_authorized', detail: `anonymous access from ${p.ipaddress ?? 'unknown address'} is not allowed (auth.allow_anonymous: ${this.cfg.allow_anonymous})` };
     }
     const hash = this.users.get(p.username);
-    // Verify against a dummy hash for unknown users too, so response time does not reveal which
-    // usernames exist.
-    const ok = await verifyPassword(password === undefined ? '' : Buffer.isBuffer(password) ? password.toString('utf8') : password, hash ?? DUMMY_HASH);
-    if (!hash || password === undefined) {
-      return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
+    const pw = password === undefined ? undefined : Buffer.isBuffer(password) ? password : Buffer.from(password, 'utf8');
+    if (hash && pw && this.logins.cached(p.username, pw)) return { ok: true };
+    const admitted = await this.logins.admit(p.ipaddress, p.username);
+    if (!admitted.ok) return { ok: false, reason: 'server_unavailable', detail: admitted.detail };
+    let ok: boolean;
+    try {
+      // Verify against a dummy hash for unknown users too, so response time does not reveal which
+      // usernames exist.
+      ok = await verifyPassword(pw === undefined ? '' : pw.toString('utf8'), hash ?? DUMMY_HASH);
+    } finally {
+      admitted.release();
     }
-    return ok ? { ok: true } : { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
+    if (!hash || pw === undefined || !ok) {
+      this.logins.failed(p.ipaddress, p.username);
+      if (!hash || pw === undefined) return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
+      return { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
+    }
+    this.logins.succeeded(p.ipaddress, p.username, pw);
+    return { ok: true };
   }
 
   /** `topic` is a topic name for publish, a topic filter for subscribe. */

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { bridgeSchema } from '../bridge/config.ts';
 import { httpSchema } from '../http/config.ts';
 import { limitsSchema } from '../limits/config.ts';
+import { LOGIN_DEFAULTS } from '../auth/login-guard.ts';
 import { byteSize, duration } from './duration.ts';
 
 // The one declaration of the gateway's core configuration. Adapter sections are declared by each
@@ -93,6 +94,16 @@ export const coreSchema = z.strictObject({
     users: z.array(user).default([]),
     acl: z.array(aclRule).default([]),
     acl_nomatch: z.enum(['allow', 'deny']).default('deny'),
+    /** Password-guessing limits (gateway/auth/login-guard.ts, docs/broker.md "Login floods"). */
+    login: z.strictObject({
+      max_failures: z.number().int().min(1).default(LOGIN_DEFAULTS.max_failures),
+      backoff_initial: duration().default(LOGIN_DEFAULTS.backoff_initial),
+      backoff_max: duration().default(LOGIN_DEFAULTS.backoff_max),
+      max_concurrent_checks: z.number().int().min(1).default(LOGIN_DEFAULTS.max_concurrent_checks),
+      max_waiting_checks: z.number().int().min(0).default(LOGIN_DEFAULTS.max_waiting_checks),
+      per_address_checks: z.number().int().min(1).default(LOGIN_DEFAULTS.per_address_checks),
+      cache_ttl: duration().default(LOGIN_DEFAULTS.cache_ttl),
+    }).prefault({}),
   }).prefault({}),
   sys: z.strictObject({
     interval: duration().pipe(z.number().min(100, 'must be at least 100ms')).default(60_000),

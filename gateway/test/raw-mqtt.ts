@@ -117,16 +117,17 @@ export class RawClient {
     socket.on('error', () => {});
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawClient> {
+  /** `localAddress` picks the source address (any 127.x.y.z works on Linux loopback). */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawClient> {
     return new Promise((resolve, reject) => {
-      const s = netConnect(port, host, () => resolve(new RawClient(s)));
+      const s = netConnect({ port, host, localAddress }, () => resolve(new RawClient(s)));
       s.once('error', reject);
     });
   }
 
   /** Opens a connection and completes CONNECT; resolves with the CONNACK return code. */
-  static async connect(port: number, o: ConnectOptions): Promise<{ client: RawClient; code: number; sessionPresent: boolean }> {
-    const client = await RawClient.open(port);
+  static async connect(port: number, o: ConnectOptions, localAddress?: string): Promise<{ client: RawClient; code: number; sessionPresent: boolean }> {
+    const client = await RawClient.open(port, '127.0.0.1', localAddress);
     client.send(connectPacket(o));
     const ack = await client.next(CONNACK);
     return { client, code: ack.body[1]!, sessionPresent: (ack.body[0]! & 1) === 1 };
