@@ -1,8 +1,8 @@
 // Runs one command against a device over the CoAP link and publishes what happened, in EMQX's
 // JSON: the response (with typed content), `ack`, `coap_timeout`, `coap_reset`, then `notify`
 // for each notification of an observation.
-import { CodecError, type PathValue } from './codec/values.ts';
-import { CF, UnsupportedFormat, decodeContent, decodeDiscover } from './codec/content.ts';
+import { CodecError } from './codec/values.ts';
+import { UnsupportedFormat, decodeContent, decodeDiscover } from './codec/content.ts';
 import { message, responseData, type Command, type ResponseData } from './commands.ts';
 import type { Device, Pending } from './device.ts';
 import { failureCode, readUint, uint, type CoapLink, type LinkOption, type LinkResponse } from './link.ts';
@@ -103,5 +103,3 @@ export async function runCommand(dev: Device, p: Pending, deps: ExchangeDeps): P
   }
 }
 
-export type { PathValue };
-export { CF };

@@ -11,7 +11,8 @@ import type { CoapLink } from './link.ts';
 import type { ObjectModel } from './objects/model.ts';
 import { autoObservePaths } from './observe-plan.ts';
 import { eventData, merge, parseRegister, parseUpdate } from './registration.ts';
-import { Throttle, invalidEndpoint, mountpoint } from './topics.ts';
+import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
+import { invalidEndpoint, mountpoint } from './topics.ts';
 
 export interface RdRequest {
   transport: string;
@@ -45,12 +46,11 @@ export class Lwm2mServer {
   private readonly byEp = new Map<string, Device>();
   private readonly byRegId = new Map<string, Device>();
   private readonly subs = new Map<Device, Subscription>();
-  private readonly invalidJsonLog: Throttle;
-  private readonly decodeLog: Throttle;
+  /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
+  private readonly limited: RateLimitedLog;
 
   constructor(private readonly d: ServerDeps) {
-    this.invalidJsonLog = new Throttle(10_000, d.now);
-    this.decodeLog = new Throttle(10_000, d.now);
+    this.limited = new RateLimitedLog({ intervalMs: 10_000, write: (f, m) => d.ctx.log.warn(f, m), now: d.now });
   }
 
   get size(): number {
@@ -251,8 +251,7 @@ export class Lwm2mServer {
     const doc = parseCommandJson(payload);
     if (!doc) {
       this.d.count('commands_invalid_json');
-      const n = this.invalidJsonLog.take();
-      if (n !== undefined) this.d.ctx.log.warn({ ep, suppressed: n, bytes: payload.length }, 'LwM2M command dropped: not a JSON object');
+      this.limited.event('invalid_json', (more) => ({ fields: { ep, bytes: payload.length, more_since_last_line: more }, msg: 'LwM2M command dropped: not a JSON object' }));
       return;
     }
     const t = translate(doc, this.d.model, this.d.cfg.write_format);
@@ -291,8 +290,7 @@ export class Lwm2mServer {
 
   private undecodable(dev: Device, cmd: Command, err: Error): void {
     this.d.count('payloads_undecodable');
-    const n = this.decodeLog.take();
-    if (n !== undefined) this.d.ctx.log.warn({ ep: dev.ep, msgType: cmd.msgType, path: cmd.reqPath, err: err.message, suppressed: n }, 'LwM2M device payload could not be decoded');
+    this.limited.event('undecodable', (more) => ({ fields: { ep: dev.ep, msgType: cmd.msgType, path: cmd.reqPath, err: err.message, more_since_last_line: more }, msg: 'LwM2M device payload could not be decoded' }));
   }
 
   private reportDropped(dev: Device, p: Pending, why: 'command_expired' | 'device_gone'): void {

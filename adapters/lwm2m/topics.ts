@@ -16,24 +16,3 @@ export function invalidEndpoint(ep: string): string | undefined {
   if (/[+#\u0000]/.test(ep)) return 'endpoint name contains +, # or NUL, which cannot be in an MQTT topic';
   return undefined;
 }
-
-/** A minimal "N more since the last line" limiter for log lines a peer can repeat at will. */
-export class Throttle {
-  private last = -Infinity;
-  private suppressed = 0;
-
-  constructor(private readonly intervalMs: number, private readonly now: () => number = Date.now) {}
-
-  /** Returns how many were suppressed since the last allowed line, or undefined to stay quiet. */
-  take(): number | undefined {
-    const t = this.now();
-    if (t - this.last < this.intervalMs) {
-      this.suppressed++;
-      return undefined;
-    }
-    this.last = t;
-    const n = this.suppressed;
-    this.suppressed = 0;
-    return n;
-  }
-}
