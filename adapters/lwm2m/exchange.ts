@@ -18,6 +18,8 @@ export interface ExchangeDeps {
   separateTimeoutMs: number;
   /** A device payload that could not be decoded (counted and logged by the adapter). */
   undecodable(dev: Device, cmd: Command, err: Error): void;
+  /** The device sent something (an answer, an empty ACK, a notification): it is alive and awake. */
+  heard(dev: Device): void;
 }
 
 /** The Uri-Path segments on the device: its alternate path (e.g. /lwm2m), then the object path. */
@@ -57,6 +59,7 @@ function notifier(dev: Device, cmd: Command, key: string, path: number[], deps: 
   return (n: LinkResponse) => {
     const obs = dev.observations.get(key);
     if (!obs || !obs.token.equals(n.token)) return;
+    deps.heard(dev);
     const { data, error } = interpret(cmd, path, n, deps.model);
     if (error) deps.undecodable(dev, cmd, error);
     deps.publish(dev, 'notify', message(cmd, 'notify', data, { seqNum: n.observe ?? 0 }));
@@ -81,9 +84,13 @@ export async function runCommand(dev: Device, p: Pending, deps: ExchangeDeps): P
       // Deregistration uses the observation's own token (RFC 7641 3.6).
       token: request.observe === 1 ? existing?.token : undefined,
       onNotification: request.observe === 0 ? notifier(dev, cmd, key, request.path, deps) : undefined,
-      onAck: () => deps.publish(dev, 'response', message(cmd, 'ack', cmd.data)),
+      onAck: () => {
+        deps.heard(dev);
+        deps.publish(dev, 'response', message(cmd, 'ack', cmd.data));
+      },
       timeoutMs: deps.separateTimeoutMs,
     });
+    deps.heard(dev);
     const { data, error } = interpret(cmd, request.path, res, deps.model);
     if (error) deps.undecodable(dev, cmd, error);
     if (request.observe === 0 && res.code.startsWith('2.') && res.observe !== undefined) {

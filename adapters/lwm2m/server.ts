@@ -281,9 +281,9 @@ export class Lwm2mServer {
       model: this.d.model,
       separateTimeoutMs: this.d.cfg.coap.separate_timeout,
       publish: (x, channel, body) => {
-        x.heard();
         if (!(p.silent && channel === 'response')) this.publish(x, channel, body);
       },
+      heard: (x) => x.heard(),
       undecodable: (x, cmd, err) => this.undecodable(x, cmd, err),
     });
   }
