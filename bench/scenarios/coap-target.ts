@@ -12,7 +12,13 @@ import { startInProcessGateway } from '../in-process-gateway.ts';
 const here = fileURLToPath(import.meta.url);
 const repo = resolve(dirname(here), '..', '..');
 
-export type TargetKind = 'gateway' | 'bare';
+/**
+ * gateway: fieldgate with the CoAP adapter (on the engine); bare: node-coap with its defaults and
+ * a no-op 2.04 handler; engine: the engine alone (adapters/lib/coap) with the same no-op handler;
+ * bare-aedes: node-coap with its defaults publishing each POST into a bare aedes at QoS 1 and
+ * answering 2.04 once aedes has taken it (what a gateway without fieldgate's care would be).
+ */
+export type TargetKind = 'gateway' | 'bare' | 'engine' | 'bare-aedes';
 type Request = { id: number; cmd: 'mem' | 'metrics' | 'stop' };
 
 function procMem(): { rss: number; hwm: number; heapUsed: number } {
@@ -27,16 +33,44 @@ async function child(kind: TargetKind, coapCfg: Record<string, unknown>): Promis
   let port: number;
   let metrics: () => Record<string, number> = () => ({});
   let stop: () => Promise<void>;
-  if (kind === 'bare') {
-    // node-coap with its defaults and a no-op handler: what the adapter is compared against.
+  if (kind === 'bare' || kind === 'bare-aedes') {
+    // node-coap with its defaults. Its socket is bound here and handed to listen(), the public
+    // seam, so the port is known without reaching into the server.
     const { createServer } = await import('coap');
-    const server = createServer((_req, res) => {
-      res.code = '2.04';
-      res.end();
+    const { Aedes } = await import('aedes');
+    const broker = kind === 'bare-aedes' ? new Aedes() : undefined;
+    if (broker) await broker.listen();
+    const server = createServer((req, res) => {
+      if (!broker) {
+        res.code = '2.04';
+        res.end();
+        return;
+      }
+      const topic = (req.url ?? '/').split('?')[0]!.replace(/^\/ps\//, '');
+      broker.publish({ cmd: 'publish', topic, payload: req.payload, qos: 1, retain: false, dup: false }, () => {
+        res.code = '2.04';
+        res.end();
+      });
     });
-    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-    port = (server as unknown as { _sock: Socket })._sock.address().port;
-    stop = async () => void server.close();
+    const sock = createSocket('udp4');
+    await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+    server.listen(sock);
+    port = sock.address().port;
+    stop = async () => {
+      server.close();
+      sock.close();
+      if (broker) await new Promise<void>((r) => broker.close(() => r()));
+    };
+  } else if (kind === 'engine') {
+    const { CoapEndpoint, bindUdp } = await import('../../adapters/lib/coap/index.ts');
+    const sock = await bindUdp('udp4', 0, '127.0.0.1');
+    const ep = new CoapEndpoint(sock, { id: 'udp4', handler: (_req, respond) => respond({ code: '2.04' }) });
+    port = sock.address().port;
+    metrics = () => ({ 'dedup/entries': ep.stats().dedup });
+    stop = async () => {
+      ep.close();
+      sock.close();
+    };
   } else {
     const { coapAdapter } = await import('../../adapters/coap/index.ts');
     const { gw, stop: stopGateway } = await startInProcessGateway(coapAdapter, { ipv6: { enabled: false }, ...coapCfg }, { auth: { allow_anonymous: 'always', acl_nomatch: 'allow' } });
@@ -124,6 +158,13 @@ export async function spawnCoapTarget(kind: TargetKind, coapCfg: Record<string, 
   };
 }
 
+/** 127.0.0.2, 127.0.0.3, ... (127.0.0.1 is the target's own). */
+export function loopbackAddress(i: number): string {
+  const idx = i + 1;
+  const rest = Math.floor(idx / 254);
+  return `127.${(rest >> 8) & 0xff}.${rest & 0xff}.${(idx % 254) + 1}`;
+}
+
 export interface LoadResult {
   sent: number;
   answered: number;
@@ -137,12 +178,13 @@ export interface LoadResult {
  * unanswered for 2 s (RFC 7252's ACK_TIMEOUT), so a dropped datagram costs time, not the run.
  * With `window: 0` it floods instead: every request is sent once, paced in batches, never retried.
  */
-export async function coapLoad(o: { port: number; sockets: number; window: number; total: number; deadlineMs: number; path?: (i: number) => string; batch?: number }): Promise<LoadResult> {
+export async function coapLoad(o: { port: number; sockets: number; window: number; total: number; deadlineMs: number; path?: (i: number) => string; batch?: number; addresses?: boolean }): Promise<LoadResult> {
   const codes: Record<string, number> = {};
   const socks: Socket[] = [];
   for (let i = 0; i < o.sockets; i++) {
     const s = createSocket('udp4');
-    await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
+    // addresses: each socket its own loopback address (127.0.0.2 ...), as separate devices are.
+    await new Promise<void>((r) => s.bind(0, o.addresses ? loopbackAddress(i) : '127.0.0.1', () => r()));
     socks.push(s);
   }
   const pathOf = o.path ?? ((i: number) => `bench/${i % 100}`);

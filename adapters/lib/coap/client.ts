@@ -36,6 +36,7 @@ export interface ClientRequest {
 }
 
 interface Exchange {
+  method: string;
   peer: Peer;
   token: Buffer;
   key: string;
@@ -94,7 +95,7 @@ export class ClientRole {
     const base = baseOptions(r);
     const payload = typeof r.payload === 'string' ? Buffer.from(r.payload) : (r.payload ?? Buffer.alloc(0));
     return new Promise<CoapResponse>((resolve, reject) => {
-      const ex: Exchange = { peer, token, key, base, resolve, reject, observe: r.observe === 0 ? r.onNotification : undefined, timeoutMs: r.timeoutMs ?? MAX_TRANSMIT_WAIT_MS, confirmable: r.confirmable ?? true, onAck: r.onAck };
+      const ex: Exchange = { method: r.method, peer, token, key, base, resolve, reject, observe: r.observe === 0 ? r.onNotification : undefined, timeoutMs: r.timeoutMs ?? MAX_TRANSMIT_WAIT_MS, confirmable: r.confirmable ?? true, onAck: r.onAck };
       this.exchanges.set(key, ex);
       if (payload.length > blockSize(this.link.szx)) {
         ex.upload = { payload, num: 0, szx: this.link.szx };
@@ -233,7 +234,6 @@ export class ClientRole {
     const part = sliceBlock(u.payload, u.num, u.szx)!;
     const options = [...ex.base, { name: 'Block1', value: encodeBlock({ num: u.num, more: part.more, szx: u.szx }) }];
     if (u.num === 0) options.push({ name: 'Size1', value: uintOption(u.payload.length) });
-    (ex as Exchange & { method?: string }).method = method;
     this.transmit(ex, method, options, part.data);
   }
 
@@ -255,7 +255,7 @@ export class ClientRole {
       this.fail(ex, new CoapExchangeError('2.31 Continue after the last block'));
       return true;
     }
-    this.sendUploadBlock(ex, (ex as Exchange & { method?: string }).method ?? 'POST');
+    this.sendUploadBlock(ex, ex.method);
     return true;
   }
 

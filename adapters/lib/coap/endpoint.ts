@@ -13,7 +13,10 @@
 //  - It answers retransmissions from its cache only over a dgram.Socket, processes requests that
 //    arrive in ACK/RST messages, and sends exception text in 5.00 payloads.
 // coap-packet (node-coap's own codec) parses and generates; everything stateful is here, bounded
-// in exchanges (not bytes), over any DatagramTransport.
+// in exchanges (not bytes), over any DatagramTransport. Measured (npm run bench -- coap-ingest
+// coap-flood, same run, 2 shared cores): a no-op 2.04 server on this engine answers 1.34-1.59x
+// node-coap's rate, and a 100k-request flood from 1,000 addresses peaks at 134-139 MB RSS here
+// against 223-288 MB for node-coap with its defaults.
 import { parse, type ParsedPacket } from 'coap-packet';
 import { blockSize, szxFor } from './block.ts';
 import { ClientRole, type ClientRequest } from './client.ts';
@@ -126,6 +129,7 @@ export class CoapEndpoint implements Link {
   }
 
   sendConfirmable(buf: Buffer, messageId: number, peer: Peer, on: ConfirmableCallbacks): Retransmission {
+    if (this.closed) return { sent: 0, stop: () => {} };
     const key = `${peerKey(peer)}|${messageId}`;
     const tx = retransmit(this.clock, this.params, () => this.send(buf, peer), (sent) => {
       this.awaiting.delete(key);

@@ -1,6 +1,7 @@
 // The engine's server role over real UDP on 127.0.0.1, driven by the RFC 7252 peer in
 // peer.test-kit.ts (its own codec, not coap-packet).
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { after, before, describe, test } from 'node:test';
 import { until } from '../../../gateway/test/helpers.ts';
 import { ManualClock } from './clock.ts';
@@ -8,7 +9,7 @@ import { CoapEndpoint } from './endpoint.ts';
 import type { CoapReply, CoapRequest } from './message.ts';
 import type { Respond } from './server.ts';
 import { bindUdp } from './transport.ts';
-import { ACK, CON, NON, Peer, RST, code, opt, readUintBuf, uint, type Msg } from './peer.test-kit.ts';
+import { ACK, CON, NON, Peer, RST, code, decode, encode, opt, readUintBuf, uint, type Msg } from './peer.test-kit.ts';
 
 const POST = 2;
 const GET = 1;
@@ -143,5 +144,26 @@ describe('server role', () => {
     await new Promise((r) => setTimeout(r, 50));
     assert.equal(peer.got.length, 4, 'no retransmission after the ACK');
     close();
+  });
+
+  test('any DatagramTransport: its maxDatagram picks the block size, and every message sent fits it', async () => {
+    const sent: Buffer[] = [];
+    const modem = Object.assign(new EventEmitter(), {
+      maxDatagram: 300,
+      send(buf: Buffer, offset: number, length: number, _port: number, _address: string, cb?: (err: Error | null) => void) {
+        sent.push(buf.subarray(offset, offset + length));
+        cb?.(null);
+      },
+    });
+    const ep = new CoapEndpoint(modem, { id: 'modem', handler: (_req, respond) => respond({ code: '2.05', payload: Buffer.alloc(1000, 'm') }) });
+    assert.equal(ep.blockSize, 128, '300-byte datagrams: 128-byte blocks');
+    const from = { address: '10.1.2.3', port: 5000 };
+    modem.emit('message', encode({ type: CON, code: GET, mid: 1, token: Buffer.from('m'), options: path('big'), payload: Buffer.alloc(0) }), from);
+    await until(() => sent.length === 1, 'first block');
+    const first = decode(sent[0]!);
+    assert.equal(first.payload.length, 128);
+    assert.equal(readUintBuf(opt(first, BLOCK2)) & 7, 3);
+    assert.ok(sent.every((b) => b.length <= 300));
+    ep.close();
   });
 });
