@@ -3,7 +3,8 @@ import { duration } from '../../gateway/config/duration.ts';
 
 const hex = (bytes: number, what: string) =>
   z
-    .string()
+    // YAML reads 00001234 as a number: hex strings must be quoted.
+    .string({ error: `${what}: ${bytes * 2} hex digits in quotes, e.g. "${'0a'.repeat(bytes)}"` })
     .transform((s) => s.replace(/\s+/g, ''))
     .refine((s) => new RegExp(`^[0-9a-fA-F]{${bytes * 2}}$`).test(s), { message: `${what} must be ${bytes * 2} hex digits (${bytes} bytes)` })
     .transform((s) => s.toLowerCase());

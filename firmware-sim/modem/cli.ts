@@ -13,7 +13,7 @@ const USAGE = `usage: npm run sim -- lora [options]
   --link <path>     where the gateway's end of the pty appears (default /tmp/fieldgate-lora0)
   --duration <s>    stop after this many seconds (default: until Ctrl-C)
 
-Prints the fieldgate.yaml section to paste (port, node ids and keys), then one line per frame.
+Prints the fieldgate.yaml sections to paste (ACL rule, port, node ids and keys), then one line per frame.
 `;
 
 /** Demo keys: derived from the node id so the printed config always matches. Never use in the field. */
@@ -66,6 +66,9 @@ export async function main(argv: string[]): Promise<number> {
   const sim = await LoraModuleSim.start(type, { nwm: 1, path: a.link });
   const ids = Array.from({ length: nodes }, (_, i) => 0x5100 + i);
   const yaml = [
+    'auth:',
+    '  acl:',
+    "    - { permission: allow, action: publish, topics: ['lora/%c/up', 'lora/%c/dn/status'] }   # LoRa devices have no IP address",
     'adapters:',
     '  modem:',
     '    enabled: true',
