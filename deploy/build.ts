@@ -13,6 +13,7 @@ import { build, type Plugin } from 'esbuild';
 //     fieldgate-<version>-linux-<arch>/
 //       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
 //       lib/fieldgate.mjs(.map)       the bundle (it names its map, for --enable-source-maps)
+//       lib/www/                      the status page (plain HTML/CSS/JS the HTTP API serves)
 //       lib/native/serialport/prebuilds/linux-<arch>/*.node
 //       share/fieldgate.example.yaml, share/doc/raspberry-pi.md, share/doc/THIRD-PARTY-LICENSES.txt
 //       systemd/fieldgate.service (+ ble.conf drop-in), udev/99-fieldgate.rules
@@ -227,6 +228,8 @@ async function bundle(out: string): Promise<string> {
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
+  // The status page is plain files the HTTP API reads from `www/` next to the bundle.
+  cpSync(join(ROOT, 'gateway', 'http', 'www'), join(dir, 'www'), { recursive: true });
   writeFileSync(join(dir, 'THIRD-PARTY-LICENSES.txt'), thirdPartyLicenses(Object.keys(result.metafile.inputs)));
   return outfile;
 }
@@ -240,6 +243,7 @@ function releaseTree(out: string, bundleFile: string, arch: Arch): string {
   mkdirSync(lib, { recursive: true });
   copyFileSync(bundleFile, join(dir, BUNDLE_REL));
   copyFileSync(`${bundleFile}.map`, join(dir, `${BUNDLE_REL}.map`));
+  cpSync(join(dirname(bundleFile), 'www'), join(lib, 'www'), { recursive: true });
   const src = join(prebuildsDir(), `linux-${arch}`);
   if (!existsSync(src)) throw new Error(`no serialport prebuilds for linux-${arch} in ${src}: is serialport installed (npm ci)?`);
   cpSync(src, join(lib, 'native', 'serialport', 'prebuilds', `linux-${arch}`), { recursive: true });

@@ -1,11 +1,10 @@
 import { readFile } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import { invalidTopicFilter } from '../../core/topic.ts';
+import { WWW } from '../www-dir.ts';
 import type { RouteDeps } from './deps.ts';
 
-// The page is plain files next to this module (gateway/http/www/ in a checkout, lib/www/ beside the
-// bundle in a release: deploy/build.ts copies them), read once and kept in memory.
-const WWW = new URL('../www/', import.meta.url);
+// The page is plain files (see www-dir.ts), read once and kept in memory.
 const FILES: Record<string, string> = {
   'index.html': 'text/html; charset=utf-8',
   'app.js': 'text/javascript; charset=utf-8',
