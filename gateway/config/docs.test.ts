@@ -16,7 +16,7 @@ import { ConfigError, validateConfig } from './load.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
-const SECTIONS = ['gateway', 'log', 'broker', 'auth', 'sys', 'adapters', 'bridge', 'http', 'limits'];
+const SECTIONS = ['gateway', 'log', 'broker', 'auth', 'sys', 'adapters', 'bridge', 'http'];
 const schema = buildSchema(builtinAdapters);
 
 /** Steps one key into a zod schema, through defaults, optionals, pipes and the like. */

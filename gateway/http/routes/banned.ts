@@ -32,7 +32,7 @@ export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDep
       summary: 'Banned clients, usernames and addresses',
       tags: ['banned'],
       querystring: { type: 'object', properties: { ...pageQuery, clientid: { type: 'string' }, username: { type: 'string' }, peerhost: { type: 'string' } } },
-      response: { 200: pagedOf(banSchema), 400: errorBody },
+      responses: { 200: pagedOf(banSchema), 400: errorBody },
     },
   }, async (req, reply) => {
     const q = req.query as PageQuery & { clientid?: string; username?: string; peerhost?: string };
@@ -48,7 +48,7 @@ export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDep
       summary: 'Ban a clientid, username or address (connected matches are kicked)',
       tags: ['banned'],
       body: { ...banSchema, required: ['as', 'who'] },
-      response: { 200: banSchema, 400: errorBody },
+      responses: { 200: banSchema, 400: errorBody },
     },
   }, async (req, reply) => {
     const b = req.body as { as: BanKind; who: string; by?: string; reason?: string; at?: string; until?: string };
@@ -74,7 +74,7 @@ export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDep
       summary: 'Lift one ban',
       tags: ['banned'],
       params: { type: 'object', properties: { as: { type: 'string', enum: [...BAN_KINDS] }, who: { type: 'string' } }, required: ['as', 'who'] },
-      response: { 204: { type: 'null' }, 404: errorBody },
+      responses: { 204: { type: 'null' }, 404: errorBody },
     },
   }, async (req, reply) => {
     const p = req.params as { as: string; who: string };
@@ -82,7 +82,7 @@ export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDep
     return reply.code(204).send();
   });
 
-  app.delete('/api/v5/banned', { schema: { summary: 'Lift every ban', tags: ['banned'], response: { 204: { type: 'null' } } } }, async (_req, reply) => {
+  app.delete('/api/v5/banned', { schema: { summary: 'Lift every ban', tags: ['banned'], responses: { 204: { type: 'null' } } } }, async (_req, reply) => {
     bans.clear();
     return reply.code(204).send();
   });

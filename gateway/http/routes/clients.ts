@@ -95,7 +95,7 @@ export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
           like_username: { type: 'string' },
         },
       },
-      response: { 200: pagedOf(clientSchema) },
+      responses: { 200: pagedOf(clientSchema) },
     },
   }, async (req) => {
     const q = req.query as ClientQuery;
@@ -104,14 +104,14 @@ export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
   });
 
   app.get('/api/v5/clients/:clientid', {
-    schema: { summary: 'One MQTT client', tags: ['clients'], params: clientParams, response: { 200: clientSchema, 404: errorBody } },
+    schema: { summary: 'One MQTT client', tags: ['clients'], params: clientParams, responses: { 200: clientSchema, 404: errorBody } },
   }, async (req, reply) => {
     const t = view.clients.get((req.params as { clientid: string }).clientid);
     return t ? clientObject(view, t) : reply.code(404).send(notFound);
   });
 
   app.delete('/api/v5/clients/:clientid', {
-    schema: { summary: 'Kick a connected client (disconnect reason "kicked")', tags: ['clients'], params: clientParams, response: { 204: { type: 'null' }, 404: errorBody } },
+    schema: { summary: 'Kick a connected client (disconnect reason "kicked")', tags: ['clients'], params: clientParams, responses: { 204: { type: 'null' }, 404: errorBody } },
   }, async (req, reply) => {
     const id = (req.params as { clientid: string }).clientid;
     if (!view.clients.kick(id)) return reply.code(404).send(view.clients.get(id) ? { code: 'CLIENTID_NOT_FOUND', message: 'Client is not connected (its persistent session is kept)' } : notFound);
@@ -120,7 +120,7 @@ export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
   });
 
   app.get('/api/v5/clients/:clientid/subscriptions', {
-    schema: { summary: "A client's subscriptions (a plain array, as in EMQX)", tags: ['clients'], params: clientParams, response: { 200: { type: 'array', items: subscriptionSchema }, 404: errorBody } },
+    schema: { summary: "A client's subscriptions (a plain array, as in EMQX)", tags: ['clients'], params: clientParams, responses: { 200: { type: 'array', items: subscriptionSchema }, 404: errorBody } },
   }, async (req, reply) => {
     const t = view.clients.get((req.params as { clientid: string }).clientid);
     if (!t) return reply.code(404).send(notFound);
@@ -132,7 +132,7 @@ export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       summary: 'Every MQTT subscription (EMQX paging)',
       tags: ['subscriptions'],
       querystring: { type: 'object', properties: { ...pageQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', minimum: 0, maximum: 2 } } },
-      response: { 200: pagedOf(subscriptionSchema) },
+      responses: { 200: pagedOf(subscriptionSchema) },
     },
   }, async (req) => {
     const q = req.query as PageQuery & { clientid?: string; topic?: string; qos?: number };

@@ -60,11 +60,11 @@ export function summaryOf(view: OpsView) {
 
 export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void {
   app.get('/api/v5/bridge', {
-    schema: { summary: 'The upstream bridge, per upstream', tags: ['fieldgate'], response: { 200: { type: 'array', items: upstream } } },
+    schema: { summary: 'The upstream bridge, per upstream', tags: ['fieldgate'], responses: { 200: { type: 'array', items: upstream } } },
   }, async () => view.bridge());
 
   app.get('/api/v5/adapters', {
-    schema: { summary: 'Protocol adapters: health, restarts, last error', tags: ['fieldgate'], response: { 200: { type: 'array', items: adapter } } },
+    schema: { summary: 'Protocol adapters: health, restarts, last error', tags: ['fieldgate'], responses: { 200: { type: 'array', items: adapter } } },
   }, async () => adaptersOf(view));
 
   app.get('/api/v5/devices', {
@@ -72,7 +72,7 @@ export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void
       summary: 'Every device any adapter has seen (the registry)',
       tags: ['fieldgate'],
       querystring: { type: 'object', properties: { ...pageQuery, protocol: { type: 'string' }, online: { type: 'boolean' } } },
-      response: { 200: pagedOf(device) },
+      responses: { 200: pagedOf(device) },
     },
   }, async (req) => {
     const q = req.query as PageQuery & { protocol?: string; online?: boolean };

@@ -64,7 +64,7 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       summary: 'Protocol adapters as EMQX gateways (a plain array)',
       tags: ['gateways'],
       querystring: { type: 'object', properties: { status: { type: 'string', enum: ['running', 'stopped', 'unloaded'] } } },
-      response: { 200: { type: 'array', items: gatewayItem } },
+      responses: { 200: { type: 'array', items: gatewayItem } },
     },
   }, async (req) => {
     const want = (req.query as { status?: string }).status;
@@ -90,7 +90,7 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
         type: 'object',
         properties: { ...pageQuery, clientid: { type: 'string' }, username: { type: 'string' }, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'disconnected'] }, like_clientid: { type: 'string' } },
       },
-      response: { 200: pagedOf(gatewayClient), 404: errorBody },
+      responses: { 200: pagedOf(gatewayClient), 404: errorBody },
     },
   }, async (req, reply) => {
     const name = (req.params as { name: string }).name;

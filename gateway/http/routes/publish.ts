@@ -46,7 +46,7 @@ export function publishRoutes(app: FastifyInstance, { view, log }: RouteDeps): v
         },
         required: ['topic', 'payload'],
       },
-      response: { 200: { type: 'object', properties: { id: { type: 'string' } } }, 202: reasonBody, 400: reasonBody, 403: reasonBody, 503: reasonBody },
+      responses: { 200: { type: 'object', properties: { id: { type: 'string' } } }, 202: reasonBody, 400: reasonBody, 403: reasonBody, 503: reasonBody },
     },
   }, async (req, reply) => {
     const b = req.body as PublishBody;

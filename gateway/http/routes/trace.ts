@@ -50,7 +50,7 @@ function fail(reply: FastifyReply, err: unknown) {
 const nameParams = { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] } as const;
 
 export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): void {
-  app.get('/api/v5/trace', { schema: { summary: 'Traces, newest first', tags: ['trace'], response: { 200: { type: 'array', items: traceSchema } } } }, async () => traces.list().map((t) => out(view.node, t)));
+  app.get('/api/v5/trace', { schema: { summary: 'Traces, newest first', tags: ['trace'], responses: { 200: { type: 'array', items: traceSchema } } } }, async () => traces.list().map((t) => out(view.node, t)));
 
   app.post('/api/v5/trace', {
     schema: {
@@ -70,7 +70,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
         },
         required: ['name', 'type'],
       },
-      response: { 200: traceSchema, 400: errorBody, 409: errorBody },
+      responses: { 200: traceSchema, 400: errorBody, 409: errorBody },
     },
   }, async (req, reply) => {
     const b = req.body as { name: string; type: 'clientid' | 'topic'; clientid?: string; topic?: string; start_at?: string; end_at?: string; duration?: string; payload_encode: 'text' | 'hex' | 'hidden' };
@@ -88,7 +88,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
     }
   });
 
-  app.put('/api/v5/trace/:name/stop', { schema: { summary: 'Stop a trace (its file is kept)', tags: ['trace'], params: nameParams, response: { 404: errorBody } } }, async (req, reply) => {
+  app.put('/api/v5/trace/:name/stop', { schema: { summary: 'Stop a trace (its file is kept)', tags: ['trace'], params: nameParams, responses: { 404: errorBody } } }, async (req, reply) => {
     try {
       const t = await traces.stop((req.params as { name: string }).name);
       return { enable: false, name: t.name };
@@ -97,7 +97,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
     }
   });
 
-  app.delete('/api/v5/trace/:name', { schema: { summary: 'Delete a trace and its file', tags: ['trace'], params: nameParams, response: { 204: { type: 'null' }, 404: errorBody } } }, async (req, reply) => {
+  app.delete('/api/v5/trace/:name', { schema: { summary: 'Delete a trace and its file', tags: ['trace'], params: nameParams, responses: { 204: { type: 'null' }, 404: errorBody } } }, async (req, reply) => {
     try {
       await traces.delete((req.params as { name: string }).name);
       return reply.code(204).send();
@@ -106,7 +106,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
     }
   });
 
-  app.delete('/api/v5/trace', { schema: { summary: 'Delete every trace', tags: ['trace'], response: { 204: { type: 'null' } } } }, async (_req, reply) => {
+  app.delete('/api/v5/trace', { schema: { summary: 'Delete every trace', tags: ['trace'], responses: { 204: { type: 'null' } } } }, async (_req, reply) => {
     await traces.deleteAll();
     return reply.code(204).send();
   });
@@ -117,7 +117,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
       tags: ['trace'],
       params: nameParams,
       querystring: { type: 'object', properties: { position: { type: 'integer', minimum: 0, default: 0 }, bytes: { type: 'integer', minimum: 1, maximum: 1048576, default: 1000 } } },
-      response: { 200: { type: 'object', properties: { meta: { type: 'object', properties: { position: { type: 'integer' }, bytes: { type: 'integer' } } }, items: { type: 'string' } } }, 404: errorBody },
+      responses: { 200: { type: 'object', properties: { meta: { type: 'object', properties: { position: { type: 'integer' }, bytes: { type: 'integer' } } }, items: { type: 'string' } } }, 404: errorBody },
     },
   }, async (req, reply) => {
     const t = traces.get((req.params as { name: string }).name);
@@ -138,7 +138,7 @@ export function traceRoutes(app: FastifyInstance, { view, traces }: RouteDeps): 
     return { meta: { position: q.position + n, bytes: n }, items: buf.subarray(0, n).toString('utf8') };
   });
 
-  app.get('/api/v5/trace/:name/download', { schema: { summary: 'The whole trace file (text/plain; EMQX sends a zip)', tags: ['trace'], params: nameParams, response: { 404: errorBody } } }, async (req, reply) => {
+  app.get('/api/v5/trace/:name/download', { schema: { summary: 'The whole trace file (text/plain; EMQX sends a zip)', tags: ['trace'], params: nameParams, responses: { 404: errorBody } } }, async (req, reply) => {
     const t = traces.get((req.params as { name: string }).name);
     if (!t || t.log_size === 0) return reply.code(404).send({ code: 'NOT_FOUND', message: 'Trace is empty' });
     reply.type('text/plain; charset=utf-8').header('content-disposition', `attachment; filename=${t.name}.log`);
