@@ -12,7 +12,8 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { FrameTracker } from './frame-guard.ts';
 import { PeerLog } from './peer-log.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
-import { createBoundedPersistence, type BoundedPersistence } from './session-queue.ts';
+import type { BoundedPersistence } from './session-queue.ts';
+import { SessionTable, sessionPersistence } from './sessions.ts';
 
 // mqtt-packet (shared by aedes and MQTT.js) otherwise builds a cache of 65,536 two-byte Buffers on
 // its first write: 6 MB of heap and 65k objects that every full GC walks again, for a small saving
@@ -77,6 +78,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly droppedQueueFull;
   private readonly peerLog: PeerLog;
   private readonly peerInfo: PeerLog;
+  private readonly sessions: SessionTable;
+  /** The connected client per client id (a takeover replaces it before the old one is gone). */
+  private readonly current = new Map<string, Client>();
+  private readonly expired;
+  private readonly refusedSessions;
+  private sweeper?: NodeJS.Timeout;
 
   constructor(private readonly deps: BrokerDeps) {
     super();
@@ -87,19 +94,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.dropped = metrics.counter('messages/dropped');
     this.droppedDenied = metrics.counter('messages/dropped/not_authorized');
     this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
-    let lastDropLog = 0;
-    this.persistence = createBoundedPersistence({
-      maxQueued: cfg.max_queued_messages,
-      onDrop: (clientId, p) => {
-        this.dropped.inc();
-        this.droppedQueueFull.inc();
-        const now = Date.now();
-        if (now - lastDropLog > 10_000) {
-          lastDropLog = now;
-          deps.log.warn({ clientid: clientId, topic: p.topic, max_queued_messages: cfg.max_queued_messages, dropped_total: this.droppedQueueFull.value }, 'session queue full: dropped the oldest message (raise broker.max_queued_messages or reconnect the client)');
-        }
-      },
+    this.persistence = sessionPersistence(cfg, deps.log, () => {
+      this.dropped.inc();
+      this.droppedQueueFull.inc();
+      return this.droppedQueueFull.value;
     });
+    this.sessions = new SessionTable(cfg.max_sessions, cfg.session_expiry_interval);
+    this.expired = metrics.counter('sessions/expired');
+    this.refusedSessions = metrics.counter('sessions/refused');
     this.aedes = new Aedes({
       id: 'fieldgate',
       persistence: this.persistence,
@@ -125,10 +127,29 @@ export class Broker extends EventEmitter<BrokerEvents> {
       return n;
     });
     metrics.gaugeFn('messages/queued', () => this.persistence.queuedTotal());
+    metrics.gaugeFn('messages/queued_bytes', () => this.persistence.totalBytes);
+    metrics.gaugeFn('sessions/count', () => this.sessions.size);
     this.wireEvents();
   }
 
+  /** Ends persistent sessions offline for longer than session_expiry_interval (EMQX's default: 2 h). */
+  private sweep(): void {
+    const gone = this.sessions.takeExpired();
+    if (!gone.length) return;
+    for (const id of gone) {
+      this.subs.delete(id);
+      this.persistence.cleanSubscriptions({ id }).catch((err: Error) => this.deps.log.warn({ clientid: id, err: err.message }, 'expired session: removing its subscriptions failed'));
+    }
+    this.expired.inc(gone.length);
+    this.deps.log.info({ expired: gone.length, session_expiry_interval: this.deps.cfg.session_expiry_interval }, `${gone.length} persistent sessions expired (offline longer than broker.session_expiry_interval): subscriptions and queued messages removed`);
+  }
+
   async start(): Promise<RunningListener[]> {
+    const expiry = this.deps.cfg.session_expiry_interval;
+    if (expiry > 0) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(expiry / 2, 60_000)));
+      this.sweeper.unref();
+    }
     await this.aedes.listen();
     this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info));
     return this.running;
@@ -168,6 +189,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.deps.auth.authenticate(p, password).then(
       (res) => {
         if (res.ok) {
+          const st = this.clients.get(client);
+          if (st && !st.clean && !this.sessions.mayOpen(client.id)) {
+            this.refusedSessions.inc();
+            this.peerLog.event('max_sessions', p.ipaddress, { clientid: client.id, max_sessions: this.deps.cfg.max_sessions }, `MQTT connect refused: broker.max_sessions (${this.deps.cfg.max_sessions}) persistent sessions exist (CONNACK 3); raise it, or lower broker.session_expiry_interval`);
+            return cb(Object.assign(new Error('too many persistent sessions'), { returnCode: 3 }), false);
+          }
           const previous = (this.aedes as unknown as { clients: Record<string, Client> }).clients[client.id];
           const prevState = previous && previous !== client ? this.clients.get(previous) : undefined;
           if (prevState) prevState.reason = this.clients.get(client)?.clean ? 'discarded' : 'takenover';
@@ -278,6 +305,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     a.on('clientReady', (client) => {
       const st = this.clients.get(client);
       if (!st) return;
+      this.current.set(client.id, client);
+      if (st.clean) this.sessions.forget(client.id);
+      else this.sessions.online(client.id);
       st.session = {
         clientid: client.id,
         username: st.username,
@@ -313,6 +343,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     });
     a.on('clientDisconnect', (client) => {
       const st = this.clients.get(client);
+      if (this.current.get(client.id) === client) {
+        this.current.delete(client.id);
+        if (st && !st.clean) this.sessions.offline(client.id);
+      }
       if (!st?.session) return;
       if (st.clean) this.subs.delete(client.id);
       // aedes marks a client that sent DISCONNECT; it has no public accessor for it.
@@ -344,6 +378,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.sweeper);
     await this.stopAccepting();
     this.peerLog.flush();
     this.peerInfo.flush();

@@ -2,10 +2,11 @@ import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
 
 // aedes-persistence's in-memory store keeps each session's outgoing queue (in-flight plus offline
-// messages) in an unbounded array, so one offline subscriber on a busy topic grows the heap until
-// the Pi dies. This subclass keeps the same contract but bounds every queue like EMQX's mqueue:
-// `max_queued_messages` per session, the oldest dropped and counted. Everything else (retained
-// messages, subscriptions, wills, QoS 2 state) stays with the library.
+// messages) in an unbounded array, so offline subscribers on a busy topic grow the heap until the
+// Pi dies. This subclass keeps the same contract but bounds the queues like EMQX's mqueue:
+// `max_queued_messages` and `max_session_queue_bytes` per session (the oldest dropped), and
+// `max_queued_bytes` over all sessions (the new message dropped for that session). Everything
+// else (retained messages, subscriptions, wills, QoS 2 state) stays with the library.
 const require = createRequire(import.meta.url);
 const MemoryPersistence: new (opts?: object) => any = require('aedes-persistence/asyncPersistence.js');
 const Packet: new (p: any) => any = require('aedes-packet');
@@ -15,46 +16,96 @@ interface QueuedPacket {
   brokerCounter?: number;
   messageId?: number;
   topic: string;
+  payload?: Buffer | string;
 }
+
+/**
+ * What one queued message costs in heap: its topic and payload plus the packet object around them
+ * (an aedes Packet with its fields is about 200 bytes). Payloads shared between sessions are
+ * counted once per session: the bound errs on the safe side.
+ */
+export const PACKET_OVERHEAD = 200;
+
+export function packetBytes(p: QueuedPacket): number {
+  const payload = p.payload === undefined ? 0 : typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length;
+  return PACKET_OVERHEAD + p.topic.length + payload;
+}
+
+export type DropWhy = 'queue_full' | 'session_bytes' | 'total_bytes';
 
 export interface SessionQueueOptions {
   maxQueued: number;
-  onDrop(clientId: string, dropped: QueuedPacket): void;
+  maxSessionBytes: number;
+  maxTotalBytes: number;
+  onDrop(clientId: string, dropped: QueuedPacket, why: DropWhy): void;
+}
+
+interface Queue {
+  items: QueuedPacket[];
+  bytes: number;
 }
 
 export function createBoundedPersistence(opts: SessionQueueOptions) {
   class BoundedPersistence extends MemoryPersistence {
-    readonly queues = new Map<string, QueuedPacket[]>();
+    readonly queues = new Map<string, Queue>();
+    totalBytes = 0;
 
-    private enqueueOne(clientId: string, packet: object): void {
+    private enqueueOne(clientId: string, packet: QueuedPacket): void {
+      const size = packetBytes(packet);
       let q = this.queues.get(clientId);
+      // The global bound takes the new message, not someone else's old one: one busy session
+      // cannot empty the queues of the others.
+      if (this.totalBytes + size > opts.maxTotalBytes) {
+        opts.onDrop(clientId, packet, 'total_bytes');
+        return;
+      }
       if (!q) {
-        q = [];
+        q = { items: [], bytes: 0 };
         this.queues.set(clientId, q);
       }
-      q.push(new Packet(packet));
-      while (q.length > opts.maxQueued) opts.onDrop(clientId, q.shift()!);
+      q.items.push(new Packet(packet));
+      this.add(q, size);
+      while (q.items.length > 1 && (q.items.length > opts.maxQueued || q.bytes > opts.maxSessionBytes)) {
+        const why: DropWhy = q.items.length > opts.maxQueued ? 'queue_full' : 'session_bytes';
+        const old = q.items.shift()!;
+        this.add(q, -packetBytes(old));
+        opts.onDrop(clientId, old, why);
+      }
     }
 
-    async outgoingEnqueue(sub: { clientId: string }, packet: object): Promise<void> {
+    private add(q: Queue, bytes: number): void {
+      q.bytes += bytes;
+      this.totalBytes += bytes;
+    }
+
+    private removeQueue(clientId: string): void {
+      const q = this.queues.get(clientId);
+      if (!q) return;
+      this.totalBytes -= q.bytes;
+      this.queues.delete(clientId);
+    }
+
+    async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
       this.enqueueOne(sub.clientId, packet);
     }
 
-    async outgoingEnqueueCombi(subs: { clientId: string }[], packet: object): Promise<void> {
+    async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
       for (const s of subs) this.enqueueOne(s.clientId, packet);
     }
 
     async outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<void> {
-      const q = this.queues.get(client.id) ?? [];
-      for (let i = 0; i < q.length; i++) {
-        const p = q[i];
-        if (p!.brokerId === packet.brokerId) {
-          if (p!.brokerCounter === packet.brokerCounter) {
-            p!.messageId = packet.messageId;
+      const q = this.queues.get(client.id);
+      if (!q) return;
+      for (let i = 0; i < q.items.length; i++) {
+        const p = q.items[i]!;
+        if (p.brokerId === packet.brokerId) {
+          if (p.brokerCounter === packet.brokerCounter) {
+            p.messageId = packet.messageId;
             return;
           }
-        } else if (p!.messageId === packet.messageId) {
-          q[i] = packet;
+        } else if (p.messageId === packet.messageId) {
+          this.add(q, packetBytes(packet) - packetBytes(p));
+          q.items[i] = packet;
           return;
         }
       }
@@ -66,26 +117,28 @@ export function createBoundedPersistence(opts: SessionQueueOptions) {
     async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined> {
       const q = this.queues.get(client.id);
       if (!q) return undefined;
-      const i = q.findIndex((p) => p.messageId === packet.messageId);
+      const i = q.items.findIndex((p) => p.messageId === packet.messageId);
       if (i < 0) return undefined;
-      const [p] = q.splice(i, 1);
-      if (q.length === 0) this.queues.delete(client.id);
+      const [p] = q.items.splice(i, 1);
+      this.add(q, -packetBytes(p!));
+      if (q.items.length === 0) this.removeQueue(client.id);
       return p;
     }
 
     outgoingStream(client: { id: string }): Readable {
-      return Readable.from([...(this.queues.get(client.id) ?? [])]);
+      return Readable.from([...(this.queues.get(client.id)?.items ?? [])]);
     }
 
-    // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6].
+    // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an
+    // expired one.
     async cleanSubscriptions(client: { id: string }): Promise<void> {
-      this.queues.delete(client.id);
+      this.removeQueue(client.id);
       await super.cleanSubscriptions(client);
     }
 
     queuedTotal(): number {
       let n = 0;
-      for (const q of this.queues.values()) n += q.length;
+      for (const q of this.queues.values()) n += q.items.length;
       return n;
     }
   }

@@ -87,6 +87,11 @@ export const coreSchema = z.strictObject({
     }).prefault({}),
     max_packet_size: byteSize().pipe(z.number().min(64, 'must be at least 64 bytes')).default(1024 * 1024),
     max_queued_messages: z.number().int().min(1).default(1000),
+    /** Bounds of persistent sessions (clean session 0); docs/broker.md "Sessions". */
+    max_sessions: z.number().int().min(1).default(10_000),
+    max_session_queue_bytes: byteSize().pipe(z.number().min(1024, 'must be at least 1KB')).default(1024 * 1024),
+    max_queued_bytes: byteSize().pipe(z.number().min(1024, 'must be at least 1KB')).default(32 * 1024 * 1024),
+    session_expiry_interval: duration().default(2 * 3600_000),
     connect_timeout: duration().default(30_000),
   }).prefault({}),
   auth: z.strictObject({

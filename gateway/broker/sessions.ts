@@ -1,0 +1,88 @@
+import { RateLimitedLog } from '../core/log-limit.ts';
+import type { BrokerConfig } from '../config/schema.ts';
+import type { Logger } from '../log/logger.ts';
+import { createBoundedPersistence, type BoundedPersistence, type DropWhy } from './session-queue.ts';
+
+// Persistent sessions (clean session 0) by client id: which are online, since when the others are
+// offline, and which have outlived `session_expiry_interval`. Bounded by `max_sessions`.
+
+interface Entry {
+  online: boolean;
+  /** When it went offline (ms). */
+  since: number;
+}
+
+export class SessionTable {
+  private readonly sessions = new Map<string, Entry>();
+
+  constructor(private readonly maxSessions: number, private readonly expiryMs: number, private readonly now: () => number = Date.now) {}
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  has(clientId: string): boolean {
+    return this.sessions.has(clientId);
+  }
+
+  /** False when a new session would pass `max_sessions` (an existing one may always resume). */
+  mayOpen(clientId: string): boolean {
+    return this.sessions.has(clientId) || this.sessions.size < this.maxSessions;
+  }
+
+  online(clientId: string): void {
+    this.sessions.set(clientId, { online: true, since: 0 });
+  }
+
+  offline(clientId: string): void {
+    const e = this.sessions.get(clientId);
+    if (e) {
+      e.online = false;
+      e.since = this.now();
+    }
+  }
+
+  forget(clientId: string): void {
+    this.sessions.delete(clientId);
+  }
+
+  /** Removes and returns the offline sessions older than the expiry interval (none when it is 0). */
+  takeExpired(): string[] {
+    if (this.expiryMs <= 0) return [];
+    const cutoff = this.now() - this.expiryMs;
+    const out: string[] = [];
+    for (const [id, e] of this.sessions) if (!e.online && e.since <= cutoff) out.push(id);
+    for (const id of out) this.sessions.delete(id);
+    return out;
+  }
+}
+
+/**
+ * The broker's session persistence with its bounds from the config; every drop is counted through
+ * `counted` (which returns the running total) and logged once a minute per bound, with the count.
+ */
+export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () => number): BoundedPersistence {
+  const limit: Record<DropWhy, string> = {
+    queue_full: `max_queued_messages (${cfg.max_queued_messages})`,
+    session_bytes: `max_session_queue_bytes (${cfg.max_session_queue_bytes})`,
+    total_bytes: `max_queued_bytes (${cfg.max_queued_bytes}, all sessions together)`,
+  };
+  let total = 0;
+  const dropLog = new RateLimitedLog({
+    intervalMs: 60_000,
+    write: (f, m) => log.warn(f, m),
+    flush: (n, why) => ({ fields: { reason: why, more: n, dropped_total: total }, msg: `... and ${n} more messages dropped from session queues (${limit[why as DropWhy]}) in the last 60 s` }),
+  });
+  return createBoundedPersistence({
+    maxQueued: cfg.max_queued_messages,
+    maxSessionBytes: cfg.max_session_queue_bytes,
+    maxTotalBytes: cfg.max_queued_bytes,
+    onDrop: (clientId, p, why) => {
+      total = counted();
+      dropLog.event(why, (more) => ({
+        fields: { clientid: clientId, topic: p.topic, reason: why, dropped_total: total, ...(more ? { more } : {}) },
+        msg: `session queue full: dropped ${why === 'total_bytes' ? 'the new' : 'the oldest'} message for ${clientId}: ${limit[why]} reached (raise it, or reconnect the client)${more ? ` (and ${more} more in the last 60 s)` : ''}`,
+      }));
+    },
+  });
+}
