@@ -4,12 +4,12 @@
 // Block1/Block2, retransmission) is the engine's; this folder is the EMQX pub/sub contract.
 import type { Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
+import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { Block1Assembler, CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
 import { Observers } from './observers.ts';
 import { AuthCache, Sessions, addressText } from './sessions.ts';
-import { ThrottledLog } from './throttled-log.ts';
 
 export class CoapAdapter implements Adapter {
   private ctx?: AdapterContext;
@@ -17,7 +17,9 @@ export class CoapAdapter implements Adapter {
   private limiter?: RateLimiter;
   private auth?: AuthCache;
   private assembler?: Block1Assembler;
-  private limitedLog?: ThrottledLog;
+  private limitedLog?: RateLimitedLog;
+  /** Addresses refused since the last rate-limit line (at most 10 named). */
+  private readonly limitedAddresses = new Set<string>();
   private readonly endpoints: CoapEndpoint[] = [];
   private readonly sockets: Socket[] = [];
   private timer?: NodeJS.Timeout;
@@ -31,9 +33,16 @@ export class CoapAdapter implements Adapter {
     const m = ctx.metrics;
     this.limiter = new RateLimiter(cfg.limits.rate, cfg.limits.burst, cfg.limits.max_peers);
     this.auth = new AuthCache(cfg.limits.max_peers, 60_000);
-    this.limitedLog = new ThrottledLog(60_000, (n, peers) =>
-      ctx.log.warn({ rate_limited: n, addresses: peers, rate: cfg.limits.rate, burst: cfg.limits.burst }, `CoAP requests over the per-address rate limit (limits.rate ${cfg.limits.rate}/s): ${n} refused from ${peers.length} address(es) since the last line`),
-    );
+    const addresses = () => {
+      const a = [...this.limitedAddresses];
+      this.limitedAddresses.clear();
+      return a;
+    };
+    this.limitedLog = new RateLimitedLog({
+      intervalMs: 60_000,
+      write: (fields, msg) => ctx.log.warn(fields, msg),
+      flush: (n) => ({ fields: { rate_limited: n, addresses: addresses() }, msg: `${n} more CoAP requests refused over the per-address rate limit (limits.rate ${cfg.limits.rate}/s) since the last line` }),
+    });
     const observers = new Observers(
       { notifyType: cfg.notify_type, maxObservers: cfg.limits.max_observers, maxPerClient: cfg.limits.max_observers_per_client, maxPerAddress: cfg.limits.max_observers_per_address, leaseMs: cfg.limits.observe_lease, queueMax: cfg.limits.notify_queue, szx: Math.log2(cfg.blockwise.max_block_size) - 4, ackTimeoutMs: 2000, maxRetransmit: 4 },
       { sent: m.counter('notifications/sent'), retransmitted: m.counter('notifications/retransmitted'), droppedQueueFull: m.counter('notifications/dropped/queue_full'), cancelled: m.counter('observers/cancelled') },
@@ -117,7 +126,12 @@ export class CoapAdapter implements Adapter {
       const key = `${id}|${req.peer.address}`;
       if (this.limiter!.take(key)) return undefined;
       limited.inc();
-      this.limitedLog!.hit(req.peer.address);
+      if (this.limitedAddresses.size < 10) this.limitedAddresses.add(req.peer.address);
+      this.limitedLog!.event('rate_limited', (more) => ({
+        fields: { peer: req.peer.address, rate: this.cfg.limits.rate, burst: this.cfg.limits.burst, addresses: [...this.limitedAddresses] },
+        msg: `CoAP request from ${req.peer.address} refused over the per-address rate limit (limits.rate ${this.cfg.limits.rate}/s, burst ${this.cfg.limits.burst})${moreSuffix(more)}`,
+      }));
+      if (this.limitedLog!.suppressed('rate_limited') === 0) this.limitedAddresses.clear();
       // RFC 8516 4.29 Too Many Requests, Max-Age = seconds until a request fits again. A NON
       // request is dropped without reply: answering a flood would only double it.
       if (!req.confirmable) return 'drop';
@@ -148,7 +162,6 @@ export class CoapAdapter implements Adapter {
     for (const ep of this.endpoints) ep.server.prune();
     this.assembler?.prune();
     this.handler?.observers.snapshots.prune();
-    this.limitedLog?.flush();
   }
 
   async stop(): Promise<void> {
@@ -166,7 +179,8 @@ export class CoapAdapter implements Adapter {
         // already closed
       }
     }
-    this.limitedLog?.flush(true);
+    this.limitedLog?.flushAll();
+    this.limitedLog?.clear();
     this.endpoints.length = 0;
     this.sockets.length = 0;
   }

@@ -3,35 +3,15 @@
 // never published, never answered, and an ACK/RST with Block1 never reaches reassembly or logs at
 // error level. The device side is built with the test peer's own codec, not coap-packet.
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { test } from 'node:test';
-import pino from 'pino';
-import type { AdapterContext, PublishRequest } from '../../gateway/core/adapter.ts';
-import { Metrics } from '../../gateway/metrics/metrics.ts';
 import { until } from '../../gateway/test/helpers.ts';
 import { ACK, CON, Peer, RST, code, type Msg } from '../lib/coap/peer.test-kit.ts';
 import { CoapAdapter } from './adapter.ts';
 import { coapConfigSchema } from './config.ts';
+import { recordingContext } from './test-support.ts';
 
 test('RST and ACK messages carrying a POST /ps request are ignored: not published, not answered, no Block1 state, no error lines', async () => {
-  const lines: { level: number; msg: string }[] = [];
-  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string }), cb()) });
-  const published: PublishRequest[] = [];
-  const metrics = new Metrics();
-  const ctx: AdapterContext = {
-    messages: {
-      publish: async (r) => void published.push(r),
-      subscribe: async () => ({ unsubscribe: async () => {} }),
-      authenticate: async () => ({ ok: true }),
-      deviceConnected: () => {},
-      deviceDisconnected: () => {},
-      deviceSeen: () => {},
-    },
-    log: pino({ level: 'debug' }, sink),
-    metrics: metrics.scoped('adapters/coap'),
-    registry: { get: () => undefined, list: () => [] },
-    fail: (err) => assert.fail(err),
-  };
+  const { ctx, published, lines, metrics } = recordingContext();
   const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
   await adapter.start(ctx);
   const port = metrics.snapshot()['adapters/coap/port']!;

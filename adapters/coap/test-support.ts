@@ -1,6 +1,9 @@
 // Shared setup for the CoAP adapter's integration tests (not a test file itself).
 import { startGateway, type TestGateway } from '../../gateway/test/helpers.ts';
-import type { AdapterDefinition } from '../../gateway/core/adapter.ts';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import type { AdapterContext, AdapterDefinition, PublishRequest } from '../../gateway/core/adapter.ts';
+import { Metrics } from '../../gateway/metrics/metrics.ts';
 import { CoapClient } from '../../firmware-sim/coap/client.ts';
 import { coapAdapter } from './index.ts';
 
@@ -30,6 +33,34 @@ export async function startCoap(coap: Record<string, unknown> = {}, doc: Record<
       await t.stop();
     },
   };
+}
+
+/**
+ * An adapter context whose gateway side records what it is given: publishes, and every log line
+ * (parsed JSON, debug and up), with real metrics.
+ */
+export function recordingContext(): { ctx: AdapterContext; published: PublishRequest[]; lines: { level: number; msg: string }[]; metrics: Metrics } {
+  const lines: { level: number; msg: string }[] = [];
+  const sink = new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(JSON.parse(chunk.toString()) as { level: number; msg: string }), cb()) });
+  const published: PublishRequest[] = [];
+  const metrics = new Metrics();
+  const ctx: AdapterContext = {
+    messages: {
+      publish: async (r) => void published.push(r),
+      subscribe: async () => ({ unsubscribe: async () => {} }),
+      authenticate: async () => ({ ok: true }),
+      deviceConnected: () => {},
+      deviceDisconnected: () => {},
+      deviceSeen: () => {},
+    },
+    log: pino({ level: 'debug' }, sink),
+    metrics: metrics.scoped('adapters/coap'),
+    registry: { get: () => undefined, list: () => [] },
+    fail: (err) => {
+      throw err;
+    },
+  };
+  return { ctx, published, lines, metrics };
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
