@@ -126,3 +126,26 @@ describe('LwM2M: registration and commands', () => {
     assert.deepEqual(r.data, { reqPath: '/3303/0/5750', code: '2.05', codeMsg: 'content', content: [{ path: '/3303/0/5750', value: big }] });
   });
 });
+
+test('IPv6: a device registers and is read over ::1', async (t) => {
+  const { createSocket } = await import('node:dgram');
+  const probe = createSocket({ type: 'udp6', ipv6Only: true });
+  const ok = await new Promise<boolean>((resolve) => {
+    probe.once('error', () => resolve(false));
+    probe.bind(0, '::1', () => resolve(true));
+  });
+  probe.close();
+  if (!ok) return t.skip('no IPv6 loopback on this host');
+  const g6 = await startLwm2m({ ipv6: { enabled: true, host: '::1' } });
+  try {
+    const w6 = await g6.watch();
+    const d = await g6.device({ ep: 'dev-v6', host: '::1' });
+    assert.equal(await d.register(), '2.01');
+    assert.match(g6.gw.registry.get('lwm2m', 'dev-v6')?.address ?? '', /^\[::1\]:\d+$/);
+    w6.command('dev-v6', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } });
+    const r = await w6.next('lwm2m/dev-v6/up/resp', (j) => j.msgType === 'read');
+    assert.deepEqual(r.data, { reqPath: '/3/0/0', code: '2.05', codeMsg: 'content', content: [{ path: '/3/0/0', value: 'fieldgate-sim' }] });
+  } finally {
+    await g6.stop();
+  }
+});

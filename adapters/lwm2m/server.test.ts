@@ -1,0 +1,135 @@
+// Lwm2mServer's command logic with a scripted CoAP link and a manual clock: queue mode, expiry,
+// ttl 0, a timeout marking a queue-mode device asleep, commands dropped when a device goes.
+// Deterministic and instant; the same behaviours over real UDP are in queue.test.ts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { AdapterContext } from '../../gateway/core/adapter.ts';
+import { lwm2mConfigSchema } from './config.ts';
+import type { CoapLink, LinkRequest, LinkResponse } from './link.ts';
+import { builtinModel } from './objects/index.ts';
+import { Lwm2mServer } from './server.ts';
+
+interface Sent {
+  path: string;
+  req: LinkRequest;
+  resolve(r: Partial<LinkResponse>): void;
+  reject(e: Error): void;
+}
+
+function harness(cfg: Record<string, unknown> = {}) {
+  let now = 1_000_000;
+  const sent: Sent[] = [];
+  const published: { topic: string; json: Record<string, unknown> }[] = [];
+  const handlers = new Map<string, (m: { payload: Buffer }) => void>();
+  const link: CoapLink = {
+    request: (_peer, req) =>
+      new Promise((resolve, reject) => {
+        sent.push({ path: `/${req.path.join('/')}`, req, resolve: (r) => resolve({ code: '2.05', payload: Buffer.alloc(0), token: Buffer.from([1]), option: () => undefined, ...r }), reject });
+      }),
+    forget: () => true,
+  };
+  const ctx = {
+    log: { info() {}, warn() {}, debug() {}, error() {} },
+    messages: {
+      authenticate: () => Promise.resolve({ ok: true as const }),
+      publish: (p: { topic: string; payload: Buffer | string }) => {
+        published.push({ topic: p.topic, json: JSON.parse(String(p.payload)) as Record<string, unknown> });
+        return Promise.resolve();
+      },
+      subscribe: (filter: string, on: (m: { payload: Buffer }) => void) => {
+        handlers.set(filter, on);
+        return Promise.resolve({ unsubscribe: () => Promise.resolve() });
+      },
+      deviceConnected() {},
+      deviceDisconnected() {},
+      deviceSeen() {},
+    },
+  } as unknown as Pick<AdapterContext, 'messages' | 'log'>;
+  const server = new Lwm2mServer({ ctx, cfg: lwm2mConfigSchema.parse({ enabled: true, ...cfg }), model: builtinModel(), link: () => link, now: () => now, admit: () => ({ ok: true }), count: () => {} });
+  const flush = () => new Promise((r) => setImmediate(r));
+  return {
+    server,
+    sent,
+    published,
+    advance: (ms: number) => (now += ms),
+    register: async (ep: string, q: string[] = []) => {
+      const r = await server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: ['rd'], query: [`ep=${ep}`, 'lt=3600', ...q], payload: Buffer.from('</3/0>,</3303/0>') });
+      await flush();
+      return r;
+    },
+    update: async (loc: string[]) => {
+      const r = await server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: loc, query: [], payload: Buffer.alloc(0) });
+      await flush();
+      return r;
+    },
+    command: async (ep: string, body: unknown) => {
+      handlers.get(`lwm2m/${ep}/dn/#`)!({ payload: Buffer.from(JSON.stringify(body)) });
+      await flush();
+    },
+    flush,
+  };
+}
+
+test('one request in flight, FIFO behind it', async () => {
+  const h = harness();
+  await h.register('a');
+  for (const p of ['/3/0/0', '/3/0/1', '/3/0/2']) await h.command('a', { msgType: 'read', data: { path: p } });
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0'], 'the others wait');
+  h.sent[0]!.resolve({ code: '2.05', payload: Buffer.from('x'), option: (n) => (n === 'Content-Format' ? Buffer.from([]) : undefined) });
+  await h.flush();
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/1']);
+  h.sent[1]!.resolve({ code: '4.04' });
+  await h.flush();
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/1', '/3/0/2']);
+});
+
+test('queue mode: held outside the window, sent in order after Update; expiry drops and reports; a timeout puts the device to sleep', async () => {
+  const h = harness({ qmode_time_window: '10s', command_ttl: '60s' });
+  const reg = await h.register('q', ['b=UQ']);
+  const loc = reg.locationPath!;
+  h.advance(11_000);
+  await h.command('q', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } });
+  await h.command('q', { reqID: 2, msgType: 'read', mheaders: { ttl: 5 }, data: { path: '/3/0/1' } });
+  await h.command('q', { reqID: 3, msgType: 'read', data: { path: '/3/0/2' } });
+  assert.equal(h.sent.length, 0);
+  h.advance(6_000);
+  h.server.sweep();
+  assert.deepEqual(h.published.filter((p) => p.json.msgType === 'command_expired').map((p) => p.json.reqID), [2]);
+  await h.update(loc);
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0']);
+  h.sent[0]!.reject(Object.assign(new Error('no ack'), { code: 'coap_timeout' }));
+  await h.flush();
+  assert.equal(h.published.at(-1)?.json.msgType, 'coap_timeout');
+  assert.equal(h.sent.length, 1, 'asleep after a timeout: /3/0/2 waits for the next Update');
+  await h.update(loc);
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/2']);
+});
+
+test('mheaders.ttl 0 skips the queue; a device that goes reports its queued commands as device_gone', async () => {
+  const h = harness();
+  const reg = await h.register('t');
+  await h.command('t', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } });
+  await h.command('t', { reqID: 2, msgType: 'read', data: { path: '/3/0/1' } });
+  await h.command('t', { reqID: 3, msgType: 'execute', mheaders: { ttl: 0 }, data: { path: '/3/0/4' } });
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/4'], 'ttl 0 went past the queued read');
+  await h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'DELETE', path: reg.locationPath!, query: [], payload: Buffer.alloc(0) });
+  await h.flush();
+  assert.deepEqual(h.published.filter((p) => p.json.msgType === 'device_gone').map((p) => p.json.reqID), [2]);
+  assert.equal(h.server.size, 0);
+});
+
+test('lifetime: silence for lt seconds removes the device; any answer renews it', async () => {
+  const h = harness({ lifetime_min: '1s' });
+  await h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: ['rd'], query: ['ep=l', 'lt=10'], payload: Buffer.alloc(0) });
+  await h.flush();
+  h.advance(9_000);
+  await h.command('l', { msgType: 'read', data: { path: '/3/0/0' } });
+  h.sent[0]!.resolve({ code: '2.05', payload: Buffer.from('x') });
+  await h.flush();
+  h.advance(9_000);
+  h.server.sweep();
+  assert.equal(h.server.size, 1, 'the answer renewed the lifetime');
+  h.advance(1_000);
+  h.server.sweep();
+  assert.equal(h.server.size, 0);
+});
