@@ -115,3 +115,36 @@ export function checkAcl(rules: readonly AclRule[], p: Principal, action: AclAct
   }
   return 'nomatch';
 }
+
+/**
+ * Read permission for one message on topic name `topic` (delivery to a subscriber): subscribe /
+ * all rules, first match wins, matched as a topic name.
+ */
+export function checkRead(rules: readonly AclRule[], p: Principal, topic: string): AclDecision {
+  for (const rule of rules) {
+    if (!ruleApplies(rule, p, 'subscribe')) continue;
+    for (const raw of rule.topics) {
+      const filter = expandPlaceholders(raw, p);
+      if (filter !== undefined && topicMatches(filter, topic)) return rule.permission;
+    }
+  }
+  return 'nomatch';
+}
+
+/**
+ * Whether a broker subscription to `filter` is granted when every message is checked again at
+ * delivery (Mosquitto's semantics): an allow rule that reaches any part of the filter grants it, a
+ * deny rule refuses it only when it covers all of it; a deny that covers part is left to delivery.
+ */
+export function checkSubscribeGrant(rules: readonly AclRule[], p: Principal, filter: string): AclDecision {
+  for (const rule of rules) {
+    if (!ruleApplies(rule, p, 'subscribe')) continue;
+    for (const raw of rule.topics) {
+      const f = expandPlaceholders(raw, p);
+      if (f === undefined) continue;
+      if (rule.permission === 'allow' && filtersOverlap(f, filter)) return 'allow';
+      if (rule.permission === 'deny' && filterCovers(f, filter)) return 'deny';
+    }
+  }
+  return 'nomatch';
+}

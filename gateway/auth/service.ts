@@ -1,6 +1,6 @@
 import type { AuthConfig } from '../config/schema.ts';
 import { filterReaches } from '../core/topic.ts';
-import { checkAcl, isLoopback, type AclAction, type Principal } from './acl.ts';
+import { checkAcl, checkRead, checkSubscribeGrant, isLoopback, type AclAction, type Principal } from './acl.ts';
 import { LOGIN_DEFAULTS, LoginGuard } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
 
@@ -66,7 +66,30 @@ export class AuthService {
     return { ok: true };
   }
 
-  /** `topic` is a topic name for publish, a topic filter for subscribe. */
+  /**
+   * For the broker, which checks every message at delivery (mayRead): is a subscription to
+   * `filter` granted? Refused only when no part of it can ever be read.
+   */
+  maySubscribe(p: Principal, filter: string): boolean {
+    const decision = checkSubscribeGrant(this.cfg.acl, p, filter);
+    if (decision !== 'nomatch') return decision === 'allow';
+    if (filterReaches(filter, '$SYS/')) return isLoopback(p.ipaddress);
+    return isLoopback(p.ipaddress) || this.cfg.acl_nomatch === 'allow';
+  }
+
+  /** May `p` receive a message published on topic name `topic`? (the check at delivery) */
+  mayRead(p: Principal, topic: string): boolean {
+    const decision = checkRead(this.cfg.acl, p, topic);
+    if (decision !== 'nomatch') return decision === 'allow';
+    if (topic.startsWith('$SYS/') || topic === '$SYS') return isLoopback(p.ipaddress);
+    return isLoopback(p.ipaddress) || this.cfg.acl_nomatch === 'allow';
+  }
+
+  /**
+   * `topic` is a topic name for publish, a topic filter for subscribe. A subscribe is allowed only
+   * when all of the filter is readable: for subscribers that are not checked per message
+   * (adapter devices, the HTTP tail).
+   */
   authorize(p: Principal, action: AclAction, topic: string): boolean {
     const reachesSys = action === 'subscribe' ? filterReaches(topic, '$SYS/') : topic.startsWith('$SYS/') || topic === '$SYS';
     if (reachesSys && action === 'publish') return false; // $SYS is written by the gateway alone

@@ -119,6 +119,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       authenticate: (client, username, password, cb) => this.authenticate(client, username, password, cb),
       authorizePublish: (client, packet, cb) => this.authorizePublish(client, packet, cb),
       authorizeSubscribe: (client, sub, cb) => this.authorizeSubscribe(client, sub, cb),
+      // Read permission is checked per message, live and from the offline queue, so a
+      // subscription that overlaps a deny rule is granted and the denied topics never delivered.
+      authorizeForward: (client, packet) => (this.deps.auth.mayRead(this.principal(client), packet.topic) ? packet : null),
     });
     metrics.gaugeFn('connections/count', () => this.aedes.connectedClients);
     metrics.gaugeFn('subscriptions/count', () => {
@@ -259,7 +262,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'SUBSCRIBE filter contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic filter contains U+0000'));
     }
-    if (this.deps.auth.authorize(p, 'subscribe', sub.topic)) return cb(null, sub);
+    if (this.deps.auth.maySubscribe(p, sub.topic)) return cb(null, sub);
     this.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
     cb(null, null);
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { collect, connect, endClient, startGateway, type TestGateway } from '../test/helpers.ts';
-import { PUBACK, RawClient, SUBACK, publishPacket, subscribePacket } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, SUBACK, parsePublish, pubackPacket, publishPacket, subscribePacket } from '../test/raw-mqtt.ts';
 
 // MQTT 3.1.1 conformance points over real TCP, with a client that writes the bytes from the spec.
 
@@ -45,5 +45,52 @@ describe('broker conformance (raw MQTT 3.1.1 bytes)', () => {
     client.send(subscribePacket(1, [['a/\u0000', 0]]));
     await client.waitClosed();
     assert.equal(client.packets.some((p) => p.type === SUBACK), false);
+  });
+});
+
+describe('ACL at delivery (Mosquitto semantics), raw MQTT bytes', () => {
+  let g: TestGateway;
+  before(async () => {
+    g = await startGateway({ auth: { acl: [{ permission: 'deny', action: 'subscribe', topics: ['test/nosubscribe'] }] } });
+  });
+  after(() => g.stop());
+
+  test('+/+ and # overlapping a deny are granted; the denied topic is never delivered, live, retained or queued', async () => {
+    const pub = await RawClient.connect(g.port, { clientId: 'acl-pub' });
+    pub.client.send(publishPacket('test/nosubscribe', 'retained-secret', 1, 1, true));
+    await pub.client.next(PUBACK);
+    const other = await RawClient.connect(g.port, { clientId: 'acl-other' });
+    assert.deepEqual(await other.client.subscribe(1, [['+/+', 1]]), [1]);
+    other.client.end();
+    const { client } = await RawClient.connect(g.port, { clientId: 'acl-sub', clean: false });
+    assert.deepEqual(await client.subscribe(1, [['#', 1]]), [1]);
+    // Exactly the denied topic: refused, as before.
+    assert.deepEqual(await client.subscribe(2, [['test/nosubscribe', 1]]), [0x80]);
+    pub.client.send(publishPacket('test/nosubscribe', 'live-secret', 1, 2));
+    await pub.client.next(PUBACK);
+    pub.client.send(publishPacket('test/ok', 'live-ok', 1, 3));
+    await pub.client.next(PUBACK);
+    const first = parsePublish(await client.next(PUBLISH));
+    assert.deepEqual([first.topic, first.payload.toString()], ['test/ok', 'live-ok']);
+    client.send(pubackPacket(first.id!));
+    // Offline: the queue replays only what may be read.
+    client.end();
+    await client.waitClosed();
+    pub.client.send(publishPacket('test/nosubscribe', 'queued-secret', 1, 4));
+    await pub.client.next(PUBACK);
+    pub.client.send(publishPacket('test/ok', 'queued-ok', 1, 5));
+    await pub.client.next(PUBACK);
+    const back = await RawClient.connect(g.port, { clientId: 'acl-sub', clean: false });
+    const again = parsePublish(await back.client.next(PUBLISH));
+    assert.deepEqual([again.topic, again.payload.toString()], ['test/ok', 'queued-ok']);
+    back.client.send(pubackPacket(again.id!));
+    // A marker published last arrives next: nothing denied was in between.
+    pub.client.send(publishPacket('test/marker', 'end', 1, 6));
+    await pub.client.next(PUBACK);
+    const marker = parsePublish(await back.client.next(PUBLISH));
+    assert.equal(marker.topic, 'test/marker');
+    assert.equal(back.client.packets.filter((p) => p.type === PUBLISH).length, 0);
+    back.client.end();
+    pub.client.end();
   });
 });
