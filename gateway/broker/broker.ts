@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { Aedes, type Client, type Subscription as AedesSubscription, type AedesPublishPacket } from 'aedes';
+import { expandPlaceholders } from '../auth/acl.ts';
 import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
@@ -267,6 +268,25 @@ export class Broker extends EventEmitter<BrokerEvents> {
     cb(null, null);
   }
 
+  /**
+   * broker.auto_subscribe: subscribes the client as if it had sent SUBSCRIBE (aedes's public
+   * Client.subscribe, so authorizeSubscribe and retained delivery apply; no SUBACK is sent). A
+   * topic whose %c/%u cannot stand for one plain level is skipped.
+   */
+  private autoSubscribe(client: Client): void {
+    const auto = this.deps.cfg.auto_subscribe;
+    if (!auto.length) return;
+    const p = this.principal(client);
+    const subs = auto.flatMap((a) => {
+      const topic = expandPlaceholders(a.topic, p);
+      return topic === undefined ? [] : [{ topic, qos: a.qos }];
+    });
+    if (!subs.length) return;
+    client.subscribe(subs, (err) => {
+      if (err) this.deps.log.warn({ clientid: client.id, err: err.message }, 'auto_subscribe failed');
+    });
+  }
+
   /** Publishes from inside the gateway (adapters, bridge downlinks) through the same ingress path. */
   async publish(msg: IngressMessage): Promise<void> {
     await this.deps.ingress.accept(msg);
@@ -309,6 +329,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const st = this.clients.get(client);
       if (!st) return;
       this.current.set(client.id, client);
+      this.autoSubscribe(client);
       if (st.clean) this.sessions.forget(client.id);
       else this.sessions.online(client.id);
       st.session = {
