@@ -64,6 +64,7 @@ class BleAdapter implements Adapter {
         ingest.accept(ad);
       },
       lost: (err) => ctx.fail(err),
+      warning: (message) => this.warn(ctx, 'noble', {}, `noble: ${message}`, 'debug'),
       restarted: () => {
         stats.scanRestarts.inc();
         ctx.log.info('BLE scanning was stopped by another program; started it again');
@@ -128,10 +129,10 @@ class BleAdapter implements Adapter {
     this.peripherals.set(id, p);
   }
 
-  private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string): void {
+  private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'debug' = 'warn'): void {
     const held = this.limiter.allow(key);
     if (held === undefined) return;
-    ctx.log.warn(held > 0 ? { ...fields, more_since_last: held } : fields, msg);
+    ctx.log[level](held > 0 ? { ...fields, more_since_last: held } : fields, msg);
   }
 
   async stop(): Promise<void> {

@@ -77,6 +77,7 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     advert: (p) => seen(advertOf(p), p.addressType),
     lost: (err) => (lost = err),
     restarted: () => {},
+    warning: () => {},
   });
   try {
     await scanner.start(cfg.radio_timeout, () => {});

@@ -10,6 +10,8 @@ export interface ScannerEvents {
   /** The radio went away (poweredOff, reset, lost permission) after scanning had started. */
   lost(err: Error): void;
   restarted(): void;
+  /** noble's own warnings (unknown peripheral callbacks and the like); without a listener noble prints them. */
+  warning(message: string): void;
 }
 
 export class Scanner {
@@ -17,6 +19,7 @@ export class Scanner {
   private paused = 0;
   private restartTimer?: NodeJS.Timeout;
   private readonly onDiscover = (p: Peripheral) => this.events.advert(p);
+  private readonly onWarning = (message: string) => this.events.warning(message);
   private readonly onState = (state: string) => {
     if (!this.running || state === 'poweredOn') return;
     this.running = false;
@@ -44,6 +47,7 @@ export class Scanner {
   async start(timeoutMs: number, forget: () => void): Promise<void> {
     await poweredOn(this.noble, this.hci, timeoutMs, forget);
     this.noble.on('discover', this.onDiscover);
+    this.noble.on('warning', this.onWarning);
     this.noble.on('stateChange', this.onState);
     this.noble.on('scanStop', this.onScanStop);
     this.running = true;
@@ -76,6 +80,7 @@ export class Scanner {
     this.running = false;
     if (this.restartTimer) clearTimeout(this.restartTimer);
     this.noble.off('discover', this.onDiscover);
+    this.noble.off('warning', this.onWarning);
     this.noble.off('stateChange', this.onState);
     this.noble.off('scanStop', this.onScanStop);
     if (was) this.noble.stopScanning();
