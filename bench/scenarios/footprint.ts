@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MqttClient } from 'mqtt';
-import { buildRelease } from '../../deploy/build.ts';
+import { ARCHES, buildRelease, type Arch } from '../../deploy/build.ts';
 import { testConfigYaml } from '../../hw-test/config.ts';
 import { mqttClient } from '../load.ts';
 import { withRatio, type Result, type Scenario } from '../result.ts';
@@ -121,15 +121,19 @@ export const scenario: Scenario = {
   async run(): Promise<Result[]> {
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-footprint-'));
     try {
-      const built = await buildRelease({ out: join(dir, 'dist'), arches: ['arm64'] });
+      // Run the release tree built for this machine (lib/fieldgate.mjs with its native addons beside
+      // it, as installed), and report the arm64 tarball's size.
+      const host: Arch = (ARCHES as readonly string[]).includes(process.arch) ? (process.arch as Arch) : 'x64';
+      const built = await buildRelease({ out: join(dir, 'dist'), arches: host === 'arm64' ? ['arm64'] : ['arm64', host] });
+      const entry = join(built.tarballs.find((t) => t.arch === host)!.path.replace(/\.tar\.gz$/, ''), 'lib', 'fieldgate.mjs');
       const config = join(dir, 'fieldgate.yaml');
       // The core (broker, registry, $SYS) with every adapter off: adapters' fixed ports (CoAP 5683)
       // may be taken on a shared machine, and each adapter's own cost is its own benchmark's job.
       writeFileSync(config, testConfigYaml(join(dir, 'data')));
       const httpConfig = join(dir, 'fieldgate-http.yaml');
       writeFileSync(httpConfig, testConfigYaml(join(dir, 'data-http'), { http: true, extra: 'http:\n  host: 127.0.0.1\n  port: 0\n' }));
-      const bundleArgs = [built.bundle, 'start', '--config', config];
-      const httpArgs = [built.bundle, 'start', '--config', httpConfig];
+      const bundleArgs = [entry, 'start', '--config', config];
+      const httpArgs = [entry, 'start', '--config', httpConfig];
       const tsArgs = ['--import', 'tsx', MAIN_TS, 'start', '--config', config];
 
       const bundleMs = await startupMs(bundleArgs);
@@ -166,7 +170,7 @@ export const scenario: Scenario = {
         withRatio({ scenario: s, metric: `rss_with_${CLIENTS}_mqtt_clients`, value: loaded, unit: 'MB', baseline: idle }),
         { scenario: s, metric: `rss_per_1000_mqtt_clients`, value: Math.round(((loaded - idle) * 1000) / CLIENTS * 10) / 10, unit: 'MB' },
         { scenario: s, metric: 'bundle_size', value: kib(built.bundleBytes), unit: 'KiB' },
-        { scenario: s, metric: 'tarball_size_linux_arm64', value: kib(statSync(built.tarballs[0]!.path).size), unit: 'KiB' },
+        { scenario: s, metric: 'tarball_size_linux_arm64', value: kib(statSync(built.tarballs.find((t) => t.arch === 'arm64')!.path).size), unit: 'KiB' },
       ];
     } finally {
       rmSync(dir, { recursive: true, force: true });

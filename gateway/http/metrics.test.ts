@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
-import { connect } from '../test/helpers.ts';
+import { coapAdapter } from '../../adapters/coap/index.ts';
+import { connect, startGateway, until } from '../test/helpers.ts';
 import { parsePrometheusText } from './test/prom-parse.ts';
 import { startApiGateway } from './test/support.ts';
 
@@ -33,6 +35,28 @@ describe('Prometheus', () => {
       await c.endAsync();
     } finally {
       await g.stop();
+    }
+  });
+
+  test('every metric the Grafana dashboard queries is exported by a gateway with an adapter and an upstream', async () => {
+    const dashboard = JSON.parse(readFileSync(new URL('../../deploy/grafana/fieldgate-dashboard.json', import.meta.url), 'utf8')) as { panels: { targets: { expr: string }[] }[] };
+    const names = new Set<string>();
+    for (const p of dashboard.panels) for (const t of p.targets) for (const m of t.expr.matchAll(/\b((?:fieldgate|process|nodejs)_[a-z0-9_]+)\b(?!\.\*)/g)) names.add(m[1]!);
+    assert.ok(names.size > 10, `the dashboard queries ${names.size} metrics`);
+    const cloud = await startGateway();
+    const g = await startApiGateway({
+      adapters: { coap: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false } } },
+      bridge: { upstreams: [{ name: 'cloud', servers: [cloud.url], protocol_version: 4, status: false }] },
+    }, [coapAdapter]);
+    try {
+      await until(() => g.gw.bridge.health()[0]?.connected === true, 'the upstream connected');
+      const families = parsePrometheusText(await (await fetch(`${g.api}/metrics`)).text());
+      const samples = new Set([...families.values()].flatMap((f) => f.samples.map((x) => x.name)));
+      const missing = [...names].filter((n) => !families.has(n) && !samples.has(n));
+      assert.deepEqual(missing, [], 'metrics the dashboard queries that the gateway does not export');
+    } finally {
+      await g.stop();
+      await cloud.stop();
     }
   });
 });

@@ -15,6 +15,7 @@ import { pageRoutes } from './routes/page.ts';
 import { publishRoutes } from './routes/publish.ts';
 import { statusRoutes } from './routes/status.ts';
 import { traceRoutes } from './routes/trace.ts';
+import { validatorCompiler } from './validate.ts';
 
 export interface HttpServerDeps extends RouteDeps {
   keys: ApiKeyStore;
@@ -44,9 +45,10 @@ export function buildApp(deps: HttpServerDeps): FastifyInstance {
     bodyLimit: 2 * 1024 * 1024,
     ...(cfg.tls.enabled ? { https: { cert: readPem('http.tls.cert_file', cfg.tls.cert_file!), key: readPem('http.tls.key_file', cfg.tls.key_file!) } } : {}),
   });
+  app.setValidatorCompiler(validatorCompiler);
   app.addHook('onRequest', authHook({ keys: deps.keys, anonymousRead: cfg.anonymous_read, failureRate: cfg.auth_failure_rate, log: deps.log }));
   app.setErrorHandler((err: FastifyError, _req, reply) => {
-    if (err.validation) {
+    if (err.validation || err.code === 'FST_ERR_VALIDATION') {
       const code = err.validationContext === 'querystring' || err.validationContext === 'params' ? 'INVALID_PARAMETER' : 'BAD_REQUEST';
       return reply.code(400).send({ code, message: `${err.validationContext ?? 'request'} ${err.message.replace(/^(querystring|body|params)\/?/, '')}` });
     }
