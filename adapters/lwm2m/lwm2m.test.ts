@@ -44,7 +44,14 @@ describe('LwM2M: registration and commands', () => {
     const bad = await d.request('POST', ['rd'], ['ep=a', 'lt=60', 'lwm2m=9.9'], Buffer.alloc(0));
     assert.deepEqual([bad.code, bad.payload.toString()], ['4.00', 'Login Failed: invalid lwm2m version']);
     assert.equal(await code(['ep=a/#', 'lt=60']), '4.00');
+    const links = await d.request('POST', ['rd'], ['ep=a', 'lt=60'], Buffer.from('</3/0>;title="unterminated'));
+    assert.deepEqual([links.code, links.payload.toString()], ['4.00', 'Login Failed: invalid object links: link-format: unterminated quoted string']);
     assert.equal((await d.request('GET', ['bs'], [], Buffer.alloc(0))).code, '4.04');
+    // Datagrams that are not CoAP: counted, never answered with text, and the port keeps serving.
+    const before = g.metric('malformed');
+    for (const junk of [Buffer.from([0x40]), Buffer.from('hello, not coap'), Buffer.from([0x4f, 0x01, 0x00, 0x01])]) d.socket.send(junk, g.lwm2mPort, '127.0.0.1');
+    await until(() => g.metric('malformed') >= before + 3, 'malformed datagrams counted');
+    assert.equal(await d.register(), '2.01');
   });
 
   test('every command against the device, JSON responses field by field', async () => {
