@@ -7,7 +7,8 @@ import { parseGattCommand } from './gatt-command.ts';
 import { Ingest } from './ingest.ts';
 import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type Peripheral } from './radio.ts';
 import { Scanner } from './scanner.ts';
-import { BleStats, LogLimiter } from './stats.ts';
+import { BleStats } from './stats.ts';
+import { moreSuffix, RateLimitedLog } from '../../gateway/core/log-limit.ts';
 
 /**
  * The BLE adapter: scans with noble, decodes advertisements (adapters/ble/decoders), publishes
@@ -30,7 +31,8 @@ class BleAdapter implements Adapter {
   private gatt?: GattEngine;
   private unsubscribe?: () => Promise<void>;
   private readonly peripherals = new Map<string, Peripheral>();
-  private readonly limiter = new LogLimiter();
+  private warnLog?: RateLimitedLog;
+  private debugLog?: RateLimitedLog;
 
   constructor(private readonly cfg: BleConfig, private readonly opts: BleAdapterOptions) {}
 
@@ -129,10 +131,11 @@ class BleAdapter implements Adapter {
     this.peripherals.set(id, p);
   }
 
+  /** One line per key (device and kind of problem) per minute: a device repeats itself several times a second. */
   private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'debug' = 'warn'): void {
-    const held = this.limiter.allow(key);
-    if (held === undefined) return;
-    ctx.log[level](held > 0 ? { ...fields, more_since_last: held } : fields, msg);
+    const make = (write: (f: Record<string, unknown>, m: string) => void) => new RateLimitedLog({ intervalMs: 60_000, write });
+    const log = level === 'warn' ? (this.warnLog ??= make((f, m) => ctx.log.warn(f, m))) : (this.debugLog ??= make((f, m) => ctx.log.debug(f, m)));
+    log.event(key, (more) => ({ fields, msg: `${msg}${moreSuffix(more)}` }));
   }
 
   async stop(): Promise<void> {
@@ -145,6 +148,9 @@ class BleAdapter implements Adapter {
     await this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.peripherals.clear();
+    this.warnLog?.clear();
+    this.debugLog?.clear();
+    this.warnLog = this.debugLog = undefined;
   }
 }
 

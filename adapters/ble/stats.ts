@@ -38,22 +38,3 @@ export class BleStats {
     this.notifications = metrics.counter('gatt/notifications');
   }
 }
-
-/** One log line per key per interval, with how many were held back since the last one. */
-export class LogLimiter {
-  private readonly last = new Map<string, { at: number; held: number }>();
-
-  constructor(private readonly intervalMs = 60_000, private readonly max = 1000) {}
-
-  /** Returns the number held back since the last line when a line may be written now, else undefined. */
-  allow(key: string, now = Date.now()): number | undefined {
-    const s = this.last.get(key);
-    if (s && now - s.at < this.intervalMs) {
-      s.held++;
-      return undefined;
-    }
-    if (!s && this.last.size >= this.max) this.last.delete(this.last.keys().next().value!);
-    this.last.set(key, { at: now, held: 0 });
-    return s?.held ?? 0;
-  }
-}
