@@ -98,7 +98,6 @@ export class ModemRuntime {
     await this.unsubscribe?.();
     await this.link.stop();
     this.engine.detach('adapter stopping');
-    this.uplink.counters?.save();
     await this.uplink.close();
   }
 

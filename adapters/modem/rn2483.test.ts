@@ -38,7 +38,7 @@ describe('modem adapter with an RN2483 on a pty', { skip }, () => {
     await until(() => g.got.filter((m) => m.topic === 'lora/rn0/up').length === 5, 'five frames');
     const bodies = g.got.filter((m) => m.topic === 'lora/rn0/up').map((m) => m.body);
     assert.deepEqual(bodies.map((b) => [b.payload, b.snr, b.rssi]), [0, 1, 2, 3, 4].map((i) => [`a00${i}`, -3 + i, -100 + i]));
-    assert.equal(rn.commands.filter((c) => c === 'radio rx 0').length, 6);
+    assert.ok(rn.commands.filter((c) => c === 'radio rx 0').length >= 6, 'armed at bring-up and after each packet');
     await until(() => rn.listening, 'listening again');
   });
 

@@ -25,8 +25,8 @@ export interface ModemTestGateway {
   stop(): Promise<void>;
 }
 
-/** Fast settings for tests: short timeouts, a probe every 150 ms, reconnect from 50 ms. */
-export const FAST = { timeouts: { command: '300ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
+/** Fast settings for tests: short timeouts (with room for a loaded 2-core machine), a probe every 150 ms, reconnect from 50 ms. */
+export const FAST = { timeouts: { command: '800ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
 
 export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#']): Promise<ModemTestGateway> {
   const dir = tempDir();

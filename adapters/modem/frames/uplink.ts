@@ -27,6 +27,7 @@ export class UplinkHandler {
   private readonly nodes = new Map<number, KnownNode>();
   private readonly decoders = new DecoderSet();
   private chain: Promise<void> = Promise.resolve();
+  private saveTimer: NodeJS.Timeout | undefined;
   readonly counters: CounterStore | undefined;
 
   constructor(
@@ -48,8 +49,28 @@ export class UplinkHandler {
     return this.decoders.load();
   }
 
-  close(): Promise<void> {
-    return this.decoders.close();
+  async close(): Promise<void> {
+    clearTimeout(this.saveTimer);
+    this.saveCounters();
+    await this.decoders.close();
+  }
+
+  /** The counters file is written at most every 10 s while frames arrive (an SD card wears), and at stop. */
+  private scheduleSave(): void {
+    if (!this.cfg.counters_file || this.saveTimer) return;
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = undefined;
+      this.saveCounters();
+    }, 10_000);
+    this.saveTimer.unref();
+  }
+
+  private saveCounters(): void {
+    try {
+      this.counters?.save();
+    } catch (err) {
+      this.throttle.run('counters_file', (n) => this.log.warn({ modem: this.cfg.name, err: (err as Error).message, suppressed: n }, `modem ${this.cfg.name}: cannot write the frame counter file ${this.cfg.counters_file}: ${(err as Error).message}; replay protection across a restart is weaker until it can`));
+    }
   }
 
   /** Frames are published in the order the modem heard them, even when a decoder takes a while. */
@@ -81,6 +102,7 @@ export class UplinkHandler {
     const verdict = counters.check(fr.nodeId, fr.counter);
     if (verdict !== 'ok') return this.drop(verdict, `node ${hexId} frame counter ${fr.counter} is not above the last accepted ${counters.lastOf(fr.nodeId)}`, hexId);
     counters.accept(fr.nodeId, fr.counter);
+    this.scheduleSave();
     const result = await node.decoder.decode(fr.payload, fr.port);
     if ('error' in result) {
       this.stats.decodeErrors.inc();
