@@ -28,7 +28,7 @@ export class ModemRuntime {
   private readonly stats: ModemStats;
   private readonly uplink: UplinkHandler;
   private readonly downlinks: DownlinkQueue;
-  private readonly throttle = new Throttle();
+  private readonly throttle: Throttle;
   private readonly device: DeviceIdentity;
   private phase: Phase = 'down';
   private chain: Promise<void> = Promise.resolve();
@@ -41,6 +41,7 @@ export class ModemRuntime {
 
   constructor(private readonly cfg: ModemConfig, private readonly ctx: AdapterContext) {
     const log = ctx.log;
+    this.throttle = new Throttle((f, m) => log.warn(f, m));
     this.device = { protocol: 'lora', id: cfg.name, address: cfg.path };
     this.stats = new ModemStats(ctx.metrics, cfg.name);
     this.engine = new AtEngine(cfg.type === 'rn2483' ? RN2483 : RUI3, {
@@ -55,7 +56,7 @@ export class ModemRuntime {
     });
     const events: DriverEvents = { frame: (f) => this.onFrame(f), rebooted: (b) => this.onReboot(b) };
     this.driver = cfg.type === 'rn2483' ? new Rn2483Driver(this.engine, cfg, events) : new Rak3172Driver(this.engine, cfg, events);
-    this.uplink = new UplinkHandler(cfg, ctx.messages, this.stats, log, this.throttle);
+    this.uplink = new UplinkHandler(cfg, ctx.messages, this.stats, this.throttle);
     this.downlinks = new DownlinkQueue(cfg, {
       ready: () => this.phase === 'ready',
       transmit: (p, ms) => this.transmit(p, ms),
@@ -192,7 +193,7 @@ export class ModemRuntime {
   private onReboot(banner: string): void {
     this.stats.reboots.inc();
     this.phase = 'starting';
-    this.throttle.run('reboot', (n) => this.ctx.log.warn({ modem: this.cfg.name, banner, suppressed: n }, `modem ${this.cfg.name}: module rebooted on its own ("${banner}"); setting it up again`));
+    this.throttle.warn('reboot', { modem: this.cfg.name, banner }, `modem ${this.cfg.name}: module rebooted on its own ("${banner}"); setting it up again`);
     void this.exclusive(() => this.bringUp());
   }
 
@@ -239,9 +240,7 @@ export class ModemRuntime {
     const key = s.status === 'sent' ? 'sent' : s.status === 'failed' ? 'failed' : (`refused_${s.cause}` as const);
     this.stats.downlinks[key].inc();
     if (s.status !== 'sent') {
-      this.throttle.run(`dn:${key}`, (n) =>
-        this.ctx.log.warn({ modem: this.cfg.name, ...s, suppressed: n }, `modem ${this.cfg.name}: downlink ${s.status}: ${s.reason}${n ? ` (${n} more since the last line)` : ''}`),
-      );
+      this.throttle.warn(`dn:${key}`, { modem: this.cfg.name, ...s }, `modem ${this.cfg.name}: downlink ${s.status}: ${s.reason}`);
     }
     const body = { ...s, ...(req.id !== undefined ? { id: req.id } : {}), payload: req.payload.toString('hex'), ts: Date.now(), modem: this.cfg.name };
     this.ctx.messages.publish({ topic: `lora/${this.cfg.name}/dn/status`, payload: JSON.stringify(body), device: this.device }).catch((err: Error) => {

@@ -1,22 +1,17 @@
+import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
+
 /**
- * One log line per key per interval: a stranger's radio or a noisy line can repeat the same fault
- * many times a second. The next line after a quiet period says how many were not logged.
+ * The adapter's warn lines that a stranger's radio or a noisy line can repeat: at most one per key a
+ * minute, the next one saying how many were left out (the core's RateLimitedLog).
  */
 export class Throttle {
-  private readonly last = new Map<string, { at: number; suppressed: number }>();
+  private readonly limiter: RateLimitedLog;
 
-  constructor(private readonly intervalMs = 60_000, private readonly maxKeys = 1000) {}
+  constructor(warn: (fields: Record<string, unknown>, msg: string) => void, intervalMs = 60_000) {
+    this.limiter = new RateLimitedLog({ intervalMs, write: warn });
+  }
 
-  /** Calls `emit` with the suppressed count when this key may log now. */
-  run(key: string, emit: (suppressed: number) => void): void {
-    const now = Date.now();
-    const e = this.last.get(key);
-    if (e && now - e.at < this.intervalMs) {
-      e.suppressed++;
-      return;
-    }
-    if (!e && this.last.size >= this.maxKeys) this.last.clear();
-    this.last.set(key, { at: now, suppressed: 0 });
-    emit(e?.suppressed ?? 0);
+  warn(key: string, fields: Record<string, unknown>, msg: string): void {
+    this.limiter.event(key, (n) => ({ fields: n ? { ...fields, suppressed: n } : fields, msg: n ? `${msg} (${n} more since the last line)` : msg }));
   }
 }

@@ -8,10 +8,6 @@ import { CounterStore } from './counters.ts';
 import { DecoderSet, type Decoder } from './decoders.ts';
 import { micValid, nodeIdHex, parseFrame } from './node-frame.ts';
 
-interface Log {
-  warn(obj: object, msg: string): void;
-}
-
 interface KnownNode {
   id: string;
   key: Buffer;
@@ -34,7 +30,6 @@ export class UplinkHandler {
     private readonly cfg: ModemConfig,
     private readonly messages: MessageApi,
     private readonly stats: ModemStats,
-    private readonly log: Log,
     private readonly throttle: Throttle,
   ) {
     for (const n of cfg.nodes) {
@@ -69,7 +64,7 @@ export class UplinkHandler {
     try {
       this.counters?.save();
     } catch (err) {
-      this.throttle.run('counters_file', (n) => this.log.warn({ modem: this.cfg.name, err: (err as Error).message, suppressed: n }, `modem ${this.cfg.name}: cannot write the frame counter file ${this.cfg.counters_file}: ${(err as Error).message}; replay protection across a restart is weaker until it can`));
+      this.throttle.warn('counters_file', { modem: this.cfg.name, err: (err as Error).message }, `modem ${this.cfg.name}: cannot write the frame counter file ${this.cfg.counters_file}: ${(err as Error).message}; replay protection across a restart is weaker until it can`);
     }
   }
 
@@ -106,7 +101,7 @@ export class UplinkHandler {
     const result = await node.decoder.decode(fr.payload, fr.port);
     if ('error' in result) {
       this.stats.decodeErrors.inc();
-      this.throttle.run(`decode:${hexId}`, (n) => this.log.warn({ modem: this.cfg.name, node: hexId, err: result.error, suppressed: n }, `modem ${this.cfg.name}: node ${hexId} payload decoder failed; published the raw payload with an error field`));
+      this.throttle.warn(`decode:${hexId}`, { modem: this.cfg.name, node: hexId, err: result.error }, `modem ${this.cfg.name}: node ${hexId} payload decoder failed; published the raw payload with an error field`);
     }
     const body = { ...this.base(f), payload: fr.payload.toString('hex'), node: hexId, counter: fr.counter, port: fr.port, ...result };
     return this.publish(`lora/${hexId}/up`, body, { protocol: 'lora', id: hexId, address: this.cfg.name });
@@ -124,8 +119,6 @@ export class UplinkHandler {
 
   private drop(reason: DropReason, what: string, node?: string): void {
     this.stats.dropped[reason].inc();
-    this.throttle.run(`${reason}:${node ?? ''}`, (n) =>
-      this.log.warn({ modem: this.cfg.name, reason, node, suppressed: n }, `modem ${this.cfg.name}: dropped a frame: ${what}${n ? ` (${n} more like it since the last line)` : ''}`),
-    );
+    this.throttle.warn(`${reason}:${node ?? ''}`, { modem: this.cfg.name, reason, node }, `modem ${this.cfg.name}: dropped a frame: ${what}`);
   }
 }
