@@ -2,7 +2,6 @@ import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import mqttPacket from 'mqtt-packet';
 import { Aedes, type Client, type Subscription as AedesSubscription, type AedesPublishPacket } from 'aedes';
-import { expandPlaceholders } from '../auth/acl.ts';
 import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
@@ -15,6 +14,8 @@ import { PeerLog } from './peer-log.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
 import type { BoundedPersistence } from './session-queue.ts';
 import { SessionTable, sessionPersistence } from './sessions.ts';
+import { isShareTopic, parseShare, SharedSubscriptions } from './shared.ts';
+import { autoSubscribe } from './auto-subscribe.ts';
 
 // mqtt-packet (shared by aedes and MQTT.js) otherwise builds a cache of 65,536 two-byte Buffers on
 // its first write: 6 MB of heap and 65k objects that every full GC walks again, for a small saving
@@ -85,6 +86,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly expired;
   private readonly refusedSessions;
   private sweeper?: NodeJS.Timeout;
+  private readonly shared: SharedSubscriptions;
 
   constructor(private readonly deps: BrokerDeps) {
     super();
@@ -124,6 +126,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // subscription that overlaps a deny rule is granted and the denied topics never delivered.
       authorizeForward: (client, packet) => (this.deps.auth.mayRead(this.principal(client), packet.topic) ? packet : null),
     });
+    this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy);
+    metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
     metrics.gaugeFn('connections/count', () => this.aedes.connectedClients);
     metrics.gaugeFn('subscriptions/count', () => {
       let n = 0;
@@ -142,6 +146,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (!gone.length) return;
     for (const id of gone) {
       this.subs.delete(id);
+      this.shared.forgetSession(id);
       this.persistence.cleanSubscriptions({ id }).catch((err: Error) => this.deps.log.warn({ clientid: id, err: err.message }, 'expired session: removing its subscriptions failed'));
     }
     this.expired.inc(gone.length);
@@ -223,7 +228,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'PUBLISH topic contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic contains U+0000'));
     }
-    if (!this.deps.auth.authorize(p, 'publish', packet.topic)) {
+    if (isShareTopic(packet.topic) || !this.deps.auth.authorize(p, 'publish', packet.topic)) {
       this.dropped.inc();
       this.droppedDenied.inc();
       const st = this.clients.get(client);
@@ -263,28 +268,23 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'SUBSCRIBE filter contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic filter contains U+0000'));
     }
+    if (sub.topic.startsWith('$share/') || sub.topic.startsWith('$queue/')) return this.subscribeShared(client, p, sub, cb);
     if (this.deps.auth.maySubscribe(p, sub.topic)) return cb(null, sub);
     this.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
     cb(null, null);
   }
 
   /**
-   * broker.auto_subscribe: subscribes the client as if it had sent SUBSCRIBE (aedes's public
-   * Client.subscribe, so authorizeSubscribe and retained delivery apply; no SUBACK is sent). A
-   * topic whose %c/%u cannot stand for one plain level is skipped.
+   * A shared subscription: the ACL is asked about the filter inside; the member joins its group
+   * (shared.ts), and aedes keeps the literal $share/... subscription, which no publish can match.
    */
-  private autoSubscribe(client: Client): void {
-    const auto = this.deps.cfg.auto_subscribe;
-    if (!auto.length) return;
-    const p = this.principal(client);
-    const subs = auto.flatMap((a) => {
-      const topic = expandPlaceholders(a.topic, p);
-      return topic === undefined ? [] : [{ topic, qos: a.qos }];
-    });
-    if (!subs.length) return;
-    client.subscribe(subs, (err) => {
-      if (err) this.deps.log.warn({ clientid: client.id, err: err.message }, 'auto_subscribe failed');
-    });
+  private subscribeShared(client: Client, p: Principal, sub: AedesSubscription, cb: (err: Error | null, sub?: AedesSubscription | null) => void): void {
+    const share = parseShare(sub.topic);
+    if (!share || !this.deps.auth.maySubscribe(p, share.filter)) {
+      this.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, share ? 'subscribe denied by ACL (SUBACK 0x80)' : 'malformed shared subscription: $share/{group}/{filter} (SUBACK 0x80)');
+      return cb(null, null);
+    }
+    this.shared.subscribe(client, sub.topic, share, sub.qos, !this.clients.get(client)?.clean).then(() => cb(null, sub), (err: Error) => cb(err));
   }
 
   /** Publishes from inside the gateway (adapters, bridge downlinks) through the same ingress path. */
@@ -329,7 +329,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       const st = this.clients.get(client);
       if (!st) return;
       this.current.set(client.id, client);
-      this.autoSubscribe(client);
+      autoSubscribe(client, this.principal(client), this.deps.cfg.auto_subscribe, this.deps.log);
+      this.shared.connected(client, st.clean);
       if (st.clean) this.sessions.forget(client.id);
       else this.sessions.online(client.id);
       st.session = {
@@ -363,12 +364,16 @@ export class Broker extends EventEmitter<BrokerEvents> {
     });
     a.on('unsubscribe', (topics, client) => {
       const set = this.subs.get(client.id);
-      for (const t of topics) set?.delete(t);
+      for (const t of topics) {
+        set?.delete(t);
+        this.shared.unsubscribed(client.id, t);
+      }
     });
     a.on('clientDisconnect', (client) => {
       const st = this.clients.get(client);
       if (this.current.get(client.id) === client) {
         this.current.delete(client.id);
+        this.shared.leave(client.id);
         if (st && !st.clean) this.sessions.offline(client.id);
       }
       if (!st?.session) return;

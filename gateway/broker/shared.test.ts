@@ -1,0 +1,100 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { startGateway, until, type TestGateway } from '../test/helpers.ts';
+import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { parseShare } from './shared.ts';
+
+// Issue 17 item 13: $share/{group}/{filter} and $queue/{filter}, EMQX's strategies, retained never
+// to shared subscribers. Raw MQTT 3.1.1 bytes on the wire.
+
+test('parseShare', () => {
+  assert.deepEqual(parseShare('$share/g1/a/+/c'), { group: 'g1', filter: 'a/+/c' });
+  assert.deepEqual(parseShare('$queue/a/#'), { group: '$queue', filter: 'a/#' });
+  assert.equal(parseShare('$share/g1'), undefined);
+  assert.equal(parseShare('$share//a'), undefined);
+  assert.equal(parseShare('$share/g+/a'), undefined);
+  assert.equal(parseShare('a/b'), undefined);
+});
+
+/** Members that count what they get (and PUBACK it). */
+async function members(g: TestGateway, n: number, filter: string): Promise<{ got: string[][]; clients: RawClient[] }> {
+  const got: string[][] = [];
+  const clients: RawClient[] = [];
+  for (let i = 0; i < n; i++) {
+    const { client } = await RawClient.connect(g.port, { clientId: `m${i}-${filter}` });
+    assert.deepEqual(await client.subscribe(1, [[filter, 1]]), [1]);
+    const mine: string[] = [];
+    got.push(mine);
+    clients.push(client);
+    client.socket.on('data', () => {
+      for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
+        const p = parsePublish(client.packets.splice(k, 1)[0]!);
+        mine.push(p.payload.toString());
+        if (p.id) client.send(pubackPacket(p.id));
+      }
+    });
+  }
+  return { got, clients };
+}
+
+async function publishN(g: TestGateway, n: number, topic: string, clientId = 'share-pub'): Promise<void> {
+  const { client } = await RawClient.connect(g.port, { clientId });
+  for (let i = 1; i <= n; i++) {
+    client.send(publishPacket(topic, `m${i}`, 1, i));
+    await client.next(PUBACK);
+  }
+  client.end();
+}
+
+describe('shared subscriptions', () => {
+  test('round_robin (default): each message to exactly one member, in turn; plain subscribers get all; retained never to shared', async () => {
+    const g = await startGateway();
+    try {
+      await publishN(g, 1, 'work/retained-before');
+      const pub = await RawClient.connect(g.port, { clientId: 'ret' });
+      pub.client.send(publishPacket('work/r', 'retained', 1, 1, true));
+      await pub.client.next(PUBACK);
+      pub.client.end();
+      const shared = await members(g, 3, '$share/g/work/#');
+      const plain = await members(g, 1, 'work/#');
+      const queue = await members(g, 2, '$queue/work/#');
+      await until(() => plain.got[0]!.length === 1, 'the plain subscriber to get the retained message');
+      await publishN(g, 9, 'work/x');
+      await until(() => plain.got[0]!.length === 10, 'all 9 to the plain subscriber');
+      await until(() => shared.got.flat().length === 9 && queue.got.flat().length === 9, 'all 9 to each group');
+      assert.deepEqual(shared.got.map((m) => m.length), [3, 3, 3]);
+      assert.deepEqual(new Set(shared.got.flat()).size, 9);
+      assert.ok(!shared.got.flat().includes('retained') && !queue.got.flat().includes('retained'));
+      // A client cannot publish into a group's literal subscription.
+      const evil = await RawClient.connect(g.port, { clientId: 'evil' });
+      evil.client.send(publishPacket('$share/g/work/x', 'spoof', 1, 1));
+      await evil.client.waitClosed();
+      // A member that leaves is no longer picked.
+      shared.clients[0]!.destroy();
+      await until(() => g.gw.metrics.snapshot()['subscriptions/shared/count'] === 4, 'the member to leave');
+      await publishN(g, 4, 'work/y');
+      await until(() => shared.got.flat().length === 13, 'the next 4 to the two remaining members');
+      assert.deepEqual(shared.got.map((m) => m.length), [3, 5, 5]);
+      for (const c of [...shared.clients, ...plain.clients, ...queue.clients]) c.destroy();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  for (const strategy of ['sticky', 'hash_clientid', 'random'] as const) {
+    test(`strategy ${strategy}`, async () => {
+      const g = await startGateway({ broker: { shared_subscription_strategy: strategy } });
+      try {
+        const shared = await members(g, 3, '$share/s/job/#');
+        await publishN(g, 30, 'job/a', 'publisher-one');
+        await until(() => shared.got.flat().length === 30, 'all 30 delivered once');
+        const counts = shared.got.map((m) => m.length).sort((a, b) => a - b);
+        if (strategy === 'random') assert.ok(counts[0]! > 0, `random reached every member: ${counts}`);
+        else assert.deepEqual(counts, [0, 0, 30], `${strategy}: one member for one publisher`);
+        for (const c of shared.clients) c.destroy();
+      } finally {
+        await g.stop();
+      }
+    });
+  }
+});

@@ -1,0 +1,148 @@
+import { createHash } from 'node:crypto';
+import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+
+// Shared subscriptions ($share/{group}/{filter}, EMQX's $queue/{filter}) built at the broker's seam:
+// aedes 1.2 has none. The member's own SUBSCRIBE is granted as a literal subscription that no
+// published topic can match (the broker refuses publishes to $share/ and $queue/), and each group
+// gets one in-process aedes subscription to its filter; every message it receives goes to one
+// member, picked by the strategy, through aedes's public Client.publish (which runs the ACL check
+// at delivery and the QoS handling). Retained messages are never sent to shared subscribers: an
+// in-process subscription does not receive them on subscribe.
+
+export type ShareStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid';
+
+export interface ShareTopic {
+  group: string;
+  filter: string;
+}
+
+/** `$share/{group}/{filter}` or `$queue/{filter}` (group "$queue"); undefined for any other filter. */
+export function parseShare(topic: string): ShareTopic | undefined {
+  if (topic.startsWith('$queue/')) {
+    const filter = topic.slice(7);
+    return filter ? { group: '$queue', filter } : undefined;
+  }
+  if (!topic.startsWith('$share/')) return undefined;
+  const rest = topic.slice(7);
+  const slash = rest.indexOf('/');
+  if (slash <= 0 || slash === rest.length - 1) return undefined;
+  const group = rest.slice(0, slash);
+  if (/[+#]/.test(group)) return undefined;
+  return { group, filter: rest.slice(slash + 1) };
+}
+
+export function isShareTopic(topic: string): boolean {
+  return topic.startsWith('$share/') || topic.startsWith('$queue/');
+}
+
+interface Member {
+  client: Client;
+  qos: number;
+}
+
+interface Group {
+  members: Member[];
+  next: number;
+  sticky?: Member;
+  deliver: (packet: AedesPublishPacket, done: () => void) => void;
+}
+
+export class SharedSubscriptions {
+  private readonly groups = new Map<string, Group>();
+  /** Shared subscriptions of persistent sessions (topic -> QoS): joined again when they reconnect. */
+  private readonly sessions = new Map<string, Map<string, number>>();
+
+  constructor(private readonly aedes: Aedes, private readonly strategy: ShareStrategy, private readonly onDelivered?: () => void) {}
+
+  get count(): number {
+    let n = 0;
+    for (const g of this.groups.values()) n += g.members.length;
+    return n;
+  }
+
+  join(client: Client, share: ShareTopic, qos: number): Promise<void> {
+    const key = `${share.group}\u0000${share.filter}`;
+    let g = this.groups.get(key);
+    if (g) {
+      const m = g.members.find((x) => x.client.id === client.id);
+      if (m) {
+        m.client = client;
+        m.qos = qos;
+      } else g.members.push({ client, qos });
+      return Promise.resolve();
+    }
+    const group: Group = { members: [{ client, qos }], next: 0, deliver: (packet, done) => this.deliver(group, packet, done) };
+    this.groups.set(key, group);
+    return new Promise((resolve) => this.aedes.subscribe(share.filter, group.deliver, resolve));
+  }
+
+  /** A member's SUBSCRIBE to `topic` (a $share/$queue filter already granted). */
+  subscribe(client: Client, topic: string, share: ShareTopic, qos: number, persistent: boolean): Promise<void> {
+    if (persistent) {
+      let m = this.sessions.get(client.id);
+      if (!m) this.sessions.set(client.id, (m = new Map()));
+      m.set(topic, qos);
+    }
+    return this.join(client, share, qos);
+  }
+
+  /** A client connected: a clean session forgets its shared subscriptions, a persistent one rejoins. */
+  connected(client: Client, clean: boolean): void {
+    if (clean) this.sessions.delete(client.id);
+    for (const [topic, qos] of this.sessions.get(client.id) ?? []) {
+      const share = parseShare(topic);
+      if (share) void this.join(client, share, qos);
+    }
+  }
+
+  unsubscribed(clientId: string, topic: string): void {
+    const share = parseShare(topic);
+    if (!share) return;
+    this.leave(clientId, share);
+    this.sessions.get(clientId)?.delete(topic);
+  }
+
+  /** A persistent session ended (expired). */
+  forgetSession(clientId: string): void {
+    this.sessions.delete(clientId);
+  }
+
+  leave(clientId: string, share?: ShareTopic): void {
+    for (const [key, g] of this.groups) {
+      if (share && key !== `${share.group}\u0000${share.filter}`) continue;
+      g.members = g.members.filter((m) => m.client.id !== clientId);
+      if (g.sticky?.client.id === clientId) g.sticky = undefined;
+      if (!g.members.length) {
+        this.groups.delete(key);
+        this.aedes.unsubscribe(key.slice(key.indexOf('\u0000') + 1), g.deliver, () => {});
+      }
+    }
+  }
+
+  private pick(g: Group, packet: AedesPublishPacket): Member | undefined {
+    const live = g.members.filter((m) => !m.client.closed);
+    if (!live.length) return undefined;
+    switch (this.strategy) {
+      case 'random':
+        return live[Math.floor(Math.random() * live.length)];
+      case 'sticky':
+        if (!g.sticky || g.sticky.client.closed || !live.includes(g.sticky)) g.sticky = live[Math.floor(Math.random() * live.length)];
+        return g.sticky;
+      case 'hash_clientid': {
+        const from = (packet as { clientId?: string }).clientId ?? '';
+        return live[createHash('md5').update(from).digest().readUInt32BE(0) % live.length];
+      }
+      default:
+        return live[g.next++ % live.length];
+    }
+  }
+
+  private deliver(g: Group, packet: AedesPublishPacket, done: () => void): void {
+    const m = this.pick(g, packet);
+    if (!m) return done();
+    m.client.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: Math.min(packet.qos, m.qos) as 0 | 1 | 2, retain: false, dup: false }, () => {
+      this.onDelivered?.();
+      done();
+    });
+  }
+}
