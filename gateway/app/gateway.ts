@@ -96,6 +96,7 @@ export class Gateway {
     if (!this.started) return;
     this.started = false;
     await this.ops.stop();
+    await this.sys.offline(); // retained state "offline" reaches connected subscribers first
     await this.broker.stopAccepting();
     await this.supervisor?.stopAll();
     await this.bridge.stop();

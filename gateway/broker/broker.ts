@@ -9,6 +9,7 @@ import { PublishRejected, type DeliveredMessage, type IngressMessage, type Qos }
 import { topicMatches } from '../core/topic.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
+import { mayForward } from './dollar-guard.ts';
 import { FrameTracker } from './frame-guard.ts';
 import { PeerLog } from './peer-log.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
@@ -124,7 +125,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       authorizeSubscribe: (client, sub, cb) => this.authorizeSubscribe(client, sub, cb),
       // Read permission is checked per message, live and from the offline queue, so a
       // subscription that overlaps a deny rule is granted and the denied topics never delivered.
-      authorizeForward: (client, packet) => (this.deps.auth.mayRead(this.principal(client), packet.topic) ? packet : null),
+      // Retained $ topics go only to filters that match them under [MQTT-4.7.2-1] (dollar-guard.ts).
+      authorizeForward: (client, packet) =>
+        this.deps.auth.mayRead(this.principal(client), packet.topic) && mayForward(packet.topic, packet.retain, this.subs.get(client.id)) ? packet : null,
     });
     this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy);
     metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
@@ -299,12 +302,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
   }
 
   /**
-   * Publishes a gateway-generated message ($SYS) that no hook needs to see. Never retained: aedes
-   * (1.2) serves retained `$` topics to `#` subscribers, against [MQTT-4.7.2-1].
+   * Publishes a gateway-generated message ($SYS) that no hook needs to see. Retained ones reach only
+   * filters that match `$` topics under [MQTT-4.7.2-1] (see authorizeForward). `done` runs once the
+   * message has been handed to every subscriber's connection.
    */
-  publishSys(topic: string, payload: string): void {
-    if (this.aedes.closed) return;
-    this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain: false, dup: false }, () => {});
+  publishSys(topic: string, payload: string, retain = false, done: () => void = () => {}): void {
+    if (this.aedes.closed) return done();
+    this.aedes.publish({ cmd: 'publish', topic, payload: Buffer.from(payload), qos: 0, retain, dup: false }, () => done());
   }
 
   /** An in-process subscription. Returns the function that removes it. */

@@ -55,19 +55,37 @@ export class SysPublisher {
     this.broker.publishSys(this.eventTopic(s, 'disconnected'), JSON.stringify({ ...this.common(s), reason, disconnected_at: ts, ts }));
   }
 
+  /** `$SYS/brokers/{node}/state`: retained "online" while the gateway serves, "offline" once it stops (like Zigbee2MQTT's bridge/state). */
+  get stateTopic(): string {
+    return `${this.base}/state`;
+  }
+
   start(): void {
+    this.broker.publishSys(this.stateTopic, 'online', true);
+    // Stats are retained, so a subscriber sees them at once, not after up to one interval.
+    this.publishStats();
     this.timer = setInterval(() => this.publishStats(), this.opts.interval);
     this.timer.unref();
   }
 
+  /**
+   * The broker's own will: retained "offline" on the state topic, handed to every connected
+   * subscriber before the gateway closes their connections. (After a crash the connection drop
+   * says it; on restart "online" replaces the retained value.)
+   */
+  offline(): Promise<void> {
+    return new Promise((resolve) => this.broker.publishSys(this.stateTopic, 'offline', true, resolve));
+  }
+
   publishStats(): void {
-    this.broker.publishSys('$SYS/brokers', this.opts.node);
-    this.broker.publishSys(`${this.base}/version`, this.opts.version);
-    this.broker.publishSys(`${this.base}/sysdescr`, 'fieldgate IoT gateway');
-    this.broker.publishSys(`${this.base}/uptime`, String(Math.round((Date.now() - this.startedAt) / 1000)));
-    this.broker.publishSys(`${this.base}/datetime`, new Date().toISOString());
+    const sys = (topic: string, payload: string) => this.broker.publishSys(topic, payload, true);
+    sys('$SYS/brokers', this.opts.node);
+    sys(`${this.base}/version`, this.opts.version);
+    sys(`${this.base}/sysdescr`, 'fieldgate IoT gateway');
+    sys(`${this.base}/uptime`, String(Math.round((Date.now() - this.startedAt) / 1000)));
+    sys(`${this.base}/datetime`, new Date().toISOString());
     for (const [name, value] of Object.entries(this.metrics.snapshot())) {
-      this.broker.publishSys(`${this.base}/${STATS.test(name) ? 'stats' : 'metrics'}/${name}`, String(value));
+      sys(`${this.base}/${STATS.test(name) ? 'stats' : 'metrics'}/${name}`, String(value));
     }
   }
 
