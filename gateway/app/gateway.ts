@@ -5,6 +5,7 @@ import { SysPublisher } from '../broker/sys.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
+import { applyReload, type ReloadResult } from '../lifecycle/reload.ts';
 import { ManagementPlane } from '../http/component.ts';
 import type { Logger } from '../log/logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
@@ -81,6 +82,13 @@ export class Gateway {
       ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, fail },
       close: (reason: string) => messages.close(reason),
     };
+  }
+
+  /** SIGHUP: applies what can change without dropping clients (gateway/lifecycle/reload.ts). */
+  reload(next: GatewayConfig): ReloadResult {
+    const result = applyReload({ auth: this.auth, bridge: this.bridge, log: this.opts.log }, this.opts.config, next);
+    this.opts.config = result.effective;
+    return result;
   }
 
   health() {

@@ -67,6 +67,11 @@ export class LoginGuard {
     return `${username}\u0000${createHash('sha256').update(this.salt).update(password).digest('base64')}`;
   }
 
+  /** Forgets every remembered successful check (the users changed: an old password must not pass). */
+  forgetVerified(): void {
+    this.cache.clear();
+  }
+
   /** True when this user and password were verified recently. */
   cached(username: string, password: Buffer): boolean {
     const k = this.key(username, password);

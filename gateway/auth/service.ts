@@ -19,16 +19,23 @@ export type AuthResult =
  * whatever protocol a device speaks.
  */
 export class AuthService {
-  private readonly users: Map<string, string>;
+  private users: Map<string, string>;
   readonly logins: LoginGuard;
 
-  constructor(private readonly cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>) {
+  constructor(private cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>) {
     this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
     const l = cfg.login ?? LOGIN_DEFAULTS;
     this.logins = new LoginGuard({
       maxFailures: l.max_failures, backoffInitial: l.backoff_initial, backoffMax: l.backoff_max,
       concurrent: l.max_concurrent_checks, waiting: l.max_waiting_checks, perAddress: l.per_address_checks, cacheTtl: l.cache_ttl,
     });
+  }
+
+  /** New users and ACL (SIGHUP): the next authentication and authorization use them; connections stay. */
+  replace(cfg: AuthConfig): void {
+    this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
+    this.cfg = cfg;
+    this.logins.forgetVerified();
   }
 
   /** Asked before credentials (bans, connection-rate limits: gateway/limits); a result refuses. */

@@ -31,6 +31,7 @@ const LANES: LaneName[] = ['high', 'normal'];
 const DROP_LOG_MS = 10_000;
 
 interface Upstream {
+  name: string;
   rules: UpstreamRules;
   bit: number;
   link: UpstreamLink;
@@ -162,7 +163,7 @@ export class Bridge {
           refusedLog.since = 0;
         },
       });
-      const up: Upstream = { rules, bit: meta.bits[u.name]!, link, consumer };
+      const up: Upstream = { name: u.name, rules, bit: meta.bits[u.name]!, link, consumer };
       let subscribed = false;
       link.on('up', (client) => {
         consumer.connected(client);
@@ -371,6 +372,27 @@ export class Bridge {
     } catch (err) {
       this.checkpointLog.event('release', (more) => ({ fields: { dir: this.dir, err: (err as Error).message }, msg: `bridge log: releasing acknowledged segments failed (${(err as Error).message}); retrying${moreSuffix(more)}` }));
     }
+  }
+
+  /**
+   * SIGHUP: takes the forward rules of `next` for every upstream whose other settings are
+   * unchanged. Returns what it could not apply (other upstream settings, added or removed
+   * upstreams, the queue), which needs a restart.
+   */
+  reloadForwardRules(next: BridgeConfig): string[] {
+    const restart: string[] = [];
+    const without = (u: unknown) => JSON.stringify({ ...(u as Record<string, unknown>), forward: undefined });
+    const byName = new Map(this.cfg.upstreams.map((u) => [u.name, u]));
+    if (JSON.stringify(next.queue) !== JSON.stringify(this.cfg.queue)) restart.push('bridge.queue');
+    if (next.upstreams.length !== this.cfg.upstreams.length || next.upstreams.some((u) => !byName.has(u.name))) restart.push('bridge.upstreams (added or removed)');
+    for (const u of next.upstreams) {
+      const old = byName.get(u.name);
+      const up = this.upstreams.find((x) => x.name === u.name);
+      if (!old || !up) continue;
+      if (without(old) !== without(u)) restart.push(`bridge.upstreams.${u.name} (settings other than forward)`);
+      else if (JSON.stringify(old.forward) !== JSON.stringify(u.forward)) up.rules.replaceForward(u);
+    }
+    return restart;
   }
 
   health(): { name: string; connected: boolean; server?: string; error?: string }[] {

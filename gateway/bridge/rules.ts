@@ -38,28 +38,40 @@ export function templateVars(cfg: UpstreamConfig, gatewayId: string): { gatewayI
 export class UpstreamRules {
   readonly prefix: string;
   readonly clientId: string;
-  readonly forward: CompiledForward[];
+  forward: CompiledForward[];
   readonly downlink: CompiledDownlink[];
 
-  constructor(cfg: UpstreamConfig, gatewayId: string) {
+  constructor(cfg: UpstreamConfig, private readonly gatewayId: string) {
     const vars = templateVars(cfg, gatewayId);
     this.prefix = vars.prefix;
     this.clientId = vars.clientid;
-    this.forward = cfg.forward.map((r: ForwardRule) => ({
-      local: expand(r.local, vars),
-      // {topic} stays a placeholder until a message is matched.
-      remote: expand(r.remote, vars),
-      remoteParts: expand(r.remote, vars).split('{topic}'),
-      qos: r.qos,
-      retain: r.retain,
-      lane: r.priority === 'high' ? 'high' : 'normal',
-    }));
+    this.forward = UpstreamRules.compileForward(cfg, vars);
     this.downlink = cfg.downlink.map((r: DownlinkRule) => {
       const remote = expand(r.remote, vars);
       const levels = remote.split('/');
       const wild = levels.findIndex((l) => l === '+' || l === '#');
       return { remote, local: expand(r.local, vars), qos: r.qos, fixedLevels: wild < 0 ? levels.length : wild };
     });
+  }
+
+  /**
+   * New forward rules in place (SIGHUP): the ingress hook and the consumer share this object, so
+   * the next message, and each queued one when its turn comes, is matched against them.
+   */
+  replaceForward(cfg: UpstreamConfig): void {
+    this.forward = UpstreamRules.compileForward(cfg, templateVars(cfg, this.gatewayId));
+  }
+
+  private static compileForward(cfg: UpstreamConfig, vars: Record<string, string>): CompiledForward[] {
+    return cfg.forward.map((r: ForwardRule) => ({
+      local: expand(r.local, vars),
+      // {topic} stays a placeholder until a message is matched.
+      remote: expand(r.remote, vars),
+      remoteParts: expand(r.remote, vars).split('{topic}'),
+      qos: r.qos,
+      retain: r.retain,
+      lane: r.priority === 'high' ? ('high' as const) : ('normal' as const),
+    }));
   }
 
   /** The first forward rule taking `topic`, or undefined. First match wins, like a routing table. */

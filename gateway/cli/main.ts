@@ -13,6 +13,7 @@ import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { readRegistryFile } from '../registry/registry.ts';
 import { readNewPassword } from './passwd.ts';
+import { logFatalErrors, reloadOnSighup } from './reload-signal.ts';
 import { OPS_COMMANDS, opsCli } from './ops.ts';
 
 const HELP: Record<string, string> = {
@@ -164,6 +165,9 @@ async function start(file: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  // SIGHUP would otherwise end the process without a word; it reloads what it can instead.
+  reloadOnSighup(gateway, file, log);
+  logFatalErrors(log);
   try {
     await gateway.start();
   } catch (err) {
