@@ -6,6 +6,7 @@ import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
 import { applyReload, type ReloadResult } from '../lifecycle/reload.ts';
+import { ClientLog } from '../log/client-log.ts';
 import { ManagementPlane } from '../http/component.ts';
 import type { Logger } from '../log/logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
@@ -44,7 +45,8 @@ export class Gateway {
     this.auth = new AuthService(config.auth);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
-    this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION });
+    const clientLog = new ClientLog(log.child({ component: 'clients' }, { level: (config.log.clients ?? config.log.level) as LevelWithSilent }));
+    this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION, sessions: clientLog });
     // Constructed (its ingress hook in place) before any listener opens: a publish that arrives
     // while the log is still opening waits for it instead of being acknowledged unlogged.
     this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });

@@ -6,6 +6,8 @@ export interface SysOptions {
   interval: number;
   clientEvents: boolean;
   version: string;
+  /** Also told of every session event, MQTT clients and adapter devices alike (the per-client log lines). */
+  sessions?: { connected(s: ClientSession): void; disconnected(s: ClientSession, reason: string): void };
 }
 
 // Names that EMQX files under stats/ rather than metrics/.
@@ -44,12 +46,14 @@ export class SysPublisher {
   }
 
   connected(s: ClientSession): void {
+    this.opts.sessions?.connected(s);
     if (!this.opts.clientEvents) return;
     const ts = Date.now();
     this.broker.publishSys(this.eventTopic(s, 'connected'), JSON.stringify({ ...this.common(s), keepalive: s.keepalive, clean_start: s.clean_start, expiry_interval: 0, ts }));
   }
 
   disconnected(s: ClientSession, reason: string): void {
+    this.opts.sessions?.disconnected(s, reason);
     if (!this.opts.clientEvents) return;
     const ts = Date.now();
     this.broker.publishSys(this.eventTopic(s, 'disconnected'), JSON.stringify({ ...this.common(s), reason, disconnected_at: ts, ts }));
