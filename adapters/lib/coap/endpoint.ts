@@ -37,6 +37,11 @@ export interface EndpointOptions extends Partial<ServerOptions> {
   transmission?: Partial<TransmissionParams>;
   /** Largest body a client-role Block2 read assembles (default 1 MiB). */
   maxResponseBody?: number;
+  /**
+   * CON messages retransmitted at once (separate responses, client requests). Beyond it a CON is
+   * sent once and not retransmitted, so peers that never ACK cannot pile up timers (default 10,000).
+   */
+  maxAwaitingAck?: number;
   /** Duplicate CON responses/notifications remembered to ACK again without redelivery. */
   responseDedupEntries?: number;
   clock?: Clock;
@@ -89,6 +94,9 @@ export class CoapEndpoint implements Link {
   private readonly awaiting = new Map<string, { on: ConfirmableCallbacks; tx: Retransmission }>();
   private readonly onMessage = (msg: Buffer, rinfo: Peer) => this.receive(msg, rinfo);
   private closed = false;
+  private readonly maxAwaiting: number;
+  /** CON messages sent once without retransmission because maxAwaitingAck was reached. */
+  untracked = 0;
 
   constructor(readonly transport: DatagramTransport, opts: EndpointOptions, private readonly events: EndpointEvents = {}) {
     this.id = opts.id;
@@ -97,6 +105,7 @@ export class CoapEndpoint implements Link {
     this.maxMessageSize = opts.maxMessageSize ?? transport.maxDatagram ?? DEFAULT_MAX_MESSAGE;
     this.szx = Math.min(szxFor(opts.blockSize ?? 1024), szxFor(Math.max(16, this.maxMessageSize - BLOCK_OVERHEAD)));
     this.nextMid = Math.floor(this.clock.random() * 0x10000);
+    this.maxAwaiting = opts.maxAwaitingAck ?? 10_000;
     this.server = new ServerRole(this, opts, (err, peer) => this.events.error?.(err, peer));
     this.client = new ClientRole(this, { maxBody: opts.maxResponseBody ?? 1024 * 1024, dedupEntries: opts.responseDedupEntries ?? 1000 });
     transport.on('message', this.onMessage);
@@ -131,6 +140,12 @@ export class CoapEndpoint implements Link {
   sendConfirmable(buf: Buffer, messageId: number, peer: Peer, on: ConfirmableCallbacks): Retransmission {
     if (this.closed) return { sent: 0, stop: () => {} };
     const key = `${peerKey(peer)}|${messageId}`;
+    if (this.awaiting.size >= this.maxAwaiting) {
+      // Full: sent once, not retransmitted; the peer's own retransmission or ours of others go on.
+      this.untracked++;
+      this.send(buf, peer);
+      return { sent: 1, stop: () => {} };
+    }
     const tx = retransmit(this.clock, this.params, () => this.send(buf, peer), (sent) => {
       this.awaiting.delete(key);
       on.timeout(sent);

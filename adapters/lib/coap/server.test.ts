@@ -166,4 +166,28 @@ describe('server role', () => {
     assert.ok(sent.every((b) => b.length <= 300));
     ep.close();
   });
+
+  test('CON messages awaiting an ACK are bounded: beyond maxAwaitingAck a separate response is sent once, not retransmitted', async () => {
+    const clock = new ManualClock(() => 0);
+    const sock = await bindUdp('udp4', 0, '127.0.0.1');
+    const held: Respond[] = [];
+    const ep = new CoapEndpoint(sock, { id: 'udp4', clock, piggybackMs: 10, maxAwaitingAck: 2, handler: (_req, respond) => void held.push(respond) });
+    const at = { address: '127.0.0.1', port: sock.address().port };
+    peer.got.length = 0;
+    for (let i = 0; i < 3; i++) peer.send({ type: CON, code: POST, mid: 0x60 + i, token: Buffer.from([i]), options: path('ps', 'b'), payload: Buffer.alloc(0) }, at);
+    // Each request: an empty ACK at piggybackMs, then a separate CON 2.04.
+    await until(() => held.length === 3, 'three requests');
+    clock.advance(10);
+    await until(() => peer.got.filter((m) => m.type === ACK).length === 3, 'three empty ACKs');
+    for (const r of held) r({ code: '2.04' });
+    await until(() => peer.got.filter((m) => m.type === CON).length === 3, 'three separate responses');
+    assert.equal(ep.stats().awaitingAck, 2);
+    assert.equal(ep.untracked, 1);
+    clock.advance(2000);
+    await until(() => peer.got.filter((m) => m.type === CON).length === 5, 'two retransmitted');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(peer.got.filter((m) => m.type === CON).length, 5, 'the third is not retransmitted');
+    ep.close();
+    sock.close();
+  });
 });
