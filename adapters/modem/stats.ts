@@ -5,7 +5,7 @@ export interface Count {
   readonly value: number;
 }
 
-export type DropReason = 'malformed' | 'unknown_node' | 'bad_mic' | 'replay' | 'duplicate' | 'publish_failed';
+export type DropReason = 'malformed' | 'unknown_node' | 'bad_mic' | 'replay' | 'duplicate' | 'publish_failed' | 'backlog';
 export type DownlinkOutcome = 'sent' | 'failed' | 'refused_duty_cycle' | 'refused_queue_full' | 'refused_invalid';
 
 /** One modem's counters, created once; they appear under adapters/modem/{modem}/... in $SYS. */
@@ -32,6 +32,7 @@ export class ModemStats {
       replay: c('frames/dropped/replay'),
       duplicate: c('frames/dropped/duplicate'),
       publish_failed: c('frames/dropped/publish_failed'),
+      backlog: c('frames/dropped/backlog'),
     };
     this.downlinks = {
       sent: c('downlinks/sent'),

@@ -8,6 +8,9 @@ import { CounterStore } from './counters.ts';
 import { DecoderSet, type Decoder } from './decoders.ts';
 import { micValid, nodeIdHex, parseFrame } from './node-frame.ts';
 
+/** Frames heard but not yet published, per modem. */
+const MAX_PENDING = 1000;
+
 interface KnownNode {
   id: string;
   key: Buffer;
@@ -23,6 +26,7 @@ export class UplinkHandler {
   private readonly nodes = new Map<number, KnownNode>();
   private readonly decoders = new DecoderSet();
   private chain: Promise<void> = Promise.resolve();
+  private pending = 0;
   private saveTimer: NodeJS.Timeout | undefined;
   readonly counters: CounterStore | undefined;
 
@@ -71,7 +75,13 @@ export class UplinkHandler {
   /** Frames are published in the order the modem heard them, even when a decoder takes a while. */
   handle(f: RxFrame): Promise<void> {
     this.stats.framesReceived.inc();
-    const run = this.chain.then(() => (this.cfg.frames === 'raw' ? this.raw(f) : this.node(f)));
+    // Bounded: a broker or disk that stalls must not make frames pile up in memory without limit.
+    if (this.pending >= MAX_PENDING) {
+      this.drop('backlog', `${this.pending} frames already waiting to be published (the broker or its disk is not keeping up)`);
+      return Promise.resolve();
+    }
+    this.pending++;
+    const run = this.chain.then(() => (this.cfg.frames === 'raw' ? this.raw(f) : this.node(f))).finally(() => this.pending--);
     this.chain = run.catch(() => undefined);
     return run;
   }
