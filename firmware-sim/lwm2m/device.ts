@@ -6,7 +6,7 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
-import { CREATABLE, defaultObjects, type Instance, type Kind, type ObjectStore, type SimRes } from './objects.ts';
+import { CREATABLE, decodeValue, defaultObjects, senml, type Instance, type Kind, type ObjectStore, type SimRes } from './objects.ts';
 import { instanceTlv, readTlv, resourceTlv, valueBytes, type SimResource, type SimValue } from './tlv.ts';
 
 export interface SimOptions {
@@ -254,6 +254,7 @@ export class SimDevice extends EventEmitter {
         if (res) {
           if (res.kind !== 'exec') return { code: '4.05' };
           this.executed.push({ path: `/${path.join('/')}`, args: rec.payload.toString() });
+          if (o === 5 && r === 2) this.firmwareUpdate();
           this.emit('execute', `/${path.join('/')}`, rec.payload.toString());
           return { code: '2.04' };
         }
@@ -289,12 +290,12 @@ export class SimDevice extends EventEmitter {
       const res = obj.get(i!)!.get(r)!;
       if (res.kind === 'exec' || !res.ops.includes('R')) return undefined;
       if (ri !== undefined) return { format: 0, payload: Buffer.from(String(res.instances?.get(ri) ?? '')) };
-      if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(this.senml(path))) };
+      if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(senml(this.objects, path))) };
       if (res.instances || accept === 11542) return { format: 11542, payload: resourceTlv(this.tlvRes(r, res)) };
       if (res.kind === 'opaque') return { format: 42, payload: res.value as Buffer };
       return { format: 0, payload: Buffer.from(res.kind === 'bool' ? (res.value ? '1' : '0') : String(res.value)) };
     }
-    if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(this.senml(path))) };
+    if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(senml(this.objects, path))) };
     const readable = (inst: Instance) => [...inst].filter(([, x]) => x.kind !== 'exec' && x.ops.includes('R')).map(([rid, x]) => this.tlvRes(rid, x));
     if (i !== undefined) return { format: 11542, payload: Buffer.concat(readable(obj.get(i)!).map(resourceTlv)) };
     return { format: 11542, payload: Buffer.concat([...obj].map(([iid, inst]) => instanceTlv(iid, readable(inst)))) };
@@ -306,32 +307,6 @@ export class SimDevice extends EventEmitter {
     return { id, value: valueBytes(res.value ?? '', k) };
   }
 
-  /** SenML JSON (RFC 8428) of a path, names relative to a base name. */
-  private senml(path: number[]): object[] {
-    const [o, i, r] = path;
-    const recs: object[] = [];
-    for (const [iid, inst] of this.objects.get(o!)!) {
-      if (i !== undefined && iid !== i) continue;
-      for (const [rid, res] of inst) {
-        if ((r !== undefined && rid !== r) || res.kind === 'exec' || !res.ops.includes('R')) continue;
-        const one = (n: string, v: SimValue) => (res.kind === 'float' || res.kind === 'int' ? { n, v: Number(v) } : res.kind === 'bool' ? { n, vb: Boolean(v) } : Buffer.isBuffer(v) ? { n, vd: v.toString('base64url') } : { n, vs: String(v) });
-        if (res.instances) for (const [ri, v] of res.instances) recs.push(one(`${iid}/${rid}/${ri}`, v));
-        else recs.push(one(`${iid}/${rid}`, res.value ?? ''));
-      }
-    }
-    if (recs.length) (recs[0] as Record<string, unknown>).bn = `/${o}/`;
-    return recs;
-  }
-
-  private decodeValue(kind: Kind, b: Buffer, text: boolean): SimValue {
-    if (kind === 'opaque') return Buffer.from(b);
-    if (text) return kind === 'int' || kind === 'float' ? Number(b.toString()) : kind === 'bool' ? b.toString() === '1' : b.toString();
-    if (kind === 'int') return b.length === 0 ? 0 : b.readIntBE(0, Math.min(b.length, 6));
-    if (kind === 'float') return b.length === 4 ? b.readFloatBE(0) : b.readDoubleBE(0);
-    if (kind === 'bool') return b[0] === 1;
-    return b.toString();
-  }
-
   private write(path: number[], rec: Received): boolean {
     const [o, i, r] = path;
     const inst = this.objects.get(o!)?.get(i!);
@@ -340,16 +315,18 @@ export class SimDevice extends EventEmitter {
       if (rec.format === 0 || rec.format === 42) {
         const res = inst.get(r!);
         if (!res || r === undefined) return false;
-        res.value = this.decodeValue(res.kind, rec.payload, rec.format === 0);
+        res.value = decodeValue(res.kind, rec.payload, rec.format === 0);
         this.changed(path);
+        if (o === 5 && (r === 0 || r === 1)) this.firmwareDownload(res.value);
         return true;
       }
       for (const el of readTlv(rec.payload)) {
         const res = inst.get(el.id);
         if (!res) return false;
-        if (el.type === 2) res.instances = new Map(readTlv(el.value).map((x) => [x.id, this.decodeValue(res.kind, x.value, false)]));
-        else res.value = this.decodeValue(res.kind, el.value, false);
+        if (el.type === 2) res.instances = new Map(readTlv(el.value).map((x) => [x.id, decodeValue(res.kind, x.value, false)]));
+        else res.value = decodeValue(res.kind, el.value, false);
         this.changed([o!, i!, el.id]);
+        if (o === 5 && (el.id === 0 || el.id === 1)) this.firmwareDownload(res.value);
       }
       return true;
     } catch {
@@ -373,10 +350,34 @@ export class SimDevice extends EventEmitter {
     for (const el of els) {
       const kind = kinds[el.id];
       if (!kind) return { code: '4.00' };
-      inst.get(el.id)!.value = this.decodeValue(kind, el.value, false);
+      inst.get(el.id)!.value = decodeValue(kind, el.value, false);
     }
     obj.set(iid, inst);
     return { code: '2.01', options: [{ name: 'Location-Path', value: Buffer.from(String(o)) }, { name: 'Location-Path', value: Buffer.from(String(iid)) }] };
+  }
+
+  /**
+   * Firmware Update (object 5) state machine, LwM2M 1.0 E.6: writing a Package or Package URI
+   * downloads it (State 1, then 2 Downloaded); executing Update from Downloaded updates it
+   * (State 3, then 0 Idle with Update Result 1 and the new version in /3/0/3). An empty URI resets.
+   */
+  private firmwareDownload(value: SimValue | undefined): void {
+    const empty = value === undefined || (Buffer.isBuffer(value) ? value.length === 0 : String(value) === '');
+    this.set('/5/0/5', 0);
+    this.set('/5/0/3', empty ? 0 : 1);
+    if (!empty) setTimeout(() => this.set('/5/0/3', 2), 50).unref();
+  }
+
+  private firmwareUpdate(): void {
+    if (this.objects.get(5)?.get(0)?.get(3)?.value !== 2) return;
+    this.set('/5/0/3', 3);
+    setTimeout(() => {
+      const version = `1.0.${Number(String(this.objects.get(3)?.get(0)?.get(3)?.value ?? '1.0.0').split('.')[2] ?? 0) + 1}`;
+      this.set('/3/0/3', version);
+      this.set('/5/0/7', version);
+      this.set('/5/0/5', 1);
+      this.set('/5/0/3', 0);
+    }, 50).unref();
   }
 
   /** Sets a value and notifies observers of it (and of its instance or object). */

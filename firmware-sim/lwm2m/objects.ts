@@ -41,3 +41,30 @@ export function defaultObjects(ep: string, lifetime: number, binding: string): O
 export const CREATABLE: Record<number, Record<number, Kind>> = {
   3303: { 5700: 'float', 5701: 'string', 5601: 'float', 5602: 'float', 5750: 'string' },
 };
+
+/** SenML JSON (RFC 8428) records of a path in `objects`, names relative to the object's base name. */
+export function senml(objects: ObjectStore, path: number[]): object[] {
+  const [o, i, r] = path;
+  const recs: object[] = [];
+  for (const [iid, inst] of objects.get(o!) ?? []) {
+    if (i !== undefined && iid !== i) continue;
+    for (const [rid, res] of inst) {
+      if ((r !== undefined && rid !== r) || res.kind === 'exec' || !res.ops.includes('R')) continue;
+      const one = (n: string, v: SimValue) => (res.kind === 'float' || res.kind === 'int' ? { n, v: Number(v) } : res.kind === 'bool' ? { n, vb: Boolean(v) } : Buffer.isBuffer(v) ? { n, vd: v.toString('base64url') } : { n, vs: String(v) });
+      if (res.instances) for (const [ri, v] of res.instances) recs.push(one(`${iid}/${rid}/${ri}`, v));
+      else recs.push(one(`${iid}/${rid}`, res.value ?? ''));
+    }
+  }
+  if (recs.length) (recs[0] as Record<string, unknown>).bn = `/${o}/`;
+  return recs;
+}
+
+/** A written value (TLV bytes, or text/plain when `text`) as the resource's kind. */
+export function decodeValue(kind: Kind, b: Buffer, text: boolean): SimValue {
+  if (kind === 'opaque') return Buffer.from(b);
+  if (text) return kind === 'int' || kind === 'float' ? Number(b.toString()) : kind === 'bool' ? b.toString() === '1' : b.toString();
+  if (kind === 'int') return b.length === 0 ? 0 : b.readIntBE(0, Math.min(b.length, 6));
+  if (kind === 'float') return b.length === 4 ? b.readFloatBE(0) : b.readDoubleBE(0);
+  if (kind === 'bool') return b[0] === 1;
+  return b.toString();
+}

@@ -39,3 +39,29 @@ test('cli: bad options exit 2, --help exits 0', async () => {
     process.stderr.write = ewrite;
   }
 });
+
+test('firmware update flow over MQTT commands: write the Package URI, observe State, execute Update', async () => {
+  const g = await startLwm2m();
+  try {
+    const w = await g.watch();
+    const d = await g.device({ ep: 'fw' });
+    await d.register();
+    w.command('fw', { reqID: 1, msgType: 'observe', data: { path: '/5/0/3' } });
+    await w.next('lwm2m/fw/up/resp', (j) => j.msgType === 'observe');
+    w.command('fw', { reqID: 2, msgType: 'write', data: { path: '/5/0/1', type: 'String', value: 'coap://fw.example/v2.bin' } });
+    assert.equal(((await w.next('lwm2m/fw/up/resp', (j) => j.reqID === 2)).data as { code: string }).code, '2.04');
+    const state = async (v: number) => w.next('lwm2m/fw/up/notify', (j) => (j.data as { content: { value: unknown }[] }).content[0]?.value === v, `State ${v}`);
+    await state(1);
+    await state(2);
+    w.command('fw', { reqID: 3, msgType: 'execute', data: { path: '/5/0/2' } });
+    await state(3);
+    await state(0);
+    w.command('fw', { reqID: 4, msgType: 'read', data: { path: '/5/0' } });
+    const r = await w.next('lwm2m/fw/up/resp', (j) => j.reqID === 4);
+    const content = (r.data as { content: { path: string; value: unknown }[] }).content;
+    assert.deepEqual(content.find((c) => c.path === '/5/0/5'), { path: '/5/0/5', value: 1 }, 'Update Result: success');
+    assert.deepEqual(content.find((c) => c.path === '/5/0/7'), { path: '/5/0/7', value: '1.0.1' });
+  } finally {
+    await g.stop();
+  }
+});
