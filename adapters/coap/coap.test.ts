@@ -290,6 +290,7 @@ describe('connection mode', () => {
     assert.match(token, /^\d+$/);
     await until(() => got.some((m) => m.topic.endsWith('/clients/d1/connected')), 'connected event');
     assert.equal(JSON.parse(got[0]!.payload).username, 'alice');
+    assert.equal(JSON.parse(got[0]!.payload).sockport, g.coapPort, 'the local port the device reached');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1' }, payload: 'x' })).code, '4.00');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1', t: '1' }, payload: 'x' })).code, '4.01');
     assert.equal((await cl.request({ method: 'POST', path: '/ps/t', query: { c: 'd1', t: token }, payload: 'x' })).code, '2.04');

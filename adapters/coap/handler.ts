@@ -204,7 +204,7 @@ export class CoapHandler {
       if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
       const { session, replaced } = this.sessions.create(clientid, username, ex.server, ex.peer);
       if (replaced) await this.closeSession(replaced.clientid, replaced.device, 'discarded');
-      this.ctx.messages.deviceConnected(session.device, { keepalive: Math.round(this.cfg.heartbeat / 1000), proto_name: 'CoAP', proto_ver: 1 });
+      this.ctx.messages.deviceConnected(session.device, { keepalive: Math.round(this.cfg.heartbeat / 1000), proto_name: 'CoAP', proto_ver: 1, sockport: localPort(ex.server) });
       return { code: '2.01', payload: Buffer.from(session.token) };
     }
     if (m !== 'PUT' && m !== 'DELETE') return { code: '4.05' };
@@ -241,3 +241,14 @@ export class CoapHandler {
     }
   }
 }
+
+/** The local UDP port a request came in on, for $SYS `sockport` (a transport without one, e.g. a modem's: undefined). */
+function localPort(server: CoapEndpoint): number | undefined {
+  try {
+    const addr = (server.transport as { address?: () => { port?: number } }).address?.();
+    return typeof addr?.port === 'number' ? addr.port : undefined;
+  } catch {
+    return undefined; // a socket not bound (closing)
+  }
+}
+
