@@ -17,6 +17,7 @@ import type { BoundedPersistence } from './session-queue.ts';
 import { SessionTable, sessionPersistence } from './sessions.ts';
 import { isShareTopic, parseShare, SharedSubscriptions } from './shared.ts';
 import { autoSubscribe } from './auto-subscribe.ts';
+import { Qos0Queue } from './qos0-queue.ts';
 
 // mqtt-packet (shared by aedes and MQTT.js) otherwise builds a cache of 65,536 two-byte Buffers on
 // its first write: 6 MB of heap and 65k objects that every full GC walks again, for a small saving
@@ -88,6 +89,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly refusedSessions;
   private sweeper?: NodeJS.Timeout;
   private readonly shared: SharedSubscriptions;
+  private readonly qos0?: Qos0Queue;
 
   constructor(private readonly deps: BrokerDeps) {
     super();
@@ -130,6 +132,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         this.deps.auth.mayRead(this.principal(client), packet.topic) && mayForward(packet.topic, packet.retain, this.subs.get(client.id)) ? packet : null,
     });
     this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy);
+    if (cfg.queue_qos0) this.qos0 = new Qos0Queue(this.persistence, (id) => this.sessions.has(id) && !this.current.has(id));
     metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
     metrics.gaugeFn('connections/count', () => this.aedes.connectedClients);
     metrics.gaugeFn('subscriptions/count', () => {
@@ -150,6 +153,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     for (const id of gone) {
       this.subs.delete(id);
       this.shared.forgetSession(id);
+      this.qos0?.forget(id);
       this.persistence.cleanSubscriptions({ id }).catch((err: Error) => this.deps.log.warn({ clientid: id, err: err.message }, 'expired session: removing its subscriptions failed'));
     }
     this.expired.inc(gone.length);
@@ -335,6 +339,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.current.set(client.id, client);
       autoSubscribe(client, this.principal(client), this.deps.cfg.auto_subscribe, this.deps.log);
       this.shared.connected(client, st.clean);
+      if (st.clean) this.qos0?.forget(client.id);
       if (st.clean) this.sessions.forget(client.id);
       else this.sessions.online(client.id);
       st.session = {
@@ -352,6 +357,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
       };
       this.emit('connected', st.session);
     });
+    a.on('publish', (packet) => {
+      this.qos0?.published(packet).catch((err: Error) => this.deps.log.warn({ topic: packet.topic, err: err.message }, 'queue_qos0: queueing for offline sessions failed'));
+    });
     a.on('keepaliveTimeout', (client) => {
       const st = this.clients.get(client);
       if (st) st.reason = 'keepalive_timeout';
@@ -365,12 +373,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
       let set = this.subs.get(client.id);
       if (!set) this.subs.set(client.id, (set = new Set()));
       for (const s of subs) set.add(s.topic);
+      if (this.qos0 && !this.clients.get(client)?.clean) for (const s of subs) this.qos0.subscribed(client.id, s.topic, s.qos);
     });
     a.on('unsubscribe', (topics, client) => {
       const set = this.subs.get(client.id);
       for (const t of topics) {
         set?.delete(t);
         this.shared.unsubscribed(client.id, t);
+        this.qos0?.unsubscribed(client.id, t);
       }
     });
     a.on('clientDisconnect', (client) => {

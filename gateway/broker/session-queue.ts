@@ -17,6 +17,7 @@ interface QueuedPacket {
   messageId?: number;
   topic: string;
   payload?: Buffer | string;
+  qos?: number;
 }
 
 /**
@@ -126,7 +127,17 @@ export function createBoundedPersistence(opts: SessionQueueOptions) {
     }
 
     outgoingStream(client: { id: string }): Readable {
-      return Readable.from([...(this.queues.get(client.id)?.items ?? [])]);
+      const q = this.queues.get(client.id);
+      const items = [...(q?.items ?? [])];
+      // QoS 0 entries (broker.queue_qos0) are sent once and get no PUBACK: they leave the queue now.
+      if (q && items.some((p) => p.qos === 0)) {
+        q.items = q.items.filter((p) => p.qos !== 0);
+        let bytes = 0;
+        for (const p of q.items) bytes += packetBytes(p);
+        this.add(q, bytes - q.bytes);
+        if (!q.items.length) this.removeQueue(client.id);
+      }
+      return Readable.from(items);
     }
 
     // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an
