@@ -15,7 +15,8 @@ interface QueuedPacket {
   brokerId?: string;
   brokerCounter?: number;
   messageId?: number;
-  topic: string;
+  /** Absent on a PUBREL that replaces a QoS 2 PUBLISH in the queue. */
+  topic: string | undefined;
   payload?: Buffer | string;
   qos?: number;
 }
@@ -29,7 +30,7 @@ export const PACKET_OVERHEAD = 200;
 
 export function packetBytes(p: QueuedPacket): number {
   const payload = p.payload === undefined ? 0 : typeof p.payload === 'string' ? Buffer.byteLength(p.payload) : p.payload.length;
-  return PACKET_OVERHEAD + p.topic.length + payload;
+  return PACKET_OVERHEAD + (p.topic?.length ?? 0) + payload;
 }
 
 export type DropWhy = 'queue_full' | 'session_bytes' | 'total_bytes';
