@@ -20,7 +20,8 @@ function harness(cfg: Record<string, unknown> = {}) {
   let now = 1_000_000;
   const sent: Sent[] = [];
   const published: { topic: string; json: Record<string, unknown> }[] = [];
-  const handlers = new Map<string, (m: { payload: Buffer }) => void>();
+  // Every live subscription, as a broker keeps them: a second one on the same filter is a second delivery.
+  const handlers: { filter: string; on: (m: { payload: Buffer }) => void }[] = [];
   const link: CoapLink = {
     request: (_peer, req) =>
       new Promise((resolve, reject) => {
@@ -37,8 +38,13 @@ function harness(cfg: Record<string, unknown> = {}) {
         return Promise.resolve();
       },
       subscribe: (filter: string, on: (m: { payload: Buffer }) => void) => {
-        handlers.set(filter, on);
-        return Promise.resolve({ unsubscribe: () => Promise.resolve() });
+        const h = { filter, on };
+        handlers.push(h);
+        const unsubscribe = () => {
+          if (handlers.includes(h)) handlers.splice(handlers.indexOf(h), 1);
+          return Promise.resolve();
+        };
+        return Promise.resolve({ unsubscribe });
       },
       deviceConnected() {},
       deviceDisconnected() {},
@@ -52,8 +58,9 @@ function harness(cfg: Record<string, unknown> = {}) {
     sent,
     published,
     advance: (ms: number) => (now += ms),
-    register: async (ep: string, q: string[] = []) => {
-      const r = await server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: ['rd'], query: [`ep=${ep}`, 'lt=3600', ...q], payload: Buffer.from('</3/0>,</3303/0>') });
+    subscriptions: (ep: string) => handlers.filter((x) => x.filter === `lwm2m/${ep}/dn/#`).length,
+    register: async (ep: string, q: string[] = [], port = 5000) => {
+      const r = await server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port }, method: 'POST', path: ['rd'], query: [`ep=${ep}`, 'lt=3600', ...q], payload: Buffer.from('</3/0>,</3303/0>') });
       await flush();
       return r;
     },
@@ -63,7 +70,7 @@ function harness(cfg: Record<string, unknown> = {}) {
       return r;
     },
     command: async (ep: string, body: unknown) => {
-      handlers.get(`lwm2m/${ep}/dn/#`)!({ payload: Buffer.from(JSON.stringify(body)) });
+      for (const x of handlers.filter((y) => y.filter === `lwm2m/${ep}/dn/#`)) x.on({ payload: Buffer.from(JSON.stringify(body)) });
       await flush();
     },
     flush,
@@ -132,4 +139,34 @@ test('lifetime: silence for lt seconds removes the device; any answer renews it'
   h.advance(1_000);
   h.server.sweep();
   assert.equal(h.server.size, 0);
+});
+
+test('two Registers for one endpoint at once: one command subscription, each command sent once, also after De-register + Register', async () => {
+  const h = harness();
+  const [a, b] = await Promise.all([h.register('twice', [], 5001), h.register('twice', [], 5002)]);
+  assert.equal(a.code, '2.01');
+  assert.equal(b.code, '2.01');
+  assert.equal(h.subscriptions('twice'), 1);
+  const responses = (reqID: number) => h.published.filter((p) => p.topic === 'lwm2m/twice/up/resp' && p.json.reqID === reqID).length;
+  await h.command('twice', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } });
+  assert.equal(h.sent.length, 1, 'one request reaches the device');
+  h.sent[0]!.resolve({ code: '2.05', payload: Buffer.from('x') });
+  await h.flush();
+  await h.flush();
+  assert.equal(h.sent.length, 1);
+  assert.equal(responses(1), 1, 'one response on MQTT');
+
+  const live = h.server.device('twice')!;
+  await h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: live.peer.port }, method: 'DELETE', path: ['rd', live.regId], query: [], payload: Buffer.alloc(0) });
+  await h.flush();
+  assert.equal(h.subscriptions('twice'), 0, 'De-register unsubscribed');
+  await Promise.all([h.register('twice', [], 5003), h.register('twice', [], 5004)]);
+  assert.equal(h.subscriptions('twice'), 1);
+  await h.command('twice', { reqID: 2, msgType: 'read', data: { path: '/3/0/0' } });
+  assert.equal(h.sent.length, 2);
+  h.sent[1]!.resolve({ code: '2.05', payload: Buffer.from('x') });
+  await h.flush();
+  await h.flush();
+  assert.equal(h.sent.length, 2);
+  assert.equal(responses(2), 1);
 });

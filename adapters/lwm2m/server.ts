@@ -10,7 +10,7 @@ import { runCommand, type Channel } from './exchange.ts';
 import type { CoapLink } from './link.ts';
 import type { ObjectModel } from './objects/model.ts';
 import { autoObservePaths } from './observe-plan.ts';
-import { eventData, merge, parseRegister, parseUpdate } from './registration.ts';
+import { eventData, merge, parseQuery, parseRegister, parseUpdate } from './registration.ts';
 import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
 import { invalidEndpoint, mountpoint } from './topics.ts';
 
@@ -45,7 +45,10 @@ export interface ServerDeps {
 export class Lwm2mServer {
   private readonly byEp = new Map<string, Device>();
   private readonly byRegId = new Map<string, Device>();
-  private readonly subs = new Map<Device, Subscription>();
+  /** The command subscription of each endpoint: created once, kept across re-registrations. */
+  private readonly subs = new Map<string, Subscription>();
+  /** Registers being processed, by endpoint: the next one for the same endpoint waits for it. */
+  private readonly registering = new Map<string, Promise<unknown>>();
   /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
   private readonly limited: RateLimitedLog;
 
@@ -69,12 +72,27 @@ export class Lwm2mServer {
   async handle(req: RdRequest): Promise<RdReply> {
     const [first, id, ...rest] = req.path;
     if (first !== 'rd' || rest.length > 0) return { code: '4.04', payload: 'not found: the registration interface is /rd' };
-    if (id === undefined) return req.method === 'POST' ? this.register(req) : { code: '4.05' };
+    if (id === undefined) return req.method === 'POST' ? this.registerInTurn(req) : { code: '4.05' };
     const dev = this.byRegId.get(id);
     if (!dev) return { code: '4.04', payload: 'unknown registration: register again' };
     if (req.method === 'POST') return this.update(dev, req);
     if (req.method === 'DELETE') return this.deregister(dev, req);
     return { code: '4.05' };
+  }
+
+  /** Two Registers for one endpoint at once would race over its device and its subscription: one at a time. */
+  private registerInTurn(req: RdRequest): Promise<RdReply> {
+    const ep = parseQuery(req.query).ep ?? '';
+    const run = (this.registering.get(ep) ?? Promise.resolve()).then(() => this.register(req));
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.registering.set(ep, tail);
+    void tail.then(() => {
+      if (this.registering.get(ep) === tail) this.registering.delete(ep);
+    });
+    return run;
   }
 
   private async register(req: RdRequest): Promise<RdReply> {
@@ -90,8 +108,7 @@ export class Lwm2mServer {
     const ep = info.ep!;
     const bad = invalidEndpoint(ep);
     if (bad) return { code: '4.00', payload: `Login Failed: ${bad}` };
-    const old = this.byEp.get(ep);
-    if (!old && this.byEp.size >= cfg.max_devices) {
+    if (!this.byEp.has(ep) && this.byEp.size >= cfg.max_devices) {
       this.d.count('registrations_refused_full');
       return { code: '5.03', payload: `too many devices (max_devices ${cfg.max_devices})`, maxAge: 60 };
     }
@@ -106,6 +123,7 @@ export class Lwm2mServer {
     }
     const lifetimeMs = this.lifetime(info.lt);
     const regId = randomBytes(6).toString('hex');
+    const old = this.byEp.get(ep); // looked up after the await: a De-register may have come meanwhile
     let dev: Device;
     if (old) {
       // Re-registration (a reboot, or NAT rebinding on NB-IoT): same identity, same queued commands.
@@ -116,7 +134,7 @@ export class Lwm2mServer {
       this.byEp.set(ep, dev);
     }
     this.byRegId.set(regId, dev);
-    if (!this.subs.has(dev)) await this.subscribe(dev);
+    if (!this.subs.has(ep)) await this.subscribe(dev);
     ctx.messages.deviceConnected(this.identity(dev), { keepalive: Math.round(lifetimeMs / 1000), proto_name: 'LwM2M', proto_ver: info.params.lwm2m ?? '1.0', sockport: undefined });
     this.publish(dev, 'register', { msgType: 'register', data: eventData(info, true) });
     this.d.count('registrations');
@@ -134,9 +152,6 @@ export class Lwm2mServer {
     dev.observations.clear();
     const moved = new Device(dev.ep, regId, dev.clientid, dev.username, req.transport, req.peer, info, lifetimeMs, { now: this.d.now, send: (x, p) => this.send(x, p), expired: (x, p) => this.reportDropped(x, p, 'command_expired') }, { maxQueued: this.d.cfg.max_queued_commands, windowMs: this.d.cfg.qmode_time_window });
     moved.queue.push(...dev.close());
-    const sub = this.subs.get(dev);
-    this.subs.delete(dev);
-    if (sub) this.subs.set(moved, sub);
     this.byEp.set(dev.ep, moved);
     return moved;
   }
@@ -202,8 +217,8 @@ export class Lwm2mServer {
     dev.observations.clear();
     for (const p of dev.close()) this.reportDropped(dev, p, 'device_gone');
     this.d.ctx.messages.deviceDisconnected(this.identity(dev), reason);
-    const sub = this.subs.get(dev);
-    this.subs.delete(dev);
+    const sub = this.subs.get(dev.ep);
+    this.subs.delete(dev.ep);
     await sub?.unsubscribe().catch((err: Error) => this.d.ctx.log.warn({ ep: dev.ep, err: err.message }, 'LwM2M unsubscribe failed'));
   }
 
@@ -238,7 +253,12 @@ export class Lwm2mServer {
     const filter = this.topic(dev, 'command');
     try {
       const sub = await this.d.ctx.messages.subscribe(filter, (msg) => this.command(dev.ep, msg.payload), this.identity(dev));
-      this.subs.set(this.byEp.get(dev.ep) ?? dev, sub);
+      if (this.subs.has(dev.ep) || !this.byEp.has(dev.ep)) {
+        // Another one is live, or the device went while we subscribed: a second would run every command twice.
+        await sub.unsubscribe();
+        return;
+      }
+      this.subs.set(dev.ep, sub);
     } catch (err) {
       this.d.ctx.log.warn({ ep: dev.ep, filter, err: (err as Error).message }, 'LwM2M command subscription refused: this device gets no commands');
     }
