@@ -17,12 +17,17 @@ import { exited, spawnCaptured, unpackedRelease } from './release.ts';
 const RUNTIME_SCRIPT = fileURLToPath(new URL('./arm64-runtime.sh', import.meta.url));
 const QEMU = 'qemu-aarch64-static';
 
-/** The arm64 Node.js and sysroot, prepared (and cached) by arm64-runtime.sh; a skip reason if not. */
+/**
+ * The arm64 Node.js and sysroot, as prepared (and cached) by `bash hw-test/arm64-runtime.sh` in a
+ * setup step (.ci/run runs it before npm test); a one-line skip reason if they are not there.
+ * Only --check runs here: loading this file never downloads anything.
+ */
 function arm64Runtime(): { node: string; sysroot: string } | string {
-  const r = spawnSync('bash', [RUNTIME_SCRIPT], { encoding: 'utf8', timeout: 300_000 });
-  const vars = Object.fromEntries(r.stdout.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
+  const r = spawnSync('bash', [RUNTIME_SCRIPT, '--check'], { encoding: 'utf8', timeout: 30_000 });
+  const vars = Object.fromEntries((r.stdout ?? '').split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]));
   if (r.status === 0 && vars.FIELDGATE_ARM64_NODE && vars.FIELDGATE_ARM64_SYSROOT) return { node: vars.FIELDGATE_ARM64_NODE, sysroot: vars.FIELDGATE_ARM64_SYSROOT };
-  const reason = `arm64 runtime not available (hw-test/arm64-runtime.sh exited ${r.status}): ${(r.stderr || r.error?.message || '').trim()}`;
+  const why = (r.stderr || r.error?.message || '').trim().split('\n').at(-1)?.replace(/^arm64-runtime: /, '') ?? '';
+  const reason = `arm64 runtime ${why || `check exited ${r.status}`}`;
   if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
   return reason;
 }

@@ -1,0 +1,24 @@
+// npm test's reporter: Node's own (spec on a terminal, TAP otherwise) plus, at the end, every
+// skip on one line with its reason. Node's "# skipped" count leaves out skipped suites (a whole
+// describe() skipped, e.g. the arm64 smoke test without its runtime); this list does not.
+import { relative } from 'node:path';
+import { Readable } from 'node:stream';
+import { spec, tap } from 'node:test/reporters';
+
+export default async function* report(source) {
+  const skips = [];
+  async function* tee() {
+    for await (const event of source) {
+      if ((event.type === 'test:pass' || event.type === 'test:fail') && event.data.skip !== undefined) {
+        const file = event.data.file ? relative(process.cwd(), event.data.file) : '';
+        skips.push(`${file}${file ? ': ' : ''}${event.data.name}: ${event.data.skip === true ? 'skipped' : event.data.skip}`);
+      }
+      yield event;
+    }
+  }
+  const inner = process.stdout.isTTY ? Readable.from(tee()).pipe(new spec()) : tap(tee());
+  for await (const chunk of inner) yield chunk;
+  yield skips.length === 0
+    ? '\nskipped: none\n'
+    : `\nskipped: ${skips.length} (a skipped suite counts once)\n${skips.map((s) => `  skip ${s}\n`).join('')}`;
+}
