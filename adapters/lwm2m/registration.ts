@@ -7,6 +7,14 @@ import { CodecError } from './codec/values.ts';
 const SECRET = new Set(['password', 'secret', 'private_key', 'access_token']);
 const VERSIONS = new Set(['1.0', '1', '1.1', '1.2']);
 const QUEUE_BINDINGS = new Set(['UQ', 'SQ', 'UQS']);
+/** An Update's parameters (LwM2M 1.1 5.3.2). `lwm2m` is tolerated and ignored: some clients repeat it. */
+const UPDATE_PARAMS = new Set(['lt', 'b', 'sms', 'Q', 'lwm2m']);
+
+/**
+ * What one registration may hold: it lives as long as the device, is republished on every update
+ * event and is sent by a peer that has not authenticated yet, so every part of it is bounded.
+ */
+export const REG_LIMITS = { params: 32, queryBytes: 2048, links: 1000, linkBytes: 32 * 1024 };
 
 export interface RegInfo {
   /** Every query parameter as sent (flags like `Q` as ""), secrets included: only for authentication. */
@@ -35,9 +43,18 @@ function lifetime(raw: string | undefined): number | undefined | null {
   return /^\d{1,10}$/.test(raw) ? Number(raw) : null;
 }
 
+function queryTooBig(query: readonly string[]): string | undefined {
+  if (query.length > REG_LIMITS.params) return `too many query parameters (${query.length}, max ${REG_LIMITS.params})`;
+  const bytes = query.reduce((n, q) => n + Buffer.byteLength(q) + 1, 0);
+  if (bytes > REG_LIMITS.queryBytes) return `query too long (${bytes} bytes, max ${REG_LIMITS.queryBytes})`;
+  return undefined;
+}
+
 /** The object links of a register/update payload, and the alternate path (`rt="oma.lwm2m"`). */
 export function objectLinks(payload: Buffer): { objectList: string[]; alternatePath: string } {
+  if (payload.length > REG_LIMITS.linkBytes) throw new CodecError(`${payload.length} bytes, max ${REG_LIMITS.linkBytes}`);
   const links = parseLinks(payload.toString('utf8'));
+  if (links.length > REG_LIMITS.links) throw new CodecError(`${links.length} links, max ${REG_LIMITS.links}`);
   const alt = links.find((l) => l.attrs.rt === 'oma.lwm2m');
   const root = alt ? alt.uri.replace(/\/+$/, '') : '';
   const objectList: string[] = [];
@@ -52,6 +69,8 @@ export function objectLinks(payload: Buffer): { objectList: string[]; alternateP
 
 /** Register: `ep` and `lt` are required (EMQX: "Login Failed: invalid queries"), `lwm2m` must be known. */
 export function parseRegister(query: readonly string[], payload: Buffer): Parsed {
+  const big = queryTooBig(query);
+  if (big) return { ok: false, message: `Login Failed: ${big}` };
   const params = parseQuery(query);
   const lt = lifetime(params.lt);
   if (!params.ep || lt === undefined || lt === null) return { ok: false, message: 'Login Failed: invalid queries' };
@@ -67,9 +86,14 @@ export function parseRegister(query: readonly string[], payload: Buffer): Parsed
   return { ok: true, info };
 }
 
-/** Update: every parameter optional; `lt` must be a number when present. */
+/** Update: every parameter optional, only the spec's; `lt` must be a number when present. */
 export function parseUpdate(query: readonly string[], payload: Buffer): Parsed {
+  const big = queryTooBig(query);
+  if (big) return { ok: false, message: big };
   const params = parseQuery(query);
+  const unknown = Object.keys(params).find((k) => !UPDATE_PARAMS.has(k));
+  if (unknown !== undefined) return { ok: false, message: `unknown Update parameter "${unknown.slice(0, 32)}": an Update takes lt, b, sms and Q` };
+  delete params.lwm2m; // the version is fixed by the Register
   const lt = lifetime(params.lt);
   if (lt === null) return { ok: false, message: 'invalid lt' };
   const info: RegInfo = { params, lt };

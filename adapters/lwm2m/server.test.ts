@@ -170,3 +170,29 @@ test('two Registers for one endpoint at once: one command subscription, each com
   assert.equal(h.sent.length, 2);
   assert.equal(responses(2), 1);
 });
+
+test('a registration is bounded: Update takes only lt, b, sms and Q (others 4.00, nothing kept); Register query and links are capped', async () => {
+  const h = harness();
+  const reg = await h.register('big');
+  const update = (query: string[], payload = Buffer.alloc(0)) => h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: reg.locationPath!, query, payload });
+  const before = JSON.stringify(h.server.device('big')!.reg);
+  for (let i = 0; i < 50; i++) {
+    const r = await update(Array.from({ length: 20 }, (_, k) => `k${i}_${k}=${'v'.repeat(40)}`));
+    assert.equal(r.code, '4.00');
+  }
+  assert.equal(JSON.stringify(h.server.device('big')!.reg), before, 'nothing from the refused Updates was kept');
+  assert.equal(h.published.filter((p) => p.json.msgType === 'update').length, 0);
+  assert.equal((await update(['lt=120', 'b=UQ', 'sms=123', 'Q', 'lwm2m=1.1'])).code, '2.04');
+  assert.deepEqual(Object.keys(h.server.device('big')!.reg.params).sort(), ['Q', 'b', 'ep', 'lt', 'sms']);
+  const tooMany = Array.from({ length: 2000 }, (_, i) => `</${i}/0>`).join(',');
+  assert.equal((await update([], Buffer.from(tooMany))).code, '4.00');
+
+  const register = (query: string[], payload = Buffer.alloc(0)) => h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.2', port: 5000 }, method: 'POST', path: ['rd'], query: ['ep=other', 'lt=60', ...query], payload });
+  const r1 = await register(Array.from({ length: 40 }, (_, i) => `x${i}=1`));
+  assert.equal(r1.code, '4.00');
+  assert.match(r1.payload ?? '', /too many query parameters/);
+  assert.equal((await register([`x=${'v'.repeat(3000)}`])).code, '4.00');
+  assert.equal((await register([], Buffer.from(tooMany))).code, '4.00');
+  assert.equal((await register([], Buffer.from(`</1/0>;x="${'v'.repeat(40_000)}"`))).code, '4.00');
+  assert.equal(h.server.size, 1);
+});
