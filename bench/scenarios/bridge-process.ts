@@ -35,12 +35,15 @@ let built: Promise<{ argv: string[]; kind: string }> | undefined;
 export function gatewayCommand(): Promise<{ argv: string[]; kind: string }> {
   built ??= (async () => {
     try {
-      const { buildRelease } = await import('../../deploy/build.ts');
+      const { buildRelease, ARCHES } = await import('../../deploy/build.ts');
       // Its own directory: the scenario's temp dir goes away after each run, the bundle is reused.
       const out = mkdtempSync(join(tmpdir(), 'fieldgate-bench-bundle-'));
       process.on('exit', () => rmSync(out, { recursive: true, force: true }));
-      const { bundle } = await buildRelease({ out, arches: ['x64'], tarballs: false });
-      return { argv: [bundle], kind: 'bundle' };
+      // The release tree, not the bare bundle: native addons (serialport) load from its lib/native.
+      const arch = (ARCHES as readonly string[]).includes(process.arch) ? (process.arch as (typeof ARCHES)[number]) : 'x64';
+      const { tarballs } = await buildRelease({ out, arches: [arch], tarballs: false });
+      const tree = tarballs[0]!.path;
+      return { argv: [join(tree, 'lib', 'fieldgate.mjs')], kind: 'bundle' };
     } catch (err) {
       process.stderr.write(`bench: no release bundle (${(err as Error).message}); running the gateway through tsx\n`);
       return { argv: ['--import', 'tsx', join(ROOT, 'gateway/cli/main.ts')], kind: 'tsx' };
