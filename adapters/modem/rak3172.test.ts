@@ -83,6 +83,30 @@ describe('modem adapter with a RAK3172 (RUI3) on a pty', { skip }, () => {
     await heard('after busy');
   });
 
+  // Once PSEND got OK (or might have: the OK was lost) the frame may be on air: it is never sent
+  // again, the status says on_air unknown, and receive comes back.
+  for (const [fault, label] of [
+    [{ dropTxEnd: 1 }, 'TXP2P DONE lost'],
+    [{ dropSendFinal: 1 }, 'OK of PSEND lost'],
+  ] as const) {
+    test(`downlink whose ${label}: failed, on_air unknown, one PSEND, one frame on air, receive re-armed`, async () => {
+      await waitReady(g, 'lora0');
+      const before = rak.transmitted.length;
+      const from = rak.commands.length;
+      const id = `lost-${label}`;
+      rak.fault(fault);
+      await g.mq.publishAsync('lora/lora0/dn', JSON.stringify({ payload: 'c0ffee', id }), { qos: 1 });
+      await until(() => g.got.some((m) => m.topic === 'lora/lora0/dn/status' && m.body.id === id), 'status');
+      const st = g.got.find((m) => m.topic === 'lora/lora0/dn/status' && m.body.id === id)?.body;
+      assert.equal(st?.status, 'failed');
+      assert.equal(st?.on_air, 'unknown');
+      await until(() => rak.mode.rx === 65534 && g.metric('lora0/ready') === 1, 'receive re-armed', 15_000);
+      await heard(`after ${label}`);
+      assert.deepEqual(rak.commands.slice(from).filter((c) => c.startsWith('AT+PSEND')), ['AT+PSEND=C0FFEE']);
+      assert.equal(rak.transmitted.length, before + 1);
+    });
+  }
+
   test('an invalid downlink is refused with a reason', async () => {
     await g.mq.publishAsync('lora/lora0/dn', JSON.stringify({ payload: 'abc', id: 'bad' }), { qos: 1 });
     await until(() => g.got.some((m) => m.body.id === undefined && m.body.status === 'refused' && m.body.cause === 'invalid'), 'refusal');

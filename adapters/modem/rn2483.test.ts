@@ -54,6 +54,32 @@ describe('modem adapter with an RN2483 on a pty', { skip }, () => {
     await until(() => g.got.some((m) => m.topic === 'lora/rn0/up' && m.body.payload === 'ff'), 'frame after downlink');
   });
 
+  // Once radio tx got ok (or might have: the ok was lost) the frame may be on air: it is never sent
+  // again, the status says on_air unknown, and receive comes back.
+  for (const [fault, label] of [
+    [{ dropTxEnd: 1 }, 'radio_tx_ok lost'],
+    [{ dropSendFinal: 1 }, 'ok of radio tx lost'],
+  ] as const) {
+    test(`downlink whose ${label}: failed, on_air unknown, one radio tx, one frame on air, receive re-armed`, async () => {
+      await waitReady(g, 'rn0');
+      const before = rn.transmitted.length;
+      const from = rn.commands.length;
+      const id = `lost-${label}`;
+      rn.fault(fault);
+      await g.mq.publishAsync('lora/rn0/dn', JSON.stringify({ payload: 'c0ffee', id }), { qos: 1 });
+      await until(() => g.got.some((m) => m.topic === 'lora/rn0/dn/status' && m.body.id === id), 'status');
+      const st = g.got.find((m) => m.topic === 'lora/rn0/dn/status' && m.body.id === id)?.body;
+      assert.equal(st?.status, 'failed');
+      assert.equal(st?.on_air, 'unknown');
+      await until(() => rn.listening && g.metric('rn0/ready') === 1, 'receive re-armed', 15_000);
+      const hex = Buffer.from(label).toString('hex');
+      rn.rx({ payload: Buffer.from(hex, 'hex') });
+      await until(() => g.got.some((m) => m.topic === 'lora/rn0/up' && m.body.payload === hex), 'frame after the failed downlink');
+      assert.deepEqual(rn.commands.slice(from).filter((c) => c.startsWith('radio tx')), ['radio tx C0FFEE']);
+      assert.equal(rn.transmitted.length, before + 1);
+    });
+  }
+
   test('a reboot: set up again (mac pause ...), frames keep coming', async () => {
     const pauses = rn.commands.filter((c) => c === 'mac pause').length;
     rn.reboot();

@@ -20,9 +20,13 @@ export interface Faults {
   busy: number;
   /** Received frames are written between the next command's info lines and its final result. */
   urcBeforeFinal: boolean;
+  /** The final result of the next n transmit commands is lost, though the payload goes on air. */
+  dropSendFinal: number;
+  /** The next n end-of-transmission lines (TXP2P DONE / radio_tx_ok) are lost; the payload was on air. */
+  dropTxEnd: number;
 }
 
-const NO_FAULTS: Faults = { split: false, dropFinal: 0, rebootOnCommand: 0, hang: false, busy: 0, urcBeforeFinal: false };
+const NO_FAULTS: Faults = { split: false, dropFinal: 0, rebootOnCommand: 0, hang: false, busy: 0, urcBeforeFinal: false, dropSendFinal: 0, dropTxEnd: 0 };
 
 /** Deterministic PRNG (mulberry32), so a split pattern replays from its seed. */
 function rng(seed: number): () => number {
@@ -153,6 +157,13 @@ export abstract class ModuleEmulator {
       fn();
     }, ms);
     this.timers.add(t);
+  }
+
+  /** Consumes one unit of a counted fault. */
+  protected take(f: 'dropSendFinal' | 'dropTxEnd'): boolean {
+    if (this.faults[f] <= 0) return false;
+    this.faults[f]--;
+    return true;
   }
 
   protected takeBusy(): boolean {

@@ -165,9 +165,12 @@ export class Rak3172Emulator extends ModuleEmulator {
     if (!/^([0-9A-Fa-f]{2}){1,255}$/.test(hex)) return this.status('AT_PARAM_ERROR');
     if (this.rxMode === CONTINUOUS || this.takeBusy()) return this.status('AT_BUSY_ERROR');
     const payload = Buffer.from(hex, 'hex');
-    this.status('OK');
+    if (!this.take('dropSendFinal')) this.status('OK');
     this.transmitted.push(payload);
     const p = this.p2p;
-    this.later(this.airtime(payload.length, p.sf, p.bw, p.cr + 1, p.ppl), () => this.say('+EVT:TXP2P DONE'));
+    const lost = this.take('dropTxEnd');
+    this.later(this.airtime(payload.length, p.sf, p.bw, p.cr + 1, p.ppl), () => {
+      if (!lost) this.say('+EVT:TXP2P DONE');
+    });
   }
 }

@@ -112,9 +112,12 @@ export class Rn2483Emulator extends ModuleEmulator {
     if (!/^([0-9A-Fa-f]{2}){1,255}$/.test(hex)) return this.final('invalid_param');
     if (!this.macPaused || this.receiving || this.takeBusy()) return this.final('busy');
     const payload = Buffer.from(hex, 'hex');
-    this.final('ok');
+    if (!this.take('dropSendFinal')) this.final('ok');
     this.transmitted.push(payload);
     const r = this.radio;
-    this.later(this.airtime(payload.length, r.sf, r.bw, r.cr, r.prlen), () => this.say('radio_tx_ok'));
+    const lost = this.take('dropTxEnd');
+    this.later(this.airtime(payload.length, r.sf, r.bw, r.cr, r.prlen), () => {
+      if (!lost) this.say('radio_tx_ok');
+    });
   }
 }
