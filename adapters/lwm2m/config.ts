@@ -62,6 +62,9 @@ export const lwm2mConfigSchema = z.strictObject({
   /** Registrations per second per source IP address (its ports together); excess gets 4.29 / is dropped. 0 = no limit. */
   register_rate: z.number().min(0).default(10),
   register_burst: z.number().int().min(1).default(20),
+  /** Updates per second per device; the excess gets 4.29 with Max-Age = seconds to wait. 0 = no limit. */
+  update_rate: z.number().min(0).default(1),
+  update_burst: z.number().int().min(1).default(10),
   /** RFC 7252 4.8 transmission parameters for requests the gateway sends to devices. */
   coap: z.strictObject({
     ack_timeout: duration().default(2000),

@@ -172,7 +172,7 @@ test('two Registers for one endpoint at once: one command subscription, each com
 });
 
 test('a registration is bounded: Update takes only lt, b, sms and Q (others 4.00, nothing kept); Register query and links are capped', async () => {
-  const h = harness();
+  const h = harness({ update_rate: 0 });
   const reg = await h.register('big');
   const update = (query: string[], payload = Buffer.alloc(0)) => h.server.handle({ transport: 'udp4', peer: { address: '10.0.0.1', port: 5000 }, method: 'POST', path: reg.locationPath!, query, payload });
   const before = JSON.stringify(h.server.device('big')!.reg);
@@ -195,4 +195,20 @@ test('a registration is bounded: Update takes only lt, b, sms and Q (others 4.00
   assert.equal((await register([], Buffer.from(tooMany))).code, '4.00');
   assert.equal((await register([], Buffer.from(`</1/0>;x="${'v'.repeat(40_000)}"`))).code, '4.00');
   assert.equal(h.server.size, 1);
+});
+
+test('Updates are rate-limited per device: beyond update_burst 4.29 with Max-Age, nothing published; the next token lets one through', async () => {
+  const h = harness({ update_rate: 0.5, update_burst: 3 });
+  const a = await h.register('fast');
+  const b = await h.register('calm', [], 5001);
+  const codes: string[] = [];
+  for (let i = 0; i < 5; i++) codes.push((await h.update(a.locationPath!)).code);
+  assert.deepEqual(codes, ['2.04', '2.04', '2.04', '4.29', '4.29']);
+  const limited = await h.update(a.locationPath!);
+  assert.equal(limited.maxAge, 2, 'Max-Age: seconds until the next token (rate 0.5/s)');
+  assert.equal(h.published.filter((p) => p.json.msgType === 'update' && p.topic.startsWith('lwm2m/fast/')).length, 3);
+  assert.equal((await h.update(b.locationPath!)).code, '2.04', 'another device is not held back');
+  h.advance(2_000);
+  assert.equal((await h.update(a.locationPath!)).code, '2.04');
+  assert.equal((await h.update(a.locationPath!)).code, '4.29');
 });

@@ -13,6 +13,7 @@ import { autoObservePaths } from './observe-plan.ts';
 import { eventData, merge, parseQuery, parseRegister, parseUpdate } from './registration.ts';
 import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
 import { invalidEndpoint, mountpoint } from './topics.ts';
+import { UpdateBucket } from './update-limit.ts';
 
 export interface RdRequest {
   transport: string;
@@ -49,6 +50,8 @@ export class Lwm2mServer {
   private readonly subs = new Map<string, Subscription>();
   /** Registers being processed, by endpoint: the next one for the same endpoint waits for it. */
   private readonly registering = new Map<string, Promise<unknown>>();
+  /** Each registered endpoint's Update allowance (kept across re-registrations, gone with the device). */
+  private readonly updates = new Map<string, UpdateBucket>();
   /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
   private readonly limited: RateLimitedLog;
 
@@ -157,6 +160,12 @@ export class Lwm2mServer {
   }
 
   private update(dev: Device, req: RdRequest): RdReply {
+    const waitMs = this.updateBucket(dev.ep).take(this.d.now());
+    if (waitMs > 0) {
+      this.d.count('updates_rate_limited');
+      this.limited.event('update_rate', (more) => ({ fields: { ep: dev.ep, update_rate: this.d.cfg.update_rate, more_since_last_line: more }, msg: 'LwM2M Update over update_rate: answered 4.29' }));
+      return { code: '4.29', maxAge: Math.max(1, Math.ceil(waitMs / 1000)) };
+    }
     const parsed = parseUpdate(req.query, req.payload);
     if (!parsed.ok) return { code: '4.00', payload: parsed.message };
     dev.reg = merge(dev.reg, parsed.info);
@@ -174,6 +183,12 @@ export class Lwm2mServer {
     this.d.ctx.messages.deviceSeen(this.identity(dev));
     queueMicrotask(() => dev.pump());
     return { code: '2.04' };
+  }
+
+  private updateBucket(ep: string): UpdateBucket {
+    let b = this.updates.get(ep);
+    if (!b) this.updates.set(ep, (b = new UpdateBucket(this.d.cfg.update_rate, this.d.cfg.update_burst, this.d.now())));
+    return b;
   }
 
   private rebind(dev: Device, req: RdRequest): void {
@@ -212,6 +227,7 @@ export class Lwm2mServer {
     if (this.byEp.get(dev.ep) !== dev) return;
     this.byEp.delete(dev.ep);
     this.byRegId.delete(dev.regId);
+    this.updates.delete(dev.ep);
     const link = this.d.link(dev.transport);
     for (const o of dev.observations.values()) link?.forget(dev.peer, o.token);
     dev.observations.clear();
