@@ -158,13 +158,18 @@ describe('modem adapter with a RAK3172 (RUI3) on a pty', { skip }, () => {
     await heard('after hang');
   });
 
-  test('a total hang: the port is reopened with backoff until the module answers again', async () => {
+  test('a total hang: the port is reopened with backoff until the module answers again; one line when trouble starts, one when it ends', async () => {
     const opens = g.metric('lora0/port/opens');
+    const from = g.logs.length;
     rak.fault({ hang: 'total' });
-    await until(() => g.metric('lora0/port/opens') > opens, 'port reopened', 15_000);
+    // Several ladder runs, each ending in a reopen of a port that never went away.
+    await until(() => g.metric('lora0/port/opens') >= opens + 3, 'port reopened three times', 30_000);
     rak.clearFaults();
     await until(() => rak.mode.rx === 65534 && g.metric('lora0/ready') === 1, 'ready again', 15_000);
     await heard('after total hang');
+    const loud = g.logs.slice(from).filter((l) => l.level >= 30 && /^modem lora0/.test(l.msg)).map((l) => l.msg.replace(/ \(.*$|after .*$/, ''));
+    assert.deepEqual(loud, ['modem lora0: not answering properly', 'modem lora0: recovered by bring-up ']);
+    assert.ok(g.logs.slice(from).filter((l) => l.msg === 'modem: reopening serial port (recovery)').length >= 3, 'the reopens are logged at debug');
   });
 
   test('the port vanishes and returns: one warn line, one info line, the frame sent meanwhile arrives', async () => {

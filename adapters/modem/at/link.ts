@@ -59,10 +59,19 @@ export class SerialLink {
     });
   }
 
-  /** Close and open again (last rung of the recovery ladder). */
+  /**
+   * Close and open again (last rung of the recovery ladder). The port did not go away, so this
+   * logs at debug only: the owner logs once when its trouble starts and once when it ends, and a
+   * module that stays hung must not add a pair of lines per ladder run. If the port then cannot be
+   * opened, that is a real loss and gets the usual warn / info pair.
+   */
   async reopen(reason: string): Promise<void> {
     await this.closePort();
-    this.lost(reason, false);
+    this.o.onClose(reason);
+    if (this.stopped) return;
+    this.o.log.debug({ modem: this.o.name, path: this.o.path, reason }, 'modem: reopening serial port (recovery)');
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.open(), 0);
   }
 
   private open(): void {
@@ -78,13 +87,13 @@ export class SerialLink {
     port.on('close', (err: (Error & { disconnected?: boolean }) | null) => {
       if (this.port !== port) return;
       this.port = undefined;
-      this.lost(err ? `${err.disconnected ? 'disconnected: ' : ''}${err.message}` : `closed${lastError ? `: ${lastError}` : ''}`, true);
+      this.lost(err ? `${err.disconnected ? 'disconnected: ' : ''}${err.message}` : `closed${lastError ? `: ${lastError}` : ''}`);
     });
     port.open((err) => {
       if (this.port !== port) return;
       if (err) {
         this.port = undefined;
-        this.lost(`cannot open: ${err.message}`, true);
+        this.lost(`cannot open: ${err.message}`);
         return;
       }
       this.opens++;
@@ -93,20 +102,20 @@ export class SerialLink {
         const secs = ((Date.now() - this.downSince) / 1000).toFixed(1);
         this.o.log.info({ modem: this.o.name, path: this.o.path, down_s: Number(secs) }, `modem ${this.o.name}: serial port ${this.o.path} is back after ${secs} s`);
         this.downSince = undefined;
+      } else {
+        this.o.log.debug({ modem: this.o.name, path: this.o.path }, 'modem: serial port opened');
       }
       this.o.onOpen();
     });
   }
 
-  private lost(reason: string, unexpected: boolean): void {
+  private lost(reason: string): void {
     this.o.onClose(reason);
     if (this.stopped) return;
     if (this.downSince === undefined) {
       this.downSince = Date.now();
-      if (unexpected) this.vanished++;
-      const line = unexpected
-        ? `modem ${this.o.name}: serial port ${this.o.path} unavailable (${reason}); retrying every ${this.o.backoffMinMs} ms up to ${this.o.backoffMaxMs} ms until it is back`
-        : `modem ${this.o.name}: reopening serial port ${this.o.path} (${reason})`;
+      this.vanished++;
+      const line = `modem ${this.o.name}: serial port ${this.o.path} unavailable (${reason}); retrying every ${this.o.backoffMinMs} ms up to ${this.o.backoffMaxMs} ms until it is back`;
       this.o.log.warn({ modem: this.o.name, path: this.o.path, reason }, line);
     } else {
       this.o.log.debug({ modem: this.o.name, attempt: this.attempt, reason }, 'modem: reopen attempt failed');
@@ -114,7 +123,7 @@ export class SerialLink {
     const base = Math.min(this.o.backoffMaxMs, this.o.backoffMinMs * 2 ** this.attempt++);
     const delay = Math.round(base * (0.75 + Math.random() * 0.5));
     clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.open(), this.attempt === 1 && !unexpected ? 0 : delay);
+    this.timer = setTimeout(() => this.open(), delay);
   }
 
   private closePort(): Promise<void> {
