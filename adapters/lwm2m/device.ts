@@ -33,6 +33,8 @@ export interface DeviceLimits {
 export class Device {
   readonly queue: Pending[] = [];
   inflight?: Pending;
+  /** Settles when the exchange of `inflight` is over. */
+  private inflightDone?: Promise<void>;
   /** Queue mode: a request timed out, so the device is taken to be asleep until it speaks again. */
   asleep = false;
   lastSeen: number;
@@ -102,10 +104,32 @@ export class Device {
     if (this.queue.length === 0 || !this.reachable()) return;
     const p = this.queue.shift()!;
     this.inflight = p;
-    void this.io.send(this, p).finally(() => {
-      if (this.inflight === p) this.inflight = undefined;
+    this.follow(p, this.io.send(this, p));
+  }
+
+  private follow(p: Pending, done: Promise<void>): void {
+    this.inflightDone = done;
+    void done.finally(() => {
+      if (this.inflight === p) {
+        this.inflight = undefined;
+        this.inflightDone = undefined;
+      }
       this.pump();
     });
+  }
+
+  /**
+   * Re-registration: takes over `prev`'s queue and the command it still has in flight, so one
+   * request at a time holds across the two registrations (nothing more is sent until it is over).
+   */
+  inherit(prev: Device): void {
+    const p = prev.inflight;
+    const done = prev.inflightDone;
+    this.queue.push(...prev.close());
+    if (p && done) {
+      this.inflight = p;
+      this.follow(p, done);
+    }
   }
 
   /** The device is gone: queued commands are dropped (returned for reporting). */

@@ -212,3 +212,24 @@ test('Updates are rate-limited per device: beyond update_burst 4.29 with Max-Age
   assert.equal((await h.update(a.locationPath!)).code, '2.04');
   assert.equal((await h.update(a.locationPath!)).code, '4.29');
 });
+
+test('a re-Register while a command is in flight: the next command waits for it, one request at a time', async () => {
+  const h = harness();
+  await h.register('re');
+  await h.command('re', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } });
+  await h.command('re', { reqID: 2, msgType: 'read', data: { path: '/3/0/1' } });
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0']);
+  assert.equal((await h.register('re', [], 5009)).code, '2.01');
+  await h.flush();
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0'], '/3/0/1 still waits for the read in flight');
+  h.sent[0]!.resolve({ code: '2.05', payload: Buffer.from('x') });
+  await h.flush();
+  await h.flush();
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/1']);
+  assert.equal(h.sent[1]!.req.path.join('/'), '3/0/1');
+  h.sent[1]!.resolve({ code: '2.05', payload: Buffer.from('y') });
+  await h.flush();
+  await h.flush();
+  assert.equal(h.server.device('re')!.inflight, undefined);
+  assert.deepEqual(h.published.filter((p) => p.topic === 'lwm2m/re/up/resp' && p.json.reqID !== undefined).map((p) => p.json.reqID), [1, 2]);
+});

@@ -154,7 +154,7 @@ export class Lwm2mServer {
     for (const o of dev.observations.values()) link?.forget(dev.peer, o.token);
     dev.observations.clear();
     const moved = new Device(dev.ep, regId, dev.clientid, dev.username, req.transport, req.peer, info, lifetimeMs, { now: this.d.now, send: (x, p) => this.send(x, p), expired: (x, p) => this.reportDropped(x, p, 'command_expired') }, { maxQueued: this.d.cfg.max_queued_commands, windowMs: this.d.cfg.qmode_time_window });
-    moved.queue.push(...dev.close());
+    moved.inherit(dev);
     this.byEp.set(dev.ep, moved);
     return moved;
   }
