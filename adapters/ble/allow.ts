@@ -11,6 +11,11 @@ export class Allowlist {
     this.formats = new Set(cfg.allow.formats);
   }
 
+  /** Allowed by its address (allow.addresses or devices), not only by format. */
+  listed(address: string): boolean {
+    return this.addresses.has(address);
+  }
+
   allows(address: string, r: DecodeResult): boolean {
     if (this.addresses.has(address)) return true;
     return r?.ok === true && (this.formats.has('*') || this.formats.has(r.format));

@@ -45,6 +45,12 @@ export const bleConfigSchema = z.strictObject({
     .strictObject({
       addresses: z.array(address()).default([]),
       formats: z.array(z.enum([...BUILTIN_FORMATS, '*'] as [string, ...string[]]).or(z.string().regex(/^[a-z0-9_-]{1,32}$/i))).default([]),
+      /**
+       * Devices first allowed by their format (not listed by address) admitted per minute; beyond
+       * it their adverts are counted (adverts/admission_limited) and ignored. A neighbour inventing
+       * addresses cannot grow the per-device state without bound.
+       */
+      new_devices_per_minute: z.number().int().min(1).default(60),
     })
     .prefault({}),
   /** Per-device settings, keyed by address (quoted). A device listed here is allowed. */
@@ -94,6 +100,12 @@ export const bleConfigSchema = z.strictObject({
   user_decoders: z.array(userDecoder).default([]),
   /** A user decoder call that runs longer is stopped and reported. */
   user_decoder_time_limit: duration().default(100),
+  /**
+   * Distinct addresses one noble instance may have heard before it is replaced by a fresh one
+   * (noble keeps every address it sees, never pruned). Only where the radio can be released
+   * (docs/ble.md, "Memory and random addresses").
+   */
+  max_seen_addresses: z.number().int().min(100).default(20_000),
   /** How long start() waits for the radio to come up before reporting it unavailable. */
   radio_timeout: duration().default(10_000),
 });

@@ -5,7 +5,7 @@ import { decoderOptions } from './decoder-set.ts';
 import { GattEngine } from './gatt.ts';
 import { parseGattCommand } from './gatt-command.ts';
 import { Ingest } from './ingest.ts';
-import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type Peripheral } from './radio.ts';
+import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type NobleLike, type Peripheral } from './radio.ts';
 import { Scanner } from './scanner.ts';
 import { BleStats } from './stats.ts';
 import { moreSuffix, RateLimitedLog } from '../../gateway/core/log-limit.ts';
@@ -23,6 +23,11 @@ const MAX_PERIPHERALS = 2000;
 export interface BleAdapterOptions {
   /** Where noble comes from: the real HCI radio by default; the simulator passes its bindings. */
   noble?: NobleFactory;
+  /**
+   * Drops the current noble instance and returns a fresh one, releasing everything noble kept
+   * (used past max_seen_addresses). Absent for the real HCI radio, whose bindings cannot be released.
+   */
+  renew?: NobleFactory;
 }
 
 class BleAdapter implements Adapter {
@@ -33,15 +38,33 @@ class BleAdapter implements Adapter {
   private readonly peripherals = new Map<string, Peripheral>();
   private warnLog?: RateLimitedLog;
   private debugLog?: RateLimitedLog;
+  /** Distinct addresses the current noble instance has reported (bounded by max_seen_addresses). */
+  private readonly seen = new Set<string>();
+  private renewing = false;
 
   constructor(private readonly cfg: BleConfig, private readonly opts: BleAdapterOptions) {}
 
   async start(ctx: AdapterContext): Promise<void> {
     const cfg = this.cfg;
-    const decode = decoderOptions(cfg);
     const stats = new BleStats(ctx.metrics);
+    const ingest = this.startIngest(ctx, stats);
+    const factory = this.opts.noble ?? hciNoble;
+    await this.startScanner(ctx, stats, factory(cfg.hci_device));
+    if (!this.opts.noble) guardSigint();
+    ingest.start();
+    this.startGatt(ctx, stats);
+    const sub = await ctx.messages.subscribe('ble/+/dn', (msg) => this.onCommand(ctx, stats, msg.topic, msg.payload));
+    this.unsubscribe = () => sub.unsubscribe();
+    ctx.metrics.gaugeFn('devices/online', () => ingest.presence.online);
+    ctx.metrics.gaugeFn('gatt/connections', () => this.gatt?.connections ?? 0);
+    ctx.log.info({ hci: `hci${cfg.hci_device}`, allow: { addresses: cfg.allow.addresses.length + cfg.devices.size, formats: cfg.allow.formats } }, 'BLE scanning');
+  }
+
+  /** Advertisement -> publish decision (ingest.ts), with the gateway as its sinks. */
+  private startIngest(ctx: AdapterContext, stats: BleStats): Ingest {
+    const cfg = this.cfg;
     const identity = (id: string, address: string): DeviceIdentity => ({ protocol: 'ble', id, address });
-    const ingest = new Ingest(cfg, decode, stats, {
+    this.ingest = new Ingest(cfg, decoderOptions(cfg), stats, {
       publish: (id, address, body) => {
         ctx.messages.publish({ topic: `ble/${id}/up`, payload: JSON.stringify(body), qos: cfg.publish.qos, device: identity(id, address) }).then(
           () => stats.published.inc(),
@@ -56,14 +79,19 @@ class BleAdapter implements Adapter {
       offline: (id, address) => ctx.messages.deviceDisconnected(identity(id, address), 'presence_timeout'),
       problem: (id, kind, message) => this.warn(ctx, `${kind}:${id}`, { device: id }, `BLE device ${id}: ${message}`),
     });
-    this.ingest = ingest;
-    const factory = this.opts.noble ?? hciNoble;
-    const noble = factory(cfg.hci_device);
+    return this.ingest;
+  }
+
+  /** Scans on `noble`; each advertisement goes to the ingest. Rejects with a RadioUnavailable. */
+  private async startScanner(ctx: AdapterContext, stats: BleStats, noble: NobleLike): Promise<void> {
+    const cfg = this.cfg;
+    this.seen.clear();
     const scanner = new Scanner(noble, cfg.hci_device, {
       advert: (p) => {
+        this.countSeen(ctx, stats, p.address);
         const ad = advertOf(p);
         this.remember(deviceId(ad.address), p);
-        ingest.accept(ad);
+        this.ingest?.accept(ad);
       },
       lost: (err) => ctx.fail(err),
       warning: (message) => this.warn(ctx, 'noble', {}, `noble: ${message}`, 'debug'),
@@ -76,8 +104,44 @@ class BleAdapter implements Adapter {
     await scanner.start(cfg.radio_timeout, () => {
       if (!this.opts.noble) forgetHciNoble(cfg.hci_device);
     });
-    if (!this.opts.noble) guardSigint();
-    ingest.start();
+  }
+
+  /**
+   * noble keeps every address it has heard, for the life of the instance. Past max_seen_addresses
+   * the instance is replaced where the radio source can release it (opts.renew); the real HCI
+   * bindings cannot be released (they poll the adapter and hold the socket): one warning instead.
+   */
+  private countSeen(ctx: AdapterContext, stats: BleStats, address: string): void {
+    if (this.seen.has(address) || this.renewing) return;
+    this.seen.add(address);
+    if (this.seen.size <= this.cfg.max_seen_addresses) return;
+    const renew = this.opts.renew;
+    if (!renew) {
+      if (this.seen.size === this.cfg.max_seen_addresses + 1) {
+        ctx.log.warn({ addresses: this.seen.size }, 'BLE: noble has heard more than max_seen_addresses distinct addresses and keeps each one (about 1 KB); its HCI bindings cannot be released, so only a restart of the gateway frees that memory (docs/ble.md, "Memory and random addresses")');
+      }
+      return;
+    }
+    // An open GATT connection lives on the old instance: try again with the next new address.
+    if ((this.gatt?.connections ?? 0) > 0) return;
+    this.renewing = true;
+    const heard = this.seen.size;
+    this.scanner?.stop();
+    this.peripherals.clear();
+    stats.radioRenewals.inc();
+    ctx.log.info({ addresses: heard }, 'BLE: noble heard max_seen_addresses distinct addresses; replaced it with a fresh instance to release them');
+    this.startScanner(ctx, stats, renew(this.cfg.hci_device)).then(
+      () => (this.renewing = false),
+      (err: Error) => {
+        this.renewing = false;
+        ctx.fail(err);
+      },
+    );
+  }
+
+  /** GATT commands from ble/{id}/dn on the peripherals the scanner has heard. */
+  private startGatt(ctx: AdapterContext, stats: BleStats): void {
+    const cfg = this.cfg;
     this.gatt = new GattEngine(
       { maxConnections: cfg.gatt.max_connections, connectTimeout: cfg.gatt.connect_timeout, commandTimeout: cfg.gatt.command_timeout, idleTimeout: cfg.gatt.idle_timeout, maxQueued: cfg.gatt.max_queued },
       {
@@ -90,15 +154,10 @@ class BleAdapter implements Adapter {
           stats.notifications.inc();
           this.publishAux(ctx, id, 'notify', body);
         },
-        pauseScanning: () => scanner.pause(),
-        resumeScanning: () => scanner.resume(),
+        pauseScanning: () => this.scanner?.pause(),
+        resumeScanning: () => this.scanner?.resume(),
       },
     );
-    const sub = await ctx.messages.subscribe('ble/+/dn', (msg) => this.onCommand(ctx, stats, msg.topic, msg.payload));
-    this.unsubscribe = () => sub.unsubscribe();
-    ctx.metrics.gaugeFn('devices/online', () => ingest.presence.online);
-    ctx.metrics.gaugeFn('gatt/connections', () => this.gatt?.connections ?? 0);
-    ctx.log.info({ hci: `hci${cfg.hci_device}`, allow: { addresses: cfg.allow.addresses.length + cfg.devices.size, formats: cfg.allow.formats } }, 'BLE scanning');
   }
 
   private onCommand(ctx: AdapterContext, stats: BleStats, topic: string, payload: Buffer): void {
@@ -148,6 +207,7 @@ class BleAdapter implements Adapter {
     await this.unsubscribe?.();
     this.unsubscribe = undefined;
     this.peripherals.clear();
+    this.seen.clear();
     this.warnLog?.clear();
     this.debugLog?.clear();
     this.warnLog = this.debugLog = undefined;

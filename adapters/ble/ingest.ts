@@ -26,6 +26,8 @@ export class Ingest {
   private readonly throttle: Throttle;
   readonly presence: Presence;
   private readonly addresses = new Map<string, string>();
+  private admitted = 0;
+  private windowStart = 0;
 
   constructor(
     private readonly cfg: BleConfig,
@@ -58,6 +60,10 @@ export class Ingest {
       return;
     }
     const id = deviceId(ad.address);
+    if (!this.addresses.has(id) && !this.allow.listed(ad.address) && !this.admit()) {
+      this.stats.admissionLimited.inc();
+      return;
+    }
     this.addresses.set(id, ad.address);
     if (this.presence.seen(id, r?.ok === true && r.meta?.triggerBased === true)) this.sinks.seen(id, ad.address);
     if (r && !r.ok) {
@@ -87,6 +93,18 @@ export class Ingest {
     const rssi = ad.rssi;
     const outcome = this.throttle.offer(id, values, () => this.sinks.publish(id, ad.address, { ...values, ...(rssi !== undefined ? { rssi } : {}), format, ts: Date.now() }));
     if (outcome === 'unchanged') this.stats.unchanged.inc();
+  }
+
+  /** A device allowed only by its format is new: within allow.new_devices_per_minute? */
+  private admit(): boolean {
+    const now = Date.now();
+    if (now - this.windowStart >= 60_000) {
+      this.windowStart = now;
+      this.admitted = 0;
+    }
+    if (this.admitted >= this.cfg.allow.new_devices_per_minute) return false;
+    this.admitted++;
+    return true;
   }
 
   start(): void {

@@ -19,6 +19,8 @@ export class BleStats {
   readonly gattCommands: Counter;
   readonly gattErrors: Counter;
   readonly notifications: Counter;
+  readonly admissionLimited: Counter;
+  readonly radioRenewals: Counter;
 
   constructor(metrics: AdapterContext['metrics']) {
     this.adverts = metrics.counter('adverts/received');
@@ -36,5 +38,7 @@ export class BleStats {
     this.gattCommands = metrics.counter('gatt/commands');
     this.gattErrors = metrics.counter('gatt/errors');
     this.notifications = metrics.counter('gatt/notifications');
+    this.admissionLimited = metrics.counter('adverts/admission_limited');
+    this.radioRenewals = metrics.counter('radio/renewals');
   }
 }

@@ -21,7 +21,13 @@ export async function bleRig(ble: Record<string, unknown>, opts: { subscribe?: s
   const sim = opts.sim ?? new SimBindings();
   let noble: NobleLike | undefined;
   // One noble per controller for the whole run, as with the real radio: adapter restarts reuse it.
-  const def = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)) });
+  // Renewing (past max_seen_addresses) detaches the old instance from the controller, as dropping
+  // a released radio would, and gives a fresh one.
+  const renew = () => {
+    sim.removeAllListeners();
+    return (noble = nobleWithBindings(sim));
+  };
+  const def = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)), renew });
   // BLE devices have no IP address, so the loopback default does not cover them: the rule docs/ble.md
   // asks for lets each device publish under its own id only.
   const auth = { acl: [{ permission: 'allow', action: 'publish', topics: ['ble/%c/#'] }] };

@@ -69,7 +69,11 @@ export async function main(argv: string[]): Promise<number> {
   }
   const sim = new SimBindings();
   let noble: NobleLike | undefined;
-  const simBle = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)) });
+  const renew = () => {
+    sim.removeAllListeners();
+    return (noble = nobleWithBindings(sim));
+  };
+  const simBle = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)), renew });
   const adapters = builtinAdapters.map((d) => (d.name === 'ble' ? simBle : d));
   const data = tempDir('fieldgate-sim-ble-');
   const config = validateConfig(buildSchema(adapters), {
