@@ -100,11 +100,22 @@ export class Lwm2mAdapter implements Adapter {
     return { request: (peer, req) => ep.request(peer, req), forget: (peer, token) => ep.client.forget(peer, token) };
   }
 
+  /** The local UDP port of a transport, for $SYS `sockport` (a transport without one, e.g. a modem's: undefined). */
+  private localPort(id: string): number | undefined {
+    const transport = this.endpoints.get(id)?.transport as { address?: () => { port?: number } } | undefined;
+    try {
+      const port = transport?.address?.().port;
+      return typeof port === 'number' ? port : undefined;
+    } catch {
+      return undefined; // a socket not bound (closing)
+    }
+  }
+
   private onRequest(req: CoapRequest, respond: Respond): void {
     const server = this.server;
     if (!server) return respond({ code: '5.03' });
     server
-      .handle({ transport: req.transport, peer: req.peer, method: req.method, path: req.path, query: req.query, payload: req.payload })
+      .handle({ transport: req.transport, peer: req.peer, method: req.method, path: req.path, query: req.query, payload: req.payload, localPort: this.localPort(req.transport) })
       .then((r) => respond(toReply(r)), (err: Error) => {
         this.ctx?.log.error({ err: err.message }, 'LwM2M registration handling failed');
         respond({ code: '5.00' });

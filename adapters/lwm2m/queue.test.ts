@@ -108,6 +108,8 @@ describe('LwM2M: queue mode, expiry, failures', () => {
     const d = await g.device({ ep: 'dev-life', lifetime: 1 });
     await d.register();
     await w.next(RESP('dev-life'), (j) => j.msgType === 'register');
+    await until(() => sys.got.some((m) => m.topic.endsWith('/gateway/lwm2m/clients/dev-life/connected')), '$SYS connected event');
+    assert.equal(sys.got.find((m) => m.topic.endsWith('/gateway/lwm2m/clients/dev-life/connected'))!.json.sockport, g.lwm2mPort, 'the local port the device reached');
     const before = g.metric('commands_invalid_json');
     w.command('dev-life', '{not json');
     w.command('dev-life', '[1,2]');

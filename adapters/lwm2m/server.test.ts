@@ -233,3 +233,12 @@ test('a re-Register while a command is in flight: the next command waits for it,
   assert.equal(h.server.device('re')!.inflight, undefined);
   assert.deepEqual(h.published.filter((p) => p.topic === 'lwm2m/re/up/resp' && p.json.reqID !== undefined).map((p) => p.json.reqID), [1, 2]);
 });
+
+test('max_devices: concurrent Registers of new endpoints cannot all pass while authentication is awaited', async () => {
+  const h = harness({ max_devices: 2 });
+  const codes = (await Promise.all(['m1', 'm2', 'm3', 'm4'].map((ep, i) => h.register(ep, [], 6000 + i)))).map((r) => r.code);
+  assert.deepEqual(codes.filter((c) => c === '2.01').length, 2);
+  assert.deepEqual(codes.filter((c) => c === '5.03').length, 2);
+  assert.equal(h.server.size, 2);
+  assert.equal((await h.register('m1', [], 6000)).code, '2.01', 'a registered endpoint may re-register when full');
+});

@@ -22,6 +22,8 @@ export interface RdRequest {
   path: string[];
   query: string[];
   payload: Buffer;
+  /** The local UDP port the request came in on ($SYS `sockport`); undefined on a transport without one. */
+  localPort?: number;
 }
 
 export interface RdReply {
@@ -50,6 +52,8 @@ export class Lwm2mServer {
   private readonly subs = new Map<string, Subscription>();
   /** Registers being processed, by endpoint: the next one for the same endpoint waits for it. */
   private readonly registering = new Map<string, Promise<unknown>>();
+  /** New endpoints between the max_devices check and their device being added (authentication is awaited). */
+  private readonly reserved = new Set<string>();
   /** Each registered endpoint's Update allowance (kept across re-registrations, gone with the device). */
   private readonly updates = new Map<string, UpdateBucket>();
   /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
@@ -111,14 +115,16 @@ export class Lwm2mServer {
     const ep = info.ep!;
     const bad = invalidEndpoint(ep);
     if (bad) return { code: '4.00', payload: `Login Failed: ${bad}` };
-    if (!this.byEp.has(ep) && this.byEp.size >= cfg.max_devices) {
-      this.d.count('registrations_refused_full');
-      return { code: '5.03', payload: `too many devices (max_devices ${cfg.max_devices})`, maxAge: 60 };
-    }
+    // The slot is taken before authentication is awaited: concurrent Registers cannot all pass the check.
+    const isNew = !this.byEp.has(ep);
+    if (isNew && this.byEp.size + this.reserved.size >= cfg.max_devices) return this.full();
+    if (isNew) this.reserved.add(ep);
     const clientid = info.params.device_id || ep;
     const username = info.params.imei || undefined;
     const identity: DeviceIdentity = { protocol: 'lwm2m', id: clientid, address: addr(req.peer), username };
-    const auth = await ctx.messages.authenticate(identity, info.params.password);
+    const auth = await ctx.messages.authenticate(identity, info.params.password).finally(() => this.reserved.delete(ep));
+    // The device was there at the check and went meanwhile (De-register): it needs a free slot again.
+    if (!isNew && !this.byEp.has(ep) && this.byEp.size + this.reserved.size >= cfg.max_devices) return this.full();
     if (!auth.ok) {
       this.d.count('registrations_unauthorized');
       ctx.log.info({ ep, peer: identity.address, reason: auth.reason }, 'LwM2M registration refused');
@@ -138,7 +144,7 @@ export class Lwm2mServer {
     }
     this.byRegId.set(regId, dev);
     if (!this.subs.has(ep)) await this.subscribe(dev);
-    ctx.messages.deviceConnected(this.identity(dev), { keepalive: Math.round(lifetimeMs / 1000), proto_name: 'LwM2M', proto_ver: info.params.lwm2m ?? '1.0', sockport: undefined });
+    ctx.messages.deviceConnected(this.identity(dev), { keepalive: Math.round(lifetimeMs / 1000), proto_name: 'LwM2M', proto_ver: info.params.lwm2m ?? '1.0', sockport: req.localPort });
     this.publish(dev, 'register', { msgType: 'register', data: eventData(info, true) });
     this.d.count('registrations');
     queueMicrotask(() => {
@@ -146,6 +152,11 @@ export class Lwm2mServer {
       dev.pump();
     });
     return { code: '2.01', locationPath: ['rd', regId] };
+  }
+
+  private full(): RdReply {
+    this.d.count('registrations_refused_full');
+    return { code: '5.03', payload: `too many devices (max_devices ${this.d.cfg.max_devices})`, maxAge: 60 };
   }
 
   private adopt(dev: Device, regId: string, req: RdRequest, info: Device['reg'], lifetimeMs: number): Device {

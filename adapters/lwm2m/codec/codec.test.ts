@@ -193,3 +193,35 @@ describe('seeded fuzz', () => {
     }
   });
 });
+
+test('SenML integers beyond 2^53 stay exact (decimal text, as TLV gives them); small ones stay numbers', () => {
+  // /3/0/10 and /3/0/21 are Integer resources; /3/0/9 too.
+  const json = Buffer.from('[{"bn":"/3/0/","n":"10","v":18446744073709551615},{"n":"21","v":-9223372036854775808},{"n":"9","v":1000000000000000},{"n":"11/0","v":9007199254740993}]');
+  assert.deepEqual(decodeContent(CF.SENML_JSON, json, [3, 0], model), [
+    { path: '/3/0/10', value: '18446744073709551615' },
+    { path: '/3/0/21', value: '-9223372036854775808' },
+    { path: '/3/0/9', value: 1000000000000000 },
+    { path: '/3/0/11/0', value: '9007199254740993' },
+  ]);
+  const cbor = Buffer.from(cborEncode([new Map<number, unknown>([[-2, '/3/0/'], [0, '10'], [2, 2n ** 64n - 1n]]), new Map<number, unknown>([[0, '21'], [2, -(2n ** 63n)]]), new Map<number, unknown>([[0, '9'], [2, 7]])]));
+  assert.deepEqual(decodeContent(CF.SENML_CBOR, cbor, [3, 0], model), [
+    { path: '/3/0/10', value: '18446744073709551615' },
+    { path: '/3/0/21', value: '-9223372036854775808' },
+    { path: '/3/0/9', value: 7 },
+  ]);
+  assert.deepEqual(decodeContent(CF.SENML_JSON, Buffer.from('[{"n":"/3/0/0","vs":"12345678901234567890"},{"n":"/3/0/10","v":1234567890123456.5}]'), [3], model), [
+    { path: '/3/0/0', value: '12345678901234567890' },
+    { path: '/3/0/10', value: 1234567890123456.5 },
+  ], 'digits inside strings and non-integers are left alone');
+  assert.throws(() => decodeContent(CF.SENML_JSON, Buffer.from('[{"n":"/3/0/1","vs":123456789012345678901}]'), [3], model), CodecError, 'a number is still not a vs string');
+});
+
+test('SenML records deeper than 4 levels or outside the requested path are refused (4.00 on MQTT)', () => {
+  const deep = Buffer.from('[{"n":"/3/0/1/2/3/4/5/6","v":1}]');
+  assert.throws(() => decodeContent(CF.SENML_JSON, deep, [3], model), /deeper than/);
+  assert.throws(() => decodeContent(CF.SENML_JSON, Buffer.from('[{"n":"/4/0/1","v":1}]'), [3], model), /outside the requested \/3/);
+  assert.throws(() => decodeContent(CF.SENML_JSON, Buffer.from('[{"n":"/3","v":1}]'), [3, 0, 1], model), /outside/);
+  assert.throws(() => decodeContent(CF.SENML_CBOR, Buffer.from(cborEncode([new Map<number, unknown>([[0, '/3/1/0'], [2, 1]])])), [3, 0], model), /outside/);
+  assert.throws(() => decodeContent(CF.LWM2M_JSON, Buffer.from('{"bn":"/3/0/","e":[{"n":"0/0/0","v":1}]}'), [3, 0], model), /deeper/);
+  assert.deepEqual(decodeContent(CF.SENML_JSON, Buffer.from('[{"n":"/3/0/6/0","v":1}]'), [3], model), [{ path: '/3/0/6/0', value: 1 }]);
+});

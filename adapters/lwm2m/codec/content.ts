@@ -26,10 +26,13 @@ function normalize(name: string): string {
   return p.length > 1 && p.endsWith('/') ? p.slice(0, -1) : p;
 }
 
-function typedRecord(r: Record_, model: ObjectModel): PathValue {
+/** A record must name an LwM2M path (at most object/instance/resource/instance) inside the one asked for. */
+function typedRecord(r: Record_, model: ObjectModel, reqPath: readonly number[]): PathValue {
   const path = normalize(r.name);
   const nums = numericPath(path);
   if (!nums) throw new CodecError(`record name "${r.name}" is not an LwM2M path`);
+  if (nums.length > 4) throw new CodecError(`record name "${path}" is deeper than object/instance/resource/instance`);
+  if (nums.length < reqPath.length || reqPath.some((n, i) => nums[i] !== n)) throw new CodecError(`record "${path}" is outside the requested ${pathText(reqPath)}`);
   if (r.bytes) return { path, value: r.bytes.toString('base64') };
   const type = model.typeOf(nums);
   // LwM2M JSON carries Objlnk/Time/Integer as numbers or strings; keep the JSON type the device
@@ -59,11 +62,11 @@ export function decodeContent(format: number | undefined, payload: Buffer, reqPa
       return flattenTlv(parseTlv(payload), [...reqPath]).map(({ path, value }) => ({ path: pathText(path), value: valueFromBytes(model.typeOf(path), value, pathText(path)) }));
     case CF.LWM2M_JSON:
     case CF.OLD_JSON:
-      return decodeLwm2mJson(payload).map((r) => typedRecord(r, model));
+      return decodeLwm2mJson(payload).map((r) => typedRecord(r, model, reqPath));
     case CF.SENML_JSON:
-      return decodeSenmlJson(payload).map((r) => typedRecord(r, model));
+      return decodeSenmlJson(payload).map((r) => typedRecord(r, model, reqPath));
     case CF.SENML_CBOR:
-      return decodeSenmlCbor(payload).map((r) => typedRecord(r, model));
+      return decodeSenmlCbor(payload).map((r) => typedRecord(r, model, reqPath));
     default:
       throw new UnsupportedFormat(fmt);
   }

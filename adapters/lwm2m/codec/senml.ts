@@ -38,10 +38,35 @@ function resolve(raw: Record<string, unknown>[], where: string): Record_[] {
   return out;
 }
 
+/** Marks an integer literal too long for a double in JSON text, so it reaches `exact` unrounded. */
+const BIG = '\u0000int:';
+
+/** JSON text with every integer literal of 16+ digits (outside strings) turned into a marked string. */
+function protectBigIntegers(text: string): string {
+  return text.replace(/"(?:[^"\\]|\\.)*"|(?<![\d.eE+-])-?\d{16,}(?![.eE\d])/g, (m) => (m.startsWith('"') ? m : `"\\u0000int:${m}"`));
+}
+
+/** The exact integer behind a CBOR bigint or a protected JSON literal. */
+function exact(v: unknown): bigint | undefined {
+  if (typeof v === 'bigint') return v;
+  if (typeof v === 'string' && v.startsWith(BIG)) return BigInt(v.slice(BIG.length));
+  return undefined;
+}
+
+/** A numeric value: integers beyond 2^53 stay exact, as decimal text (as TLV integers do). */
+function numeric(v: unknown, bv: number, at: string): JsonValue {
+  const big = exact(v);
+  if (big !== undefined && Number.isInteger(bv)) {
+    const sum = big + BigInt(bv);
+    return sum >= BigInt(Number.MIN_SAFE_INTEGER) && sum <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(sum) : sum.toString();
+  }
+  return num(v, at) + bv;
+}
+
 function value(r: Record<string, unknown>, bv: number, at: string): { value: JsonValue; bytes?: Buffer } | undefined {
-  if (r.v !== undefined) return { value: num(r.v, `${at}: v`) + bv };
+  if (r.v !== undefined) return { value: numeric(r.v, bv, `${at}: v`) };
   if (r.vs !== undefined) {
-    if (typeof r.vs !== 'string') throw new CodecError(`${at}: vs must be a string`);
+    if (typeof r.vs !== 'string' || r.vs.startsWith(BIG)) throw new CodecError(`${at}: vs must be a string`);
     return { value: r.vs };
   }
   if (r.vb !== undefined) {
@@ -63,13 +88,14 @@ function value(r: Record<string, unknown>, bv: number, at: string): { value: Jso
 
 function num(v: unknown, at: string): number {
   if (typeof v === 'number' && Number.isFinite(v)) return v;
-  if (typeof v === 'bigint') return Number(v);
+  const big = exact(v);
+  if (big !== undefined) return Number(big);
   throw new CodecError(`${at} must be a number`);
 }
 
 function parseJson(buf: Buffer, what: string): unknown {
   try {
-    return JSON.parse(buf.toString('utf8'));
+    return JSON.parse(protectBigIntegers(buf.toString('utf8')));
   } catch (err) {
     throw new CodecError(`${what} is not valid JSON: ${(err as Error).message}`);
   }
@@ -113,7 +139,7 @@ export function decodeLwm2mJson(buf: Buffer): Record_[] {
     if (r.n !== undefined && typeof r.n !== 'string') throw new CodecError(`${at}: n must be a string`);
     const name = bn + ((r.n as string | undefined) ?? '');
     const t = r.t !== undefined ? bt + num(r.t, `${at}: t`) : undefined;
-    if (r.v !== undefined) return { name, value: num(r.v, `${at}: v`), time: t };
+    if (r.v !== undefined) return { name, value: numeric(r.v, 0, `${at}: v`), time: t };
     if (typeof r.sv === 'string') return { name, value: r.sv, time: t };
     if (typeof r.bv === 'boolean') return { name, value: r.bv, time: t };
     if (typeof r.ov === 'string' && /^\d+:\d+$/.test(r.ov)) return { name, value: r.ov, time: t };
