@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { duration } from '../../gateway/config/duration.ts';
 
@@ -53,7 +54,10 @@ const modem = z
     frames: z.enum(['raw', 'fieldgate']).default('raw'),
     /** fieldgate frames: the nodes accepted from; frames from any other node id are dropped and counted. */
     nodes: z.array(node).default([]),
-    /** fieldgate frames: where the last frame counter per node is kept across restarts (replay protection). */
+    /**
+     * fieldgate frames: where the last frame counter per node is kept across restarts (replay
+     * protection). Relative paths are under gateway.data_dir; default <data_dir>/lora-counters-<name>.json.
+     */
     counters_file: z.string().min(1).optional(),
     duty_cycle: z
       .strictObject({
@@ -118,5 +122,8 @@ export const modemConfigSchema = z
 export type ModemAdapterConfig = z.output<typeof modemConfigSchema>;
 export type ModemConfig = ModemAdapterConfig['modems'][number];
 export type NodeConfig = ModemConfig['nodes'][number];
+
+/** The counters file of a modem: counters_file resolved against gateway.data_dir, or the default name there. */
+export const countersPath = (m: ModemConfig, dataDir: string | undefined): string => resolve(dataDir ?? 'data', m.counters_file ?? `lora-counters-${m.name}.json`);
 
 export const defaultBaud = (m: ModemConfig): number => m.baud ?? (m.type === 'rn2483' ? 57600 : 115200);

@@ -4,7 +4,7 @@ import { AtEngine } from './at/engine.ts';
 import { RN2483, RUI3 } from './at/dialect.ts';
 import { isAtError } from './at/errors.ts';
 import { SerialLink } from './at/link.ts';
-import { defaultBaud, type ModemConfig } from './config.ts';
+import { countersPath, defaultBaud, type ModemConfig } from './config.ts';
 import { UplinkHandler } from './frames/uplink.ts';
 import { DownlinkQueue, type DownlinkRequest, type DownlinkStatus } from './lora/downlink.ts';
 import type { DriverEvents, LoraDriver, RxFrame } from './lora/driver.ts';
@@ -56,7 +56,7 @@ export class ModemRuntime {
     });
     const events: DriverEvents = { frame: (f) => this.onFrame(f), rebooted: (b) => this.onReboot(b) };
     this.driver = cfg.type === 'rn2483' ? new Rn2483Driver(this.engine, cfg, events) : new Rak3172Driver(this.engine, cfg, events);
-    this.uplink = new UplinkHandler(cfg, ctx.messages, this.stats, this.throttle);
+    this.uplink = new UplinkHandler(cfg, ctx.messages, this.stats, this.throttle, countersPath(cfg, ctx.dataDir));
     this.downlinks = new DownlinkQueue(cfg, {
       ready: () => this.phase === 'ready',
       transmit: (p, ms) => this.transmit(p, ms),

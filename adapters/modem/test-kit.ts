@@ -28,8 +28,9 @@ export interface ModemTestGateway {
 /** Fast settings for tests: short timeouts (with room for a loaded 2-core machine), a probe every 150 ms, reconnect from 50 ms. */
 export const FAST = { timeouts: { command: '800ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
 
-export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#']): Promise<ModemTestGateway> {
-  const dir = tempDir();
+/** `dataDir`: a gateway.data_dir that outlives this gateway (a restart test); else a temp dir removed at stop. */
+export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string } = {}): Promise<ModemTestGateway> {
+  const dir = opts.dataDir !== undefined ? { path: opts.dataDir, remove: () => {} } : tempDir();
   const logs: LogLine[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _enc, cb) {

@@ -81,7 +81,7 @@ export class Gateway {
     const log = this.opts.log.child({ adapter: name }, { level });
     const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: this.opts.config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
     return {
-      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, fail },
+      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: this.opts.config.gateway.data_dir, fail },
       close: (reason: string) => messages.close(reason),
     };
   }

@@ -57,6 +57,11 @@ export interface AdapterContext {
   metrics: Metrics;
   registry: RegistryView;
   /**
+   * `gateway.data_dir`: where an adapter keeps state that must survive a restart (frame counters,
+   * duty-cycle ledgers). Absent only in contexts built by hand in tests.
+   */
+  dataDir?: string;
+  /**
    * Report a failure the adapter cannot recover from by itself after start() returned (a socket
    * that died, a serial port that vanished). The gateway stops the adapter and restarts it with backoff.
    */

@@ -1,4 +1,5 @@
-import { readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 export type CounterVerdict = 'ok' | 'duplicate' | 'replay';
 
@@ -46,14 +47,36 @@ export class CounterStore {
     return this.last.get(nodeId);
   }
 
-  /** Writes the file if anything changed (atomically: temp file + rename). */
+  /** Writes the file if anything changed: temp file, fsync, rename, fsync of the directory, so a power cut leaves the old or the new file. */
   save(): void {
     if (!this.file || !this.dirty) return;
     const doc: Record<string, number> = {};
     for (const [id, c] of this.last) doc[id.toString(16).padStart(8, '0')] = c;
-    const tmp = `${this.file}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(doc)}\n`);
-    renameSync(tmp, this.file);
+    mkdirSync(dirname(this.file), { recursive: true });
+    writeDurably(this.file, `${JSON.stringify(doc)}\n`);
     this.dirty = false;
+  }
+}
+
+/** Atomic and durable replacement of a small file (shared with the duty-cycle ledger). */
+export function writeDurably(file: string, text: string): void {
+  const tmp = `${file}.tmp`;
+  const fd = openSync(tmp, 'w');
+  try {
+    writeSync(fd, text);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, file);
+  try {
+    const dir = openSync(dirname(file), 'r');
+    try {
+      fsyncSync(dir);
+    } finally {
+      closeSync(dir);
+    }
+  } catch {
+    // Some filesystems refuse fsync on a directory; the rename is still atomic.
   }
 }

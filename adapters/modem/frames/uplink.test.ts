@@ -14,7 +14,7 @@ test('a stalled broker: frames wait in order up to 1,000, then are dropped and c
   const metrics = new Metrics();
   const stats = new ModemStats(metrics, 'm');
   const warned: string[] = [];
-  const h = new UplinkHandler(cfg, messages, stats, new Throttle((_f, m) => warned.push(m)));
+  const h = new UplinkHandler(cfg, messages, stats, new Throttle((_f, m) => warned.push(m)), '/nonexistent/counters.json');
   const done: Promise<void>[] = [];
   for (let i = 0; i < 1005; i++) done.push(h.handle({ payload: Buffer.from([i & 0xff, i >> 8]) }));
   assert.equal(stats.dropped.backlog.value, 5);

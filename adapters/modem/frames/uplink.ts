@@ -10,6 +10,8 @@ import { micValid, nodeIdHex, parseFrame } from './node-frame.ts';
 
 /** Frames heard but not yet published, per modem. */
 const MAX_PENDING = 1000;
+/** The counters file is written right after the first accepted frame, then at most this often (an SD card wears). */
+const SAVE_EVERY_MS = 2000;
 
 interface KnownNode {
   id: string;
@@ -28,6 +30,7 @@ export class UplinkHandler {
   private chain: Promise<void> = Promise.resolve();
   private pending = 0;
   private saveTimer: NodeJS.Timeout | undefined;
+  private lastSave = 0;
   readonly counters: CounterStore | undefined;
 
   constructor(
@@ -35,12 +38,13 @@ export class UplinkHandler {
     private readonly messages: MessageApi,
     private readonly stats: ModemStats,
     private readonly throttle: Throttle,
+    private readonly countersFile: string,
   ) {
     for (const n of cfg.nodes) {
       const decoder = this.decoders.get(n.decoder);
       this.nodes.set(parseInt(n.id, 16), { id: n.id, key: Buffer.from(n.key, 'hex'), decoder });
     }
-    if (cfg.frames === 'fieldgate') this.counters = new CounterStore(cfg.counters_file);
+    if (cfg.frames === 'fieldgate') this.counters = new CounterStore(countersFile);
   }
 
   /** Loads script decoders (a bad file fails the adapter's start with its message). */
@@ -54,13 +58,18 @@ export class UplinkHandler {
     await this.decoders.close();
   }
 
-  /** The counters file is written at most every 10 s while frames arrive (an SD card wears), and at stop. */
+  /**
+   * Accepted counters reach the disk soon: the frames of one burst share a write, the first one after
+   * start is written at once, later ones at most every SAVE_EVERY_MS, and at stop.
+   */
   private scheduleSave(): void {
-    if (!this.cfg.counters_file || this.saveTimer) return;
+    if (!this.counters || this.saveTimer) return;
+    const wait = Math.max(0, this.lastSave + SAVE_EVERY_MS - Date.now());
     this.saveTimer = setTimeout(() => {
       this.saveTimer = undefined;
+      this.lastSave = Date.now();
       this.saveCounters();
-    }, 10_000);
+    }, wait);
     this.saveTimer.unref();
   }
 
@@ -68,7 +77,7 @@ export class UplinkHandler {
     try {
       this.counters?.save();
     } catch (err) {
-      this.throttle.warn('counters_file', { modem: this.cfg.name, err: (err as Error).message }, `modem ${this.cfg.name}: cannot write the frame counter file ${this.cfg.counters_file}: ${(err as Error).message}; replay protection across a restart is weaker until it can`);
+      this.throttle.warn('counters_file', { modem: this.cfg.name, err: (err as Error).message }, `modem ${this.cfg.name}: cannot write the frame counter file ${this.countersFile}: ${(err as Error).message}; replay protection across a restart is weaker until it can`);
     }
   }
 
