@@ -46,6 +46,8 @@ export class Lwm2mAdapter implements Adapter {
     });
     const server = this.server;
     m.gaugeFn('devices', () => server.size);
+    m.gaugeFn('devices_queue_mode', () => server.devices().filter((d) => d.queueMode).length);
+    m.gaugeFn('devices_asleep', () => server.devices().filter((d) => d.queueMode && !d.reachable()).length);
     m.gaugeFn('commands_queued', () => server.devices().reduce((n, d) => n + d.queue.length, 0));
     m.gaugeFn('observations', () => server.devices().reduce((n, d) => n + d.observations.size, 0));
 

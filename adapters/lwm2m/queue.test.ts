@@ -15,6 +15,8 @@ describe('LwM2M: queue mode, expiry, failures', () => {
     g = await startLwm2m({ lifetime_min: '1s', qmode_time_window: '300ms', coap: { ack_timeout: '40ms', max_retransmit: 1, ack_random_factor: 1, separate_timeout: '2s' }, max_queued_commands: 3 });
     w = await g.watch('#');
   });
+  /** Every queue-mode device is outside its window (the gateway's own view): commands will wait. */
+  const allAsleep = () => until(() => g.metric('devices_queue_mode') > 0 && g.metric('devices_asleep') === g.metric('devices_queue_mode'), 'queue-mode devices asleep');
   after(async () => {
     await g.stop();
   });
@@ -24,8 +26,8 @@ describe('LwM2M: queue mode, expiry, failures', () => {
     await d.register();
     await w.next(RESP('dev-q'), (j) => j.msgType === 'register');
     assert.ok(g.gw.registry.get('lwm2m', 'dev-q'));
-    // Leave the window: wait until the gateway would consider the device asleep.
-    await new Promise((r) => setTimeout(r, 350));
+    // Leave the window: wait until the gateway considers the device asleep.
+    await allAsleep();
     const before = d.received.length;
     for (const [i, p] of ['/3/0/0', '/3/0/1', '/3/0/2'].entries()) w.command('dev-q', { reqID: i + 1, msgType: 'read', data: { path: p } });
     await until(() => g.metric('commands_queued') === 3, 'three commands queued');
@@ -44,7 +46,7 @@ describe('LwM2M: queue mode, expiry, failures', () => {
     const d = await g.device({ ep: 'dev-exp', binding: 'UQ' });
     await d.register();
     await w.next(RESP('dev-exp'), (j) => j.msgType === 'register');
-    await new Promise((r) => setTimeout(r, 350));
+    await allAsleep();
     w.command('dev-exp', { reqID: 1, msgType: 'read', mheaders: { ttl: 0.2 }, data: { path: '/3/0/0' } });
     w.command('dev-exp', { reqID: 2, msgType: 'read', data: { path: '/3/0/1' } });
     const expired = await w.next(RESP('dev-exp'), (j) => j.msgType === 'command_expired');
