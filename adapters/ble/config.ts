@@ -100,6 +100,17 @@ export const bleConfigSchema = z.strictObject({
   user_decoders: z.array(userDecoder).default([]),
   /** A user decoder call that runs longer is stopped and reported. */
   user_decoder_time_limit: duration().default(100),
+  /** A user decoder that keeps timing out is disabled for a while (docs/ble.md, "User decoders"). */
+  user_decoder_breaker: z
+    .strictObject({
+      /** Timeouts of one decoder within `window` that disable it for `cooldown`. */
+      timeouts: z.number().int().min(1).default(5),
+      /** Timeouts on one address within `window` after which the decoder skips that address for `cooldown`. */
+      address_timeouts: z.number().int().min(1).default(2),
+      window: duration().default(60_000),
+      cooldown: duration().default(300_000),
+    })
+    .prefault({}),
   /**
    * Distinct addresses one noble instance may have heard before it is replaced by a fresh one
    * (noble keeps every address it sees, never pruned). Only where the radio can be released

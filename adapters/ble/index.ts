@@ -64,7 +64,14 @@ class BleAdapter implements Adapter {
   private startIngest(ctx: AdapterContext, stats: BleStats): Ingest {
     const cfg = this.cfg;
     const identity = (id: string, address: string): DeviceIdentity => ({ protocol: 'ble', id, address });
-    this.ingest = new Ingest(cfg, decoderOptions(cfg), stats, {
+    const breaker = {
+      onTimeout: () => stats.decoderTimeouts.inc(),
+      onTrip: (_kind: string, message: string) => {
+        stats.decoderTrips.inc();
+        ctx.log.warn(message);
+      },
+    };
+    this.ingest = new Ingest(cfg, decoderOptions(cfg, breaker), stats, {
       publish: (id, address, body) => {
         ctx.messages.publish({ topic: `ble/${id}/up`, payload: JSON.stringify(body), qos: cfg.publish.qos, device: identity(id, address) }).then(
           () => stats.published.inc(),

@@ -26,6 +26,8 @@ export class Ingest {
   private readonly throttle: Throttle;
   readonly presence: Presence;
   private readonly addresses = new Map<string, string>();
+  /** The decode options for an address not listed: only user decoders whose format is allowed. */
+  private readonly formatDecode: DecodeOptions;
   private admitted = 0;
   private windowStart = 0;
 
@@ -36,6 +38,8 @@ export class Ingest {
     private readonly sinks: IngestSinks,
   ) {
     this.allow = new Allowlist(cfg);
+    const formats = new Set(cfg.allow.formats);
+    this.formatDecode = { ...decode, user: decode.user?.filter((u) => formats.has('*') || formats.has(u.name)) };
     this.throttle = new Throttle({ changeOnly: cfg.publish.change_only, minInterval: cfg.publish.min_interval, heartbeat: cfg.publish.heartbeat });
     this.presence = new Presence(
       cfg.presence_timeout,
@@ -54,7 +58,9 @@ export class Ingest {
       this.stats.weak.inc();
       return;
     }
-    const r = decodeAdvert(ad, this.decode);
+    // A user decoder runs for an address allowed by its address, or when its own format is
+    // allowed: a neighbour cannot make every decoder run on its adverts.
+    const r = decodeAdvert(ad, this.allow.listed(ad.address) ? this.decode : this.formatDecode);
     if (!this.allow.allows(ad.address, r)) {
       this.stats.notAllowed.inc();
       return;

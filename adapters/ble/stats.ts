@@ -21,6 +21,8 @@ export class BleStats {
   readonly notifications: Counter;
   readonly admissionLimited: Counter;
   readonly radioRenewals: Counter;
+  readonly decoderTimeouts: Counter;
+  readonly decoderTrips: Counter;
 
   constructor(metrics: AdapterContext['metrics']) {
     this.adverts = metrics.counter('adverts/received');
@@ -40,5 +42,7 @@ export class BleStats {
     this.notifications = metrics.counter('gatt/notifications');
     this.admissionLimited = metrics.counter('adverts/admission_limited');
     this.radioRenewals = metrics.counter('radio/renewals');
+    this.decoderTimeouts = metrics.counter('user_decoders/timeouts');
+    this.decoderTrips = metrics.counter('user_decoders/tripped');
   }
 }

@@ -41,6 +41,8 @@ export interface DecodeError {
   ok: false;
   format: string;
   error: string;
+  /** A user decoder ran into its time limit (its circuit breaker counts these). */
+  timedOut?: true;
 }
 
 /** undefined: no decoder claims this advertisement (not an error: most neighbours are phones). */

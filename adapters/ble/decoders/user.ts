@@ -84,10 +84,10 @@ export function loadUserDecoder(spec: UserDecoderSpec, timeLimitMs: number, sour
     try {
       text = CALL.runInContext(ctx, { timeout: timeLimitMs });
     } catch (err) {
-      const msg = (err as { code?: string; message?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT'
-        ? `did not return within ${timeLimitMs} ms (adapters.ble.user_decoder_time_limit)`
-        : `threw: ${String((err as { message?: unknown })?.message ?? err)}`;
-      return fail(format, `user decoder "${spec.name}" ${msg}`);
+      if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
+        return { ...fail(format, `user decoder "${spec.name}" did not return within ${timeLimitMs} ms (adapters.ble.user_decoder_time_limit)`), timedOut: true };
+      }
+      return fail(format, `user decoder "${spec.name}" threw: ${String((err as { message?: unknown })?.message ?? err)}`);
     }
     if (text === '"__promise__"') return fail(format, `user decoder "${spec.name}" returned a Promise; decoders must return their values synchronously`);
     const out: unknown = typeof text === 'string' ? JSON.parse(text) : undefined;
