@@ -126,4 +126,7 @@ export type NodeConfig = ModemConfig['nodes'][number];
 /** The counters file of a modem: counters_file resolved against gateway.data_dir, or the default name there. */
 export const countersPath = (m: ModemConfig, dataDir: string | undefined): string => resolve(dataDir ?? 'data', m.counters_file ?? `lora-counters-${m.name}.json`);
 
+/** Where a modem's duty-cycle ledger (the last hour's transmissions) is kept across restarts. */
+export const ledgerPath = (m: ModemConfig, dataDir: string | undefined): string => resolve(dataDir ?? 'data', `lora-dutycycle-${m.name}.json`);
+
 export const defaultBaud = (m: ModemConfig): number => m.baud ?? (m.type === 'rn2483' ? 57600 : 115200);

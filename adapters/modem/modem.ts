@@ -4,7 +4,7 @@ import { AtEngine } from './at/engine.ts';
 import { RN2483, RUI3 } from './at/dialect.ts';
 import { isAtError } from './at/errors.ts';
 import { SerialLink } from './at/link.ts';
-import { countersPath, defaultBaud, type ModemConfig } from './config.ts';
+import { countersPath, defaultBaud, ledgerPath, type ModemConfig } from './config.ts';
 import { UplinkHandler } from './frames/uplink.ts';
 import { DownlinkQueue, type DownlinkRequest, type DownlinkStatus } from './lora/downlink.ts';
 import type { DriverEvents, LoraDriver, RxFrame } from './lora/driver.ts';
@@ -61,7 +61,11 @@ export class ModemRuntime {
       ready: () => this.phase === 'ready',
       transmit: (p, ms) => this.transmit(p, ms),
       done: (req, s) => this.downlinkDone(req, s),
-    });
+      ledgerNotSaved: (err) => {
+        const file = ledgerPath(cfg, ctx.dataDir);
+        this.throttle.warn('ledger', { modem: cfg.name, err: err.message }, `modem ${cfg.name}: cannot write the duty-cycle ledger ${file}: ${err.message}; a restart would forget this hour's transmissions until it can`);
+      },
+    }, ledgerPath(cfg, ctx.dataDir));
     this.link = new SerialLink({
       name: cfg.name,
       path: cfg.path,

@@ -57,4 +57,23 @@ describe('modem adapter state across a restart (RAK3172 emulator on a pty)', { s
     await until(() => gw.metric('lora0/frames/dropped/replay') + gw.metric('lora0/frames/dropped/duplicate') === 3, 'replays dropped');
     assert.deepEqual(gw.got.filter((m) => m.topic === 'lora/0000002a/up').map((m) => m.body.counter), [4]);
   });
+
+  test('duty cycle: the last hour\'s transmissions survive a restart, so a restarted gateway gets no fresh budget', async () => {
+    await g?.stop();
+    g = undefined;
+    let gw = await start();
+    const big = 'ab'.repeat(255);
+    const status = (gw2: ModemTestGateway) => gw2.got.filter((m) => m.topic === 'lora/lora0/dn/status');
+    for (let i = 1; i <= 3; i++) await gw.mq.publishAsync('lora/lora0/dn', JSON.stringify({ payload: big, id: i }), { qos: 1 });
+    await until(() => status(gw).length === 3, 'three statuses');
+    assert.deepEqual(status(gw).map((m) => m.body.status), ['sent', 'sent', 'sent']);
+    await gw.stop();
+    g = undefined;
+    gw = await start();
+    assert.equal(gw.metric('lora0/duty_cycle/used_ms'), 27058);
+    await gw.mq.publishAsync('lora/lora0/dn', JSON.stringify({ payload: big, id: 4 }), { qos: 1 });
+    await until(() => status(gw).length === 1, 'status of the fourth');
+    assert.equal(status(gw)[0]?.body.status, 'refused');
+    assert.equal(status(gw)[0]?.body.cause, 'duty_cycle');
+  });
 });

@@ -1,6 +1,7 @@
 import type { ModemConfig } from '../config.ts';
 import { timeOnAirMs } from './airtime.ts';
 import { bandFor, DutyCycleLedger } from './duty-cycle.ts';
+import { loadLedger, saveLedger } from './duty-ledger-file.ts';
 import { TxError } from './driver.ts';
 
 export interface DownlinkRequest {
@@ -24,6 +25,8 @@ export interface DownlinkHost {
   ready(): boolean;
   transmit(payload: Buffer, airtimeMs: number): Promise<void>;
   done(req: DownlinkRequest, s: DownlinkStatus): void;
+  /** The ledger could not be written: the send goes ahead (the in-memory ledger still holds), the host warns. */
+  ledgerNotSaved(err: Error): void;
 }
 
 /** LoRa PHY limit, and what RUI3 AT+PSEND and RN2483 radio tx accept. */
@@ -41,11 +44,13 @@ export class DownlinkQueue {
   private stopped = false;
   readonly ledger: DutyCycleLedger | undefined;
 
-  constructor(private readonly cfg: ModemConfig, private readonly host: DownlinkHost) {
+  /** `ledgerFile`: where the ledger is kept across restarts (undefined: memory only, for unit tests). */
+  constructor(private readonly cfg: ModemConfig, private readonly host: DownlinkHost, private readonly ledgerFile?: string) {
     if (cfg.duty_cycle.region === 'eu868') {
       const band = bandFor(cfg.lora.frequency);
       if (!band) throw new Error(`modem ${cfg.name}: ${cfg.lora.frequency} Hz is outside every EU868 sub-band (863-870 MHz); fix lora.frequency or set duty_cycle.region: none`);
       this.ledger = new DutyCycleLedger(band);
+      if (ledgerFile) loadLedger(ledgerFile, this.ledger);
     }
   }
 
@@ -85,11 +90,21 @@ export class DownlinkQueue {
     }
     this.items.shift();
     this.ledger?.record(item.airtimeMs);
+    this.persistLedger();
     this.busy = true;
     this.host.transmit(item.payload, item.airtimeMs).then(
       () => this.finish(item, { status: 'sent', airtime_ms: round(item.airtimeMs) }),
       (err: Error) => this.finish(item, { status: 'failed', on_air: err instanceof TxError ? err.onAir : 'unknown', reason: err.message, airtime_ms: round(item.airtimeMs) }),
     );
+  }
+
+  private persistLedger(): void {
+    if (!this.ledger || !this.ledgerFile) return;
+    try {
+      saveLedger(this.ledgerFile, this.ledger);
+    } catch (err) {
+      this.host.ledgerNotSaved(err as Error);
+    }
   }
 
   private finish(item: Item, s: DownlinkStatus): void {

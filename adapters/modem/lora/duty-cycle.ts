@@ -73,6 +73,19 @@ export class DutyCycleLedger {
     this.sends.push({ at: this.now(), ms });
   }
 
+  /** The transmissions still inside the window, oldest first (what a restart must not forget). */
+  entries(): { at: number; ms: number }[] {
+    this.expire();
+    return this.sends.map((s) => ({ ...s }));
+  }
+
+  /** Transmissions from before a restart; ones already outside the window are ignored. */
+  restore(entries: readonly { at: number; ms: number }[]): void {
+    this.sends.push(...entries);
+    this.sends.sort((a, b) => a.at - b.at);
+    this.expire();
+  }
+
   private expire(): void {
     const cutoff = this.now() - this.windowMs;
     while (this.sends.length && (this.sends[0] as { at: number }).at <= cutoff) this.sends.shift();
