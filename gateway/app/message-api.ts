@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { AuthService } from '../auth/service.ts';
 import type { Broker, ClientSession } from '../broker/broker.ts';
 import type { SysPublisher } from '../broker/sys.ts';
@@ -17,9 +18,18 @@ export interface MessageApiDeps {
   metrics: Metrics;
 }
 
+/**
+ * The IP address without its port ("10.0.0.5:5683", "[::1]:5683", "::ffff:10.0.0.5:1883"); any
+ * other address (a BLE MAC such as "54:48:e6:00:00:01", a serial path) is kept whole.
+ */
+function hostOf(address: string | undefined): string | undefined {
+  const m = address === undefined ? null : /^(?:\[([^\]]+)\]|(.+)):\d+$/.exec(address);
+  const host = m?.[1] ?? m?.[2];
+  return host !== undefined && isIP(host) !== 0 ? host : address;
+}
+
 function principalOf(d: DeviceIdentity) {
-  const ip = d.address?.replace(/^\[?([^\]]*?)\]?:\d+$/, '$1');
-  return { clientid: d.id, username: d.username, ipaddress: ip, protocol: d.protocol };
+  return { clientid: d.id, username: d.username, ipaddress: hostOf(d.address), protocol: d.protocol };
 }
 
 /**
