@@ -3,23 +3,29 @@ import { Script } from 'node:vm';
 import { Worker } from 'node:worker_threads';
 import type { Decoded, Decoder } from './decoders.ts';
 
-// Runs in the worker: the operator's file in its own vm context, one call per message.
+// Runs in the worker: the operator's file in its own vm context, one call per message. The context
+// has its own microtask queue, drained right after each evaluation and inside its timeout, so a
+// decoder that queues promises forever is stopped by the limit instead of keeping the worker's core
+// busy between frames. After a timeout the context is unusable (jobs may remain queued in it): the
+// reply says reset, and the host replaces the worker.
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const vm = require('node:vm');
 let ctx;
 parentPort.on('message', (m) => {
   const reply = (r) => parentPort.postMessage(Object.assign({ id: m.id }, r));
+  const opts = { timeout: m.timeoutMs };
   try {
     if (m.type === 'load') {
-      ctx = vm.createContext({});
-      new vm.Script(m.source, { filename: m.file }).runInContext(ctx);
-      const t = vm.runInContext('typeof decodeUplink', ctx);
+      ctx = vm.createContext({}, { microtaskMode: 'afterEvaluate' });
+      new vm.Script(m.source, { filename: m.file }).runInContext(ctx, opts);
+      const t = vm.runInContext('typeof decodeUplink', ctx, opts);
       return reply(t === 'function' ? {} : { error: 'does not define function decodeUplink(input)' });
     }
     ctx.__in = m.input;
-    reply({ out: vm.runInContext('JSON.stringify(decodeUplink(JSON.parse(__in)))', ctx) });
+    reply({ out: vm.runInContext('JSON.stringify(decodeUplink(JSON.parse(__in)))', ctx, opts) });
   } catch (e) {
+    if (e && e.code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') return reply({ error: 'timed out after ' + m.timeoutMs + ' ms', reset: true });
     reply({ error: String((e && e.message) || e) });
   }
 });
@@ -29,6 +35,8 @@ interface Reply {
   id: number;
   out?: string;
   error?: string;
+  /** The decoder ran out of time inside the worker: its context is dropped with the worker. */
+  reset?: boolean;
 }
 
 /**
@@ -45,6 +53,8 @@ export class ScriptDecoder implements Decoder {
   private readonly pending = new Map<number, (r: Reply) => void>();
   private readonly source: string;
   private closed = false;
+  /** Workers ended because a decoder ran out of time (a fresh one serves the next frame). */
+  resets = 0;
 
   constructor(readonly file: string, private readonly timeoutMs: number) {
     try {
@@ -94,18 +104,23 @@ export class ScriptDecoder implements Decoder {
     const w = this.worker;
     if (!w) return Promise.resolve({ id: 0, error: 'decoder worker not running' });
     const id = this.nextId++;
+    const reset = () => {
+      this.resets++;
+      void this.kill();
+    };
     return new Promise((resolve) => {
+      // The worker enforces the limit itself; this backstop covers a worker that cannot even answer.
       const timer = setTimeout(() => {
         this.pending.delete(id);
         resolve({ id, error: `timed out after ${timeoutMs} ms` });
-        // The only way to stop a loop: end the worker; the next frame gets a fresh one.
-        void this.kill();
-      }, timeoutMs);
+        reset();
+      }, timeoutMs + Math.max(1000, timeoutMs));
       this.pending.set(id, (r) => {
         clearTimeout(timer);
+        if (r.reset) reset();
         resolve(r);
       });
-      w.postMessage({ ...msg, id });
+      w.postMessage({ ...msg, id, timeoutMs });
     });
   }
 
