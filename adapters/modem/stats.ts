@@ -6,7 +6,7 @@ export interface Count {
 }
 
 export type DropReason = 'malformed' | 'unknown_node' | 'bad_mic' | 'replay' | 'duplicate' | 'publish_failed' | 'backlog';
-export type DownlinkOutcome = 'sent' | 'failed' | 'refused_duty_cycle' | 'refused_queue_full' | 'refused_invalid';
+export type DownlinkOutcome = 'sent' | 'failed' | 'refused_duty_cycle' | 'refused_queue_full' | 'refused_invalid' | 'refused_not_ready';
 
 /** One modem's counters, created once; they appear under adapters/modem/{modem}/... in $SYS. */
 export class ModemStats {
@@ -40,6 +40,7 @@ export class ModemStats {
       refused_duty_cycle: c('downlinks/refused/duty_cycle'),
       refused_queue_full: c('downlinks/refused/queue_full'),
       refused_invalid: c('downlinks/refused/invalid'),
+      refused_not_ready: c('downlinks/refused/not_ready'),
     };
     this.airtimeMs = c('airtime/tx_ms');
     this.recoveries = c('recoveries');

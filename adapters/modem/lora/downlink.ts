@@ -13,7 +13,7 @@ export interface DownlinkRequest {
 export type DownlinkStatus =
   | { status: 'sent'; airtime_ms: number }
   | { status: 'failed'; on_air: 'no' | 'unknown'; reason: string; airtime_ms: number }
-  | { status: 'refused'; reason: string; cause: 'duty_cycle' | 'queue_full' | 'invalid' };
+  | { status: 'refused'; reason: string; cause: 'duty_cycle' | 'queue_full' | 'invalid' | 'not_ready' };
 
 interface Item extends DownlinkRequest {
   airtimeMs: number;
@@ -75,9 +75,9 @@ export class DownlinkQueue {
     if (this.busy || this.stopped) return;
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (!this.host.ready()) return this.expireWhileNotReady();
     const item = this.items[0];
     if (!item) return;
-    if (!this.host.ready()) return;
     const adm = this.ledger?.check(item.airtimeMs) ?? { ok: true as const };
     if (!adm.ok) {
       if (Date.now() + adm.waitMs > item.deadline) {
@@ -96,6 +96,18 @@ export class DownlinkQueue {
       () => this.finish(item, { status: 'sent', airtime_ms: round(item.airtimeMs) }),
       (err: Error) => this.finish(item, { status: 'failed', on_air: err instanceof TxError ? err.onAir : 'unknown', reason: err.message, airtime_ms: round(item.airtimeMs) }),
     );
+  }
+
+  /** max_wait applies while the modem is down or recovering too: nothing waits for it forever. */
+  private expireWhileNotReady(): void {
+    const now = Date.now();
+    // Every item has the same max_wait, so deadlines are in queue order.
+    for (let it = this.items[0]; it && it.deadline <= now; it = this.items[0]) {
+      this.items.shift();
+      this.host.done(it, { status: 'refused', cause: 'not_ready', reason: `modem ${this.cfg.name} was not ready (port closed or module not answering) within duty_cycle.max_wait (${this.cfg.duty_cycle.max_wait} ms)` });
+    }
+    const next = this.items[0];
+    if (next) this.timer = setTimeout(() => this.kick(), next.deadline - now + 1);
   }
 
   private persistLedger(): void {

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { timeOnAirMs } from './airtime.ts';
+import { until } from '../../../gateway/test/helpers.ts';
+import { modemConfigSchema } from '../config.ts';
+import { DownlinkQueue, type DownlinkStatus } from './downlink.ts';
 import { bandFor, DutyCycleLedger } from './duty-cycle.ts';
 
 describe('time on air (Semtech formula)', () => {
@@ -53,5 +56,33 @@ describe('EU868 duty cycle', () => {
     assert.deepEqual(l.check(10_000), { ok: true });
     const huge = l.check(40_000);
     assert.ok(!huge.ok && huge.waitMs === Infinity);
+  });
+});
+
+describe('downlink queue', () => {
+  test('a downlink waiting for a modem that stays down is refused after max_wait (cause not_ready), never sent', async () => {
+    const cfg = modemConfigSchema.parse({ enabled: true, modems: [{ name: 'm', type: 'rak3172', path: '/dev/null', duty_cycle: { max_wait: '30ms' } }] }).modems[0]!;
+    const statuses: DownlinkStatus[] = [];
+    let sent = 0;
+    const q = new DownlinkQueue(cfg, {
+      ready: () => false,
+      transmit: () => {
+        sent++;
+        return Promise.resolve();
+      },
+      done: (_req, s) => statuses.push(s),
+      ledgerNotSaved: () => {},
+    });
+    q.push({ payload: Buffer.from([1]) });
+    q.push({ payload: Buffer.from([2]) });
+    await until(() => statuses.length === 2, 'both refused');
+    q.stop();
+    for (const s of statuses) {
+      assert.equal(s.status, 'refused');
+      assert.equal(s.status === 'refused' && s.cause, 'not_ready');
+      assert.match(s.status === 'refused' ? s.reason : '', /modem m was not ready .* within duty_cycle\.max_wait \(30 ms\)/);
+    }
+    assert.equal(q.length, 0);
+    assert.equal(sent, 0);
   });
 });
