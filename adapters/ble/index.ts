@@ -4,6 +4,7 @@ import { bleConfigSchema, type BleConfig } from './config.ts';
 import { decoderOptions } from './decoder-set.ts';
 import { GattEngine } from './gatt.ts';
 import { parseGattCommand } from './gatt-command.ts';
+import { AdvertQueue } from './advert-queue.ts';
 import { Ingest } from './ingest.ts';
 import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type NobleLike, type Peripheral } from './radio.ts';
 import { Scanner } from './scanner.ts';
@@ -19,6 +20,8 @@ import { moreSuffix, RateLimitedLog } from '../../gateway/core/log-limit.ts';
 const ID = /^[0-9a-f]{12}$/;
 /** Peripherals kept for GATT commands (noble keeps its own map too; this one is bounded). */
 const MAX_PERIPHERALS = 2000;
+/** Adverts waiting to be handled, handled per event-loop turn, unsettled publishes (advert-queue.ts). */
+const QUEUE = { max: 4096, batch: 100, maxInFlight: 200 };
 
 export interface BleAdapterOptions {
   /** Where noble comes from: the real HCI radio by default; the simulator passes its bindings. */
@@ -33,6 +36,7 @@ export interface BleAdapterOptions {
 class BleAdapter implements Adapter {
   private scanner?: Scanner;
   private ingest?: Ingest;
+  private queue?: AdvertQueue;
   private gatt?: GattEngine;
   private unsubscribe?: () => Promise<void>;
   private readonly peripherals = new Map<string, Peripheral>();
@@ -73,9 +77,14 @@ class BleAdapter implements Adapter {
     };
     this.ingest = new Ingest(cfg, decoderOptions(cfg, breaker), stats, {
       publish: (id, address, body) => {
+        const settled = this.queue?.publishing() ?? (() => {});
         ctx.messages.publish({ topic: `ble/${id}/up`, payload: JSON.stringify(body), qos: cfg.publish.qos, device: identity(id, address) }).then(
-          () => stats.published.inc(),
+          () => {
+            settled();
+            stats.published.inc();
+          },
           (err: Error) => {
+            settled();
             stats.publishFailed.inc();
             this.warn(ctx, `publish:${id}`, { device: id, err: err.message }, 'BLE reading not published');
           },
@@ -86,7 +95,9 @@ class BleAdapter implements Adapter {
       offline: (id, address) => ctx.messages.deviceDisconnected(identity(id, address), 'presence_timeout'),
       problem: (id, kind, message) => this.warn(ctx, `${kind}:${id}`, { device: id }, `BLE device ${id}: ${message}`),
     });
-    return this.ingest;
+    const ingest = this.ingest;
+    this.queue = new AdvertQueue({ ...QUEUE, handle: (ad) => ingest.accept(ad), dropped: () => stats.queueDropped.inc() });
+    return ingest;
   }
 
   /** Scans on `noble`; each advertisement goes to the ingest. Rejects with a RadioUnavailable. */
@@ -98,7 +109,7 @@ class BleAdapter implements Adapter {
         this.countSeen(ctx, stats, p.address);
         const ad = advertOf(p);
         this.remember(deviceId(ad.address), p);
-        this.ingest?.accept(ad);
+        this.queue?.push(ad);
       },
       lost: (err) => ctx.fail(err),
       warning: (message) => this.warn(ctx, 'noble', {}, `noble: ${message}`, 'debug'),
@@ -119,9 +130,10 @@ class BleAdapter implements Adapter {
    * bindings cannot be released (they poll the adapter and hold the socket): one warning instead.
    */
   private countSeen(ctx: AdapterContext, stats: BleStats, address: string): void {
-    if (this.seen.has(address) || this.renewing) return;
+    // Past the bound without a renewal (HCI) the set stops growing: it has said what it had to.
+    if (this.seen.has(address) || (this.seen.size > this.cfg.max_seen_addresses && !this.opts.renew)) return;
     this.seen.add(address);
-    if (this.seen.size <= this.cfg.max_seen_addresses) return;
+    if (this.seen.size <= this.cfg.max_seen_addresses || this.renewing) return;
     const renew = this.opts.renew;
     if (!renew) {
       if (this.seen.size === this.cfg.max_seen_addresses + 1) {
@@ -207,6 +219,8 @@ class BleAdapter implements Adapter {
   async stop(): Promise<void> {
     this.scanner?.stop();
     this.scanner = undefined;
+    this.queue?.close();
+    this.queue = undefined;
     this.ingest?.stop();
     this.ingest = undefined;
     await this.gatt?.close();

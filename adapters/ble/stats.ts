@@ -21,6 +21,7 @@ export class BleStats {
   readonly notifications: Counter;
   readonly admissionLimited: Counter;
   readonly radioRenewals: Counter;
+  readonly queueDropped: Counter;
   readonly decoderTimeouts: Counter;
   readonly decoderTrips: Counter;
 
@@ -42,6 +43,7 @@ export class BleStats {
     this.notifications = metrics.counter('gatt/notifications');
     this.admissionLimited = metrics.counter('adverts/admission_limited');
     this.radioRenewals = metrics.counter('radio/renewals');
+    this.queueDropped = metrics.counter('adverts/queue_dropped');
     this.decoderTimeouts = metrics.counter('user_decoders/timeouts');
     this.decoderTrips = metrics.counter('user_decoders/tripped');
   }
