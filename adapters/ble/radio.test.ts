@@ -56,6 +56,20 @@ describe('BLE radio problems', () => {
     }
   });
 
+  test('BlueZ holding the adapter (EBUSY): the error says to stop bluetoothd or unset HCI_CHANNEL_USER', async () => {
+    const sim = new SimBindings();
+    sim.initError = new Error('EBUSY, Device or resource busy');
+    const rig = await bleRig({}, { sim, supervisor: quick });
+    try {
+      await until(() => /EBUSY/.test(rig.gw.gw.health()[0]?.last_error ?? ''), 'the EBUSY error');
+      const h = rig.gw.gw.health()[0]!;
+      assert.equal(h.state === 'running', false);
+      assert.match(h.last_error!, /BLE radio unavailable: hci0 is held exclusively by another program \(EBUSY\): with HCI_CHANNEL_USER set, bluetoothd must not use it \("sudo systemctl stop bluetooth"\), or unset HCI_CHANNEL_USER to share it/);
+    } finally {
+      await rig.stop();
+    }
+  });
+
   test('radio reset: poweredOff fails the adapter; on poweredOn it scans again and publishes', async () => {
     const rig = await bleRig({ allow: { formats: ['ruuvi5'] }, publish: { min_interval: 0, heartbeat: 0, change_only: false } }, { supervisor: quick });
     try {

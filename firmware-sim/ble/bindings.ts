@@ -51,6 +51,11 @@ export class SimBindings extends EventEmitter {
   readonly devices = new Map<string, SimDevice>();
   /** The state init() reports; tests set it before noble starts. */
   initialState: string = 'poweredOn';
+  /**
+   * init() throws this, as the HCI socket's bind does when the controller cannot be opened
+   * (e.g. "EBUSY, Device or resource busy" when bluetoothd holds it and HCI_CHANNEL_USER is set).
+   */
+  initError?: Error;
   state = 'unknown';
   scanning = false;
   private readonly connected = new Set<string>();
@@ -120,6 +125,7 @@ export class SimBindings extends EventEmitter {
 
   init(): void {
     this.record('init');
+    if (this.initError) throw this.initError;
     this.later(() => this.setState(this.initialState));
   }
 

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
 import { decodeAdvert } from './index.ts';
 import { loadUserDecoder } from './user.ts';
 
@@ -35,12 +37,25 @@ describe('user decoders', () => {
     assert.deepEqual(r, { ok: false, format: 'probe', error: 'user decoder "probe" threw: boom at byte 3' });
   });
 
-  test('an endless loop is stopped at the time limit, and the decoder still works afterwards', () => {
-    const d = load('module.exports = (i) => { if (i.bytes[2] === 0xff) for (;;) {} return { v: i.bytes[2] }; }', 500);
-    const r = decodeAdvert(ad('5900ff'), { user: [d] });
+  test('an endless loop is stopped at the time limit and reported as a timeout', () => {
+    const src = 'module.exports = (i) => { if (i.bytes[2] === 0xff) for (;;) {} return { v: i.bytes[2] }; }';
+    const r = decodeAdvert(ad('5900ff'), { user: [load(src, 100)] });
     assert.equal(r?.ok, false);
-    assert.match((r as { error: string }).error, /did not return within 500 ms/);
-    assert.deepEqual(decodeAdvert(ad('590007'), { user: [d] }), { ok: true, format: 'probe', values: { v: 7 } });
+    assert.match((r as { error: string }).error, /did not return within 100 ms/);
+    assert.equal((r as { timedOut?: boolean }).timedOut, true);
+    // The successful call on its own instance with a generous limit: no wall-clock bet.
+    assert.deepEqual(decodeAdvert(ad('590007'), { user: [load(src)] }), { ok: true, format: 'probe', values: { v: 7 } });
+  });
+
+  test('a promise / microtask flood is stopped at the time limit and the event loop stays alive', () => {
+    // In a child process: see microtask-flood.child.ts for why.
+    const child = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./microtask-flood.child.ts', import.meta.url))], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(child.status, 0, child.stderr);
+    const out = JSON.parse(child.stdout) as { result: { ok: boolean; error: string; timedOut?: boolean }; loopAlive: boolean };
+    assert.equal(out.result.ok, false);
+    assert.match(out.result.error, /did not return within 100 ms/);
+    assert.equal(out.result.timedOut, true);
+    assert.equal(out.loopAlive, true);
   });
 
   test('a Promise, an array, a nested object or NaN are refused', () => {
