@@ -89,6 +89,16 @@ const modem = z
       .prefault({}),
   })
   .superRefine((m, ctx) => {
+    // What each module accepts (modems.md §1.1, §1.3): caught here, bring-up would otherwise fail forever.
+    const l = m.lora;
+    if (m.type === 'rn2483') {
+      if (l.sf < 7) ctx.addIssue({ code: 'custom', path: ['lora', 'sf'], message: `modem ${m.name}: an rn2483 supports SF7-SF12, not SF${l.sf}` });
+      if (l.power < -3 || l.power > 15) ctx.addIssue({ code: 'custom', path: ['lora', 'power'], message: `modem ${m.name}: an rn2483 transmits at -3..15 dBm, not ${l.power}` });
+      const f = l.frequency;
+      if (!((f >= 433_050_000 && f <= 434_790_000) || (f >= 863_000_000 && f <= 870_000_000))) ctx.addIssue({ code: 'custom', path: ['lora', 'frequency'], message: `modem ${m.name}: an rn2483 tunes 433.05-434.79 or 863-870 MHz, not ${f / 1e6} MHz` });
+    } else if (l.power < 5 || l.power > 22) {
+      ctx.addIssue({ code: 'custom', path: ['lora', 'power'], message: `modem ${m.name}: a rak3172 (AT+PTP) transmits at 5..22 dBm, not ${l.power}` });
+    }
     if (m.frames === 'fieldgate' && m.nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: frames: fieldgate needs at least one node (id, key)` });
     if (m.frames === 'raw' && m.nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: nodes are only used with frames: fieldgate` });
     const seen = new Set<string>();

@@ -54,7 +54,7 @@ export class ModemRuntime {
         handlerError: (err, line) => log.error({ modem: cfg.name, err: err.message, line }, `modem ${cfg.name}: handling "${line}" failed: ${err.message}`),
       },
     });
-    const events: DriverEvents = { frame: (f) => this.onFrame(f), rebooted: (b) => this.onReboot(b) };
+    const events: DriverEvents = { frame: (f) => this.onFrame(f), rebooted: (b) => this.onReboot(b), malformed: (what) => this.uplink.malformed(what) };
     this.driver = cfg.type === 'rn2483' ? new Rn2483Driver(this.engine, cfg, events) : new Rak3172Driver(this.engine, cfg, events);
     this.uplink = new UplinkHandler(cfg, ctx.messages, this.stats, this.throttle, countersPath(cfg, ctx.dataDir));
     this.downlinks = new DownlinkQueue(cfg, {

@@ -126,6 +126,15 @@ describe('modem adapter with a RAK3172 (RUI3) on a pty', { skip }, () => {
     rak.clearFaults();
   });
 
+  test('a receive line whose payload is empty or not whole bytes is counted as malformed, not published', async () => {
+    const before = g.metric('lora0/frames/dropped/malformed');
+    const published = g.got.length;
+    rak.garbage(Buffer.from('+EVT:RXP2P:-70:5:ABC\r\n+EVT:RXP2P:-70:5:\r\n'));
+    await until(() => g.metric('lora0/frames/dropped/malformed') === before + 2, 'two malformed');
+    await heard('after malformed');
+    assert.deepEqual(g.got.slice(published).filter((m) => m.topic === 'lora/lora0/up' && (m.body.payload === 'ab' || m.body.payload === '')), []);
+  });
+
   test('a dropped OK: timeout, recovery by ping and re-init, nothing lost', async () => {
     const rec = g.metric('lora0/recoveries');
     rak.fault({ dropFinal: 1 });

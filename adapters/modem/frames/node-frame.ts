@@ -7,7 +7,7 @@ import { aesCmac } from './cmac.ts';
  *   0      version (0x01)
  *   1..4   node id (uint32)
  *   5..8   frame counter (uint32, strictly increasing per node)
- *   9      port (uint8, 1..223 application, 0 reserved)
+ *   9      port (uint8, 0..255, passed to decoders as fPort; the gateway gives no value a meaning)
  *   10..   payload (0..241 bytes: the whole frame fits one 255-byte LoRa packet)
  *   last 4 MIC = first 4 bytes of AES-128-CMAC(node key, bytes 0..end of payload)
  */

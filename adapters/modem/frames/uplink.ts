@@ -136,6 +136,12 @@ export class UplinkHandler {
     }
   }
 
+  /** A receive line the driver could not turn into a frame. */
+  malformed(what: string): void {
+    this.stats.framesReceived.inc();
+    this.drop('malformed', what);
+  }
+
   private drop(reason: DropReason, what: string, node?: string): void {
     this.stats.dropped[reason].inc();
     this.throttle.warn(`${reason}:${node ?? ''}`, { modem: this.cfg.name, reason, node }, `modem ${this.cfg.name}: dropped a frame: ${what}`);

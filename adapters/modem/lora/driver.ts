@@ -22,6 +22,8 @@ export interface DriverEvents {
   frame(f: RxFrame): void;
   /** The module rebooted on its own (banner outside a reset we asked for): its radio state is gone. */
   rebooted(banner: string): void;
+  /** A receive line the module garbled (not whole bytes): counted as a malformed frame. */
+  malformed(what: string): void;
 }
 
 /** One LoRa module family. All methods assume the engine is attached to an open port. */

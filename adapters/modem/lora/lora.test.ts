@@ -25,6 +25,26 @@ describe('time on air (Semtech formula)', () => {
     ];
     for (const [sf, len, ms] of cases) assert.equal(Math.round(timeOnAirMs(len, p(sf)) * 10) / 10, ms, `SF${sf} ${len} B`);
   });
+  test('SF5/SF6 (SX126x only): preamble + 6.25 symbols, no 8-bit term (SX1261/2 datasheet 6.1.4)', () => {
+    // By hand, BW125 CR4/5 preamble 8, CRC on, explicit header, 10 bytes:
+    // SF5: Tsym 0.256 ms; (8 + 6.25) + 8 + ceil((80 - 20 + 16 + 20) / 20) * 5 = 47.25 symbols = 12.096 ms
+    // SF6: Tsym 0.512 ms; (8 + 6.25) + 8 + ceil((80 - 24 + 16 + 20) / 24) * 5 = 42.25 symbols = 21.632 ms
+    assert.equal(Math.round(timeOnAirMs(10, p(5)) * 1000) / 1000, 12.096);
+    assert.equal(Math.round(timeOnAirMs(10, p(6)) * 1000) / 1000, 21.632);
+  });
+  test('per-module radio limits are config errors, not a bring-up that fails forever', () => {
+    const parse = (m: Record<string, unknown>) => modemConfigSchema.safeParse({ enabled: true, modems: [{ name: 'm', path: '/dev/x', ...m }] });
+    const msg = (m: Record<string, unknown>) => {
+      const r = parse(m);
+      return r.success ? '' : r.error.issues.map((i) => i.message).join('; ');
+    };
+    assert.match(msg({ type: 'rn2483', lora: { sf: 6 } }), /an rn2483 supports SF7-SF12, not SF6/);
+    assert.match(msg({ type: 'rn2483', lora: { power: 16 } }), /an rn2483 transmits at -3\.\.15 dBm, not 16/);
+    assert.match(msg({ type: 'rn2483', lora: { power: -4 } }), /-3\.\.15 dBm, not -4/);
+    assert.match(msg({ type: 'rak3172', lora: { power: 4 } }), /a rak3172 \(AT\+PTP\) transmits at 5\.\.22 dBm, not 4/);
+    assert.ok(parse({ type: 'rak3172', lora: { sf: 5, power: 22 } }).success);
+    assert.ok(parse({ type: 'rn2483', lora: { sf: 7, power: -3 } }).success);
+  });
   test('wider bandwidth and higher coding rate', () => {
     assert.ok(timeOnAirMs(20, p(7, 0, 250)) < timeOnAirMs(20, p(7)));
     assert.ok(timeOnAirMs(20, p(7, 3)) > timeOnAirMs(20, p(7)));

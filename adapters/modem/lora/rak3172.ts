@@ -4,9 +4,11 @@ import type { ModemConfig } from '../config.ts';
 import { hexOf, idempotent, TxError, type DriverEvents, type LoraDriver } from './driver.ts';
 
 // RUI3 event lines (modems.md §1.1), current format first, then the variants to tolerate.
-const RX = /^\+EVT:RXP2P:(?:RSSI\s*)?(-?\d+):(?:SNR\s*)?(-?\d+):([0-9A-Fa-f]*)$/;
+// The payload must be whole bytes; an empty or odd-length one (a corrupted line) is reported as malformed.
+const RX = /^\+EVT:RXP2P:(?:RSSI\s*)?(-?\d+):(?:SNR\s*)?(-?\d+):((?:[0-9A-Fa-f]{2})+)$/;
+const RX_BAD = /^\+EVT:RXP2P:(?:RSSI\s*)?-?\d+:(?:SNR\s*)?-?\d+:(.*)$/;
 const RX_LEGACY_META = /^\+EVT:RXP2P,\s*RSSI\s*(-?\d+),\s*SNR\s*(-?\d+)$/;
-const RX_LEGACY_DATA = /^\+EVT:([0-9A-Fa-f]+)$/;
+const RX_LEGACY_DATA = /^\+EVT:((?:[0-9A-Fa-f]{2})+)$/;
 const RX_END = /^\+EVT:RXP2P[ _]RECEIVE[ _](TIMEOUT|ERROR)$/;
 const TX_DONE = /^\+EVT:TXP2P[ _]DONE$/;
 const BANNER = /^Current Work Mode: (LoRa P2P|LoRaWAN|FSK P2P)\.?$/;
@@ -26,6 +28,7 @@ export class Rak3172Driver implements LoraDriver {
     private readonly events: DriverEvents,
   ) {
     engine.onUrc(RX, (m) => events.frame({ rssi: Number(m[1]), snr: Number(m[2]), payload: Buffer.from(m[3] ?? '', 'hex') }));
+    engine.onUrc(RX_BAD, (m) => events.malformed(`+EVT:RXP2P with a payload that is not whole hex bytes ("${(m[1] ?? '').slice(0, 16)}")`));
     engine.onUrc(RX_LEGACY_META, (m) => (this.legacyMeta = { rssi: Number(m[1]), snr: Number(m[2]) }));
     engine.onUrc(RX_LEGACY_DATA, (m) => {
       const meta = this.legacyMeta;
