@@ -1,7 +1,6 @@
 // `npm run sim -- ble`: a gateway whose BLE adapter scans a simulated controller (noble's bindings
 // seam) with a fleet of sensors and beacons, for demos without a radio.
 import { parseArgs } from 'node:util';
-import { builtinAdapters } from '../../gateway/app/adapters.ts';
 import { buildSchema } from '../../gateway/app/config.ts';
 import { Gateway } from '../../gateway/app/gateway.ts';
 import { validateConfig } from '../../gateway/config/load.ts';
@@ -74,7 +73,8 @@ export async function main(argv: string[]): Promise<number> {
     return (noble = nobleWithBindings(sim));
   };
   const simBle = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)), renew });
-  const adapters = builtinAdapters.map((d) => (d.name === 'ble' ? simBle : d));
+  // Only the BLE adapter: the sim opens no other port (CoAP's default 0.0.0.0:5683 among them).
+  const adapters = [simBle];
   const data = tempDir('fieldgate-sim-ble-');
   const config = validateConfig(buildSchema(adapters), {
     gateway: { data_dir: data.path },
