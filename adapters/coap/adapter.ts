@@ -180,6 +180,7 @@ export class CoapAdapter implements Adapter {
       }
     }
     this.limitedLog?.flushAll();
+    this.handler?.flushLog();
     this.limitedLog?.clear();
     this.endpoints.length = 0;
     this.sockets.length = 0;

@@ -2,7 +2,9 @@
 // connection resource or /.well-known/core, and answers with EMQX's codes. It never throws into
 // the engine: anything unexpected becomes an empty 5.00 and a log line.
 import type { AdapterContext, DeviceIdentity } from '../../gateway/core/adapter.ts';
+import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
+import type { AuthResult } from '../../gateway/auth/service.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
 import { szxFor, uintOption, type CoapEndpoint, type CoapOption, type CoapReply, type CoapRequest, type Peer, type Respond } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
@@ -25,6 +27,8 @@ interface Exchange {
 
 export class CoapHandler {
   private readonly counters;
+  /** One warning per address and reason per minute: a device retrying bad credentials cannot flood the log. */
+  private readonly refusedLog: RateLimitedLog;
 
   constructor(
     private readonly cfg: CoapConfig,
@@ -34,6 +38,25 @@ export class CoapHandler {
     private readonly auth: AuthCache,
   ) {
     this.counters = { received: ctx.metrics.counter('messages/received'), authFailed: ctx.metrics.counter('auth/failed') };
+    this.refusedLog = new RateLimitedLog({
+      intervalMs: 60_000,
+      write: (fields, msg) => ctx.log.warn(fields, msg),
+      flush: (n, key) => ({ fields: { refused: n, address: key.split('|')[0] }, msg: `${n} more CoAP logins refused from ${key.split('|')[0]} (${key.split('|')[1]}) since the last line` }),
+    });
+  }
+
+  /** Writes out the refusals held back by the rate limit (on stop). */
+  flushLog(): void {
+    this.refusedLog.flushAll();
+  }
+
+  private refused(ex: Exchange, clientid: string, username: string | undefined, r: Extract<AuthResult, { ok: false }>): void {
+    this.counters.authFailed.inc();
+    const address = hostText(ex.peer);
+    this.refusedLog.event(`${address}|${r.reason}`, (more) => ({
+      fields: { clientid, username, address: addressText(ex.peer), reason: r.reason },
+      msg: `CoAP device ${clientid} from ${addressText(ex.peer)} refused: ${r.detail}${moreSuffix(more)}`,
+    }));
   }
 
   /** The engine's request handler for one transport's endpoint. */
@@ -108,7 +131,7 @@ export class CoapHandler {
     const device = deviceOf(clientid || hostText(ex.peer), ex.peer, username);
     const r = await this.auth.check(ex.peer.address, device.id, username, password, () => this.ctx.messages.authenticate(device, password));
     if (!r.ok) {
-      this.counters.authFailed.inc();
+      this.refused(ex, device.id, username, r);
       return { code: '4.01', message: `Unauthorized: ${r.reason}` };
     }
     return device;
@@ -199,7 +222,10 @@ export class CoapHandler {
       if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
       const auth = await this.ctx.messages.authenticate(device, password);
       // 4.01, as EMQX's docs say and as every other authorization failure here; EMQX's code sends 4.00.
-      if (!auth.ok) return { code: '4.01', message: `Login Failed: ${auth.reason}` };
+      if (!auth.ok) {
+        this.refused(ex, clientid, username, auth);
+        return { code: '4.01', message: `Login Failed: ${auth.reason}` };
+      }
       // Other logins may have filled the table while this one was being authenticated.
       if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
       const { session, replaced } = this.sessions.create(clientid, username, ex.server, ex.peer);
