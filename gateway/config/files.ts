@@ -1,10 +1,12 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
 
 // Every file a config names (`*_file` options: TLS certificates, keys, CAs, and whatever an
 // adapter adds), loaded the way the gateway will load it, so `fieldgate check`, `doctor` and
 // `start` can say "broker.listeners.tls.cert_file /etc/x.crt: not a PEM certificate" instead of
 // OpenSSL's "error:0480006C:PEM routines::no start line" with no option or path.
+// Adapter options naming a file or directory without the `_file` suffix (a decoder script, a
+// directory of object definitions) are checked for existence and readability too (SCRIPT_OPTIONS).
 // (${file:} secrets are read, and their failures named, while the config is loaded.)
 
 export interface FileFinding {
@@ -40,6 +42,48 @@ function fileGroups(node: unknown, path: string, out: FileRef[][]): void {
   if (group.length) out.push(group);
 }
 
+/** Options that name a file or directory but do not end in `_file`, by the shape of their path. */
+const SCRIPT_OPTIONS: { match: RegExp; kind: 'file' | 'directory'; what: string }[] = [
+  { match: /(^|\.)xml_dir$/, kind: 'directory', what: 'directory of object definitions' },
+  { match: /\.user_decoders\[\d+\]\.file$/, kind: 'file', what: 'decoder script' },
+  { match: /(^|\.)decoder\.script$/, kind: 'file', what: 'decoder script' },
+];
+
+/** Strings at SCRIPT_OPTIONS paths, skipping anything switched off (`enabled: false`). */
+function scriptRefs(node: unknown, path: string, out: (FileRef & { kind: 'file' | 'directory'; what: string })[]): void {
+  if (!node || typeof node !== 'object') return;
+  if (Array.isArray(node)) {
+    node.forEach((v, i) => scriptRefs(v, `${path}[${i}]`, out));
+    return;
+  }
+  const o = node as Record<string, unknown>;
+  if (o.enabled === false) return;
+  for (const [k, v] of Object.entries(o)) {
+    const p = path ? `${path}.${k}` : k;
+    const opt = typeof v === 'string' && v ? SCRIPT_OPTIONS.find((s) => s.match.test(p)) : undefined;
+    if (opt && typeof v === 'string') out.push({ path: p, key: k, file: v, kind: opt.kind, what: opt.what });
+    else scriptRefs(v, p, out);
+  }
+}
+
+function checkScriptRef(ref: FileRef & { kind: 'file' | 'directory'; what: string }): FileFinding {
+  const { kind, what, ...at } = ref;
+  try {
+    const st = statSync(ref.file);
+    if (kind === 'directory' && !st.isDirectory()) return { ...at, status: 'error', message: `${ref.file} is not a directory`, hint: `point ${ref.path} at the ${what}` };
+    if (kind === 'file' && !st.isFile()) return { ...at, status: 'error', message: `${ref.file} is not a file`, hint: `point ${ref.path} at the ${what}` };
+    if (kind === 'directory') {
+      const n = readdirSync(ref.file).length;
+      return { ...at, status: 'ok', message: `${what}, ${n} entr${n === 1 ? 'y' : 'ies'}` };
+    }
+    accessSync(ref.file, constants.R_OK);
+    return { ...at, status: 'ok', message: `${what}, readable (${st.size} bytes)` };
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    return { ...at, status: 'error', message: `cannot read ${ref.file} (${code})`, hint: code === 'ENOENT' ? `check the path of the ${what}` : 'check that the fieldgate user may read it' };
+  }
+}
+
 const PEM_CERT = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g;
 const DAY = 86_400_000;
 
@@ -49,13 +93,15 @@ function certificates(text: Buffer): X509Certificate[] {
   return [new X509Certificate(text)]; // DER
 }
 
+const inDays = (n: number): string => `in ${n} day${n === 1 ? '' : 's'}`;
+
 function validity(ref: FileRef, cert: X509Certificate, now: number, what: string): FileFinding | undefined {
   const from = Date.parse(cert.validFrom);
   const to = Date.parse(cert.validTo);
   const subject = cert.subject.replace(/\n/g, ', ');
   if (to < now) return { ...ref, status: 'error', message: `${what} (${subject}) expired on ${new Date(to).toISOString().slice(0, 10)}`, hint: 'renew it (TLS peers refuse an expired certificate)' };
   if (from > now) return { ...ref, status: 'error', message: `${what} (${subject}) is not valid before ${new Date(from).toISOString()}`, hint: 'check the clock (timedatectl; a Pi has no RTC) or the certificate' };
-  if (to - now < 30 * DAY) return { ...ref, status: 'warn', message: `${what} (${subject}) expires on ${new Date(to).toISOString().slice(0, 10)}, in ${Math.ceil((to - now) / DAY)} days`, hint: 'renew it soon' };
+  if (to - now < 30 * DAY) return { ...ref, status: 'warn', message: `${what} (${subject}) expires on ${new Date(to).toISOString().slice(0, 10)}, ${inDays(Math.ceil((to - now) / DAY))}`, hint: 'renew it soon' };
   return undefined;
 }
 
@@ -106,9 +152,14 @@ function checkGroup(group: FileRef[], now: number): FileFinding[] {
   return out;
 }
 
-/** Loads and checks every `*_file` the (validated) config names; one finding per file, plus mismatches. */
+/**
+ * Loads and checks every `*_file` the (validated) config names, and every decoder script and
+ * definitions directory (SCRIPT_OPTIONS); one finding per file, plus mismatches.
+ */
 export function checkConfigFiles(config: unknown, now = Date.now()): FileFinding[] {
   const groups: FileRef[][] = [];
   fileGroups(config, '', groups);
-  return groups.flatMap((g) => checkGroup(g, now));
+  const scripts: Parameters<typeof checkScriptRef>[0][] = [];
+  scriptRefs(config, '', scripts);
+  return [...groups.flatMap((g) => checkGroup(g, now)), ...scripts.map(checkScriptRef)];
 }
