@@ -110,6 +110,9 @@ test('check gaps: yes for a boolean, qos 2, a placeholder hash, a YAML error pos
   const qos = p.find((x) => x.path.endsWith('.qos'));
   assert.equal(qos?.message, 'expected one of 0, 1, received 2');
   assert.match(byPath['auth.users[0].password_hash']?.message ?? '', /not a complete scrypt hash/);
+  // A ${file:} that cannot be read is one problem, not also the empty value's schema error.
+  const secret = problems(() => validateConfig(full, { auth: { users: [{ username: 'u', password_hash: '${file:/nonexistent/fg-hash}' }] } }, 'x.yaml'));
+  assert.deepEqual(secret.map((x) => [x.path, x.message]), [['auth.users[0].password_hash', 'cannot read secret file /nonexistent/fg-hash: ENOENT']]);
   const dir = tempDir();
   try {
     const bad = join(dir.path, 'bad.yaml');

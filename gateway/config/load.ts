@@ -137,7 +137,14 @@ export function validateConfig<S extends z.ZodType>(schema: S, doc: unknown, sou
   const problems: ConfigProblem[] = [];
   const resolved = resolveSecrets(doc ?? {}, '', problems, env);
   const result = schema.safeParse(resolved);
-  if (!result.success) problems.push(...problemsFrom(result.error, schema, resolved));
+  if (!result.success) {
+    // A value whose ${env:}/${file:} could not be resolved is already reported: its empty
+    // stand-in failing the schema ("is not a complete scrypt hash") would only be a second,
+    // misleading error for the same line.
+    const unresolved = problems.map((p) => p.path);
+    const within = (path: string) => unresolved.some((u) => path === u || path.startsWith(`${u}.`) || path.startsWith(`${u}[`));
+    problems.push(...problemsFrom(result.error, schema, resolved).filter((p) => !within(p.path)));
+  }
   if (problems.length) throw new ConfigError(source, problems);
   return result.data as z.output<S>;
 }
