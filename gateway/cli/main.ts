@@ -124,6 +124,11 @@ async function lockDataDirs(config: GatewayConfig, file: string | undefined, log
 }
 
 async function start(file: string | undefined): Promise<void> {
+  // Until the reload handler is in place (after the config is loaded and the data directory
+  // locked), a SIGHUP's default action would end the process without a word: the config being
+  // loaded is the file's current content anyway, so there is nothing to reload yet.
+  const earlyHup = () => process.stderr.write('fieldgate: SIGHUP while starting: the config is being loaded now, nothing to reload\n');
+  process.on('SIGHUP', earlyHup);
   const config = loadOrExit(file, 'start');
   const warnings = filesOrExit(config, file, 'start');
   const log = createLogger({ level: config.log.level, format: config.log.format });
@@ -167,6 +172,7 @@ async function start(file: string | undefined): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   // SIGHUP would otherwise end the process without a word; it reloads what it can instead.
   reloadOnSighup(gateway, file, log);
+  process.off('SIGHUP', earlyHup);
   logFatalErrors(log);
   try {
     await gateway.start();
