@@ -207,6 +207,7 @@ export class ModemRuntime {
       if (this.phase !== 'ready') return;
       try {
         await this.driver.ping(this.cfg.timeouts.command);
+        this.stats.probes.inc();
         if (!this.driver.receiving) {
           await this.driver.init();
         }

@@ -19,6 +19,7 @@ export class ModemStats {
   readonly recoveries: Count;
   readonly reboots: Count;
   readonly unexpectedLines: Count;
+  readonly probes: Count;
 
   constructor(readonly metrics: AdapterContext['metrics'], modem: string) {
     const c = (n: string) => metrics.counter(`${modem}/${n}`);
@@ -46,6 +47,7 @@ export class ModemStats {
     this.recoveries = c('recoveries');
     this.reboots = c('reboots');
     this.unexpectedLines = c('at/unexpected_lines');
+    this.probes = c('probes');
   }
 
   gauge(modem: string, name: string, read: () => number): void {

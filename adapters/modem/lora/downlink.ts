@@ -48,7 +48,11 @@ export class DownlinkQueue {
   constructor(private readonly cfg: ModemConfig, private readonly host: DownlinkHost, private readonly ledgerFile?: string) {
     if (cfg.duty_cycle.region === 'eu868') {
       const band = bandFor(cfg.lora.frequency);
-      if (!band) throw new Error(`modem ${cfg.name}: ${cfg.lora.frequency} Hz is outside every EU868 sub-band (863-870 MHz); fix lora.frequency or set duty_cycle.region: none`);
+      if (!band) {
+        const f = cfg.lora.frequency;
+        const where = f >= 863_000_000 && f <= 870_000_000 ? 'in a gap between the EU868 sub-bands (868.6-868.7 or 869.2-869.4 MHz, where ETSI allows no duty-cycled transmissions)' : 'outside every EU868 sub-band (863-870 MHz)';
+        throw new Error(`modem ${cfg.name}: ${f} Hz is ${where}; fix lora.frequency or set duty_cycle.region: none`);
+      }
       this.ledger = new DutyCycleLedger(band);
       if (ledgerFile) loadLedger(ledgerFile, this.ledger);
     }

@@ -80,6 +80,13 @@ describe('EU868 duty cycle', () => {
 });
 
 describe('downlink queue', () => {
+  test('a frequency in a gap between sub-bands is named as such, one outside 863-870 MHz as outside', () => {
+    const host = { ready: () => false, transmit: () => Promise.resolve(), done: () => {}, ledgerNotSaved: () => {} };
+    const cfg = (frequency: number) => modemConfigSchema.parse({ enabled: true, modems: [{ name: 'm', type: 'rak3172', path: '/dev/null', lora: { frequency } }] }).modems[0]!;
+    assert.throws(() => new DownlinkQueue(cfg(868_650_000), host), /868650000 Hz is in a gap between the EU868 sub-bands/);
+    assert.throws(() => new DownlinkQueue(cfg(915_000_000), host), /915000000 Hz is outside every EU868 sub-band/);
+  });
+
   test('a downlink waiting for a modem that stays down is refused after max_wait (cause not_ready), never sent', async () => {
     const cfg = modemConfigSchema.parse({ enabled: true, modems: [{ name: 'm', type: 'rak3172', path: '/dev/null', duty_cycle: { max_wait: '30ms' } }] }).modems[0]!;
     const statuses: DownlinkStatus[] = [];
