@@ -1,7 +1,7 @@
 // EMQX's LwM2M command JSON (emqx_lwm2m_cmd:mqtt_to_coap) to a CoAP request description, and the
 // device's answer back to response JSON. Pure: no sockets, no clock.
 import { CodecError, type PathValue, type ResourceType } from './codec/values.ts';
-import { encodeWrite, type WriteFormat, type WriteItem } from './codec/content.ts';
+import { WRITE_FORMAT_CF, encodeWrite, type WriteFormat, type WriteItem } from './codec/content.ts';
 import { numericPath } from './codec/link.ts';
 import type { ObjectModel } from './objects/model.ts';
 
@@ -117,6 +117,8 @@ function translateOne(cmd: Command, model: ObjectModel, format: WriteFormat): Ou
       if (cmd.msgType === 'observe') req.observe = 0;
       if (cmd.msgType === 'cancel-observe') req.observe = 1;
       if (cmd.msgType === 'discover') req.accept = 40;
+      // A device written SenML is a 1.1 device that reads back in it too: ask for the same format.
+      else if (format === 'senml-cbor' || format === 'senml-json') req.accept = WRITE_FORMAT_CF[format];
       return req;
     }
     case 'write': {

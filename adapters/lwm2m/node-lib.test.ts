@@ -19,7 +19,7 @@ after(async () => {
   await g.stop();
 });
 
-test('lwm2m-node-lib client: register, read, write, execute, observe/notify, discover, update, de-register, expire', async () => {
+test('lwm2m-node-lib client: register, read, write, execute, observe/notify, write-attr, create/delete (not served by the lib), discover, update, de-register, expire', async () => {
   const c = new NodeLibClient({ host: '127.0.0.1', port: g.lwm2mPort, ep: 'nodelib', lifetime: 60 });
   await c.setup({ '/3/0': { 0: 'Telefonica', 9: 80 }, '/3303/0': { 5700: 21.5 } });
   const info = await c.register();
@@ -44,6 +44,19 @@ test('lwm2m-node-lib client: register, read, write, execute, observe/notify, dis
   await c.setResource('/3303/0', '5700', 26);
   const n2 = await w.next('lwm2m/nodelib/up/notify');
   assert.ok((n2.seqNum as number) > (n1.seqNum as number));
+  // cancel-observe is not covered here: lwm2m-node-lib 1.x has no deregistration by Observe=1
+  // (any GET with an Observe option registers an observer), so there is nothing to check on its side.
+  // write-attr: the library stores Write-Attributes (PUT with a query) and shows them in Discover.
+  assert.deepEqual((await ask({ reqID: 8, msgType: 'write-attr', data: { path: '/3/0/9', pmin: 1, pmax: 5 } })).data, { reqPath: '/3/0/9', code: '2.04', codeMsg: 'changed' });
+  const disc = ((await ask({ reqID: 9, msgType: 'discover', data: { path: '/3/0/9' } })).data as { content: string[] }).content;
+  assert.ok(disc.some((l) => l.includes('pmin=1') && l.includes('pmax=5')), `attributes in discover: ${JSON.stringify(disc)}`);
+  // create and delete: the library routes only read, write and execute, so neither is served
+  // (it leaves them unanswered or answers 4.04); the gateway reports that, never a success.
+  for (const cmd of [{ reqID: 10, msgType: 'create', data: { basePath: '/3303', content: [{ path: '5750', type: 'String', value: 'x' }] } }, { reqID: 11, msgType: 'delete', data: { path: '/3303/0' } }]) {
+    const r = await ask(cmd);
+    const code = (r.data as { code?: string }).code ?? '';
+    assert.ok(r.msgType === 'coap_timeout' || /^4\./.test(code), JSON.stringify(r));
+  }
   await c.update();
   assert.equal((await w.next('lwm2m/nodelib/up/update')).msgType, 'update');
   await c.unregister();

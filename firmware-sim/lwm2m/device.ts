@@ -1,13 +1,14 @@
 // A simulated LwM2M 1.1 client over raw UDP + coap-packet: registers, updates, de-registers, and
 // answers the server's Read/Discover/Write/Write-Attributes/Execute/Create/Delete/Observe with
-// text/plain, opaque, TLV or SenML JSON, Block2 for large values, and notifications. Written from
+// text/plain, opaque, TLV, SenML JSON or SenML CBOR (when asked with Accept), Block2 for large values, and notifications. Written from
 // the LwM2M and CoAP specs, independent of the gateway's code. Test knobs: `behaviour` makes it
 // go silent, answer RST, answer separately, or answer with broken TLV.
 import { createSocket, type Socket } from 'node:dgram';
 import { EventEmitter } from 'node:events';
 import { generate, parse, type ParsedPacket } from 'coap-packet';
-import { CREATABLE, decodeValue, defaultObjects, senml, type Instance, type Kind, type ObjectStore, type SimRes } from './objects.ts';
-import { instanceTlv, readTlv, resourceTlv, valueBytes, type SimResource, type SimValue } from './tlv.ts';
+import { content as readContent, discover } from './content.ts';
+import { CREATABLE, decodeValue, defaultObjects, type Instance, type ObjectStore } from './objects.ts';
+import { readTlv, type SimValue } from './tlv.ts';
 
 export interface SimOptions {
   host: string;
@@ -34,6 +35,7 @@ export interface Received {
   payload: Buffer;
   observe?: number;
   format?: number;
+  accept?: number;
 }
 
 interface Observer {
@@ -186,7 +188,7 @@ export class SimDevice extends EventEmitter {
     const opt = (n: string) => p.options.filter((o) => String(o.name) === n).map((o) => o.value);
     const alt = (this.opts.altPath ?? '').split('/').filter((s) => s);
     const segs = opt('Uri-Path').map((v) => v.toString()).slice(alt.length);
-    const rec: Received = { method: METHODS[p.code]!, path: `/${segs.join('/')}`, query: opt('Uri-Query').map((v) => v.toString()), payload: p.payload, observe: uintOf(opt('Observe')[0]), format: uintOf(opt('Content-Format')[0]) };
+    const rec: Received = { method: METHODS[p.code]!, path: `/${segs.join('/')}`, query: opt('Uri-Query').map((v) => v.toString()), payload: p.payload, observe: uintOf(opt('Observe')[0]), format: uintOf(opt('Content-Format')[0]), accept: uintOf(opt('Accept')[0]) };
     if (opt('Block2')[0] === undefined || (uintOf(opt('Block2')[0])! >> 4) === 0) {
       this.received.push(rec);
       this.emit('request', rec);
@@ -235,11 +237,11 @@ export class SimDevice extends EventEmitter {
     if (r !== undefined && !res) return { code: '4.04' };
     switch (rec.method) {
       case 'GET': {
-        if (accept === 40) return { code: '2.05', options: [{ name: 'Content-Format', value: uintBuf(40) }], payload: Buffer.from(this.discover(path)) };
+        if (accept === 40) return { code: '2.05', options: [{ name: 'Content-Format', value: uintBuf(40) }], payload: Buffer.from(discover(this.objects, this.attributes, path)) };
         const key = `/${path.join('/')}`;
         if (rec.observe === 0) this.observers.set(key, { path, token: p.token, peer, seq: 1, accept });
         if (rec.observe === 1) this.observers.delete(key);
-        const content = this.content(path, accept);
+        const content = readContent(this.objects, path, accept);
         if (!content) return { code: '4.05' };
         const options = [...(rec.observe === 0 ? [{ name: 'Observe', value: uintBuf(1) }] : []), { name: 'Content-Format', value: uintBuf(content.format) }];
         return { code: '2.05', options, payload: content.payload };
@@ -267,44 +269,6 @@ export class SimDevice extends EventEmitter {
       default:
         return { code: '4.05' };
     }
-  }
-
-  private discover(path: number[]): string {
-    const [o, i] = path;
-    const out: string[] = [];
-    const attrs = (k: string) => Object.entries(this.attributes.get(k) ?? {}).map(([a, v]) => `;${a}=${v}`).join('');
-    const obj = this.objects.get(o!)!;
-    out.push(`</${path.join('/')}>${attrs(`/${path.join('/')}`)}`);
-    for (const [iid, inst] of obj) {
-      if (i !== undefined && iid !== i) continue;
-      if (path.length === 1) out.push(`</${o}/${iid}>`);
-      for (const rid of inst.keys()) if (path.length < 3 || rid === path[2]) if (path.length < 3) out.push(`</${o}/${iid}/${rid}>${attrs(`/${o}/${iid}/${rid}`)}`);
-    }
-    return out.join(',');
-  }
-
-  private content(path: number[], accept?: number): { format: number; payload: Buffer } | undefined {
-    const [o, i, r, ri] = path;
-    const obj = this.objects.get(o!)!;
-    if (r !== undefined) {
-      const res = obj.get(i!)!.get(r)!;
-      if (res.kind === 'exec' || !res.ops.includes('R')) return undefined;
-      if (ri !== undefined) return { format: 0, payload: Buffer.from(String(res.instances?.get(ri) ?? '')) };
-      if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(senml(this.objects, path))) };
-      if (res.instances || accept === 11542) return { format: 11542, payload: resourceTlv(this.tlvRes(r, res)) };
-      if (res.kind === 'opaque') return { format: 42, payload: res.value as Buffer };
-      return { format: 0, payload: Buffer.from(res.kind === 'bool' ? (res.value ? '1' : '0') : String(res.value)) };
-    }
-    if (accept === 110) return { format: 110, payload: Buffer.from(JSON.stringify(senml(this.objects, path))) };
-    const readable = (inst: Instance) => [...inst].filter(([, x]) => x.kind !== 'exec' && x.ops.includes('R')).map(([rid, x]) => this.tlvRes(rid, x));
-    if (i !== undefined) return { format: 11542, payload: Buffer.concat(readable(obj.get(i)!).map(resourceTlv)) };
-    return { format: 11542, payload: Buffer.concat([...obj].map(([iid, inst]) => instanceTlv(iid, readable(inst)))) };
-  }
-
-  private tlvRes(id: number, res: SimRes): SimResource {
-    const k = res.kind as Exclude<Kind, 'exec'>;
-    if (res.instances) return { id, instances: new Map([...res.instances].map(([n, v]) => [n, valueBytes(v, k)])) };
-    return { id, value: valueBytes(res.value ?? '', k) };
   }
 
   private write(path: number[], rec: Received): boolean {
@@ -392,7 +356,7 @@ export class SimDevice extends EventEmitter {
   private changed(path: number[]): void {
     for (const obs of this.observers.values()) {
       if (!obs.path.every((seg, k) => path[k] === seg)) continue;
-      const content = this.content(obs.path, obs.accept);
+      const content = readContent(this.objects, obs.path, obs.accept);
       if (!content) continue;
       obs.seq = (obs.seq + 1) & 0xffffff;
       const out = generate({ code: '2.05', messageId: this.nextMid(), confirmable: this.opts.conNotify ?? false, token: obs.token, options: [{ name: 'Observe', value: uintBuf(obs.seq) }, { name: 'Content-Format', value: uintBuf(content.format) }] as never, payload: content.payload });
