@@ -91,6 +91,7 @@ export class Ingest {
         this.stats.downgrades.inc();
         return this.sinks.problem(id, 'downgrade', `unencrypted ${r.format} advertisement from a device with a bindkey: ignored (spoofing or a reset device)`);
       }
+      if (!hasReading(r.values)) return void this.stats.empty.inc();
       format = r.format;
       values = r.values;
     } else {
@@ -121,6 +122,14 @@ export class Ingest {
     this.throttle.close();
     this.presence.stop();
   }
+}
+
+/** Keys that say which packet or device, not what it measured. */
+const NOT_READINGS = new Set(['mac', 'packet', 'seq']);
+
+/** A payload that decodes but carries no reading (a bare BTHome packet id, a Ruuvi with every field invalid). */
+function hasReading(values: Record<string, Value>): boolean {
+  return Object.keys(values).some((k) => !NOT_READINGS.has(k));
 }
 
 /** An allowed device no decoder knows: its raw advertisement fields, Theengs-style. */

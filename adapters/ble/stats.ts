@@ -22,6 +22,7 @@ export class BleStats {
   readonly admissionLimited: Counter;
   readonly radioRenewals: Counter;
   readonly queueDropped: Counter;
+  readonly empty: Counter;
   readonly decoderTimeouts: Counter;
   readonly decoderTrips: Counter;
 
@@ -44,6 +45,7 @@ export class BleStats {
     this.admissionLimited = metrics.counter('adverts/admission_limited');
     this.radioRenewals = metrics.counter('radio/renewals');
     this.queueDropped = metrics.counter('adverts/queue_dropped');
+    this.empty = metrics.counter('adverts/no_readings');
     this.decoderTimeouts = metrics.counter('user_decoders/timeouts');
     this.decoderTrips = metrics.counter('user_decoders/tripped');
   }
