@@ -15,6 +15,12 @@ export default async function* report(source) {
         const file = event.data.file ? relative(process.cwd(), event.data.file) : '';
         skips.push(`${file}${file ? ': ' : ''}${event.data.name}: ${event.data.skip === true ? 'skipped' : event.data.skip}`);
       }
+      // Node's closing "skipped N" counts tests only: say so on that line, so it does not read as a
+      // contradiction of the list below (which counts a skipped suite too).
+      if (event.type === 'test:diagnostic' && /^skipped \d+$/.test(event.data.message ?? '')) {
+        yield { ...event, data: { ...event.data, message: `${event.data.message} (Node's count leaves out skipped suites: see "skipped:" below)` } };
+        continue;
+      }
       yield event;
     }
   }
