@@ -28,6 +28,12 @@ function hostOf(address: string | undefined): string | undefined {
   return host !== undefined && isIP(host) !== 0 ? host : address;
 }
 
+/** The port of an `ip:port` device address, if it has one. */
+function portOf(address: string | undefined): number | undefined {
+  const m = address === undefined ? null : /^(?:\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
+  return m?.[1] === undefined ? undefined : Number(m[1]);
+}
+
 function principalOf(d: DeviceIdentity) {
   return { clientid: d.id, username: d.username, ipaddress: hostOf(d.address), protocol: d.protocol };
 }
@@ -117,6 +123,7 @@ export class AdapterMessageApi implements MessageApi {
       username: device.username,
       ipaddress: p.ipaddress,
       sockport: info.sockport,
+      peerport: portOf(device.address),
       protocol: device.protocol,
       proto_name: info.proto_name ?? device.protocol.toUpperCase(),
       proto_ver: info.proto_ver ?? 1,

@@ -31,6 +31,8 @@ export interface ClientSession {
   username?: string;
   ipaddress?: string;
   sockport?: number;
+  /** The client's own port (the far end), when it has one. */
+  peerport?: number;
   protocol: string;
   proto_name: string;
   proto_ver: number | string;
@@ -347,6 +349,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         username: st.username,
         ipaddress: st.info.ipaddress,
         sockport: st.info.sockport,
+        peerport: st.info.peerport,
         protocol: 'mqtt',
         proto_name: client.version === 3 ? 'MQIsdp' : 'MQTT',
         proto_ver: client.version,

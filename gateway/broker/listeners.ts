@@ -10,6 +10,8 @@ export interface ConnInfo {
   listener: 'tcp' | 'tls' | 'ws';
   ipaddress?: string;
   sockport?: number;
+  /** The client's own port (the far end of the connection), for log lines like Mosquitto's. */
+  peerport?: number;
 }
 
 export type ConnectionHandler = (stream: Duplex, info: ConnInfo) => void;
@@ -61,7 +63,7 @@ function closeServer(server: Server | HttpServer): Promise<void> {
 }
 
 function socketInfo(listener: ConnInfo['listener'], s: Socket): ConnInfo {
-  return { listener, ipaddress: s.remoteAddress, sockport: s.localPort };
+  return { listener, ipaddress: s.remoteAddress, sockport: s.localPort, peerport: s.remotePort };
 }
 
 /** Starts the enabled listeners; on any failure the ones already started are closed again. */
@@ -119,7 +121,7 @@ export async function startListeners(cfg: BrokerConfig['listeners'], onConnectio
         const stream = createWebSocketStream(ws);
         // A socket error is reported by the stream; swallow it here so one bad client is not an uncaught error.
         stream.on('error', () => {});
-        onConnection(stream, { listener: 'ws', ipaddress: req.socket.remoteAddress, sockport: req.socket.localPort });
+        onConnection(stream, { listener: 'ws', ipaddress: req.socket.remoteAddress, sockport: req.socket.localPort, peerport: req.socket.remotePort });
       });
       const port = await listen(http, 'WebSocket', 'broker.listeners.ws.port', w.host, w.port);
       running.push({ name: 'ws', host: w.host, port, close: stopper(http, sockets, () => wss.close()) });

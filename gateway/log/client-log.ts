@@ -23,7 +23,10 @@ export class ClientLog {
 
   connected(s: ClientSession): void {
     if (!this.log.isLevelEnabled('info')) return;
-    const from = s.ipaddress ? ` from ${s.ipaddress}${s.sockport ? ` (port ${s.sockport})` : ''}` : '';
+    // As Mosquitto: the peer's own address and port ("from 10.0.0.5:51234"), IPv6 in brackets.
+    const ip = s.ipaddress?.startsWith('::ffff:') && s.ipaddress.includes('.') ? s.ipaddress.slice(7) : s.ipaddress;
+    const host = ip?.includes(':') && s.peerport ? `[${ip}]` : ip;
+    const from = host ? ` from ${host}${s.peerport ? `:${s.peerport}` : ''}` : '';
     const flags = [
       s.protocol === 'mqtt' ? `p${s.proto_ver}` : undefined,
       s.protocol === 'mqtt' ? `c${s.clean_start ? 1 : 0}` : undefined,
