@@ -58,7 +58,10 @@ export class CoapAdapter implements Adapter {
     m.gaugeFn('dedup/entries', () => this.endpoints.reduce((n, e) => n + e.stats().dedup, 0));
     m.gaugeFn('peers/tracked', () => this.limiter?.tracked ?? 0);
 
-    const v4 = await bindUdp('udp4', cfg.port, cfg.host);
+    const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
+      const inUse = /EADDRINUSE/.test(err.message);
+      throw new Error(`${err.message} (adapters.coap.port ${cfg.port}, adapters.coap.host ${cfg.host}${inUse ? ': another process holds it (fieldgate doctor names it); choose another adapters.coap.port or stop that process' : ''})`);
+    });
     this.sockets.push(v4);
     const port = v4.address().port;
     m.gaugeFn('port', () => port);

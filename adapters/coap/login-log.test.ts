@@ -1,4 +1,4 @@
-// Issue 18 item 5: a refused CoAP login is not silent. Each (address, reason) gets one warning
+// Issue 18 item 5: a refused CoAP login is not silent (and a bind failure names its option). Each (address, reason) gets one warning
 // naming the device, its address and why; repeats within the minute are counted and summed up
 // in the next line ("N more ... since the last line"), so a device retrying cannot flood the log.
 import assert from 'node:assert/strict';
@@ -31,5 +31,19 @@ test('refused logins (connection mode and per-request credentials) log one rate-
   } finally {
     cl.close();
     await adapter.stop();
+  }
+});
+
+test('a UDP port in use: the error names adapters.coap.port', async () => {
+  const { createSocket } = await import('node:dgram');
+  const taken = createSocket('udp4');
+  await new Promise<void>((r) => taken.bind(0, '127.0.0.1', r));
+  const { ctx } = recordingContext();
+  const adapter = new CoapAdapter(coapConfigSchema.parse({ port: taken.address().port, host: '127.0.0.1', ipv6: { enabled: false } }));
+  try {
+    await assert.rejects(adapter.start(ctx), new RegExp(`EADDRINUSE.*\\(adapters\\.coap\\.port ${taken.address().port}, adapters\\.coap\\.host 127\\.0\\.0\\.1: another process holds it`));
+  } finally {
+    await adapter.stop();
+    taken.close();
   }
 });
