@@ -65,6 +65,8 @@ export async function main(argv: string[]): Promise<number> {
   const registered = await fleet.start((ep, err) => process.stderr.write(`${ep}: ${err.message}\n`));
   process.stdout.write(`${registered} of ${fleet.devices.length} devices registered with ${a.host}:${a.port}\n`);
   if (registered === 0) {
+    // The usual cause on a first try: the gateway runs, but its LwM2M adapter is off by default.
+    process.stderr.write(`hint: is the gateway's LwM2M adapter on? It is off by default; in fieldgate.yaml:\n  adapters:\n    lwm2m:\n      enabled: true\nthen restart the gateway (this sim sent to UDP ${a.port}; the adapter listens on adapters.lwm2m.port, 5783 by default)\n`);
     await fleet.stop(false);
     return 1;
   }
