@@ -96,7 +96,8 @@ describe('payload decoders', () => {
         return { script: f, timeout: 50 };
       };
       const err = async (d: { decode(p: Buffer, n: number): unknown }, p = 1) => ((await d.decode(hex('00'), p)) as { error: string }).error;
-      const good = makeDecoder(file('good.js', 'function decodeUplink(input) { return { data: { level: input.bytes[0] * 2, port: input.fPort } }; }'));
+      // A generous limit for the decoder that must succeed: the limit is wall-clock, and a loaded machine can pause a thread for more than 50 ms.
+      const good = makeDecoder({ ...file('good.js', 'function decodeUplink(input) { return { data: { level: input.bytes[0] * 2, port: input.fPort } }; }'), timeout: 5000 });
       assert.deepEqual(await good.decode(hex('15'), 3), { decoded: { level: 42, port: 3 } });
       assert.match(await err(makeDecoder(file('throw.js', 'function decodeUplink() { throw new Error("bad byte"); }'))), /bad byte/);
       const loops = makeDecoder(file('loop.js', 'function decodeUplink() { for (;;) {} }'));
