@@ -57,6 +57,7 @@ describe('fieldgate ble decode', () => {
       '  ble:',
       '    devices:',
       "      'A4:C1:38:00:11:22': { bindkey: 231d39c1d7cc1ab1aee224cd096db932 }",
+      "    user_decoder_time_limit: '5s'", // wall-clock: a loaded machine can pause the decoder for 100 ms
       '    user_decoders:',
       `      - { name: nordic_counter, file: ${JSON.stringify(decoder)}, manufacturer_id: 0x0059 }`,
       '',

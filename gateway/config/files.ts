@@ -36,7 +36,8 @@ function fileGroups(node: unknown, path: string, out: FileRef[][]): void {
   const group: FileRef[] = [];
   for (const [k, v] of Object.entries(o)) {
     const p = path ? `${path}.${k}` : k;
-    if (k.endsWith('_file') && typeof v === 'string' && v) group.push({ path: p, key: k, file: v });
+    // counters_file is a file the gateway writes (the modem's frame counters), not an input.
+    if (k.endsWith('_file') && k !== 'counters_file' && typeof v === 'string' && v) group.push({ path: p, key: k, file: v });
     else fileGroups(v, p, out);
   }
   if (group.length) out.push(group);

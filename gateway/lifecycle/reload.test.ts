@@ -17,7 +17,7 @@ test('SIGHUP reloads users and log levels, keeps clients, names what needs a res
   const cfg = join(dir.path, 'fg.yaml');
   const [one, two] = await Promise.all([hashPassword('one'), hashPassword('two')]);
   const yaml = (hash: string, extra = '') =>
-    `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\n  level: info\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n${extra}auth:\n  users:\n    - username: alice\n      password_hash: '${hash}'\n`;
+    `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\n  level: info\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n${extra}http:\n  enabled: false\nadapters:\n  coap:\n    enabled: false\nauth:\n  users:\n    - username: alice\n      password_hash: '${hash}'\n`;
   writeFileSync(cfg, yaml(one));
   const gw = spawnFieldgate(['start', '--config', cfg], { env: { NOTIFY_SOCKET: '', JOURNAL_STREAM: '' } });
   try {
