@@ -15,6 +15,7 @@ import { CoapAdapter } from './adapter.ts';
 import { coapConfigSchema } from './config.ts';
 import { startCoap, type CoapGateway } from './test-support.ts';
 import { rng } from '../../gateway/test/random.ts';
+import { ServiceRegistry } from '../../gateway/core/services.ts';
 
 
 async function rawSocket(port: number, host = '127.0.0.1'): Promise<{ sock: Socket; replies: ParsedPacket[]; raw: Buffer[]; send(b: Buffer): void }> {
@@ -139,6 +140,7 @@ function stubContext(publish: (r: PublishRequest) => Promise<void>, authenticate
     log: pino({ level: 'silent' }),
     metrics: new Metrics().scoped('adapters/coap'),
     registry: { get: () => undefined, list: () => [] },
+    services: new ServiceRegistry().scoped({ name: 'coap', uses: ['datagram/'] }),
     fail: (err) => assert.fail(err),
   };
 }

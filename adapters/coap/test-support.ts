@@ -6,6 +6,7 @@ import type { AdapterContext, AdapterDefinition, PublishRequest } from '../../ga
 import { Metrics } from '../../gateway/metrics/metrics.ts';
 import { CoapClient } from '../../firmware-sim/coap/client.ts';
 import { coapAdapter } from './index.ts';
+import { ServiceRegistry } from '../../gateway/core/services.ts';
 
 export interface CoapGateway extends TestGateway {
   coapPort: number;
@@ -56,6 +57,7 @@ export function recordingContext(): { ctx: AdapterContext; published: PublishReq
     log: pino({ level: 'debug' }, sink),
     metrics: metrics.scoped('adapters/coap'),
     registry: { get: () => undefined, list: () => [] },
+    services: new ServiceRegistry().scoped({ name: 'coap', uses: ['datagram/'] }),
     fail: (err) => {
       throw err;
     },

@@ -5,6 +5,7 @@ import { SysPublisher } from '../broker/sys.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
+import { ServiceRegistry, type Services } from '../core/services.ts';
 import { applyReload, type ReloadResult } from '../lifecycle/reload.ts';
 import { ClientLog } from '../log/client-log.ts';
 import { ManagementPlane } from '../http/component.ts';
@@ -30,11 +31,13 @@ export interface GatewayOptions {
 export class Gateway {
   readonly metrics = new Metrics();
   readonly ingress = new Ingress();
+  /** Services between adapters and components (a modem's datagram transports). */
+  readonly services: ServiceRegistry;
   readonly auth: AuthService;
   readonly broker: Broker;
   readonly registry: DeviceRegistry;
   readonly sys: SysPublisher;
-  private supervisor?: AdapterSupervisor;
+  private readonly supervisor: AdapterSupervisor;
   readonly bridge: Bridge;
   /** HTTP API, status page, Prometheus, traces, bans and rate limits (gateway/http). */
   readonly ops: ManagementPlane;
@@ -42,6 +45,7 @@ export class Gateway {
 
   constructor(private readonly opts: GatewayOptions) {
     const { config, log } = opts;
+    this.services = new ServiceRegistry((err, name) => log.error({ service: name, err: err.message }, `a watcher of service ${name} failed: ${err.message}`));
     this.auth = new AuthService(config.auth);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
@@ -51,6 +55,10 @@ export class Gateway {
     // while the log is still opening waits for it instead of being acknowledged unlogged.
     this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
     this.ops = new ManagementPlane(this, { node: config.gateway.id, dataDir: config.gateway.data_dir, maxPacketSize: config.broker.max_packet_size, http: config.http, limits: config.limits, log: log.child({ component: 'http' }) });
+    // Here, not in start(): a dependency cycle or a missing required service is a configuration
+    // error, reported before any listener opens.
+    const entries = opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name]! }));
+    this.supervisor = new AdapterSupervisor(entries, (name, fail, services) => this.adapterContext(name, fail, services), log.child({ component: 'supervisor' }), this.metrics, this.services, opts.supervisor);
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
@@ -69,19 +77,17 @@ export class Gateway {
     this.sys.start();
     // Before adapters: from their first publish on, forwarded messages must reach the log.
     await this.bridge.start();
-    const entries = this.opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name]! }));
-    this.supervisor = new AdapterSupervisor(entries, (name, fail) => this.adapterContext(name, fail), log.child({ component: 'supervisor' }), this.metrics, this.opts.supervisor);
     await this.supervisor.startAll();
     const http = await this.ops.start();
     log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : 'off', adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
   }
 
-  private adapterContext(name: string, fail: (err: Error) => void) {
+  private adapterContext(name: string, fail: (err: Error) => void, services: Services) {
     const level = (this.opts.config.log.adapters[name] ?? this.opts.config.log.level) as LevelWithSilent;
     const log = this.opts.log.child({ adapter: name }, { level });
     const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: this.opts.config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
     return {
-      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: this.opts.config.gateway.data_dir, fail },
+      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: this.opts.config.gateway.data_dir, services, fail },
       close: (reason: string) => messages.close(reason),
     };
   }
@@ -94,7 +100,7 @@ export class Gateway {
   }
 
   health() {
-    return this.supervisor?.health() ?? [];
+    return this.supervisor.health();
   }
 
   /**
@@ -108,7 +114,7 @@ export class Gateway {
     await this.ops.stop();
     await this.sys.offline(); // retained state "offline" reaches connected subscribers first
     await this.broker.stopAccepting();
-    await this.supervisor?.stopAll();
+    await this.supervisor.stopAll();
     await this.bridge.stop();
     this.sys.stop();
     await this.broker.stop();

@@ -1,4 +1,5 @@
 import type { Adapter, AdapterContext, AdapterDefinition } from '../core/adapter.ts';
+import { startOrder, type ServiceRegistry, type Services } from '../core/services.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 
@@ -12,7 +13,7 @@ export interface AdapterHealth {
 }
 
 /** Builds the context for one run of an adapter; `close` releases what that run held. */
-export type ContextFactory = (name: string, fail: (err: Error) => void) => { ctx: AdapterContext; close(reason: string): Promise<void> };
+export type ContextFactory = (name: string, fail: (err: Error) => void, services: Services) => { ctx: AdapterContext; close(reason: string): Promise<void> };
 
 export interface SupervisorOptions {
   startTimeout: number;
@@ -32,6 +33,8 @@ class Slot {
   lastError?: string;
   instance?: Adapter;
   release?: (reason: string) => Promise<void>;
+  /** This run's services: withdrawn (watchers told) before the instance stops. */
+  services?: { close(): void };
   startedAt = 0;
   timer?: NodeJS.Timeout;
   run = 0;
@@ -50,8 +53,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /**
- * Starts adapters in a fixed order and stops them in reverse. An adapter that fails to start, or
- * reports a failure later, is stopped, marked unhealthy and restarted with exponential backoff and
+ * Starts adapters providers first (startOrder from their provides/uses), otherwise in the given
+ * order, and stops them in reverse. An adapter that fails to start, or reports a failure later, is
+ * stopped, its services withdrawn, marked unhealthy and restarted with exponential backoff and
  * jitter; the others keep running.
  */
 export class AdapterSupervisor {
@@ -64,10 +68,13 @@ export class AdapterSupervisor {
     private readonly makeContext: ContextFactory,
     private readonly log: Logger,
     private readonly metrics: Metrics,
+    private readonly services: ServiceRegistry,
     opts: Partial<SupervisorOptions> = {},
   ) {
     this.opts = { ...DEFAULTS, ...opts };
-    this.slots = entries.filter((e) => e.config.enabled).map((e) => new Slot(e.def, e.config));
+    // Throws on a dependency cycle or a required service nobody provides: a configuration error.
+    const enabled = entries.filter((e) => e.config.enabled);
+    this.slots = startOrder(enabled.map((e) => e.def)).map((def) => new Slot(def, enabled.find((e) => e.def === def)!.config));
     for (const s of this.slots) {
       this.metrics.gaugeFn(`adapters/${s.def.name}/healthy`, () => (s.state === 'running' ? 1 : 0));
       this.metrics.gaugeFn(`adapters/${s.def.name}/restarts`, () => s.restarts);
@@ -85,7 +92,9 @@ export class AdapterSupervisor {
     const fail = (err: Error) => {
       if (run === s.run && s.state === 'running') void this.onFailure(s, err, 'failed');
     };
-    const { ctx, close } = this.makeContext(s.def.name, fail);
+    const services = this.services.scoped(s.def);
+    s.services = services;
+    const { ctx, close } = this.makeContext(s.def.name, fail, services);
     s.release = close;
     try {
       s.instance = s.def.create(s.config as never);
@@ -122,12 +131,20 @@ export class AdapterSupervisor {
     const release = s.release;
     s.instance = undefined;
     s.release = undefined;
+    // Consumers let go of this run's services before it closes what is behind them.
+    s.services?.close();
+    s.services = undefined;
     try {
       if (inst) await withTimeout(inst.stop(), this.opts.stopTimeout, `adapter ${s.def.name} stop()`);
     } catch (err) {
       this.log.warn({ adapter: s.def.name, err: (err as Error).message }, 'adapter did not stop cleanly');
     }
     await release?.(reason);
+  }
+
+  /** Names in start order. */
+  order(): string[] {
+    return this.slots.map((s) => s.def.name);
   }
 
   /** Stops every adapter, last started first. */

@@ -4,6 +4,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import type { AuthResult } from '../auth/service.ts';
 import type { DeliveredMessage, DeviceIdentity, Qos } from './message.ts';
 import type { DeviceRecord } from '../registry/registry.ts';
+import type { ServiceDeclaration, Services } from './services.ts';
 
 export type { DeviceIdentity, DeliveredMessage, Qos };
 
@@ -62,6 +63,12 @@ export interface AdapterContext {
    */
   dataDir?: string;
   /**
+   * Services shared with other adapters and components (gateway/core/services.ts): a modem
+   * provides `datagram/<name>`, the CoAP adapter watches `datagram/`. Only names declared in the
+   * definition's provides/uses/requires; what a run provides is withdrawn when it stops or fails.
+   */
+  services: Services;
+  /**
    * Report a failure the adapter cannot recover from by itself after start() returned (a socket
    * that died, a serial port that vanished). The gateway stops the adapter and restarts it with backoff.
    */
@@ -75,8 +82,11 @@ export interface Adapter {
   stop(): Promise<void>;
 }
 
-/** How an adapter plugs in: a name, its config section's schema, and a factory. */
-export interface AdapterDefinition<S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> {
+/**
+ * How an adapter plugs in: a name, its config section's schema, a factory, and the services it
+ * provides and uses (names or `prefix/`), from which the supervisor derives the start order.
+ */
+export interface AdapterDefinition<S extends z.ZodType<{ enabled: boolean }> = z.ZodType<{ enabled: boolean }>> extends ServiceDeclaration {
   name: string;
   /** Validates `adapters.<name>` in fieldgate.yaml; must default `enabled`. */
   configSchema: S;

@@ -1,0 +1,99 @@
+// An in-memory DatagramTransport (gateway/core/datagram.ts) and the remote devices behind it, for
+// tests that drive the CoAP and LwM2M engines as a modem's socket would, without a modem. Delivery
+// is asynchronous (setImmediate) like real I/O; a datagram to an address nobody listens on is lost,
+// as over UDP; one over maxDatagram is refused, as a BC95 refuses it.
+import type { DatagramPeer, DatagramProtocol, DatagramTransport } from '../core/datagram.ts';
+
+export interface RemoteDevice {
+  readonly address: string;
+  readonly port: number;
+  /** Datagrams the gateway sent to this device, in order. */
+  readonly received: Buffer[];
+  /** Sends a datagram to the gateway through the transport. */
+  send(buf: Buffer): void;
+  onMessage(cb: (buf: Buffer) => void): void;
+}
+
+export interface MemoryDatagram {
+  transport: DatagramTransport;
+  /** A device reachable through the transport at address:port. */
+  device(address: string, port: number): RemoteDevice;
+  /** Datagrams the transport refused or dropped (no device at the destination). */
+  readonly lost: number;
+}
+
+export function memoryDatagram(opts: { name?: string; protocol?: DatagramProtocol; maxDatagram?: number } = {}): MemoryDatagram {
+  const listeners = new Set<(buf: Buffer, from: DatagramPeer) => void>();
+  const closers = new Set<(reason: string) => void>();
+  const devices = new Map<string, { deliver(buf: Buffer): void }>();
+  let closed = false;
+  let lost = 0;
+  const transport: DatagramTransport = {
+    name: opts.name ?? 'mem0',
+    protocol: opts.protocol ?? 'coap',
+    maxDatagram: opts.maxDatagram ?? 512,
+    get closed() {
+      return closed;
+    },
+    send(buf, port, address) {
+      if (closed) return Promise.reject(new Error(`datagram transport ${transport.name} is closed`));
+      if (buf.length > transport.maxDatagram) {
+        lost++;
+        return Promise.reject(new Error(`datagram of ${buf.length} bytes over maxDatagram ${transport.maxDatagram}`));
+      }
+      const copy = Buffer.from(buf);
+      const dev = devices.get(`${address}|${port}`);
+      if (!dev) lost++;
+      else setImmediate(() => dev.deliver(copy));
+      return Promise.resolve();
+    },
+    onMessage(cb) {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
+    onClose(cb) {
+      closers.add(cb);
+      return () => closers.delete(cb);
+    },
+    close(reason = 'closed') {
+      if (!closed) {
+        closed = true;
+        listeners.clear();
+        for (const cb of [...closers]) cb(reason);
+        closers.clear();
+      }
+      return Promise.resolve();
+    },
+  };
+  return {
+    transport,
+    get lost() {
+      return lost;
+    },
+    device(address, port) {
+      const received: Buffer[] = [];
+      const subs: ((buf: Buffer) => void)[] = [];
+      devices.set(`${address}|${port}`, {
+        deliver(buf) {
+          received.push(buf);
+          for (const s of subs) s(buf);
+        },
+      });
+      return {
+        address,
+        port,
+        received,
+        send(buf) {
+          const copy = Buffer.from(buf);
+          setImmediate(() => {
+            if (closed) return;
+            for (const l of [...listeners]) l(copy, { address, port });
+          });
+        },
+        onMessage(cb) {
+          subs.push(cb);
+        },
+      };
+    },
+  };
+}
