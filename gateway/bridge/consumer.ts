@@ -1,4 +1,5 @@
 import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import { backoffDelay } from '../core/backoff.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
 import { topicBucket } from './record.ts';
@@ -155,9 +156,7 @@ export class Consumer {
   private holdOff(client: MqttClient, why: string): void {
     this.refusals++;
     this.disconnected();
-    const { initial, max, jitter } = this.deps.cfg.backoff;
-    const base = Math.min(max, initial * 2 ** Math.min(this.refusals - 1, 30));
-    const wait = Math.round(base * (1 - jitter * Math.random()));
+    const wait = backoffDelay(this.refusals - 1, this.deps.cfg.backoff);
     this.deps.onRefused?.(why, wait);
     const gen = this.gen;
     this.holdTimer = setTimeout(() => {

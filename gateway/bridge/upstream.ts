@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import { backoffDelay } from '../core/backoff.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
@@ -192,9 +193,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
   }
 
   private delay(): number {
-    const { initial, max, jitter } = this.cfg.backoff;
-    const base = Math.min(max, initial * 2 ** Math.min(this.round, 30));
-    return Math.round(base * (1 - jitter * Math.random()));
+    return backoffDelay(this.round, this.cfg.backoff);
   }
 
   /** Publishes "offline" (when connected) and closes. */
