@@ -1,10 +1,13 @@
 // The CoAP adapter's lifecycle: binds UDP (IPv4 and, when available, IPv6), runs one engine
-// endpoint (adapters/lib/coap) per datagram transport over a shared handler, and sweeps expired
-// state. Everything protocol-level (framing, de-duplication, piggy-backed vs separate responses,
+// endpoint (adapters/lib/coap) per datagram transport over a shared handler (the UDP sockets, and
+// every `datagram/*` service with protocol coap, such as a modem's NB-IoT socket), and sweeps
+// expired state. Everything protocol-level (framing, de-duplication, piggy-backed vs separate responses,
 // Block1/Block2, retransmission) is the engine's; this folder is the EMQX pub/sub contract.
 import type { Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
+import type { DatagramTransport as ServiceDatagram } from '../../gateway/core/datagram.ts';
 import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
+import { followDatagrams } from '../lib/coap/datagrams.ts';
 import { Block1Assembler, CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
@@ -24,6 +27,9 @@ export class CoapAdapter implements Adapter {
   private readonly sockets: Socket[] = [];
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private unfollow?: () => void;
+  /** Datagrams a provided transport refused (modem busy): one line per transport per minute. */
+  private readonly sendLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => this.ctx?.log.warn(f, m) });
 
   constructor(private readonly cfg: CoapConfig) {}
 
@@ -78,17 +84,31 @@ export class CoapAdapter implements Adapter {
       }
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`CoAP socket failed: ${err.message}`)));
+    this.unfollow = followDatagrams(ctx.services, 'coap', {
+      attach: (t) => this.attachService(t),
+      detach: (ep, name, why) => {
+        ctx.log.info({ transport: name, why }, `CoAP stopped serving datagram transport ${name}: ${why}`);
+        this.detach(ep);
+      },
+    });
     const sweepMs = Math.max(50, Math.min(1000, cfg.heartbeat / 4));
     this.timer = setInterval(() => this.sweep(), sweepMs);
     this.timer.unref();
     ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, connection_required: cfg.connection_required, mountpoint: cfg.mountpoint }, 'CoAP listening');
   }
 
+  /** A provided transport (a modem's socket): same engine, same handler, its own size limit. */
+  private attachService(t: ServiceDatagram): CoapEndpoint {
+    const ep = this.attach(t.name, t);
+    this.ctx!.log.info({ transport: t.name, max_datagram: t.maxDatagram, block_size: ep.blockSize }, `CoAP serving datagram transport ${t.name}`);
+    return ep;
+  }
+
   /**
-   * Serves CoAP over a datagram transport: a UDP socket here, the datagrams of an NB-IoT modem's
-   * socket later. `id` names the transport in peer keys and logs.
+   * Serves CoAP over a datagram transport: a UDP socket, or a provided DatagramTransport (a modem's
+   * socket). `id` names the transport in peer keys and logs.
    */
-  attach(id: string, transport: DatagramTransport): CoapEndpoint {
+  attach(id: string, transport: DatagramTransport | ServiceDatagram): CoapEndpoint {
     const handler = this.handler;
     if (!this.ctx || !handler) throw new Error(`CoAP adapter not started: cannot attach transport ${id}`);
     const { cfg } = this;
@@ -153,6 +173,10 @@ export class CoapAdapter implements Adapter {
         ctx.log.debug({ peer: addressText(peer), reason }, 'malformed CoAP datagram');
       },
       error: (err, peer) => ctx.log.error({ peer: addressText(peer), err: err.message }, 'CoAP request processing failed'),
+      sendFailed: (err, peer) => {
+        const id = endpoint().id;
+        this.sendLog.event(id, (more) => ({ fields: { transport: id, peer: addressText(peer), err: err.message }, msg: `CoAP datagram to ${addressText(peer)} not sent through ${id}: ${err.message}${moreSuffix(more)}` }));
+      },
     };
   }
 
@@ -171,6 +195,7 @@ export class CoapAdapter implements Adapter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.unfollow?.();
     await this.handler?.observers.clear();
     this.assembler?.clear();
     this.auth?.clear();
@@ -185,6 +210,7 @@ export class CoapAdapter implements Adapter {
     this.limitedLog?.flushAll();
     this.handler?.flushLog();
     this.limitedLog?.clear();
+    this.sendLog.clear();
     this.endpoints.length = 0;
     this.sockets.length = 0;
   }

@@ -1,10 +1,9 @@
 // The CoAP request handler: routes a request by its URI (uri.ts) to publish, observe, the
 // connection resource or /.well-known/core, and answers with EMQX's codes. It never throws into
 // the engine: anything unexpected becomes an empty 5.00 and a log line.
-import type { AdapterContext, DeviceIdentity } from '../../gateway/core/adapter.ts';
+import type { AdapterContext, AuthResult, DeviceIdentity } from '../../gateway/core/adapter.ts';
 import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
-import type { AuthResult } from '../../gateway/auth/service.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
 import { szxFor, uintOption, type CoapEndpoint, type CoapOption, type CoapReply, type CoapRequest, type Peer, type Respond } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';

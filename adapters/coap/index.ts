@@ -9,5 +9,7 @@ export type { DatagramTransport } from '../lib/coap/index.ts';
 export const coapAdapter: AdapterDefinition<typeof coapConfigSchema> = {
   name: 'coap',
   configSchema: coapConfigSchema,
+  // Serves every datagram transport with protocol coap (a modem's NB-IoT socket) besides UDP.
+  uses: ['datagram/'],
   create: (config) => new CoapAdapter(config),
 };

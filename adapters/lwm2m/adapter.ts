@@ -1,8 +1,12 @@
 // The LwM2M adapter's lifecycle: binds UDP (IPv4 and, when available, IPv6), puts one CoAP
 // endpoint of the shared engine on each socket (serving the registration interface and sending
-// the commands from the same socket), loads the object model, and sweeps lifetimes and expiries.
+// the commands from the same socket) and on every `datagram/*` service with protocol lwm2m (a
+// modem's NB-IoT socket), loads the object model, and sweeps lifetimes and expiries.
 import type { Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
+import type { DatagramTransport as ServiceDatagram } from '../../gateway/core/datagram.ts';
+import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
+import { followDatagrams } from '../lib/coap/datagrams.ts';
 import { CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapOption, type CoapRequest, type DatagramTransport, type Respond } from '../lib/coap/index.ts';
 import type { Lwm2mConfig } from './config.ts';
 import type { CoapLink } from './link.ts';
@@ -17,6 +21,9 @@ export class Lwm2mAdapter implements Adapter {
   private readonly sockets: Socket[] = [];
   private timer?: NodeJS.Timeout;
   private stopped = false;
+  private unfollow?: () => void;
+  /** Datagrams a provided transport refused (modem busy): one line per transport per minute. */
+  private readonly sendLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => this.ctx?.log.warn(f, m) });
 
   constructor(private readonly cfg: Lwm2mConfig) {}
 
@@ -68,13 +75,29 @@ export class Lwm2mAdapter implements Adapter {
       }
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`LwM2M socket failed: ${err.message}`)));
+    // A device registered over a modem keeps its transport name: after the modem restarts, the new
+    // instance under the same name carries its commands again.
+    this.unfollow = followDatagrams(ctx.services, 'lwm2m', {
+      attach: (t) => this.attachService(t),
+      detach: (ep, name, why) => {
+        ctx.log.info({ transport: name, why }, `LwM2M stopped serving datagram transport ${name}: ${why}`);
+        if (this.endpoints.get(name) === ep) this.endpoints.delete(name);
+        ep.close();
+      },
+    });
     this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, cfg.lifetime_min / 4)));
     this.timer.unref();
     ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, objects: model.size, xml_files: files.length, mountpoint: cfg.mountpoint }, 'LwM2M listening');
   }
 
-  /** Serves LwM2M over a datagram transport: a UDP socket here, an NB-IoT modem's socket later. */
-  attach(id: string, transport: DatagramTransport): CoapEndpoint {
+  private attachService(t: ServiceDatagram): CoapEndpoint {
+    const ep = this.attach(t.name, t);
+    this.ctx!.log.info({ transport: t.name, max_datagram: t.maxDatagram, block_size: ep.blockSize }, `LwM2M serving datagram transport ${t.name}`);
+    return ep;
+  }
+
+  /** Serves LwM2M over a datagram transport: a UDP socket, or a provided one (a modem's socket). */
+  attach(id: string, transport: DatagramTransport | ServiceDatagram): CoapEndpoint {
     const ctx = this.ctx;
     if (!ctx) throw new Error(`LwM2M adapter not started: cannot attach transport ${id}`);
     const { coap } = this.cfg;
@@ -91,6 +114,7 @@ export class Lwm2mAdapter implements Adapter {
         ctx.log.debug({ transport: id, peer: `${peer.address}:${peer.port}`, reason }, 'malformed CoAP datagram on the LwM2M port');
       },
       error: (err, peer) => ctx.log.error({ transport: id, peer: `${peer.address}:${peer.port}`, err: err.message }, 'LwM2M request processing failed'),
+      sendFailed: (err, peer) => this.sendLog.event(id, (more) => ({ fields: { transport: id, peer: `${peer.address}:${peer.port}`, err: err.message }, msg: `LwM2M datagram to ${peer.address}:${peer.port} not sent through ${id}: ${err.message}${moreSuffix(more)}` })),
     });
     this.endpoints.set(id, ep);
     return ep;
@@ -135,6 +159,8 @@ export class Lwm2mAdapter implements Adapter {
     if (this.stopped) return;
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
+    this.unfollow?.();
+    this.sendLog.clear();
     for (const ep of this.endpoints.values()) ep.close();
     await this.server?.close();
     this.endpoints.clear();

@@ -8,5 +8,7 @@ export { Lwm2mAdapter } from './adapter.ts';
 export const lwm2mAdapter: AdapterDefinition<typeof lwm2mConfigSchema> = {
   name: 'lwm2m',
   configSchema: lwm2mConfigSchema,
+  // Serves every datagram transport with protocol lwm2m (a modem's NB-IoT socket) besides UDP.
+  uses: ['datagram/'],
   create: (config) => new Lwm2mAdapter(config),
 };

@@ -6,7 +6,7 @@ import type { DeliveredMessage, DeviceIdentity, Qos } from './message.ts';
 import type { DeviceRecord } from '../registry/registry.ts';
 import type { ServiceDeclaration, Services } from './services.ts';
 
-export type { DeviceIdentity, DeliveredMessage, Qos };
+export type { AuthResult, DeviceIdentity, DeliveredMessage, Qos };
 
 export interface PublishRequest {
   topic: string;

@@ -18,6 +18,7 @@
 // node-coap's rate, and a 100k-request flood from 1,000 addresses peaks at 134-139 MB RSS here
 // against 223-288 MB for node-coap with its defaults.
 import { parse, type ParsedPacket } from 'coap-packet';
+import type { DatagramTransport as CoreDatagram } from '../../../gateway/core/datagram.ts';
 import { blockSize, szxFor } from './block.ts';
 import { ClientRole, type ClientRequest } from './client.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -57,6 +58,39 @@ export interface EndpointEvents {
   malformed?(reason: string, peer: Peer): void;
   /** A handler threw, or a response could not be encoded. */
   error?(err: Error, peer: Peer): void;
+  /** A gateway/core DatagramTransport refused a datagram (modem busy, socket closed); CON ones are retransmitted. */
+  sendFailed?(err: Error, peer: Peer): void;
+}
+
+/** How the endpoint sends and listens, whichever kind of transport it was given. */
+interface Wire {
+  send(buf: Buffer, peer: Peer): void;
+  listen(cb: (msg: Buffer, peer: Peer) => void): () => void;
+  maxDatagram?: number;
+}
+
+const isCore = (t: DatagramTransport | CoreDatagram): t is CoreDatagram => typeof (t as CoreDatagram).onMessage === 'function';
+
+/**
+ * A dgram-style socket (UDP) or a gateway/core DatagramTransport (a modem's socket, provided as a
+ * service). Both reply to the address and port the datagram came from, through the same transport.
+ */
+function wireOf(t: DatagramTransport | CoreDatagram, failed: (err: Error, peer: Peer) => void): Wire {
+  if (isCore(t)) {
+    return {
+      maxDatagram: t.maxDatagram,
+      send: (buf, peer) => void t.send(buf, peer.port, peer.address).catch((err: Error) => failed(err, peer)),
+      listen: (cb) => t.onMessage((buf, from) => cb(buf, { address: from.address, port: from.port })),
+    };
+  }
+  return {
+    maxDatagram: t.maxDatagram,
+    send: (buf, peer) => t.send(buf, 0, buf.length, peer.port, peer.address, () => {}),
+    listen: (cb) => {
+      t.on('message', cb);
+      return () => t.off('message', cb);
+    },
+  };
 }
 
 /** The endpoint's side of the roles: sending, message ids, transmission of CON messages. */
@@ -92,23 +126,25 @@ export class CoapEndpoint implements Link {
   readonly client: ClientRole;
   private nextMid: number;
   private readonly awaiting = new Map<string, { on: ConfirmableCallbacks; tx: Retransmission }>();
-  private readonly onMessage = (msg: Buffer, rinfo: Peer) => this.receive(msg, rinfo);
+  private readonly wire: Wire;
+  private readonly unlisten: () => void;
   private closed = false;
   private readonly maxAwaiting: number;
   /** CON messages sent once without retransmission because maxAwaitingAck was reached. */
   untracked = 0;
 
-  constructor(readonly transport: DatagramTransport, opts: EndpointOptions, private readonly events: EndpointEvents = {}) {
+  constructor(readonly transport: DatagramTransport | CoreDatagram, opts: EndpointOptions, private readonly events: EndpointEvents = {}) {
     this.id = opts.id;
     this.clock = opts.clock ?? systemClock;
     this.params = { ...RFC7252_TRANSMISSION, ...opts.transmission };
-    this.maxMessageSize = opts.maxMessageSize ?? transport.maxDatagram ?? DEFAULT_MAX_MESSAGE;
+    this.wire = wireOf(transport, (err, peer) => this.events.sendFailed?.(err, peer));
+    this.maxMessageSize = opts.maxMessageSize ?? this.wire.maxDatagram ?? DEFAULT_MAX_MESSAGE;
     this.szx = Math.min(szxFor(opts.blockSize ?? 1024), szxFor(Math.max(16, this.maxMessageSize - BLOCK_OVERHEAD)));
     this.nextMid = Math.floor(this.clock.random() * 0x10000);
     this.maxAwaiting = opts.maxAwaitingAck ?? 10_000;
     this.server = new ServerRole(this, opts, (err, peer) => this.events.error?.(err, peer));
     this.client = new ClientRole(this, { maxBody: opts.maxResponseBody ?? 1024 * 1024, dedupEntries: opts.responseDedupEntries ?? 1000 });
-    transport.on('message', this.onMessage);
+    this.unlisten = this.wire.listen((msg, peer) => this.receive(msg, peer));
   }
 
   /** Block size in bytes that this endpoint uses for block-wise transfers. */
@@ -125,7 +161,7 @@ export class CoapEndpoint implements Link {
   send(buf: Buffer, peer: Peer): void {
     if (this.closed) return;
     try {
-      this.transport.send(buf, 0, buf.length, peer.port, peer.address, () => {});
+      this.wire.send(buf, peer);
     } catch (err) {
       // A closed socket throws synchronously: nothing can be sent any more, and nothing to tell.
       this.events.error?.(err as Error, peer);
@@ -173,7 +209,7 @@ export class CoapEndpoint implements Link {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.transport.off('message', this.onMessage);
+    this.unlisten();
     for (const { tx } of this.awaiting.values()) tx.stop();
     this.awaiting.clear();
     this.server.close();
