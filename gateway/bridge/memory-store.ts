@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { PublishRejected } from '../core/message.ts';
 import { frameSize, topicBucket, type LogRecord, type NewRecord } from './record.ts';
 import { BUCKETS, type Damage, type Dropped, type LaneStore, type OpenReport, type Pos, type ReadRecord } from './store.ts';
 
@@ -20,6 +21,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
   private next = 0;
   private total = 0;
   private scheduled = false;
+  private closed = false;
   readonly bytesWritten = 0;
   readonly syncs = 0;
 
@@ -48,6 +50,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
   }
 
   append(recs: NewRecord[]): Promise<void> {
+    if (this.closed) return Promise.reject(new PublishRejected('unavailable', `bridge queue lane ${this.name} is closed`));
     const ts = Date.now();
     for (const r of recs) {
       let c = this.chunks[this.chunks.length - 1];
@@ -107,6 +110,13 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
       this.total -= c.bytes;
       freed += c.bytes;
     }
+    // Like the segment log: a fully acknowledged last chunk goes too, an empty one takes its place.
+    const last = this.chunks[0]!;
+    if (this.chunks.length === 1 && last.records.length && this.next <= seq) {
+      this.chunks = [{ base: this.next, records: [], bytes: 0 }];
+      this.total -= last.bytes;
+      freed += last.bytes;
+    }
     return freed;
   }
 
@@ -117,5 +127,7 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     return { firstSeq: c.base, endSeq: this.chunks[0]!.base, bytes: c.bytes };
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    this.closed = true;
+  }
 }

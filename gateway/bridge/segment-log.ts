@@ -83,8 +83,14 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   advanceTo(seq: number): void {
     if (seq <= this.next) return;
     this.next = seq;
-    // Nothing is pending (this runs before appends), so the active segment's end is the next seq.
-    if (!this.pending.length && this.segments.length) this.active.end = Math.max(this.active.end, seq);
+    // Idle: the active segment's end is the next seq at once. While records are pending or being
+    // committed, the end must not pass them (a reader would skip them): the commit moves it.
+    if (!this.pending.length && !this.flushing && this.segments.length) this.advanceEnd();
+  }
+
+  /** With nothing pending, everything below `next` is durable or spent: the end moves there. */
+  private advanceEnd(): void {
+    if (!this.pending.length) this.active.end = Math.max(this.active.end, this.next);
   }
 
   private async createSegment(base: number): Promise<void> {
@@ -213,6 +219,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         durable = true;
         settleUpTo(j);
       }
+      this.advanceEnd();
       settleUpTo(items.length);
       this.emit('durable');
     } catch (err) {
@@ -224,6 +231,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       // lane's depth and every reader skip the gap instead of waiting for them.
       const last = items[items.length - 1];
       if (last) seg.end = Math.max(seg.end, last.rec.seq + 1);
+      this.advanceEnd();
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters.slice(settled)) w.reject(rej);
       // Readers learn that the end moved (past a gap, at least), so their positions move with it.

@@ -2,7 +2,8 @@ import type { EventEmitter } from 'node:events';
 import type { LogRecord, NewRecord } from './record.ts';
 
 // What a bridge consumer needs from a queue lane, whether it lives in segment files (durable) or
-// in memory (the `storage: memory` option and the benchmark's baseline).
+// in memory (the `storage: memory` option and the benchmark's baseline). Both implementations run
+// the one conformance suite in test/lane-store-suite.ts (lane-store.test.ts).
 
 /**
  * A place in a lane. `seq` is the truth; `seg`/`off` locate it in the files and are only a hint
@@ -68,20 +69,25 @@ export interface LaneStore extends EventEmitter<{ durable: []; damaged: [Damage]
   readonly nextSeq: number;
   /**
    * Makes the next record's seq at least `seq`: after a torn tail, seqs that may already have been
-   * sent (and de-duplicated upstream by their id) are never given out again.
+   * sent (and de-duplicated upstream by their id) are never given out again. Never goes back.
+   * When idle, endPos() moves to `seq` at once; with appends pending, once they are durable.
    */
   advanceTo(seq: number): void;
   /** Bytes held, including those waiting for the next commit. */
   readonly bytes: number;
   /** For each ordering bucket, the seq of its newest appended record (-1 = none). */
   readonly lastSeqOfBucket: Float64Array;
-  /** Deletes what every consumer has passed: whole segments ending at or before `seq`. */
+  /**
+   * Deletes what every consumer has passed: whole segments ending at or before `seq`, and the
+   * active one too when everything in it is before `seq` and nothing is being written (an empty
+   * one takes its place). Never a record at or after `seq`.
+   */
   release(seq: number): Promise<void>;
   /** Like release(), but synchronously takes the segments out of the byte count (files go later); returns the bytes freed. */
   releaseNow(seq: number): number;
   /** Removes the oldest sealed segment; undefined when none can go. */
   dropOldest(): Dropped | undefined;
-  /** Waits for the pending commit, then closes files. */
+  /** Waits for the pending commit, then closes files; appends after it are refused (PublishRejected). */
   close(): Promise<void>;
   readonly bytesWritten: number;
   readonly syncs: number;
