@@ -41,16 +41,48 @@ const lora = z.strictObject({
   sync_word: z.string().regex(/^[0-9a-fA-F]{1,2}$/, 'sync_word is 1-2 hex digits, e.g. "12"').default('12'),
 });
 
+const backoff = (min: number, max: number) =>
+  z
+    .strictObject({
+      min: duration().default(min),
+      max: duration().default(max),
+    })
+    .prefault({});
+
+const nbiot = z.strictObject({
+  /** The UDP port the module listens on (AT+NSOCR / AT+QIOPEN "UDP SERVICE"); devices send to it. */
+  listen_port: z.number().int().min(1).max(65535).default(5683),
+  /** What the datagrams are: coap and lwm2m go to those adapters' engines, raw is published as it is. */
+  protocol: z.enum(['coap', 'lwm2m', 'raw']).default('coap'),
+  /** The private APN (bg96: AT+QICSGP). Default: what the network or the SIM provides. */
+  apn: z.string().regex(/^[A-Za-z0-9._-]{1,100}$/, 'apn: letters, digits, ".", "_" and "-" (e.g. iot.example.net)').optional(),
+  /** Bytes per datagram the module takes. Default 512 (bc95; set 1358 for a BC28) or 1460 (bg96). */
+  max_datagram: z.number().int().min(64).max(1460).optional(),
+  /** How long to wait between registration checks while the module is not registered (doubling from min to max). */
+  attach_retry: backoff(1000, 60_000),
+});
+
+const LORA_TYPES = ['rak3172', 'rn2483'] as const;
+const NBIOT_TYPES = ['bc95', 'bg96'] as const;
+
+const LORA_DEFAULTS = lora.parse({});
+const NBIOT_DEFAULTS = nbiot.parse({});
+
 const modem = z
   .strictObject({
-    /** Used in topics (lora/{name}/up) and log lines. */
+    /** Used in topics (lora/{name}/up, nbiot/{name}/...) and log lines. */
     name: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/, 'modem name: 1-32 letters, digits, "_" or "-" (it is used in topics)'),
-    type: z.enum(['rak3172', 'rn2483']),
+    type: z.enum([...LORA_TYPES, ...NBIOT_TYPES]),
     /** Configured, never guessed: /dev/serial0, /dev/ttyUSB0, /dev/serial/by-id/... */
     path: z.string().min(1),
-    /** Default: 115200 for rak3172 (RUI3), 57600 for rn2483. */
+    /** Default: 115200 for rak3172 (RUI3) and bg96, 57600 for rn2483, 9600 for bc95. */
     baud: z.number().int().positive().optional(),
-    lora: lora.prefault({}),
+    /** LoRa modules only (rak3172, rn2483). */
+    lora: lora.optional(),
+    /** NB-IoT modules only (bc95, bg96). */
+    nbiot: nbiot.optional(),
+    /** NB-IoT: signal, registration, operator and address are read this often (metrics, nbiot/{name}/status). */
+    health_interval: duration().default(60_000),
     frames: z.enum(['raw', 'fieldgate']).default('raw'),
     /** fieldgate frames: the nodes accepted from; frames from any other node id are dropped and counted. */
     nodes: z.array(node).default([]),
@@ -73,24 +105,29 @@ const modem = z
       .strictObject({
         /** A plain command's final result. */
         command: duration().default(1000),
-        /** A reboot (mode switch, soft reset) until its banner. */
-        reboot: duration().default(5000),
+        /** A reboot (mode switch, soft reset) until its banner. Default 5 s for LoRa modules, 30 s for NB-IoT ones. */
+        reboot: duration().optional(),
+        /** NB-IoT: commands that wait for the network (AT+CFUN=1, AT+QIACT, AT+QIOPEN, a send). */
+        network: duration().default(60_000),
         /** Added to the computed airtime when waiting for the end of a transmission. */
         tx_margin: duration().default(1000),
       })
       .prefault({}),
     /** An idle modem is pinged this often; a silent one goes down the recovery ladder. */
     probe_interval: duration().default(30_000),
-    reconnect: z
-      .strictObject({
-        min: duration().default(500),
-        max: duration().default(30_000),
-      })
-      .prefault({}),
+    reconnect: backoff(500, 30_000),
   })
   .superRefine((m, ctx) => {
+    const isNbiot = (NBIOT_TYPES as readonly string[]).includes(m.type);
+    if (isNbiot) {
+      if (m.lora) ctx.addIssue({ code: 'custom', path: ['lora'], message: `modem ${m.name}: lora settings are for LoRa modules; a ${m.type} takes nbiot: { listen_port, protocol }` });
+      if (m.frames !== 'raw' || m.nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['frames'], message: `modem ${m.name}: frames and nodes are for LoRa modules; a ${m.type} takes nbiot: { protocol: raw }` });
+      if (m.type === 'bc95' && (m.nbiot?.max_datagram ?? 0) > 1358) ctx.addIssue({ code: 'custom', path: ['nbiot', 'max_datagram'], message: `modem ${m.name}: a bc95 family module takes at most 1358 bytes per datagram (BC28; 512 for a BC95)` });
+      return;
+    }
+    if (m.nbiot) ctx.addIssue({ code: 'custom', path: ['nbiot'], message: `modem ${m.name}: nbiot settings are for NB-IoT modules (bc95, bg96), not a ${m.type}` });
     // What each module accepts (modems.md §1.1, §1.3): caught here, bring-up would otherwise fail forever.
-    const l = m.lora;
+    const l = m.lora ?? LORA_DEFAULTS;
     if (m.type === 'rn2483') {
       if (l.sf < 7) ctx.addIssue({ code: 'custom', path: ['lora', 'sf'], message: `modem ${m.name}: an rn2483 supports SF7-SF12, not SF${l.sf}` });
       if (l.power < -3 || l.power > 15) ctx.addIssue({ code: 'custom', path: ['lora', 'power'], message: `modem ${m.name}: an rn2483 transmits at -3..15 dBm, not ${l.power}` });
@@ -106,10 +143,15 @@ const modem = z
       if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: node ${n.id} is listed twice` });
       seen.add(n.id);
     }
+  })
+  // Each family's section is filled with its defaults, so the code reads cfg.lora / cfg.nbiot directly.
+  .transform((m) => {
+    const isNbiot = (NBIOT_TYPES as readonly string[]).includes(m.type);
+    return { ...m, lora: m.lora ?? LORA_DEFAULTS, nbiot: m.nbiot ?? NBIOT_DEFAULTS, timeouts: { ...m.timeouts, reboot: m.timeouts.reboot ?? (isNbiot ? 30_000 : 5000) } };
   });
 
 /**
- * `adapters.modem` in fieldgate.yaml: LoRa P2P modules on serial ports. Disabled by default: it
+ * `adapters.modem` in fieldgate.yaml: LoRa P2P and NB-IoT modules on serial ports. Disabled by default: it
  * opens serial ports, which must be configured explicitly.
  */
 export const modemConfigSchema = z
@@ -139,4 +181,9 @@ export const countersPath = (m: ModemConfig, dataDir: string | undefined): strin
 /** Where a modem's duty-cycle ledger (the last hour's transmissions) is kept across restarts. */
 export const ledgerPath = (m: ModemConfig, dataDir: string | undefined): string => resolve(dataDir ?? 'data', `lora-dutycycle-${m.name}.json`);
 
-export const defaultBaud = (m: ModemConfig): number => m.baud ?? (m.type === 'rn2483' ? 57600 : 115200);
+export const defaultBaud = (m: ModemConfig): number => m.baud ?? (m.type === 'rn2483' ? 57600 : m.type === 'bc95' ? 9600 : 115200);
+
+export const isNbiotModem = (m: ModemConfig): boolean => (NBIOT_TYPES as readonly string[]).includes(m.type);
+
+/** Bytes per datagram: configured, or the module family's limit (modems.md §4.9). */
+export const maxDatagram = (m: ModemConfig): number => m.nbiot.max_datagram ?? (m.type === 'bg96' ? 1460 : 512);

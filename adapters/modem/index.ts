@@ -1,20 +1,21 @@
 import type { Adapter, AdapterContext, AdapterDefinition } from '../../gateway/core/adapter.ts';
-import { modemConfigSchema, type ModemAdapterConfig } from './config.ts';
+import { isNbiotModem, modemConfigSchema, type ModemAdapterConfig } from './config.ts';
 import { ModemRuntime } from './modem.ts';
+import { NbiotModem } from './nbiot/modem.ts';
 
 /**
- * The serial modem adapter: LoRa P2P modules (RAK3172 with RUI3, RN2483) on UART or USB serial
- * ports (docs/modem.md). Each configured modem runs on its own; one whose port is missing or whose
+ * The serial modem adapter: LoRa P2P modules (RAK3172 with RUI3, RN2483) and NB-IoT modules
+ * (BC95 family, BG96 family) on UART or USB serial ports (docs/modem.md). Each configured modem runs on its own; one whose port is missing or whose
  * module hangs is retried in the background and never holds up the others or the gateway.
  */
 class ModemAdapter implements Adapter {
-  private modems: ModemRuntime[] = [];
+  private modems: (ModemRuntime | NbiotModem)[] = [];
 
   constructor(private readonly cfg: ModemAdapterConfig) {}
 
   async start(ctx: AdapterContext): Promise<void> {
     // Built first, so a bad decoder script or frequency fails the start with its message before any port opens.
-    const modems = this.cfg.modems.map((m) => new ModemRuntime(m, ctx));
+    const modems = this.cfg.modems.map((m) => (isNbiotModem(m) ? new NbiotModem(m, ctx) : new ModemRuntime(m, ctx)));
     this.modems = modems;
     try {
       for (const m of modems) await m.start();

@@ -29,7 +29,7 @@ export interface ModemTestGateway {
 export const FAST = { timeouts: { command: '800ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
 
 /** `dataDir`: a gateway.data_dir that outlives this gateway (a restart test); else a temp dir removed at stop. */
-export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string } = {}): Promise<ModemTestGateway> {
+export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string; adapters?: Record<string, unknown> } = {}): Promise<ModemTestGateway> {
   const dir = opts.dataDir !== undefined ? { path: opts.dataDir, remove: () => {} } : tempDir();
   const logs: LogLine[] = [];
   const sink = new Writable({
@@ -44,7 +44,8 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
     http: { enabled: false },
     log: { level: 'debug' },
     // A LoRa node has no IP address, so acl_nomatch (deny) applies: the rule docs/modem.md gives.
-    auth: { acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status'] }] },
+    // NB-IoT devices have operator addresses (not loopback): the rule docs/modem.md gives for them too.
+    auth: { acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status', 'nbiot/+/%c/up', 'nbiot/%c/status'] }] },
     adapters: { modem: { enabled: true, modems: modems.map((m) => ({ ...FAST, ...m })) } },
   };
   const config = validateConfig(buildSchema([modemAdapter]), doc, 'test');

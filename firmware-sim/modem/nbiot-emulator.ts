@@ -1,0 +1,153 @@
+import { SerialEmulator, type SerialEmulatorOptions } from './serial-emulator.ts';
+
+/** A UDP datagram on the operator's network, between an NB-IoT device and the gateway's module. */
+export interface Datagram {
+  /** The device's address and port (the source of an uplink, the destination of a reply). */
+  address: string;
+  port: number;
+  payload: Buffer;
+}
+
+export interface NbiotEmulatorOptions extends SerialEmulatorOptions {
+  /** Echo at power-on (both modules ship with echo on). */
+  echo?: boolean;
+  /** In coverage at power-on: the module registers as soon as it is switched on. Default true. */
+  coverage?: boolean;
+  /** The address the network gives the module. */
+  ip?: string;
+  csq?: number;
+}
+
+/**
+ * What the BC95 and BG96 emulators share (modems.md §3, §7): the 3GPP TS 27.007 commands for
+ * power, registration, attach, address and signal, the CME error mode, and the network around the
+ * module: datagrams from devices (lost while the module is not registered or has no socket on
+ * their port, as on a real network) and a listener for what the module sends.
+ */
+export abstract class NbiotEmulator extends SerialEmulator {
+  protected echo: boolean;
+  protected readonly echoAtPowerOn: boolean;
+  protected cmee = 0;
+  protected cfun = 1;
+  coverage: boolean;
+  ip: string;
+  csq: number;
+  /** Datagrams the module put on the network, in order. */
+  readonly sent: Datagram[] = [];
+  /** Datagrams from devices that found no registered module or no socket. */
+  lost = 0;
+  private readonly sendListeners = new Set<(d: Datagram) => void>();
+  /** The next commands matching `match` answer +CME ERROR: code (or ERROR without AT+CMEE=1). */
+  private cmeFault: { code: number; count: number; match: RegExp } | undefined;
+
+  constructor(opts: NbiotEmulatorOptions = {}) {
+    super(opts);
+    this.echoAtPowerOn = opts.echo ?? true;
+    this.echo = this.echoAtPowerOn;
+    this.coverage = opts.coverage ?? true;
+    this.ip = opts.ip ?? '10.64.0.1';
+    this.csq = opts.csq ?? 23;
+  }
+
+  /** Registered on the network: switched on and in coverage. */
+  get registered(): boolean {
+    return this.cfun === 1 && this.coverage;
+  }
+
+  /** The module leaves coverage (or the network refuses it): registration is lost at once. */
+  loseCoverage(): void {
+    this.coverage = false;
+    this.onCoverageLost();
+  }
+
+  /** Coverage is back: the module registers again by itself (it was never switched off). */
+  regainCoverage(): void {
+    this.coverage = true;
+  }
+
+  /** A device sends a datagram to the module's address, on `toPort` (default: the first socket's port). */
+  abstract deliver(d: Datagram, toPort?: number): void;
+  /** The network closes the socket (BC95 +NSOCLI, BG96 +QIURC: "closed"). */
+  abstract closeSocket(): void;
+  /** Ports of the sockets open now. */
+  abstract get openPorts(): number[];
+  protected onCoverageLost(): void {}
+
+  /** Called for every datagram the module sends (a device simulator listens here). */
+  onSend(fn: (d: Datagram) => void): () => void {
+    this.sendListeners.add(fn);
+    return () => this.sendListeners.delete(fn);
+  }
+
+  /** The next `count` commands matching `match` (default: any) answer +CME ERROR: `code`. */
+  cmeError(code: number, count = 1, match = /./): void {
+    this.cmeFault = { code, count, match };
+  }
+
+  protected transmit(d: Datagram): void {
+    this.sent.push(d);
+    for (const fn of this.sendListeners) fn(d);
+  }
+
+  protected powerOn(): void {
+    this.echo = this.echoAtPowerOn;
+    this.cmee = 0;
+    this.cfun = 1;
+  }
+
+  protected error(code: number): void {
+    this.final(this.cmee === 1 ? `+CME ERROR: ${code}` : 'ERROR');
+  }
+
+  /** The separator after a response name: BC95 writes `+CSQ:23,99`, BG96 `+CSQ: 23,99`. */
+  protected abstract readonly sep: string;
+  protected abstract readonly operator: string;
+  /** The module-specific command set; returns false when the command is unknown. */
+  protected abstract command(line: string, up: string): boolean;
+
+  protected onCommand(line: string): void {
+    if (this.echo) this.say(line);
+    const up = line.toUpperCase();
+    const f = this.cmeFault;
+    if (f && f.match.test(line)) {
+      if (--f.count <= 0) this.cmeFault = undefined;
+      return this.error(f.code);
+    }
+    if (this.common(up)) return;
+    if (!this.command(line, up)) this.final('ERROR');
+  }
+
+  private common(up: string): boolean {
+    const s = this.sep;
+    const reply = (...lines: string[]) => {
+      this.say(...lines);
+      this.final('OK');
+    };
+    if (up === 'AT') return (this.final('OK'), true);
+    if (up === 'ATE0' || up === 'ATE1') {
+      this.echo = up === 'ATE1';
+      return (this.final('OK'), true);
+    }
+    let m = /^AT\+CMEE=([012])$/.exec(up);
+    if (m) return ((this.cmee = Number(m[1])), this.final('OK'), true);
+    if (up === 'AT+CFUN?') return (reply(`+CFUN:${s}${this.cfun}`), true);
+    m = /^AT\+CFUN=([01])$/.exec(up);
+    if (m) {
+      this.cfun = Number(m[1]);
+      if (this.cfun === 0) this.onCoverageLost();
+      return (this.final('OK'), true);
+    }
+    // CEREG stat (3GPP TS 27.007 10.1.22): 1 registered home, 2 searching, 0 not searching.
+    if (up === 'AT+CEREG?') return (reply(`+CEREG:${s}0,${this.registered ? 1 : this.cfun === 1 ? 2 : 0}`), true);
+    if (/^AT\+CEREG=[0-5]$/.test(up)) return (this.final('OK'), true);
+    if (up === 'AT+CGATT?') return (reply(`+CGATT:${s}${this.registered ? 1 : 0}`), true);
+    if (/^AT\+CGATT=[01]$/.test(up)) return (this.final('OK'), true);
+    if (up === 'AT+CGPADDR' || up === 'AT+CGPADDR=1' || up === 'AT+CGPADDR=0') {
+      const cid = this.sep === '' ? 0 : 1;
+      return (this.registered ? reply(`+CGPADDR:${s}${cid},${this.ip}`) : reply(`+CGPADDR:${s}${cid}`), true);
+    }
+    if (up === 'AT+CSQ') return (reply(`+CSQ:${s}${this.registered ? this.csq : 99},99`), true);
+    if (up === 'AT+COPS?') return (reply(this.registered ? `+COPS:${s}${this.operator}` : `+COPS:${s}0`), true);
+    return false;
+  }
+}
