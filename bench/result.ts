@@ -2,10 +2,16 @@
 export interface Result {
   scenario: string;
   metric: string;
+  /** The median when the scenario ran rounds. */
   value: number;
   unit: string;
   baseline?: number;
   ratio?: number;
+  /** Range over the rounds (value is their median). */
+  min?: number;
+  max?: number;
+  /** What the ratio means, printed under the table: "fieldgate / Mosquitto, higher is better". */
+  means?: string;
 }
 
 export interface Scenario {

@@ -1,11 +1,15 @@
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Result, Scenario } from './result.ts';
 
 // `npm run bench` runs every scenario in bench/scenarios/; `npm run bench -- NAME [NAME...]` runs
-// the named ones. Prints a table and writes bench/results/latest.json. Ratios compare two paths
-// measured in this same run, because these machines are too noisy for absolute thresholds.
+// the named ones; `--quick` runs fewer rounds and messages (development; closing figures come from
+// the full mode). Prints a table (medians with min-max over the rounds where a scenario ran
+// rounds), what each ratio means, and writes bench/results/latest.json. Ratios compare two paths
+// measured in this same run, because these machines are too noisy for absolute thresholds; each
+// scenario also records the 1-minute load average when it ended, which says how noisy it was.
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -22,11 +26,14 @@ async function loadScenarios(): Promise<Scenario[]> {
 }
 
 function table(rows: Result[]): string {
-  const head = ['scenario', 'metric', 'value', 'unit', 'baseline', 'ratio'];
-  const cells = rows.map((r) => [r.scenario, r.metric, fmt(r.value), r.unit, r.baseline === undefined ? '' : fmt(r.baseline), r.ratio === undefined ? '' : r.ratio.toFixed(3)]);
+  const head = ['scenario', 'metric', 'value', 'min-max', 'unit', 'baseline', 'ratio'];
+  const range = (r: Result) => (r.min === undefined || r.max === undefined ? '' : `${fmt(r.min)}-${fmt(r.max)}`);
+  const cells = rows.map((r) => [r.scenario, r.metric, fmt(r.value), range(r), r.unit, r.baseline === undefined ? '' : fmt(r.baseline), r.ratio === undefined ? '' : r.ratio.toFixed(3)]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
-  const line = (c: string[]) => c.map((x, i) => (i >= 2 && i !== 3 ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line)].join('\n');
+  const right = new Set([2, 3, 5, 6]);
+  const line = (c: string[]) => c.map((x, i) => (right.has(i) ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
+  const notes = rows.filter((r) => r.means && r.ratio !== undefined).map((r) => `  ${r.scenario} ${r.metric}: ratio = ${r.means}`);
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line), ...(notes.length ? ['', 'What the ratios mean:', ...notes] : [])].join('\n');
 }
 
 function fmt(n: number): string {
@@ -34,6 +41,8 @@ function fmt(n: number): string {
 }
 
 async function main(): Promise<void> {
+  // Before the scenarios are imported: they size their runs when loaded.
+  if (process.argv.includes('--quick')) process.env.BENCH_QUICK = '1';
   const wanted = process.argv.slice(2).filter((a) => !a.startsWith('-'));
   const all = await loadScenarios();
   const unknown = wanted.filter((w) => !all.some((s) => s.name === w));
@@ -48,6 +57,7 @@ async function main(): Promise<void> {
     process.stderr.write(`bench: ${s.name}${s.description ? ` (${s.description})` : ''}\n`);
     try {
       results.push(...(await s.run()));
+      results.push({ scenario: s.name, metric: 'load_average_1m_at_end', value: Math.round(loadavg()[0]! * 100) / 100, unit: 'load' });
     } catch (err) {
       failed++;
       process.stderr.write(`bench: ${s.name} failed: ${(err as Error).stack ?? err}\n`);

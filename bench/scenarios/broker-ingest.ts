@@ -1,54 +1,65 @@
-import { createServer, type AddressInfo } from 'node:net';
-import { Aedes } from 'aedes';
-import { buildSchema } from '../../gateway/app/config.ts';
-import { Gateway } from '../../gateway/app/gateway.ts';
-import { validateConfig } from '../../gateway/config/load.ts';
-import { createLogger } from '../../gateway/log/logger.ts';
-import { withRatio, type Result, type Scenario } from '../result.ts';
-import { mqttClient, rate } from '../load.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { generator, runLoadgen, type LoadgenOutput } from '../loadgen.ts';
+import type { Result, Scenario } from '../result.ts';
+import { alternate, pick, row } from '../rounds.ts';
+import { mosquittoInstalled, startBareAedes, startFieldgate, startMosquitto, type Server } from '../servers.ts';
 
-const COUNT = Number(process.env.BENCH_BROKER_INGEST_COUNT ?? 50_000);
-const WINDOW = 64;
-const PAYLOAD = Buffer.alloc(100, 0x61);
+// The broker alone, over TCP both ways: 4 publishers -> 1 subscriber (100-byte payloads, 64 in
+// flight per publisher), QoS 0 and QoS 1, driven by the one load generator (bench/loadgen.ts) in
+// its own process, into three servers in their own processes, rounds alternated:
+//  - fieldgate: the release bundle, adapters and HTTP API off, under the unit's V8 flags;
+//  - bare aedes over TCP, its defaults, under the same flags (what fieldgate is built on);
+//  - Mosquitto (when installed) with no queue or in-flight limit, so that it loses nothing either.
+// The ratios are fieldgate's median messages/s received by the subscriber over each baseline's.
 
-/** Bare aedes fed over TCP by MQTT.js: the baseline the gateway's in-process path is compared to. */
-async function bareAedes(): Promise<number> {
-  const broker = await Aedes.createBroker();
-  const server = createServer(broker.handle);
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  const port = (server.address() as AddressInfo).port;
-  const c = await mqttClient(`mqtt://127.0.0.1:${port}`);
-  const perSec = await rate(COUNT, WINDOW, (i) => c.publishAsync(`bench/${i % 16}`, PAYLOAD, { qos: 1 }));
-  await c.endAsync();
-  await new Promise<void>((r) => server.close(() => r()));
-  await new Promise<void>((r) => broker.close(() => r()));
-  return perSec;
-}
+const ROUNDS = pick(2, 5);
+const CASES = [
+  { qos: 0, count: pick(50_000, 300_000) },
+  { qos: 1, count: pick(30_000, 150_000) },
+];
 
-/** The gateway's message API, as an adapter would publish: auth, ACL, ingress hooks, broker. */
-async function gatewayPath(): Promise<number> {
-  const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-'));
-  const config = validateConfig(buildSchema([]), { gateway: { data_dir: dir }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: 'silent' }, http: { enabled: false } }, 'bench');
-  const gw = new Gateway({ config, adapters: [], log: createLogger({ level: 'silent', format: 'json' }) });
-  await gw.start();
-  const device = { protocol: 'bench', id: 'dev1', address: '127.0.0.1:1' };
-  const { AdapterMessageApi } = await import('../../gateway/app/message-api.ts');
-  const api = new AdapterMessageApi({ broker: gw.broker, maxPacketSize: config.broker.max_packet_size, auth: gw.auth, registry: gw.registry, sys: gw.sys, metrics: gw.metrics }, () => {});
-  const perSec = await rate(COUNT, WINDOW, (i) => api.publish({ topic: `bench/${i % 16}`, payload: PAYLOAD, qos: 1, device }));
-  await gw.stop();
-  rmSync(dir, { recursive: true, force: true });
-  return perSec;
+/** Loadgen runs for one case, alternated over the servers. */
+async function measure(servers: Server[], qos: number, count: number): Promise<Map<string, LoadgenOutput[]>> {
+  return alternate(ROUNDS, servers.map((s) => s.name), (name, round) => {
+    const s = servers.find((x) => x.name === name)!;
+    return runLoadgen(['pubsub', '-p', String(s.port), '-n', '4', '-w', '64', '-q', String(qos), '-c', String(count), '-t', `bench/r${round}`, '-T', '300']);
+  });
 }
 
 export const scenario: Scenario = {
   name: 'broker-ingest',
-  description: `${COUNT} QoS 1 100-byte publishes: gateway message API vs bare aedes over TCP`,
+  description: `broker over TCP, 4 publishers -> 1 subscriber, QoS 0 and 1, ${ROUNDS} alternated rounds: fieldgate bundle vs bare aedes vs Mosquitto, one load generator for all`,
   async run(): Promise<Result[]> {
-    const baseline = await bareAedes();
-    const value = await gatewayPath();
-    return [withRatio({ scenario: 'broker-ingest', metric: 'msgs_per_sec', value, unit: 'msg/s', baseline })];
+    const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-broker-'));
+    const servers: Server[] = [];
+    try {
+      const gen = await generator();
+      servers.push(await startFieldgate(dir, 'fieldgate'));
+      servers.push(await startBareAedes('aedes'));
+      if (mosquittoInstalled()) servers.push(await startMosquitto(dir, 'mosquitto', ['max_queued_messages 0', 'max_inflight_messages 0']));
+      else process.stderr.write('bench: broker-ingest: mosquitto not installed, no Mosquitto baseline\n');
+      for (const s of servers) process.stderr.write(`bench: broker-ingest: ${s.name}: ${s.how}\n`);
+      const out: Result[] = [];
+      const sc = 'broker-ingest';
+      for (const { qos, count } of CASES) {
+        const runs = await measure(servers, qos, count);
+        const rate = (n: string) => (runs.get(n) ?? []).map((o) => Number(o.recv_per_sec));
+        const k = `qos${qos}_4to1_${count}`;
+        out.push(row(sc, `${k}_fieldgate_vs_aedes`, 'msg/s', rate('fieldgate'), { xs: rate('aedes'), means: 'fieldgate msg/s / bare aedes msg/s (same generator, both over TCP, both under the unit flags); higher is better' }));
+        if (runs.has('mosquitto')) out.push(row(sc, `${k}_fieldgate_vs_mosquitto`, 'msg/s', rate('fieldgate'), { xs: rate('mosquitto'), means: 'fieldgate msg/s / Mosquitto msg/s; higher is better' }));
+        for (const [name, rs] of runs) {
+          if (name !== 'fieldgate') out.push(row(sc, `${k}_${name}`, 'msg/s', rate(name)));
+          const lost = rs.reduce((n, o) => n + Number(o.lost), 0);
+          if (lost) out.push({ scenario: sc, metric: `${k}_${name}_lost_all_rounds`, value: lost, unit: 'msg' });
+          out.push(row(sc, `${k}_${name}_generator_cpu_per_100k`, `s (${gen.kind})`, rs.map((o) => (Number(o.cpu_s) / Number(o.received || o.acked)) * 100_000)));
+        }
+      }
+      return out;
+    } finally {
+      await Promise.all(servers.map((s) => s.stop()));
+      rmSync(dir, { recursive: true, force: true });
+    }
   },
 };
