@@ -36,6 +36,8 @@ class ModemAdapter implements Adapter {
 export const modemAdapter: AdapterDefinition<typeof modemConfigSchema> = {
   name: 'modem',
   configSchema: modemConfigSchema,
+  // NB-IoT modems with nbiot.protocol coap or lwm2m offer their socket as datagram/<modem name>.
+  provides: ['datagram/'],
   create: (config) => new ModemAdapter(config),
 };
 

@@ -2,6 +2,7 @@
 // simulated modules (socat ptys), an MQTT client on its broker, and the log lines it wrote.
 import { Writable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
+import { builtinAdapters } from '../../gateway/app/adapters.ts';
 import { buildSchema } from '../../gateway/app/config.ts';
 import { Gateway } from '../../gateway/app/gateway.ts';
 import { validateConfig } from '../../gateway/config/load.ts';
@@ -28,8 +29,13 @@ export interface ModemTestGateway {
 /** Fast settings for tests: short timeouts (with room for a loaded 2-core machine), a probe every 150 ms, reconnect from 50 ms. */
 export const FAST = { timeouts: { command: '800ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
 
-/** `dataDir`: a gateway.data_dir that outlives this gateway (a restart test); else a temp dir removed at stop. */
-export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string; adapters?: Record<string, unknown> } = {}): Promise<ModemTestGateway> {
+/**
+ * `dataDir`: a gateway.data_dir that outlives this gateway (a restart test); else a temp dir removed at stop.
+ * `adapters`: sections of other built-in adapters to run too (the CoAP or LwM2M engine serving an
+ * NB-IoT modem's socket); every built-in adapter not named is disabled.
+ */
+export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string; adapters?: Record<string, unknown>; acl?: Record<string, unknown>[]; anonymous?: 'always' } = {}): Promise<ModemTestGateway> {
+  const others = opts.adapters ? Object.fromEntries(builtinAdapters.filter((a) => a.name !== 'modem').map((a) => [a.name, { enabled: false }])) : {};
   const dir = opts.dataDir !== undefined ? { path: opts.dataDir, remove: () => {} } : tempDir();
   const logs: LogLine[] = [];
   const sink = new Writable({
@@ -45,11 +51,12 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
     log: { level: 'debug' },
     // A LoRa node has no IP address, so acl_nomatch (deny) applies: the rule docs/modem.md gives.
     // NB-IoT devices have operator addresses (not loopback): the rule docs/modem.md gives for them too.
-    auth: { acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status', 'nbiot/+/%c/up', 'nbiot/%c/status'] }] },
-    adapters: { modem: { enabled: true, modems: modems.map((m) => ({ ...FAST, ...m })) } },
+    auth: { ...(opts.anonymous ? { allow_anonymous: opts.anonymous } : {}), acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status', 'nbiot/+/%c/up', 'nbiot/%c/status'] }, ...(opts.acl ?? [])] },
+    adapters: { ...others, ...opts.adapters, modem: { enabled: true, modems: modems.map((m) => ({ ...FAST, ...m })) } },
   };
-  const config = validateConfig(buildSchema([modemAdapter]), doc, 'test');
-  const gw = new Gateway({ config, adapters: [modemAdapter], log: createLogger({ level: 'debug', format: 'json', destination: sink }) });
+  const defs = opts.adapters ? builtinAdapters.map((a) => (a.name === 'modem' ? modemAdapter : a)) : [modemAdapter];
+  const config = validateConfig(buildSchema(defs), doc, 'test');
+  const gw = new Gateway({ config, adapters: defs, log: createLogger({ level: 'debug', format: 'json', destination: sink }) });
   await gw.start();
   const mq = await connect(`mqtt://127.0.0.1:${gw.broker.ports.tcp}`);
   const got: ModemTestGateway['got'] = [];
