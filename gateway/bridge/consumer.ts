@@ -119,7 +119,8 @@ export class Consumer {
       const store = deps.lanes[name];
       const head = store.headPos();
       const end = store.endPos();
-      const saved = deps.start[name];
+      const checkpoint = deps.start[name];
+      const saved = checkpoint && store.fromCheckpoint(checkpoint);
       // A checkpoint past the end can only come from a log cut short by damage: resume at the end.
       const resume = !saved || saved.seq <= head.seq ? head : saved.seq > end.seq ? end : saved;
       return { name, store, live: cursor(resume), credit: 0, inflight: new Map(), resume };

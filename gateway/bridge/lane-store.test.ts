@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tempDir } from '../test/helpers.ts';
 import { MemoryStore } from './memory-store.ts';
 import { SegmentLog } from './segment-log.ts';
@@ -8,7 +10,13 @@ import { laneStoreSuite } from './test/lane-store-suite.ts';
 laneStoreSuite('SegmentLog', (segmentBytes) => {
   const dir = tempDir('fieldgate-lanestore-');
   const make = () => new SegmentLog({ dir: dir.path, name: 'normal', segmentBytes, syncInterval: 1 });
-  return { store: make(), reopen: make, remove: dir.remove };
+  const tearTail = (bytes: number) => {
+    const file = join(dir.path, readdirSync(dir.path).filter((f) => f.endsWith('.seg')).sort().at(-1)!);
+    const buf = readFileSync(file);
+    buf.fill(0, Math.max(0, buf.length - bytes));
+    writeFileSync(file, buf);
+  };
+  return { store: make(), reopen: make, tearTail, remove: dir.remove };
 });
 
 laneStoreSuite('MemoryStore', (segmentBytes) => ({ store: new MemoryStore('normal', segmentBytes), remove: () => {} }));

@@ -91,6 +91,11 @@ export class MemoryStore extends EventEmitter<{ durable: []; damaged: [Damage] }
     return { records, end: { seq, seg: 0, off: 0 } };
   }
 
+  /** Nothing survives a restart here, and reads go by seq alone. */
+  fromCheckpoint(pos: Pos): Pos {
+    return pos;
+  }
+
   headPos(): Pos {
     return { seq: this.chunks[0]!.base, seg: 0, off: 0 };
   }

@@ -16,6 +16,12 @@ export interface Segment {
   fh?: FileHandle;
   /** Reads in progress on fh: it is not closed under them. */
   users?: number;
+  /**
+   * Set when open() cut a torn tail off this file: the size it was cut to. An offset past it in a
+   * position saved before (the checkpoint) pointed into bytes that are gone; new records are
+   * written from here.
+   */
+  cut?: number;
 }
 
 /**

@@ -239,6 +239,11 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     }
   }
 
+  fromCheckpoint(pos: Pos): Pos {
+    const seg = this.segments.find((s) => s.base === pos.seg);
+    return seg?.cut !== undefined && pos.off > seg.cut ? { seq: pos.seq, seg: pos.seg, off: seg.cut } : pos;
+  }
+
   headPos(): Pos {
     const s = this.segments[0]!;
     return { seq: s.base, seg: s.base, off: 0 };

@@ -51,6 +51,7 @@ export async function scanSegments(dir: string, lastSeqOfBucket: Float64Array, s
       await seg.fh.truncate(goodEnd);
       await seg.fh.datasync();
       seg.size = goodEnd;
+      seg.cut = goodEnd;
     }
     seg.end = Math.max(seg.base, lastSeq + 1);
     report.bytes += seg.size;

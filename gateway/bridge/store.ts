@@ -61,6 +61,12 @@ export interface LaneStore extends EventEmitter<{ durable: []; damaged: [Damage]
   append(recs: NewRecord[]): Promise<void>;
   /** Durable records from `from` on, about `maxBytes` of them; `end` is where to continue. */
   read(from: Pos, maxBytes: number): Promise<{ records: ReadRecord[]; end: Pos }>;
+  /**
+   * A position saved by an earlier run (the checkpoint), made safe to read from after open():
+   * its seq is kept, but a file offset into a tail that open() cut off points at the cut instead,
+   * where the records appended since are (else a reader would skip them).
+   */
+  fromCheckpoint(pos: Pos): Pos;
   /** The oldest record still held. */
   headPos(): Pos;
   /** Just past the newest durable record. */

@@ -13,10 +13,12 @@ import { Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 
 const skip = missingTool(MOSQUITTO, 'mosquitto');
 
-// todo: intermittent (1 run in 3 here): after the damage, only 3 of 5 new messages reach the cloud with
-// a new id within 10 s. Either ids are still reused in some layouts of the zeroed tail or two
-// messages are held back; it still runs and reports, but does not fail the suite until explained.
-test('a zeroed log tail holding messages one upstream acknowledged: no fg-id is reused and the loss is reported exactly', { skip, todo: 'intermittent: 3 of 5 new ids arrive in some runs (under investigation)' }, async () => {
+// It failed about 1 run in 3 with "3 of 5 new ids" (issue 17): no id was reused, but the
+// checkpoint's position kept its file offset into the zeroed tail, which open() had cut off. New
+// records were written below that offset, so the ones appended before the upstream's first read
+// were skipped (never sent, though acknowledged); later ones came from the tail cache by seq.
+// SegmentLog.fromCheckpoint now moves such an offset to the cut (lane-store-suite.ts covers it).
+test('a zeroed log tail holding messages one upstream acknowledged: no fg-id is reused and the loss is reported exactly', { skip }, async () => {
   const work = tempDir('fieldgate-taildamage-');
   const cloud = await Mosquitto.create(work.path);
   await cloud.start();
