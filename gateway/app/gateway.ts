@@ -6,41 +6,54 @@ import { Bridge } from '../bridge/bridge.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
 import { ServiceRegistry, type Services } from '../core/services.ts';
+import { ClientTracker } from '../http/clients.ts';
+import { BanList } from '../limits/banned.ts';
+import { ConnectionGate } from '../limits/gate.ts';
 import { applyReload, type ReloadResult } from '../lifecycle/reload.ts';
 import { ClientLog } from '../log/client-log.ts';
-import { ManagementPlane } from '../http/component.ts';
 import type { Logger } from '../log/logger.ts';
 import { Metrics } from '../metrics/metrics.ts';
 import { DeviceRegistry } from '../registry/registry.ts';
+import type { ComponentContext, ComponentDefinition, GatewayControls, GatewayView } from './component.ts';
+import { builtinComponents } from './components.ts';
 import type { GatewayConfig } from './config.ts';
 import { AdapterMessageApi } from './message-api.ts';
-import { AdapterSupervisor, type SupervisorOptions } from './supervisor.ts';
+import { gatewayControls, gatewayView } from './operator.ts';
+import { Supervisor, type SupervisorOptions, type UnitEntry, type UnitKind } from './supervisor.ts';
 import { VERSION } from './version.ts';
 
 export interface GatewayOptions {
   config: GatewayConfig;
   adapters: readonly AdapterDefinition[];
+  /** Non-protocol parts (the HTTP API); the built-in ones when absent. */
+  components?: readonly ComponentDefinition[];
   log: Logger;
   supervisor?: Partial<SupervisorOptions>;
 }
 
 /**
  * The composition root's running gateway. Start order: registry -> broker (+ listeners) -> $SYS ->
- * bridge -> adapters; stop runs in reverse, so consumers close before what they depend on.
+ * bridge -> adapters and components (providers of a service before its users); stop runs in
+ * reverse, so consumers close before what they depend on.
  */
 export class Gateway {
   readonly metrics = new Metrics();
   readonly ingress = new Ingress();
-  /** Services between adapters and components (a modem's datagram transports). */
+  /** Services between adapters and components (a modem's datagram transports, the HTTP API's address). */
   readonly services: ServiceRegistry;
   readonly auth: AuthService;
   readonly broker: Broker;
   readonly registry: DeviceRegistry;
   readonly sys: SysPublisher;
-  private readonly supervisor: AdapterSupervisor;
   readonly bridge: Bridge;
-  /** HTTP API, status page, Prometheus, traces, bans and rate limits (gateway/http). */
-  readonly ops: ManagementPlane;
+  /** Bans and rate limits: the data path's guard, in place before any listener opens. */
+  readonly limits: { bans: BanList; gate: ConnectionGate };
+  /** MQTT clients and subscriptions as the management plane shows them. */
+  readonly clients: ClientTracker;
+  readonly view: GatewayView;
+  readonly controls: GatewayControls;
+  private readonly supervisor: Supervisor;
+  private readonly removeLimitsHook: () => void;
   private started = false;
 
   constructor(private readonly opts: GatewayOptions) {
@@ -54,15 +67,41 @@ export class Gateway {
     // Constructed (its ingress hook in place) before any listener opens: a publish that arrives
     // while the log is still opening waits for it instead of being acknowledged unlogged.
     this.bridge = new Bridge(config.bridge, { gatewayId: config.gateway.id, dataDir: config.gateway.data_dir, broker: this.broker, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'bridge' }) });
-    this.ops = new ManagementPlane(this, { node: config.gateway.id, dataDir: config.gateway.data_dir, maxPacketSize: config.broker.max_packet_size, http: config.http, limits: config.limits, log: log.child({ component: 'http' }) });
-    // Here, not in start(): a dependency cycle or a missing required service is a configuration
-    // error, reported before any listener opens.
-    const entries = opts.adapters.map((def) => ({ def, config: (config.adapters as Record<string, { enabled: boolean }>)[def.name]! }));
-    this.supervisor = new AdapterSupervisor(entries, (name, fail, services) => this.adapterContext(name, fail, services), log.child({ component: 'supervisor' }), this.metrics, this.services, opts.supervisor);
+    this.limits = this.guard();
+    this.removeLimitsHook = this.ingress.addHook('limits', this.limits.gate.hook);
+    this.clients = new ClientTracker(this.broker);
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
     this.metrics.gaugeFn('devices/evicted', () => this.registry.evicted);
+    // Here, not in start(): a dependency cycle or a missing required service is a configuration
+    // error, reported before any listener opens.
+    this.supervisor = new Supervisor(this.units(), (unit, fail, services) => this.context(unit, fail, services), log.child({ component: 'supervisor' }), this.metrics, this.services, opts.supervisor);
+    const parts = { config: () => this.opts.config, supervisor: this.supervisor, broker: this.broker, auth: this.auth, bridge: this.bridge, registry: this.registry, services: this.services, metrics: this.metrics, clients: this.clients, bans: this.limits.bans };
+    this.view = gatewayView(parts);
+    this.controls = gatewayControls(parts);
+  }
+
+  /** Bans and per-client rate limits, checked before credentials and on every publish. */
+  private guard(): { bans: BanList; gate: ConnectionGate } {
+    const { config, log } = this.opts;
+    const bans = new BanList(config.gateway.data_dir);
+    const gate = new ConnectionGate(config.limits, bans, log.child({ component: 'limits' }));
+    this.auth.gate = (p) => gate.admit(p);
+    this.broker.on('disconnected', (s) => gate.forget(s.clientid));
+    return { bans, gate };
+  }
+
+  /** The one list: every adapter (its config section decides) and every component. */
+  private units(): UnitEntry[] {
+    const { config, adapters } = this.opts;
+    const sections = config.adapters as Record<string, { enabled: boolean }>;
+    const units: UnitEntry[] = adapters.map((def) => ({ kind: 'adapter', def, config: sections[def.name]! }));
+    for (const def of this.opts.components ?? builtinComponents) {
+      // The component gets the configuration current at each (re)start, reloads included.
+      units.push({ kind: 'component', def: { ...def, create: () => def.create(this.opts.config) }, config: { enabled: def.enabled(config) } });
+    }
+    return units;
   }
 
   async start(): Promise<void> {
@@ -70,7 +109,7 @@ export class Gateway {
     this.registry.onError = (err) => log.error({ err: err.message }, `cannot save the device registry in ${config.gateway.data_dir} (disk full or read-only?); devices are kept in memory and saving is retried`);
     const registryProblem = this.registry.load();
     if (registryProblem) log.warn(registryProblem);
-    const bansProblem = this.ops.load();
+    const bansProblem = this.limits.bans.load();
     if (bansProblem) log.warn(bansProblem);
     const ports = await this.broker.start();
     this.started = true;
@@ -78,16 +117,23 @@ export class Gateway {
     // Before adapters: from their first publish on, forwarded messages must reach the log.
     await this.bridge.start();
     await this.supervisor.startAll();
-    const http = await this.ops.start();
-    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : 'off', adapters: this.supervisor.health().map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
+    const http = this.services.get('http/api');
+    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : 'off', adapters: this.supervisor.health('adapter').map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
   }
 
-  private adapterContext(name: string, fail: (err: Error) => void, services: Services) {
-    const level = (this.opts.config.log.adapters[name] ?? this.opts.config.log.level) as LevelWithSilent;
+  private context(unit: { kind: UnitKind; name: string }, fail: (err: Error) => void, services: Services) {
+    const { config } = this.opts;
+    if (unit.kind === 'component') {
+      const log = this.opts.log.child({ component: unit.name });
+      const ctx: ComponentContext = { view: this.view, controls: this.controls, log, metrics: this.metrics, services, dataDir: config.gateway.data_dir, fail };
+      return { ctx, close: async () => {} };
+    }
+    const name = unit.name;
+    const level = (config.log.adapters[name] ?? config.log.level) as LevelWithSilent;
     const log = this.opts.log.child({ adapter: name }, { level });
-    const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: this.opts.config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
+    const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
     return {
-      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: this.opts.config.gateway.data_dir, services, fail },
+      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: config.gateway.data_dir, services, fail },
       close: (reason: string) => messages.close(reason),
     };
   }
@@ -99,26 +145,32 @@ export class Gateway {
     return result;
   }
 
+  /** Adapters' health, in start order. */
   health() {
-    return this.supervisor.health();
+    return this.supervisor.health('adapter');
+  }
+
+  components() {
+    return this.supervisor.health('component');
   }
 
   /**
-   * Stops accepting (listeners closed, MQTT clients disconnected, so nothing is acknowledged that
-   * the bridge could no longer log), stops adapters (reverse order), then the bridge (flush), then
-   * the broker, and saves the registry.
+   * Stops components (the HTTP API: no API publish while the gateway stops), then accepting
+   * (listeners closed, MQTT clients disconnected, so nothing is acknowledged that the bridge could
+   * no longer log), then adapters (reverse order), then the bridge (flush), then the broker, and
+   * saves the registry.
    */
   async stop(): Promise<void> {
     if (!this.started) return;
     this.started = false;
-    await this.ops.stop();
+    await this.supervisor.stopAll('component');
     await this.sys.offline(); // retained state "offline" reaches connected subscribers first
     await this.broker.stopAccepting();
     await this.supervisor.stopAll();
     await this.bridge.stop();
     this.sys.stop();
     await this.broker.stop();
-    this.ops.detach();
+    this.removeLimitsHook();
     this.registry.close();
   }
 }

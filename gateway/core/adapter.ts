@@ -80,6 +80,11 @@ export interface Adapter {
   start(ctx: AdapterContext): Promise<void>;
   /** Idempotent; release every socket, timer and subscription. */
   stop(): Promise<void>;
+  /**
+   * Optional: ends one device's session at an operator's request (`fieldgate`'s HTTP API), with
+   * `reason` (kicked) in its disconnected event. Resolves false when the adapter has no such device.
+   */
+  disconnect?(id: string, reason: string): Promise<boolean>;
 }
 
 /**

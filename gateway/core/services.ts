@@ -11,7 +11,10 @@ import type { DatagramTransport } from './datagram.ts';
  * covers `datagram/nb0`. Add a service by adding its name here (or by declaration merging).
  */
 export interface ServiceTypes {
+  /** A datagram socket another part serves (a modem's NB-IoT socket): gateway/core/datagram.ts. */
   [name: `datagram/${string}`]: DatagramTransport;
+  /** The HTTP management API, while it listens. */
+  'http/api': { url: string; host: string; port: number };
 }
 
 export type ServiceName = keyof ServiceTypes & string;
@@ -75,8 +78,8 @@ export class ServiceRegistry {
     for (const [name, e] of [...this.entries]) if (e.owner === owner) this.withdraw(owner, name);
   }
 
-  get(name: string): unknown {
-    return this.entries.get(name)?.value;
+  get<N extends ServiceName>(name: N): ServiceTypes[N] | undefined {
+    return this.entries.get(name)?.value as ServiceTypes[N] | undefined;
   }
 
   /** Provided names (with their owners), sorted, for health output. */
@@ -115,7 +118,7 @@ export class ServiceRegistry {
       withdraw: (name) => this.withdraw(owner, name),
       get: (name) => {
         mayUse(name);
-        return this.get(name) as never;
+        return this.get(name);
       },
       watch: (name, cb) => {
         mayUse(name);

@@ -1,26 +1,9 @@
 import type { Registry } from 'prom-client';
-import type { AdapterHealth } from '../app/supervisor.ts';
-import { VERSION } from '../app/version.ts';
-import type { AuthService } from '../auth/service.ts';
-import type { Bridge } from '../bridge/bridge.ts';
-import type { Broker } from '../broker/broker.ts';
-import type { Metrics } from '../metrics/metrics.ts';
-import type { DeviceRegistry } from '../registry/registry.ts';
-import { ClientTracker } from './clients.ts';
+import type { GatewayControls, GatewayView } from '../app/component.ts';
 import { exposition } from './prom-text.ts';
 import type { BridgeUpstreamStatus, OpsView } from './view.ts';
 
 const DROP = /^bridge\/dropped\/(.+)$/;
-
-/** The parts of the running gateway the management plane reads (the Gateway has them all). */
-export interface GatewayParts {
-  broker: Broker;
-  auth: AuthService;
-  registry: DeviceRegistry;
-  metrics: Metrics;
-  bridge: Bridge;
-  health(): AdapterHealth[];
-}
 
 /** Process metrics (CPU, memory, event loop, GC): prom-client's, created on the first scrape. */
 let processRegistry: Promise<Registry> | undefined;
@@ -33,38 +16,36 @@ function processMetrics(): Promise<Registry> {
   return processRegistry;
 }
 
-/** The management plane's view of a running gateway, from its public members only. */
-export function viewOf(gw: GatewayParts, opts: { node: string; maxPacketSize: number }): OpsView {
-  const startedAt = Date.now();
-  const clients = new ClientTracker(gw.broker);
+/** The management plane's view of a running gateway: the component's view and controls, shaped for the routes. */
+export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
   return {
-    node: opts.node,
-    version: VERSION,
-    startedAt,
-    maxPacketSize: opts.maxPacketSize,
-    adapters: () => gw.health(),
+    node: gw.node,
+    version: gw.version,
+    startedAt: gw.startedAt,
+    maxPacketSize: gw.maxPacketSize,
+    adapters: () => gw.adapters(),
     bridge: () => bridgeStatus(gw),
-    devices: (protocol) => gw.registry.list(protocol),
-    clients,
+    devices: (protocol) => gw.devices(protocol),
+    clients: gw.clients,
     snapshot: () => gw.metrics.snapshot(),
     metrics: async () => {
       const proc = await processMetrics();
       return { contentType: proc.contentType, text: exposition(gw.metrics.snapshot()) + (await proc.metrics()) };
     },
-    authorize: (p, action, topic) => gw.auth.authorize(p, action, topic),
-    publish: (msg) => gw.broker.publish(msg),
-    subscribe: (filter, onMessage) => gw.broker.subscribe(filter, onMessage),
+    authorize: (p, action, topic) => gw.authorize(p, action, topic),
+    publish: (msg) => controls.publish(msg),
+    subscribe: (filter, onMessage) => gw.subscribe(filter, onMessage),
   };
 }
 
-function bridgeStatus(gw: GatewayParts): BridgeUpstreamStatus[] {
+function bridgeStatus(gw: GatewayView): BridgeUpstreamStatus[] {
   const m = gw.metrics.snapshot();
   const dropped: Record<string, number> = {};
   for (const [k, v] of Object.entries(m)) {
     const d = DROP.exec(k);
     if (d?.[1]) dropped[d[1]] = v;
   }
-  return gw.bridge.health().map((u) => ({
+  return gw.bridge().map((u) => ({
     name: u.name,
     connected: u.connected,
     server: u.server ?? null,

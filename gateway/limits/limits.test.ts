@@ -105,7 +105,7 @@ describe('rate limits', () => {
       await until(() => order.filter((m) => m.startsWith('rl/flood')).length === N, 'every flood message delivered');
       assert.deepEqual(order.filter((m) => m.startsWith('rl/flood')), Array.from({ length: N }, (_, i) => `rl/flood:${i}`), 'none dropped, in order');
       assert.ok(order.indexOf('rl/fast:2') < order.indexOf(`rl/flood:${N - 1}`), 'the other client was not queued behind the flood');
-      assert.ok(g.gw.ops.gate.stats.slowed > 0, 'publishes were held');
+      assert.ok(g.gw.limits.gate.stats.slowed > 0, 'publishes were held');
       await Promise.all([sub.endAsync(), fast.endAsync(), slow.endAsync()]);
     } finally {
       await g.stop();
@@ -134,7 +134,7 @@ describe('rate limits', () => {
       assert.ok(order.filter((m) => m.startsWith('flooder')).length < N, 'the flood is still paced when the calm device is through');
       await until(() => order.filter((m) => m.startsWith('flooder')).length === N, 'every flood message delivered', 20_000);
       assert.deepEqual(order.filter((m) => m.startsWith('flooder')), Array.from({ length: N }, (_, i) => `flooder:${i}`), 'none dropped, in order');
-      assert.ok(g.gw.ops.gate.stats.slowed > 0, 'publishes were held');
+      assert.ok(g.gw.limits.gate.stats.slowed > 0, 'publishes were held');
       await sub.endAsync();
     } finally {
       for (const d of devices) d.destroy();

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
+import type { ComponentDefinition } from '../app/component.ts';
 import { buildSchema } from '../app/config.ts';
 import { Gateway } from '../app/gateway.ts';
 import type { SupervisorOptions } from '../app/supervisor.ts';
@@ -33,11 +34,11 @@ function merge(a: Doc, b: Doc): Doc {
 }
 
 /** A real gateway on 127.0.0.1 with an OS-chosen port and its own data directory. */
-export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>): Promise<TestGateway> {
+export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>, components?: ComponentDefinition[]): Promise<TestGateway> {
   const dir = tempDir();
   const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: process.env.FIELDGATE_TEST_LOG ?? 'silent' }, http: { enabled: false } };
   const config = validateConfig(buildSchema(adapters), merge(base, doc), 'test');
-  const gw = new Gateway({ config, adapters, log: createLogger({ level: config.log.level as 'info', format: 'json', destination: process.stderr }), supervisor });
+  const gw = new Gateway({ config, adapters, components, log: createLogger({ level: config.log.level as 'info', format: 'json', destination: process.stderr }), supervisor });
   await gw.start();
   const port = gw.broker.ports.tcp;
   return {

@@ -17,7 +17,7 @@ type Doc = Record<string, unknown>;
 export async function startApiGateway(doc: Doc = {}, adapters: AdapterDefinition[] = []): Promise<ApiGateway> {
   const http = (doc.http ?? {}) as Doc;
   const g = await startGateway({ ...doc, http: { enabled: true, host: '0.0.0.0', port: 0, ...http } }, adapters);
-  const port = g.gw.ops.port;
+  const port = g.gw.services.get('http/api')?.port;
   if (!port) throw new Error('the HTTP API did not start');
   const k = new ApiKeyStore(g.dataDir).create('tests');
   return { ...g, api: `http://127.0.0.1:${port}`, httpPort: port, auth: `Basic ${Buffer.from(`${k.key}:${k.secret}`).toString('base64')}`, key: k };
