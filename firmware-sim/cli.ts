@@ -5,6 +5,7 @@ const SIMS: Record<string, { about: string; load: () => Promise<{ main(argv: str
   ble: { about: 'BLE sensors and beacons at noble\'s bindings seam, with a gateway that scans them', load: () => import('./ble/cli.ts') },
   lwm2m: { about: 'LwM2M devices (Device 3, Temperature 3303, Firmware 5): register, answer commands, notify', load: () => import('./lwm2m/cli.ts') },
   lora: { about: 'a RAK3172 or RN2483 LoRa module on a pty, with field nodes transmitting to it', load: () => import('./modem/cli.ts') },
+  nbiot: { about: 'a BC95 or BG96 NB-IoT module on a pty, with a CoAP meter on the operator network behind it', load: () => import('./modem/nbiot-cli.ts') },
 };
 
 async function run(argv: string[]): Promise<number> {
