@@ -69,9 +69,9 @@ describe('CoAP through a BC95 (datagram/nb0 served by the CoAP adapter)', { skip
     assert.equal(sent[0]?.packet.messageId, 0x4d2e);
   });
 
+  const notes: CoapResponse[] = [];
   test('an Observe through the modem gets a notification when MQTT publishes', async () => {
     const cl = await device();
-    const notes: CoapResponse[] = [];
     cl.on('notification', (n: CoapResponse) => notes.push(n));
     const reg = await cl.request({ method: 'GET', path: '/ps/nb/cmd', query: { c: 'meter-2' }, observe: 0 });
     assert.equal(reg.code, '2.05');
@@ -101,6 +101,14 @@ describe('CoAP through a BC95 (datagram/nb0 served by the CoAP adapter)', { skip
     const res = await cl.request({ method: 'POST', path: '/ps/nb/meter', query: { c: 'meter-4' }, payload: 'again' });
     assert.equal(res.code, '2.04');
     assert.equal(res.type, 'ACK');
+  });
+
+  // The device did not move (same address and port on the operator network), so its observation
+  // should carry over to the new socket, as LwM2M registrations do. The CoAP adapter keeps each
+  // observer on the endpoint it was made on, which is closed with the old transport.
+  test('an observation made before the module reset still gets notifications', { todo: 'adapters/coap: observers stay on the closed endpoint of a re-provided transport' }, async () => {
+    await g.mq.publishAsync('nb/cmd', 'valve=closed', { qos: 1 });
+    await until(() => notes.some((x) => x.payload.toString() === 'valve=closed'), 'notification after the reset', 3000);
   });
 });
 
