@@ -149,7 +149,7 @@ export class CoapHandler {
       await this.ctx.messages.publish({ topic: mounted, payload: body.payload, qos, retain: resolveRetain(ex.query.retain), device });
     } catch (err) {
       if (!(err instanceof PublishRejected)) throw err;
-      this.ctx.metrics.counter(`rejected/${err.reason}`).inc();
+      this.ctx.metrics.counter('rejected/{reason}', { reason: err.reason }).inc();
       return { code: REJECT_CODES[err.reason] ?? '5.00', message: err.reason, options: err.reason === 'queue_full' || err.reason === 'unavailable' ? [['Max-Age', uintOption(5)]] : [] };
     }
     this.counters.received.inc();

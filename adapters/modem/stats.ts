@@ -22,7 +22,7 @@ export class ModemStats {
   readonly probes: Count;
 
   constructor(readonly metrics: AdapterContext['metrics'], modem: string) {
-    const c = (n: string) => metrics.counter(`${modem}/${n}`);
+    const c = (n: string) => metrics.counter(`{modem}/${n}`, { modem });
     this.framesReceived = c('frames/received');
     this.framesPublished = c('frames/published');
     this.decodeErrors = c('frames/decode_errors');
@@ -51,6 +51,6 @@ export class ModemStats {
   }
 
   gauge(modem: string, name: string, read: () => number): void {
-    this.metrics.gaugeFn(`${modem}/${name}`, read);
+    this.metrics.gaugeFn(`{modem}/${name}`, read, { modem });
   }
 }

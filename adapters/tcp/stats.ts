@@ -30,10 +30,10 @@ export class TcpStats implements SessionStats {
     this.duplicate = metrics.counter('messages/duplicate');
     this.sent = metrics.counter('messages/sent');
     this.retransmitted = metrics.counter('messages/retransmitted');
-    this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
-    this.droppedTooLarge = metrics.counter('messages/dropped/too_large');
-    this.droppedSlow = metrics.counter('messages/dropped/slow_consumer');
-    this.droppedOffline = metrics.counter('messages/dropped/offline');
+    this.droppedQueueFull = metrics.counter('messages/dropped/{reason}', { reason: 'queue_full' });
+    this.droppedTooLarge = metrics.counter('messages/dropped/{reason}', { reason: 'too_large' });
+    this.droppedSlow = metrics.counter('messages/dropped/{reason}', { reason: 'slow_consumer' });
+    this.droppedOffline = metrics.counter('messages/dropped/{reason}', { reason: 'offline' });
     this.subscribeDenied = metrics.counter('subscriptions/denied');
     this.sessionsEvicted = metrics.counter('sessions/evicted');
     this.bytesIn = metrics.counter('bytes/received');
@@ -42,11 +42,11 @@ export class TcpStats implements SessionStats {
 
   /** One counter per close reason: `closed/parse_error`, `closed/keepalive_timeout`, ... */
   closed(reason: string): void {
-    this.metrics.counter(`closed/${reason}`).inc();
+    this.metrics.counter('closed/{reason}', { reason }).inc();
   }
 
   /** An uplink the gateway did not accept: `messages/dropped/not_authorized`, ... */
   dropped(reason: string): void {
-    this.metrics.counter(`messages/dropped/${reason}`).inc();
+    this.metrics.counter('messages/dropped/{reason}', { reason }).inc();
   }
 }

@@ -29,33 +29,39 @@ const panels = [
   panel('Uptime', 'stat', [0, 0, 4, 4], [{ expr: `time() - ${m('process_start_time_seconds')}`, legend: '{{instance}}' }], 's'),
   panel('MQTT clients', 'stat', [4, 0, 4, 4], [{ expr: m('fieldgate_connections_count'), legend: '{{instance}}' }]),
   panel('Devices known', 'stat', [8, 0, 4, 4], [{ expr: m('fieldgate_devices_count'), legend: '{{instance}}' }]),
-  panel('Bridge upstreams connected', 'stat', [12, 0, 4, 4], [{ expr: `sum by (instance) (${m('fieldgate_bridge_upstream_connected')})`, legend: '{{instance}}' }]),
+  panel('Bridge upstreams connected', 'stat', [12, 0, 4, 4], [{ expr: `sum by (instance) (${m('fieldgate_bridge_upstreams_connected')})`, legend: '{{instance}}' }]),
   panel('Bridge backlog age', 'stat', [16, 0, 4, 4], [{ expr: `${m('fieldgate_bridge_queue_oldest_age_ms')} / 1000`, legend: '{{instance}}' }], 's', 'Age of the oldest message an upstream still needs'),
-  panel('Adapters unhealthy', 'stat', [20, 0, 4, 4], [{ expr: `count by (instance) (${m('fieldgate_adapter_healthy')} == 0) or vector(0)`, legend: '{{instance}}' }]),
-  panel('Messages in', 'timeseries', [0, 4, 12, 8], [{ expr: `rate(${m('fieldgate_messages_received')}[$__rate_interval])`, legend: '{{instance}} received' }], 'ops'),
+  panel('Adapters unhealthy', 'stat', [20, 0, 4, 4], [{ expr: `count by (instance) (${m('fieldgate_adapters_healthy')} == 0) or vector(0)`, legend: '{{instance}}' }]),
+  panel('Messages in', 'timeseries', [0, 4, 12, 8], [{ expr: `rate(${m('fieldgate_messages_received_total')}[$__rate_interval])`, legend: '{{instance}} received' }], 'ops'),
   panel('Messages dropped, by reason', 'timeseries', [12, 4, 12, 8], [
-    { expr: `rate(${m('fieldgate_messages_dropped_not_authorized')}[$__rate_interval])`, legend: '{{instance}} not authorized' },
-    { expr: `rate(${m('fieldgate_messages_dropped_queue_full')}[$__rate_interval])`, legend: '{{instance}} session queue full' },
-    { expr: `rate({__name__=~"fieldgate_bridge_dropped_.*", instance=~"$instance"}[$__rate_interval])`, legend: '{{instance}} {{__name__}}' },
+    { expr: `rate(${m('fieldgate_messages_dropped_not_authorized_total')}[$__rate_interval])`, legend: '{{instance}} not authorized' },
+    { expr: `rate(${m('fieldgate_messages_dropped_queue_full_total')}[$__rate_interval])`, legend: '{{instance}} session queue full' },
+    { expr: `sum by (instance, reason) (rate(${m('fieldgate_bridge_dropped_total')}[$__rate_interval]))`, legend: '{{instance}} bridge {{reason}}' },
   ], 'ops'),
-  panel('Bridge forwarded, per upstream', 'timeseries', [0, 12, 12, 8], [{ expr: `rate(${m('fieldgate_bridge_upstream_forwarded')}[$__rate_interval])`, legend: '{{instance}} {{upstream}}' }], 'ops'),
+  panel('Bridge forwarded, per upstream', 'timeseries', [0, 12, 12, 8], [{ expr: `rate(${m('fieldgate_bridge_upstreams_forwarded_total')}[$__rate_interval])`, legend: '{{instance}} {{upstream}}' }], 'ops'),
   panel('Bridge queue', 'timeseries', [12, 12, 12, 8], [
     { expr: m('fieldgate_bridge_queue_messages'), legend: '{{instance}} messages' },
     { expr: `${m('fieldgate_bridge_queue_oldest_age_ms')} / 1000`, legend: '{{instance}} oldest (s)' },
   ]),
   panel('Bridge log: SD card writes', 'timeseries', [0, 20, 12, 8], [
-    { expr: `rate(${m('fieldgate_bridge_log_bytes_written')}[$__rate_interval])`, legend: '{{instance}} bytes/s' },
+    { expr: `rate(${m('fieldgate_bridge_log_bytes_written_total')}[$__rate_interval])`, legend: '{{instance}} bytes/s' },
   ], 'Bps', 'Flash wear: bytes the store-and-forward log writes'),
   panel('Adapters', 'timeseries', [12, 20, 12, 8], [
-    { expr: m('fieldgate_adapter_healthy'), legend: '{{instance}} {{adapter}} healthy' },
-    { expr: `increase(${m('fieldgate_adapter_restarts')}[1h])`, legend: '{{instance}} {{adapter}} restarts/h' },
+    { expr: m('fieldgate_adapters_healthy'), legend: '{{instance}} {{adapter}} healthy' },
+    { expr: `increase(${m('fieldgate_adapters_restarts_total')}[1h])`, legend: '{{instance}} {{adapter}} restarts/h' },
   ]),
-  panel('Memory', 'timeseries', [0, 28, 8, 8], [
+  panel('Publish latency (p99), per adapter', 'timeseries', [0, 28, 12, 8], [
+    { expr: `histogram_quantile(0.99, sum by (instance, adapter, le) (rate(${m('fieldgate_adapters_publish_duration_seconds_bucket')}[$__rate_interval])))`, legend: '{{instance}} {{adapter}}' },
+  ], 's', 'From an adapter publish to the message accepted: in the bridge log (when it forwards it) and routed by the broker'),
+  panel('Bridge log fsync (p99)', 'timeseries', [12, 28, 12, 8], [
+    { expr: `histogram_quantile(0.99, sum by (instance, lane, le) (rate(${m('fieldgate_bridge_log_fsync_seconds_bucket')}[$__rate_interval])))`, legend: '{{instance}} {{lane}}' },
+  ], 's', 'Time of one group-commit fdatasync of the store-and-forward log: slow SD cards show here first'),
+  panel('Memory', 'timeseries', [0, 36, 8, 8], [
     { expr: m('process_resident_memory_bytes'), legend: '{{instance}} RSS' },
     { expr: m('nodejs_heap_size_used_bytes'), legend: '{{instance}} heap used' },
   ], 'bytes'),
-  panel('CPU', 'timeseries', [8, 28, 8, 8], [{ expr: `rate(${m('process_cpu_seconds_total')}[$__rate_interval])`, legend: '{{instance}}' }], 'percentunit'),
-  panel('Event loop lag (p99)', 'timeseries', [16, 28, 8, 8], [{ expr: m('nodejs_eventloop_lag_p99_seconds'), legend: '{{instance}}' }], 's'),
+  panel('CPU', 'timeseries', [8, 36, 8, 8], [{ expr: `rate(${m('process_cpu_seconds_total')}[$__rate_interval])`, legend: '{{instance}}' }], 'percentunit'),
+  panel('Event loop lag (p99)', 'timeseries', [16, 36, 8, 8], [{ expr: m('nodejs_eventloop_lag_p99_seconds'), legend: '{{instance}}' }], 's'),
 ];
 
 const dashboard = {

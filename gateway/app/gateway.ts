@@ -73,7 +73,7 @@ export class Gateway {
     this.broker.on('connected', (s) => this.sys.connected(s));
     this.broker.on('disconnected', (s, reason) => this.sys.disconnected(s, reason));
     this.metrics.gaugeFn('devices/count', () => this.registry.size);
-    this.metrics.gaugeFn('devices/evicted', () => this.registry.evicted);
+    this.metrics.counterFn('devices/evicted', () => this.registry.evicted);
     // Here, not in start(): a dependency cycle or a missing required service is a configuration
     // error, reported before any listener opens.
     this.supervisor = new Supervisor(this.units(), (unit, fail, services) => this.context(unit, fail, services), log.child({ component: 'supervisor' }), this.metrics, this.services, opts.supervisor);
@@ -131,9 +131,9 @@ export class Gateway {
     const name = unit.name;
     const level = (config.log.adapters[name] ?? config.log.level) as LevelWithSilent;
     const log = this.opts.log.child({ adapter: name }, { level });
-    const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics }, fail);
+    const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics, adapter: name }, fail);
     return {
-      ctx: { messages, log, metrics: this.metrics.scoped(`adapters/${name}`), registry: this.registry, dataDir: config.gateway.data_dir, services, fail },
+      ctx: { messages, log, metrics: this.metrics.scoped('adapters/{adapter}', { adapter: name }), registry: this.registry, dataDir: config.gateway.data_dir, services, fail },
       close: (reason: string) => messages.close(reason),
     };
   }

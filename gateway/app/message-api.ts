@@ -5,7 +5,7 @@ import type { SysPublisher } from '../broker/sys.ts';
 import type { MessageApi, PublishRequest, SessionInfo, Subscription } from '../core/adapter.ts';
 import { PublishRejected, type DeliveredMessage, type DeviceIdentity } from '../core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../core/topic.ts';
-import type { Metrics } from '../metrics/metrics.ts';
+import type { Histogram, Metrics } from '../metrics/metrics.ts';
 import type { DeviceRegistry } from '../registry/registry.ts';
 
 export interface MessageApiDeps {
@@ -16,6 +16,8 @@ export interface MessageApiDeps {
   registry: DeviceRegistry;
   sys: SysPublisher;
   metrics: Metrics;
+  /** The adapter this API serves (the label of its publish-latency histogram). */
+  adapter?: string;
 }
 
 /**
@@ -46,13 +48,17 @@ export class AdapterMessageApi implements MessageApi {
   private readonly subscriptions = new Set<() => Promise<void>>();
   private readonly sessions = new Map<string, ClientSession>();
   private readonly denied;
+  /** Publish latency: adapter publish -> accepted (in the bridge log when it forwards it, and routed). */
+  private readonly latency: Histogram;
   private closed = false;
 
   constructor(private readonly deps: MessageApiDeps, private readonly onHandlerError: (err: Error) => void) {
     this.denied = deps.metrics.counter('messages/dropped/not_authorized');
+    this.latency = deps.metrics.histogram('adapters/{adapter}/publish_duration_seconds', { adapter: deps.adapter ?? 'unnamed' });
   }
 
   async publish(req: PublishRequest): Promise<void> {
+    const started = performance.now();
     if (this.closed) throw new PublishRejected('unavailable', 'the adapter is stopping');
     const bad = invalidTopicName(req.topic);
     if (bad) throw new PublishRejected('invalid_topic', `invalid topic "${req.topic}": ${bad}`);
@@ -79,6 +85,7 @@ export class AdapterMessageApi implements MessageApi {
       clientid: req.device.id,
       device: req.device,
     });
+    this.latency.observe((performance.now() - started) / 1000);
   }
 
   async subscribe(filter: string, onMessage: (msg: DeliveredMessage) => void, device?: DeviceIdentity): Promise<Subscription> {

@@ -98,8 +98,8 @@ export class Supervisor {
       return new Slot(e.kind, def, e.config);
     });
     for (const s of this.slots.filter((x) => x.kind === 'adapter')) {
-      this.metrics.gaugeFn(`adapters/${s.def.name}/healthy`, () => (s.state === 'running' ? 1 : 0));
-      this.metrics.gaugeFn(`adapters/${s.def.name}/restarts`, () => s.restarts);
+      this.metrics.gaugeFn('adapters/{adapter}/healthy', () => (s.state === 'running' ? 1 : 0), { adapter: s.def.name });
+      this.metrics.counterFn('adapters/{adapter}/restarts', () => s.restarts, { adapter: s.def.name });
     }
   }
 

@@ -85,11 +85,11 @@ export class Bridge {
     const m = deps.metrics;
     this.c = {
       forwarded: m.counter('bridge/forwarded'),
-      queueFull: m.counter('bridge/dropped/queue_full'),
-      expired: m.counter('bridge/dropped/expired'),
-      failed: m.counter('bridge/dropped/failed'),
-      noRule: m.counter('bridge/dropped/no_rule'),
-      tooLarge: m.counter('bridge/dropped/too_large'),
+      queueFull: m.counter('bridge/dropped/{reason}', { reason: 'queue_full' }),
+      expired: m.counter('bridge/dropped/{reason}', { reason: 'expired' }),
+      failed: m.counter('bridge/dropped/{reason}', { reason: 'failed' }),
+      noRule: m.counter('bridge/dropped/{reason}', { reason: 'no_rule' }),
+      tooLarge: m.counter('bridge/dropped/{reason}', { reason: 'too_large' }),
       reconnects: m.counter('bridge/reconnects'),
       refused: m.counter('bridge/refused'),
       downlink: m.counter('bridge/downlink/received'),
@@ -120,7 +120,7 @@ export class Bridge {
     // Drops go a segment at a time: at least 16 segments per bound keeps each drop small.
     const segmentBytes = Math.max(16 * 1024, Math.min(q.segment_bytes, Math.floor(q.max_bytes / 16)));
     const make = (name: LaneName): LaneStore =>
-      q.storage === 'memory' ? new MemoryStore(name, segmentBytes) : new SegmentLog({ dir: join(this.dir, name), name, segmentBytes, syncInterval: q.sync_interval });
+      q.storage === 'memory' ? new MemoryStore(name, segmentBytes) : new SegmentLog({ dir: join(this.dir, name), name, segmentBytes, syncInterval: q.sync_interval, onSync: deps.metrics.histogram('bridge/log/fsync_seconds/{lane}', { lane: name }).observe });
     this.lanes = { high: make('high'), normal: make('normal') };
     const state = loadCheckpoint(this.dir);
     if (state.problem) deps.log.warn({ dir: this.dir }, state.problem);
@@ -148,7 +148,7 @@ export class Bridge {
         lanes: this.lanes,
         start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
         ttl: q.ttl,
-        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter(`bridge/upstreams/${u.name}/forwarded`), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
+        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter('bridge/upstreams/{upstream}/forwarded', { upstream: u.name }), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
         onDrop: (reason, rec, detail, always) => this.dropped(reason, 1, `upstream ${u.name}: ${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`, always),
         onRefused: (why, wait) => {
           this.c.refused.inc();
@@ -179,10 +179,10 @@ export class Bridge {
         subscribed = false;
         consumer.lost();
       });
-      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/downlink_subscribed`, () => (subscribed ? 1 : 0));
+      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/downlink_subscribed', () => (subscribed ? 1 : 0), { upstream: u.name });
       link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
-      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/connected`, () => (link.connected ? 1 : 0));
-      deps.metrics.gaugeFn(`bridge/upstreams/${u.name}/inflight`, () => consumer.inflight);
+      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/connected', () => (link.connected ? 1 : 0), { upstream: u.name });
+      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/inflight', () => consumer.inflight, { upstream: u.name });
       this.upstreams.push(up);
     }
     this.metrics();
@@ -200,8 +200,8 @@ export class Bridge {
     m.gaugeFn('bridge/queue/messages', () => this.depth().messages);
     m.gaugeFn('bridge/queue/bytes', () => this.depth().bytes);
     m.gaugeFn('bridge/queue/oldest_age_ms', () => (this.oldestTs ? Math.max(0, Date.now() - this.oldestTs) : 0));
-    m.gaugeFn('bridge/log/bytes_written', () => this.lanes.high.bytesWritten + this.lanes.normal.bytesWritten);
-    m.gaugeFn('bridge/log/syncs', () => this.lanes.high.syncs + this.lanes.normal.syncs);
+    m.counterFn('bridge/log/bytes_written', () => this.lanes.high.bytesWritten + this.lanes.normal.bytesWritten);
+    m.counterFn('bridge/log/syncs', () => this.lanes.high.syncs + this.lanes.normal.syncs);
   }
 
   /** The oldest position some upstream still needs, per lane. */

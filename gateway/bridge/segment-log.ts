@@ -19,6 +19,8 @@ export interface SegmentLogOptions {
   syncInterval: number;
   /** false skips fsync (tests of the write path only; never the default). */
   fsync?: boolean;
+  /** Told how long each fdatasync took, in seconds (the bridge's fsync histogram). */
+  onSync?: (seconds: number) => void;
 }
 
 /**
@@ -200,7 +202,11 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         const data = j - i === 1 ? items[i]!.buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
         let done = 0;
         while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
-        if (this.opts.fsync !== false) await seg.fh!.datasync();
+        if (this.opts.fsync !== false) {
+          const t0 = performance.now();
+          await seg.fh!.datasync();
+          this.opts.onSync?.((performance.now() - t0) / 1000);
+        }
         for (let k = i, off = seg.size; k < j; k++) {
           const { buf, rec } = items[k]!;
           // The payload as a view of our own frame, not the publisher's buffer: that one is often a

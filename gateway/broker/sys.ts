@@ -1,4 +1,5 @@
 import type { Metrics } from '../metrics/metrics.ts';
+import { sysTopicLevel } from '../metrics/sys-names.ts';
 import type { Broker, ClientSession } from './broker.ts';
 
 export interface SysOptions {
@@ -9,9 +10,6 @@ export interface SysOptions {
   /** Also told of every session event, MQTT clients and adapter devices alike (the per-client log lines). */
   sessions?: { connected(s: ClientSession): void; disconnected(s: ClientSession, reason: string): void };
 }
-
-// Names that EMQX files under stats/ rather than metrics/.
-const STATS = /^(connections|subscriptions|topics|routes|subscribers|sessions)\//;
 
 /**
  * Publishes `$SYS/brokers/{node}/...` like EMQX (names and JSON fields from EMQX 5's emqx_sys):
@@ -81,6 +79,7 @@ export class SysPublisher {
     return new Promise((resolve) => this.broker.publishSys(this.stateTopic, 'offline', true, resolve));
   }
 
+  /** Publishes the stats now; the metrics follow once read from the registry (asynchronously). */
   publishStats(): void {
     const sys = (topic: string, payload: string) => this.broker.publishSys(topic, payload, true);
     sys('$SYS/brokers', this.opts.node);
@@ -88,9 +87,14 @@ export class SysPublisher {
     sys(`${this.base}/sysdescr`, 'fieldgate IoT gateway');
     sys(`${this.base}/uptime`, String(Math.round((Date.now() - this.startedAt) / 1000)));
     sys(`${this.base}/datetime`, new Date().toISOString());
-    for (const [name, value] of Object.entries(this.metrics.snapshot())) {
-      sys(`${this.base}/${STATS.test(name) ? 'stats' : 'metrics'}/${name}`, String(value));
-    }
+    this.metrics.sysValues().then(
+      (values) => {
+        for (const [name, value] of values) sys(`${this.base}/${sysTopicLevel(name)}`, String(value));
+      },
+      () => {
+        // A collector of a subsystem that is stopping; the next interval publishes again.
+      },
+    );
   }
 
   stop(): void {

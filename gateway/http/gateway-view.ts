@@ -1,6 +1,5 @@
 import type { Registry } from 'prom-client';
 import type { GatewayControls, GatewayView } from '../app/component.ts';
-import { exposition } from './prom-text.ts';
 import type { BridgeUpstreamStatus, OpsView } from './view.ts';
 
 const DROP = /^bridge\/dropped\/(.+)$/;
@@ -30,7 +29,8 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     snapshot: () => gw.metrics.snapshot(),
     metrics: async () => {
       const proc = await processMetrics();
-      return { contentType: proc.contentType, text: exposition(gw.metrics.snapshot()) + (await proc.metrics()) };
+      const own = gw.metrics.registry;
+      return { contentType: own.contentType, text: (await own.metrics()) + (await proc.metrics()) };
     },
     authorize: (p, action, topic) => gw.authorize(p, action, topic),
     publish: (msg) => controls.publish(msg),

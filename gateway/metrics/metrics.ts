@@ -1,7 +1,16 @@
-// A tiny in-process metrics registry. Written here rather than taking prom-client because the
-// consumers ($SYS stats, `fieldgate` CLI, bench output) need synchronous reads of plain numbers on
-// the hot path, and prom-client's async collectors, label maps and default process collectors cost
-// memory on a Pi for features nothing here uses.
+import { Counter as PromCounter, Gauge as PromGauge, Histogram as PromHistogram, Registry } from 'prom-client';
+import { familyName, labelsOf, sysName, type Kind, type Labels } from './sys-names.ts';
+
+// The gateway's metrics are prom-client metrics in one Registry per Gateway (several gateways run
+// in one test process, so never prom-client's global registry). This facade keeps the call shapes
+// the code base uses (`counter(name)`, `gaugeFn(name, fn)`, `scoped(prefix)`) and adds labels:
+// a name is a template whose `{label}` levels are labels (sys-names.ts), e.g.
+// `metrics.scoped('adapters/{adapter}', { adapter: 'coap' }).counter('messages/received')`.
+// Counters and gauges also keep their value in a plain number beside the prom-client child, because
+// prom-client only reads asynchronously and a few readers (the status page summary, tests polling
+// with `until`) need a synchronous `snapshot()`.
+
+export type { Labels } from './sys-names.ts';
 
 export interface Counter {
   inc(by?: number): void;
@@ -15,69 +24,201 @@ export interface Gauge {
   readonly value: number;
 }
 
-class Cell implements Counter, Gauge {
+export interface Histogram {
+  /** One observation in the histogram's base unit (seconds for durations). */
+  observe(v: number): void;
+}
+
+/** Default buckets for short durations in seconds: 0.1 ms to 10 s. */
+export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10];
+
+type AnyProm = PromCounter<string> | PromGauge<string> | PromHistogram<string>;
+
+interface Family {
+  kind: Kind;
+  template: string;
+  /** Values computed on scrape by `gaugeFn`/`counterFn` readers instead of kept up to date. */
+  computed: boolean;
+  prom: AnyProm;
+  readers: Map<string, { labels: Labels; read: () => number }>;
+}
+
+class CounterCell implements Counter {
   value = 0;
+  constructor(private readonly prom: PromCounter<string>, private readonly labels: Labels) {
+    prom.inc(labels, 0); // the series exists (at 0) from the start, not from the first event
+  }
   inc(by = 1): void {
+    this.prom.inc(this.labels, by); // throws on a negative step: a counter never goes down
     this.value += by;
-  }
-  dec(by = 1): void {
-    this.value -= by;
-  }
-  set(v: number): void {
-    this.value = v;
   }
 }
 
-interface Store {
-  cells: Map<string, Cell>;
-  readers: Map<string, () => number>;
+class GaugeCell implements Gauge {
+  value = 0;
+  constructor(private readonly prom: PromGauge<string>, private readonly labels: Labels) {
+    prom.set(labels, 0);
+  }
+  set(v: number): void {
+    this.prom.set(this.labels, v);
+    this.value = v;
+  }
+  inc(by = 1): void {
+    this.set(this.value + by);
+  }
+  dec(by = 1): void {
+    this.set(this.value - by);
+  }
+}
+
+class Store {
+  readonly registry = new Registry();
+  /** By Prometheus family name. */
+  readonly families = new Map<string, Family>();
+  /** Counters, gauges and histograms by `$SYS` name, so asking twice returns the same one. */
+  readonly cells = new Map<string, { kind: Kind; cell: CounterCell | GaugeCell | Histogram }>();
 }
 
 export class Metrics {
   constructor(
     private readonly prefix = '',
-    private readonly store: Store = { cells: new Map(), readers: new Map() },
+    private readonly labels: Labels = {},
+    private readonly store: Store = new Store(),
   ) {}
 
-  private cell(name: string): Cell {
-    const full = this.prefix + name;
-    let c = this.store.cells.get(full);
-    if (!c) {
-      c = new Cell();
-      this.store.cells.set(full, c);
-    }
-    return c;
+  /** The prom-client registry behind every metric of this gateway (`/metrics` renders it). */
+  get registry(): Registry {
+    return this.store.registry;
   }
 
-  /** Names are slash-separated like EMQX's $SYS metrics, e.g. `messages/received`. */
-  counter(name: string): Counter {
-    return this.cell(name);
+  /** A monotonic count. Names are `$SYS`-style templates, e.g. `messages/dropped/{reason}`. */
+  counter(name: string, labels: Labels = {}): Counter {
+    return this.cell('counter', name, labels, (prom, l) => new CounterCell(prom as PromCounter<string>, l)) as Counter;
   }
 
-  gauge(name: string): Gauge {
-    return this.cell(name);
+  /** A value that goes up and down, set by the code that knows it. */
+  gauge(name: string, labels: Labels = {}): Gauge {
+    return this.cell('gauge', name, labels, (prom, l) => new GaugeCell(prom as PromGauge<string>, l)) as Gauge;
   }
 
   /** A gauge computed on read (queue depth, connected count) instead of kept up to date. */
-  gaugeFn(name: string, read: () => number): void {
-    this.store.readers.set(this.prefix + name, read);
+  gaugeFn(name: string, read: () => number, labels: Labels = {}): void {
+    this.reader('gauge', name, labels, read);
   }
 
-  /** A view whose names all start with `prefix/`, for one adapter or subsystem. */
-  scoped(prefix: string): Metrics {
-    return new Metrics(`${this.prefix}${prefix}/`, this.store);
+  /** A counter whose total another object keeps (bytes written, restarts): read on scrape. */
+  counterFn(name: string, read: () => number, labels: Labels = {}): void {
+    this.reader('counter', name, labels, read);
   }
 
+  /** A distribution (latency, fsync duration); `buckets` in the metric's unit. */
+  histogram(name: string, labels: Labels = {}, buckets: number[] = DURATION_BUCKETS): Histogram {
+    return this.cell('histogram', name, labels, (prom, l) => {
+      const h = prom as PromHistogram<string>;
+      h.zero(l); // the series exists (empty) from the start, not from the first observation
+      return { observe: (v: number) => h.observe(l, v) };
+    }, buckets) as Histogram;
+  }
+
+  /** A view whose names all start with `prefix/`, e.g. `scoped('adapters/{adapter}', { adapter: 'coap' })`. */
+  scoped(prefix: string, labels: Labels = {}): Metrics {
+    return new Metrics(`${this.prefix}${prefix}/`, { ...this.labels, ...labels }, this.store);
+  }
+
+  /** Every counter and gauge by `$SYS` name (computed ones read now); histograms are left out. */
   snapshot(): Record<string, number> {
     const out: Record<string, number> = {};
-    for (const [k, c] of this.store.cells) out[k] = c.value;
-    for (const [k, read] of this.store.readers) {
-      try {
-        out[k] = read();
-      } catch {
-        // A reader of a subsystem that is stopping; leave it out rather than fail the snapshot.
+    for (const [k, { kind, cell }] of this.store.cells) if (kind !== 'histogram') out[k] = (cell as Counter).value;
+    for (const f of this.store.families.values()) {
+      for (const [k, r] of f.readers) {
+        try {
+          out[k] = r.read();
+        } catch {
+          // A reader of a subsystem that is stopping; leave it out rather than fail the snapshot.
+        }
       }
     }
     return out;
+  }
+
+  /** Counters and gauges read from the registry, by `$SYS` name: what `$SYS/brokers/{node}/...` publishes. */
+  async sysValues(): Promise<[string, number][]> {
+    const out: [string, number][] = [];
+    for (const m of await this.store.registry.getMetricsAsJSON()) {
+      const f = this.store.families.get(m.name);
+      if (!f || f.kind === 'histogram') continue;
+      for (const v of m.values) out.push([sysName(f.template, v.labels as Labels), v.value]);
+    }
+    return out;
+  }
+
+  private resolve(name: string, labels: Labels): { template: string; labels: Labels; sys: string } {
+    const template = this.prefix + name;
+    const all = { ...this.labels, ...labels };
+    const declared = labelsOf(template);
+    const given = Object.keys(all);
+    if (declared.length !== given.length || declared.some((l) => typeof all[l] !== 'string')) {
+      throw new Error(`metric ${template}: labels {${given.join(', ')}} do not match its {label} levels`);
+    }
+    return { template, labels: all, sys: sysName(template, all) };
+  }
+
+  private family(kind: Kind, template: string, computed: boolean, buckets?: number[]): Family {
+    const name = familyName(template, kind);
+    const existing = this.store.families.get(name);
+    if (existing) {
+      if (existing.kind !== kind || existing.template !== template || existing.computed !== computed) {
+        throw new Error(`metric ${name} is already ${existing.computed ? 'a computed ' : ''}${existing.kind} ${existing.template}, not ${kind} ${template}`);
+      }
+      return existing;
+    }
+    const readers: Family['readers'] = new Map();
+    const common = { name, help: `${kind} $SYS ${template}`, labelNames: labelsOf(template), registers: [this.store.registry] };
+    let prom: AnyProm;
+    if (kind === 'histogram') prom = new PromHistogram({ ...common, buckets: buckets ?? DURATION_BUCKETS });
+    else if (kind === 'gauge') prom = new PromGauge({ ...common, collect: computed ? () => collectGauge(prom as PromGauge<string>, readers) : undefined });
+    else prom = new PromCounter({ ...common, collect: computed ? () => collectCounter(prom as PromCounter<string>, readers) : undefined });
+    const f: Family = { kind, template, computed, prom, readers };
+    this.store.families.set(name, f);
+    return f;
+  }
+
+  private cell(kind: Kind, name: string, labels: Labels, make: (prom: AnyProm, labels: Labels) => CounterCell | GaugeCell | Histogram, buckets?: number[]) {
+    const r = this.resolve(name, labels);
+    const have = this.store.cells.get(r.sys);
+    if (have) {
+      if (have.kind !== kind) throw new Error(`metric ${r.sys} is a ${have.kind}, not a ${kind}`);
+      return have.cell;
+    }
+    const cell = make(this.family(kind, r.template, false, buckets).prom, r.labels);
+    this.store.cells.set(r.sys, { kind, cell });
+    return cell;
+  }
+
+  private reader(kind: Kind, name: string, labels: Labels, read: () => number): void {
+    const r = this.resolve(name, labels);
+    // A restarted component registers again: its new reader replaces the old one.
+    this.family(kind, r.template, true).readers.set(r.sys, { labels: r.labels, read });
+  }
+}
+
+function collectGauge(g: PromGauge<string>, readers: Family['readers']): void {
+  for (const r of readers.values()) {
+    try {
+      g.set(r.labels, r.read());
+    } catch {
+      // A stopping subsystem, or not a number: keep the last value rather than fail the scrape.
+    }
+  }
+}
+
+function collectCounter(c: PromCounter<string>, readers: Family['readers']): void {
+  c.reset();
+  for (const r of readers.values()) {
+    try {
+      c.inc(r.labels, Math.max(0, r.read()));
+    } catch {
+      // As for gauges: a reader that cannot answer is left out of this scrape.
+    }
   }
 }
