@@ -25,7 +25,7 @@ export function labelsOf(template: string): string[] {
 export function familyName(template: string, kind: Kind): string {
   const fixed = template.split('/').filter((l) => !PLACEHOLDER.test(l));
   const base = `fieldgate_${fixed.join('_').replace(/[^a-zA-Z0-9_]/g, '_')}`;
-  return kind === 'counter' ? `${base}_total` : base;
+  return kind === 'counter' && !base.endsWith('_total') ? `${base}_total` : base; // connections/total: not _total_total
 }
 
 /** The `$SYS` name: the template with each `{label}` level replaced by that label's value. */

@@ -16,7 +16,7 @@ export class NbiotStats {
   readonly unexpectedLines: Count;
 
   constructor(private readonly metrics: AdapterContext['metrics'], private readonly modem: string) {
-    const c = (n: string) => metrics.counter(`${modem}/${n}`);
+    const c = (n: string) => metrics.counter(`{modem}/${n}`, { modem });
     this.received = c('datagrams/received');
     this.sent = c('datagrams/sent');
     this.sendFailed = c('datagrams/send_failed');
@@ -31,7 +31,7 @@ export class NbiotStats {
   }
 
   gauges(g: Record<'ready' | 'portOpen' | 'socketOpen' | 'registration' | 'attached' | 'csq' | 'rssiDbm' | 'timeouts', () => number>): void {
-    const f = (n: string, read: () => number) => this.metrics.gaugeFn(`${this.modem}/${n}`, read);
+    const f = (n: string, read: () => number) => this.metrics.gaugeFn(`{modem}/${n}`, read, { modem: this.modem });
     f('ready', g.ready);
     f('port/open', g.portOpen);
     f('socket/open', g.socketOpen);
