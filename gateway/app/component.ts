@@ -39,8 +39,8 @@ export interface GatewayView {
   services(): { name: string; owner: string }[];
   /** The effective configuration with passwords, tokens and keys replaced by "[redacted]". */
   config(): Record<string, unknown>;
-  /** Every metric the gateway keeps, read at the time of the call. */
-  readonly metrics: Pick<Metrics, 'snapshot'>;
+  /** Every metric the gateway keeps: a synchronous snapshot, and the prom-client registry that /metrics renders. */
+  readonly metrics: Pick<Metrics, 'snapshot' | 'registry'>;
   authorize(p: Principal, action: AclAction, topic: string): boolean;
   /** An in-process subscription (a live tail, a trace); returns the function that removes it. */
   subscribe(filter: string, onMessage: (m: DeliveredMessage) => void): Promise<() => Promise<void>>;
