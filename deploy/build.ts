@@ -15,12 +15,14 @@ import { build, type Plugin } from 'esbuild';
 //       lib/fieldgate.mjs(.map)       the bundle (it names its map, for --enable-source-maps)
 //       lib/www/                      the status page (plain HTML/CSS/JS the HTTP API serves)
 //       lib/native/serialport/prebuilds/linux-<arch>/*.node
+//       lib/native/bluetooth-hci-socket/prebuilds/linux-<arch>/*.node   (BLE: noble's HCI socket)
 //       share/fieldgate.example.yaml, share/doc/raspberry-pi.md, share/doc/THIRD-PARTY-LICENSES.txt
 //       systemd/fieldgate.service (+ ble.conf drop-in), udev/99-fieldgate.rules
 //       install.sh, VERSION
 //
-// Nothing is compiled: serialport publishes prebuilt addons inside its npm package (node-gyp-build
-// layout), so a Pi needs neither a compiler nor network access to install.
+// Nothing is compiled: serialport and @stoprocent/bluetooth-hci-socket publish prebuilt N-API addons
+// inside their npm packages (node-gyp-build layout), so a Pi needs neither a compiler nor network
+// access to install.
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 export const ARCHES = ['arm64', 'arm', 'x64'] as const;
@@ -58,6 +60,29 @@ const serialportAddon: Plugin = {
         'exports.binding = require("node-gyp-build")(require("path").join(__dirname, "native", "serialport"));',
       ].join('\n'),
     }));
+  },
+};
+
+function hciSocketPrebuilds(): string {
+  // Through noble, which depends on it (optionally), so the copy noble loads is the one shipped.
+  const fromNoble = createRequire(createRequire(join(ROOT, 'package.json')).resolve('@stoprocent/noble'));
+  return join(dirname(fromNoble.resolve('@stoprocent/bluetooth-hci-socket/package.json')), 'prebuilds');
+}
+
+/**
+ * @stoprocent/bluetooth-hci-socket (noble's HCI socket) loads its addon with
+ * node-gyp-build(resolve(__dirname, '..')), which in a bundle is the release root. Point it at
+ * lib/native/bluetooth-hci-socket instead. Fails the build if the package stops loading it that way.
+ */
+const hciSocketAddon: Plugin = {
+  name: 'hci-socket-prebuilds',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@stoprocent[\\/]bluetooth-hci-socket[\\/]lib[\\/]native\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8');
+      const from = "require('node-gyp-build')(dir)";
+      if (!text.includes(from)) throw new Error(`${args.path} no longer loads its addon with ${from}: update deploy/build.ts`);
+      return { loader: 'js', contents: text.replace(from, "require('node-gyp-build')(require('path').join(__dirname, 'native', 'bluetooth-hci-socket'))"), resolveDir: dirname(args.path) };
+    });
   },
 };
 
@@ -219,12 +244,12 @@ async function bundle(out: string): Promise<string> {
     sourcesContent: false,
     legalComments: 'none',
     banner: { js: BANNER },
-    // ws tries these optional native speed-ups inside try/catch; we do not ship them.
-    // noble's HCI addon is a per-Node-ABI native build with no published prebuilds: it is resolved
-    // at run time from node_modules beside the release (docs/ble.md, "Installing the HCI addon").
-    external: ['bufferutil', 'utf-8-validate', '@abandonware/bluetooth-hci-socket'],
+    // ws tries these optional native speed-ups inside try/catch; we do not ship them. noble and its
+    // HCI socket require these only for bindings fieldgate never selects (BlueZ D-Bus, raw USB
+    // dongles): never loaded on Linux with the default HCI socket.
+    external: ['bufferutil', 'utf-8-validate', 'dbus-next', 'usb'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, bundleCreateRequire, zodEnglishOnly, debugOnlyWhenAsked],
+    plugins: [serialportAddon, hciSocketAddon, bundleCreateRequire, zodEnglishOnly, debugOnlyWhenAsked],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
@@ -247,6 +272,9 @@ function releaseTree(out: string, bundleFile: string, arch: Arch): string {
   const src = join(prebuildsDir(), `linux-${arch}`);
   if (!existsSync(src)) throw new Error(`no serialport prebuilds for linux-${arch} in ${src}: is serialport installed (npm ci)?`);
   cpSync(src, join(lib, 'native', 'serialport', 'prebuilds', `linux-${arch}`), { recursive: true });
+  const hci = join(hciSocketPrebuilds(), `linux-${arch}`);
+  if (!existsSync(hci)) throw new Error(`no @stoprocent/bluetooth-hci-socket prebuilds for linux-${arch} in ${hci}: is @stoprocent/noble installed (npm ci)?`);
+  cpSync(hci, join(lib, 'native', 'bluetooth-hci-socket', 'prebuilds', `linux-${arch}`), { recursive: true });
   const raspi = join(ROOT, 'deploy', 'raspi');
   mkdirSync(join(dir, 'bin'));
   copyFileSync(join(raspi, 'fieldgate.sh'), join(dir, 'bin', 'fieldgate'));

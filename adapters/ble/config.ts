@@ -113,8 +113,8 @@ export const bleConfigSchema = z.strictObject({
     .prefault({}),
   /**
    * Distinct addresses one noble instance may have heard before it is replaced by a fresh one
-   * (noble keeps every address it sees, never pruned). Only where the radio can be released
-   * (docs/ble.md, "Memory and random addresses").
+   * (noble keeps every address it sees, never pruned; stopping the instance releases them all;
+   * docs/ble.md, "Memory and random addresses").
    */
   max_seen_addresses: z.number().int().min(100).default(20_000),
   /** How long start() waits for the radio to come up before reporting it unavailable. */

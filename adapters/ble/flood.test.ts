@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { until } from '../../gateway/test/helpers.ts';
 import { FIXTURES } from '../../firmware-sim/ble/fixtures.ts';
 import type { SimDevice } from '../../firmware-sim/ble/bindings.ts';
@@ -16,14 +18,50 @@ const spoof = (i: number): SimDevice => {
   return { address: `F2:00:00:${n.slice(0, 2)}:${n.slice(2, 4)}:${n.slice(4)}`, addressType: 'random', rssi: -60, advertisement: { serviceData: [{ uuid: 'fcd2', data: bthomeFrame(i, 21, 40, 99) }] } };
 };
 
-/** Advertises, waiting for the scan to be back when the radio is being renewed. */
+/**
+ * Advertises, waiting for the scan to be back when the radio is being renewed. One advert per
+ * event-loop turn, as reports come off a radio (the renewal runs on a later turn than the advert
+ * that triggered it).
+ */
 async function send(rig: BleRig, d: SimDevice): Promise<void> {
   while (!rig.sim.advertise(d)) await until(() => rig.sim.scanning, 'scanning again');
+  await new Promise((r) => setImmediate(r));
 }
 
 const metric = (rig: BleRig, name: string) => rig.gw.gw.metrics.snapshot()[`adapters/ble/${name}`] ?? 0;
 
+/** A full garbage collection (v8's gc(), exposed for this process: tests run without --expose-gc). */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
+
 describe('BLE address flood', () => {
+  test('50,000 random addresses: noble is stopped and replaced past max_seen_addresses, and every retired instance (with all it remembered) is freed', { timeout: 240_000 }, async () => {
+    const rig = await bleRig({ max_seen_addresses: 5000, publish: fast });
+    try {
+      await scanning(rig.sim);
+      for (let i = 1; i <= 50_000; i++) await send(rig, spoof(i));
+      await until(() => rig.sim.scanning && metric(rig, 'radio/renewals') === rig.nobles.length - 1, 'the last renewal to finish');
+      // Each instance heard 5,001 addresses (the one past the bound triggers the renewal).
+      assert.equal(metric(rig, 'radio/renewals'), 9);
+      assert.equal(rig.nobles.length, 10);
+      // Every retired instance was stopped (its socket closed) and only the current one listens.
+      assert.equal(rig.sim.calls.filter((c) => c.method === 'stop').length, 9);
+      assert.equal(rig.sim.listenerCount('discover'), 1);
+      // noble keeps its peripherals on the instance: a collected instance has released them all.
+      // (WeakRef targets stay alive until the current job ends: collect on a later turn.)
+      await new Promise((r) => setImmediate(r));
+      collectGarbage();
+      await new Promise((r) => setImmediate(r));
+      const alive = rig.nobles.map((w, i) => (w.deref() ? i : -1)).filter((i) => i >= 0);
+      assert.deepEqual(alive, [9], 'only the current noble instance is still reachable');
+    } finally {
+      await rig.stop();
+    }
+  });
+
+
   test('past max_seen_addresses noble is replaced by a fresh instance; allowed devices keep publishing', async () => {
     const rig = await bleRig({ max_seen_addresses: 100, allow: { addresses: ['CB:B8:33:4C:88:4F'] }, publish: fast });
     try {

@@ -1,4 +1,4 @@
-import type { Characteristic } from '@abandonware/noble';
+import type { Characteristic } from '@stoprocent/noble';
 import type { GattCommand } from './gatt-command.ts';
 import type { Peripheral } from './radio.ts';
 

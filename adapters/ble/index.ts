@@ -6,7 +6,7 @@ import { GattEngine } from './gatt.ts';
 import { parseGattCommand } from './gatt-command.ts';
 import { AdvertQueue } from './advert-queue.ts';
 import { Ingest } from './ingest.ts';
-import { forgetHciNoble, guardSigint, hciNoble, type NobleFactory, type NobleLike, type Peripheral } from './radio.ts';
+import { guardSigint, hciNoble, releaseNoble, type NobleFactory, type NobleLike, type Peripheral } from './radio.ts';
 import { Scanner } from './scanner.ts';
 import { BleStats } from './stats.ts';
 import { moreSuffix, RateLimitedLog } from '../../gateway/core/log-limit.ts';
@@ -24,17 +24,17 @@ const MAX_PERIPHERALS = 2000;
 const QUEUE = { max: 4096, batch: 100, maxInFlight: 200 };
 
 export interface BleAdapterOptions {
-  /** Where noble comes from: the real HCI radio by default; the simulator passes its bindings. */
-  noble?: NobleFactory;
   /**
-   * Drops the current noble instance and returns a fresh one, releasing everything noble kept
-   * (used past max_seen_addresses). Absent for the real HCI radio, whose bindings cannot be released.
+   * Where noble comes from: a new instance per call, owned (and stopped) by the adapter. The real
+   * HCI radio by default; the simulator passes noble over its bindings.
    */
-  renew?: NobleFactory;
+  noble?: NobleFactory;
 }
 
 class BleAdapter implements Adapter {
   private scanner?: Scanner;
+  /** The noble instance in use; replaced past max_seen_addresses, stopped with the adapter. */
+  private noble?: NobleLike;
   private ingest?: Ingest;
   private queue?: AdvertQueue;
   private gatt?: GattEngine;
@@ -45,15 +45,17 @@ class BleAdapter implements Adapter {
   /** Distinct addresses the current noble instance has reported (bounded by max_seen_addresses). */
   private readonly seen = new Set<string>();
   private renewing = false;
+  private stopped = false;
 
   constructor(private readonly cfg: BleConfig, private readonly opts: BleAdapterOptions) {}
 
   async start(ctx: AdapterContext): Promise<void> {
     const cfg = this.cfg;
+    this.stopped = false;
+    this.renewing = false;
     const stats = new BleStats(ctx.metrics);
     const ingest = this.startIngest(ctx, stats);
-    const factory = this.opts.noble ?? hciNoble;
-    await this.startScanner(ctx, stats, factory(cfg.hci_device));
+    await this.startScanner(ctx, stats);
     if (!this.opts.noble) guardSigint();
     ingest.start();
     this.startGatt(ctx, stats);
@@ -100,10 +102,14 @@ class BleAdapter implements Adapter {
     return ingest;
   }
 
-  /** Scans on `noble`; each advertisement goes to the ingest. Rejects with a RadioUnavailable. */
-  private async startScanner(ctx: AdapterContext, stats: BleStats, noble: NobleLike): Promise<void> {
+  /**
+   * Scans on a new noble instance; each advertisement goes to the ingest. Rejects with a
+   * RadioUnavailable (the instance is released then).
+   */
+  private async startScanner(ctx: AdapterContext, stats: BleStats): Promise<void> {
     const cfg = this.cfg;
     this.seen.clear();
+    const noble = (this.noble = (this.opts.noble ?? hciNoble)(cfg.hci_device));
     const scanner = new Scanner(noble, cfg.hci_device, {
       advert: (p) => {
         this.countSeen(ctx, stats, p.address);
@@ -119,41 +125,50 @@ class BleAdapter implements Adapter {
       },
     });
     this.scanner = scanner;
-    await scanner.start(cfg.radio_timeout, () => {
-      if (!this.opts.noble) forgetHciNoble(cfg.hci_device);
-    });
+    try {
+      await scanner.start(cfg.radio_timeout);
+    } catch (err) {
+      scanner.stop();
+      this.releaseRadio();
+      throw err;
+    }
+  }
+
+  /** Stops the scanner and releases noble: the HCI socket and every peripheral it remembered. */
+  private releaseRadio(): void {
+    this.scanner?.stop();
+    this.scanner = undefined;
+    if (this.noble) releaseNoble(this.noble);
+    this.noble = undefined;
   }
 
   /**
-   * noble keeps every address it has heard, for the life of the instance. Past max_seen_addresses
-   * the instance is replaced where the radio source can release it (opts.renew); the real HCI
-   * bindings cannot be released (they poll the adapter and hold the socket): one warning instead.
+   * noble keeps every address it has heard (a peripheral object of about 1 KB each, in noble and in
+   * its HCI layer) for the life of the instance, and has no call to forget one. Past
+   * max_seen_addresses the instance is stopped and replaced by a fresh one, which releases them all.
    */
   private countSeen(ctx: AdapterContext, stats: BleStats, address: string): void {
-    // Past the bound without a renewal (HCI) the set stops growing: it has said what it had to.
-    if (this.seen.has(address) || (this.seen.size > this.cfg.max_seen_addresses && !this.opts.renew)) return;
+    if (this.seen.has(address)) return;
     this.seen.add(address);
     if (this.seen.size <= this.cfg.max_seen_addresses || this.renewing) return;
-    const renew = this.opts.renew;
-    if (!renew) {
-      if (this.seen.size === this.cfg.max_seen_addresses + 1) {
-        ctx.log.warn({ addresses: this.seen.size }, 'BLE: noble has heard more than max_seen_addresses distinct addresses and keeps each one (about 1 KB); its HCI bindings cannot be released, so only a restart of the gateway frees that memory (docs/ble.md, "Memory and random addresses")');
-      }
-      return;
-    }
     // An open GATT connection lives on the old instance: try again with the next new address.
     if ((this.gatt?.connections ?? 0) > 0) return;
     this.renewing = true;
-    const heard = this.seen.size;
-    this.scanner?.stop();
+    // Not from inside noble's discover event: its bindings are still dispatching the report.
+    setImmediate(() => this.renew(ctx, stats, this.seen.size));
+  }
+
+  private renew(ctx: AdapterContext, stats: BleStats, heard: number): void {
+    if (this.stopped) return;
+    this.releaseRadio();
     this.peripherals.clear();
     stats.radioRenewals.inc();
     ctx.log.info({ addresses: heard }, 'BLE: noble heard max_seen_addresses distinct addresses; replaced it with a fresh instance to release them');
-    this.startScanner(ctx, stats, renew(this.cfg.hci_device)).then(
+    this.startScanner(ctx, stats).then(
       () => (this.renewing = false),
       (err: Error) => {
         this.renewing = false;
-        ctx.fail(err);
+        if (!this.stopped) ctx.fail(err);
       },
     );
   }
@@ -217,8 +232,8 @@ class BleAdapter implements Adapter {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     this.scanner?.stop();
-    this.scanner = undefined;
     this.queue?.close();
     this.queue = undefined;
     this.ingest?.stop();
@@ -227,6 +242,8 @@ class BleAdapter implements Adapter {
     this.gatt = undefined;
     await this.unsubscribe?.();
     this.unsubscribe = undefined;
+    // After GATT: its disconnects go through this noble.
+    this.releaseRadio();
     this.peripherals.clear();
     this.seen.clear();
     this.warnLog?.clear();

@@ -1,14 +1,19 @@
 import { EventEmitter } from 'node:events';
 import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Peripheral } from '@abandonware/noble';
+import type { Noble, Peripheral, withBindings as WithBindings } from '@stoprocent/noble';
 
 const require = createRequire(import.meta.url);
 
-// How the adapter reaches the radio: a noble instance. On Linux that is noble's HCI-socket bindings
-// over the native addon @abandonware/bluetooth-hci-socket, loaded only when the BLE adapter (or
-// `fieldgate ble scan`) runs, so a gateway without BLE never maps it. Tests and the simulator
-// give noble their own bindings object instead (noble's with-bindings entry point).
+// How the adapter reaches the radio: a noble (@stoprocent/noble 2.x) instance. On Linux that is
+// noble's HCI-socket bindings over @stoprocent/bluetooth-hci-socket, an N-API addon whose npm
+// package carries prebuilt binaries for linux arm64/armv6/armv7/x64 (no compiler anywhere). It is
+// loaded only when the BLE adapter (or `fieldgate ble scan`) runs, so a gateway without BLE never
+// maps it. Tests and the simulator give noble a bindings object of their own instead.
+//
+// Each instance belongs to whoever made it, and `stop()` releases it: noble's stop() closes the HCI
+// socket and ends its adapter poll, and everything noble remembered (one peripheral object per
+// address heard) goes with the instance.
 
 export type { Peripheral };
 
@@ -16,10 +21,12 @@ export type { Peripheral };
 export interface NobleLike extends EventEmitter {
   readonly state: string;
   startScanning(serviceUuids: string[], allowDuplicates: boolean, callback: (error?: Error | null) => void): void;
-  stopScanning(callback?: () => void): void;
+  stopScanning(callback: () => void): void;
+  /** Releases the radio (socket, timers) for good; the instance is not used again. */
+  stop(): void;
 }
 
-/** Makes (or returns) the noble instance for a hci device number. */
+/** Makes a new noble instance for a hci device number; the caller stops it. */
 export type NobleFactory = (hciDevice: number) => NobleLike;
 
 /** The radio cannot be used; `message` says why and what to do, in one line. */
@@ -37,27 +44,17 @@ export const CAPS_FIX =
 export function radioProblem(code: string, hci: number, detail = ''): RadioUnavailable {
   const dev = `hci${hci}`;
   const msg: Record<string, string> = {
-    addon: `the Bluetooth HCI addon (@abandonware/bluetooth-hci-socket) is not installed for ${process.platform}-${process.arch} Node.js ${process.versions.node}${detail ? ` (${detail})` : ''}: see "Installing the HCI addon" in docs/ble.md`,
-    no_kernel_support: `this system has no Bluetooth socket support (EAFNOSUPPORT): load it with "sudo modprobe bluetooth"; under systemd, RestrictAddressFamilies must list AF_BLUETOOTH (the shipped unit does)`,
+    addon: `the Bluetooth HCI addon (@stoprocent/bluetooth-hci-socket) does not load for ${process.platform}-${process.arch} Node.js ${process.versions.node}${detail ? ` (${detail})` : ''}: it ships prebuilt for linux arm64, armv6, armv7 and x64 only; see "Installing" in docs/ble.md`,
+    no_kernel_support: `this system has no Bluetooth socket support (no /sys/class/bluetooth): load it with "sudo modprobe bluetooth"; under systemd, RestrictAddressFamilies must list AF_BLUETOOTH (the shipped unit does)`,
     no_adapter: `no Bluetooth adapter ${dev}${detail ? ` (${detail})` : ''}: check "ls /sys/class/bluetooth" and "rfkill list bluetooth" (unblock with "sudo rfkill unblock bluetooth"), or set adapters.ble.hci_device`,
     unauthorized: `no permission to use ${dev} over raw HCI: ${CAPS_FIX}`,
-    unsupported: `${dev} does not support Bluetooth Low Energy (needs Bluetooth 4.0 or later): set adapters.ble.hci_device to another adapter`,
+    // noble's HCI bindings report a socket they could not bind the same way as a controller without
+    // LE ("unsupported"); the reason is only in their debug output.
+    unsupported: `${dev} could not be opened or does not support Bluetooth Low Energy: with HCI_CHANNEL_USER set the adapter must be down and bluetoothd must not hold it (EBUSY: "sudo systemctl stop bluetooth"); otherwise it needs Bluetooth 4.0 or later (set adapters.ble.hci_device to another adapter); run with DEBUG=hci to see the socket error`,
     powered_off: `${dev} is powered off: "sudo rfkill unblock bluetooth" and "sudo hciconfig ${dev} up" (or "bluetoothctl power on")`,
-    busy: `${dev} is held exclusively by another program (EBUSY): with HCI_CHANNEL_USER set, bluetoothd must not use it ("sudo systemctl stop bluetooth"), or unset HCI_CHANNEL_USER to share it`,
     timeout: `${dev} did not come up (state "${detail}"): check "sudo btmgmt info" and "dmesg | grep -i blue"; a UART radio may still be loading its firmware`,
   };
   return new RadioUnavailable(`BLE radio unavailable: ${msg[code] ?? detail}`, code);
-}
-
-function classifyError(err: unknown, hci: number): RadioUnavailable {
-  const e = err as NodeJS.ErrnoException;
-  const text = String(e?.message ?? err);
-  if (e?.code === 'MODULE_NOT_FOUND' || /bluetooth_hci_socket|bluetooth-hci-socket|\.node/.test(text)) return radioProblem('addon', hci, text.split('\n')[0]);
-  if (/EAFNOSUPPORT/.test(text)) return radioProblem('no_kernel_support', hci);
-  if (/EPERM|EACCES/.test(text)) return radioProblem('unauthorized', hci);
-  if (/EBUSY/.test(text)) return radioProblem('busy', hci);
-  if (/ENODEV|No such device/.test(text)) return radioProblem('no_adapter', hci, text);
-  return new RadioUnavailable(`BLE radio unavailable: ${text}`, 'other');
 }
 
 /** Whether the kernel lists hciN (Linux); undefined when /sys cannot tell. */
@@ -70,48 +67,58 @@ export function hciPresent(hci: number): boolean | undefined {
   }
 }
 
-// noble's HCI bindings cannot be disposed (they poll the adapter every second and hold the
-// socket), so one instance per hci device lives as long as the process; adapter restarts reuse it.
-const shared = new Map<number, NobleLike>();
+type NobleModule = Noble & { withBindings: typeof WithBindings };
 
-/** The real radio: noble with its HCI-socket bindings for hciN. Throws RadioUnavailable. */
-export const hciNoble: NobleFactory = (hci) => {
-  const existing = shared.get(hci);
-  if (existing) return existing;
-  // Checked before any socket is opened: noble cannot retry a failed bind, and each attempt
-  // would leave its socket behind.
-  if (hciPresent(hci) === false) throw radioProblem('no_adapter', hci, existsSync('/sys/class/bluetooth') ? '' : 'no /sys/class/bluetooth: no Bluetooth driver loaded');
-  let noble: NobleLike;
+/**
+ * noble's module. Its main export is a default instance over the platform's bindings, created (not
+ * started: no socket until first use) when the module loads; on Linux loading it also loads the
+ * HCI addon, so a missing or foreign-architecture addon fails here.
+ */
+function nobleModule(hci: number): NobleModule {
   try {
-    const make = require('@abandonware/noble/with-custom-binding') as (opts: { deviceId: number }) => NobleLike;
-    noble = make({ deviceId: hci });
+    return require('@stoprocent/noble') as NobleModule;
   } catch (err) {
-    throw classifyError(err, hci);
+    throw radioProblem('addon', hci, String((err as Error).message).split('\n')[0]);
   }
-  shared.set(hci, noble);
-  return noble;
-};
-
-/** Noble over a bindings object of our own (the simulator, tests): noble's public with-bindings seam. */
-export function nobleWithBindings(bindings: EventEmitter): NobleLike {
-  const withBindings = require('@abandonware/noble/with-bindings') as (b: EventEmitter) => NobleLike;
-  return withBindings(bindings);
 }
 
-const initialized = new WeakSet<NobleLike>();
+/** Stops printing noble's warnings to the console: the adapter logs them (rate-limited). */
+function quiet(noble: NobleLike): NobleLike {
+  noble.removeAllListeners('warning');
+  return noble;
+}
+
+/** The real radio: a new noble with its HCI-socket bindings for hciN. Throws RadioUnavailable. */
+export const hciNoble: NobleFactory = (hci) => {
+  // Checked before any socket is opened: noble's bindings would report a missing adapter only as
+  // "unsupported" or "poweredOff", which cannot say what to do.
+  if (hciPresent(hci) === false) {
+    throw existsSync('/sys/class/bluetooth') ? radioProblem('no_adapter', hci) : radioProblem('no_kernel_support', hci);
+  }
+  return quiet(nobleModule(hci).withBindings('hci', { deviceId: hci }) as unknown as NobleLike);
+};
+
+/**
+ * Noble over a bindings object of our own (the simulator, tests). noble 2.x declares the seam in its
+ * typings, `class Noble { constructor(bindings) }`, but index.js exports only instances and
+ * withBindings (which knows its built-in binding types only); the class is reached as the
+ * constructor of its default instance.
+ */
+export function nobleWithBindings(bindings: EventEmitter): NobleLike {
+  const NobleClass = nobleModule(0).constructor as typeof Noble;
+  return quiet(new NobleClass(bindings) as unknown as NobleLike);
+}
 
 /**
  * Resolves once the radio is poweredOn; rejects with a RadioUnavailable naming the state and the
- * fix. The first call on an instance starts noble's bindings (they start on the first
- * stateChange listener); an init failure arrives as a noble 'warning'.
+ * fix. Listening for stateChange starts noble's bindings (noble starts them on the first listener).
  */
-export function poweredOn(noble: NobleLike, hci: number, timeoutMs: number, forget: () => void): Promise<void> {
+export function poweredOn(noble: NobleLike, hci: number, timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
     let last = 'unknown';
     const done = (err?: Error) => {
       clearTimeout(timer);
       noble.off('stateChange', onState);
-      noble.off('warning', onWarning);
       if (err) reject(err);
       else resolve();
     };
@@ -121,23 +128,23 @@ export function poweredOn(noble: NobleLike, hci: number, timeoutMs: number, forg
       else if (state === 'unauthorized') done(radioProblem('unauthorized', hci));
       else if (state === 'unsupported') done(radioProblem('unsupported', hci));
     };
-    const onWarning = (message: string) => {
-      if (!/Initialization/.test(message)) return;
-      // The bindings are dead after a failed init: the next attempt needs a new instance.
-      forget();
-      done(classifyError(new Error(message), hci));
-    };
     const timer = setTimeout(() => done(radioProblem(last === 'poweredOff' ? 'powered_off' : 'timeout', hci, last)), timeoutMs);
-    noble.on('warning', onWarning);
-    const first = !initialized.has(noble);
-    initialized.add(noble);
     noble.on('stateChange', onState);
-    if (!first) onState(noble.state);
+    // A noble whose bindings already run reports no new state: read the current one (reading it
+    // starts the bindings too, which the listener above has already done).
+    queueMicrotask(() => {
+      if (noble.state !== 'unknown') onState(noble.state);
+    });
   });
 }
 
-export function forgetHciNoble(hci: number): void {
-  shared.delete(hci);
+/** Releases a noble instance: its socket, timers and every peripheral it remembered. */
+export function releaseNoble(noble: NobleLike): void {
+  try {
+    noble.stop();
+  } catch {
+    // Bindings that never started hold nothing (noble's HCI stop() assumes they started).
+  }
 }
 
 let sigintGuarded = false;

@@ -3,7 +3,7 @@ import { Allowlist } from './allow.ts';
 import type { BleConfig } from './config.ts';
 import { decoderOptions } from './decoder-set.ts';
 import { decodeAdvert, type Advert, type DecodeResult } from './decoders/index.ts';
-import { guardSigint, hciNoble, type NobleFactory } from './radio.ts';
+import { guardSigint, hciNoble, releaseNoble, type NobleFactory } from './radio.ts';
 import { Scanner } from './scanner.ts';
 
 // `fieldgate ble scan`: what the radio hears, as a table refreshed every second. Publishes nothing.
@@ -80,8 +80,10 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     warning: () => {},
   });
   try {
-    await scanner.start(cfg.radio_timeout, () => {});
+    await scanner.start(cfg.radio_timeout);
   } catch (err) {
+    scanner.stop();
+    releaseNoble(noble);
     process.stderr.write(`fieldgate ble scan: ${(err as Error).message}\n`);
     return 1;
   }
@@ -106,5 +108,6 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     if (seconds !== undefined) setTimeout(() => finish(lost ? 1 : 0), seconds * 1000);
   });
   scanner.stop();
+  releaseNoble(noble);
   return code;
 }

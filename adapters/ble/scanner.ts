@@ -44,8 +44,8 @@ export class Scanner {
   constructor(private readonly noble: NobleLike, private readonly hci: number, private readonly events: ScannerEvents) {}
 
   /** Waits for poweredOn and starts scanning; rejects with a RadioUnavailable. */
-  async start(timeoutMs: number, forget: () => void): Promise<void> {
-    await poweredOn(this.noble, this.hci, timeoutMs, forget);
+  async start(timeoutMs: number): Promise<void> {
+    await poweredOn(this.noble, this.hci, timeoutMs);
     this.noble.on('discover', this.onDiscover);
     this.noble.on('warning', this.onWarning);
     this.noble.on('stateChange', this.onState);
@@ -66,7 +66,7 @@ export class Scanner {
   }
 
   pause(): void {
-    if (this.paused++ === 0 && this.running) this.noble.stopScanning();
+    if (this.paused++ === 0 && this.running) this.noble.stopScanning(() => {});
   }
 
   resume(): void {
@@ -83,6 +83,6 @@ export class Scanner {
     this.noble.off('warning', this.onWarning);
     this.noble.off('stateChange', this.onState);
     this.noble.off('scanStop', this.onScanStop);
-    if (was) this.noble.stopScanning();
+    if (was) this.noble.stopScanning(() => {});
   }
 }

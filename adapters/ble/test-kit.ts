@@ -10,6 +10,8 @@ import { nobleWithBindings, type NobleLike } from './radio.ts';
 export interface BleRig {
   gw: TestGateway;
   sim: SimBindings;
+  /** Every noble instance the adapter asked for, oldest first (weakly: a released one can be collected). */
+  nobles: WeakRef<NobleLike>[];
   client: MqttClient;
   got: { topic: string; body: Record<string, unknown> }[];
   /** Resolves once a message on a topic matching `re` has arrived (count of them >= n). */
@@ -19,15 +21,15 @@ export interface BleRig {
 
 export async function bleRig(ble: Record<string, unknown>, opts: { subscribe?: string[]; sim?: SimBindings; supervisor?: Parameters<typeof startGateway>[2] } = {}): Promise<BleRig> {
   const sim = opts.sim ?? new SimBindings();
-  let noble: NobleLike | undefined;
-  // One noble per controller for the whole run, as with the real radio: adapter restarts reuse it.
-  // Renewing (past max_seen_addresses) detaches the old instance from the controller, as dropping
-  // a released radio would, and gives a fresh one.
-  const renew = () => {
-    sim.removeAllListeners();
-    return (noble = nobleWithBindings(sim));
-  };
-  const def = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)), renew });
+  // A new noble per adapter start or renewal, as with the real radio; the adapter stops each one.
+  const nobles: WeakRef<NobleLike>[] = [];
+  const def = bleAdapterDefinition({
+    noble: () => {
+      const noble = nobleWithBindings(sim);
+      nobles.push(new WeakRef(noble));
+      return noble;
+    },
+  });
   // BLE devices have no IP address, so the loopback default does not cover them: the rule docs/ble.md
   // asks for lets each device publish under its own id only.
   const auth = { acl: [{ permission: 'allow', action: 'publish', topics: ['ble/%c/#'] }] };
@@ -49,7 +51,7 @@ export async function bleRig(ble: Record<string, unknown>, opts: { subscribe?: s
     return got.filter((m) => re.test(m.topic));
   };
   return {
-    gw, sim, client, got, waitFor,
+    gw, sim, nobles, client, got, waitFor,
     stop: async () => {
       await client.endAsync();
       await gw.stop();

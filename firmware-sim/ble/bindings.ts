@@ -3,8 +3,13 @@ import { EventEmitter } from 'node:events';
 // A simulated Bluetooth controller at noble's bindings seam: the object noble's HCI-socket bindings
 // would be, emitting the same events with the same arguments (stateChange, scanStart/scanStop,
 // discover, connect/disconnect, servicesDiscover, characteristicsDiscover, read, write, notify).
-// Given to noble through its public entry point `@abandonware/noble/with-bindings`. It knows
-// nothing of fieldgate's decoders: advertisements are byte fixtures from the format specs.
+// Written from the contract @stoprocent/noble 2.x's Noble class relies on (the methods it calls on
+// its bindings and the events it subscribes to), and given to noble through that class's
+// constructor (adapters/ble/radio.ts nobleWithBindings). It knows nothing of fieldgate's decoders:
+// advertisements are byte fixtures from the format specs.
+//
+// The controller outlives noble instances, as a radio does: each instance start()s it and stop()s
+// it (the real bindings close their HCI socket then, so nothing more reaches that instance).
 
 export interface SimCharacteristic {
   uuid: string;
@@ -49,13 +54,12 @@ export class SimBindings extends EventEmitter {
   /** Every call noble made, in order (tests assert on them). */
   readonly calls: SimCall[] = [];
   readonly devices = new Map<string, SimDevice>();
-  /** The state init() reports; tests set it before noble starts. */
-  initialState: string = 'poweredOn';
   /**
-   * init() throws this, as the HCI socket's bind does when the controller cannot be opened
-   * (e.g. "EBUSY, Device or resource busy" when bluetoothd holds it and HCI_CHANNEL_USER is set).
+   * The state the first start() reports; tests set it before noble starts. noble's HCI bindings
+   * report "unsupported" for a socket they cannot bind too (EBUSY, ENODEV), "unauthorized" for EPERM.
    */
-  initError?: Error;
+  initialState: string = 'poweredOn';
+  /** The controller's state; later start()s report it as it is (a radio powered off stays off). */
   state = 'unknown';
   scanning = false;
   private readonly connected = new Set<string>();
@@ -65,8 +69,14 @@ export class SimBindings extends EventEmitter {
     this.calls.push({ method, args });
   }
 
+  /** Bumped by stop(): answers still pending for a stopped instance are dropped (its socket is closed). */
+  private generation = 0;
+
   private later(fn: () => void): void {
-    setImmediate(fn);
+    const g = this.generation;
+    setImmediate(() => {
+      if (g === this.generation) fn();
+    });
   }
 
   add(device: SimDevice): void {
@@ -123,10 +133,24 @@ export class SimBindings extends EventEmitter {
 
   // ---- the bindings contract noble calls ----
 
-  init(): void {
-    this.record('init');
-    if (this.initError) throw this.initError;
-    this.later(() => this.setState(this.initialState));
+  start(): void {
+    this.record('start');
+    this.later(() => this.setState(this.state === 'unknown' ? this.initialState : this.state));
+  }
+
+  /** noble.stop(): the socket is closed, its connections end, no more events reach that instance. */
+  stop(): void {
+    this.record('stop');
+    this.generation++;
+    this.scanning = false;
+    this.connected.clear();
+    this.notifying.clear();
+    this.removeAllListeners();
+  }
+
+  /** noble.connect(address) without a scan: the id noble uses for an address. */
+  addressToId(address: string): string {
+    return idOf(address);
   }
 
   reset(): void {

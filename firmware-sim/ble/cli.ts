@@ -7,7 +7,7 @@ import { validateConfig } from '../../gateway/config/load.ts';
 import { createLogger } from '../../gateway/log/logger.ts';
 import { tempDir } from '../../gateway/test/helpers.ts';
 import { bleAdapterDefinition } from '../../adapters/ble/index.ts';
-import { nobleWithBindings, type NobleLike } from '../../adapters/ble/radio.ts';
+import { nobleWithBindings } from '../../adapters/ble/radio.ts';
 import { SimBindings } from './bindings.ts';
 import { Fleet } from './fleet.ts';
 
@@ -67,12 +67,8 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const sim = new SimBindings();
-  let noble: NobleLike | undefined;
-  const renew = () => {
-    sim.removeAllListeners();
-    return (noble = nobleWithBindings(sim));
-  };
-  const simBle = bleAdapterDefinition({ noble: () => (noble ??= nobleWithBindings(sim)), renew });
+  // One noble per adapter start or renewal, as with the real radio; the adapter stops each one.
+  const simBle = bleAdapterDefinition({ noble: () => nobleWithBindings(sim) });
   // Only the BLE adapter: the sim opens no other port (CoAP's default 0.0.0.0:5683 among them).
   const adapters = [simBle];
   const data = tempDir('fieldgate-sim-ble-');

@@ -17,7 +17,7 @@ test('all good: addon, radio and the service capabilities are ok', () => {
 });
 
 test('each problem fails with its fix', () => {
-  const addon = line({ addonError: "Cannot find module '@abandonware/bluetooth-hci-socket'" }, 'ble-addon');
+  const addon = line({ addonError: "Cannot find module '@stoprocent/bluetooth-hci-socket'" }, 'ble-addon');
   assert.equal(addon.status, 'fail');
   assert.match(addon.fix!, /Installing the HCI addon/);
   assert.match(line({ present: false }, 'ble-radio').message, /no Bluetooth adapter hci0/);

@@ -18,6 +18,8 @@ export interface BleFacts {
   hci: number;
   /** undefined when the addon loaded; else why not. */
   addonError?: string;
+  /** The addon file the process mapped (from /proc/self/maps), when it loaded. */
+  addonFile?: string;
   /** Whether /sys/class/bluetooth lists hciN (undefined: cannot tell). */
   present?: boolean;
   /** rfkill state of the Bluetooth switches, when any. */
@@ -35,10 +37,10 @@ export function bleFindings(f: BleFacts): Finding[] {
     f.addonError
       ? {
           check: 'ble-addon', status: 'fail',
-          message: `the Bluetooth HCI addon (@abandonware/bluetooth-hci-socket) does not load for ${process.platform}-${process.arch} Node.js ${process.versions.node}: ${f.addonError}`,
-          fix: 'build it once for this Node.js major version: docs/ble.md, "Installing the HCI addon"',
+          message: `the Bluetooth HCI addon (@stoprocent/bluetooth-hci-socket) does not load for ${process.platform}-${process.arch} Node.js ${process.versions.node}: ${f.addonError}`,
+          fix: 'it ships prebuilt for linux arm64, armv6, armv7 and x64 (glibc and musl): docs/ble.md, "Installing the HCI addon"',
         }
-      : { check: 'ble-addon', status: 'ok', message: `Bluetooth HCI addon loads for ${process.platform}-${process.arch} Node.js ${process.versions.node}` },
+      : { check: 'ble-addon', status: 'ok', message: `Bluetooth HCI addon loads for ${process.platform}-${process.arch} Node.js ${process.versions.node}${f.addonFile ? ` (${f.addonFile})` : ''}` },
   );
   if (f.present === false) {
     out.push({ check: 'ble-radio', status: 'fail', message: `no Bluetooth adapter ${dev} (/sys/class/bluetooth)`, fix: 'plug in a dongle or enable the built-in radio (no dtoverlay=disable-bt in /boot/firmware/config.txt), or set adapters.ble.hci_device' });
@@ -67,12 +69,18 @@ export function bleFindings(f: BleFacts): Finding[] {
   return out;
 }
 
-function addonError(): string | undefined {
+function addon(): Pick<BleFacts, 'addonError' | 'addonFile'> {
   try {
-    require('@abandonware/bluetooth-hci-socket');
-    return undefined;
+    require('@stoprocent/bluetooth-hci-socket');
   } catch (err) {
-    return (err as Error).message.split('\n')[0];
+    return { addonError: (err as Error).message.split('\n')[0] };
+  }
+  try {
+    // Which prebuilt binary was picked (never a compile): the mapped file names the architecture.
+    const file = readFileSync('/proc/self/maps', 'utf8').split('\n').map((l) => l.slice(l.indexOf('/'))).find((p) => /bluetooth-hci-socket.*\.node$/.test(p));
+    return { addonFile: file };
+  } catch {
+    return {};
   }
 }
 
@@ -138,5 +146,5 @@ export const ble: Check = async (ctx) => {
   const hci = cfg.hci_device ?? 0;
   const sys = '/sys/class/bluetooth';
   const present = existsSync(sys) ? readdirSync(sys).includes(`hci${hci}`) : process.platform === 'linux' ? false : undefined;
-  return bleFindings({ hci, addonError: addonError(), present, rfkill: rfkill(), process: processCaps(), unitCaps: unitCaps(ctx) });
+  return bleFindings({ hci, ...addon(), present, rfkill: rfkill(), process: processCaps(), unitCaps: unitCaps(ctx) });
 };
