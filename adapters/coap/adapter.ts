@@ -23,6 +23,7 @@ export class CoapAdapter implements Adapter {
   private limitedLog?: RateLimitedLog;
   /** Addresses refused since the last rate-limit line (at most 10 named). */
   private readonly limitedAddresses = new Set<string>();
+  private sessions?: Sessions;
   private readonly endpoints: CoapEndpoint[] = [];
   private readonly sockets: Socket[] = [];
   private timer?: NodeJS.Timeout;
@@ -57,6 +58,7 @@ export class CoapAdapter implements Adapter {
     // One reassembly state for every transport, so max_buffered bounds them all together.
     this.assembler = new Block1Assembler({ maxBody: cfg.blockwise.max_body_size, maxBuffered: cfg.blockwise.max_buffered, maxPerPeer: 4, maxTransfers: 1024, timeoutMs: cfg.blockwise.timeout });
     const sessions = new Sessions(cfg.limits.max_sessions);
+    this.sessions = sessions;
     this.handler = new CoapHandler(cfg, ctx, sessions, observers, this.auth);
     m.gaugeFn('observers', () => observers.size);
     m.gaugeFn('sessions', () => sessions.size);
@@ -136,6 +138,18 @@ export class CoapAdapter implements Adapter {
     if (i < 0) return;
     this.endpoints.splice(i, 1);
     ep.close();
+  }
+
+  /**
+   * An operator ends a connection-mode session (its observations end, the device is reported
+   * disconnected). A connectionless device has no session to end: false.
+   */
+  async disconnect(clientid: string, reason: string): Promise<boolean> {
+    const s = this.sessions?.get(clientid);
+    if (!s || !this.handler) return false;
+    this.sessions!.remove(s);
+    await this.handler.closeSession(s.clientid, s.device, reason);
+    return true;
   }
 
   /** The per-address rate limit, before anything else is spent on a request. */

@@ -148,6 +148,11 @@ export class Lwm2mAdapter implements Adapter {
       });
   }
 
+  /** An operator ends a device's registration (`id`: its client id in the registry, or its endpoint name). */
+  async disconnect(id: string, reason: string): Promise<boolean> {
+    return (await this.server?.kick(id, reason)) ?? false;
+  }
+
   private sweep(): void {
     if (this.stopped) return;
     this.server?.sweep();

@@ -234,6 +234,14 @@ export class Lwm2mServer {
     }
   }
 
+  /** An operator ends a registration (by client id, as in the registry, or endpoint name): the device must register again. */
+  async kick(id: string, reason: string): Promise<boolean> {
+    const dev = [...this.byEp.values()].find((d) => d.clientid === id) ?? this.byEp.get(id);
+    if (!dev) return false;
+    await this.remove(dev, reason);
+    return true;
+  }
+
   private async remove(dev: Device, reason: string): Promise<void> {
     if (this.byEp.get(dev.ep) !== dev) return;
     this.byEp.delete(dev.ep);

@@ -35,6 +35,8 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     authorize: (p, action, topic) => gw.authorize(p, action, topic),
     publish: (msg) => controls.publish(msg),
     subscribe: (filter, onMessage) => gw.subscribe(filter, onMessage),
+    restartAdapter: (name) => controls.restartAdapter(name),
+    disconnectDevice: (protocol, id) => controls.disconnectDevice(protocol, id),
   };
 }
 

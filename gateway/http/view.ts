@@ -39,4 +39,7 @@ export interface OpsView {
   publish(msg: IngressMessage): Promise<void>;
   /** An in-process subscription; returns the function that removes it. */
   subscribe(filter: string, onMessage: (m: DeliveredMessage) => void): Promise<() => Promise<void>>;
+  /** Operator controls (gateway/app/component.ts GatewayControls). */
+  restartAdapter(name: string): Promise<boolean>;
+  disconnectDevice(protocol: string, id: string): Promise<'ok' | 'not_found' | 'unsupported'>;
 }

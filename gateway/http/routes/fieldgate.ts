@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
+import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
 import type { OpsView } from '../view.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -66,6 +66,26 @@ export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void
   app.get('/api/v5/adapters', {
     schema: { summary: 'Protocol adapters: health, restarts, last error', tags: ['fieldgate'], responses: { 200: { type: 'array', items: adapter } } },
   }, async () => adaptersOf(view));
+
+  app.post('/api/v5/adapters/:name/restart', {
+    schema: { summary: 'Restart an adapter now (its devices are disconnected with reason "kicked")', tags: ['fieldgate'], params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }, responses: { 204: { type: 'null' }, 404: errorBody } },
+  }, async (req, reply) => {
+    const name = (req.params as { name: string }).name;
+    if (!(await view.restartAdapter(name))) return reply.code(404).send({ code: 'NOT_FOUND', message: `no enabled adapter ${name}` });
+    req.log.info({ adapter: name, by: req.apiKey ?? 'loopback' }, 'adapter restarted');
+    return reply.code(204).send();
+  });
+
+  app.delete('/api/v5/devices/:protocol/:id', {
+    schema: { summary: "End a device's session in its adapter (reason \"kicked\")", tags: ['fieldgate'], params: { type: 'object', properties: { protocol: { type: 'string' }, id: { type: 'string' } }, required: ['protocol', 'id'] }, responses: { 204: { type: 'null' }, 400: errorBody, 404: errorBody } },
+  }, async (req, reply) => {
+    const { protocol, id } = req.params as { protocol: string; id: string };
+    const r = await view.disconnectDevice(protocol, id);
+    if (r === 'unsupported') return reply.code(400).send({ code: 'NOT_SUPPORTED', message: `the ${protocol} adapter has no device sessions to end` });
+    if (r === 'not_found') return reply.code(404).send({ code: 'NOT_FOUND', message: `no ${protocol} device ${id} with a session (is adapters.${protocol} running?)` });
+    req.log.info({ protocol, id, by: req.apiKey ?? 'loopback' }, 'device disconnected');
+    return reply.code(204).send();
+  });
 
   app.get('/api/v5/devices', {
     schema: {
