@@ -40,8 +40,8 @@ class BleAdapter implements Adapter {
   private gatt?: GattEngine;
   private unsubscribe?: () => Promise<void>;
   private readonly peripherals = new Map<string, Peripheral>();
-  private warnLog?: RateLimitedLog;
-  private debugLog?: RateLimitedLog;
+  /** The adapter's repeatable lines, one RateLimitedLog per level. */
+  private readonly logs = new Map<'warn' | 'info' | 'debug', RateLimitedLog>();
   /** Distinct addresses the current noble instance has reported (bounded by max_seen_addresses). */
   private readonly seen = new Set<string>();
   private renewing = false;
@@ -121,7 +121,8 @@ class BleAdapter implements Adapter {
       warning: (message) => this.warn(ctx, 'noble', {}, `noble: ${message}`, 'debug'),
       restarted: () => {
         stats.scanRestarts.inc();
-        ctx.log.info('BLE scanning was stopped by another program; started it again');
+        // Two programs fighting over the scan state would repeat this every second.
+        this.warn(ctx, 'scan-restart', {}, 'BLE scanning was stopped by another program; started it again', 'info');
       },
     });
     this.scanner = scanner;
@@ -225,9 +226,12 @@ class BleAdapter implements Adapter {
   }
 
   /** One line per key (device and kind of problem) per minute: a device repeats itself several times a second. */
-  private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'debug' = 'warn'): void {
-    const make = (write: (f: Record<string, unknown>, m: string) => void) => new RateLimitedLog({ intervalMs: 60_000, write });
-    const log = level === 'warn' ? (this.warnLog ??= make((f, m) => ctx.log.warn(f, m))) : (this.debugLog ??= make((f, m) => ctx.log.debug(f, m)));
+  private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'info' | 'debug' = 'warn'): void {
+    let log = this.logs.get(level);
+    if (!log) {
+      log = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => ctx.log[level](f, m) });
+      this.logs.set(level, log);
+    }
     log.event(key, (more) => ({ fields, msg: `${msg}${moreSuffix(more)}` }));
   }
 
@@ -246,9 +250,8 @@ class BleAdapter implements Adapter {
     this.releaseRadio();
     this.peripherals.clear();
     this.seen.clear();
-    this.warnLog?.clear();
-    this.debugLog?.clear();
-    this.warnLog = this.debugLog = undefined;
+    for (const log of this.logs.values()) log.clear();
+    this.logs.clear();
   }
 }
 
