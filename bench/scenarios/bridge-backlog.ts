@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, Mosquitto } from '../../gateway/bridge/test/mosquitto.ts';
 import { withRatio, type Result, type Scenario } from '../result.ts';
-import { PI_NODE_ARGS, publishLoad, rssOf, startGatewayProcess, until } from './bridge-process.ts';
+import { until } from '../../gateway/test/helpers.ts';
+import { PI_NODE_ARGS, publishLoad, rssOf, startGatewayProcess } from './bridge-process.ts';
 
 // A long outage: COUNT messages (default 1,000,000; BENCH_BRIDGE_BACKLOG scales it) are published
 // QoS 1 into a gateway process while its cloud is down, then Mosquitto comes up and the backlog

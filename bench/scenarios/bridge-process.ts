@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { MqttClient } from 'mqtt';
 import { freePort } from '../../gateway/bridge/test/mosquitto.ts';
+import { until } from '../../gateway/test/helpers.ts';
 import { mqttClient } from '../load.ts';
 
 // Shared by the bridge scenarios (this module exports no scenario, so bench/run.ts skips it): a
@@ -52,13 +53,8 @@ export function gatewayCommand(): Promise<{ argv: string[]; kind: string }> {
   return built;
 }
 
-export async function until(cond: () => boolean, what: string, timeoutMs: number): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+// The one poll-until helper; re-exported for the scenarios that still import it from here.
+export { until };
 
 export interface GatewayProcess {
   url: string;

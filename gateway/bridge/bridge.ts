@@ -2,17 +2,20 @@ import { join, resolve } from 'node:path';
 import type { Broker } from '../broker/broker.ts';
 import { moreSuffix, RateLimitedLog } from '../core/log-limit.ts';
 import type { Ingress } from '../core/ingress.ts';
-import { PublishRejected, type IngressMessage } from '../core/message.ts';
+import { PublishRejected } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
-import type { BridgeConfig } from './config.ts';
+import type { BridgeConfig, UpstreamConfig } from './config.ts';
 import { Consumer, type LaneName } from './consumer.ts';
+import { Downlink } from './downlink.ts';
+import { makeRoom, type RoomDeps } from './drop-policy.ts';
+import { DROP_LOG_MS, DropLog } from './drops.ts';
+import { Ingest } from './ingest.ts';
 import { MemoryStore } from './memory-store.ts';
-import { frameSize } from './record.ts';
 import { UpstreamRules } from './rules.ts';
 import { redactUrl } from './redact.ts';
 import { SegmentLog } from './segment-log.ts';
-import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint, type SavedState } from './state.ts';
+import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint, type Meta, type SavedState } from './state.ts';
 import { describeLoss } from './damage-report.ts';
 import type { Damage, LaneStore, OpenReport, Pos } from './store.ts';
 import { UpstreamLink } from './upstream.ts';
@@ -27,8 +30,6 @@ export interface BridgeDeps {
 }
 
 const LANES: LaneName[] = ['high', 'normal'];
-/** Drop and expiry warnings are logged at most this often, with the count since the last one. */
-const DROP_LOG_MS = 10_000;
 
 interface Upstream {
   name: string;
@@ -36,35 +37,32 @@ interface Upstream {
   bit: number;
   link: UpstreamLink;
   consumer: Consumer;
-  unsubscribe?: () => void;
 }
 
 /**
- * The store-and-forward bridge: an ingress hook that appends every message a forward rule takes to
- * the log and returns only once it is durable (so the source's ack means "on disk"), consumers that
- * replay the log to each upstream and release it on PUBACK, downlinks from the cloud into the
- * local broker, checkpoints, drops and metrics.
+ * The store-and-forward bridge: an ingress hook (ingest.ts) that appends every message a forward
+ * rule takes to the log and returns only once it is durable (so the source's ack means "on disk"),
+ * consumers that replay the log to each upstream and release it on PUBACK, downlinks from the
+ * cloud into the local broker (downlink.ts), checkpoints, drops (drop-policy.ts) and metrics.
  */
 export class Bridge {
   private readonly dir: string;
   private lanes!: Record<LaneName, LaneStore>;
   private upstreams: Upstream[] = [];
   private removeHook?: () => void;
-  /** Settles when start() has opened the log: publishes that arrive before wait for it. */
-  private ready?: Promise<void>;
-  private markReady?: (err?: Error) => void;
-  private stopping = false;
+  private readonly ingest?: Ingest;
   private timer?: NodeJS.Timeout;
+  /** open() completed: there are positions to save and lanes to close on stop. */
+  private started = false;
   private checkpointing?: Promise<void>;
   private lastSaved = '';
   private oldestTs = 0;
-  private readonly drops = { queue_full: 0, expired: 0, failed: 0, no_rule: 0, too_large: 0 };
-  /** When the last drop line was written, and the drops not written out since. */
-  private dropLog: { at: number; suppressed: number; timer?: NodeJS.Timeout } = { at: 0, suppressed: 0 };
+  private readonly drops: DropLog;
+  /** What the drop policy works on (set once the lanes are open). */
+  private room?: RoomDeps;
   private readonly c;
   private checkpointFailures = 0;
   private readonly checkpointLog: RateLimitedLog;
-  private readonly qos0Log: RateLimitedLog;
   openReports: Record<string, OpenReport> = {};
 
   constructor(private readonly cfg: BridgeConfig, private readonly deps: BridgeDeps) {
@@ -73,15 +71,11 @@ export class Bridge {
       // The hook goes in now, before anything can publish: the broker is already listening when
       // the gateway constructs the bridge, and clients that reconnect right after a restart must
       // not be acknowledged while the log is still being opened. They wait for it instead.
-      this.ready = new Promise<void>((resolve, reject) => {
-        this.markReady = (err) => (err ? reject(err) : resolve());
-      });
-      this.ready.catch(() => {});
-      this.removeHook = deps.ingress.addHook('bridge', (msg) => this.accept(msg));
+      const ingest = new Ingest({ upstreams: () => this.upstreams, lanes: () => this.lanes, makeRoom: (bytes, topic) => makeRoom(this.room!, bytes, topic), log: deps.log });
+      this.ingest = ingest;
+      this.removeHook = deps.ingress.addHook('bridge', (msg) => ingest.accept(msg));
     }
-    const write = (f: Record<string, unknown>, msg: string) => deps.log.warn(f, msg);
-    this.checkpointLog = new RateLimitedLog({ intervalMs: 60_000, write });
-    this.qos0Log = new RateLimitedLog({ intervalMs: 60_000, write, flush: (n) => ({ fields: { not_queued: n }, msg: `bridge: ${n} more QoS 0 messages not queued in the last 60 s` }) });
+    this.checkpointLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, msg) => deps.log.warn(f, msg) });
     const m = deps.metrics;
     this.c = {
       forwarded: m.counter('bridge/forwarded'),
@@ -95,6 +89,7 @@ export class Bridge {
       downlink: m.counter('bridge/downlink/received'),
       damaged: m.counter('bridge/log/damaged_bytes'),
     };
+    this.drops = new DropLog(deps.log, this.c.queueFull);
   }
 
   get enabled(): boolean {
@@ -106,17 +101,32 @@ export class Bridge {
     try {
       await this.open();
     } catch (err) {
-      const e = new PublishRejected('unavailable', `the bridge log could not be opened: ${(err as Error).message}`);
-      this.markReady?.(e);
+      this.ingest?.open(new PublishRejected('unavailable', `the bridge log could not be opened: ${(err as Error).message}`));
       throw err;
     }
   }
 
   private async open(): Promise<void> {
     const { cfg, deps } = this;
-    const q = cfg.queue;
     const { meta, notes } = loadMeta(this.dir, cfg.upstreams.map((u) => u.name));
     for (const n of notes) deps.log.warn(n);
+    const state = await this.openLanes();
+    for (const u of cfg.upstreams) this.upstreams.push(this.addUpstream(u, meta, state.positions));
+    this.metrics();
+    this.room = { queue: cfg.queue, lanes: this.lanes, floor: (name) => this.floor(name), drops: this.drops };
+    this.ingest?.open();
+    this.timer = setInterval(() => void this.checkpoint(), cfg.queue.checkpoint_interval);
+    this.timer.unref();
+    const depth = this.depth();
+    deps.log.info({ dir: this.dir, storage: cfg.queue.storage, queued: depth.messages, queued_bytes: depth.bytes, upstreams: cfg.upstreams.map((u) => `${u.name}:${u.servers.map(redactUrl).join(',')}`) }, 'bridge started');
+    this.started = true;
+    for (const u of this.upstreams) u.link.start();
+  }
+
+  /** Opens both lanes, reports damage against the checkpoint, and keeps the seq counters from going back. */
+  private async openLanes(): Promise<SavedState> {
+    const { cfg, deps } = this;
+    const q = cfg.queue;
     // Drops go a segment at a time: at least 16 segments per bound keeps each drop small.
     const segmentBytes = Math.max(16 * 1024, Math.min(q.segment_bytes, Math.floor(q.max_bytes / 16)));
     const make = (name: LaneName): LaneStore =>
@@ -135,64 +145,38 @@ export class Bridge {
       // received is never given to a new message (cloud-side de-duplication would drop it).
       lane.advanceTo(Math.max(state.next[name] ?? 0, ...cfg.upstreams.map((u) => saved[`${u.name}/${name}`]?.seq ?? 0)));
     }
-    for (const u of cfg.upstreams) {
-      const rules = new UpstreamRules(u, deps.gatewayId);
-      const log = deps.log.child({ upstream: u.name });
-      const refusedLog = { at: 0, since: 0 };
-      const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
-      const consumer = new Consumer({
-        cfg: u,
-        bit: meta.bits[u.name]!,
-        epoch: meta.epoch,
-        rules,
-        lanes: this.lanes,
-        start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
-        ttl: q.ttl,
-        counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter('bridge/upstreams/{upstream}/forwarded', { upstream: u.name }), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
-        onDrop: (reason, rec, detail, always) => this.dropped(reason, 1, `upstream ${u.name}: ${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`, always),
-        onRefused: (why, wait) => {
-          this.c.refused.inc();
-          const now = Date.now();
-          if (now - refusedLog.at < DROP_LOG_MS) {
-            refusedLog.since++;
-            return;
-          }
-          const more = refusedLog.since ? ` (${refusedLog.since} more since the last line)` : '';
-          log.warn({ wait_ms: wait }, `upstream ${u.name}: ${why}: temporary, resending from the oldest unacknowledged message in ${wait} ms${more}`);
-          refusedLog.at = now;
-          refusedLog.since = 0;
-        },
-      });
-      const up: Upstream = { name: u.name, rules, bit: meta.bits[u.name]!, link, consumer };
-      let subscribed = false;
-      link.on('up', (client) => {
-        consumer.connected(client);
-        if (rules.downlink.length) {
-          client.subscribe(Object.fromEntries(rules.downlink.map((r) => [r.remote, { qos: r.qos }])), (err, granted) => {
-            if (err) log.warn({ err: err.message }, `upstream ${u.name}: downlink subscribe failed: ${err.message}`);
-            else if (granted?.some((g) => g.qos >= 0x80)) log.warn({ granted }, `upstream ${u.name}: downlink subscription refused by the server`);
-            else subscribed = true;
-          });
-        }
-      });
-      link.on('down', () => {
-        subscribed = false;
-        consumer.lost();
-      });
-      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/downlink_subscribed', () => (subscribed ? 1 : 0), { upstream: u.name });
-      link.on('message', (topic, payload, packet) => this.downlink(up, u.name, topic, payload, packet.qos, packet.retain));
-      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/connected', () => (link.connected ? 1 : 0), { upstream: u.name });
-      deps.metrics.gaugeFn('bridge/upstreams/{upstream}/inflight', () => consumer.inflight, { upstream: u.name });
-      this.upstreams.push(up);
-    }
-    this.metrics();
-    this.markReady?.();
-    this.markReady = undefined;
-    this.timer = setInterval(() => void this.checkpoint(), q.checkpoint_interval);
-    this.timer.unref();
-    const depth = this.depth();
-    deps.log.info({ dir: this.dir, storage: q.storage, queued: depth.messages, queued_bytes: depth.bytes, upstreams: cfg.upstreams.map((u) => `${u.name}:${u.servers.map(redactUrl).join(',')}`) }, 'bridge started');
-    for (const u of this.upstreams) u.link.start();
+    return state;
+  }
+
+  /** One upstream: its link, the consumer feeding it from the log, its downlink and gauges. */
+  private addUpstream(u: UpstreamConfig, meta: Meta, saved: Checkpoint): Upstream {
+    const { deps } = this;
+    const rules = new UpstreamRules(u, deps.gatewayId);
+    const log = deps.log.child({ upstream: u.name });
+    const refusedLog = new RateLimitedLog({ intervalMs: DROP_LOG_MS, write: (f, msg) => log.warn(f, msg) });
+    const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
+    const consumer = new Consumer({
+      cfg: u,
+      bit: meta.bits[u.name]!,
+      epoch: meta.epoch,
+      rules,
+      lanes: this.lanes,
+      start: { high: saved[`${u.name}/high`], normal: saved[`${u.name}/normal`] },
+      ttl: this.cfg.queue.ttl,
+      counters: { forwarded: this.c.forwarded, upstreamForwarded: deps.metrics.counter('bridge/upstreams/{upstream}/forwarded', { upstream: u.name }), expired: this.c.expired, failed: this.c.failed, noRule: this.c.noRule, tooLarge: this.c.tooLarge },
+      onDrop: (reason, rec, detail, always) => this.drops.dropped(reason, 1, `upstream ${u.name}: ${rec.topic} (seq ${rec.seq})${detail ? `: ${detail}` : ''}`, always),
+      onRefused: (why, wait) => {
+        this.c.refused.inc();
+        refusedLog.event('refused', (more) => ({ fields: { wait_ms: wait }, msg: `upstream ${u.name}: ${why}: temporary, resending from the oldest unacknowledged message in ${wait} ms${moreSuffix(more)}` }));
+      },
+    });
+    link.on('up', (client) => consumer.connected(client));
+    link.on('down', () => consumer.lost());
+    const downlink = new Downlink(link, { name: u.name, rules, broker: deps.broker, log, received: this.c.downlink });
+    deps.metrics.gaugeFn('bridge/upstreams/{upstream}/downlink_subscribed', () => (downlink.subscribed ? 1 : 0), { upstream: u.name });
+    deps.metrics.gaugeFn('bridge/upstreams/{upstream}/connected', () => (link.connected ? 1 : 0), { upstream: u.name });
+    deps.metrics.gaugeFn('bridge/upstreams/{upstream}/inflight', () => consumer.inflight, { upstream: u.name });
+    return { name: u.name, rules, bit: meta.bits[u.name]!, link, consumer };
   }
 
   private metrics(): void {
@@ -226,84 +210,6 @@ export class Bridge {
     return { messages, bytes };
   }
 
-  /** The ingress hook. Resolves once the message is durable; throws PublishRejected when refused. */
-  private accept(msg: IngressMessage): Promise<void> | void {
-    if (msg.origin === 'bridge') return; // a downlink: never sent back up
-    if (this.markReady) return this.ready!.then(() => this.accept(msg));
-    if (this.stopping) throw new PublishRejected('unavailable', 'the gateway is stopping: publish again once it is back');
-    let high = 0;
-    let normal = 0;
-    for (const u of this.upstreams) {
-      const rule = u.rules.match(msg.topic);
-      if (rule?.lane === 'high') high |= 2 ** u.bit;
-      else if (rule) normal |= 2 ** u.bit;
-    }
-    if (!high && !normal) return;
-    this.makeRoom(frameSize(msg.topic, msg.payload) * (high && normal ? 2 : 1), msg.topic);
-    const write = (lane: LaneName, mask: number) => this.lanes[lane].append([{ topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, mask }]);
-    const all = !high ? write('normal', normal) : !normal ? write('high', high) : Promise.all([write('high', high), write('normal', normal)]).then(() => {});
-    if (msg.qos > 0) return all;
-    // QoS 0 has no ack to hold back: queue it and let the publisher go on.
-    all.catch((err: Error) => this.qos0Log.event(err.message, (more) => ({ fields: { topic: msg.topic, err: err.message }, msg: `bridge: QoS 0 message not queued (${err.message})${moreSuffix(more)}` })));
-  }
-
-  private makeRoom(bytes: number, topic: string): void {
-    const { max_bytes, policy } = this.cfg.queue;
-    if (bytes > max_bytes / 2) throw new PublishRejected('too_large', `message on ${topic} (${bytes} bytes) is larger than half of bridge.queue.max_bytes (${max_bytes})`);
-    const total = () => this.lanes.high.bytes + this.lanes.normal.bytes;
-    while (total() + bytes > max_bytes) {
-      // Segments every upstream has acknowledged are otherwise freed only at the next checkpoint:
-      // free them now, before anything queued is dropped or a publish refused.
-      if (LANES.reduce((freed, name) => freed + this.lanes[name].releaseNow(this.floor(name).seq), 0) > 0) continue;
-      if (policy === 'reject_new') {
-        this.dropped('queue_full', 1, `new message on ${topic} refused (policy reject_new)`);
-        throw new PublishRejected('queue_full', `bridge queue full (${total()} of ${max_bytes} bytes, policy reject_new): message on ${topic} refused`);
-      }
-      // Normal traffic makes room before the priority lane gives anything up.
-      let freed = false;
-      for (const name of ['normal', 'high'] as const) {
-        const floor = this.floor(name).seq;
-        const d = this.lanes[name].dropOldest();
-        if (!d) continue;
-        freed = true;
-        const lost = Math.max(0, d.endSeq - Math.max(d.firstSeq, floor));
-        if (lost) this.dropped('queue_full', lost, `oldest ${lost} queued messages (${d.bytes} bytes) dropped to make room (policy drop_oldest)`);
-        break;
-      }
-      if (!freed) throw new PublishRejected('queue_full', `bridge queue full (${total()} of ${max_bytes} bytes) and nothing left to drop`);
-    }
-  }
-
-  private dropped(reason: keyof Bridge['drops'], n: number, what: string, always = false): void {
-    this.drops[reason] += n;
-    if (reason === 'queue_full') this.c.queueFull.inc(n);
-    const now = Date.now();
-    if (now - this.dropLog.at < DROP_LOG_MS && !always) {
-      // Rate-limited: counted now, written out by the next line or, if none comes, by a timer.
-      this.dropLog.suppressed += n;
-      if (!this.dropLog.timer) {
-        this.dropLog.timer = setTimeout(() => this.flushDropLog(), this.dropLog.at + DROP_LOG_MS - now);
-        this.dropLog.timer.unref();
-      }
-      return;
-    }
-    const more = this.dropLog.suppressed;
-    clearTimeout(this.dropLog.timer);
-    this.deps.log.warn({ reason, dropped: n, more_since_last_line: more, totals: { ...this.drops } }, `bridge dropped messages: ${what}${more ? ` (and ${more} more since the last line)` : ''}`);
-    this.dropLog = { at: now, suppressed: 0 };
-  }
-
-  /** Writes out the drops a rate-limited line left unsaid. */
-  private flushDropLog(): void {
-    const more = this.dropLog.suppressed;
-    clearTimeout(this.dropLog.timer);
-    this.dropLog.timer = undefined;
-    if (!more) return;
-    const totals = Object.entries(this.drops).filter(([, v]) => v > 0).map(([k, v]) => `${k} ${v}`).join(', ');
-    this.deps.log.warn({ more_since_last_line: more, totals: { ...this.drops } }, `bridge dropped ${more} more messages since the last line (totals: ${totals})`);
-    this.dropLog = { at: Date.now(), suppressed: 0 };
-  }
-
   private reportDamage(lane: LaneName, d: Damage, state: SavedState = { positions: this.positions(), next: this.nextSeqs() }): void {
     this.c.damaged.inc(d.bytes);
     const r = describeLoss(d, lane, this.cfg.upstreams.map((u) => u.name), state);
@@ -318,18 +224,6 @@ export class Bridge {
 
   private nextSeqs(): Record<string, number> {
     return Object.fromEntries(LANES.map((l) => [l, this.lanes[l].nextSeq]));
-  }
-
-  private downlink(u: Upstream, name: string, topic: string, payload: Buffer, qos: number, retain: boolean): void {
-    const target = u.rules.localTopic(topic);
-    if (!target) return;
-    if ('error' in target) {
-      this.deps.log.warn(`bridge downlink dropped: ${target.error}`);
-      return;
-    }
-    this.c.downlink.inc();
-    const msg: IngressMessage = { topic: target.topic, payload, qos: (Math.min(qos, target.rule.qos) > 0 ? 1 : 0) as 0 | 1, retain, origin: 'bridge', clientid: `bridge:${name}` };
-    this.deps.broker.publish(msg).catch((err: Error) => this.deps.log.warn({ topic: target.topic, err: err.message }, 'bridge downlink not delivered locally'));
   }
 
   /** Saves each consumer's acknowledged position, deletes fully acknowledged segments. */
@@ -405,20 +299,20 @@ export class Bridge {
   }
 
   async stop(): Promise<void> {
-    if (!this.enabled || this.markReady || !this.upstreams.length) {
+    if (!this.started) {
       // Never started, or failed while opening the log: nothing to flush, no positions to save.
       this.removeHook?.();
       return;
     }
     // Refuse (rather than let through unlogged) whatever local clients publish while we stop.
-    this.stopping = true;
+    this.ingest?.stop();
     clearInterval(this.timer);
     await Promise.all(this.upstreams.map((u) => u.link.stop()));
     for (const u of this.upstreams) u.consumer.disconnected();
     await this.checkpoint();
     await Promise.all(LANES.map((l) => this.lanes[l].close()));
-    this.flushDropLog();
-    this.qos0Log.flushAll();
+    this.drops.flush();
+    this.ingest?.flush();
     this.removeHook?.();
     this.removeHook = undefined;
   }

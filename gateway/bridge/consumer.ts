@@ -314,32 +314,42 @@ export class Consumer {
   }
 
   private send(client: MqttClient, lane: Lane, rec: ReadRecord): void {
-    const { cfg, rules, counters } = this.deps;
     if ((rec.mask & this.mask) === 0) return;
+    const out = this.prepare(lane, rec);
+    if (!out) return;
+    lane.inflight.set(rec.seq, rec.at);
+    const gen = this.gen;
+    client.publish(out.topic, out.payload, out.opts, (err) => {
+      if (gen === this.gen) this.settled(client, lane, rec, err);
+    });
+  }
+
+  /** What goes on the wire for `rec`, or undefined when it is dropped here (counted, logged). */
+  private prepare(lane: Lane, rec: ReadRecord): { topic: string; payload: Buffer | string; opts: IClientPublishOptions } | undefined {
+    const { cfg, rules, counters } = this.deps;
     if (this.deps.ttl > 0 && Date.now() - rec.ts > this.deps.ttl) {
       counters.expired.inc();
       this.deps.onDrop('expired', rec);
-      return;
+      return undefined;
     }
     const rule = rules.match(rec.topic);
     if (!rule) {
       // The forward rules changed since the message was queued.
       counters.noRule.inc();
       this.deps.onDrop('no_rule', rec);
-      return;
+      return undefined;
     }
     if (lane.poison === rec.seq) {
       lane.poison = undefined;
       counters.failed.inc();
       this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message (the last time alone in flight); dropped so the rest can flow`, true);
-      return;
+      return undefined;
     }
-    const mode = this.idMode;
     const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
     let payload: Buffer | string = rec.payload;
-    if (mode !== 'none') {
+    if (this.idMode !== 'none') {
       const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
-      if (mode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
+      if (this.idMode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
       else payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
     }
     const topic = rules.remoteTopic(rule, rec.topic);
@@ -347,32 +357,33 @@ export class Consumer {
     if (size > cfg.max_message_bytes) {
       counters.tooLarge.inc();
       this.deps.onDrop('too_large', rec, `${size} bytes, more than max_message_bytes (${cfg.max_message_bytes}) of upstream ${cfg.name}`);
+      return undefined;
+    }
+    return { topic, payload, opts };
+  }
+
+  /** The PUBACK (or the error instead) of `rec`, on the connection it was sent on. */
+  private settled(client: MqttClient, lane: Lane, rec: ReadRecord, err: Error | undefined): void {
+    const { counters } = this.deps;
+    const reasonCode = (err as { code?: unknown } | undefined)?.code;
+    if (err && typeof reasonCode !== 'number') return; // connection trouble: resent after reconnect
+    if (err && !PERMANENT_PUBACK_CODES.has(reasonCode as number)) {
+      // A temporary refusal (quota, authorization, server trouble): keep the message and send it
+      // again later, from the acknowledged watermark so per-topic order holds as after a reconnect.
+      this.holdOff(client, `${rec.topic} (seq ${rec.seq}) refused with PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
       return;
     }
-    lane.inflight.set(rec.seq, rec.at);
-    const gen = this.gen;
-    client.publish(topic, payload, opts, (err) => {
-      if (gen !== this.gen) return;
-      const reasonCode = (err as { code?: unknown } | undefined)?.code;
-      if (err && typeof reasonCode !== 'number') return; // connection trouble: resent after reconnect
-      if (err && !PERMANENT_PUBACK_CODES.has(reasonCode as number)) {
-        // A temporary refusal (quota, authorization, server trouble): keep the message and send it
-        // again later, from the acknowledged watermark so per-topic order holds as after a reconnect.
-        this.holdOff(client, `${rec.topic} (seq ${rec.seq}) refused with PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
-        return;
-      }
-      lane.inflight.delete(rec.seq);
-      if (lane.suspect?.seq === rec.seq) lane.suspect = undefined;
-      if (err) {
-        // A PUBACK with a permanent error reason code: the server will never take it.
-        counters.failed.inc();
-        this.deps.onDrop('failed', rec, `PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
-      } else {
-        this.refusals = 0;
-        counters.forwarded.inc();
-        counters.upstreamForwarded.inc();
-      }
-      this.pump();
-    });
+    lane.inflight.delete(rec.seq);
+    if (lane.suspect?.seq === rec.seq) lane.suspect = undefined;
+    if (err) {
+      // A PUBACK with a permanent error reason code: the server will never take it.
+      counters.failed.inc();
+      this.deps.onDrop('failed', rec, `PUBACK 0x${(reasonCode as number).toString(16)} (${err.message})`);
+    } else {
+      this.refusals = 0;
+      counters.forwarded.inc();
+      counters.upstreamForwarded.inc();
+    }
+    this.pump();
   }
 }

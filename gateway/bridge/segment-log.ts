@@ -175,8 +175,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.waiters = [];
     this.pendingBytes = 0;
     this.lastFlush = Date.now();
-    let seg = this.active;
-    if (!seg.fh) await this.handles.acquire(seg).then(() => this.handles.release(seg), () => {});
+    const active = this.active;
+    if (!active.fh) await this.handles.acquire(active).then(() => this.handles.release(active), () => {});
     // Waiters whose records are all written and synced are resolved part by part, so a failure in
     // a later part rejects only the appends that did not reach the disk (a rejected append is
     // published again by its source: one already on disk would then go up twice, with two ids).
@@ -186,50 +186,17 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       while (settled < waiters.length && waiters[settled]!.upTo <= n) waiters[settled++]!.resolve();
     };
     try {
-      // A batch larger than the room left in the segment is split at record boundaries, so
-      // segments (the unit of drops and deletion) stay near their size whatever the burst.
       for (let i = 0; i < items.length; ) {
-        if (seg.size >= this.opts.segmentBytes) {
-          const sealed = seg;
-          await this.createSegment(seg.end);
-          seg = this.active;
-          this.handles.touch(sealed);
-        }
-        const room = this.opts.segmentBytes - seg.size;
-        let j = i;
-        let bytes = 0;
-        while (j < items.length && (j === i || bytes + items[j]!.buf.length <= room)) bytes += items[j++]!.buf.length;
-        const data = j - i === 1 ? items[i]!.buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
-        let done = 0;
-        while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
-        if (this.opts.fsync !== false) {
-          const t0 = performance.now();
-          await seg.fh!.datasync();
-          this.opts.onSync?.((performance.now() - t0) / 1000);
-        }
-        for (let k = i, off = seg.size; k < j; k++) {
-          const { buf, rec } = items[k]!;
-          // The payload as a view of our own frame, not the publisher's buffer: that one is often a
-          // slice of a 64 KB socket read, which the cache would otherwise keep alive.
-          const payload = buf.subarray(buf.length - rec.payload.length);
-          const at = { seq: rec.seq, seg: seg.base, off };
-          const next = { seq: rec.seq + 1, seg: seg.base, off: off + buf.length };
-          this.tail.add({ topic: rec.topic, payload, qos: rec.qos, retain: rec.retain, mask: rec.mask, seq: rec.seq, ts: rec.ts, at, next }, buf.length);
-          off += buf.length;
-        }
-        seg.size += bytes;
-        seg.end = items[j - 1]!.rec.seq + 1;
-        this.bytesWritten += bytes;
-        this.syncs++;
-        i = j;
+        i = await this.writePart(items, i);
         durable = true;
-        settleUpTo(j);
+        settleUpTo(i);
       }
       this.advanceEnd();
       settleUpTo(items.length);
       this.emit('durable');
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
+      const seg = this.active;
       // Cut whatever part did land so the next commit starts on a frame boundary.
       this.tail.clear();
       await seg.fh?.truncate(seg.size).catch(() => {});
@@ -243,6 +210,49 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       // Readers learn that the end moved (past a gap, at least), so their positions move with it.
       if (durable || last) this.emit('durable');
     }
+  }
+
+  /**
+   * Writes and syncs items[i..j), as many as fit in the active segment (at least one), rolling to
+   * a new segment first when it is full; returns j. A batch larger than the room left is split at
+   * record boundaries, so segments (the unit of drops and deletion) stay near their size whatever
+   * the burst.
+   */
+  private async writePart(items: { buf: Buffer; rec: LogRecord }[], i: number): Promise<number> {
+    let seg = this.active;
+    if (seg.size >= this.opts.segmentBytes) {
+      const sealed = seg;
+      await this.createSegment(seg.end);
+      seg = this.active;
+      this.handles.touch(sealed);
+    }
+    const room = this.opts.segmentBytes - seg.size;
+    let j = i;
+    let bytes = 0;
+    while (j < items.length && (j === i || bytes + items[j]!.buf.length <= room)) bytes += items[j++]!.buf.length;
+    const data = j - i === 1 ? items[i]!.buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
+    let done = 0;
+    while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
+    if (this.opts.fsync !== false) {
+      const t0 = performance.now();
+      await seg.fh!.datasync();
+      this.opts.onSync?.((performance.now() - t0) / 1000);
+    }
+    for (let k = i, off = seg.size; k < j; k++) {
+      const { buf, rec } = items[k]!;
+      // The payload as a view of our own frame, not the publisher's buffer: that one is often a
+      // slice of a 64 KB socket read, which the cache would otherwise keep alive.
+      const payload = buf.subarray(buf.length - rec.payload.length);
+      const at = { seq: rec.seq, seg: seg.base, off };
+      const next = { seq: rec.seq + 1, seg: seg.base, off: off + buf.length };
+      this.tail.add({ topic: rec.topic, payload, qos: rec.qos, retain: rec.retain, mask: rec.mask, seq: rec.seq, ts: rec.ts, at, next }, buf.length);
+      off += buf.length;
+    }
+    seg.size += bytes;
+    seg.end = items[j - 1]!.rec.seq + 1;
+    this.bytesWritten += bytes;
+    this.syncs++;
+    return j;
   }
 
   fromCheckpoint(pos: Pos): Pos {

@@ -2,6 +2,7 @@ import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelay } from '../core/backoff.ts';
+import { moreSuffix, RateLimitedLog } from '../core/log-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
@@ -41,7 +42,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
   private server = 0;
   private round = 0;
   private timer?: NodeJS.Timeout;
-  private lastLogged?: { kind: string; at: number; repeats: number };
+  /** Connect failures, one line per distinct failure per REPEAT_LOG_MS (with the count left out). */
+  private readonly failLog: RateLimitedLog;
   lastError?: Explained;
   /** The server of the current connection, credentials redacted. */
   connectedTo?: string;
@@ -53,6 +55,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
   constructor(private readonly cfg: UpstreamConfig, private readonly deps: LinkDeps) {
     super();
     this.secrets = secretsOf(cfg.servers, [cfg.password]);
+    this.failLog = new RateLimitedLog({ intervalMs: REPEAT_LOG_MS, write: (f, msg) => deps.log.warn(f, msg) });
   }
 
   get statusTopic(): string {
@@ -143,7 +146,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       else this.deps.log.info({ url: shown }, `upstream ${shown}: connected${this.lastError ? ' (after failed attempts; the last one above)' : ''}`);
       this.everUp = true;
       this.lastError = undefined;
-      this.lastLogged = undefined;
+      // The link is back: the next failure is news.
+      this.failLog.clear();
       if (this.cfg.status) client.publish(this.statusTopic, 'online', { qos: 1, retain: true }, () => {});
       this.emit('up', client);
     });
@@ -176,14 +180,7 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     const raw = (err as { code?: string }).code === 'TLS_FILE' ? { kind: 'other' as const, line: `upstream ${url}: ${err.message}` } : explainConnectError(err, url);
     const ex = { kind: raw.kind, line: scrub(raw.line, this.secrets) };
     this.lastError = ex;
-    const now = Date.now();
-    const last = this.lastLogged;
-    if (!last || last.kind !== ex.line || now - last.at > REPEAT_LOG_MS) {
-      this.deps.log.warn({ url, kind: ex.kind, repeats: last?.kind === ex.line ? last.repeats : undefined }, ex.line);
-      this.lastLogged = { kind: ex.line, at: now, repeats: 0 };
-    } else {
-      last.repeats++;
-    }
+    this.failLog.event(ex.line, (more) => ({ fields: { url, kind: ex.kind, repeats: more || undefined }, msg: `${ex.line}${moreSuffix(more)}` }));
     this.deps.reconnects.inc();
     // Next server of the cluster at once; a full round of failures waits before the next round.
     this.server = (this.server + 1) % this.cfg.servers.length;
