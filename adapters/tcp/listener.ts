@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
+import { bindServer } from '../../gateway/core/listen.ts';
 
 export interface ListenSpec {
   name: 'tcp' | 'tls';
@@ -28,8 +29,9 @@ function readPem(path: string | undefined, what: string): Buffer | undefined {
 
 /**
  * Opens one listener and hands every accepted socket (after the TLS handshake, for TLS) to
- * `onSocket`. Rejects with the address in the message when the port cannot be bound, so the
- * supervisor's log line says which port is taken. `onError` receives failures after listening.
+ * `onSocket`. Rejects with the address and the setting in the message when the port cannot be
+ * bound, so the supervisor's log line says which port is taken. `onError` receives failures after
+ * listening (gateway/core/listen.ts).
  */
 export async function listen(spec: ListenSpec, onSocket: (s: Socket) => void, onError: (err: Error) => void, onTlsError?: (err: Error) => void): Promise<Listener> {
   let server: Server;
@@ -49,16 +51,8 @@ export async function listen(spec: ListenSpec, onSocket: (s: Socket) => void, on
   } else {
     server = createServer(onSocket);
   }
-  await new Promise<void>((resolve, reject) => {
-    const onListenError = (err: NodeJS.ErrnoException) => reject(new Error(`tcp adapter cannot listen on ${spec.host}:${spec.port} (${spec.name}): ${err.code ?? err.message}`));
-    server.once('error', onListenError);
-    server.listen(spec.port, spec.host, () => {
-      server.off('error', onListenError);
-      resolve();
-    });
-  });
-  server.on('error', onError);
-  const port = (server.address() as AddressInfo).port;
+  const option = spec.name === 'tls' ? 'adapters.tcp.tls.port' : 'adapters.tcp.port';
+  const port = await bindServer(server, { what: `tcp adapter ${spec.name.toUpperCase()} listener`, host: spec.host, port: spec.port, option, onError });
   return {
     name: spec.name,
     port,

@@ -6,6 +6,7 @@ import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
 import { PublishRejected, type DeliveredMessage, type IngressMessage, type Qos } from '../core/message.ts';
+import { listenerErrorLog } from '../core/listen.ts';
 import { topicMatches } from '../core/topic.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
@@ -83,6 +84,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly droppedDenied;
   private readonly droppedQueueFull;
   private readonly peerLog: PeerLog;
+  /** After the bind (EMFILE on accept...): one line a minute per listener and code, never a crash. */
+  private readonly listenerErrors = listenerErrorLog((f, m) => this.deps.log.error(f, m));
   private readonly peerInfo: PeerLog;
   private readonly sessions: SessionTable;
   /** The connected client per client id (a takeover replaces it before the old one is gone). */
@@ -169,7 +172,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.sweeper.unref();
     }
     await this.aedes.listen();
-    this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info));
+    this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info), this.listenerErrors);
     return this.running;
   }
 
