@@ -92,6 +92,7 @@ export class CoapAdapter implements Adapter {
         ctx.log.info({ transport: name, why }, `CoAP stopped serving datagram transport ${name}: ${why}`);
         this.detach(ep);
       },
+      changed: (name, up, why) => ctx.log.info({ transport: name, why }, up ? `CoAP datagram transport ${name} is back (${why}); its devices' observations carry on` : `CoAP datagram transport ${name} gone (${why}); its devices' state is kept until it is back`),
     });
     const sweepMs = Math.max(50, Math.min(1000, cfg.heartbeat / 4));
     this.timer = setInterval(() => this.sweep(), sweepMs);

@@ -81,7 +81,11 @@ describe('CoAP over a provided datagram transport', () => {
     assert.equal(other.current().sent.length, 0);
   });
 
-  test('when the modem restarts, the new transport is served', async () => {
+  test('when the modem restarts, the new transport is served and earlier observations carry on', async () => {
+    const watcher = await device(nb0.current().port);
+    const notes: CoapResponse[] = [];
+    watcher.on('notification', (n: CoapResponse) => notes.push(n));
+    assert.equal((await watcher.request({ method: 'GET', path: '/ps/nb/valve', query: { c: 'meter-5' }, observe: 0 })).code, '2.05');
     const first = nb0.current();
     nb0.fail(new Error('modem reset'));
     await until(() => nb0.current() !== first && g.gw.health().every((h) => h.state === 'running'), 'modem restarted');
@@ -89,5 +93,10 @@ describe('CoAP over a provided datagram transport', () => {
     const cl = await device(nb0.current().port);
     const res = await cl.request({ method: 'POST', path: '/ps/nb/meter/1', query: { c: 'meter-1' }, payload: 'again' });
     assert.equal(res.code, '2.04');
+    // The device did not move: its observation, made through the old instance, is served through the new one.
+    const pub = await connect(g.url);
+    await pub.publishAsync('nb/valve', 'closed', { qos: 0 });
+    await until(() => notes.some((n) => n.payload.toString() === 'closed'), 'notification through the new instance');
+    await endClient(pub);
   });
 });

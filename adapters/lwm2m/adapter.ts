@@ -84,6 +84,7 @@ export class Lwm2mAdapter implements Adapter {
         if (this.endpoints.get(name) === ep) this.endpoints.delete(name);
         ep.close();
       },
+      changed: (name, up, why) => ctx.log.info({ transport: name, why }, up ? `LwM2M datagram transport ${name} is back (${why})` : `LwM2M datagram transport ${name} gone (${why}); registrations are kept until it is back or they expire`),
     });
     this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, cfg.lifetime_min / 4)));
     this.timer.unref();
