@@ -1,8 +1,9 @@
-import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
+import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 
 /**
- * The adapter's warn lines that a stranger's radio or a noisy line can repeat: at most one per key a
- * minute, the next one saying how many were left out (the core's RateLimitedLog).
+ * The adapter's warn lines that a stranger's radio, a device or a noisy line can repeat: the core's
+ * RateLimitedLog with the modem's one calling shape, warn(key, fields, msg). At most one line per
+ * key a minute; the next one carries `suppressed` and says how many were left out.
  */
 export class Throttle {
   private readonly limiter: RateLimitedLog;
@@ -12,6 +13,11 @@ export class Throttle {
   }
 
   warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    this.limiter.event(key, (n) => ({ fields: n ? { ...fields, suppressed: n } : fields, msg: n ? `${msg} (${n} more since the last line)` : msg }));
+    this.limiter.event(key, (n) => ({ fields: n ? { ...fields, suppressed: n } : fields, msg: msg + moreSuffix(n) }));
+  }
+
+  /** Forgets every key (stopping). */
+  clear(): void {
+    this.limiter.clear();
   }
 }

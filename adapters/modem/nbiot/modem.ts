@@ -1,11 +1,11 @@
 import type { AdapterContext } from '../../../gateway/core/adapter.ts';
 import { datagramService } from '../../../gateway/core/datagram.ts';
-import { RateLimitedLog, moreSuffix } from '../../../gateway/core/log-limit.ts';
 import type { ModemConfig } from '../config.ts';
 import type { Datagram } from './driver.ts';
 import { RawDatagrams } from './raw.ts';
 import { NbiotRuntime } from './runtime.ts';
 import { ModemTransport } from './transport.ts';
+import { Throttle } from '../throttle.ts';
 
 /**
  * One configured NB-IoT modem: its runtime and what its datagrams are for (nbiot.protocol). raw:
@@ -16,10 +16,10 @@ export class NbiotModem {
   private readonly runtime: NbiotRuntime;
   private readonly raw: RawDatagrams | undefined;
   private transport: ModemTransport | undefined;
-  private readonly limited: RateLimitedLog;
+  private readonly limited: Throttle;
 
   constructor(private readonly cfg: ModemConfig, private readonly ctx: AdapterContext) {
-    this.limited = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => ctx.log.warn(f, m) });
+    this.limited = new Throttle((f, m) => ctx.log.warn(f, m));
     const raw = cfg.nbiot.protocol === 'raw' ? new RawDatagrams(cfg.name, ctx, () => this.runtime.stats.dropped.inc(), (d) => this.runtime.send(d)) : undefined;
     this.raw = raw;
     this.runtime = new NbiotRuntime(cfg, ctx, {
@@ -61,9 +61,6 @@ export class NbiotModem {
     if (t && t.consumers > 0) return t.deliver(d);
     this.runtime.stats.dropped.inc();
     const adapter = this.cfg.nbiot.protocol;
-    this.limited.event('no-consumer', (n) => ({
-      fields: { modem: this.cfg.name, from: `${d.address}:${d.port}`, ...(n ? { suppressed: n } : {}) },
-      msg: `modem ${this.cfg.name}: datagram from ${d.address}:${d.port} dropped: no ${adapter} engine serves this modem (is adapters.${adapter}.enabled true?)${moreSuffix(n)}`,
-    }));
+    this.limited.warn('no-consumer', { modem: this.cfg.name, from: `${d.address}:${d.port}` }, `modem ${this.cfg.name}: datagram from ${d.address}:${d.port} dropped: no ${adapter} engine serves this modem (is adapters.${adapter}.enabled true?)`);
   }
 }

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { AdapterContext, DeliveredMessage, Subscription } from '../../../gateway/core/adapter.ts';
-import { RateLimitedLog, moreSuffix } from '../../../gateway/core/log-limit.ts';
+import { Throttle } from '../throttle.ts';
 import type { Datagram } from './driver.ts';
 
 /** Source ports remembered per device address, so a downlink can omit the port (bounded, oldest first out). */
@@ -14,7 +14,7 @@ const MAX_PEERS = 10_000;
 export class RawDatagrams {
   private sub: Subscription | undefined;
   private readonly ports = new Map<string, number>();
-  private readonly limited: RateLimitedLog;
+  private readonly limited: Throttle;
 
   constructor(
     private readonly modem: string,
@@ -22,7 +22,7 @@ export class RawDatagrams {
     private readonly dropped: () => void,
     private readonly send: (d: Datagram) => Promise<void>,
   ) {
-    this.limited = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => ctx.log.warn(f, m) });
+    this.limited = new Throttle((f, m) => ctx.log.warn(f, m));
   }
 
   async start(): Promise<void> {
@@ -48,7 +48,7 @@ export class RawDatagrams {
   }
 
   private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    this.limited.event(key, (n) => ({ fields: { modem: this.modem, ...fields, ...(n ? { suppressed: n } : {}) }, msg: msg + moreSuffix(n) }));
+    this.limited.warn(key, { modem: this.modem, ...fields }, msg);
   }
 
   private onDownlink(m: DeliveredMessage): void {

@@ -1,5 +1,4 @@
 import type { AdapterContext, DeviceIdentity } from '../../../gateway/core/adapter.ts';
-import { RateLimitedLog, moreSuffix } from '../../../gateway/core/log-limit.ts';
 import { AtEngine } from '../at/engine.ts';
 import { GSM } from '../at/dialect.ts';
 import { isAtError } from '../at/errors.ts';
@@ -9,6 +8,7 @@ import { Bc95Driver } from './bc95.ts';
 import { Bg96Driver } from './bg96.ts';
 import { csqDbm, isRegistered, type Datagram, type Health, type NbiotDriver, type NbiotEvents } from './driver.ts';
 import { NbiotStats } from './stats.ts';
+import { Throttle } from '../throttle.ts';
 
 type Phase = 'down' | 'starting' | 'attaching' | 'ready' | 'recovering';
 
@@ -41,7 +41,7 @@ export class NbiotRuntime {
   private readonly link: SerialLink;
   private readonly driver: NbiotDriver;
   readonly stats: NbiotStats;
-  private readonly limited: RateLimitedLog;
+  private readonly limited: Throttle;
   private readonly device: DeviceIdentity;
   private phase: Phase = 'down';
   private chain: Promise<void> = Promise.resolve();
@@ -57,7 +57,7 @@ export class NbiotRuntime {
 
   constructor(readonly cfg: ModemConfig, private readonly ctx: AdapterContext, private readonly user: SocketUser) {
     const log = ctx.log;
-    this.limited = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => log.warn(f, m) });
+    this.limited = new Throttle((f, m) => log.warn(f, m));
     this.device = { protocol: 'nbiot', id: cfg.name, address: cfg.path };
     this.stats = new NbiotStats(ctx.metrics, cfg.name);
     this.engine = new AtEngine(GSM, {
@@ -153,7 +153,7 @@ export class NbiotRuntime {
   }
 
   private warn(key: string, fields: Record<string, unknown>, msg: string): void {
-    this.limited.event(key, (n) => ({ fields: { modem: this.cfg.name, ...fields, ...(n ? { suppressed: n } : {}) }, msg: msg + moreSuffix(n) }));
+    this.limited.warn(key, { modem: this.cfg.name, ...fields }, msg);
   }
 
   private exclusive(fn: () => Promise<void>): Promise<void> {
