@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { nbiot as doctorNbiot } from '../../gateway/doctor/nbiot.ts';
+import type { GatewayConfig } from '../../gateway/app/config.ts';
 import { missingTool } from '../../gateway/test/tools.ts';
 import { NbiotModuleSim } from '../../firmware-sim/modem/nbiot-sim.ts';
 import { startModemGateway, until, waitReady, type ModemTestGateway } from './test-kit.ts';
@@ -69,6 +71,11 @@ for (const v of VARIANTS) {
       assert.equal(status?.registered, true);
       assert.equal(typeof status?.operator, 'string');
       assert.equal(status?.address, '10.64.0.1');
+      // fieldgate doctor (another process) shows the same from the snapshot in the data directory.
+      const findings = await doctorNbiot({ config: g.config as GatewayConfig, devices: [], timeoutMs: 1000, running: { pid: process.pid, what: 'test' } });
+      assert.equal(findings.length, 1);
+      assert.equal(findings[0]?.status, 'ok', findings[0]?.message);
+      assert.match(findings[0]?.message ?? '', /^registered \(home\), address 10\.64\.0\.1, operator \S+, signal csq 23 \(-67 dBm\), UDP port 5684 for raw; read \d+ s ago$/);
     });
 
     test('a downlink on nbiot/{modem}/{address}/dn goes to that device (port given, or the last one heard)', async () => {
@@ -115,6 +122,9 @@ for (const v of VARIANTS) {
     test('coverage lost: registration loss noticed by the health check, socket reopened when back', async () => {
       sim.emulator.loseCoverage();
       await until(() => g.metric('nb0/ready') === 0, 'not ready without the network');
+      const doctorSays = async () => (await doctorNbiot({ config: g.config as GatewayConfig, devices: [], timeoutMs: 1000, running: { pid: process.pid, what: 'test' } }))[0];
+      await until(async () => (await doctorSays())?.status === 'warn', 'doctor warns about the registration');
+      assert.match((await doctorSays())?.message ?? '', /^(searching|not searching)/);
       sim.emulator.regainCoverage();
       await waitReady(g, 'nb0');
       await until(() => sim.emulator.openPorts.length === 1, 'socket open');

@@ -18,6 +18,8 @@ export interface LogLine {
 
 export interface ModemTestGateway {
   gw: Gateway;
+  /** The validated config the gateway runs with (fieldgate doctor's view of it). */
+  config: ReturnType<typeof validateConfig>;
   mq: MqttClient;
   logs: LogLine[];
   /** Messages received by `mq`, in order. */
@@ -73,6 +75,7 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
   const metric = (name: string) => gw.metrics.snapshot()[`adapters/modem/${name}`] ?? 0;
   return {
     gw,
+    config,
     mq,
     logs,
     got,

@@ -9,6 +9,7 @@ import { ble } from './ble.ts';
 import { clock } from './clock.ts';
 import { dataDir } from './data-dir.ts';
 import { files } from './files.ts';
+import { nbiot } from './nbiot.ts';
 import { nodeVersion } from './node-version.ts';
 import { ports } from './ports.ts';
 import { sandbox } from './sandbox.ts';
@@ -22,7 +23,7 @@ export type { Finding };
 // `fieldgate doctor`: every check is a small module returning findings; this file loads the
 // config, runs them, and prints one line per finding (with its fix) or JSON.
 
-const CHECKS: Check[] = [ports, dataDir, files, serial, sandbox, clock, upstream, nodeVersion, ble];
+const CHECKS: Check[] = [ports, dataDir, files, serial, sandbox, clock, upstream, nodeVersion, ble, nbiot];
 
 function configFinding(file: string | undefined): { config?: GatewayConfig; finding: Finding } {
   const name = file ?? '(embedded defaults)';

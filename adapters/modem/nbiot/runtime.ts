@@ -1,3 +1,5 @@
+import { rename, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { AdapterContext, DeviceIdentity } from '../../../gateway/core/adapter.ts';
 import { AtEngine } from '../at/engine.ts';
 import { GSM } from '../at/dialect.ts';
@@ -341,5 +343,21 @@ export class NbiotRuntime {
     this.ctx.messages.publish({ topic: `nbiot/${this.cfg.name}/status`, payload: JSON.stringify(body), retain: true, device: this.device }).catch((err: Error) => {
       this.warn('status', { err: err.message }, `modem ${this.cfg.name}: health not published on nbiot/${this.cfg.name}/status: ${err.message} (docs/modem.md, NB-IoT access control)`);
     });
+    void this.saveHealth({ ...body, health_interval: this.cfg.health_interval });
+  }
+
+  /**
+   * The same, in <data_dir>/nbiot-<name>.json, where `fieldgate doctor` (another process) reads it.
+   * Replaced atomically; not fsync'd: it is a snapshot, rewritten every health_interval.
+   */
+  private async saveHealth(body: object): Promise<void> {
+    if (this.ctx.dataDir === undefined) return;
+    const file = join(resolve(this.ctx.dataDir), `nbiot-${this.cfg.name}.json`);
+    try {
+      await writeFile(`${file}.tmp`, JSON.stringify(body));
+      await rename(`${file}.tmp`, file);
+    } catch (err) {
+      this.warn('health-file', { file, err: (err as Error).message }, `modem ${this.cfg.name}: cannot write ${file} for fieldgate doctor: ${(err as Error).message}`);
+    }
   }
 }
