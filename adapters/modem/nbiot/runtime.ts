@@ -56,6 +56,7 @@ export class NbiotRuntime {
   private stopped = false;
   private announced = false;
   health: Partial<Health> = {};
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(readonly cfg: ModemConfig, private readonly ctx: AdapterContext, private readonly user: SocketUser) {
     const log = ctx.log;
@@ -343,7 +344,9 @@ export class NbiotRuntime {
     this.ctx.messages.publish({ topic: `nbiot/${this.cfg.name}/status`, payload: JSON.stringify(body), retain: true, device: this.device }).catch((err: Error) => {
       this.warn('status', { err: err.message }, `modem ${this.cfg.name}: health not published on nbiot/${this.cfg.name}/status: ${err.message} (docs/modem.md, NB-IoT access control)`);
     });
-    void this.saveHealth({ ...body, health_interval: this.cfg.health_interval });
+    // One write at a time, in order: two renames racing could leave the older snapshot in place.
+    const snapshot = { ...body, health_interval: this.cfg.health_interval };
+    this.saving = this.saving.then(() => this.saveHealth(snapshot));
   }
 
   /**
