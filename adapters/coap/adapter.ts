@@ -72,13 +72,11 @@ export class CoapAdapter implements Adapter {
     });
     this.sockets.push(v4);
     const port = v4.address().port;
-    m.gaugeFn('port', () => port);
     this.attach('udp4', v4);
     if (cfg.ipv6.enabled) {
       try {
         const v6 = await bindUdp('udp6', port, cfg.ipv6.host);
         this.sockets.push(v6);
-        m.gaugeFn('port6', () => v6.address().port);
         this.attach('udp6', v6);
       } catch (err) {
         // Hosts without IPv6 (some containers, trimmed Pi images) still get IPv4 service.
@@ -204,6 +202,11 @@ export class CoapAdapter implements Adapter {
     for (const ep of this.endpoints) ep.server.prune();
     this.assembler?.prune();
     this.handler?.observers.snapshots.prune();
+  }
+
+  /** `udp`, and `udp6` when IPv6 is served: the bound ports (a port of 0 is chosen by the OS). */
+  ports(): Record<string, number> {
+    return Object.fromEntries(this.sockets.map((s) => [s.address().family === 'IPv6' ? 'udp6' : 'udp', s.address().port]));
   }
 
   async stop(): Promise<void> {

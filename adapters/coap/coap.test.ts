@@ -367,7 +367,7 @@ describe('IPv6', () => {
   test('the adapter also serves IPv6 (::1) on its own socket, addresses in [ip]:port form', async (t) => {
     const g = await startCoap({ ipv6: { enabled: true, host: '::1' } });
     try {
-      const port6 = g.gw.metrics.snapshot()['adapters/coap/port6'];
+      const port6 = g.gw.adapterPorts('coap').udp6;
       if (!port6) return t.skip('no IPv6 on this host (the adapter logged it and serves IPv4 only)');
       const { CoapClient } = await import('../../firmware-sim/coap/client.ts');
       const c = await CoapClient.open('::1', port6);

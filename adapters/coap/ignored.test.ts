@@ -14,7 +14,7 @@ test('RST and ACK messages carrying a POST /ps request are ignored: not publishe
   const { ctx, published, lines, metrics } = recordingContext();
   const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
   await adapter.start(ctx);
-  const port = metrics.snapshot()['adapters/coap/port']!;
+  const port = adapter.ports().udp!;
   const at = { address: '127.0.0.1', port };
   const peer = await Peer.open();
   try {

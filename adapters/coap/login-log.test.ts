@@ -13,7 +13,7 @@ test('refused logins (connection mode and per-request credentials) log one rate-
   ctx.messages.authenticate = async () => ({ ok: false, reason: 'bad_username_or_password', detail: 'bad username or password for alice' });
   const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false } }));
   await adapter.start(ctx);
-  const cl = await CoapClient.open('127.0.0.1', metrics.snapshot()['adapters/coap/port']!);
+  const cl = await CoapClient.open('127.0.0.1', adapter.ports().udp!);
   const refused = () => lines.filter((l) => /refused/.test(l.msg));
   try {
     for (let i = 0; i < 3; i++) {

@@ -13,7 +13,7 @@ test('rate limiting: 4.29 per refused CON, a counter, and one log line for the b
   const { ctx, lines, metrics } = recordingContext();
   const adapter = new CoapAdapter(coapConfigSchema.parse({ port: 0, host: '127.0.0.1', ipv6: { enabled: false }, limits: { rate: 1, burst: 5 } }));
   await adapter.start(ctx);
-  const at = { address: '127.0.0.1', port: metrics.snapshot()['adapters/coap/port']! };
+  const at = { address: '127.0.0.1', port: adapter.ports().udp! };
   const peer = await Peer.open();
   try {
     for (let i = 0; i < 40; i++) peer.send({ type: CON, code: code(0, 2), mid: i, token: Buffer.from([i]), options: [[11, Buffer.from('ps')], [11, Buffer.from('rl')]], payload: Buffer.from('v') }, at);

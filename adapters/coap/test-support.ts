@@ -17,8 +17,8 @@ export interface CoapGateway extends TestGateway {
 /** A real gateway with the CoAP adapter on 127.0.0.1, OS-chosen ports, IPv4 only. */
 export async function startCoap(coap: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<CoapGateway> {
   const t = await startGateway({ ...doc, adapters: { coap: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...coap } } }, [coapAdapter]);
-  const coapPort = t.gw.metrics.snapshot()['adapters/coap/port'];
-  if (!coapPort) throw new Error('CoAP adapter did not report its port (adapters/coap/port)');
+  const coapPort = t.gw.adapterPorts('coap').udp;
+  if (!coapPort) throw new Error('the CoAP adapter is not running (no bound port)');
   const clients: CoapClient[] = [];
   return {
     ...t,

@@ -63,7 +63,6 @@ export class Lwm2mAdapter implements Adapter {
     });
     this.sockets.push(v4);
     const port = v4.address().port;
-    m.gaugeFn('port', () => port);
     this.attach('udp4', v4);
     if (cfg.ipv6.enabled) {
       try {
@@ -159,6 +158,11 @@ export class Lwm2mAdapter implements Adapter {
     this.server?.sweep();
     this.limiter?.prune();
     for (const ep of this.endpoints.values()) ep.server.prune();
+  }
+
+  /** `udp`, and `udp6` when IPv6 is served: the bound ports (a port of 0 is chosen by the OS). */
+  ports(): Record<string, number> {
+    return Object.fromEntries(this.sockets.map((s) => [s.address().family === 'IPv6' ? 'udp6' : 'udp', s.address().port]));
   }
 
   async stop(): Promise<void> {

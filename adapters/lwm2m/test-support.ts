@@ -27,8 +27,8 @@ export interface Watcher {
 /** A real gateway with the LwM2M adapter on 127.0.0.1, OS-chosen port, IPv4 only. */
 export async function startLwm2m(lwm2m: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<Lwm2mGateway> {
   const t = await startGateway({ ...doc, adapters: { lwm2m: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...lwm2m } } }, [lwm2mAdapter]);
-  const port = t.gw.metrics.snapshot()['adapters/lwm2m/port'];
-  if (!port) throw new Error('LwM2M adapter did not report its port (adapters/lwm2m/port)');
+  const port = t.gw.adapterPorts('lwm2m').udp;
+  if (!port) throw new Error('the LwM2M adapter is not running (no bound port)');
   const devices: SimDevice[] = [];
   const clients: MqttClient[] = [];
   return {

@@ -64,11 +64,12 @@ class TcpAdapter implements Adapter {
       await this.stop();
       throw err;
     }
-    // Bound ports, for tests and `fieldgate status` when a port of 0 was configured.
-    const ports = Object.fromEntries(this.listeners.map((l) => [l.name, l.port]));
-    ctx.metrics.gaugeFn('listener/port', () => (this.running ? (ports.tcp ?? 0) : 0));
-    ctx.metrics.gaugeFn('listener/tls/port', () => (this.running ? (ports.tls ?? 0) : 0));
     ctx.log.info({ listeners: this.listeners.map((l) => `${l.name}://${cfg.host}:${l.port}`) }, 'tcp adapter listening');
+  }
+
+  /** `tcp`, and `tls` when enabled: the bound ports (a port of 0 is chosen by the OS). */
+  ports(): Record<string, number> {
+    return this.running ? Object.fromEntries(this.listeners.map((l) => [l.name, l.port])) : {};
   }
 
   async stop(): Promise<void> {

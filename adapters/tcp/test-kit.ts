@@ -14,8 +14,9 @@ export interface TcpTestGateway extends TestGateway {
 export async function startTcpGateway(tcp: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<TcpTestGateway> {
   const g = await startGateway({ ...doc, adapters: { tcp: { enabled: true, host: '127.0.0.1', port: 0, ...tcp } } }, [tcpAdapter]);
   const metric = (name: string) => g.gw.metrics.snapshot()[`adapters/tcp/${name}`] ?? 0;
-  await until(() => metric('listener/port') > 0, 'tcp adapter listening');
-  return { ...g, tcpPort: metric('listener/port'), metric };
+  const port = () => g.gw.adapterPorts('tcp').tcp ?? 0;
+  await until(() => port() > 0, 'tcp adapter listening');
+  return { ...g, tcpPort: port(), metric };
 }
 
 export { rng } from '../../gateway/test/random.ts';

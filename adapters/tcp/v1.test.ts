@@ -256,7 +256,7 @@ describe('tcp adapter v1 over real TCP', () => {
       assert.equal(r.status, 0, r.stderr);
       const tg = await startTcpGateway({ tls: { enabled: true, port: 0, cert_file: join(dir.path, 'cert.pem'), key_file: join(dir.path, 'key.pem') } });
       try {
-        const tlsPort = tg.metric('listener/tls/port');
+        const tlsPort = tg.gw.adapterPorts('tcp').tls ?? 0;
         assert.ok(tlsPort > 0);
         const sub = await connect(tg.url);
         await sub.subscribeAsync('tcp/+/up');

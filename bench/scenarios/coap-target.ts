@@ -75,7 +75,7 @@ async function child(kind: TargetKind, coapCfg: Record<string, unknown>): Promis
     const { coapAdapter } = await import('../../adapters/coap/index.ts');
     const { gw, stop: stopGateway } = await startInProcessGateway(coapAdapter, { ipv6: { enabled: false }, ...coapCfg }, { auth: { allow_anonymous: 'always', acl_nomatch: 'allow' } });
     metrics = () => gw.metrics.snapshot();
-    port = metrics()['adapters/coap/port']!;
+    port = gw.adapterPorts('coap').udp!;
     stop = stopGateway;
   }
   const send = (m: unknown) => process.send?.(m);

@@ -24,7 +24,6 @@ async function child(): Promise<void> {
   const { startInProcessGateway } = await import('../in-process-gateway.ts');
   const { lwm2mAdapter } = await import('../../adapters/lwm2m/index.ts');
   const { gw, stop } = await startInProcessGateway(lwm2mAdapter, { ipv6: { enabled: false }, max_devices: 100_000 }, { auth: { allow_anonymous: 'always', acl_nomatch: 'allow' } });
-  const snap = gw.metrics.snapshot();
   process.on('message', (req: { id: number; cmd: 'stats' | 'stop' }) => {
     if (req.cmd === 'stop') return void stop().then(() => process.exit(0));
     (globalThis as { gc?: () => void }).gc?.();
@@ -33,7 +32,7 @@ async function child(): Promise<void> {
     const u = process.cpuUsage();
     process.send?.({ id: req.id, rss: kb('VmRSS'), hwm: kb('VmHWM'), heap: process.memoryUsage().heapUsed, cpu: (u.user + u.system) / 1000 });
   });
-  process.send?.({ ready: true, lwm2m: snap['adapters/lwm2m/port'], mqtt: gw.broker.ports.tcp });
+  process.send?.({ ready: true, lwm2m: gw.adapterPorts('lwm2m').udp, mqtt: gw.broker.ports.tcp });
 }
 
 async function spawnGateway() {

@@ -36,7 +36,7 @@ async function child(): Promise<void> {
       });
     }
   });
-  send({ ready: true, mqttPort: gw.broker.ports.tcp, tcpPort: metrics()['adapters/tcp/listener/port'] });
+  send({ ready: true, mqttPort: gw.broker.ports.tcp, tcpPort: gw.adapterPorts('tcp').tcp });
 }
 
 export interface BenchGateway {

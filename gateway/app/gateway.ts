@@ -3,7 +3,7 @@ import { AuthService } from '../auth/service.ts';
 import { Broker } from '../broker/broker.ts';
 import { SysPublisher } from '../broker/sys.ts';
 import { Bridge } from '../bridge/bridge.ts';
-import type { AdapterDefinition } from '../core/adapter.ts';
+import type { Adapter, AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
 import { ServiceRegistry, type Services } from '../core/services.ts';
 import { ClientTracker } from '../http/clients.ts';
@@ -152,6 +152,11 @@ export class Gateway {
 
   components() {
     return this.supervisor.health('component');
+  }
+
+  /** The ports an adapter bound, by listener (`{ udp: 40123 }`): how a port configured as 0 is found. */
+  adapterPorts(name: string): Record<string, number> {
+    return (this.supervisor.instance(name) as Adapter | undefined)?.ports?.() ?? {};
   }
 
   /**

@@ -81,6 +81,11 @@ export interface Adapter {
   /** Idempotent; release every socket, timer and subscription. */
   stop(): Promise<void>;
   /**
+   * The ports this run bound, by listener (`udp`, `udp6`, `tcp`, `tls`); empty when not running.
+   * How tests, benchmarks and tools find a port configured as 0 (`Gateway.adapterPorts(name)`).
+   */
+  ports?(): Record<string, number>;
+  /**
    * Optional: ends one device's session at an operator's request (`fieldgate`'s HTTP API), with
    * `reason` (kicked) in its disconnected event. Resolves false when the adapter has no such device.
    */

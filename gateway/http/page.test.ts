@@ -36,7 +36,7 @@ describe('status page', () => {
     }, [coapAdapter]);
     const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ARGS });
     try {
-      const coapPort = g.gw.metrics.snapshot()['adapters/coap/port'];
+      const coapPort = g.gw.adapterPorts('coap').udp;
       await promisify(execFile)('coap-client-notls', ['-m', 'post', '-e', '{"t":21.5}', `coap://127.0.0.1:${coapPort}/ps/sensors/th-1/temp?c=th-1`]);
       const mqtt = await connect(g.url, { clientId: 'kitchen-display' });
       await until(() => g.gw.bridge.health().find((u) => u.name === 'cloud')?.connected === true, 'the cloud upstream connected');
