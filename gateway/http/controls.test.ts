@@ -17,9 +17,8 @@ describe('HTTP API: operator controls', () => {
   before(async () => {
     const udp = { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false } };
     g = await startApiGateway({ adapters: { coap: { ...udp, connection_required: true }, lwm2m: udp }, auth: { users: [{ username: 'alice', password_hash: await hashPassword('s3cret') }] } }, [coapAdapter, lwm2mAdapter]);
-    const snap = g.gw.metrics.snapshot();
-    coap = await CoapClient.open('127.0.0.1', snap['adapters/coap/port']!);
-    lwm2m = await SimDevice.create({ host: '127.0.0.1', port: snap['adapters/lwm2m/port']!, ep: 'ctl-1' });
+    coap = await CoapClient.open('127.0.0.1', g.gw.adapterPorts('coap').udp!);
+    lwm2m = await SimDevice.create({ host: '127.0.0.1', port: g.gw.adapterPorts('lwm2m').udp!, ep: 'ctl-1' });
   });
   after(async () => {
     coap.close();
@@ -59,7 +58,7 @@ describe('HTTP API: operator controls', () => {
     assert.deepEqual(h.filter((a) => a.name === 'lwm2m').map((a) => [a.state, a.restarts]), [['running', 1]]);
     assert.equal((await send('POST', '/api/v5/adapters/nope/restart')).status, 404);
     // The restarted adapter serves again (a new socket, the same configured port 0 -> a new port).
-    const port = g.gw.metrics.snapshot()['adapters/lwm2m/port']!;
+    const port = g.gw.adapterPorts('lwm2m').udp!;
     const d = await SimDevice.create({ host: '127.0.0.1', port, ep: 'ctl-2' });
     try {
       assert.equal(await d.register(), '2.01');
