@@ -304,7 +304,9 @@ export class Broker extends EventEmitter<BrokerEvents> {
     await this.deps.ingress.accept(msg);
     this.received.inc();
     await new Promise<void>((resolve, reject) => {
-      this.aedes.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false }, (err) =>
+      // MQTT 5 properties ride along to in-process subscribers (aedes speaks 3.1.1 on the wire).
+      const properties = msg.messageExpiryInterval === undefined ? undefined : { messageExpiryInterval: msg.messageExpiryInterval };
+      this.aedes.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: msg.qos, retain: msg.retain, dup: false, ...(properties && { properties }) }, (err) =>
         err ? reject(new PublishRejected('unavailable', `broker refused the message: ${err.message}`)) : resolve(),
       );
     });
@@ -327,7 +329,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // aedes itself, in-process subscribers by this check [MQTT-4.7.2-1].
       if (packet.topic.startsWith('$') && !topicMatches(filter, packet.topic)) return done();
       try {
-        onMessage({ topic: packet.topic, payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), qos: (packet.qos > 0 ? 1 : 0) as Qos, retain: packet.retain });
+        const expiry = packet.properties?.messageExpiryInterval;
+        onMessage({ topic: packet.topic, payload: Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload), qos: (packet.qos > 0 ? 1 : 0) as Qos, retain: packet.retain, ...(expiry !== undefined && { messageExpiryInterval: expiry }) });
       } finally {
         done();
       }

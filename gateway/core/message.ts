@@ -24,6 +24,11 @@ export interface IngressMessage {
   /** The MQTT client id or the device id. */
   clientid: string;
   device?: DeviceIdentity;
+  /**
+   * MQTT 5 message expiry interval (seconds) the message arrived with, e.g. a cloud downlink's:
+   * how much longer it is valid. An adapter can use it as a command's expiry.
+   */
+  messageExpiryInterval?: number;
 }
 
 /** A message delivered to an adapter's downlink subscription. */
@@ -32,6 +37,8 @@ export interface DeliveredMessage {
   payload: Buffer;
   qos: Qos;
   retain: boolean;
+  /** As on IngressMessage: seconds it was still valid when published into the broker. */
+  messageExpiryInterval?: number;
 }
 
 export type RejectReason = 'not_authorized' | 'invalid_topic' | 'queue_full' | 'unavailable' | 'too_large';
