@@ -1,3 +1,4 @@
+import type { IPublishPacket } from 'mqtt';
 import type { Broker } from '../broker/broker.ts';
 import type { IngressMessage } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
@@ -16,7 +17,8 @@ export interface DownlinkDeps {
 /**
  * Messages from the cloud into the local broker: subscribes to the downlink rules' remote filters
  * on every connection, maps each message to its local topic and publishes it locally (origin
- * `bridge`, so the bridge's own hook never sends it back up).
+ * `bridge`, so the bridge's own hook never sends it back up), with its MQTT 5 message expiry
+ * interval when it has one.
  */
 export class Downlink {
   /** Whether the server granted the downlink subscriptions on the current connection. */
@@ -35,10 +37,10 @@ export class Downlink {
     link.on('down', () => {
       this.subscribed = false;
     });
-    link.on('message', (topic, payload, packet) => this.deliver(topic, payload, packet.qos, packet.retain));
+    link.on('message', (topic, payload, packet) => this.deliver(topic, payload, packet));
   }
 
-  private deliver(topic: string, payload: Buffer, qos: number, retain: boolean): void {
+  private deliver(topic: string, payload: Buffer, packet: IPublishPacket): void {
     const { rules, log, broker, name } = this.deps;
     const target = rules.localTopic(topic);
     if (!target) return;
@@ -47,7 +49,10 @@ export class Downlink {
       return;
     }
     this.deps.received.inc();
-    const msg: IngressMessage = { topic: target.topic, payload, qos: (Math.min(qos, target.rule.qos) > 0 ? 1 : 0) as 0 | 1, retain, origin: 'bridge', clientid: `bridge:${name}` };
+    const msg: IngressMessage = { topic: target.topic, payload, qos: (Math.min(packet.qos, target.rule.qos) > 0 ? 1 : 0) as 0 | 1, retain: packet.retain, origin: 'bridge', clientid: `bridge:${name}` };
+    // MQTT 5: how much longer the cloud says it is valid (a command's expiry for adapters).
+    const expiry = packet.properties?.messageExpiryInterval;
+    if (expiry !== undefined) msg.messageExpiryInterval = expiry;
     broker.publish(msg).catch((err: Error) => log.warn({ topic: target.topic, err: err.message }, 'bridge downlink not delivered locally'));
   }
 }
