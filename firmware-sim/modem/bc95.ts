@@ -49,12 +49,6 @@ export class Bc95Emulator extends NbiotEmulator {
     this.say('', 'Boot: Unsigned', 'Security B.. Verified', 'Protocol A.. Verified', 'Apps A...... Verified', '', cause, 'Neul', 'OK');
   }
 
-  protected get hasPending(): boolean {
-    return false;
-  }
-
-  protected flushPending(): void {}
-
   protected override onCoverageLost(): void {
     // Leaving the network drops what was buffered but keeps the sockets (they are the module's).
     for (const s of this.sockets.values()) s.queue.length = 0;
@@ -68,9 +62,9 @@ export class Bc95Emulator extends NbiotEmulator {
     }
     const [id, s] = entry;
     const hex = d.payload.toString('hex').toUpperCase();
-    if (this.nsonmi === 2) return this.say(`+NSONMI:${id},${d.address},${d.port},${d.payload.length},${hex}`);
+    if (this.nsonmi === 2) return this.urc(`+NSONMI:${id},${d.address},${d.port},${d.payload.length},${hex}`);
     s.queue.push(d);
-    this.say(`+NSONMI:${id},${d.payload.length}`);
+    this.urc(`+NSONMI:${id},${d.payload.length}`);
   }
 
   closeSocket(): void {

@@ -49,12 +49,6 @@ export class Bg96Emulator extends NbiotEmulator {
     this.say('RDY', '+CFUN: 1', '+CPIN: READY', '+QUSIM: 1', '+QIND: SMS DONE', 'APP RDY');
   }
 
-  protected get hasPending(): boolean {
-    return false;
-  }
-
-  protected flushPending(): void {}
-
   protected override onCoverageLost(): void {
     // The network deactivates the PDP context: every socket on it is gone.
     if (!this.pdp) return;
@@ -73,7 +67,7 @@ export class Bg96Emulator extends NbiotEmulator {
     s.queue.push(d);
     if (!s.notified) {
       s.notified = true;
-      this.say(`+QIURC: "recv",${id}`);
+      this.urc(`+QIURC: "recv",${id}`);
     }
   }
 

@@ -37,6 +37,8 @@ export abstract class NbiotEmulator extends SerialEmulator {
   /** Datagrams from devices that found no registered module or no socket. */
   lost = 0;
   private readonly sendListeners = new Set<(d: Datagram) => void>();
+  /** URCs held back by the urcBeforeFinal fault until the next final result. */
+  private readonly heldUrcs: string[] = [];
   /** The next commands matching `match` answer +CME ERROR: code (or ERROR without AT+CMEE=1). */
   private cmeFault: { code: number; count: number; match: RegExp } | undefined;
 
@@ -82,6 +84,20 @@ export abstract class NbiotEmulator extends SerialEmulator {
   /** The next `count` commands matching `match` (default: any) answer +CME ERROR: `code`. */
   cmeError(code: number, count = 1, match = /./): void {
     this.cmeFault = { code, count, match };
+  }
+
+  /** An unsolicited line; with the urcBeforeFinal fault it waits for the next command's final result. */
+  protected urc(line: string): void {
+    if (this.faults.urcBeforeFinal) this.heldUrcs.push(line);
+    else this.say(line);
+  }
+
+  protected get hasPending(): boolean {
+    return this.heldUrcs.length > 0;
+  }
+
+  protected flushPending(): void {
+    this.say(...this.heldUrcs.splice(0));
   }
 
   protected transmit(d: Datagram): void {
