@@ -80,72 +80,84 @@ export class FrameParser {
 
   private run(chunk: Uint8Array, onFrame: (f: RawFrame) => boolean | void): FrameError | undefined {
     let i = 0;
-    const n = chunk.length;
     let more = true;
     const deliver = (f: RawFrame) => {
       if (onFrame(f) === false) more = false;
     };
-    while (i < n) {
+    while (i < chunk.length) {
       if (!more) {
         this.held = chunk.subarray(i);
         return undefined;
       }
-      switch (this.stage) {
-        case 0: {
-          const h = chunk[i++];
-          const type = h! >> 4;
-          const flags = h! & 0x0f;
-          if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h!)})`);
-          if (isSingleByte(type)) {
-            if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h!)} has flags set`);
-            deliver({ type, flags, payload: EMPTY });
-            break;
-          }
-          this.header = h!;
-          this.stage = 1;
-          break;
-        }
-        case 1:
-          this.length = chunk[i++]! << 8;
-          this.stage = 2;
-          break;
-        case 2: {
-          this.length |= chunk[i++]!;
-          if (this.length > this.maxPayload) {
-            return this.fail('frame_too_large', `frame 0x${hex(this.header)} declares ${this.length} payload bytes, over max_packet_size ${this.maxPayload}`);
-          }
-          if (this.length === 0) {
-            this.emit(EMPTY, deliver);
-            break;
-          }
-          // Fast path: the whole payload is in this chunk. Copy it out anyway, so a small frame
-          // never pins the socket's 64 KB read buffer while it waits in a queue.
-          if (n - i >= this.length) {
-            const payload = Buffer.from(chunk.subarray(i, i + this.length));
-            i += this.length;
-            this.emit(payload, deliver);
-            break;
-          }
-          this.body = Buffer.allocUnsafe(this.length);
-          this.filled = 0;
-          this.stage = 3;
-          break;
-        }
-        case 3: {
-          const body = this.body as Buffer;
-          const take = Math.min(body.length - this.filled, n - i);
-          body.set(chunk.subarray(i, i + take), this.filled);
-          this.filled += take;
-          i += take;
-          if (this.filled === body.length) {
-            this.body = undefined;
-            this.emit(body, deliver);
-          }
-          break;
-        }
-      }
+      const next = this.step(chunk, i, deliver);
+      if (typeof next !== 'number') return next;
+      i = next;
     }
     return undefined;
+  }
+
+  /** Consumes bytes from chunk[i] on for the current stage; returns the next index, or the error. */
+  private step(chunk: Uint8Array, i: number, deliver: (f: RawFrame) => void): number | FrameError {
+    switch (this.stage) {
+      case 0:
+        return this.readHeader(chunk[i]!, deliver) ?? i + 1;
+      case 1:
+        this.length = chunk[i]! << 8;
+        this.stage = 2;
+        return i + 1;
+      case 2:
+        return this.readLength(chunk, i, deliver);
+      default:
+        return this.readBody(chunk, i, deliver);
+    }
+  }
+
+  private readHeader(h: number, deliver: (f: RawFrame) => void): FrameError | undefined {
+    const type = h >> 4;
+    const flags = h & 0x0f;
+    if (!this.allowed.has(type)) return this.fail('parse_error', `unexpected frame type ${type} (header byte 0x${hex(h)})`);
+    if (isSingleByte(type)) {
+      if (flags !== 0) return this.fail('parse_error', `1-byte frame 0x${hex(h)} has flags set`);
+      deliver({ type, flags, payload: EMPTY });
+      return undefined;
+    }
+    this.header = h;
+    this.stage = 1;
+    return undefined;
+  }
+
+  /** chunk[i] is the length's low byte. */
+  private readLength(chunk: Uint8Array, i: number, deliver: (f: RawFrame) => void): number | FrameError {
+    this.length |= chunk[i++]!;
+    if (this.length > this.maxPayload) {
+      return this.fail('frame_too_large', `frame 0x${hex(this.header)} declares ${this.length} payload bytes, over max_packet_size ${this.maxPayload}`);
+    }
+    if (this.length === 0) {
+      this.emit(EMPTY, deliver);
+      return i;
+    }
+    // Fast path: the whole payload is in this chunk. Copy it out anyway, so a small frame
+    // never pins the socket's 64 KB read buffer while it waits in a queue.
+    if (chunk.length - i >= this.length) {
+      this.emit(Buffer.from(chunk.subarray(i, i + this.length)), deliver);
+      return i + this.length;
+    }
+    this.body = Buffer.allocUnsafe(this.length);
+    this.filled = 0;
+    this.stage = 3;
+    return i;
+  }
+
+  private readBody(chunk: Uint8Array, i: number, deliver: (f: RawFrame) => void): number {
+    const body = this.body as Buffer;
+    const take = Math.min(body.length - this.filled, chunk.length - i);
+    body.set(chunk.subarray(i, i + take), this.filled);
+    this.filled += take;
+    if (this.filled === body.length) {
+      this.body = undefined;
+      this.emit(body, deliver);
+    }
+    return i + take;
   }
 
   private emit(payload: Buffer, onFrame: (f: RawFrame) => void): void {

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { AclRule } from '../config/schema.ts';
 import { AuthService } from './service.ts';
-import { addressMatches, checkAcl, filterCovers, filtersOverlap, isLoopback } from './acl.ts';
+import { filterCovers, filtersOverlap } from '../core/topic.ts';
+import { addressMatches, checkAcl, isLoopback } from './acl.ts';
 
 const rule = (r: Partial<AclRule> & Pick<AclRule, 'permission' | 'topics'>): AclRule => ({ action: 'all', ...r });
 

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import type { AclRule } from '../config/schema.ts';
-import { topicMatches } from '../core/topic.ts';
+import { filterCovers, filtersOverlap, topicMatches } from '../core/topic.ts';
 
 export type AclAction = 'publish' | 'subscribe';
 
@@ -16,37 +16,6 @@ export interface Principal {
 }
 
 export type AclDecision = 'allow' | 'deny' | 'nomatch';
-
-/** Every topic matched by `inner` is matched by `outer` (outer covers inner). */
-export function filterCovers(outer: string, inner: string): boolean {
-  const o = outer.split('/');
-  const i = inner.split('/');
-  for (let k = 0; k < o.length; k++) {
-    if (o[k] === '#') return !(k === 0 && i[0]?.startsWith('$'));
-    if (k >= i.length) return false;
-    if (i[k] === '#') return false;
-    if (o[k] === '+') {
-      if (k === 0 && i[0]!.startsWith('$')) return false;
-      continue;
-    }
-    if (o[k] !== i[k]) return false;
-  }
-  return o.length === i.length;
-}
-
-/** Some topic is matched by both filters. */
-export function filtersOverlap(a: string, b: string): boolean {
-  const x = a.split('/');
-  const y = b.split('/');
-  if ((x[0] === '#' || x[0] === '+') && y[0]?.startsWith('$')) return false;
-  if ((y[0] === '#' || y[0] === '+') && x[0]?.startsWith('$')) return false;
-  for (let k = 0; k < Math.max(x.length, y.length); k++) {
-    if (x[k] === '#' || y[k] === '#') return true;
-    if (x[k] === undefined || y[k] === undefined) return false;
-    if (x[k] !== '+' && y[k] !== '+' && x[k] !== y[k]) return false;
-  }
-  return true;
-}
 
 function ipv4ToInt(ip: string): number {
   return ip.split('.').reduce((acc, o) => (acc << 8) + Number(o), 0) >>> 0;

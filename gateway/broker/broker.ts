@@ -1,6 +1,5 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import mqttPacket from 'mqtt-packet';
 import { Aedes, type Client, type Subscription as AedesSubscription, type AedesPublishPacket } from 'aedes';
 import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
@@ -19,12 +18,8 @@ import { SessionTable, sessionPersistence } from './sessions.ts';
 import { isShareTopic, parseShare, SharedSubscriptions } from './shared.ts';
 import { autoSubscribe } from './auto-subscribe.ts';
 import { Qos0Queue } from './qos0-queue.ts';
+import { disablePacketNumberCache } from './packet-cache.ts';
 
-// mqtt-packet (shared by aedes and MQTT.js) otherwise builds a cache of 65,536 two-byte Buffers on
-// its first write: 6 MB of heap and 65k objects that every full GC walks again, for a small saving
-// per packet id. On a gateway sized for a Pi that trade is the wrong way round (bench/scenarios
-// footprint and bridge-backlog measure it).
-mqttPacket.writeToStream.cacheNumbers = false;
 
 /** What $SYS and the registry need to know about an MQTT client session. */
 export interface ClientSession {
@@ -98,6 +93,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   constructor(private readonly deps: BrokerDeps) {
     super();
+    disablePacketNumberCache(); // process-wide, MQTT.js included: see packet-cache.ts
     const { cfg, metrics } = deps;
     this.peerLog = new PeerLog(deps.log);
     this.peerInfo = new PeerLog(deps.log, 'info');

@@ -47,114 +47,154 @@ interface Queue {
   bytes: number;
 }
 
-export function createBoundedPersistence(opts: SessionQueueOptions) {
-  class BoundedPersistence extends MemoryPersistence {
-    readonly queues = new Map<string, Queue>();
-    totalBytes = 0;
+/**
+ * The bounded outgoing queues, one per client id: the bookkeeping (bounds, byte counts, drops)
+ * without the persistence contract around it.
+ */
+class SessionQueues {
+  readonly queues = new Map<string, Queue>();
+  totalBytes = 0;
 
-    private enqueueOne(clientId: string, packet: QueuedPacket): void {
-      const size = packetBytes(packet);
-      let q = this.queues.get(clientId);
-      // The global bound takes the new message, not someone else's old one: one busy session
-      // cannot empty the queues of the others.
-      if (this.totalBytes + size > opts.maxTotalBytes) {
-        opts.onDrop(clientId, packet, 'total_bytes');
-        return;
-      }
-      if (!q) {
-        q = { items: [], bytes: 0 };
-        this.queues.set(clientId, q);
-      }
-      q.items.push(new Packet(packet));
-      this.add(q, size);
-      while (q.items.length > 1 && (q.items.length > opts.maxQueued || q.bytes > opts.maxSessionBytes)) {
-        const why: DropWhy = q.items.length > opts.maxQueued ? 'queue_full' : 'session_bytes';
-        const old = q.items.shift()!;
-        this.add(q, -packetBytes(old));
-        opts.onDrop(clientId, old, why);
-      }
+  constructor(private readonly opts: SessionQueueOptions) {}
+
+  enqueue(clientId: string, packet: QueuedPacket): void {
+    const size = packetBytes(packet);
+    // The global bound takes the new message, not someone else's old one: one busy session
+    // cannot empty the queues of the others.
+    if (this.totalBytes + size > this.opts.maxTotalBytes) {
+      this.opts.onDrop(clientId, packet, 'total_bytes');
+      return;
     }
-
-    private add(q: Queue, bytes: number): void {
-      q.bytes += bytes;
-      this.totalBytes += bytes;
+    let q = this.queues.get(clientId);
+    if (!q) {
+      q = { items: [], bytes: 0 };
+      this.queues.set(clientId, q);
     }
+    q.items.push(new Packet(packet));
+    this.add(q, size);
+    this.dropOldest(clientId, q);
+  }
 
-    private removeQueue(clientId: string): void {
-      const q = this.queues.get(clientId);
-      if (!q) return;
-      this.totalBytes -= q.bytes;
-      this.queues.delete(clientId);
-    }
-
-    async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
-      this.enqueueOne(sub.clientId, packet);
-    }
-
-    async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
-      for (const s of subs) this.enqueueOne(s.clientId, packet);
-    }
-
-    async outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<void> {
-      const q = this.queues.get(client.id);
-      if (!q) return;
-      for (let i = 0; i < q.items.length; i++) {
-        const p = q.items[i]!;
-        if (p.brokerId === packet.brokerId) {
-          if (p.brokerCounter === packet.brokerCounter) {
-            p.messageId = packet.messageId;
-            return;
-          }
-        } else if (p.messageId === packet.messageId) {
-          this.add(q, packetBytes(packet) - packetBytes(p));
-          q.items[i] = packet;
-          return;
-        }
-      }
-      // The packet was dropped from a full queue after aedes took it for delivery. Throwing here
-      // would make aedes disconnect the subscriber; deliver it untracked instead (a later PUBACK
-      // finds nothing to clear, which is harmless).
-    }
-
-    async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined> {
-      const q = this.queues.get(client.id);
-      if (!q) return undefined;
-      const i = q.items.findIndex((p) => p.messageId === packet.messageId);
-      if (i < 0) return undefined;
-      const [p] = q.items.splice(i, 1);
-      this.add(q, -packetBytes(p!));
-      if (q.items.length === 0) this.removeQueue(client.id);
-      return p;
-    }
-
-    outgoingStream(client: { id: string }): Readable {
-      const q = this.queues.get(client.id);
-      const items = [...(q?.items ?? [])];
-      // QoS 0 entries (broker.queue_qos0) are sent once and get no PUBACK: they leave the queue now.
-      if (q && items.some((p) => p.qos === 0)) {
-        q.items = q.items.filter((p) => p.qos !== 0);
-        let bytes = 0;
-        for (const p of q.items) bytes += packetBytes(p);
-        this.add(q, bytes - q.bytes);
-        if (!q.items.length) this.removeQueue(client.id);
-      }
-      return Readable.from(items);
-    }
-
-    // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an
-    // expired one.
-    async cleanSubscriptions(client: { id: string }): Promise<void> {
-      this.removeQueue(client.id);
-      await super.cleanSubscriptions(client);
-    }
-
-    queuedTotal(): number {
-      let n = 0;
-      for (const q of this.queues.values()) n += q.items.length;
-      return n;
+  private dropOldest(clientId: string, q: Queue): void {
+    while (q.items.length > 1 && (q.items.length > this.opts.maxQueued || q.bytes > this.opts.maxSessionBytes)) {
+      const why: DropWhy = q.items.length > this.opts.maxQueued ? 'queue_full' : 'session_bytes';
+      const old = q.items.shift()!;
+      this.add(q, -packetBytes(old));
+      this.opts.onDrop(clientId, old, why);
     }
   }
-  return new BoundedPersistence();
+
+  private add(q: Queue, bytes: number): void {
+    q.bytes += bytes;
+    this.totalBytes += bytes;
+  }
+
+  remove(clientId: string): void {
+    const q = this.queues.get(clientId);
+    if (!q) return;
+    this.totalBytes -= q.bytes;
+    this.queues.delete(clientId);
+  }
+
+  /** aedes assigned a message id to a queued message, or a PUBREL replaces a QoS 2 PUBLISH. */
+  update(clientId: string, packet: QueuedPacket): void {
+    const q = this.queues.get(clientId);
+    if (!q) return;
+    for (let i = 0; i < q.items.length; i++) {
+      const p = q.items[i]!;
+      if (p.brokerId === packet.brokerId) {
+        if (p.brokerCounter === packet.brokerCounter) {
+          p.messageId = packet.messageId;
+          return;
+        }
+      } else if (p.messageId === packet.messageId) {
+        this.add(q, packetBytes(packet) - packetBytes(p));
+        q.items[i] = packet;
+        return;
+      }
+    }
+    // The packet was dropped from a full queue after aedes took it for delivery. Throwing here
+    // would make aedes disconnect the subscriber; deliver it untracked instead (a later PUBACK
+    // finds nothing to clear, which is harmless).
+  }
+
+  clearMessageId(clientId: string, messageId: number | undefined): QueuedPacket | undefined {
+    const q = this.queues.get(clientId);
+    if (!q) return undefined;
+    const i = q.items.findIndex((p) => p.messageId === messageId);
+    if (i < 0) return undefined;
+    const [p] = q.items.splice(i, 1);
+    this.add(q, -packetBytes(p!));
+    if (q.items.length === 0) this.remove(clientId);
+    return p;
+  }
+
+  /** What to send a reconnecting client; QoS 0 entries (broker.queue_qos0) get no PUBACK, so they leave the queue now. */
+  take(clientId: string): QueuedPacket[] {
+    const q = this.queues.get(clientId);
+    const items = [...(q?.items ?? [])];
+    if (q && items.some((p) => p.qos === 0)) {
+      q.items = q.items.filter((p) => p.qos !== 0);
+      let bytes = 0;
+      for (const p of q.items) bytes += packetBytes(p);
+      this.add(q, bytes - q.bytes);
+      if (!q.items.length) this.remove(clientId);
+    }
+    return items;
+  }
+
+  count(): number {
+    let n = 0;
+    for (const q of this.queues.values()) n += q.items.length;
+    return n;
+  }
 }
 
-export type BoundedPersistence = ReturnType<typeof createBoundedPersistence>;
+/** aedes-persistence's memory store with the outgoing queues replaced by SessionQueues. */
+export class BoundedPersistence extends MemoryPersistence {
+  private readonly bounded: SessionQueues;
+
+  constructor(opts: SessionQueueOptions) {
+    super();
+    this.bounded = new SessionQueues(opts);
+  }
+
+  get totalBytes(): number {
+    return this.bounded.totalBytes;
+  }
+
+  async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
+    this.bounded.enqueue(sub.clientId, packet);
+  }
+
+  async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
+    for (const s of subs) this.bounded.enqueue(s.clientId, packet);
+  }
+
+  async outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<void> {
+    this.bounded.update(client.id, packet);
+  }
+
+  async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined> {
+    return this.bounded.clearMessageId(client.id, packet.messageId);
+  }
+
+  outgoingStream(client: { id: string }): Readable {
+    return Readable.from(this.bounded.take(client.id));
+  }
+
+  // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an
+  // expired one.
+  async cleanSubscriptions(client: { id: string }): Promise<void> {
+    this.bounded.remove(client.id);
+    await super.cleanSubscriptions(client);
+  }
+
+  queuedTotal(): number {
+    return this.bounded.count();
+  }
+}
+
+export function createBoundedPersistence(opts: SessionQueueOptions): BoundedPersistence {
+  return new BoundedPersistence(opts);
+}

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import { rng } from '../test/random.ts';
-import { topicMatches } from './topic.ts';
+import { filterCovers, filterReaches, filtersOverlap, topicMatches } from './topic.ts';
 
 /** The definition, level by level on split arrays: what topicMatches must agree with. */
 function reference(filter: string, topic: string): boolean {
@@ -64,4 +64,36 @@ describe('topicMatches', () => {
       assert.equal(topicMatches(filter, topic), reference(filter, topic), `seed 4711, case ${i}: ${JSON.stringify(filter)} vs ${JSON.stringify(topic)}`);
     }
   });
+});
+
+// The filter-against-filter walkers must agree with the one matcher, topicMatches: checked
+// exhaustively over every filter and topic of up to three levels from a small alphabet.
+test('filterCovers, filtersOverlap and filterReaches agree with topicMatches on every small case', () => {
+  const levels = ['a', 'b', '$x', ''];
+  const topics: string[] = [];
+  const grow = (prefix: string[], depth: number) => {
+    if (prefix.length) topics.push(prefix.join('/'));
+    if (depth === 0) return;
+    for (const l of levels) if (prefix.length || l !== '' || depth === 4) grow([...prefix, l], depth - 1);
+  };
+  grow([], 4);
+  const filters: string[] = [];
+  const growF = (prefix: string[], depth: number) => {
+    if (prefix.length) filters.push(prefix.join('/'));
+    if (depth === 0 || prefix.at(-1) === '#') return;
+    for (const l of ['a', '$x', '+', '#']) growF([...prefix, l], depth - 1);
+  };
+  growF([], 3);
+  const matched = new Map(filters.map((f) => [f, new Set(topics.filter((t) => topicMatches(f, t)))]));
+  for (const a of filters) {
+    for (const b of filters) {
+      const ma = matched.get(a)!;
+      const mb = matched.get(b)!;
+      const overlap = [...ma].some((t) => mb.has(t));
+      assert.equal(filtersOverlap(a, b), overlap, `filtersOverlap(${a}, ${b})`);
+      // Covers is checked where the small alphabet can tell (every topic b takes, a takes too).
+      if (filterCovers(a, b)) assert.ok([...mb].every((t) => ma.has(t)), `filterCovers(${a}, ${b}) but ${b} takes a topic ${a} does not`);
+    }
+    assert.equal(filterReaches(a, '$x/'), [...matched.get(a)!].some((t) => t === '$x' || t.startsWith('$x/')), `filterReaches(${a}, $x/)`);
+  }
 });

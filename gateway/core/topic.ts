@@ -57,18 +57,41 @@ export function invalidTopicFilter(filter: string): string | undefined {
   return undefined;
 }
 
-/** Could a subscription to `filter` ever receive a message on a topic under `prefix` (e.g. "$SYS/")? */
-export function filterReaches(filter: string, prefix: string): boolean {
-  const f = filter.split('/');
-  const p = prefix.replace(/\/$/, '').split('/');
-  for (let i = 0; i < p.length; i++) {
-    if (i >= f.length) return false;
-    if (f[i] === '#') return !(i === 0 && p[0]!.startsWith('$'));
-    if (f[i] === '+') {
-      if (i === 0 && p[0]!.startsWith('$')) return false;
+// Filter against filter (ACL rules against SUBSCRIBE filters). Levels are compared whole, so
+// these split; they run per SUBSCRIBE, not per message.
+
+/** Every topic matched by `inner` is matched by `outer` (outer covers inner). */
+export function filterCovers(outer: string, inner: string): boolean {
+  const o = outer.split('/');
+  const i = inner.split('/');
+  for (let k = 0; k < o.length; k++) {
+    if (o[k] === '#') return !(k === 0 && i[0]?.startsWith('$'));
+    if (k >= i.length) return false;
+    if (i[k] === '#') return false;
+    if (o[k] === '+') {
+      if (k === 0 && i[0]!.startsWith('$')) return false;
       continue;
     }
-    if (f[i] !== p[i]) return false;
+    if (o[k] !== i[k]) return false;
+  }
+  return o.length === i.length;
+}
+
+/** Some topic is matched by both filters. */
+export function filtersOverlap(a: string, b: string): boolean {
+  const x = a.split('/');
+  const y = b.split('/');
+  if ((x[0] === '#' || x[0] === '+') && y[0]?.startsWith('$')) return false;
+  if ((y[0] === '#' || y[0] === '+') && x[0]?.startsWith('$')) return false;
+  for (let k = 0; k < Math.max(x.length, y.length); k++) {
+    if (x[k] === '#' || y[k] === '#') return true;
+    if (x[k] === undefined || y[k] === undefined) return false;
+    if (x[k] !== '+' && y[k] !== '+' && x[k] !== y[k]) return false;
   }
   return true;
+}
+
+/** Could a subscription to `filter` ever receive a message on a topic under `prefix` (e.g. "$SYS/")? */
+export function filterReaches(filter: string, prefix: string): boolean {
+  return filtersOverlap(filter, `${prefix.replace(/\/$/, '')}/#`);
 }
