@@ -95,6 +95,16 @@ describe('BLE radio problems', () => {
     }
   });
 
+  test('stopping the adapter stops its noble instance: the controller is released, nothing listens any more', async () => {
+    const rig = await bleRig({});
+    await scanning(rig.sim);
+    assert.equal(rig.sim.listenerCount('discover'), 1);
+    await rig.stop();
+    assert.deepEqual(rig.sim.calls.filter((c) => c.method === 'start' || c.method === 'stop').map((c) => c.method), ['start', 'stop']);
+    assert.equal(rig.sim.listenerCount('discover'), 0);
+    assert.equal(rig.sim.scanning, false);
+  });
+
   test('scanning stopped by another program is started again', async () => {
     const rig = await bleRig({});
     try {
