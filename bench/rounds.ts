@@ -39,3 +39,15 @@ export function row(scenario: string, metric: string, unit: string, xs: number[]
   if (!baseline || !baseline.xs.length) return r;
   return withRatio({ ...r, baseline: round2(median(baseline.xs)), means: baseline.means });
 }
+
+/** Rows for messages lost and received twice, summed over every round of each server (only when not 0). */
+export function lossRows(scenario: string, prefix: string, runs: Map<string, Record<string, number | string>[]>): Result[] {
+  const out: Result[] = [];
+  for (const [name, rs] of runs) {
+    for (const key of ['lost', 'duplicates']) {
+      const n = rs.reduce((sum, o) => sum + Number(o[key] ?? 0), 0);
+      if (n) out.push({ scenario, metric: `${prefix}_${name}_${key}_all_rounds`, value: n, unit: 'msg' });
+    }
+  }
+  return out;
+}

@@ -43,13 +43,18 @@ function connect(host: string, port: number, clientId: string): Promise<MqttClie
   });
 }
 
-function payload(): Buffer {
+/** Send time (ns), publisher index, sequence number, then 'a' (the layout loadgen.c uses). */
+function payload(idx: number, seq: number): Buffer {
   const b = Buffer.alloc(size, 0x61);
   b.writeBigUInt64LE(nowNs(), 0);
+  b.writeUInt32LE(idx, 8);
+  b.writeUInt32LE(seq, 12);
   return b;
 }
 
 let received = 0;
+let duplicates = 0;
+const seen = new Set<number>();
 let firstRecv = 0n;
 let lastRecv = 0n;
 const e2e: number[] = [];
@@ -59,10 +64,14 @@ async function subscriber(collect: boolean): Promise<MqttClient | undefined> {
   const s = await connect(o.H ?? o.h, Number(o.P ?? o.p), `lg-${process.pid}-sub`);
   s.on('message', (_t, p) => {
     const t = nowNs();
+    if (p.length < 16) return;
+    const key = p.readUInt32LE(8) * 2 ** 32 + p.readUInt32LE(12);
+    if (seen.has(key)) return void duplicates++;
+    seen.add(key);
     if (!firstRecv) firstRecv = t;
     lastRecv = t;
     received++;
-    if (collect && p.length >= 8) e2e.push(Number(t - p.readBigUInt64LE(0)) / 1000);
+    if (collect) e2e.push(Number(t - p.readBigUInt64LE(0)) / 1000);
   });
   await s.subscribeAsync(`${prefix}/#`, { qos });
   return s;
@@ -92,16 +101,16 @@ async function pubsub(): Promise<void> {
   let acked = 0;
   let sent = 0;
   const start = nowNs();
-  const worker = async (c: MqttClient, i: number, quota: { left: number }) => {
+  const worker = async (c: MqttClient, i: number, quota: { left: number; seq: number }) => {
     while (quota.left > 0) {
       quota.left--;
       sent++;
-      await c.publishAsync(`${prefix}/${i}`, payload(), { qos });
+      await c.publishAsync(`${prefix}/${i}`, payload(i, quota.seq++), { qos });
       acked++;
     }
   };
   const runs = pubs.flatMap((c, i) => {
-    const quota = { left: per };
+    const quota = { left: per, seq: 0 };
     return Array.from({ length: Number(o.w) }, () => worker(c, i, quota));
   });
   const quiet = o.Q !== undefined ? Number(o.Q) * 1000 : qos ? 30_000 : 2000;
@@ -110,7 +119,7 @@ async function pubsub(): Promise<void> {
   const end = withSub ? lastRecv : nowNs();
   const secs = Number((end > start ? end : nowNs()) - start) / 1e9;
   const got = withSub ? received : acked;
-  out({ mode: 'pubsub', qos, publishers: npub, window: Number(o.w), sent, acked, received, secs, recv_per_sec: Math.round(got / secs), lost: count - got, cpu_s: cpuS() });
+  out({ mode: 'pubsub', qos, publishers: npub, window: Number(o.w), sent, acked, received, secs, recv_per_sec: Math.round(got / secs), lost: count - got, duplicates, cpu_s: cpuS() });
 }
 
 function pct(xs: number[], p: number): number {
@@ -132,7 +141,7 @@ async function rate(): Promise<void> {
     for (; sent < due; sent++) {
       const t0 = nowNs();
       const c = pubs[sent % npub]!;
-      c.publish(`${prefix}/${sent % npub}`, payload(), { qos }, () => {
+      c.publish(`${prefix}/${sent % npub}`, payload(sent % npub, Math.floor(sent / npub)), { qos }, () => {
         acked++;
         ack.push(Number(nowNs() - t0) / 1000);
       });
@@ -146,7 +155,7 @@ async function rate(): Promise<void> {
     mode: 'rate', qos, rate: perSec, secs: Number(o.d), sent, acked, received,
     puback_p50_us: pct(ack, 0.5), puback_p99_us: pct(ack, 0.99), puback_max_us: pct(ack, 1),
     e2e_p50_us: pct(e2e, 0.5), e2e_p99_us: pct(e2e, 0.99), e2e_max_us: pct(e2e, 1),
-    lost: total - (withSub ? received : acked), cpu_s: cpuS(),
+    lost: total - (withSub ? received : acked), duplicates, cpu_s: cpuS(),
   });
 }
 

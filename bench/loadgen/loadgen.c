@@ -14,7 +14,9 @@
  *   idle    `conns` clients connect and each subscribes to devices/<id>/cmd at QoS 1 (a device
  *           waiting for commands), prints "ready <n>" and holds them until stdin closes.
  * -Q: seconds without progress after which pubsub/rate stop waiting and report the loss.
- * Payload: 8 bytes of CLOCK_MONOTONIC send time (ns), then 'a' up to `size`.
+ * Payload: 8 bytes of CLOCK_MONOTONIC send time (ns), the publisher's index and the message's
+ * sequence number (4 bytes each), then 'a' up to `size`. The subscriber counts each message once:
+ * a QoS 1 resend after a reconnect shows as "duplicates", not as a message.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,7 +62,9 @@ static struct pub pubs[MAX_PUB];
 static pthread_mutex_t glock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t gcond = PTHREAD_COND_INITIALIZER;
 static volatile int sub_ready = 0, sub_connected = 0;
-static volatile long received = 0, acked_total = 0;
+static volatile long received = 0, acked_total = 0, duplicates = 0;
+static uint8_t *seen[MAX_PUB]; /* one bit per message, by publisher and sequence number */
+static long seen_cap = 0;
 static uint64_t t_first_recv = 0, t_last_recv = 0, t_start = 0;
 static uint32_t *lat_ack, *lat_e2e; /* rate mode, microseconds */
 static long n_lat_ack = 0, n_lat_e2e = 0, lat_cap = 0;
@@ -75,7 +79,10 @@ static void publish_one(struct pub *p) {
   uint64_t t = now_ns();
   char topic[128];
   int mid = 0;
+  uint32_t idx = (uint32_t)p->idx, seq = (uint32_t)p->sent;
   memcpy(p->payload, &t, 8); /* under p->lock */
+  memcpy(p->payload + 8, &idx, 4);
+  memcpy(p->payload + 12, &seq, 4);
   snprintf(topic, sizeof topic, "%s/%d", prefix, p->idx);
   int rc = mosquitto_publish(p->m, &mid, topic, size, p->payload, qos, false);
   if (rc != MOSQ_ERR_SUCCESS) die("publish", rc);
@@ -134,9 +141,20 @@ static void on_subscribe(struct mosquitto *m, void *ud, int mid, int n, const in
 static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_message *msg) {
   (void)m, (void)ud;
   uint64_t t = now_ns(), sent;
-  if (msg->payloadlen < 8) return;
+  uint32_t idx, seq;
+  if (msg->payloadlen < 16) return;
   memcpy(&sent, msg->payload, 8);
+  memcpy(&idx, (char *)msg->payload + 8, 4);
+  memcpy(&seq, (char *)msg->payload + 12, 4);
   pthread_mutex_lock(&glock);
+  if (idx < MAX_PUB && seen[idx] && seq < seen_cap) {
+    if (seen[idx][seq >> 3] & (1 << (seq & 7))) {
+      duplicates++;
+      pthread_mutex_unlock(&glock);
+      return;
+    }
+    seen[idx][seq >> 3] |= 1 << (seq & 7);
+  }
   if (!t_first_recv) t_first_recv = t;
   t_last_recv = t;
   received++;
@@ -178,8 +196,10 @@ static int all_ready(void) {
   return 1;
 }
 
-static void start_clients(int with_lat) {
+static void start_clients(int with_lat, long per_publisher) {
   char id[64];
+  seen_cap = per_publisher + 1;
+  for (int i = 0; i < npub; i++) seen[i] = calloc(seen_cap / 8 + 1, 1);
   if (subscriber) {
     snprintf(id, sizeof id, "lg-%d-sub", getpid());
     struct mosquitto *s = client(id, NULL, sub_host ? sub_host : host, sub_port ? sub_port : port);
@@ -242,8 +262,8 @@ static uint32_t pct(uint32_t *xs, long n, double p) {
 }
 
 static void mode_pubsub(void) {
-  start_clients(0);
   long per = count / npub;
+  start_clients(0, per);
   count = per * npub;
   t_start = now_ns();
   for (int i = 0; i < npub; i++) {
@@ -256,16 +276,16 @@ static void mode_pubsub(void) {
   drain(count, quiet_s >= 0 ? quiet_s : qos ? 30 : 2, t_start + (uint64_t)(timeout_s * 1e9));
   uint64_t t_end = subscriber ? t_last_recv : now_ns();
   double s = (double)((t_end > t_start ? t_end : now_ns()) - t_start) / 1e9;
-  printf("{\"mode\":\"pubsub\",\"qos\":%d,\"publishers\":%d,\"window\":%d,\"sent\":%ld,\"acked\":%ld,\"received\":%ld,\"secs\":%.4f,\"recv_per_sec\":%.0f,\"lost\":%ld,\"cpu_s\":%.3f}\n",
-         qos, npub, window_, total_sent(), acked_total, received, s, subscriber ? received / s : acked_total / s, subscriber ? count - received : count - acked_total, cpu_s());
+  printf("{\"mode\":\"pubsub\",\"qos\":%d,\"publishers\":%d,\"window\":%d,\"sent\":%ld,\"acked\":%ld,\"received\":%ld,\"secs\":%.4f,\"recv_per_sec\":%.0f,\"lost\":%ld,\"duplicates\":%ld,\"cpu_s\":%.3f}\n",
+         qos, npub, window_, total_sent(), acked_total, received, s, subscriber ? received / s : acked_total / s, subscriber ? count - received : count - acked_total, duplicates, cpu_s());
 }
 
 static void mode_rate(void) {
   lat_cap = (long)(rate * secs) + 16;
   lat_ack = calloc(lat_cap, sizeof(uint32_t));
   lat_e2e = calloc(lat_cap, sizeof(uint32_t));
-  start_clients(1);
   long total = (long)(rate * secs), sent = 0;
+  start_clients(1, total / npub + 1);
   t_start = now_ns();
   struct timespec next;
   clock_gettime(CLOCK_MONOTONIC, &next);
@@ -287,9 +307,9 @@ static void mode_rate(void) {
   qsort(lat_ack, n_lat_ack, sizeof(uint32_t), cmp_u32);
   qsort(lat_e2e, n_lat_e2e, sizeof(uint32_t), cmp_u32);
   printf("{\"mode\":\"rate\",\"qos\":%d,\"rate\":%ld,\"secs\":%.1f,\"sent\":%ld,\"acked\":%ld,\"received\":%ld,"
-         "\"puback_p50_us\":%u,\"puback_p99_us\":%u,\"puback_max_us\":%u,\"e2e_p50_us\":%u,\"e2e_p99_us\":%u,\"e2e_max_us\":%u,\"lost\":%ld,\"cpu_s\":%.3f}\n",
+         "\"puback_p50_us\":%u,\"puback_p99_us\":%u,\"puback_max_us\":%u,\"e2e_p50_us\":%u,\"e2e_p99_us\":%u,\"e2e_max_us\":%u,\"lost\":%ld,\"duplicates\":%ld,\"cpu_s\":%.3f}\n",
          qos, rate, secs, sent, acked_total, received, pct(lat_ack, n_lat_ack, .5), pct(lat_ack, n_lat_ack, .99), pct(lat_ack, n_lat_ack, 1),
-         pct(lat_e2e, n_lat_e2e, .5), pct(lat_e2e, n_lat_e2e, .99), pct(lat_e2e, n_lat_e2e, 1), subscriber ? total - received : total - acked_total, cpu_s());
+         pct(lat_e2e, n_lat_e2e, .5), pct(lat_e2e, n_lat_e2e, .99), pct(lat_e2e, n_lat_e2e, 1), subscriber ? total - received : total - acked_total, duplicates, cpu_s());
   pthread_mutex_unlock(&glock);
 }
 
@@ -395,8 +415,8 @@ int main(int argc, char **argv) {
       default: return 2;
     }
   }
-  if (npub < 1 || npub > MAX_PUB || size < 8 || window_ < 1) {
-    fprintf(stderr, "loadgen: need 1..%d publishers, size >= 8, window >= 1\n", MAX_PUB);
+  if (npub < 1 || npub > MAX_PUB || size < 16 || window_ < 1) {
+    fprintf(stderr, "loadgen: need 1..%d publishers, size >= 16, window >= 1\n", MAX_PUB);
     return 2;
   }
   /* Idle mode holds one socket per connection: raise the soft limit to the hard one. */

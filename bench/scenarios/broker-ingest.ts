@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generator, runLoadgen, type LoadgenOutput } from '../loadgen.ts';
 import type { Result, Scenario } from '../result.ts';
-import { alternate, pick, row } from '../rounds.ts';
+import { alternate, lossRows, pick, row } from '../rounds.ts';
 import { mosquittoInstalled, startBareAedes, startFieldgate, startMosquitto, type Server } from '../servers.ts';
 
 // The broker alone, over TCP both ways: 4 publishers -> 1 subscriber (100-byte payloads, 64 in
@@ -51,10 +51,9 @@ export const scenario: Scenario = {
         if (runs.has('mosquitto')) out.push(row(sc, `${k}_fieldgate_vs_mosquitto`, 'msg/s', rate('fieldgate'), { xs: rate('mosquitto'), means: 'fieldgate msg/s / Mosquitto msg/s; higher is better' }));
         for (const [name, rs] of runs) {
           if (name !== 'fieldgate') out.push(row(sc, `${k}_${name}`, 'msg/s', rate(name)));
-          const lost = rs.reduce((n, o) => n + Number(o.lost), 0);
-          if (lost) out.push({ scenario: sc, metric: `${k}_${name}_lost_all_rounds`, value: lost, unit: 'msg' });
           out.push(row(sc, `${k}_${name}_generator_cpu_per_100k`, `s (${gen.kind})`, rs.map((o) => (Number(o.cpu_s) / Number(o.received || o.acked)) * 100_000)));
         }
+        out.push(...lossRows(sc, k, runs));
       }
       return out;
     } finally {

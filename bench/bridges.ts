@@ -1,0 +1,71 @@
+import { closeSync, fdatasyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { runLoadgen } from './loadgen.ts';
+import { startFieldgate, startMosquitto, type Server } from './servers.ts';
+
+// The bridges bridge-durable and latency put side by side, all forwarding bench/# at QoS 1 to one
+// real Mosquitto "cloud": fieldgate's bridge (its defaults: disk log with group commit, 64 in
+// flight) and a Mosquitto bridge, plain (its defaults: 20 in flight, 1,000 queued, the rest
+// dropped) and tuned (max_queued_messages 1,000,000 and 64 in flight like fieldgate's); neither
+// Mosquitto persists anything: they are not durable, fieldgate's log is fsynced before PUBACK.
+
+export const MOSQUITTO_TUNED = ['max_queued_messages 1000000', 'max_inflight_messages 64'];
+
+/** The cloud: Mosquitto with no queue or in-flight limit, so that it never drops what it is sent. */
+export function startCloud(dir: string): Promise<Server> {
+  return startMosquitto(dir, 'cloud', ['max_queued_messages 0', 'max_inflight_messages 0']);
+}
+
+export function startFieldgateBridge(dir: string, name: string, cloud: Server, storage: 'disk' | 'memory' = 'disk'): Promise<Server> {
+  const bridge = [
+    'http: { enabled: false }',
+    'bridge:',
+    `  queue: { storage: ${storage} }`,
+    '  upstreams:',
+    `    - name: cloud`,
+    `      servers: ["mqtt://127.0.0.1:${cloud.port}"]`,
+    // Each bridge its own client id at the cloud: the same one would take the other's session over.
+    `      client_id: bench-${name}`,
+    '      status: false',
+    '      message_id: none',
+    '      forward: [{ local: "bench/#", remote: "{topic}", qos: 1 }]',
+    '',
+  ].join('\n');
+  return startFieldgate(dir, name, { extra: bridge });
+}
+
+export function startMosquittoBridge(dir: string, name: string, cloud: Server, tuned: boolean): Promise<Server> {
+  return startMosquitto(dir, name, [...(tuned ? MOSQUITTO_TUNED : []), `connection ${name}`, `remote_clientid bench-${name}`, `address 127.0.0.1:${cloud.port}`, 'topic bench/# out 1', 'cleansession true', 'bridge_protocol_version mqttv311']);
+}
+
+/** Resolves once a message published on `local` reaches a subscriber on `cloud`: the bridge is up. */
+export async function bridgeUp(local: Server, cloud: Server): Promise<void> {
+  const start = Date.now();
+  for (let i = 0; ; i++) {
+    const r = await runLoadgen(['pubsub', '-p', String(local.port), '-P', String(cloud.port), '-n', '1', '-w', '1', '-c', '1', '-q', '1', '-t', `bench/warm${i}`, '-Q', '1', '-T', '5']);
+    if (r.received === 1) return;
+    if (Date.now() - start > 30_000) throw new Error(`${local.name}: bridge to the cloud not up after 30 s`);
+  }
+}
+
+/** Median and p99 of `n` (100-byte write + fdatasync) in `dir`: what one durable commit costs here. */
+export function fdatasyncMs(dir: string, n = 200): { p50: number; p99: number } {
+  const file = join(dir, 'fdatasync-probe');
+  const fd = openSync(file, 'w');
+  const buf = Buffer.alloc(100, 0x61);
+  const t: number[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const t0 = performance.now();
+      writeSync(fd, buf);
+      fdatasyncSync(fd);
+      t.push(performance.now() - t0);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  t.sort((a, b) => a - b);
+  const r = (x: number) => Math.round(x * 1000) / 1000;
+  return { p50: r(t[Math.floor(n / 2)]!), p99: r(t[Math.floor(n * 0.99)]!) };
+}
