@@ -128,10 +128,10 @@ export async function startBareAedes(name: string, opts: { coap?: boolean; fds?:
 }
 
 export interface FieldgateOptions {
-  /** YAML appended to the config (top-level sections). */
+  /** YAML appended to the config (top-level sections other than `adapters`); default: the HTTP API off. */
   extra?: string;
-  /** Adapters to leave on (their sections must come in `extra`); all others are off. */
-  adapters?: string[];
+  /** Adapters to turn on, each with its settings as a YAML flow map ("{ port: 0 }"); all others are off. */
+  adapters?: Record<string, string>;
   fds?: number;
   nodeArgs?: string[];
 }
@@ -140,8 +140,9 @@ export interface FieldgateOptions {
 export async function startFieldgate(dir: string, name: string, opts: FieldgateOptions = {}): Promise<Server> {
   const port = await freePort();
   const config = join(dir, `fieldgate-${port}.yaml`);
-  const off = builtinAdapters.filter((a) => !(opts.adapters ?? []).includes(a.name));
-  const adapters = off.length ? `adapters:\n${off.map((a) => `  ${a.name}: { enabled: false }\n`).join('')}` : '';
+  const on = opts.adapters ?? {};
+  const lines = builtinAdapters.map((a) => (on[a.name] ? `  ${a.name}: ${on[a.name]}\n` : `  ${a.name}: { enabled: false }\n`));
+  const adapters = lines.length ? `adapters:\n${lines.join('')}` : '';
   writeFileSync(
     config,
     `gateway:\n  data_dir: ${join(dir, `data-${port}`)}\nlog: { level: warn, format: json }\nbroker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }\n${opts.extra ?? 'http: { enabled: false }\n'}${adapters}`,
