@@ -1,0 +1,69 @@
+import type { Client } from 'aedes';
+import type { Principal } from '../auth/service.ts';
+import type { ConnInfo } from './listeners.ts';
+
+/** What $SYS and the registry need to know about an MQTT client session. */
+export interface ClientSession {
+  clientid: string;
+  username?: string;
+  ipaddress?: string;
+  sockport?: number;
+  /** The client's own port (the far end), when it has one. */
+  peerport?: number;
+  protocol: string;
+  proto_name: string;
+  proto_ver: number | string;
+  keepalive: number;
+  clean_start: boolean;
+  connected_at: number;
+  /** The MQTT listener (tcp, tls, ws) the client came in on. */
+  listener?: string;
+}
+
+export interface ClientState {
+  info: ConnInfo;
+  username?: string;
+  keepalive: number;
+  clean: boolean;
+  /** CONNECT carried a zero-length client id with clean session 0 [MQTT-3.1.3-8]. */
+  emptyIdPersistent?: boolean;
+  /** EMQX's disconnect reason, once known. */
+  reason?: string;
+  session?: ClientSession;
+}
+
+/** What the broker knows about its network clients, shared by its hooks and event handlers. */
+export class ClientTable {
+  private readonly states = new WeakMap<Client, ClientState>();
+  /** Filters per client id (for retained $ topics, dollar-guard.ts). */
+  readonly subs = new Map<string, Set<string>>();
+  /** The connected client per client id (a takeover replaces it before the old one is gone). */
+  readonly current = new Map<string, Client>();
+  /** Set once the broker stops accepting: connects are refused, publishes not acknowledged. */
+  stopping = false;
+
+  add(client: Client, info: ConnInfo): void {
+    this.states.set(client, { info, keepalive: 0, clean: true });
+  }
+
+  get(client: Client): ClientState | undefined {
+    return this.states.get(client);
+  }
+
+  /** Records why the client's connection ends (EMQX's reason in the disconnect event). */
+  setReason(client: Client, reason: string): void {
+    const st = this.states.get(client);
+    if (st) st.reason = reason;
+  }
+
+  principal(client: Client): Principal {
+    const st = this.states.get(client);
+    return { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt', listener: st?.info.listener };
+  }
+
+  subscriptionCount(): number {
+    let n = 0;
+    for (const s of this.subs.values()) n += s.size;
+    return n;
+  }
+}
