@@ -21,7 +21,7 @@ function harness(cfg: Record<string, unknown> = {}) {
   const sent: Sent[] = [];
   const published: { topic: string; json: Record<string, unknown> }[] = [];
   // Every live subscription, as a broker keeps them: a second one on the same filter is a second delivery.
-  const handlers: { filter: string; on: (m: { payload: Buffer }) => void }[] = [];
+  const handlers: { filter: string; on: (m: { payload: Buffer; messageExpiryInterval?: number }) => void }[] = [];
   const link: CoapLink = {
     request: (_peer, req) =>
       new Promise((resolve, reject) => {
@@ -37,7 +37,7 @@ function harness(cfg: Record<string, unknown> = {}) {
         published.push({ topic: p.topic, json: JSON.parse(String(p.payload)) as Record<string, unknown> });
         return Promise.resolve();
       },
-      subscribe: (filter: string, on: (m: { payload: Buffer }) => void) => {
+      subscribe: (filter: string, on: (m: { payload: Buffer; messageExpiryInterval?: number }) => void) => {
         const h = { filter, on };
         handlers.push(h);
         const unsubscribe = () => {
@@ -69,8 +69,9 @@ function harness(cfg: Record<string, unknown> = {}) {
       await flush();
       return r;
     },
-    command: async (ep: string, body: unknown) => {
-      for (const x of handlers.filter((y) => y.filter === `lwm2m/${ep}/dn/#`)) x.on({ payload: Buffer.from(JSON.stringify(body)) });
+    /** `expiry`: the MQTT 5 message expiry interval (s) the broker delivers the command with. */
+    command: async (ep: string, body: unknown, expiry?: number) => {
+      for (const x of handlers.filter((y) => y.filter === `lwm2m/${ep}/dn/#`)) x.on({ payload: Buffer.from(JSON.stringify(body)), ...(expiry !== undefined && { messageExpiryInterval: expiry }) });
       await flush();
     },
     flush,
@@ -110,6 +111,34 @@ test('queue mode: held outside the window, sent in order after Update; expiry dr
   assert.equal(h.sent.length, 1, 'asleep after a timeout: /3/0/2 waits for the next Update');
   await h.update(loc);
   assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/0', '/3/0/2']);
+});
+
+test('MQTT 5 message expiry: a command lives min(mheaders.ttl, expiry interval) seconds from arrival, then is dropped and reported', async () => {
+  const h = harness({ qmode_time_window: '10s', command_ttl: '1h' });
+  const loc = (await h.register('x', ['b=UQ'])).locationPath!;
+  h.advance(11_000); // asleep: everything waits for the next Update
+  await h.command('x', { reqID: 1, msgType: 'read', data: { path: '/3/0/0' } }, 5); // expiry alone: 5 s
+  await h.command('x', { reqID: 2, msgType: 'read', mheaders: { ttl: 3 }, data: { path: '/3/0/1' } }, 60); // ttl sooner: 3 s
+  await h.command('x', { reqID: 3, msgType: 'read', mheaders: { ttl: 60 }, data: { path: '/3/0/2' } }, 8); // expiry sooner: 8 s
+  await h.command('x', { reqID: 4, msgType: 'read', data: { path: '/3/0/3' } }, 0); // nothing left of it
+  await h.command('x', { reqID: 5, msgType: 'read', data: { path: '/3/0/9' } }, 600);
+  const expired = () => h.published.filter((p) => p.json.msgType === 'command_expired').map((p) => p.json.reqID);
+  assert.deepEqual(expired(), [4], 'an interval of 0 has expired on arrival');
+  h.advance(2_999);
+  h.server.sweep();
+  assert.deepEqual(expired(), [4]);
+  h.advance(1);
+  h.server.sweep();
+  assert.deepEqual(expired(), [4, 2], 'ttl 3 s beat the 60 s expiry');
+  h.advance(2_000);
+  h.server.sweep();
+  assert.deepEqual(expired(), [4, 2, 1], 'expiry 5 s with no ttl (command_ttl is 1 h)');
+  h.advance(3_000);
+  h.server.sweep();
+  assert.deepEqual(expired(), [4, 2, 1, 3], 'expiry 8 s beat ttl 60 s');
+  assert.equal(h.sent.length, 0);
+  await h.update(loc);
+  assert.deepEqual(h.sent.map((s) => s.path), ['/3/0/9'], 'only the long-lived one goes at the Update');
 });
 
 test('mheaders.ttl 0 skips the queue; a device that goes reports its queued commands as device_gone', async () => {

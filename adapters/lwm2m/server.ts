@@ -287,7 +287,7 @@ export class Lwm2mServer {
   private async subscribe(dev: Device): Promise<void> {
     const filter = this.topic(dev, 'command');
     try {
-      const sub = await this.d.ctx.messages.subscribe(filter, (msg) => this.command(dev.ep, msg.payload), this.identity(dev));
+      const sub = await this.d.ctx.messages.subscribe(filter, (msg) => this.command(dev.ep, msg.payload, msg.messageExpiryInterval), this.identity(dev));
       if (this.subs.has(dev.ep) || !this.byEp.has(dev.ep)) {
         // Another one is live, or the device went while we subscribed: a second would run every command twice.
         await sub.unsubscribe();
@@ -299,8 +299,11 @@ export class Lwm2mServer {
     }
   }
 
-  /** A JSON command from MQTT for device `ep`. */
-  command(ep: string, payload: Buffer): void {
+  /**
+   * A JSON command from MQTT for device `ep`. `expirySeconds`: the MQTT 5 message expiry interval it
+   * was delivered with (from a cloud downlink), i.e. what is left of its lifetime as it arrives here.
+   */
+  command(ep: string, payload: Buffer, expirySeconds?: number): void {
     const dev = this.byEp.get(ep);
     if (!dev) return;
     const doc = parseCommandJson(payload);
@@ -316,8 +319,11 @@ export class Lwm2mServer {
       this.publish(dev, 'response', message(t.cmd, t.cmd.msgType, responseData(t.cmd, '4.00', undefined, t.error)));
       return;
     }
+    // Both expiries are in seconds and both count from now (arrival), so they compare in one unit
+    // (ms here; EMQX compares ms with s and never expires). The sooner one wins.
     const ttlMs = t.cmd.ttl === undefined ? this.d.cfg.command_ttl : t.cmd.ttl * 1000;
-    const p: Pending = { cmd: t.cmd, request: t.request, expiresAt: this.d.now() + ttlMs };
+    const lifeMs = expirySeconds === undefined ? ttlMs : Math.min(ttlMs, expirySeconds * 1000);
+    const p: Pending = { cmd: t.cmd, request: t.request, expiresAt: this.d.now() + lifeMs };
     if (t.cmd.ttl === 0) {
       void this.send(dev, p); // EMQX: ttl 0 is fire-and-forget, not held behind the queue
       return;
