@@ -118,7 +118,7 @@ export class Gateway {
     await this.bridge.start();
     await this.supervisor.startAll();
     const http = this.services.get('http/api');
-    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : 'off', adapters: this.supervisor.health('adapter').map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
+    log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : config.http.enabled ? 'not listening (retrying)' : 'off', adapters: this.supervisor.health('adapter').map((h) => `${h.name}:${h.state}`), components: this.supervisor.health('component').map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');
   }
 
   private context(unit: { kind: UnitKind; name: string }, fail: (err: Error) => void, services: Services) {
