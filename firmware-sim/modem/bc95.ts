@@ -86,20 +86,34 @@ export class Bc95Emulator extends NbiotEmulator {
     }
     let m = /^AT\+NSONMI=([0-3])$/.exec(up);
     if (m) {
-      if (m[1] === '2' && !this.nsonmi2) return (this.final('ERROR'), true);
+      if (m[1] === '2' && !this.nsonmi2) {
+        this.final('ERROR');
+        return true;
+      }
       this.nsonmi = Number(m[1]);
-      return (this.final('OK'), true);
+      this.final('OK');
+      return true;
     }
     m = /^AT\+NSOCR=DGRAM,17,(\d{1,5})(?:,([01]))?$/.exec(up);
-    if (m) return (this.open(Number(m[1])), true);
+    if (m) {
+      this.open(Number(m[1]));
+      return true;
+    }
     m = /^AT\+NSOST=(\d),([0-9.]+),(\d{1,5}),(\d+),([0-9A-Fa-f]*)$/.exec(line);
-    if (m) return (this.sendTo(Number(m[1]), m[2] ?? '', Number(m[3]), Number(m[4]), m[5] ?? ''), true);
+    if (m) {
+      this.sendTo(Number(m[1]), m[2] ?? '', Number(m[3]), Number(m[4]), m[5] ?? '');
+      return true;
+    }
     m = /^AT\+NSORF=(\d),(\d+)$/.exec(up);
-    if (m) return (this.read(Number(m[1]), Number(m[2])), true);
+    if (m) {
+      this.read(Number(m[1]), Number(m[2]));
+      return true;
+    }
     m = /^AT\+NSOCL=(\d)$/.exec(up);
     if (m) {
-      if (!this.sockets.delete(Number(m[1]))) return (this.error(4), true);
-      return (this.final('OK'), true);
+      if (this.sockets.delete(Number(m[1]))) this.final('OK');
+      else this.error(4);
+      return true;
     }
     return false;
   }

@@ -133,37 +133,58 @@ export abstract class NbiotEmulator extends SerialEmulator {
     if (!this.command(line, up)) this.final('ERROR');
   }
 
+  /** The 3GPP commands both modules answer alike; false when `up` is not one of them. */
   private common(up: string): boolean {
     const s = this.sep;
-    const reply = (...lines: string[]) => {
-      this.say(...lines);
+    const answer = this.commonAnswer(up);
+    if (answer === undefined) return false;
+    if (answer === 'OK') this.final('OK');
+    else {
+      this.say(`${answer.name}:${s}${answer.value}`);
       this.final('OK');
-    };
-    if (up === 'AT') return (this.final('OK'), true);
+    }
+    return true;
+  }
+
+  /** 'OK' for a setting taken, a response line for a read, undefined for anything else. */
+  private commonAnswer(up: string): 'OK' | { name: string; value: string } | undefined {
+    if (up === 'AT') return 'OK';
     if (up === 'ATE0' || up === 'ATE1') {
       this.echo = up === 'ATE1';
-      return (this.final('OK'), true);
+      return 'OK';
     }
-    let m = /^AT\+CMEE=([012])$/.exec(up);
-    if (m) return ((this.cmee = Number(m[1])), this.final('OK'), true);
-    if (up === 'AT+CFUN?') return (reply(`+CFUN:${s}${this.cfun}`), true);
-    m = /^AT\+CFUN=([01])$/.exec(up);
-    if (m) {
-      this.cfun = Number(m[1]);
+    const cmee = /^AT\+CMEE=([012])$/.exec(up);
+    if (cmee) {
+      this.cmee = Number(cmee[1]);
+      return 'OK';
+    }
+    const cfun = /^AT\+CFUN=([01])$/.exec(up);
+    if (cfun) {
+      this.cfun = Number(cfun[1]);
       if (this.cfun === 0) this.onCoverageLost();
-      return (this.final('OK'), true);
+      return 'OK';
     }
-    // CEREG stat (3GPP TS 27.007 10.1.22): 1 registered home, 2 searching, 0 not searching.
-    if (up === 'AT+CEREG?') return (reply(`+CEREG:${s}0,${this.registered ? 1 : this.cfun === 1 ? 2 : 0}`), true);
-    if (/^AT\+CEREG=[0-5]$/.test(up)) return (this.final('OK'), true);
-    if (up === 'AT+CGATT?') return (reply(`+CGATT:${s}${this.registered ? 1 : 0}`), true);
-    if (/^AT\+CGATT=[01]$/.test(up)) return (this.final('OK'), true);
-    if (up === 'AT+CGPADDR' || up === 'AT+CGPADDR=1' || up === 'AT+CGPADDR=0') {
-      const cid = this.sep === '' ? 0 : 1;
-      return (this.registered ? reply(`+CGPADDR:${s}${cid},${this.ip}`) : reply(`+CGPADDR:${s}${cid}`), true);
+    if (/^AT\+CEREG=[0-5]$/.test(up) || /^AT\+CGATT=[01]$/.test(up)) return 'OK';
+    const cid = this.sep === '' ? 0 : 1;
+    switch (up) {
+      case 'AT+CFUN?':
+        return { name: '+CFUN', value: String(this.cfun) };
+      // CEREG stat (3GPP TS 27.007 10.1.22): 1 registered home, 2 searching, 0 not searching.
+      case 'AT+CEREG?':
+        return { name: '+CEREG', value: `0,${this.registered ? 1 : this.cfun === 1 ? 2 : 0}` };
+      case 'AT+CGATT?':
+        return { name: '+CGATT', value: this.registered ? '1' : '0' };
+      case 'AT+CGPADDR':
+      case 'AT+CGPADDR=0':
+      case 'AT+CGPADDR=1':
+        return { name: '+CGPADDR', value: this.registered ? `${cid},${this.ip}` : String(cid) };
+      case 'AT+CSQ':
+        return { name: '+CSQ', value: `${this.registered ? this.csq : 99},99` };
+      case 'AT+COPS?':
+        return { name: '+COPS', value: this.registered ? this.operator : '0' };
+      default:
+        return undefined;
     }
-    if (up === 'AT+CSQ') return (reply(`+CSQ:${s}${this.registered ? this.csq : 99},99`), true);
-    if (up === 'AT+COPS?') return (reply(this.registered ? `+COPS:${s}${this.operator}` : `+COPS:${s}0`), true);
-    return false;
   }
+
 }
