@@ -6,9 +6,11 @@ import { familyName, labelsOf, sysName, type Kind, type Labels } from './sys-nam
 // the code base uses (`counter(name)`, `gaugeFn(name, fn)`, `scoped(prefix)`) and adds labels:
 // a name is a template whose `{label}` levels are labels (sys-names.ts), e.g.
 // `metrics.scoped('adapters/{adapter}', { adapter: 'coap' }).counter('messages/received')`.
-// Counters and gauges also keep their value in a plain number beside the prom-client child, because
-// prom-client only reads asynchronously and a few readers (the status page summary, tests polling
-// with `until`) need a synchronous `snapshot()`.
+// Counters and gauges keep their value in a plain number and hand it to their prom-client metric
+// in its collect(), which prom-client runs before every read of the registry (/metrics, `$SYS`):
+// an increment on the message path is then an addition (about 10 ns, against 0.1-0.7 us for
+// prom-client's labelled inc), and the few synchronous readers (the status page summary, tests
+// polling with `until`) have `snapshot()`.
 
 export type { Labels } from './sys-names.ts';
 
@@ -34,6 +36,31 @@ export const DURATION_BUCKETS = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.0
 
 type AnyProm = PromCounter<string> | PromGauge<string> | PromHistogram<string>;
 
+class CounterCell implements Counter {
+  value = 0;
+  /** How much of `value` the prom-client counter has been given. */
+  pushed = 0;
+  constructor(readonly labels: Labels) {}
+  inc(by = 1): void {
+    if (!(by >= 0) || by === Infinity) throw new Error(`a counter only goes up (inc(${by}))`);
+    this.value += by;
+  }
+}
+
+class GaugeCell implements Gauge {
+  value = 0;
+  constructor(readonly labels: Labels) {}
+  set(v: number): void {
+    this.value = v;
+  }
+  inc(by = 1): void {
+    this.value += by;
+  }
+  dec(by = 1): void {
+    this.value -= by;
+  }
+}
+
 interface Family {
   kind: Kind;
   template: string;
@@ -41,34 +68,8 @@ interface Family {
   computed: boolean;
   prom: AnyProm;
   readers: Map<string, { labels: Labels; read: () => number }>;
-}
-
-class CounterCell implements Counter {
-  value = 0;
-  constructor(private readonly prom: PromCounter<string>, private readonly labels: Labels) {
-    prom.inc(labels, 0); // the series exists (at 0) from the start, not from the first event
-  }
-  inc(by = 1): void {
-    this.prom.inc(this.labels, by); // throws on a negative step: a counter never goes down
-    this.value += by;
-  }
-}
-
-class GaugeCell implements Gauge {
-  value = 0;
-  constructor(private readonly prom: PromGauge<string>, private readonly labels: Labels) {
-    prom.set(labels, 0);
-  }
-  set(v: number): void {
-    this.prom.set(this.labels, v);
-    this.value = v;
-  }
-  inc(by = 1): void {
-    this.set(this.value + by);
-  }
-  dec(by = 1): void {
-    this.set(this.value - by);
-  }
+  /** Kept counters and gauges, handed to `prom` on collect. */
+  cells: (CounterCell | GaugeCell)[];
 }
 
 class Store {
@@ -93,12 +94,22 @@ export class Metrics {
 
   /** A monotonic count. Names are `$SYS`-style templates, e.g. `messages/dropped/{reason}`. */
   counter(name: string, labels: Labels = {}): Counter {
-    return this.cell('counter', name, labels, (prom, l) => new CounterCell(prom as PromCounter<string>, l)) as Counter;
+    return this.cell('counter', name, labels, (f, l) => {
+      const c = new CounterCell(l);
+      f.cells.push(c);
+      (f.prom as PromCounter<string>).inc(l, 0); // the series exists (at 0) from the start, not from the first event
+      return c;
+    }) as Counter;
   }
 
   /** A value that goes up and down, set by the code that knows it. */
   gauge(name: string, labels: Labels = {}): Gauge {
-    return this.cell('gauge', name, labels, (prom, l) => new GaugeCell(prom as PromGauge<string>, l)) as Gauge;
+    return this.cell('gauge', name, labels, (f, l) => {
+      const g = new GaugeCell(l);
+      f.cells.push(g);
+      (f.prom as PromGauge<string>).set(l, 0);
+      return g;
+    }) as Gauge;
   }
 
   /** A gauge computed on read (queue depth, connected count) instead of kept up to date. */
@@ -113,8 +124,8 @@ export class Metrics {
 
   /** A distribution (latency, fsync duration); `buckets` in the metric's unit. */
   histogram(name: string, labels: Labels = {}, buckets: number[] = DURATION_BUCKETS): Histogram {
-    return this.cell('histogram', name, labels, (prom, l) => {
-      const h = prom as PromHistogram<string>;
+    return this.cell('histogram', name, labels, (f, l) => {
+      const h = f.prom as PromHistogram<string>;
       h.zero(l); // the series exists (empty) from the start, not from the first observation
       return { observe: (v: number) => h.observe(l, v) };
     }, buckets) as Histogram;
@@ -173,24 +184,25 @@ export class Metrics {
       return existing;
     }
     const readers: Family['readers'] = new Map();
+    const cells: Family['cells'] = [];
     const common = { name, help: `${kind} $SYS ${template}`, labelNames: labelsOf(template), registers: [this.store.registry] };
     let prom: AnyProm;
     if (kind === 'histogram') prom = new PromHistogram({ ...common, buckets: buckets ?? DURATION_BUCKETS });
-    else if (kind === 'gauge') prom = new PromGauge({ ...common, collect: computed ? () => collectGauge(prom as PromGauge<string>, readers) : undefined });
-    else prom = new PromCounter({ ...common, collect: computed ? () => collectCounter(prom as PromCounter<string>, readers) : undefined });
-    const f: Family = { kind, template, computed, prom, readers };
+    else if (kind === 'gauge') prom = new PromGauge({ ...common, collect: () => collectGauge(prom as PromGauge<string>, readers, cells as GaugeCell[]) });
+    else prom = new PromCounter({ ...common, collect: () => collectCounter(prom as PromCounter<string>, readers, cells as CounterCell[]) });
+    const f: Family = { kind, template, computed, prom, readers, cells };
     this.store.families.set(name, f);
     return f;
   }
 
-  private cell(kind: Kind, name: string, labels: Labels, make: (prom: AnyProm, labels: Labels) => CounterCell | GaugeCell | Histogram, buckets?: number[]) {
+  private cell(kind: Kind, name: string, labels: Labels, make: (f: Family, labels: Labels) => CounterCell | GaugeCell | Histogram, buckets?: number[]) {
     const r = this.resolve(name, labels);
     const have = this.store.cells.get(r.sys);
     if (have) {
       if (have.kind !== kind) throw new Error(`metric ${r.sys} is a ${have.kind}, not a ${kind}`);
       return have.cell;
     }
-    const cell = make(this.family(kind, r.template, false, buckets).prom, r.labels);
+    const cell = make(this.family(kind, r.template, false, buckets), r.labels);
     this.store.cells.set(r.sys, { kind, cell });
     return cell;
   }
@@ -202,7 +214,8 @@ export class Metrics {
   }
 }
 
-function collectGauge(g: PromGauge<string>, readers: Family['readers']): void {
+function collectGauge(g: PromGauge<string>, readers: Family['readers'], cells: GaugeCell[]): void {
+  for (const c of cells) g.set(c.labels, c.value);
   for (const r of readers.values()) {
     try {
       g.set(r.labels, r.read());
@@ -212,8 +225,13 @@ function collectGauge(g: PromGauge<string>, readers: Family['readers']): void {
   }
 }
 
-function collectCounter(c: PromCounter<string>, readers: Family['readers']): void {
-  c.reset();
+function collectCounter(c: PromCounter<string>, readers: Family['readers'], cells: CounterCell[]): void {
+  for (const cell of cells) {
+    if (cell.value > cell.pushed) c.inc(cell.labels, cell.value - cell.pushed);
+    cell.pushed = cell.value;
+  }
+  if (readers.size === 0) return;
+  c.reset(); // a computed family: each scrape sets it from the readers
   for (const r of readers.values()) {
     try {
       c.inc(r.labels, Math.max(0, r.read()));
