@@ -133,6 +133,7 @@ function stubContext(publish: (r: PublishRequest) => Promise<void>, authenticate
       publish,
       subscribe: async () => ({ unsubscribe: async () => {} }),
       authenticate,
+      identify: async () => ({ ok: true }),
       deviceConnected: () => {},
       deviceDisconnected: () => {},
       deviceSeen: () => {},

@@ -50,6 +50,7 @@ export function recordingContext(): { ctx: AdapterContext; published: PublishReq
       publish: async (r) => void published.push(r),
       subscribe: async () => ({ unsubscribe: async () => {} }),
       authenticate: async () => ({ ok: true }),
+      identify: async () => ({ ok: true }),
       deviceConnected: () => {},
       deviceDisconnected: () => {},
       deviceSeen: () => {},

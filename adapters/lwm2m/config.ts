@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { duration } from '../../gateway/config/duration.ts';
+import { endpointRuleSchema } from './endpoints.ts';
 
 const translator = (topic: string) => z.strictObject({ topic: z.string().min(1).default(topic), qos: z.union([z.literal(0), z.literal(1), z.literal(2)]).default(0) }).prefault({});
 
@@ -59,6 +60,8 @@ export const lwm2mConfigSchema = z.strictObject({
   /** Commands waiting per device (beyond the one in flight); a command over it gets 5.03 service_unavailable at once. */
   max_queued_commands: z.number().int().min(1).default(100),
   max_devices: z.number().int().min(1).default(100_000),
+  /** Config-mapped credentials: endpoint name (exact or `*` pattern) -> a user of auth.users and/or source CIDRs (endpoints.ts). */
+  endpoints: z.array(endpointRuleSchema).default([]),
   /** Registrations per second per source IP address (its ports together); excess gets 4.29 / is dropped. 0 = no limit. */
   register_rate: z.number().min(0).default(10),
   register_burst: z.number().int().min(1).default(20),

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import type { AdapterContext, DeviceIdentity, Subscription } from '../../gateway/core/adapter.ts';
 import { message, parseCommandJson, responseData, translate, type Command } from './commands.ts';
 import type { Lwm2mConfig } from './config.ts';
+import { EndpointMap } from './endpoints.ts';
 import { Device, type Pending } from './device.ts';
 import { runCommand, type Channel } from './exchange.ts';
 import type { CoapLink } from './link.ts';
@@ -59,7 +60,10 @@ export class Lwm2mServer {
   /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
   private readonly limited: RateLimitedLog;
 
+  private readonly endpoints: EndpointMap;
+
   constructor(private readonly d: ServerDeps) {
+    this.endpoints = new EndpointMap(d.cfg.endpoints);
     this.limited = new RateLimitedLog({ intervalMs: 10_000, write: (f, m) => d.ctx.log.warn(f, m), now: d.now });
   }
 
@@ -120,14 +124,16 @@ export class Lwm2mServer {
     if (isNew && this.byEp.size + this.reserved.size >= cfg.max_devices) return this.full();
     if (isNew) this.reserved.add(ep);
     const clientid = info.params.device_id || ep;
-    const username = info.params.imei || undefined;
+    // Query credentials (imei/password) first; else the endpoint map (adapters.lwm2m.endpoints) may name the device.
+    const mapped = info.params.imei ? undefined : this.endpoints.decide(ep, req.peer.address);
+    const username = info.params.imei || (mapped?.ok ? mapped.username : undefined);
     const identity: DeviceIdentity = { protocol: 'lwm2m', id: clientid, address: addr(req.peer), username };
-    const auth = await ctx.messages.authenticate(identity, info.params.password).finally(() => this.reserved.delete(ep));
+    const auth = await (mapped === undefined ? ctx.messages.authenticate(identity, info.params.password) : mapped.ok ? ctx.messages.identify(identity) : Promise.resolve({ ok: false as const, reason: 'not_authorized' as const, detail: mapped.detail })).finally(() => this.reserved.delete(ep));
     // The device was there at the check and went meanwhile (De-register): it needs a free slot again.
     if (!isNew && !this.byEp.has(ep) && this.byEp.size + this.reserved.size >= cfg.max_devices) return this.full();
     if (!auth.ok) {
       this.d.count('registrations_unauthorized');
-      ctx.log.info({ ep, peer: identity.address, reason: auth.reason }, 'LwM2M registration refused');
+      this.limited.event('refused', (more) => ({ fields: { ep, peer: identity.address, reason: auth.reason, detail: auth.detail, more_since_last_line: more }, msg: 'LwM2M registration refused' }));
       return { code: '4.01', payload: auth.detail };
     }
     const lifetimeMs = this.lifetime(info.lt);

@@ -118,6 +118,10 @@ export class AdapterMessageApi implements MessageApi {
     return this.deps.auth.authenticate(principalOf(device), password);
   }
 
+  identify(device: DeviceIdentity) {
+    return this.deps.auth.identify(principalOf(device));
+  }
+
   deviceSeen(device: DeviceIdentity): void {
     this.deps.registry.seen(device);
   }

@@ -74,6 +74,18 @@ export class AuthService {
   }
 
   /**
+   * A device its adapter identified from configuration rather than by a secret (an LwM2M endpoint
+   * name mapped to a user): the gate (bans, connection limits) applies, and a username must be a
+   * user in auth.users now (users change on SIGHUP). ACL rules then apply by that username.
+   */
+  async identify(p: Principal): Promise<AuthResult> {
+    const refused = this.gate ? await this.gate(p) : undefined;
+    if (refused) return refused;
+    if (p.username !== undefined && !this.users.has(p.username)) return { ok: false, reason: 'not_authorized', detail: `user "${p.username}" is not in auth.users` };
+    return { ok: true };
+  }
+
+  /**
    * For the broker, which checks every message at delivery (mayRead): is a subscription to
    * `filter` granted? Refused only when no part of it can ever be read.
    */

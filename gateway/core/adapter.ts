@@ -41,6 +41,8 @@ export interface MessageApi {
   /** Downlink: messages on `filter` that `device` may read (the ACL is checked at subscribe time). */
   subscribe(filter: string, onMessage: (msg: DeliveredMessage) => void, device?: DeviceIdentity): Promise<Subscription>;
   authenticate(device: DeviceIdentity, password: string | Buffer | undefined): Promise<AuthResult>;
+  /** A device identified by configuration, without a secret (AuthService.identify): bans and limits apply, `username` must exist. */
+  identify(device: DeviceIdentity): Promise<AuthResult>;
   deviceConnected(device: DeviceIdentity, info?: SessionInfo): void;
   deviceDisconnected(device: DeviceIdentity, reason: string): void;
   /** The device was heard from (datagram protocols have no session). */
