@@ -97,16 +97,20 @@ export async function runCommand(dev: Device, p: Pending, deps: ExchangeDeps): P
       if (existing && !existing.token.equals(res.token)) deps.link.forget(peer, existing.token);
       dev.observations.set(key, { token: res.token, cmd });
     }
-    if (request.observe === 1 && existing) {
-      dev.observations.delete(key);
-      deps.link.forget(peer, existing.token);
-    }
     deps.publish(dev, 'response', message(cmd, cmd.msgType, data));
   } catch (err) {
     const code = failureCode(err);
     if (code === 'coap_timeout' && dev.queueMode) dev.asleep = true; // wait for its next Update
     if (code) deps.publish(dev, 'response', message(cmd, code, cmd.data));
     else deps.publish(dev, 'response', message(cmd, cmd.msgType, responseData(cmd, '5.00', undefined, (err as Error).message)));
+  } finally {
+    // cancel-observe ends the observation here whatever the device answered (or if it never did):
+    // the application asked, so no more notify; the device's next notification gets an RST, the
+    // reactive cancel of RFC 7641 3.6 (lwm2m-node-lib's client never answers the Observe=1 GET).
+    if (request.observe === 1 && existing && dev.observations.get(key) === existing) {
+      dev.observations.delete(key);
+      deps.link.forget(peer, existing.token);
+    }
   }
 }
 

@@ -19,7 +19,7 @@ after(async () => {
   await g.stop();
 });
 
-test('lwm2m-node-lib client: register, read, write, execute, observe/notify, write-attr, create/delete (not served by the lib), discover, update, de-register, expire', async () => {
+test('lwm2m-node-lib client: register, read, write, execute, observe/notify, cancel-observe (reactive, by RST), write-attr, create/delete (not served by the lib), discover, update, de-register, expire', async () => {
   const c = new NodeLibClient({ host: '127.0.0.1', port: g.lwm2mPort, ep: 'nodelib', lifetime: 60 });
   await c.setup({ '/3/0': { 0: 'Telefonica', 9: 80 }, '/3303/0': { 5700: 21.5 } });
   const info = await c.register();
@@ -44,8 +44,19 @@ test('lwm2m-node-lib client: register, read, write, execute, observe/notify, wri
   await c.setResource('/3303/0', '5700', 26);
   const n2 = await w.next('lwm2m/nodelib/up/notify');
   assert.ok((n2.seqNum as number) > (n1.seqNum as number));
-  // cancel-observe is not covered here: lwm2m-node-lib 1.x has no deregistration by Observe=1
-  // (any GET with an Observe option registers an observer), so there is nothing to check on its side.
+  // cancel-observe: the library never answers the deregistration GET with Observe=1 (any GET with
+  // an Observe option registers an observer), so the command ends in coap_timeout. The gateway
+  // forgets the observation anyway and answers the next notification with RST (RFC 7641 3.6); the
+  // library's CoAP stack then ends the stream and the library drops its observer.
+  const notifies = g.metric('published_notify');
+  assert.deepEqual(await ask({ reqID: 7, msgType: 'cancel-observe', data: { path: '/3303/0/5700' } }), { reqID: 7, msgType: 'coap_timeout', data: { path: '/3303/0/5700' } });
+  assert.deepEqual(await c.observers(), ['/3303/0/5700'], 'still observed on the library side');
+  let v = 30;
+  await until(async () => {
+    await c.setResource('/3303/0', '5700', v++);
+    return (await c.observers()).length === 0;
+  }, 'the library dropped its observer after the RST');
+  assert.equal(g.metric('published_notify'), notifies, 'no notify published after cancel-observe');
   // write-attr: the library stores Write-Attributes (PUT with a query) and shows them in Discover.
   assert.deepEqual((await ask({ reqID: 8, msgType: 'write-attr', data: { path: '/3/0/9', pmin: 1, pmax: 5 } })).data, { reqPath: '/3/0/9', code: '2.04', codeMsg: 'changed' });
   const disc = ((await ask({ reqID: 9, msgType: 'discover', data: { path: '/3/0/9' } })).data as { content: string[] }).content;

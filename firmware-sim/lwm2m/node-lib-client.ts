@@ -23,6 +23,7 @@ interface ClientApi {
   unregister(info: DeviceInformation, cb: Cb): void;
   setHandler(serverInfo: unknown, type: 'write' | 'execute' | 'read', handler: (...args: unknown[]) => void): void;
   cancellAllObservers(cb: Cb): void;
+  listObservers(cb: Cb<{ id: string }[]>): void;
 }
 
 const lib = createRequire(import.meta.url)('lwm2m-node-lib') as { client: ClientApi };
@@ -87,6 +88,11 @@ export class NodeLibClient {
     const info = this.info;
     this.info = undefined;
     await call((cb) => this.client.unregister(info, cb));
+  }
+
+  /** The observations the library is serving, by "/obj/inst/res". */
+  async observers(): Promise<string[]> {
+    return (await call<{ id: string }[]>((cb) => this.client.listObservers(cb))).map((o) => o.id);
   }
 
   async setResource(uri: string, id: string, value: string | number): Promise<void> {
