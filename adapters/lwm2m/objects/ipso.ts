@@ -1,11 +1,13 @@
 // IPSO Smart Objects 3300-3350 (OMA LwM2M registry, IPSO Alliance Smart Objects 1.0/2.0). IPSO
 // resources are reusable: resource 5700 means "Sensor Value" (Float) in every object that has it,
 // so the resources are one table and each object is the list of ids it uses.
-// Written from memory, then checked against OMA's own XML (github.com/OpenMobileAlliance/lwm2m-registry,
-// files 3300, 3302, 3303, 3305, 3306, 3311, 3313, 3336, 3340, 3342 .xml): 3302, 3305 and 3306 gained
-// the resources listed there (5605, 5518, 6042, 6049, 6050), and 3336 its registry name. Lists may
-// hold more than one object version defines (e.g. 5750 on 3303, 3305, 3313): extra ids only add types.
-// Operations are per table row; where an object differs (5534 Counter is RW in 3340), the row's wins.
+// Written from memory, then checked against OMA's own XML (github.com/OpenMobileAlliance/
+// lwm2m-registry, files 3300-3303, 3305, 3306, 3308, 3310-3314, 3316, 3331-3333, 3336, 3337, 3340,
+// 3342, 3347 and 3350): 3302, 3305, 3306, 3314, 3332, 3347 and 3350 gained the resources listed
+// there (5605, 5518, 6042, 6049, 6050); 3331 Energy reports 5700 (not 5805); 3350 has no 5523;
+// 3336 has its registry name. A list may hold ids only another version of the object defines
+// (5750 on 3303, 3305, 3313): extra ids only add types. Operations are per table row; where an
+// object differs (5534 Counter is RW in 3340), the row's wins.
 import type { Row } from './model.ts';
 
 export const IPSO_RESOURCES: readonly Row[] = [
@@ -51,18 +53,18 @@ export const IPSO_OBJECTS: readonly (readonly [number, string, readonly number[]
   [3305, 'Power Measurement', [5800, 5801, 5802, 5803, 5804, 5805, 5806, 5810, 5811, 5812, 5813, 5814, 5815, 5816, 5820, 5821, 5822, 5605, 5750]],
   [3306, 'Actuation', [5850, 5851, 5852, 5853, 5750, 5518, 6050]], [3308, 'Set Point', [5900, 5701, 5706, 5750]],
   [3310, 'Load Control', [5823, 5824, 5825, 5826, 5827, 5828]], [3311, 'Light Control', [5850, 5851, 5852, 5805, 5820, 5706, 5701, 5750]],
-  [3312, 'Power Control', [5850, 5851, 5852, 5805, 5820, 5750]], [3313, 'Accelerometer', AXES], [3314, 'Magnetometer', [5702, 5703, 5704, 5705, 5701, 5750]],
+  [3312, 'Power Control', [5850, 5851, 5852, 5805, 5820, 5750]], [3313, 'Accelerometer', AXES], [3314, 'Magnetometer', [5702, 5703, 5704, 5705, 5701, 5750, 5518, 6050, 6042, 6049]],
   [3315, 'Barometer', MEASURE], [3316, 'Voltage', CALIBRATED], [3317, 'Current', CALIBRATED], [3318, 'Frequency', CALIBRATED],
   [3319, 'Depth', CALIBRATED], [3320, 'Percentage', CALIBRATED], [3321, 'Altitude', CALIBRATED], [3322, 'Load', CALIBRATED],
   [3323, 'Pressure', CALIBRATED], [3324, 'Loudness', CALIBRATED], [3325, 'Concentration', CALIBRATED], [3326, 'Acidity', CALIBRATED],
   [3327, 'Conductivity', CALIBRATED], [3328, 'Power', CALIBRATED], [3329, 'Power Factor', CALIBRATED], [3330, 'Distance', CALIBRATED],
-  [3331, 'Energy', [5805, 5701, 5822, 5750]], [3332, 'Direction', [5705, 5601, 5602, 5605, 5750]], [3333, 'Time', [5506, 5507, 5750]],
+  [3331, 'Energy', [5700, 5701, 5822, 5750]], [3332, 'Direction', [5705, 5601, 5602, 5605, 5750, 5518, 6050, 6042, 6049]], [3333, 'Time', [5506, 5507, 5750]],
   [3334, 'Gyrometer', [5702, 5703, 5704, 5701, 5508, 5509, 5510, 5511, 5512, 5513, 5605, 5603, 5604, 5750]], [3335, 'Colour', [5706, 5701, 5750]],
   [3336, 'Location', [5514, 5515, 5516, 5705, 5517, 5518, 5750]], [3337, 'Positioner', [5536, 5537, 5538, 5519, 5520, 5601, 5602, 5605, 5750]],
   [3338, 'Buzzer', [5850, 5548, 5521, 5525, 5750]], [3339, 'Audio Clip', [5522, 5523, 5548, 5524, 5750]],
   [3340, 'Timer', [5521, 5538, 5525, 5523, 5850, 5501, 5544, 5543, 5534, 5526, 5750]],
   [3341, 'Addressable Text Display', [5527, 5528, 5529, 5545, 5546, 5530, 5548, 5531, 5750]], [3342, 'On/Off switch', [5500, 5501, 5852, 5854, 5750]],
   [3343, 'Dimmer', [5548, 5852, 5854, 5750]], [3344, 'Up/Down Control', [5532, 5533, 5541, 5542, 5750]],
-  [3345, 'Multiple Axis Joystick', [5500, 5501, 5702, 5703, 5704, 5750]], [3346, 'Rate', MEASURE], [3347, 'Push button', [5500, 5501, 5750]],
-  [3348, 'Multi-state Selector', [5547, 5750]], [3349, 'Bitmap', [5910, 5911, 5912, 5750]], [3350, 'Stopwatch', [5544, 5850, 5501, 5523, 5750]],
+  [3345, 'Multiple Axis Joystick', [5500, 5501, 5702, 5703, 5704, 5750]], [3346, 'Rate', MEASURE], [3347, 'Push button', [5500, 5501, 5750, 5518, 6050]],
+  [3348, 'Multi-state Selector', [5547, 5750]], [3349, 'Bitmap', [5910, 5911, 5912, 5750]], [3350, 'Stopwatch', [5544, 5850, 5501, 5750, 5518, 6050, 6042, 6049]],
 ];

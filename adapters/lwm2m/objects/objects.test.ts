@@ -39,11 +39,13 @@ test('built-in model: OMA core 0-7 and IPSO 3300-3350 with typed resources', () 
   assert.equal(m.object(3)?.multiple, false);
   assert.equal(m.ids().filter((id) => id >= 3300 && id <= 3350).length, 49);
   assert.equal(m.typeOf([31024, 0, 1]), undefined);
-  // Checked against OMA's registry XML (OpenMobileAlliance/lwm2m-registry 3302.xml, 3305.xml, 3306.xml).
+  // Checked against OMA's registry XML (OpenMobileAlliance/lwm2m-registry 3302, 3305, 3306, 3331, 3350 .xml).
   assert.equal(m.typeOf([3302, 0, 6042]), 'Integer');
   assert.equal(m.typeOf([3302, 0, 5518]), 'Time');
   assert.equal(m.typeOf([3306, 0, 6050]), 'Float');
   assert.equal(m.resource(3305, 5605)?.operations, 'E');
+  assert.equal(m.typeOf([3331, 0, 5700]), 'Float', '3331.xml: Energy reports Sensor Value');
+  assert.equal(m.resource(3350, 5523), undefined, '3350.xml: Stopwatch has no Trigger');
 });
 
 test('DDF: names, entities, instances, types, executable; vendor files from xml_dir override built-ins', () => {
