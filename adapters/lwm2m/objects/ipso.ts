@@ -2,8 +2,8 @@
 // resources are reusable: resource 5700 means "Sensor Value" (Float) in every object that has it,
 // so the resources are one table and each object is the list of ids it uses.
 // Written from memory, then checked against OMA's own XML (github.com/OpenMobileAlliance/
-// lwm2m-registry, files 3300-3303, 3305, 3306, 3308, 3310-3314, 3316, 3331-3333, 3336, 3337, 3340,
-// 3342, 3347 and 3350): 3302, 3305, 3306, 3314, 3332, 3347 and 3350 gained the resources listed
+// lwm2m-registry, files 3300-3303, 3305, 3306, 3308, 3310-3314, 3316, 3331-3334, 3336-3342, 3347
+// and 3350): 3302, 3305, 3306, 3314, 3332, 3347 and 3350 gained the resources listed
 // there (5605, 5518, 6042, 6049, 6050); 3331 Energy reports 5700 (not 5805); 3350 has no 5523;
 // 3336 has its registry name. A list may hold ids only another version of the object defines
 // (5750 on 3303, 3305, 3313): extra ids only add types. Operations are per table row; where an
