@@ -38,6 +38,8 @@ export const modemAdapter: AdapterDefinition<typeof modemConfigSchema> = {
   configSchema: modemConfigSchema,
   // NB-IoT modems with nbiot.protocol coap or lwm2m offer their socket as datagram/<modem name>.
   provides: ['datagram/'],
+  // NB-IoT health: $SYS/brokers/{node}/modems/{modem}/{registration,attached,operator,...}.
+  sysScope: 'modems',
   create: (config) => new ModemAdapter(config),
 };
 

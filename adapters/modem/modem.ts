@@ -12,6 +12,7 @@ import { Rak3172Driver } from './lora/rak3172.ts';
 import { Rn2483Driver } from './lora/rn2483.ts';
 import { parseDownlink } from './downlink-message.ts';
 import { ModemStats } from './stats.ts';
+import { SysLeaves } from './sys-leaves.ts';
 import { Throttle } from './throttle.ts';
 
 type Phase = 'down' | 'starting' | 'ready' | 'recovering';
@@ -30,7 +31,8 @@ export class ModemRuntime {
   private readonly downlinks: DownlinkQueue;
   private readonly throttle: Throttle;
   private readonly device: DeviceIdentity;
-  private phase: Phase = 'down';
+  private phaseNow: Phase = 'down';
+  private readonly leaves: SysLeaves;
   private chain: Promise<void> = Promise.resolve();
   private probeTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
@@ -41,6 +43,7 @@ export class ModemRuntime {
 
   constructor(private readonly cfg: ModemConfig, private readonly ctx: AdapterContext) {
     const log = ctx.log;
+    this.leaves = new SysLeaves(ctx.sys, cfg.name);
     this.throttle = new Throttle((f, m) => log.warn(f, m));
     this.device = { protocol: 'lora', id: cfg.name, address: cfg.path };
     this.stats = new ModemStats(ctx.metrics, cfg.name);
@@ -88,7 +91,18 @@ export class ModemRuntime {
     s.gauge(cfg.name, 'at/timeouts', () => this.engine.stats.timeouts);
   }
 
+  /** Every phase change shows in $SYS (state). */
+  private get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  private set phase(p: Phase) {
+    this.phaseNow = p;
+    if (!this.stopped) this.leaves.set({ state: p });
+  }
+
   async start(): Promise<void> {
+    this.leaves.set({ type: this.cfg.type, state: this.phase });
     await this.uplink.init();
     const sub = await this.ctx.messages.subscribe(`lora/${this.cfg.name}/dn`, (m) => this.onDownlink(m));
     this.unsubscribe = () => sub.unsubscribe();
@@ -104,6 +118,7 @@ export class ModemRuntime {
     await this.link.stop();
     this.engine.detach('adapter stopping');
     await this.uplink.close();
+    this.leaves.stopped();
   }
 
   /** Serializes bring-up, transmissions, probes and recovery. */
@@ -143,6 +158,7 @@ export class ModemRuntime {
     const first = !this.announced;
     this.announced = true;
     this.phase = 'ready';
+    this.leaves.set({ module: this.driver.version });
     const l = this.cfg.lora;
     const what = `${this.cfg.type} ${this.driver.version ?? '(version unknown)'} on ${this.cfg.path}, ${l.frequency / 1e6} MHz SF${l.sf} BW${l.bw}, frames ${this.cfg.frames}`;
     if (this.troubleSince !== undefined) {

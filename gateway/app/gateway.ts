@@ -1,7 +1,7 @@
 import type { LevelWithSilent } from 'pino';
 import { AuthService } from '../auth/service.ts';
 import { Broker } from '../broker/broker.ts';
-import { SysPublisher } from '../broker/sys.ts';
+import { checkSysScopes, SysPublisher } from '../broker/sys.ts';
 import { Bridge } from '../bridge/bridge.ts';
 import type { Adapter, AdapterDefinition } from '../core/adapter.ts';
 import { Ingress } from '../core/ingress.ts';
@@ -58,6 +58,7 @@ export class Gateway {
 
   constructor(private readonly opts: GatewayOptions) {
     const { config, log } = opts;
+    checkSysScopes(opts.adapters); // a bad or shared sysScope stops the gateway before anything opens
     this.services = new ServiceRegistry((err, name) => log.error({ service: name, err: err.message }, `a watcher of service ${name} failed: ${err.message}`));
     this.auth = new AuthService(config.auth);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
@@ -132,8 +133,9 @@ export class Gateway {
     const level = (config.log.adapters[name] ?? config.log.level) as LevelWithSilent;
     const log = this.opts.log.child({ adapter: name }, { level });
     const messages = new AdapterMessageApi({ broker: this.broker, maxPacketSize: config.broker.max_packet_size, auth: this.auth, registry: this.registry, sys: this.sys, metrics: this.metrics, adapter: name }, fail);
+    const sysScope = this.opts.adapters.find((d) => d.name === name)?.sysScope;
     return {
-      ctx: { messages, log, metrics: this.metrics.scoped('adapters/{adapter}', { adapter: name }), registry: this.registry, dataDir: config.gateway.data_dir, services, fail },
+      ctx: { messages, log, metrics: this.metrics.scoped('adapters/{adapter}', { adapter: name }), registry: this.registry, dataDir: config.gateway.data_dir, services, fail, sys: sysScope ? this.sys.channel(sysScope) : undefined },
       close: (reason: string) => messages.close(reason),
     };
   }

@@ -79,6 +79,22 @@ export class SysPublisher {
     return new Promise((resolve) => this.broker.publishSys(this.stateTopic, 'offline', true, resolve));
   }
 
+  /**
+   * A retained channel under `$SYS/brokers/{node}/{scope}/` for one adapter (AdapterContext.sys). The
+   * scope is one level that none of the gateway's own $SYS topics use (checkSysScopes, when the gateway
+   * is built). An empty payload removes the retained value (MQTT 3.1.1 3.3.1.3).
+   */
+  channel(scope: string): { publish(path: string, payload: string): void } {
+    checkSysScope(scope);
+    return {
+      publish: (path, payload) => {
+        const levels = path.split('/');
+        if (levels.some((l) => l === '' || /[+#\u0000]/.test(l))) throw new Error(`$SYS path "${path}" under ${scope}/ must be plain topic levels (no wildcard, NUL or empty level)`);
+        this.broker.publishSys(`${this.base}/${scope}/${path}`, payload, true);
+      },
+    };
+  }
+
   /** Publishes the stats now; the metrics follow once read from the registry (asynchronously). */
   publishStats(): void {
     const sys = (topic: string, payload: string) => this.broker.publishSys(topic, payload, true);
@@ -106,4 +122,28 @@ export class SysPublisher {
 /** A client id may hold characters that are special in topics; they must not change the topic's shape. */
 function encodeTopicLevel(id: string): string {
   return id.replace(/[/+#]/g, (c) => encodeURIComponent(c));
+}
+
+/**
+ * $SYS levels the gateway itself publishes under, and EMQX's alarms/ and sysmon/ (kept free for EMQX
+ * compatibility): an adapter's sysScope may not take one.
+ */
+const RESERVED_SCOPES = new Set(['clients', 'gateway', 'state', 'stats', 'metrics', 'uptime', 'version', 'datetime', 'sysdescr', 'alarms', 'sysmon']);
+
+export function checkSysScope(scope: string): void {
+  if (!/^[a-z][a-z0-9_-]*$/.test(scope) || RESERVED_SCOPES.has(scope)) {
+    throw new Error(`sysScope "${scope}" must be one lower-case topic level not used by the gateway's own $SYS topics (${[...RESERVED_SCOPES].join(', ')})`);
+  }
+}
+
+/** Every adapter's sysScope is valid and its own: two adapters writing one subtree would overwrite each other. */
+export function checkSysScopes(defs: readonly { name: string; sysScope?: string }[]): void {
+  const owner = new Map<string, string>();
+  for (const d of defs) {
+    if (d.sysScope === undefined) continue;
+    checkSysScope(d.sysScope);
+    const other = owner.get(d.sysScope);
+    if (other) throw new Error(`adapters ${other} and ${d.name} both declare sysScope "${d.sysScope}"`);
+    owner.set(d.sysScope, d.name);
+  }
 }

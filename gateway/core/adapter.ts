@@ -75,6 +75,20 @@ export interface AdapterContext {
    * that died, a serial port that vanished). The gateway stops the adapter and restarts it with backoff.
    */
   fail(err: Error): void;
+  /**
+   * Retained status under `$SYS/brokers/{node}/{sysScope}/...`, present when the definition declares
+   * `sysScope`. An adapter can write only inside its own subtree: `publish('nb0/operator', 'Vodafone')`.
+   */
+  sys?: SysChannel;
+}
+
+/** The one way an adapter writes `$SYS`: retained values inside the subtree its definition declares. */
+export interface SysChannel {
+  /**
+   * `path` is one or more topic levels below the scope; a wildcard, NUL or empty level throws. The
+   * value is retained; an empty payload removes it.
+   */
+  publish(path: string, payload: string): void;
 }
 
 export interface Adapter {
@@ -103,4 +117,6 @@ export interface AdapterDefinition<S extends z.ZodType<{ enabled: boolean }> = z
   /** Validates `adapters.<name>` in fieldgate.yaml; must default `enabled`. */
   configSchema: S;
   create(config: z.output<S>): Adapter;
+  /** The `$SYS/brokers/{node}/<sysScope>/` subtree the adapter publishes status under (ctx.sys), e.g. `modems`. */
+  sysScope?: string;
 }

@@ -10,6 +10,7 @@ import { Bc95Driver } from './bc95.ts';
 import { Bg96Driver } from './bg96.ts';
 import { csqDbm, isRegistered, type Datagram, type Health, type NbiotDriver, type NbiotEvents } from './driver.ts';
 import { NbiotStats } from './stats.ts';
+import { SysLeaves } from '../sys-leaves.ts';
 import { Throttle } from '../throttle.ts';
 
 type Phase = 'down' | 'starting' | 'attaching' | 'ready' | 'recovering';
@@ -45,7 +46,8 @@ export class NbiotRuntime {
   readonly stats: NbiotStats;
   private readonly limited: Throttle;
   private readonly device: DeviceIdentity;
-  private phase: Phase = 'down';
+  private phaseNow: Phase = 'down';
+  private readonly leaves: SysLeaves;
   private chain: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
   private attachTimer: NodeJS.Timeout | undefined;
@@ -60,6 +62,7 @@ export class NbiotRuntime {
 
   constructor(readonly cfg: ModemConfig, private readonly ctx: AdapterContext, private readonly user: SocketUser) {
     const log = ctx.log;
+    this.leaves = new SysLeaves(ctx.sys, cfg.name);
     this.limited = new Throttle((f, m) => log.warn(f, m));
     this.device = { protocol: 'nbiot', id: cfg.name, address: cfg.path };
     this.stats = new NbiotStats(ctx.metrics, cfg.name);
@@ -109,6 +112,16 @@ export class NbiotRuntime {
     });
   }
 
+  /** Every phase change shows in $SYS (state, socket). */
+  private get phase(): Phase {
+    return this.phaseNow;
+  }
+
+  private set phase(p: Phase) {
+    this.phaseNow = p;
+    if (!this.stopped) this.leaves.set({ state: p, socket: p === 'ready' && this.driver.socketOpen ? 'open' : 'closed' });
+  }
+
   get maxDatagram(): number {
     return this.driver.maxDatagram;
   }
@@ -118,6 +131,7 @@ export class NbiotRuntime {
   }
 
   start(): void {
+    this.leaves.set({ type: this.cfg.type, state: this.phase, socket: 'closed', port: this.cfg.nbiot.listen_port, protocol: this.cfg.nbiot.protocol });
     this.link.start();
     this.timers.push(setInterval(() => this.probe(), this.cfg.probe_interval));
     this.timers.push(setInterval(() => this.checkHealth(), this.cfg.health_interval));
@@ -131,6 +145,7 @@ export class NbiotRuntime {
     await this.link.stop();
     this.engine.detach('adapter stopping');
     this.limited.clear();
+    this.leaves.stopped();
   }
 
   /** Sends one datagram through the module; refuses what the module cannot take, with one log line. */
@@ -207,6 +222,7 @@ export class NbiotRuntime {
       await this.driver.powerUp();
       const n = await this.driver.network();
       this.health = { ...this.health, ...n };
+      this.healthLeaves();
       if (!isRegistered(n.stat) || !n.attached) return this.waitForNetwork(`${isRegistered(n.stat) ? 'registered but not attached (AT+CGATT? 0)' : `not registered (AT+CEREG stat ${n.stat}: ${STAT[n.stat] ?? 'unknown'})`}`);
       await this.driver.openSocket(this.cfg.nbiot.listen_port);
     } catch (err) {
@@ -338,7 +354,14 @@ export class NbiotRuntime {
     });
   }
 
+  /** The health leaves in $SYS: each published when it changes; unknown ones removed. */
+  private healthLeaves(): void {
+    const h = this.health;
+    this.leaves.set({ registration: h.stat, attached: h.attached, address: h.address, operator: h.operator, csq: h.csq, rssi_dbm: csqDbm(h.csq ?? 99) });
+  }
+
   private publishStatus(): void {
+    this.healthLeaves();
     const h = this.health;
     const body = { modem: this.cfg.name, type: this.cfg.type, ready: this.phase === 'ready', registration: h.stat, registered: isRegistered(h.stat ?? 0), attached: h.attached, address: h.address ?? null, operator: h.operator ?? null, csq: h.csq, rssi_dbm: csqDbm(h.csq ?? 99) ?? null, port: this.cfg.nbiot.listen_port, protocol: this.cfg.nbiot.protocol, ts: Date.now() };
     this.ctx.messages.publish({ topic: `nbiot/${this.cfg.name}/status`, payload: JSON.stringify(body), retain: true, device: this.device }).catch((err: Error) => {
