@@ -15,7 +15,11 @@ export interface SegmentLogOptions {
   dir: string;
   name: string;
   segmentBytes: number;
-  /** Minimum spacing between two fsyncs (group commit). */
+  /**
+   * Group commit: while appends keep arriving during commits, the next commit starts at most this
+   * often (ms from the previous commit's start), so one fsync covers everything that arrived in
+   * the meantime. An append to an idle lane is committed at once, never held back by it.
+   */
   syncInterval: number;
   /** false skips fsync (tests of the write path only; never the default). */
   fsync?: boolean;
@@ -25,8 +29,10 @@ export interface SegmentLogOptions {
 
 /**
  * One lane of the bridge queue as append-only segment files of CRC-framed records. Appends are
- * batched into one write + fdatasync per `syncInterval` (group commit), so a burst of thousands of
- * publishes costs one flash write. Nothing queued is kept in memory: readers fetch from the files
+ * batched into one write + fdatasync (group commit): the first append after a quiet period is
+ * committed at once; appends arriving while a commit runs share the next one, which starts when
+ * that one ends but not sooner than `syncInterval` after it started. A burst of thousands of
+ * publishes costs a few flash writes; a lone message costs one fsync and no wait. Nothing queued is kept in memory: readers fetch from the files
  * (the page cache makes a just-written tail cheap to read back).
  */
 export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }> implements LaneStore {
@@ -42,6 +48,10 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private flushing?: Promise<void>;
   private timer?: NodeJS.Timeout | NodeJS.Immediate;
   private lastFlush = 0;
+  /** A commit is writing or syncing (its appends are not settled yet). */
+  private committing = false;
+  /** Records arrived while `committing`: the lane is busy, the next commit keeps the spacing. */
+  private busy = false;
   private closed = false;
   /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
   private readonly reported = new Map<string, Set<number>>();
@@ -139,6 +149,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   append(recs: NewRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new PublishRejected('unavailable', `bridge queue lane ${this.name} is closed`));
     const ts = Date.now();
+    if (this.committing) this.busy = true;
     for (const r of recs) {
       // Spelled out, not spread: one object shape for every record on the hot path.
       const rec: LogRecord = { topic: r.topic, payload: r.payload, qos: r.qos, retain: r.retain, mask: r.mask, seq: this.next++, ts };
@@ -154,9 +165,14 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     return p;
   }
 
-  private schedule(): void {
+  /**
+   * Idle (called from append, nothing committing): on the next turn of the loop, so the appends
+   * read in the same I/O phase share the commit. Busy (records arrived while the previous commit
+   * ran): `syncInterval` after that commit started, or at once if it took longer.
+   */
+  private schedule(busy = false): void {
     if (this.flushing || this.timer || !this.pending.length) return;
-    const wait = this.lastFlush + this.opts.syncInterval - Date.now();
+    const wait = busy ? this.lastFlush + this.opts.syncInterval - Date.now() : 0;
     this.timer = wait > 0 ? setTimeout(() => this.runFlush(), wait) : setImmediate(() => this.runFlush());
   }
 
@@ -164,7 +180,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.timer = undefined;
     this.flushing = this.flush().finally(() => {
       this.flushing = undefined;
-      this.schedule();
+      this.schedule(this.busy);
     });
   }
 
@@ -175,6 +191,8 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.waiters = [];
     this.pendingBytes = 0;
     this.lastFlush = Date.now();
+    this.committing = true;
+    this.busy = false;
     const active = this.active;
     if (!active.fh) await this.handles.acquire(active).then(() => this.handles.release(active), () => {});
     // Waiters whose records are all written and synced are resolved part by part, so a failure in
@@ -191,10 +209,13 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         durable = true;
         settleUpTo(i);
       }
+      // Before the last waiters settle: what their publishers send next finds the lane idle.
+      this.committing = false;
       this.advanceEnd();
       settleUpTo(items.length);
       this.emit('durable');
     } catch (err) {
+      this.committing = false;
       const e = err as NodeJS.ErrnoException;
       const seg = this.active;
       // Cut whatever part did land so the next commit starts on a frame boundary.
