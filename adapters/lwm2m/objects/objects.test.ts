@@ -48,6 +48,28 @@ test('built-in model: OMA core 0-7 and IPSO 3300-3350 with typed resources', () 
   assert.equal(m.resource(3350, 5523), undefined, '3350.xml: Stopwatch has no Trigger');
 });
 
+test('IPSO lists match OMA registry XML, base and 1.1 versions (OpenMobileAlliance/lwm2m-registry NNNN.xml, NNNN-1_1.xml)', () => {
+  const m = builtinModel();
+  const ids = (o: number): number[] => [...(m.object(o)?.resources.keys() ?? [])].sort((a, b) => a - b);
+  // 3304.xml + 3304-1_1.xml: the measurement resources, then 1.1's timestamp and quality resources.
+  assert.deepEqual(ids(3304), [5518, 5601, 5602, 5603, 5604, 5605, 5700, 5701, 5750, 6042, 6049, 6050]);
+  assert.deepEqual(ids(3346), [5518, 5601, 5602, 5603, 5604, 5605, 5700, 5701, 5750, 5821, 6042, 6049, 6050], '3346.xml: Rate has Current Calibration');
+  assert.deepEqual(ids(3335), [5518, 5701, 5706, 5750, 6042, 6049, 6050]);
+  assert.deepEqual(ids(3348), [5518, 5547, 5750, 6050]);
+  assert.deepEqual(ids(3343), [5548, 5750, 5852, 5854]);
+  assert.deepEqual(ids(3345), [5500, 5501, 5702, 5703, 5704, 5750]);
+  assert.deepEqual(ids(3310), [5518, 5750, 5823, 5824, 5825, 5826, 5827, 5828, 6050], '3310-1_1.xml');
+  assert.equal(m.typeOf([3303, 0, 5518]), 'Time', '3303-1_1.xml');
+  assert.equal(m.typeOf([3317, 0, 6049]), 'Integer', '3317-1_1.xml');
+  assert.equal(m.typeOf([3330, 0, 5821]), 'Float');
+  assert.equal(m.typeOf([3333, 0, 6042]), 'Integer', '3333-1_1.xml');
+  assert.equal(m.resource(3344, 5541)?.operations, 'RW', '3344.xml: Up Counter is writable (0 resets it)');
+  assert.equal(m.resource(3344, 5542)?.operations, 'RW');
+  assert.equal(m.resource(3349, 5912)?.multiple, true, '3349.xml: Element Description has one instance per bit');
+  assert.equal(m.typeOf([3349, 0, 5912, 3]), 'String');
+  assert.equal(m.resource(3349, 5911)?.operations, 'E');
+});
+
 test('DDF: names, entities, instances, types, executable; vendor files from xml_dir override built-ins', () => {
   const [o] = parseDdf(VENDOR, 'water.xml');
   assert.equal(o?.id, 31024);
