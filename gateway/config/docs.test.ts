@@ -4,10 +4,10 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
 import { builtinAdapters } from '../app/adapters.ts';
 import { buildSchema } from '../app/config.ts';
 import { ConfigError, validateConfig } from './load.ts';
+import { childNode, schemaNode, type SchemaNode } from './schema-keys.ts';
 
 // Docs describe what exists. Every config option the docs name (`adapters.coap.mountpoint`,
 // `bridge.queue.dir`, ...), every key in their YAML examples, and every page they link must be
@@ -18,29 +18,16 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const PAGES = ['README.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
 const SECTIONS = ['gateway', 'log', 'broker', 'auth', 'sys', 'adapters', 'bridge', 'http'];
 const schema = buildSchema(builtinAdapters);
-
-/** Steps one key into a zod schema, through defaults, optionals, pipes and the like. */
-function child(s: z.ZodType | undefined, key: string): z.ZodType | undefined | 'open' {
-  let cur: unknown = s;
-  for (let i = 0; i < 12 && cur; i++) {
-    const def = (cur as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
-    if (!def) return undefined;
-    if (def.type === 'object') return (def.shape as Record<string, z.ZodType>)[key];
-    if (def.type === 'record' || def.type === 'any' || def.type === 'unknown') return 'open';
-    if (def.type === 'array') cur = def.element;
-    else cur = def.innerType ?? def.in ?? def.schema ?? def.left;
-  }
-  return undefined;
-}
+const root = schemaNode(schema);
 
 /** Whether a dotted option path (`adapters.tcp.tls.port`) names an option of the schema. */
 function known(path: string): boolean {
-  let s: z.ZodType | undefined = schema;
+  let node: SchemaNode = root;
   for (const key of path.split('.')) {
-    const next = child(s, key);
+    const next = childNode(node, key);
     if (next === 'open') return true;
     if (!next) return false;
-    s = next;
+    node = next;
   }
   return true;
 }

@@ -39,8 +39,16 @@ test('every problem is reported with its path and a hint', () => {
   assert.equal(byPath['broker.listeners.tcp.prot']!.message, 'unknown key');
   assert.match(byPath['broker.listeners.tcp.prot']!.hint!, /enabled, host, port/);
   assert.equal(byPath.bogus!.message, 'unknown key');
+  assert.match(byPath.bogus!.hint!, /use one of: gateway, log, broker, auth/);
   assert.match(byPath['gateway.shutdown_timeout']!.message, /not a duration/);
   assert.equal(p.length, 4);
+});
+
+test('an unknown key inside a list item is named with the keys that item accepts', () => {
+  const p = problems(() => validateConfig(schema, { auth: { users: [{ username: 'a', password_hash: 'x', pasword: 'y' }] } }, 'x.yaml'));
+  const typo = p.find((x) => x.path === 'auth.users[0].pasword');
+  assert.equal(typo?.message, 'unknown key');
+  assert.match(typo.hint!, /username, password_hash/);
 });
 
 test('missing file and YAML syntax errors are config errors, never a silent fallback', () => {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
+import { keysAt, schemaNode } from './schema-keys.ts';
 
 /** One readable problem with a config file: where, what, and what to do about it. */
 export interface ConfigProblem {
@@ -52,30 +53,6 @@ function formatPath(path: PropertyKey[]): string {
   return path.reduce<string>((acc, seg) => (typeof seg === 'number' ? `${acc}[${seg}]` : acc ? `${acc}.${String(seg)}` : String(seg)), '');
 }
 
-/** Keys an object schema accepts at `path`, to suggest in place of an unknown one. */
-function knownKeys(schema: z.ZodType, path: PropertyKey[]): string[] {
-  let s: any = schema;
-  const unwrap = () => {
-    for (let i = 0; i < 10 && s; i++) {
-      const def = s._zod?.def;
-      if (!def) return;
-      if (def.type === 'object') return;
-      s = def.innerType ?? def.in ?? def.schema ?? def.left ?? undefined;
-    }
-  };
-  unwrap();
-  for (const seg of path) {
-    if (!s) return [];
-    const def = s._zod.def;
-    if (def.type === 'object') s = def.shape[seg as string];
-    else if (def.type === 'array') s = def.element;
-    else if (def.type === 'record') s = def.valueType;
-    else return [];
-    unwrap();
-  }
-  return s?._zod?.def?.type === 'object' ? Object.keys(s._zod.def.shape) : [];
-}
-
 /** The value at `path` in the document, to show what was received. */
 function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
   let v: unknown = doc;
@@ -86,7 +63,7 @@ function valueAt(doc: unknown, path: readonly PropertyKey[]): unknown {
 function hintFor(issue: z.core.$ZodIssue, schema: z.ZodType, received: unknown): string | undefined {
   switch (issue.code) {
     case 'unrecognized_keys': {
-      const keys = knownKeys(schema, issue.path);
+      const keys = keysAt(schemaNode(schema), issue.path);
       return keys.length ? `remove it or use one of: ${keys.join(', ')}` : 'remove it';
     }
     case 'invalid_type':
