@@ -62,11 +62,34 @@ const nbiot = z.strictObject({
   attach_retry: backoff(1000, 60_000),
 });
 
+const dutyCycle = z
+  .strictObject({
+    /** Only eu868 is built in: 0.1 % / 1 % / 10 % per ETSI sub-band over a sliding hour. */
+    region: z.enum(['eu868', 'none']).default('eu868'),
+    /** A downlink that does not fit the budget now waits at most this long, then is refused. 0 = refuse at once. */
+    max_wait: duration().default(60_000),
+    /** Downlinks waiting (for the radio or the duty cycle) per modem; more are refused. */
+    max_queue: z.number().int().min(1).max(1000).default(16),
+  });
+
 const LORA_TYPES = ['rak3172', 'rn2483'] as const;
 const NBIOT_TYPES = ['bc95', 'bg96'] as const;
 
 const LORA_DEFAULTS = lora.parse({});
 const NBIOT_DEFAULTS = nbiot.parse({});
+const DUTY_CYCLE_DEFAULTS = dutyCycle.parse({});
+
+// Options that only one family reads. They have no schema default (filled in by the transform
+// below), so a key set on the other family's modem is seen and refused instead of silently ignored.
+const LORA_ONLY = ['lora', 'frames', 'nodes', 'counters_file', 'duty_cycle', 'timeouts.tx_margin'] as const;
+const NBIOT_ONLY = ['nbiot', 'health_interval', 'timeouts.network'] as const;
+
+/** Whether a dotted key (`timeouts.network`) was given for this modem. */
+function given(m: Record<string, unknown>, key: string): boolean {
+  const [a, b] = key.split('.') as [string, string | undefined];
+  const v = m[a];
+  return b === undefined ? v !== undefined : typeof v === 'object' && v !== null && (v as Record<string, unknown>)[b] !== undefined;
+}
 
 const modem = z
   .strictObject({
@@ -81,36 +104,29 @@ const modem = z
     lora: lora.optional(),
     /** NB-IoT modules only (bc95, bg96). */
     nbiot: nbiot.optional(),
-    /** NB-IoT: signal, registration, operator and address are read this often (metrics, nbiot/{name}/status). */
-    health_interval: duration().default(60_000),
-    frames: z.enum(['raw', 'fieldgate']).default('raw'),
+    /** NB-IoT: signal, registration, operator and address are read this often (metrics, $SYS, nbiot/{name}/status). Default 60 s. */
+    health_interval: duration().optional(),
+    /** LoRa: raw (default) or fieldgate frames. */
+    frames: z.enum(['raw', 'fieldgate']).optional(),
     /** fieldgate frames: the nodes accepted from; frames from any other node id are dropped and counted. */
-    nodes: z.array(node).default([]),
+    nodes: z.array(node).optional(),
     /**
      * fieldgate frames: where the last frame counter per node is kept across restarts (replay
      * protection). Relative paths are under gateway.data_dir; default <data_dir>/lora-counters-<name>.json.
      */
     counters_file: z.string().min(1).optional(),
-    duty_cycle: z
-      .strictObject({
-        /** Only eu868 is built in: 0.1 % / 1 % / 10 % per ETSI sub-band over a sliding hour. */
-        region: z.enum(['eu868', 'none']).default('eu868'),
-        /** A downlink that does not fit the budget now waits at most this long, then is refused. 0 = refuse at once. */
-        max_wait: duration().default(60_000),
-        /** Downlinks waiting (for the radio or the duty cycle) per modem; more are refused. */
-        max_queue: z.number().int().min(1).max(1000).default(16),
-      })
-      .prefault({}),
+    /** LoRa: downlink duty cycle (defaults in dutyCycle). */
+    duty_cycle: dutyCycle.optional(),
     timeouts: z
       .strictObject({
         /** A plain command's final result. */
         command: duration().default(1000),
         /** A reboot (mode switch, soft reset) until its banner. Default 5 s for LoRa modules, 30 s for NB-IoT ones. */
         reboot: duration().optional(),
-        /** NB-IoT: commands that wait for the network (AT+CFUN=1, AT+QIACT, AT+QIOPEN, a send). */
-        network: duration().default(60_000),
-        /** Added to the computed airtime when waiting for the end of a transmission. */
-        tx_margin: duration().default(1000),
+        /** NB-IoT: commands that wait for the network (AT+CFUN=1, AT+QIACT, AT+QIOPEN, a send). Default 60 s. */
+        network: duration().optional(),
+        /** LoRa: added to the computed airtime when waiting for the end of a transmission. Default 1 s. */
+        tx_margin: duration().optional(),
       })
       .prefault({}),
     /** An idle modem is pinged this often; a silent one goes down the recovery ladder. */
@@ -119,13 +135,14 @@ const modem = z
   })
   .superRefine((m, ctx) => {
     const isNbiot = (NBIOT_TYPES as readonly string[]).includes(m.type);
+    const [foreign, family, hint] = isNbiot ? [LORA_ONLY, 'LoRa modules (rak3172, rn2483)', ' (raw datagrams: nbiot: { protocol: raw })'] : [NBIOT_ONLY, 'NB-IoT modules (bc95, bg96)', ''];
+    for (const key of foreign) {
+      if (given(m, key)) ctx.addIssue({ code: 'custom', path: key.split('.'), message: `modem ${m.name}: ${key} is only for ${family}, not a ${m.type}; remove it${key === 'frames' || key === 'nodes' ? hint : ''}` });
+    }
     if (isNbiot) {
-      if (m.lora) ctx.addIssue({ code: 'custom', path: ['lora'], message: `modem ${m.name}: lora settings are for LoRa modules; a ${m.type} takes nbiot: { listen_port, protocol }` });
-      if (m.frames !== 'raw' || m.nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['frames'], message: `modem ${m.name}: frames and nodes are for LoRa modules; a ${m.type} takes nbiot: { protocol: raw }` });
       if (m.type === 'bc95' && (m.nbiot?.max_datagram ?? 0) > 1358) ctx.addIssue({ code: 'custom', path: ['nbiot', 'max_datagram'], message: `modem ${m.name}: a bc95 family module takes at most 1358 bytes per datagram (BC28; 512 for a BC95)` });
       return;
     }
-    if (m.nbiot) ctx.addIssue({ code: 'custom', path: ['nbiot'], message: `modem ${m.name}: nbiot settings are for NB-IoT modules (bc95, bg96), not a ${m.type}` });
     // What each module accepts (modems.md §1.1, §1.3): caught here, bring-up would otherwise fail forever.
     const l = m.lora ?? LORA_DEFAULTS;
     if (m.type === 'rn2483') {
@@ -136,18 +153,31 @@ const modem = z
     } else if (l.power < 5 || l.power > 22) {
       ctx.addIssue({ code: 'custom', path: ['lora', 'power'], message: `modem ${m.name}: a rak3172 (AT+PTP) transmits at 5..22 dBm, not ${l.power}` });
     }
-    if (m.frames === 'fieldgate' && m.nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: frames: fieldgate needs at least one node (id, key)` });
-    if (m.frames === 'raw' && m.nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: nodes are only used with frames: fieldgate` });
+    const frames = m.frames ?? 'raw';
+    const nodes = m.nodes ?? [];
+    if (frames === 'fieldgate' && nodes.length === 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: frames: fieldgate needs at least one node (id, key)` });
+    if (frames === 'raw' && nodes.length > 0) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: nodes are only used with frames: fieldgate` });
     const seen = new Set<string>();
-    for (const n of m.nodes) {
+    for (const n of nodes) {
       if (seen.has(n.id)) ctx.addIssue({ code: 'custom', path: ['nodes'], message: `modem ${m.name}: node ${n.id} is listed twice` });
       seen.add(n.id);
     }
   })
-  // Each family's section is filled with its defaults, so the code reads cfg.lora / cfg.nbiot directly.
+  // Every option is filled with its default, the other family's too, so the code reads cfg.lora,
+  // cfg.nbiot, cfg.timeouts.network ... directly.
   .transform((m) => {
     const isNbiot = (NBIOT_TYPES as readonly string[]).includes(m.type);
-    return { ...m, lora: m.lora ?? LORA_DEFAULTS, nbiot: m.nbiot ?? NBIOT_DEFAULTS, timeouts: { ...m.timeouts, reboot: m.timeouts.reboot ?? (isNbiot ? 30_000 : 5000) } };
+    const t = m.timeouts;
+    return {
+      ...m,
+      lora: m.lora ?? LORA_DEFAULTS,
+      nbiot: m.nbiot ?? NBIOT_DEFAULTS,
+      frames: m.frames ?? 'raw',
+      nodes: m.nodes ?? [],
+      duty_cycle: m.duty_cycle ?? DUTY_CYCLE_DEFAULTS,
+      health_interval: m.health_interval ?? 60_000,
+      timeouts: { command: t.command, reboot: t.reboot ?? (isNbiot ? 30_000 : 5000), network: t.network ?? 60_000, tx_margin: t.tx_margin ?? 1000 },
+    };
   });
 
 /**

@@ -29,7 +29,10 @@ export interface ModemTestGateway {
 }
 
 /** Fast settings for tests: short timeouts (with room for a loaded 2-core machine), a probe every 150 ms, reconnect from 50 ms. */
-export const FAST = { timeouts: { command: '800ms', reboot: '1s', tx_margin: '300ms' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
+export const FAST = { timeouts: { command: '800ms', reboot: '1s' }, probe_interval: '150ms', reconnect: { min: '50ms', max: '400ms' } };
+
+/** FAST plus what only LoRa modules take (an NB-IoT modem refuses LoRa-only keys). */
+const fast = (m: Record<string, unknown>) => (m.type === 'bc95' || m.type === 'bg96' ? FAST : { ...FAST, timeouts: { ...FAST.timeouts, tx_margin: '300ms' } });
 
 /**
  * `dataDir`: a gateway.data_dir that outlives this gateway (a restart test); else a temp dir removed at stop.
@@ -54,7 +57,7 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
     // A LoRa node has no IP address, so acl_nomatch (deny) applies: the rule docs/modem.md gives.
     // NB-IoT devices have operator addresses (not loopback): the rule docs/modem.md gives for them too.
     auth: { ...(opts.anonymous ? { allow_anonymous: opts.anonymous } : {}), acl: [{ permission: 'allow', action: 'publish', topics: ['lora/%c/up', 'lora/%c/dn/status', 'nbiot/+/%c/up', 'nbiot/%c/status'] }, ...(opts.acl ?? [])] },
-    adapters: { ...others, ...opts.adapters, modem: { enabled: true, modems: modems.map((m) => ({ ...FAST, ...m })) } },
+    adapters: { ...others, ...opts.adapters, modem: { enabled: true, modems: modems.map((m) => ({ ...fast(m), ...m })) } },
   };
   const defs = opts.adapters ? builtinAdapters.map((a) => (a.name === 'modem' ? modemAdapter : a)) : [modemAdapter];
   const config = validateConfig(buildSchema(defs), doc, 'test');
