@@ -82,9 +82,14 @@ export class Broker extends EventEmitter<BrokerEvents> {
       { aedes: () => this.aedes, shared: () => this.shared },
     );
     this.aedes = this.createAedes(hooks);
-    this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy);
+    this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy, {
+      maxInFlight: cfg.max_queued_messages,
+      redispatched: metrics.counter('messages/shared/redispatched'),
+      dropped: metrics.counter('messages/shared/dropped'),
+    });
     if (cfg.queue_qos0) this.qos0 = new Qos0Queue(this.persistence, (id) => this.sessions.has(id) && !this.clients.current.has(id));
     metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
+    metrics.gaugeFn('messages/shared/inflight', () => this.shared.inFlight);
     metrics.gaugeFn('connections/count', () => this.aedes.connectedClients);
     metrics.gaugeFn('subscriptions/count', () => this.clients.subscriptionCount());
     metrics.gaugeFn('messages/queued', () => this.persistence.queuedTotal());
@@ -159,7 +164,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.clients.add(client, info);
     // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it
     // reads, so the size check runs before the parser buffers a whole oversize frame.
-    const tracker = new FrameTracker(this.deps.cfg.max_packet_size);
+    const tracker = new FrameTracker(this.deps.cfg.max_packet_size, (id) => client.id && this.shared.acked(client.id, id));
     stream.on('data', (chunk: Buffer) => {
       const size = tracker.feed(chunk);
       if (size === 0) return;

@@ -64,7 +64,7 @@ function onDisconnect(d: ClientEventDeps, client: Client): void {
   const st = d.clients.get(client);
   if (d.clients.current.get(client.id) === client) {
     d.clients.current.delete(client.id);
-    d.shared.leave(client.id);
+    d.shared.disconnected(client.id, st?.clean ?? true);
     if (st && !st.clean) d.sessions.offline(client.id);
   }
   if (!st?.session) return;

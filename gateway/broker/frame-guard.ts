@@ -6,8 +6,11 @@
 export class FrameTracker {
   private headerBytes: number[] = [];
   private remaining = 0; // body bytes left in the current frame
+  /** The packet id bytes of a PUBACK/PUBREC being read (onAck); undefined in any other frame. */
+  private ackId?: number[];
 
-  constructor(private readonly maxBytes: number) {}
+  /** `onAck`: the packet id of each PUBACK and PUBREC (shared subscriptions track their in-flight messages). */
+  constructor(private readonly maxBytes: number, private readonly onAck?: (id: number) => void) {}
 
   /** Returns the size of the first oversize frame seen in `chunk`, or 0; -1 for a malformed length. */
   feed(chunk: Buffer): number {
@@ -15,6 +18,7 @@ export class FrameTracker {
     while (i < chunk.length) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, chunk.length - i);
+        if (this.ackId) this.readAckId(chunk.subarray(i, i + take));
         this.remaining -= take;
         i += take;
         continue;
@@ -29,11 +33,21 @@ export class FrameTracker {
       let len = 0;
       for (let k = this.headerBytes.length - 1; k >= 1; k--) len = len * 128 + (this.headerBytes[k]! & 0x7f);
       const total = len + this.headerBytes.length;
+      const type = this.headerBytes[0]! >> 4;
+      this.ackId = this.onAck && len === 2 && (type === 4 || type === 5) ? [] : undefined;
       this.headerBytes = [];
       if (total > this.maxBytes) return total;
       this.remaining = len;
     }
     return 0;
+  }
+
+  private readAckId(part: Buffer): void {
+    for (const b of part) this.ackId!.push(b);
+    if (this.ackId!.length < 2) return;
+    const id = this.ackId![0]! * 256 + this.ackId![1]!;
+    this.ackId = undefined;
+    this.onAck!(id);
   }
 }
 

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
+import type { Duplex } from 'node:stream';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import { InFlight, type FlightEntry, type SharedMessage } from './shared-flight.ts';
 
 // Shared subscriptions ($share/{group}/{filter}, EMQX's $queue/{filter}) built at the broker's seam:
 // aedes 1.2 has none. The member's own SUBSCRIBE is granted as a literal subscription that no
@@ -7,7 +9,9 @@ import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 // gets one in-process aedes subscription to its filter; every message it receives goes to one
 // member, picked by the strategy, through aedes's public Client.publish (which runs the ACL check
 // at delivery and the QoS handling). Retained messages are never sent to shared subscribers: an
-// in-process subscription does not receive them on subscribe.
+// in-process subscription does not receive them on subscribe. QoS 1/2 messages a member has not
+// acknowledged when its session ends (a clean session disconnecting, a persistent one expiring)
+// go to another member, as EMQX re-dispatches them (shared-flight.ts).
 
 export type ShareStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid';
 
@@ -41,10 +45,24 @@ interface Member {
 }
 
 interface Group {
+  key: string;
   members: Member[];
   next: number;
   sticky?: Member;
   deliver: (packet: AedesPublishPacket, done: () => void) => void;
+}
+
+interface Counter {
+  inc(n?: number): void;
+}
+
+export interface SharedOptions {
+  /** In-flight messages tracked per member for redelivery (broker.max_queued_messages). */
+  maxInFlight: number;
+  /** Messages handed to another member after their member's session ended. */
+  redispatched: Counter;
+  /** Messages whose member's session ended and no other member was connected (or tracking overflowed). */
+  dropped: Counter;
 }
 
 export class SharedSubscriptions {
@@ -52,7 +70,11 @@ export class SharedSubscriptions {
   /** Shared subscriptions of persistent sessions (topic -> QoS): joined again when they reconnect. */
   private readonly sessions = new Map<string, Map<string, number>>();
 
-  constructor(private readonly aedes: Aedes, private readonly strategy: ShareStrategy, private readonly onDelivered?: () => void) {}
+  private readonly flight: InFlight;
+
+  constructor(private readonly aedes: Aedes, private readonly strategy: ShareStrategy, private readonly opts: SharedOptions) {
+    this.flight = new InFlight(opts.maxInFlight, () => opts.dropped.inc());
+  }
 
   get count(): number {
     let n = 0;
@@ -60,8 +82,14 @@ export class SharedSubscriptions {
     return n;
   }
 
+  /** Shared messages in flight (sent to a member, not acknowledged). */
+  get inFlight(): number {
+    return this.flight.size;
+  }
+
   join(client: Client, share: ShareTopic, qos: number): Promise<void> {
     const key = `${share.group}\u0000${share.filter}`;
+    this.flight.watch(client.id, client.conn as unknown as Duplex);
     let g = this.groups.get(key);
     if (g) {
       const m = g.members.find((x) => x.client.id === client.id);
@@ -71,7 +99,7 @@ export class SharedSubscriptions {
       } else g.members.push({ client, qos });
       return Promise.resolve();
     }
-    const group: Group = { members: [{ client, qos }], next: 0, deliver: (packet, done) => this.deliver(group, packet, done) };
+    const group: Group = { key, members: [{ client, qos }], next: 0, deliver: (packet, done) => this.send(group, { topic: packet.topic, payload: packet.payload, qos: packet.qos, clientId: (packet as { clientId?: string }).clientId }, done) };
     this.groups.set(key, group);
     return new Promise((resolve) => this.aedes.subscribe(share.filter, group.deliver, resolve));
   }
@@ -86,9 +114,15 @@ export class SharedSubscriptions {
     return this.join(client, share, qos);
   }
 
-  /** A client connected: a clean session forgets its shared subscriptions, a persistent one rejoins. */
+  /**
+   * A client connected: a clean session forgets its shared subscriptions (what an earlier session
+   * left in flight goes to other members), a persistent one rejoins.
+   */
   connected(client: Client, clean: boolean): void {
-    if (clean) this.sessions.delete(client.id);
+    if (clean) {
+      this.sessions.delete(client.id);
+      this.redispatch(client.id);
+    }
     for (const [topic, qos] of this.sessions.get(client.id) ?? []) {
       const share = parseShare(topic);
       if (share) void this.join(client, share, qos);
@@ -102,9 +136,21 @@ export class SharedSubscriptions {
     this.sessions.get(clientId)?.delete(topic);
   }
 
-  /** A persistent session ended (expired). */
+  /** A persistent session ended (expired): its unacknowledged messages go to other members. */
   forgetSession(clientId: string): void {
     this.sessions.delete(clientId);
+    this.redispatch(clientId);
+  }
+
+  /** The client's connection ended: it leaves its groups; a clean session's in-flight messages go to other members. */
+  disconnected(clientId: string, clean: boolean): void {
+    this.leave(clientId);
+    if (clean) this.redispatch(clientId);
+  }
+
+  /** A PUBACK or PUBREC from a client (read by the broker off the connection). */
+  acked(clientId: string, id: number): void {
+    this.flight.acked(clientId, id);
   }
 
   leave(clientId: string, share?: ShareTopic): void {
@@ -119,7 +165,7 @@ export class SharedSubscriptions {
     }
   }
 
-  private pick(g: Group, packet: AedesPublishPacket): Member | undefined {
+  private pick(g: Group, msg: SharedMessage): Member | undefined {
     const live = g.members.filter((m) => !m.client.closed);
     if (!live.length) return undefined;
     switch (this.strategy) {
@@ -128,21 +174,36 @@ export class SharedSubscriptions {
       case 'sticky':
         if (!g.sticky || g.sticky.client.closed || !live.includes(g.sticky)) g.sticky = live[Math.floor(Math.random() * live.length)];
         return g.sticky;
-      case 'hash_clientid': {
-        const from = (packet as { clientId?: string }).clientId ?? '';
-        return live[createHash('md5').update(from).digest().readUInt32BE(0) % live.length];
-      }
+      case 'hash_clientid':
+        return live[createHash('md5').update(msg.clientId ?? '').digest().readUInt32BE(0) % live.length];
       default:
         return live[g.next++ % live.length];
     }
   }
 
-  private deliver(g: Group, packet: AedesPublishPacket, done: () => void): void {
-    const m = this.pick(g, packet);
-    if (!m) return done();
-    m.client.publish({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: Math.min(packet.qos, m.qos) as 0 | 1 | 2, retain: false, dup: false }, () => {
-      this.onDelivered?.();
+  /** Hands a message to one member; false when the group has no connected member. */
+  private send(g: Group, msg: SharedMessage, done: () => void): boolean {
+    const m = this.pick(g, msg);
+    if (!m) {
+      done();
+      return false;
+    }
+    const qos = Math.min(msg.qos, m.qos) as 0 | 1 | 2;
+    const entry: FlightEntry | undefined = qos > 0 ? { group: g.key, msg } : undefined;
+    const id = m.client.id;
+    if (entry) this.flight.sent(id, entry);
+    m.client.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: false, dup: false }, () => {
+      if (entry) this.flight.settled(id, entry, m.client.connected);
       done();
     });
+    return true;
+  }
+
+  private redispatch(clientId: string): void {
+    for (const e of this.flight.take(clientId)) {
+      const g = this.groups.get(e.group);
+      if (g && this.send(g, e.msg, () => {})) this.opts.redispatched.inc();
+      else this.opts.dropped.inc();
+    }
   }
 }
