@@ -105,6 +105,7 @@ export class Consumer {
   /** Consecutive temporary PUBACK refusals (reset by a successful PUBACK). */
   private refusals = 0;
   private holdTimer?: NodeJS.Timeout;
+  private pumpQueued = false;
   private readonly lanes: Lane[];
   private readonly mask: number;
 
@@ -384,6 +385,20 @@ export class Consumer {
       counters.forwarded.inc();
       counters.upstreamForwarded.inc();
     }
-    this.pump();
+    this.pumpSoon();
+  }
+
+  /**
+   * One pump for all the PUBACKs of a socket read, not one per PUBACK: the window refills with
+   * one writev of many publishes instead of a syscall per message (at 200 in flight those single
+   * writes took a tenth of the gateway's CPU).
+   */
+  private pumpSoon(): void {
+    if (this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      this.pump();
+    });
   }
 }

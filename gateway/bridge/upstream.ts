@@ -88,6 +88,9 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       protocolVersion: c.protocol_version,
       clean: c.clean_start,
       keepalive: Math.round(c.keepalive / 1000),
+      // A PINGREQ every keepalive whatever the traffic, instead of MQTT.js clearing and setting its
+      // keepalive timer again on every PUBACK (a timer-list insert and removal per message).
+      reschedulePings: false,
       connectTimeout: c.connect_timeout,
       reconnectPeriod: 0,
       resubscribe: false,
