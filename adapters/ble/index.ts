@@ -69,7 +69,7 @@ class BleAdapter implements Adapter {
   /** Advertisement -> publish decision (ingest.ts), with the gateway as its sinks. */
   private startIngest(ctx: AdapterContext, stats: BleStats): Ingest {
     const cfg = this.cfg;
-    const identity = (id: string, address: string): DeviceIdentity => ({ protocol: 'ble', id, address });
+    const identity = (id: string, address: string): DeviceIdentity => ({ protocol: 'ble', transport: 'ble', id, address });
     const breaker = {
       onTimeout: () => stats.decoderTimeouts.inc(),
       onTrip: (_kind: string, message: string) => {
@@ -213,7 +213,7 @@ class BleAdapter implements Adapter {
 
   private publishAux(ctx: AdapterContext, id: string, kind: 'resp' | 'notify', body: Record<string, unknown>): void {
     const p = this.peripherals.get(id);
-    const device: DeviceIdentity = { protocol: 'ble', id, address: p?.address };
+    const device: DeviceIdentity = { protocol: 'ble', transport: 'ble', id, address: p?.address };
     ctx.messages.publish({ topic: `ble/${id}/${kind}`, payload: JSON.stringify(body), qos: 1, device }).catch((err: Error) => {
       this.warn(ctx, `${kind}:${id}`, { device: id, err: err.message }, `BLE ${kind} message not published`);
     });

@@ -100,16 +100,17 @@ export class CoapAdapter implements Adapter {
 
   /** A provided transport (a modem's socket): same engine, same handler, its own size limit. */
   private attachService(t: ServiceDatagram): CoapEndpoint {
-    const ep = this.attach(t.name, t);
+    const ep = this.attach(t.name, t, t.name);
     this.ctx!.log.info({ transport: t.name, max_datagram: t.maxDatagram, block_size: ep.blockSize }, `CoAP serving datagram transport ${t.name}`);
     return ep;
   }
 
   /**
    * Serves CoAP over a datagram transport: a UDP socket, or a provided DatagramTransport (a modem's
-   * socket). `id` names the transport in peer keys and logs.
+   * socket). `id` names the transport in peer keys and logs; `via` (a provided transport's name)
+   * goes into the identities of the devices it serves.
    */
-  attach(id: string, transport: DatagramTransport | ServiceDatagram): CoapEndpoint {
+  attach(id: string, transport: DatagramTransport | ServiceDatagram, via?: string): CoapEndpoint {
     const handler = this.handler;
     if (!this.ctx || !handler) throw new Error(`CoAP adapter not started: cannot attach transport ${id}`);
     const { cfg } = this;
@@ -123,7 +124,7 @@ export class CoapAdapter implements Adapter {
         block1: cfg.blockwise.enable ? { maxBody: cfg.blockwise.max_body_size, maxBuffered: cfg.blockwise.max_buffered, maxPerPeer: 4, maxTransfers: 1024, timeoutMs: cfg.blockwise.timeout } : false,
         assembler: this.assembler,
         gate: this.gate(id),
-        handler: (req, respond): void => handler.handle(ep, req, respond),
+        handler: (req, respond): void => handler.handle(ep, req, respond, via),
       },
       this.events(() => ep),
     );

@@ -22,6 +22,8 @@ interface Exchange {
   route: Route;
   query: Query;
   confirmable: boolean;
+  /** The datagram transport the request came through (a modem's socket), when not a UDP listener. */
+  via?: string;
 }
 
 export class CoapHandler {
@@ -59,13 +61,13 @@ export class CoapHandler {
   }
 
   /** The engine's request handler for one transport's endpoint. */
-  handle(server: CoapEndpoint, req: CoapRequest, respond: Respond): void {
+  handle(server: CoapEndpoint, req: CoapRequest, respond: Respond, via?: string): void {
     const send = (r: Reply) => {
       const options: CoapOption[] = (r.options ?? []).map(([name, value]) => ({ name, value }));
       const reply: CoapReply = { code: r.code, options, payload: r.payload ?? (r.message ? Buffer.from(r.message) : undefined) };
       respond(reply);
     };
-    const ex: Exchange = { req, server, peer: req.peer, route: parsePath(req.path, { legacy: this.cfg.legacy }), query: parseQuery(req.query), confirmable: req.confirmable };
+    const ex: Exchange = { req, server, peer: req.peer, route: parsePath(req.path, { legacy: this.cfg.legacy }), query: parseQuery(req.query), confirmable: req.confirmable, via };
     this.route(ex).then(send, (err: Error) => {
       this.ctx.log.error({ err: err.message, peer: addressText(ex.peer), method: req.method }, 'CoAP request failed');
       send({ code: '5.00' });
@@ -115,7 +117,7 @@ export class CoapHandler {
     if (!this.cfg.connection_required) return this.authenticate(ex);
     const c = this.sessions.check(ex.query.clientid, ex.query.token);
     if (!c.ok) return { code: c.code, message: c.message };
-    if (this.sessions.touch(c.session, ex.server, ex.peer)) {
+    if (this.sessions.touch(c.session, ex.server, ex.peer, ex.via)) {
       // NAT rebinding (normal for NB-IoT): the session and its observations follow the new address.
       this.ctx.log.info({ clientid: c.session.clientid, address: c.session.device.address }, 'CoAP session taken over from a new address');
       this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
@@ -127,7 +129,7 @@ export class CoapHandler {
   private async authenticate(ex: Exchange): Promise<DeviceIdentity | Reply> {
     const { clientid, username, password } = ex.query;
     // Without c=, the device is its IP address (not ip:port): NAT port churn must not mint devices.
-    const device = deviceOf(clientid || hostText(ex.peer), ex.peer, username);
+    const device = deviceOf(clientid || hostText(ex.peer), ex.peer, username, ex.via);
     const r = await this.auth.check(ex.peer.address, device.id, username, password, () => this.ctx.messages.authenticate(device, password));
     if (!r.ok) {
       this.refused(ex, device.id, username, r);
@@ -217,7 +219,7 @@ export class CoapHandler {
     const { clientid, username, password, token } = ex.query;
     if (m === 'POST') {
       if (!clientid) return { code: '4.00', message: 'Login Failed: clientid is required' };
-      const device = deviceOf(clientid, ex.peer, username);
+      const device = deviceOf(clientid, ex.peer, username, ex.via);
       if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
       const auth = await this.ctx.messages.authenticate(device, password);
       // 4.01, as EMQX's docs say and as every other authorization failure here; EMQX's code sends 4.00.
@@ -227,7 +229,7 @@ export class CoapHandler {
       }
       // Other logins may have filled the table while this one was being authenticated.
       if (this.sessions.full(clientid)) return { code: '5.03', message: 'too many sessions', options: [['Max-Age', uintOption(60)]] };
-      const { session, replaced } = this.sessions.create(clientid, username, ex.server, ex.peer);
+      const { session, replaced } = this.sessions.create(clientid, username, ex.server, ex.peer, ex.via);
       if (replaced) await this.closeSession(replaced.clientid, replaced.device, 'discarded');
       this.ctx.messages.deviceConnected(session.device, { keepalive: Math.round(this.cfg.heartbeat / 1000), proto_name: 'CoAP', proto_ver: 1, sockport: localPort(ex.server) });
       return { code: '2.01', payload: Buffer.from(session.token) };
@@ -235,7 +237,7 @@ export class CoapHandler {
     if (m !== 'PUT' && m !== 'DELETE') return { code: '4.05' };
     const c = this.sessions.check(clientid, token);
     if (!c.ok) return { code: c.code, message: c.message };
-    if (this.sessions.touch(c.session, ex.server, ex.peer)) this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
+    if (this.sessions.touch(c.session, ex.server, ex.peer, ex.via)) this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
     this.ctx.messages.deviceSeen(c.session.device);
     if (m === 'PUT') return { code: '2.04' };
     this.sessions.remove(c.session);

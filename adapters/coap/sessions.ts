@@ -29,8 +29,9 @@ export function hostText(peer: Peer): string {
   return ip.includes(':') ? `[${ip}]` : ip;
 }
 
-export function deviceOf(clientid: string, peer: Peer, username?: string): DeviceIdentity {
-  return { protocol: 'coap', id: clientid, address: addressText(peer), username: username || undefined };
+/** `via`: the datagram transport (a modem's socket, "nb0") the request came through, if not a UDP listener. */
+export function deviceOf(clientid: string, peer: Peer, username?: string, via?: string): DeviceIdentity {
+  return { protocol: 'coap', transport: 'udp', id: clientid, address: addressText(peer), via, username: username || undefined };
 }
 
 export type TokenCheck = { ok: true; session: Session } | { ok: false; code: '4.00' | '4.01'; message: string };
@@ -53,11 +54,11 @@ export class Sessions {
   }
 
   /** Opens a session; returns it and the one it replaced (same clientid), if any. */
-  create(clientid: string, username: string | undefined, server: NotifyLink, peer: Peer): { session: Session; replaced?: Session } {
+  create(clientid: string, username: string | undefined, server: NotifyLink, peer: Peer, via?: string): { session: Session; replaced?: Session } {
     const replaced = this.byClient.get(clientid);
     // EMQX returns a random uint32 as decimal text.
     const token = String(randomInt(1, 2 ** 32 - 1));
-    const session: Session = { clientid, username, token, server, peer, lastSeen: this.now(), device: deviceOf(clientid, peer, username) };
+    const session: Session = { clientid, username, token, server, peer, lastSeen: this.now(), device: deviceOf(clientid, peer, username, via) };
     this.byClient.set(clientid, session);
     return { session, replaced };
   }
@@ -71,12 +72,12 @@ export class Sessions {
   }
 
   /** Records activity; returns true when the request came from a new address (takeover). */
-  touch(s: Session, server: NotifyLink, peer: Peer): boolean {
+  touch(s: Session, server: NotifyLink, peer: Peer, via?: string): boolean {
     s.lastSeen = this.now();
     if (s.server === server && s.peer.address === peer.address && s.peer.port === peer.port) return false;
     s.server = server;
     s.peer = peer;
-    s.device = deviceOf(s.clientid, peer, s.username);
+    s.device = deviceOf(s.clientid, peer, s.username, via);
     return true;
   }
 

@@ -22,6 +22,8 @@ export class Lwm2mAdapter implements Adapter {
   private timer?: NodeJS.Timeout;
   private stopped = false;
   private unfollow?: () => void;
+  /** Endpoints on provided datagram transports (not our UDP sockets): their devices record `via`. */
+  private readonly provided = new Set<string>();
   /** Datagrams a provided transport refused (modem busy): one line per transport per minute. */
   private readonly sendLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => this.ctx?.log.warn(f, m) });
 
@@ -41,6 +43,7 @@ export class Lwm2mAdapter implements Adapter {
       model,
       now: Date.now,
       link: (id) => this.link(id),
+      via: (id) => (this.provided.has(id) ? id : undefined),
       admit: (transport, address) => {
         const key = `${transport}|${address}`;
         return limiter.take(key) ? { ok: true } : { ok: false, retryAfterS: Math.max(1, Math.ceil(limiter.retryAfterMs(key) / 1000)) };
@@ -92,6 +95,7 @@ export class Lwm2mAdapter implements Adapter {
 
   private attachService(t: ServiceDatagram): CoapEndpoint {
     const ep = this.attach(t.name, t);
+    this.provided.add(t.name);
     this.ctx!.log.info({ transport: t.name, max_datagram: t.maxDatagram, block_size: ep.blockSize }, `LwM2M serving datagram transport ${t.name}`);
     return ep;
   }

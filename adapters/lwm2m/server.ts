@@ -44,6 +44,8 @@ export interface ServerDeps {
   /** Per source address; false = over the registration rate. */
   admit(transport: string, address: string): { ok: true } | { ok: false; retryAfterS: number };
   count(name: string): void;
+  /** The name to record as a device's `via` when `transport` is a provided datagram transport (a modem's socket). */
+  via?(transport: string): string | undefined;
 }
 
 export class Lwm2mServer {
@@ -127,7 +129,7 @@ export class Lwm2mServer {
     // Query credentials (imei/password) first; else the endpoint map (adapters.lwm2m.endpoints) may name the device.
     const mapped = info.params.imei ? undefined : this.endpoints.decide(ep, req.peer.address);
     const username = info.params.imei || (mapped?.ok ? mapped.username : undefined);
-    const identity: DeviceIdentity = { protocol: 'lwm2m', id: clientid, address: addr(req.peer), username };
+    const identity: DeviceIdentity = { protocol: 'lwm2m', transport: 'udp', id: clientid, address: addr(req.peer), via: this.d.via?.(req.transport), username };
     const auth = await (mapped === undefined ? ctx.messages.authenticate(identity, info.params.password) : mapped.ok ? ctx.messages.identify(identity) : Promise.resolve({ ok: false as const, reason: 'not_authorized' as const, detail: mapped.detail })).finally(() => this.reserved.delete(ep));
     // The device was there at the check and went meanwhile (De-register): it needs a free slot again.
     if (!isNew && !this.byEp.has(ep) && this.byEp.size + this.reserved.size >= cfg.max_devices) return this.full();
@@ -274,7 +276,7 @@ export class Lwm2mServer {
   }
 
   private identity(dev: Device): DeviceIdentity {
-    return { protocol: 'lwm2m', id: dev.clientid, address: dev.address, username: dev.username };
+    return { protocol: 'lwm2m', transport: 'udp', id: dev.clientid, address: dev.address, via: this.d.via?.(dev.transport), username: dev.username };
   }
 
   topic(dev: Device, channel: Channel | 'command'): string {

@@ -45,7 +45,7 @@ export class ModemRuntime {
     const log = ctx.log;
     this.leaves = new SysLeaves(ctx.sys, cfg.name);
     this.throttle = new Throttle((f, m) => log.warn(f, m));
-    this.device = { protocol: 'lora', id: cfg.name, address: cfg.path };
+    this.device = { protocol: 'lora', transport: 'serial', id: cfg.name, address: cfg.path };
     this.stats = new ModemStats(ctx.metrics, cfg.name);
     this.engine = new AtEngine(cfg.type === 'rn2483' ? RN2483 : RUI3, {
       defaultTimeoutMs: cfg.timeouts.command,

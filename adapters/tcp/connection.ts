@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { AdapterContext, DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
+import { ipPort } from '../../gateway/core/identity.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
 import {
   AckCode,
@@ -90,7 +91,7 @@ export class TcpConnection implements SessionOwner {
   readonly address: string;
 
   constructor(private readonly socket: Socket, private readonly host: ConnectionHost) {
-    this.address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`;
+    this.address = socket.remoteAddress === undefined ? '?:0' : ipPort(socket.remoteAddress, socket.remotePort ?? 0);
     this.parser = new FrameParser({ maxPayload: host.cfg.max_packet_size, role: 'server' });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
@@ -250,7 +251,7 @@ export class TcpConnection implements SessionOwner {
       this.send(encodeConnack(ConnackCode.INVALID_CLIENTID, undefined, v2));
       return this.close('invalid_clientid', bad, true);
     }
-    const device: DeviceIdentity = { protocol: 'tcp', id: p.clientid, address: this.address, username: p.username };
+    const device: DeviceIdentity = { protocol: 'tcp', transport: 'tcp', id: p.clientid, address: this.address, username: p.username };
     const auth = await this.host.messages.authenticate(device, p.password);
     if (this.closed) return;
     if (!auth.ok) {

@@ -45,7 +45,7 @@ describe('SessionStore bound (v2.max_sessions)', () => {
     const connect = async (clientid: string) => {
       const owner = { version: 2, closed: false, send: () => true, kick() {} };
       owners.set(clientid, owner);
-      const r = await store.open(owner, { version: 2, keepalive: 60, resume: true, clientid }, { protocol: 'tcp', id: clientid }, `tcp/${clientid}/dn`);
+      const r = await store.open(owner, { version: 2, keepalive: 60, resume: true, clientid }, { protocol: 'tcp', transport: 'tcp', id: clientid }, `tcp/${clientid}/dn`);
       return r?.present;
     };
     const disconnect = (clientid: string) => store.release(owners.get(clientid) as SessionOwner, clientid, 2);
@@ -96,7 +96,7 @@ describe('SessionStore bound (v2.max_sessions)', () => {
         this.kickedFor = reason;
       },
     });
-    const open = (o: ReturnType<typeof owner>) => store.open(o, { version: 2, keepalive: 60, resume: true, clientid: o.clientid }, { protocol: 'tcp', id: o.clientid }, `tcp/${o.clientid}/dn`);
+    const open = (o: ReturnType<typeof owner>) => store.open(o, { version: 2, keepalive: 60, resume: true, clientid: o.clientid }, { protocol: 'tcp', transport: 'tcp', id: o.clientid }, `tcp/${o.clientid}/dn`);
     const a = owner('a');
     const b = owner('b');
     await open(a);
@@ -106,7 +106,7 @@ describe('SessionStore bound (v2.max_sessions)', () => {
     // a reconnects clean (its session is rebuilt, subscription pending) while c arrives over the bound.
     opening = true;
     const a2 = owner('a');
-    const reopening = store.open(a2, { version: 2, keepalive: 60, resume: false, clientid: 'a' }, { protocol: 'tcp', id: 'a' }, 'tcp/a/dn');
+    const reopening = store.open(a2, { version: 2, keepalive: 60, resume: false, clientid: 'a' }, { protocol: 'tcp', transport: 'tcp', id: 'a' }, 'tcp/a/dn');
     await new Promise((r) => setImmediate(r));
     await open(owner('c'));
     unblock();

@@ -1,8 +1,8 @@
-import { isIP } from 'node:net';
 import type { AuthService } from '../auth/service.ts';
 import type { Broker, ClientSession } from '../broker/broker.ts';
 import type { SysPublisher } from '../broker/sys.ts';
 import type { MessageApi, PublishRequest, SessionInfo, Subscription } from '../core/adapter.ts';
+import { devicePort, peerAddress } from '../core/identity.ts';
 import { PublishRejected, type DeliveredMessage, type DeviceIdentity } from '../core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../core/topic.ts';
 import type { Histogram, Metrics } from '../metrics/metrics.ts';
@@ -21,23 +21,11 @@ export interface MessageApiDeps {
 }
 
 /**
- * The IP address without its port ("10.0.0.5:5683", "[::1]:5683", "::ffff:10.0.0.5:1883"); any
- * other address (a BLE MAC such as "54:48:e6:00:00:01", a serial path) is kept whole.
+ * The principal auth and bans see for a device. The address comes from the identity's transport
+ * (gateway/core/identity.ts), never from guessing at the address text.
  */
-function hostOf(address: string | undefined): string | undefined {
-  const m = address === undefined ? null : /^(?:\[([^\]]+)\]|(.+)):\d+$/.exec(address);
-  const host = m?.[1] ?? m?.[2];
-  return host !== undefined && isIP(host) !== 0 ? host : address;
-}
-
-/** The port of an `ip:port` device address, if it has one. */
-function portOf(address: string | undefined): number | undefined {
-  const m = address === undefined ? null : /^(?:\[[^\]]+\]|[^:]+):(\d+)$/.exec(address);
-  return m?.[1] === undefined ? undefined : Number(m[1]);
-}
-
 function principalOf(d: DeviceIdentity) {
-  return { clientid: d.id, username: d.username, ipaddress: hostOf(d.address), protocol: d.protocol };
+  return { clientid: d.id, username: d.username, ipaddress: peerAddress(d), protocol: d.protocol };
 }
 
 /**
@@ -46,7 +34,7 @@ function principalOf(d: DeviceIdentity) {
  */
 export class AdapterMessageApi implements MessageApi {
   private readonly subscriptions = new Set<() => Promise<void>>();
-  private readonly sessions = new Map<string, ClientSession>();
+  private readonly sessions = new Map<string, { session: ClientSession; device: DeviceIdentity }>();
   private readonly denied;
   /** Publish latency: adapter publish -> accepted (in the bridge log when it forwards it, and routed). */
   private readonly latency: Histogram;
@@ -134,7 +122,7 @@ export class AdapterMessageApi implements MessageApi {
       username: device.username,
       ipaddress: p.ipaddress,
       sockport: info.sockport,
-      peerport: portOf(device.address),
+      peerport: devicePort(device),
       protocol: device.protocol,
       proto_name: info.proto_name ?? device.protocol.toUpperCase(),
       proto_ver: info.proto_ver ?? 1,
@@ -142,25 +130,26 @@ export class AdapterMessageApi implements MessageApi {
       clean_start: true,
       connected_at: Date.now(),
     };
-    this.sessions.set(`${device.protocol}\u0000${device.id}`, session);
+    this.sessions.set(`${device.protocol}\u0000${device.id}`, { session, device });
     this.deps.sys.connected(session);
   }
 
   deviceDisconnected(device: DeviceIdentity, reason: string): void {
     const key = `${device.protocol}\u0000${device.id}`;
-    const session = this.sessions.get(key);
+    const open = this.sessions.get(key);
     this.deps.registry.seen(device, false);
-    if (!session) return;
+    if (!open) return;
     this.sessions.delete(key);
-    this.deps.sys.disconnected(session, reason);
+    this.deps.sys.disconnected(open.session, reason);
   }
 
   /** Releases every subscription; sessions the adapter left open are reported disconnected. */
   async close(reason: string): Promise<void> {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((u) => u()));
-    for (const s of [...this.sessions.values()]) {
-      this.deviceDisconnected({ protocol: s.protocol, id: s.clientid, username: s.username }, reason);
+    for (const { device: d } of [...this.sessions.values()]) {
+      // Without its address: the registry keeps the latest one (it may have moved since it connected).
+      this.deviceDisconnected({ protocol: d.protocol, id: d.id, transport: d.transport, username: d.username }, reason);
     }
   }
 }

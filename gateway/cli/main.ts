@@ -198,7 +198,7 @@ function printDevices(config: GatewayConfig, json: boolean): void {
     return;
   }
   const rows = [['PROTOCOL', 'ID', 'ADDRESS', 'ONLINE', 'FIRST SEEN', 'LAST SEEN']];
-  for (const d of devices) rows.push([d.protocol, d.id, d.address ?? '-', d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
+  for (const d of devices) rows.push([d.protocol, d.id, d.address === undefined ? '-' : d.via ? `${d.address} via ${d.via}` : d.address, d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }

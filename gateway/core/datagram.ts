@@ -4,8 +4,9 @@
 // Contract
 // - The PROVIDER (the modem adapter) owns the socket. It creates one DatagramTransport per socket
 //   and publishes it as the service `datagram/<name>` (ctx.services.provide). `name` is the
-//   transport's label in device identities (`<name>:<address>:<port>`) and logs: keep it short and
-//   stable across restarts ("nb0", the modem's config name).
+//   `via` of the devices it serves (DeviceIdentity in gateway/core/identity.ts: their address stays
+//   "<ip>:<port>" on the operator's network) and the label in logs: keep it short and stable across
+//   restarts ("nb0", the modem's config name).
 // - `protocol` says which engine should serve it: the CoAP adapter attaches to every
 //   `datagram/*` whose protocol is 'coap', the LwM2M adapter to those with 'lwm2m'; 'raw' is for a
 //   consumer that wants plain datagrams. The provider decides (the user writes `protocol: coap`

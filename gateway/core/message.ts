@@ -1,13 +1,8 @@
 // The shapes that cross the boundary between adapters, the broker and the bridge.
 
-/** A device as an adapter knows it. `id` is unique within its protocol. */
-export interface DeviceIdentity {
-  protocol: string;
-  id: string;
-  /** Peer address as text, e.g. "127.0.0.1:5683" or "/dev/ttyUSB0". */
-  address?: string;
-  username?: string;
-}
+import type { DeviceIdentity } from './identity.ts';
+
+export type { DeviceIdentity, DeviceTransport } from './identity.ts';
 
 export type Qos = 0 | 1;
 

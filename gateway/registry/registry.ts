@@ -1,6 +1,6 @@
 import { mkdirSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import type { DeviceIdentity } from '../core/message.ts';
+import type { DeviceIdentity } from '../core/identity.ts';
 import { appendJournal, deviceKey, journalLine, loadRegistry, SNAPSHOT, writeSnapshot, writeSnapshotSync, type DeviceRecord } from './store.ts';
 
 export type { DeviceRecord } from './store.ts';
@@ -18,6 +18,16 @@ export interface RegistryPersistence {
 }
 
 type Change = 'new' | 'changed' | 'deleted';
+
+/** A DeviceIdentity; the transport may be missing in callers that only count devices (benchmarks, tests). */
+export type SeenDevice = Omit<DeviceIdentity, 'transport'> & Partial<Pick<DeviceIdentity, 'transport'>>;
+
+function setAddress(rec: DeviceRecord, dev: SeenDevice): void {
+  rec.address = dev.address;
+  if (dev.transport !== undefined) rec.transport = dev.transport;
+  if (dev.via !== undefined) rec.via = dev.via;
+  else delete rec.via;
+}
 
 /**
  * Every device any adapter has seen, kept in memory. `seen` (called per message) only updates
@@ -99,7 +109,12 @@ export class DeviceRegistry {
     return warnings.length ? warnings.join('; ') : undefined;
   }
 
-  seen(dev: DeviceIdentity, online?: boolean): DeviceRecord {
+  /**
+   * Records a device as seen now. Its transport and `via` describe its address, so they are taken
+   * together with it: an identity without an address (a session closed by the gateway) changes none
+   * of them, and a device that moved from a modem to the LAN loses its `via`.
+   */
+  seen(dev: SeenDevice, online?: boolean): DeviceRecord {
     const k = deviceKey(dev.protocol, dev.id);
     const t = this.now();
     let rec = this.devices.get(k);
@@ -107,7 +122,7 @@ export class DeviceRegistry {
     if (rec) {
       // Re-insert so the map's order is least recently seen first, which eviction relies on.
       this.devices.delete(k);
-      if ((dev.address !== undefined && dev.address !== rec.address) || (dev.username !== undefined && dev.username !== rec.username) || (online !== undefined && online !== rec.online)) change = 'changed';
+      if ((dev.address !== undefined && (dev.address !== rec.address || dev.via !== rec.via || (dev.transport !== undefined && dev.transport !== rec.transport))) || (dev.username !== undefined && dev.username !== rec.username) || (online !== undefined && online !== rec.online)) change = 'changed';
     } else {
       rec = { protocol: dev.protocol, id: dev.id, first_seen: t, last_seen: t, online: online ?? false };
       this.makeRoom();
@@ -115,7 +130,7 @@ export class DeviceRegistry {
     }
     this.devices.set(k, rec);
     rec.last_seen = t;
-    if (dev.address !== undefined) rec.address = dev.address;
+    if (dev.address !== undefined) setAddress(rec, dev);
     if (dev.username !== undefined) rec.username = dev.username;
     if (online !== undefined) rec.online = online;
     if (change) this.markDirty(k, change);

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { DeviceTransport } from '../core/identity.ts';
 
 // The registry's files in <data_dir>:
 //   devices.json             snapshot {version: 2, journal: G, devices: [...]}, written to a temp file,
@@ -14,7 +15,11 @@ import { join } from 'node:path';
 export interface DeviceRecord {
   protocol: string;
   id: string;
+  /** How `address` is reached (gateway/core/identity.ts DeviceTransport); absent in records older than it. */
+  transport?: DeviceTransport;
   address?: string;
+  /** The datagram transport or modem the device came through ("nb0"), when not the adapter's own listener. */
+  via?: string;
   username?: string;
   first_seen: number;
   last_seen: number;
@@ -85,7 +90,9 @@ function apply(devices: Map<string, DeviceRecord>, line: unknown): boolean {
   if (!isRecord(r)) return false;
   const prev = devices.get(k);
   const rec: DeviceRecord = { protocol: r.protocol, id: r.id, first_seen: r.first_seen, last_seen: r.last_seen, online: r.online === true };
+  if (typeof r.transport === 'string') rec.transport = r.transport;
   if (r.address !== undefined) rec.address = r.address;
+  if (typeof r.via === 'string') rec.via = r.via;
   if (r.username !== undefined) rec.username = r.username;
   if (prev) {
     rec.first_seen = Math.min(prev.first_seen, rec.first_seen);

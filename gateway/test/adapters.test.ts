@@ -18,7 +18,7 @@ const echo: AdapterDefinition<typeof echoSchema> = {
       async start(ctx) {
         events.push('echo:start');
         echoCtx = ctx;
-        const dev = { protocol: 'echo', id: 'e1', address: '127.0.0.1:9' };
+        const dev = { protocol: 'echo', transport: 'udp' as const, id: 'e1', address: '127.0.0.1:9' };
         ctx.messages.deviceConnected(dev, { keepalive: 60 });
         // Downlink: whatever arrives on <prefix>/in is published back on <prefix>/out.
         await ctx.messages.subscribe(`${cfg.prefix}/in`, (m) => {
@@ -113,18 +113,18 @@ describe('adapter contract', () => {
 
   test('an adapter message larger than broker.max_packet_size is refused as too_large', async () => {
     await assert.rejects(
-      echoCtx!.messages.publish({ topic: 'big', payload: Buffer.alloc(5000), device: { protocol: 'echo', id: 'e1' } }),
+      echoCtx!.messages.publish({ topic: 'big', payload: Buffer.alloc(5000), device: { protocol: 'echo', transport: 'udp' as const, id: 'e1' } }),
       (err: unknown) => err instanceof PublishRejected && err.reason === 'too_large',
     );
   });
 
   test('the ACL applies to adapter devices', async () => {
     await assert.rejects(
-      echoCtx!.messages.publish({ topic: 'forbidden/x', payload: 'no', device: { protocol: 'echo', id: 'e1' } }),
+      echoCtx!.messages.publish({ topic: 'forbidden/x', payload: 'no', device: { protocol: 'echo', transport: 'udp' as const, id: 'e1' } }),
       (err: unknown) => err instanceof PublishRejected && err.reason === 'not_authorized',
     );
     await assert.rejects(
-      echoCtx!.messages.publish({ topic: 'bad/+/topic', payload: 'no', device: { protocol: 'echo', id: 'e1' } }),
+      echoCtx!.messages.publish({ topic: 'bad/+/topic', payload: 'no', device: { protocol: 'echo', transport: 'udp' as const, id: 'e1' } }),
       (err: unknown) => err instanceof PublishRejected && err.reason === 'invalid_topic',
     );
   });
@@ -133,7 +133,7 @@ describe('adapter contract', () => {
     const got: string[] = [];
     const sub = await echoCtx!.messages.subscribe('#', (m) => got.push(m.topic));
     g.gw.sys.publishStats();
-    await echoCtx!.messages.publish({ topic: 'plain/topic', payload: 'x', device: { protocol: 'echo', id: 'e1', address: '127.0.0.1:9' } });
+    await echoCtx!.messages.publish({ topic: 'plain/topic', payload: 'x', device: { protocol: 'echo', transport: 'udp' as const, id: 'e1', address: '127.0.0.1:9' } });
     await until(() => got.includes('plain/topic'), 'plain message');
     assert.deepEqual(got.filter((t) => t.startsWith('$')), []);
     await sub.unsubscribe();
@@ -143,7 +143,7 @@ describe('adapter contract', () => {
     const c = await connect(g.url);
     await c.subscribeAsync('$SYS/brokers/+/gateway/echo/clients/+/+');
     const got = collect(c, 2);
-    const dev = { protocol: 'echo', id: 'gw-dev', address: '127.0.0.1:4000' };
+    const dev = { protocol: 'echo', transport: 'udp' as const, id: 'gw-dev', address: '127.0.0.1:4000' };
     echoCtx!.messages.deviceConnected(dev, { keepalive: 10, proto_name: 'ECHO', proto_ver: 2 });
     echoCtx!.messages.deviceDisconnected(dev, 'keepalive_timeout');
     const [conn, disc] = await got;

@@ -12,7 +12,7 @@ import { collect, connect, endClient, startGateway, until, type TestGateway } fr
 const schema = z.strictObject({ enabled: z.boolean().default(false) });
 const starts: string[] = [];
 let adapterCtx: AdapterContext | undefined;
-const dev = { protocol: 'meter', id: 'm1', address: '10.0.0.9:5683' };
+const dev = { protocol: 'meter', transport: 'udp' as const, id: 'm1', address: '10.0.0.9:5683' };
 const meter: AdapterDefinition<typeof schema> = {
   name: 'meter',
   configSchema: schema,

@@ -100,7 +100,7 @@ export class UplinkHandler {
   }
 
   private raw(f: RxFrame): Promise<void> {
-    const device: DeviceIdentity = { protocol: 'lora', id: this.cfg.name, address: this.cfg.path };
+    const device: DeviceIdentity = { protocol: 'lora', transport: 'serial', id: this.cfg.name, address: this.cfg.path };
     return this.publish(`lora/${this.cfg.name}/up`, this.base(f), device);
   }
 
@@ -123,7 +123,7 @@ export class UplinkHandler {
       this.throttle.warn(`decode:${hexId}`, { modem: this.cfg.name, node: hexId, err: result.error }, `modem ${this.cfg.name}: node ${hexId} payload decoder failed; published the raw payload with an error field`);
     }
     const body = { ...this.base(f), payload: fr.payload.toString('hex'), node: hexId, counter: fr.counter, port: fr.port, ...result };
-    return this.publish(`lora/${hexId}/up`, body, { protocol: 'lora', id: hexId, address: this.cfg.name });
+    return this.publish(`lora/${hexId}/up`, body, { protocol: 'lora', transport: 'lora', id: hexId, address: this.cfg.name, via: this.cfg.name });
   }
 
   private async publish(topic: string, body: Record<string, unknown>, device: DeviceIdentity): Promise<void> {

@@ -1,5 +1,6 @@
 import { isIP } from 'node:net';
-import type { AdapterContext, DeliveredMessage, Subscription } from '../../../gateway/core/adapter.ts';
+import type { AdapterContext, DeliveredMessage, DeviceIdentity, Subscription } from '../../../gateway/core/adapter.ts';
+import { ipPort } from '../../../gateway/core/identity.ts';
 import { Throttle } from '../throttle.ts';
 import type { Datagram } from './driver.ts';
 
@@ -40,7 +41,7 @@ export class RawDatagrams {
     this.ports.set(d.address, d.port);
     if (this.ports.size > MAX_PEERS) this.ports.delete(this.ports.keys().next().value as string);
     const body = { payload: d.payload.toString('hex'), address: d.address, port: d.port, ts: Date.now(), modem: this.modem };
-    const device = { protocol: 'nbiot', id: d.address, address: `${d.address}:${d.port}` };
+    const device: DeviceIdentity = { protocol: 'nbiot', transport: 'udp', id: d.address, address: ipPort(d.address, d.port), via: this.modem };
     this.ctx.messages.publish({ topic: `nbiot/${this.modem}/${d.address}/up`, payload: JSON.stringify(body), qos: 1, device }).catch((err: Error) => {
       this.dropped();
       this.warn(`up:${err.message}`, { from: device.address, err: err.message }, `modem ${this.modem}: datagram from ${device.address} not published: ${err.message}`);

@@ -64,7 +64,7 @@ export class NbiotRuntime {
     const log = ctx.log;
     this.leaves = new SysLeaves(ctx.sys, cfg.name);
     this.limited = new Throttle((f, m) => log.warn(f, m));
-    this.device = { protocol: 'nbiot', id: cfg.name, address: cfg.path };
+    this.device = { protocol: 'nbiot', transport: 'serial', id: cfg.name, address: cfg.path };
     this.stats = new NbiotStats(ctx.metrics, cfg.name);
     this.engine = new AtEngine(GSM, {
       defaultTimeoutMs: cfg.timeouts.command,

@@ -29,7 +29,9 @@ const device = {
   properties: {
     protocol: { type: 'string' },
     id: { type: 'string' },
+    transport: { type: ['string', 'null'] },
     address: { type: ['string', 'null'] },
+    via: { type: ['string', 'null'] },
     username: { type: ['string', 'null'] },
     online: { type: 'boolean' },
     first_seen: { type: ['string', 'null'] },
@@ -99,7 +101,7 @@ export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void
     const rows = view.devices(q.protocol)
       .filter((d) => q.online === undefined || d.online === q.online)
       .sort((a, b) => b.last_seen - a.last_seen)
-      .map((d) => ({ protocol: d.protocol, id: d.id, address: d.address ?? null, username: d.username ?? null, online: d.online, first_seen: rfc3339(d.first_seen), last_seen: rfc3339(d.last_seen) }));
+      .map((d) => ({ protocol: d.protocol, id: d.id, transport: d.transport ?? null, address: d.address ?? null, via: d.via ?? null, username: d.username ?? null, online: d.online, first_seen: rfc3339(d.first_seen), last_seen: rfc3339(d.last_seen) }));
     return paged(rows, q);
   });
 

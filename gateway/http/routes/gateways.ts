@@ -1,14 +1,17 @@
 import type { FastifyInstance } from 'fastify';
+import { deviceIp, devicePort, type DeviceAddressing } from '../../core/identity.ts';
 import type { DeviceRecord } from '../../registry/registry.ts';
 import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
 import type { OpsView } from '../view.ts';
 import type { RouteDeps } from './deps.ts';
 
-/** A registry address "ip:port" / "[v6]:port" / "/dev/ttyUSB0" split into EMQX's ip_address and port. */
-export function splitAddress(addr: string | undefined): { ip_address: string | null; port: number | null } {
-  if (!addr) return { ip_address: null, port: null };
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
-  return m?.[1] && m[2] ? { ip_address: m[1], port: Number(m[2]) } : { ip_address: addr, port: null };
+/**
+ * EMQX's ip_address and port of a registry record: an IP peer's address and port; for a device
+ * without an IP (a BLE MAC, a serial path, a LoRa modem) its address as it is, and no port.
+ */
+export function splitAddress(d: DeviceAddressing): { ip_address: string | null; port: number | null } {
+  const ip = deviceIp(d);
+  return ip === undefined ? { ip_address: d.address ?? null, port: null } : { ip_address: ip, port: devicePort(d) ?? null };
 }
 
 export function gatewayClientObject(view: OpsView, d: DeviceRecord) {
@@ -18,7 +21,7 @@ export function gatewayClientObject(view: OpsView, d: DeviceRecord) {
     username: d.username ?? null,
     mountpoint: null,
     proto_name: d.protocol.toUpperCase(),
-    ...splitAddress(d.address),
+    ...splitAddress(d),
     connected: d.online,
     conn_state: d.online ? 'connected' : 'disconnected',
     created_at: rfc3339(d.first_seen),
