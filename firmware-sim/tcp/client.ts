@@ -1,27 +1,11 @@
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import {
-  AckCode,
-  DISCONNECT,
-  FrameType,
-  PING,
-  V1,
-  V2,
-  decodeAck,
-  decodeConnack,
-  decodeData,
-  encodeAck,
-  encodeConnect,
-  encodeData,
-  type RawFrame,
-} from '../../adapters/tcp/codec.ts';
-import { FrameParser } from '../../adapters/tcp/parser.ts';
+import { Ack, DISCONNECT, GatewayReader, PING, V1, V2, ackFrame, connectFrame, dataFrame, type GatewayFrame } from './frames.ts';
 
 // A device-side client of fieldgate's TCP protocol (v1 = EMQX private TCP, v2 = acknowledged), for
-// tests and benchmarks, and as a readable reference next to the C client in ../c/. It shares the
-// gateway's codec on purpose: the byte-level tests pin the codec to EMQX's vectors, so the client
-// cannot drift from them.
+// tests and as a readable reference next to the C client in ../c/. Its frames (frames.ts) are
+// written from docs/tcp-protocol.md, never taken from the adapter it tests.
 
 export interface TcpDeviceOptions {
   host?: string;
@@ -71,7 +55,7 @@ interface Outgoing {
 export class TcpDevice extends EventEmitter {
   socket?: Socket;
   sessionPresent = false;
-  private parser?: FrameParser;
+  private reader?: GatewayReader;
   private nextId = 1;
   private readonly outbox = new Map<number, Outgoing>();
   private retryTimer?: NodeJS.Timeout;
@@ -96,8 +80,8 @@ export class TcpDevice extends EventEmitter {
       const sock = o.tls ? tlsConnect({ host, port: o.port, ...o.tls }) : netConnect({ host, port: o.port });
       this.socket = sock;
       sock.setNoDelay(true);
-      const parser = new FrameParser({ role: 'client' });
-      this.parser = parser;
+      const reader = new GatewayReader(this.version);
+      this.reader = reader;
       let connected = false;
       const timer = setTimeout(() => fail(new Error(`no CONNACK within ${o.connectTimeoutMs ?? 5000} ms`)), o.connectTimeoutMs ?? 5000);
       const fail = (err: Error) => {
@@ -106,23 +90,28 @@ export class TcpDevice extends EventEmitter {
         reject(err);
       };
       sock.once(o.tls ? 'secureConnect' : 'connect', () => {
-        sock.write(encodeConnect({ version: this.version, keepalive: o.keepalive ?? 60, resume: o.resume, clientid: o.clientid, username: o.username, password: o.password }));
+        sock.write(connectFrame({ version: this.version, keepalive: o.keepalive ?? 60, resume: o.resume, clientid: o.clientid, username: o.username, password: o.password }));
       });
       sock.on('data', (chunk: Buffer) => {
-        const err = parser.push(chunk, (f) => {
-          if (!connected && f.type === FrameType.CONNACK) {
-            const ack = decodeConnack(this.version, f);
+        let frames: GatewayFrame[];
+        try {
+          frames = reader.push(chunk);
+        } catch (err) {
+          sock.destroy(err as Error);
+          return;
+        }
+        for (const f of frames) {
+          if (!connected && f.type === 'connack') {
             clearTimeout(timer);
-            if (ack.code !== 0) return fail(new ConnackError(ack.code, ack.message));
+            if (f.code !== 0) return fail(new ConnackError(f.code, f.message));
             connected = true;
-            this.sessionPresent = ack.sessionPresent;
+            this.sessionPresent = f.sessionPresent;
             resolve();
             this.resendAll();
-            return;
+            continue;
           }
           this.onFrame(f);
-        });
-        if (err) sock.destroy(err);
+        }
       });
       sock.on('error', (err) => {
         if (!connected) fail(err);
@@ -137,26 +126,24 @@ export class TcpDevice extends EventEmitter {
     });
   }
 
-  private onFrame(f: RawFrame): void {
-    if (f.type === FrameType.PONG) {
+  private onFrame(f: GatewayFrame): void {
+    if (f.type === 'pong') {
       this.emit('pong');
-    } else if (f.type === FrameType.ACK) {
-      const { id, code } = decodeAck(f);
-      const out = this.outbox.get(id);
+    } else if (f.type === 'ack') {
+      const out = this.outbox.get(f.id);
       if (!out) return;
-      if (code === AckCode.RETRY_LATER) return; // stays in the outbox; the retry timer sends it again
-      this.outbox.delete(id);
-      out.resolve(code);
-    } else if (f.type === FrameType.DATATRANS) {
-      const d = decodeData(this.version, f);
-      if (d.qos === 1 && d.id !== undefined && this.opts.autoAck !== false) this.ack(d.id);
-      this.emit('message', { data: d.data, qos: d.qos, id: d.id, dup: d.dup } satisfies Downlink);
+      if (f.code === Ack.RETRY_LATER) return; // stays in the outbox; the retry timer sends it again
+      this.outbox.delete(f.id);
+      out.resolve(f.code);
+    } else if (f.type === 'data') {
+      if (f.qos === 1 && f.id !== undefined && this.opts.autoAck !== false) this.ack(f.id);
+      this.emit('message', { data: f.data, qos: f.qos, id: f.id, dup: f.dup } satisfies Downlink);
     }
   }
 
   /** QoS 0 uplink (v1 and v2): fire and forget. */
   send(data: Buffer | string): void {
-    this.write(encodeData(typeof data === 'string' ? Buffer.from(data) : data));
+    this.write(dataFrame(typeof data === 'string' ? Buffer.from(data) : data));
   }
 
   /**
@@ -171,13 +158,13 @@ export class TcpDevice extends EventEmitter {
     this.nextId = id === 0xffff ? 1 : id + 1;
     return new Promise<number>((resolve) => {
       this.outbox.set(id, { data: buf, resolve, sentAt: Date.now() });
-      this.write(encodeData(buf, { id }));
+      this.write(dataFrame(buf, { id }));
       this.armRetry();
     });
   }
 
   ack(id: number): void {
-    this.write(encodeAck(id));
+    this.write(ackFrame(id));
   }
 
   ping(): void {
@@ -206,7 +193,7 @@ export class TcpDevice extends EventEmitter {
 
   private resendAll(): void {
     for (const [id, out] of this.outbox) {
-      this.write(encodeData(out.data, { id, dup: true }));
+      this.write(dataFrame(out.data, { id, dup: true }));
       out.sentAt = Date.now();
     }
     this.armRetry();
@@ -220,7 +207,7 @@ export class TcpDevice extends EventEmitter {
       const due = Date.now() - ms;
       for (const [id, out] of this.outbox) {
         if (out.sentAt > due) continue;
-        this.write(encodeData(out.data, { id, dup: true }));
+        this.write(dataFrame(out.data, { id, dup: true }));
         out.sentAt = Date.now();
       }
       this.armRetry();

@@ -55,12 +55,8 @@ test("an adapter's tests use the gateway and the simulators, never another adapt
   assert.deepEqual(violations(files, (f, t) => !t.startsWith('adapters/') || t.startsWith(`adapters/${adapterOf(f)}/`) || t.startsWith('adapters/lib/')), []);
 });
 
-// The TCP client shares the adapter's codec on purpose (its header says why: the byte-level tests
-// pin that codec to EMQX's vectors, and the C client in firmware-sim/c is the independent one).
-const SHARED_CODEC = new Set(['firmware-sim/tcp/client.ts']);
-
 test('simulators import no adapter or gateway code; only their CLIs start a gateway', () => {
-  const files = sources('firmware-sim').filter((f) => !isTestCode(f) && basename(f) !== 'cli.ts' && !SHARED_CODEC.has(f));
+  const files = sources('firmware-sim').filter((f) => !isTestCode(f) && basename(f) !== 'cli.ts');
   assert.ok(files.length > 10);
   assert.deepEqual(violations(files, (_, t) => !t.startsWith('adapters/') && !t.startsWith('gateway/')), []);
 });
