@@ -42,6 +42,27 @@ describe('modem adapter with an RN2483 on a pty', { skip }, () => {
     await until(() => rn.listening, 'listening again');
   });
 
+  // The race behind the old flake of the next test: a packet heard while the liveness probe's
+  // `sys get ver` is in flight. Between the packet and its re-arm the radio is not receiving, but
+  // only for a moment: the probe must not take that for a dead receiver and set the module up
+  // again (its `radio rx 0` then collides with the re-arm's, which is answered busy).
+  test('a packet heard while the probe pings: one re-arm, no second set-up', async () => {
+    await until(() => rn.listening && g.metric('rn0/ready') === 1, 'receiving');
+    const count = (c: string) => rn.commands.filter((x) => x === c).length;
+    const pauses = count('mac pause');
+    const from = rn.commands.length;
+    // The frame is held back and written just before the next final result: the probe's ping.
+    rn.fault({ urcBeforeFinal: true });
+    rn.rx({ payload: Buffer.from('abcd', 'hex') });
+    await until(() => g.got.some((m) => m.topic === 'lora/rn0/up' && m.body.payload === 'abcd'), 'frame during the ping');
+    assert.equal(rn.faults.urcBeforeFinal, false, 'the frame came with a final result');
+    assert.equal(rn.commands[from], 'sys get ver', 'it came with the probe');
+    const pings = count('sys get ver');
+    await until(() => count('sys get ver') >= pings + 2 && rn.listening, 'two more probes');
+    assert.equal(count('mac pause'), pauses, 'not set up again');
+    assert.deepEqual(rn.commands.slice(from).filter((c) => c.startsWith('radio')), ['radio get snr', 'radio get rssi', 'radio rx 0']);
+  });
+
   test('downlink: rxstop, tx, radio_tx_ok, rx 0; busy once is retried', async () => {
     rn.fault({ busy: 1 });
     const from = rn.commands.length;

@@ -13,7 +13,8 @@ const CR_NAMES = ['4/5', '4/6', '4/7', '4/8'];
 /** Microchip RN2483/RN2903 in raw radio mode: `radio rx 0`, re-armed after every packet. */
 export class Rn2483Driver implements LoraDriver {
   version: string | undefined;
-  private state: 'idle' | 'rx' | 'tx' = 'idle';
+  /** `packet`: a packet ended receive and its re-arm is on the way (reading SNR and RSSI first). */
+  private state: 'idle' | 'rx' | 'packet' | 'tx' = 'idle';
   private initializing = false;
 
   constructor(
@@ -38,7 +39,7 @@ export class Rn2483Driver implements LoraDriver {
 
   private onPacket(payload: Buffer): void {
     const rearm = this.state === 'rx';
-    if (rearm) this.state = 'idle';
+    if (rearm) this.state = 'packet';
     void this.finishPacket(payload, rearm);
   }
 
@@ -56,7 +57,8 @@ export class Rn2483Driver implements LoraDriver {
       // The frame matters more than its signal figures.
     }
     this.events.frame({ payload, snr: Number.isFinite(snr) ? snr : undefined, rssi: Number.isFinite(rssi) ? rssi : undefined });
-    if (rearm) await this.rearm();
+    // Not when something else took the radio meanwhile (a transmission, a set-up): it re-armed already.
+    if (rearm && this.state === 'packet') await this.rearm();
   }
 
   private async rearm(): Promise<void> {
@@ -71,8 +73,13 @@ export class Rn2483Driver implements LoraDriver {
     }
   }
 
+  /**
+   * Between a packet and its re-arm the module is not listening, but the re-arm is coming: that
+   * counts as receiving, or a probe answered meanwhile would set the module up again and its
+   * `radio rx 0` would collide with the re-arm's (answered busy).
+   */
   get receiving(): boolean {
-    return this.state === 'rx';
+    return this.state === 'rx' || this.state === 'packet';
   }
 
   async init(): Promise<void> {
