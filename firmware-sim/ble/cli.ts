@@ -1,6 +1,5 @@
 // `npm run sim -- ble`: a gateway whose BLE adapter scans a simulated controller (noble's bindings
 // seam) with a fleet of sensors and beacons, for demos without a radio.
-import { parseArgs } from 'node:util';
 import { buildSchema } from '../../gateway/app/config.ts';
 import { Gateway } from '../../gateway/app/gateway.ts';
 import { validateConfig } from '../../gateway/config/load.ts';
@@ -10,6 +9,7 @@ import { bleAdapterDefinition } from '../../adapters/ble/index.ts';
 import { nobleWithBindings } from '../../adapters/ble/radio.ts';
 import { SimBindings } from './bindings.ts';
 import { Fleet } from './fleet.ts';
+import { checkArgs, numberArg, parseCli, untilStopped } from '../cli-kit.ts';
 
 const USAGE = `usage: npm run sim -- ble [options]
 
@@ -28,44 +28,24 @@ UART RX characteristic come back as notifications). Watch it with
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let a;
-  try {
-    a = parseArgs({
-      args: argv,
-      options: {
-        port: { type: 'string', default: '1883' },
-        sensors: { type: 'string', default: '5' },
-        rate: { type: 'string', default: '2' },
-        repeats: { type: 'string', default: '4' },
-        duration: { type: 'string' },
-        log: { type: 'string', default: 'info' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const num = (name: string, v: string | undefined, min: number) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got "${v}"`);
-    return n;
-  };
-  let port: number, sensors: number, rate: number, repeats: number, duration: number | undefined;
-  try {
-    port = num('port', a.port, 0);
-    sensors = Math.floor(num('sensors', a.sensors, 0));
-    rate = num('rate', a.rate, 0.1);
-    repeats = Math.floor(num('repeats', a.repeats, 1));
-    duration = a.duration === undefined ? undefined : num('duration', a.duration, 0);
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const a = parseCli(argv, {
+    port: { type: 'string', default: '1883' },
+    sensors: { type: 'string', default: '5' },
+    rate: { type: 'string', default: '2' },
+    repeats: { type: 'string', default: '4' },
+    duration: { type: 'string' },
+    log: { type: 'string', default: 'info' },
+  }, USAGE);
+  if (typeof a === 'number') return a;
+  const o = checkArgs(USAGE, () => ({
+    port: numberArg('port', a.port, 0),
+    sensors: Math.floor(numberArg('sensors', a.sensors, 0)),
+    rate: numberArg('rate', a.rate, 0.1),
+    repeats: Math.floor(numberArg('repeats', a.repeats, 1)),
+    duration: a.duration === undefined ? undefined : numberArg('duration', a.duration, 0),
+  }));
+  if (typeof o === 'number') return o;
+  const { port, sensors, rate, repeats } = o;
   const sim = new SimBindings();
   // One noble per adapter start or renewal, as with the real radio; the adapter stops each one.
   const simBle = bleAdapterDefinition({ noble: () => nobleWithBindings(sim) });
@@ -84,9 +64,7 @@ export async function main(argv: string[]): Promise<number> {
   const fleet = new Fleet(sim, { sensors, rate, repeats });
   fleet.start();
   process.stdout.write(`ble sim: ${fleet.devices.length} devices at ${rate}/s each; MQTT on 127.0.0.1:${gw.broker.ports.tcp}\n  mosquitto_sub -p ${gw.broker.ports.tcp} -v -t 'ble/#'\n`);
-  const stopOn: Promise<void>[] = [new Promise((r) => process.once('SIGINT', () => r()))];
-  if (duration !== undefined) stopOn.push(new Promise((r) => setTimeout(r, duration * 1000)));
-  await Promise.race(stopOn);
+  await untilStopped(o.duration);
   fleet.stop();
   await gw.stop();
   data.remove();

@@ -1,6 +1,6 @@
 // `npm run sim -- lwm2m --devices 10`: simulated LwM2M devices (Device 3, Temperature 3303,
 // Firmware Update 5) against a gateway's LwM2M adapter. Prints what the gateway asks them.
-import { parseArgs } from 'node:util';
+import { checkArgs, numberArg, parseCli, untilStopped } from '../cli-kit.ts';
 import { Fleet } from './fleet.ts';
 
 const USAGE = `usage: npm run sim -- lwm2m [options]
@@ -20,48 +20,29 @@ const USAGE = `usage: npm run sim -- lwm2m [options]
 `;
 
 export async function main(argv: string[]): Promise<number> {
-  let a;
-  try {
-    a = parseArgs({
-      args: argv,
-      options: {
-        host: { type: 'string', default: '127.0.0.1' },
-        port: { type: 'string', default: '5783' },
-        devices: { type: 'string', default: '1' },
-        prefix: { type: 'string', default: 'sim' },
-        lifetime: { type: 'string', default: '300' },
-        binding: { type: 'string', default: 'U' },
-        interval: { type: 'string', default: '10' },
-        imei: { type: 'string' },
-        password: { type: 'string' },
-        duration: { type: 'string' },
-        quiet: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
-  const num = (name: string, v: string | undefined, min: number) => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min) throw new Error(`--${name} must be a number >= ${min}, got "${v}"`);
-    return n;
-  };
+  const a = parseCli(argv, {
+    host: { type: 'string', default: '127.0.0.1' },
+    port: { type: 'string', default: '5783' },
+    devices: { type: 'string', default: '1' },
+    prefix: { type: 'string', default: 'sim' },
+    lifetime: { type: 'string', default: '300' },
+    binding: { type: 'string', default: 'U' },
+    interval: { type: 'string', default: '10' },
+    imei: { type: 'string' },
+    password: { type: 'string' },
+    duration: { type: 'string' },
+    quiet: { type: 'boolean', default: false },
+  }, USAGE);
+  if (typeof a === 'number') return a;
   const query: Record<string, string> = {};
   if (a.imei) query.imei = a.imei;
   if (a.password) query.password = a.password;
-  let fleet: Fleet;
-  try {
-    fleet = new Fleet({ host: a.host!, port: num('port', a.port, 1), devices: Math.floor(num('devices', a.devices, 1)), prefix: a.prefix!, lifetime: Math.floor(num('lifetime', a.lifetime, 1)), binding: a.binding!, interval: num('interval', a.interval, 0), query });
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
+  const checked = checkArgs(USAGE, () => ({
+    duration: a.duration === undefined ? undefined : numberArg('duration', a.duration, 0),
+    fleet: new Fleet({ host: a.host, port: numberArg('port', a.port, 1), devices: Math.floor(numberArg('devices', a.devices, 1)), prefix: a.prefix, lifetime: Math.floor(numberArg('lifetime', a.lifetime, 1)), binding: a.binding, interval: numberArg('interval', a.interval, 0), query }),
+  }));
+  if (typeof checked === 'number') return checked;
+  const { fleet, duration } = checked;
   const registered = await fleet.start((ep, err) => process.stderr.write(`${ep}: ${err.message}\n`));
   process.stdout.write(`${registered} of ${fleet.devices.length} devices registered with ${a.host}:${a.port}\n`);
   if (registered === 0) {
@@ -71,11 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (!a.quiet) for (const d of fleet.devices) d.on('request', (r: { method: string; path: string; query: string[]; observe?: number }) => process.stdout.write(`${d.opts.ep} <- ${r.method} ${r.path}${r.query.length ? `?${r.query.join('&')}` : ''}${r.observe !== undefined ? ` (observe ${r.observe})` : ''}\n`));
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-    if (a.duration) setTimeout(resolve, num('duration', a.duration, 0) * 1000);
-  });
+  await untilStopped(duration);
   await fleet.stop();
   process.stdout.write(`de-registered; ${fleet.changes} temperature changes\n`);
   return 0;

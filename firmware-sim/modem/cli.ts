@@ -1,6 +1,6 @@
 // `npm run sim -- lora --nodes 20`: an emulated LoRa module on a pseudo-terminal with simulated
 // field nodes transmitting to it, for demos and trying a config without hardware.
-import { parseArgs } from 'node:util';
+import { parseCli, untilStopped, usageError } from '../cli-kit.ts';
 import { nodeFrame } from './cmac.ts';
 import { LoraModuleSim, type ModuleType } from './lora-sim.ts';
 
@@ -38,24 +38,12 @@ const OPTIONS = {
   frames: { type: 'string', default: 'fieldgate' },
   link: { type: 'string', default: '/tmp/fieldgate-lora0' },
   duration: { type: 'string' },
-  help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
 export async function main(argv: string[]): Promise<number> {
-  let a: ReturnType<typeof parseArgs<{ args: string[]; options: typeof OPTIONS }>>['values'];
-  try {
-    a = parseArgs({
-      args: argv,
-      options: OPTIONS,
-    }).values;
-  } catch (err) {
-    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
-    return 2;
-  }
-  if (a.help) {
-    process.stdout.write(USAGE);
-    return 0;
-  }
+  const parsed = parseCli(argv, OPTIONS, USAGE);
+  if (typeof parsed === 'number') return parsed;
+  const a = parsed; // not narrowed inside tick() otherwise (a function declaration)
   const type = a.type as ModuleType;
   const nodes = Number(a.nodes);
   const interval = Number(a.interval);
@@ -63,6 +51,8 @@ export async function main(argv: string[]): Promise<number> {
   if (!Number.isInteger(nodes) || nodes < 1 || nodes > 10000) return usage(`--nodes must be 1..10000, got "${a.nodes}"`);
   if (!(interval > 0)) return usage(`--interval must be > 0 seconds, got "${a.interval}"`);
   if (a.frames !== 'fieldgate' && a.frames !== 'raw') return usage(`--frames must be fieldgate or raw, got "${a.frames}"`);
+  const duration = a.duration === undefined ? undefined : Number(a.duration);
+  if (duration !== undefined && !(duration >= 0)) return usage(`--duration must be a number >= 0, got "${a.duration}"`);
   const sim = await LoraModuleSim.start(type, { nwm: 1, path: a.link });
   const ids = Array.from({ length: nodes }, (_, i) => 0x5100 + i);
   const yaml = [
@@ -100,17 +90,12 @@ export async function main(argv: string[]): Promise<number> {
     sim.emulator.rx({ payload, rssi: -60 - (id % 50), snr: 10 - (id % 15) });
     process.stdout.write(`${new Date().toISOString()} node ${id.toString(16).padStart(8, '0')} #${n} ${payload.toString('hex')}${sim.emulator.listening ? '' : ' (radio not listening yet: queued)'}\n`);
   }
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-    if (a.duration) setTimeout(resolve, Number(a.duration) * 1000);
-  });
+  await untilStopped(duration);
   for (const t of timers) clearTimeout(t);
   await sim.stop();
   return 0;
 }
 
 function usage(msg: string): number {
-  process.stderr.write(`${msg}\n\n${USAGE}`);
-  return 2;
+  return usageError(msg, USAGE);
 }
