@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { LevelWithSilent } from 'pino';
 import { AuthService } from '../auth/service.ts';
 import { Broker } from '../broker/broker.ts';
@@ -62,7 +63,7 @@ export class Gateway {
     this.services = new ServiceRegistry((err, name) => log.error({ service: name, err: err.message }, `a watcher of service ${name} failed: ${err.message}`));
     this.auth = new AuthService(config.auth);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
-    this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }) });
+    this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }), dataDir: join(config.gateway.data_dir, 'broker') });
     const clientLog = new ClientLog(log.child({ component: 'clients' }, { level: (config.log.clients ?? config.log.level) as LevelWithSilent }));
     this.sys = new SysPublisher(this.broker, this.metrics, { node: config.gateway.id, interval: config.sys.interval, clientEvents: config.sys.client_events, version: VERSION, sessions: clientLog });
     // Constructed (its ingress hook in place) before any listener opens: a publish that arrives

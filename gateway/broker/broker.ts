@@ -15,6 +15,7 @@ import { mayForward } from './dollar-guard.ts';
 import { FrameTracker } from './frame-guard.ts';
 import { AccessHooks } from './hooks.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
+import { DurablePersistence, durableAck } from './durable-persistence.ts';
 import { disablePacketNumberCache } from './packet-cache.ts';
 import { PeerLog } from './peer-log.ts';
 import { Qos0Queue } from './qos0-queue.ts';
@@ -35,6 +36,8 @@ export interface BrokerDeps {
   ingress: Ingress;
   metrics: Metrics;
   log: Logger;
+  /** Where broker.persistence disk keeps sessions and retained messages (<data_dir>/broker); none: memory. */
+  dataDir?: string;
 }
 
 /**
@@ -73,12 +76,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.dropped.inc();
       this.droppedQueueFull.inc();
       return this.droppedQueueFull.value;
-    });
+    }, deps.dataDir);
     this.sessions = new SessionTable(cfg.max_sessions, cfg.session_expiry_interval);
     this.expired = metrics.counter('sessions/expired');
     const refusedSessions = metrics.counter('sessions/refused');
     const hooks = new AccessHooks(
-      { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions } },
+      { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions }, beforeAck: durableAck(this.persistence) },
       { aedes: () => this.aedes, shared: () => this.shared },
     );
     this.aedes = this.createAedes(hooks);
@@ -153,9 +156,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.sweeper = setInterval(() => this.sweep(), Math.max(50, Math.min(expiry / 2, 60_000)));
       this.sweeper.unref();
     }
-    await this.aedes.listen();
+    await this.aedes.listen(); // replays the session store (broker.persistence disk) before any listener opens
+    this.restoreSessions();
     this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info), this.listenerErrors);
     return this.running;
+  }
+
+  /** Persistent sessions read back from disk: offline until their client reconnects. */
+  private restoreSessions(): void {
+    if (!(this.persistence instanceof DurablePersistence)) return;
+    for (const { clientId, subs } of this.persistence.restoredSessions) {
+      this.sessions.restored(clientId);
+      this.clients.subs.set(clientId, new Set(subs.map((s) => s.topic)));
+      for (const s of subs) this.qos0?.subscribed(clientId, s.topic, s.qos);
+    }
   }
 
   /** Serves one connection from any transport (TCP, TLS, WebSocket, or a test's duplex pair). */
@@ -240,5 +254,6 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.peerLog.flush();
     this.peerInfo.flush();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    if (this.persistence instanceof DurablePersistence) await this.persistence.close();
   }
 }

@@ -25,6 +25,8 @@ export interface HooksDeps {
   peerLog: PeerLog;
   peerInfo: PeerLog;
   counters: { received: Counter; dropped: Counter; droppedDenied: Counter; refusedSessions: Counter };
+  /** broker.persistence disk: a QoS 1 message is on disk before its PUBACK (durable-persistence.ts). */
+  beforeAck?(packet: { topic: string; payload: Buffer; qos: number; retain: boolean }): Promise<void>;
 }
 
 type ConnectCallback = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void;
@@ -105,7 +107,10 @@ export class AccessHooks {
       origin: 'mqtt',
       clientid: client.id,
     };
+    const durable = this.d.beforeAck;
     this.d.ingress.accept(msg).then(
+      () => (durable && typeof packet.payload !== 'string' ? durable(packet as { topic: string; payload: Buffer; qos: number; retain: boolean }) : undefined),
+    ).then(
       () => {
         this.d.counters.received.inc();
         cb(null);

@@ -51,7 +51,7 @@ interface Queue {
  * The bounded outgoing queues, one per client id: the bookkeeping (bounds, byte counts, drops)
  * without the persistence contract around it.
  */
-class SessionQueues {
+export class SessionQueues {
   readonly queues = new Map<string, Queue>();
   totalBytes = 0;
 
@@ -152,7 +152,7 @@ class SessionQueues {
 
 /** aedes-persistence's memory store with the outgoing queues replaced by SessionQueues. */
 export class BoundedPersistence extends MemoryPersistence {
-  private readonly bounded: SessionQueues;
+  protected readonly bounded: SessionQueues;
 
   constructor(opts: SessionQueueOptions) {
     super();

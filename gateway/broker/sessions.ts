@@ -1,7 +1,8 @@
 import { RateLimitedLog } from '../core/log-limit.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
-import { createBoundedPersistence, type BoundedPersistence, type DropWhy } from './session-queue.ts';
+import { DurablePersistence } from './durable-persistence.ts';
+import { createBoundedPersistence, type BoundedPersistence, type DropWhy, type SessionQueueOptions } from './session-queue.ts';
 
 // Persistent sessions (clean session 0) by client id: which are online, since when the others are
 // offline, and which have outlived `session_expiry_interval`. Bounded by `max_sessions`.
@@ -28,6 +29,11 @@ export class SessionTable {
   /** False when a new session would pass `max_sessions` (an existing one may always resume). */
   mayOpen(clientId: string): boolean {
     return this.sessions.has(clientId) || this.sessions.size < this.maxSessions;
+  }
+
+  /** A session restored from disk at start: offline, its expiry counted from now. */
+  restored(clientId: string): void {
+    if (!this.sessions.has(clientId)) this.sessions.set(clientId, { online: false, since: this.now() });
   }
 
   online(clientId: string): void {
@@ -61,7 +67,7 @@ export class SessionTable {
  * The broker's session persistence with its bounds from the config; every drop is counted through
  * `counted` (which returns the running total) and logged once a minute per bound, with the count.
  */
-export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () => number): BoundedPersistence {
+export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () => number, dir?: string): BoundedPersistence {
   const limit: Record<DropWhy, string> = {
     queue_full: `max_queued_messages (${cfg.max_queued_messages})`,
     session_bytes: `max_session_queue_bytes (${cfg.max_session_queue_bytes})`,
@@ -73,7 +79,7 @@ export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () =
     write: (f, m) => log.warn(f, m),
     flush: (n, why) => ({ fields: { reason: why, more: n, dropped_total: total }, msg: `... and ${n} more messages dropped from session queues (${limit[why as DropWhy]}) in the last 60 s` }),
   });
-  return createBoundedPersistence({
+  const opts: SessionQueueOptions = {
     maxQueued: cfg.max_queued_messages,
     maxSessionBytes: cfg.max_session_queue_bytes,
     maxTotalBytes: cfg.max_queued_bytes,
@@ -84,5 +90,6 @@ export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () =
         msg: `session queue full: dropped ${why === 'total_bytes' ? 'the new' : 'the oldest'} message for ${clientId}: ${limit[why]} reached (raise it, or reconnect the client)${more ? ` (and ${more} more in the last 60 s)` : ''}`,
       }));
     },
-  });
+  };
+  return cfg.persistence === 'disk' && dir ? new DurablePersistence({ ...opts, dir, log }) : createBoundedPersistence(opts);
 }

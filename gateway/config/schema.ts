@@ -92,6 +92,8 @@ export const coreSchema = z.strictObject({
     max_session_queue_bytes: byteSize().pipe(z.number().min(1024, 'must be at least 1KB')).default(1024 * 1024),
     max_queued_bytes: byteSize().pipe(z.number().min(1024, 'must be at least 1KB')).default(32 * 1024 * 1024),
     session_expiry_interval: duration().default(2 * 3600_000),
+    /** disk: persistent sessions and retained messages survive a restart (<data_dir>/broker); memory: they do not. */
+    persistence: z.enum(['disk', 'memory']).default('disk'),
     /** Also queue QoS 0 messages for offline persistent sessions (EMQX's mqueue_store_qos0). */
     queue_qos0: z.boolean().default(false),
     /** How a message for a shared subscription ($share/{group}/..., $queue/...) picks its member. */

@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { appendFileSync, cpSync, mkdirSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { tempDir } from '../test/helpers.ts';
+import { DurablePersistence } from './durable-persistence.ts';
+
+// Issue 17 item 12: the disk-backed session store. First aedes-persistence's own abstract suite
+// (the contract every aedes persistence passes), then what survives a restart of the process and
+// a torn journal tail. The kill -9 of a whole gateway is in test/durable-crash.test.ts.
+
+const require = createRequire(import.meta.url);
+const abstractPersistence = require('aedes-persistence/abstract.js') as (opts: { test: typeof test; persistence: () => unknown; testAsync: boolean }) => void;
+
+const root = tempDir('fieldgate-durable-');
+test.after(() => root.remove());
+let n = 0;
+
+interface Lines {
+  warn: string[];
+  error: string[];
+}
+
+function open(dir: string, lines: Lines = { warn: [], error: [] }): DurablePersistence {
+  const log = { info: () => {}, warn: (_f: unknown, m: string) => lines.warn.push(m), error: (_f: unknown, m: string) => lines.error.push(m) };
+  return new DurablePersistence({ dir, log: log as never, maxQueued: 100_000, maxSessionBytes: 1 << 30, maxTotalBytes: 1 << 30, onDrop: () => {} });
+}
+
+abstractPersistence({ test, persistence: () => open(join(root.path, `suite-${++n}`)), testAsync: true });
+
+const broker = { id: 'fieldgate' };
+const client = { id: 'dev1', clean: false };
+
+function pub(topic: string, payload: string, qos = 1, counter = 0) {
+  return { cmd: 'publish', topic, payload: Buffer.from(payload), qos, retain: false, dup: false, brokerId: 'fieldgate', brokerCounter: counter };
+}
+
+async function queued(p: DurablePersistence, id = client.id): Promise<{ topic: string; payload: string; messageId?: number; qos: number }[]> {
+  const out = [];
+  for await (const x of p.outgoingStream({ id })) out.push({ topic: x.topic, payload: x.payload.toString(), messageId: x.messageId, qos: x.qos });
+  return out;
+}
+
+async function retained(p: DurablePersistence): Promise<string[]> {
+  const out = [];
+  for await (const x of p.createRetainedStream('#')) out.push(`${x.topic}=${x.payload.toString()}`);
+  return out.sort();
+}
+
+/** Writes a session with queued, in-flight and acknowledged messages, retained ones and QoS 2 state; never closed (as after kill -9). */
+async function writeSession(dir: string): Promise<DurablePersistence> {
+  const p = open(dir);
+  await p.setup(broker);
+  await p.addSubscriptions(client, [{ topic: 'sensors/#', qos: 1 }, { topic: 'cmd/+', qos: 2 }]);
+  await p.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/a', 'one', 1, 1));
+  await p.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/b', 'two', 1, 2));
+  await p.outgoingEnqueueCombi([{ clientId: client.id }], pub('cmd/x', 'three', 2, 3));
+  await p.outgoingUpdate(client, { ...pub('cmd/x', 'three', 2, 3), messageId: 42 });
+  await p.outgoingUpdate(client, { ...pub('sensors/a', 'one', 1, 1), messageId: 7 });
+  await p.outgoingClearMessageId(client, { messageId: 7 }); // PUBACKed: must not come back
+  await p.storeRetained({ ...pub('state/door', 'open', 1), retain: true });
+  await p.storeRetained({ ...pub('state/lamp', 'on', 0), retain: true });
+  await p.storeRetained({ ...pub('state/lamp', '', 1), retain: true }); // cleared
+  await p.incomingStorePacket(client, { ...pub('in/q2', 'exactly-once', 2), messageId: 9 });
+  return p;
+}
+
+test('a restart restores subscriptions, queued and in-flight messages (same packet id), retained messages and QoS 2 state; acknowledged ones stay gone', async () => {
+  const dir = join(root.path, 'restart');
+  const p1 = await writeSession(dir);
+  const p2 = open(dir);
+  await p2.setup(broker);
+  assert.deepEqual((await p2.subscriptionsByClient(client)).map((s: { topic: string; qos: number }) => `${s.topic}:${s.qos}`).sort(), ['cmd/+:2', 'sensors/#:1']);
+  assert.deepEqual(await queued(p2), [
+    { topic: 'sensors/b', payload: 'two', messageId: undefined, qos: 1 },
+    { topic: 'cmd/x', payload: 'three', messageId: 42, qos: 2 },
+  ]);
+  assert.deepEqual(await retained(p2), ['state/door=open']);
+  assert.equal((await p2.incomingGetPacket(client, { messageId: 9 })).payload.toString(), 'exactly-once');
+  assert.deepEqual(p2.restoredSessions.map((s) => s.clientId), ['dev1']);
+  // aedes finds a restored message by (brokerId, brokerCounter) to give it a packet id.
+  const [first] = await (async () => {
+    const out = [];
+    for await (const x of p2.outgoingStream(client)) out.push(x);
+    return out;
+  })();
+  await p2.outgoingUpdate(client, { ...first, messageId: 100 });
+  await p2.close();
+  await p1.close();
+  const p3 = open(dir);
+  await p3.setup(broker);
+  assert.deepEqual((await queued(p3)).map((m) => m.messageId), [100, 42]);
+  await p3.close();
+});
+
+test('a clean session ends the persistent one on disk too', async () => {
+  const dir = join(root.path, 'clean');
+  const p1 = await writeSession(dir);
+  await p1.cleanSubscriptions(client);
+  await p1.cleanIncoming(client);
+  await p1.close();
+  const p2 = open(dir);
+  await p2.setup(broker);
+  assert.deepEqual(await p2.subscriptionsByClient(client), []);
+  assert.deepEqual(await queued(p2), []);
+  assert.deepEqual(p2.restoredSessions, []);
+  await p2.close();
+});
+
+test('a torn journal tail (last write cut short, or a zeroed 4 KB page) costs only that write, with one warning', async () => {
+  for (const damage of ['cut', 'zeros'] as const) {
+    const dir = join(root.path, `torn-${damage}`);
+    const p1 = await writeSession(dir);
+    await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/c', 'the torn one', 1, 10));
+    await p1.close();
+    const journal = join(dir, readdirSync(dir).find((f) => f.startsWith('journal.'))!);
+    if (damage === 'cut') truncateSync(journal, statSync(journal).size - 5);
+    else appendFileSync(journal, Buffer.alloc(4096));
+    const lines = { warn: [] as string[], error: [] as string[] };
+    const p2 = open(dir, lines);
+    await p2.setup(broker);
+    const topics = (await queued(p2)).map((m) => m.topic);
+    assert.deepEqual(topics, damage === 'cut' ? ['sensors/b', 'cmd/x'] : ['sensors/b', 'cmd/x', 'sensors/c']);
+    assert.equal(lines.warn.length, 1, lines.warn.join('\n'));
+    assert.match(lines.warn[0]!, /unreadable bytes \(a write cut short by a crash or power cut, never acknowledged\)/);
+    assert.deepEqual(await retained(p2), ['state/door=open']);
+    await p2.close();
+    // The start wrote a clean snapshot: the next start has nothing to warn about.
+    const lines3 = { warn: [] as string[], error: [] as string[] };
+    const p3 = open(dir, lines3);
+    await p3.setup(broker);
+    assert.deepEqual(lines3.warn, []);
+    assert.equal((await queued(p3)).length, topics.length);
+    await p3.close();
+  }
+});
+
+test('a QoS 1 message queued before its PUBACK (beforeAck) is on disk when that resolves, and keeps its identity once aedes publishes it', async () => {
+  const dir = join(root.path, 'preack');
+  mkdirSync(dir, { recursive: true });
+  const p1 = open(dir);
+  await p1.setup(broker);
+  await p1.addSubscriptions(client, [{ topic: 'sensors/#', qos: 1 }]);
+  const payload = Buffer.from('acked');
+  const incoming = { cmd: 'publish', topic: 'sensors/t', payload, qos: 1, retain: true, dup: false, messageId: 5 };
+  await p1.beforeAck(incoming);
+  // As after kill -9 right after the PUBACK: the files as they are now hold it, queued and retained.
+  const image = join(root.path, 'preack-image');
+  cpSync(dir, image, { recursive: true });
+  const p2 = open(image);
+  await p2.setup(broker);
+  assert.deepEqual((await queued(p2)).map((m) => m.payload), ['acked']);
+  assert.deepEqual(await retained(p2), ['sensors/t=acked']);
+  await p2.close();
+  // aedes then publishes it: its enqueue and retain calls find it done (no second copy) ...
+  const published = { ...pub('sensors/t', '', 1, 77), payload, retain: true };
+  await p1.storeRetained(published);
+  await p1.outgoingEnqueueCombi([{ clientId: client.id }], published);
+  assert.equal((await queued(p1)).length, 1);
+  // ... and the queued copy answers to aedes's identity from then on.
+  await p1.outgoingUpdate(client, { ...published, messageId: 11 });
+  await p1.close();
+  const p3 = open(dir);
+  await p3.setup(broker);
+  assert.deepEqual((await queued(p3)).map((m) => `${m.payload}#${m.messageId}`), ['acked#11']);
+  await p3.close();
+});

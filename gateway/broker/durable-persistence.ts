@@ -1,0 +1,335 @@
+import { mkdirSync } from 'node:fs';
+import { PublishRejected } from '../core/message.ts';
+import type { Logger } from '../log/logger.ts';
+import { Journal, dropJournalsBelow, writeSnapshot } from './durable-journal.ts';
+import { K, PRE_ID, frame, packetFrame, type StoredPacket, type SubRecord } from './durable-records.ts';
+import { recoverStore, type StoreState } from './durable-recovery.ts';
+import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
+
+// broker.persistence: disk. The bounded in-memory store (session-queue.ts) with every change of a
+// persistent session (subscriptions, queued messages, QoS 2 state) and every retained message also
+// appended to a journal in <data_dir>/broker, replayed at start before any listener opens.
+//
+// When a change must be on disk before aedes acknowledges something (a queued QoS 1/2 message, a
+// retained QoS 1/2 message, an inbound QoS 2 message, a subscription), the call resolves only
+// after the fsync; many such calls share one fsync (group commit). aedes 1.2 writes a QoS 1 PUBACK
+// *before* it publishes the message, so for MQTT QoS 1 publishes `beforeAck` (called from
+// authorizePublish, which the PUBACK waits for) queues the message for the persistent subscribers
+// and stores it if retained ahead of aedes; aedes's own calls for that message then find it done.
+//
+// On a write error (disk full) the store logs one line and refuses what it could not keep (the
+// publisher gets no PUBACK and retries) while serving everything else from memory; every 5 s it
+// tries to write the whole state as a snapshot, and resumes journaling once one lands.
+
+const RETRY_MS = 5000;
+/** A journal beyond this and twice the last snapshot is compacted into a new snapshot. */
+const COMPACT_MIN = 8 * 1024 * 1024;
+
+interface ClientRef {
+  id: string;
+  clean?: boolean;
+}
+
+interface PreAck {
+  topic: string;
+  n: number;
+  clients: Set<string>;
+  items: StoredPacket[];
+}
+
+export interface DurableOptions extends SessionQueueOptions {
+  dir: string;
+  log: Pick<Logger, 'info' | 'warn' | 'error'>;
+  lazyMs?: number;
+}
+
+export class DurablePersistence extends BoundedPersistence {
+  private readonly st: StoreState = { subs: new Map(), retained: new Map(), incoming: new Map() };
+  private journal!: Journal;
+  private failed?: Error;
+  private retry?: NodeJS.Timeout;
+  private compacting = false;
+  private snapshotBytes = 0;
+  private preCounter = 0;
+  /** Keyed by the publish's payload Buffer, which aedes's packet copy shares. */
+  private readonly preQueued = new WeakMap<object, PreAck>();
+  private readonly preRetained = new WeakMap<object, string>();
+  /** Client ids with state at the last start (for the broker's session table). */
+  restoredSessions: { clientId: string; subs: { topic: string; qos: number }[] }[] = [];
+
+  constructor(private readonly dopts: DurableOptions) {
+    super(dopts);
+  }
+
+  async setup(broker: unknown): Promise<void> {
+    mkdirSync(this.dopts.dir, { recursive: true });
+    const r = recoverStore(this.dopts.dir, this, this.st, this.bounded, this.dopts.log);
+    this.snapshotBytes = r.snapshotBytes;
+    this.restoredSessions = r.sessions;
+    this.journal = new Journal(this.dopts.dir, r.gen, { onError: (err) => this.fail(err), afterWrite: () => this.maybeCompact() }, this.dopts.lazyMs);
+    if (r.error) this.fail(r.error);
+    await super.setup(broker);
+  }
+
+  /** The whole state as frames, the first saying which journals it covers. */
+  capture(covers: number): Buffer[] {
+    const out = [frame(K.HEAD, { v: 1, covers })];
+    for (const [c, subs] of this.st.subs) out.push(frame(K.SUB_ADD, { c, subs: [...subs].map(([topic, s]) => ({ topic, ...s })) }));
+    for (const [c, q] of this.bounded.queues) for (const p of q.items) out.push(packetFrame(K.ENQ, { cs: [c] }, p));
+    for (const p of this.st.retained.values()) out.push(packetFrame(K.RETAIN, {}, p));
+    for (const [c, m] of this.st.incoming) for (const p of m.values()) out.push(packetFrame(K.IN_STORE, { c }, p));
+    return out;
+  }
+
+  private fail(err: Error): void {
+    if (this.failed) return;
+    this.failed = err;
+    this.journal.halt(err);
+    this.dopts.log.error(
+      { dir: this.dopts.dir, err: err.message, code: (err as NodeJS.ErrnoException).code },
+      `broker persistence: cannot write ${this.dopts.dir} (${(err as NodeJS.ErrnoException).code ?? err.message}: disk full or read-only?); QoS 1/2 messages for persistent sessions and retained QoS 1/2 messages are refused (no PUBACK, the publisher retries) until it can write again; nothing acknowledged is lost`,
+    );
+    this.retry = setInterval(() => void this.recover(), RETRY_MS);
+    this.retry.unref();
+  }
+
+  private async recover(): Promise<void> {
+    if (this.compacting) return;
+    this.compacting = true;
+    const gen = this.journal.gen + 1;
+    try {
+      this.snapshotBytes = await writeSnapshot(this.dopts.dir, this.capture(gen));
+      dropJournalsBelow(this.dopts.dir, gen);
+      this.journal.restart(gen);
+      this.failed = undefined;
+      clearInterval(this.retry);
+      this.dopts.log.info({ dir: this.dopts.dir, bytes: this.snapshotBytes }, `broker persistence: writing to ${this.dopts.dir} again (state saved as a snapshot)`);
+    } catch {
+      // Still full: the next attempt in RETRY_MS.
+    } finally {
+      this.compacting = false;
+    }
+  }
+
+  private maybeCompact(): void {
+    if (this.compacting || this.failed || this.journal.size < Math.max(COMPACT_MIN, 2 * this.snapshotBytes)) return;
+    this.compacting = true;
+    const { gen, waiters } = this.journal.rotate();
+    const frames = this.capture(gen);
+    writeSnapshot(this.dopts.dir, frames).then(
+      (bytes) => {
+        this.snapshotBytes = bytes;
+        dropJournalsBelow(this.dopts.dir, gen);
+        for (const w of waiters) w.resolve();
+        this.compacting = false;
+      },
+      (err: Error) => {
+        for (const w of waiters) w.reject(err);
+        this.compacting = false;
+        this.fail(err);
+      },
+    );
+  }
+
+  private refuse(what: string): never {
+    throw new PublishRejected('unavailable', `broker persistence cannot write ${this.dopts.dir} (${this.failed?.message}): ${what} refused`);
+  }
+
+  private durable(qos: number | undefined): Promise<void> {
+    return (qos ?? 0) > 0 ? this.journal.commit() : Promise.resolve();
+  }
+
+  // ---- retained messages ----
+
+  private keepRetained(p: StoredPacket): boolean {
+    return typeof p.topic === 'string' && !p.topic.startsWith('$SYS/');
+  }
+
+  private doRetain(p: StoredPacket): void {
+    void super.storeRetained(p);
+    if (!this.keepRetained(p)) return;
+    const payload = p.payload ?? Buffer.alloc(0);
+    if (payload.length === 0) this.st.retained.delete(p.topic!);
+    else this.st.retained.set(p.topic!, { topic: p.topic, payload, qos: p.qos, retain: true, ...(p.properties !== undefined && { properties: p.properties }) });
+    this.journal.append(packetFrame(K.RETAIN, {}, p));
+  }
+
+  async storeRetained(p: StoredPacket): Promise<void> {
+    if (p.payload && typeof p.payload === 'object' && this.preRetained.get(p.payload) === p.topic) {
+      this.preRetained.delete(p.payload);
+      return;
+    }
+    if (this.failed && this.keepRetained(p) && (p.qos ?? 0) > 0) this.refuse('retained message');
+    this.doRetain(p);
+    if (this.keepRetained(p)) await this.durable(p.qos);
+  }
+
+  // ---- subscriptions ----
+
+  async addSubscriptions(client: ClientRef, subs: ({ topic: string } & SubRecord)[]): Promise<void> {
+    applySubAdd(this.st, client.id, subs);
+    const done = super.addSubscriptions(client, subs);
+    this.journal.append(frame(K.SUB_ADD, { c: client.id, subs }));
+    await done;
+    await this.journal.commit().catch(() => {}); // on a full disk the subscription is kept in memory, saved with the next snapshot
+  }
+
+  async removeSubscriptions(client: ClientRef, topics: string[]): Promise<void> {
+    applySubDel(this.st, client.id, topics);
+    const done = super.removeSubscriptions(client, topics);
+    this.journal.append(frame(K.SUB_DEL, { c: client.id, topics }));
+    await done;
+  }
+
+  override async cleanSubscriptions(client: ClientRef): Promise<void> {
+    const had = this.st.subs.delete(client.id) || this.bounded.queues.has(client.id);
+    const done = super.cleanSubscriptions(client);
+    if (had) this.journal.append(frame(K.CLEAN, { c: client.id }));
+    await done;
+  }
+
+  // ---- outgoing queues ----
+
+  /**
+   * An MQTT QoS 1 publish, before its PUBACK: queued for the persistent subscribers and stored if
+   * retained, on disk when this resolves. Resolves at once when there is nothing to keep.
+   */
+  async beforeAck(packet: StoredPacket & { payload: Buffer }): Promise<void> {
+    if (packet.qos !== 1 || !packet.topic) return;
+    let subs = (await this.subscriptionsByTopic(packet.topic)) as { clientId: string }[];
+    if (packet.topic.startsWith('$SYS/')) subs = [];
+    const retain = packet.retain === true;
+    if (!subs.length && !retain) return;
+    if (this.failed) this.refuse('QoS 1 message for persistent sessions');
+    if (retain) {
+      this.doRetain(packet);
+      this.preRetained.set(packet.payload, packet.topic);
+    }
+    if (subs.length) {
+      const pre: PreAck = { topic: packet.topic, n: ++this.preCounter, clients: new Set(), items: [] };
+      const copy = { ...packet, brokerId: PRE_ID, brokerCounter: pre.n };
+      for (const s of subs) {
+        const item = this.enqueueOne(s.clientId, copy);
+        pre.clients.add(s.clientId);
+        if (item) pre.items.push(item);
+      }
+      this.journal.append(packetFrame(K.ENQ, { cs: [...pre.clients] }, copy));
+      this.preQueued.set(packet.payload, pre);
+    }
+    await this.journal.commit();
+  }
+
+  /** Enqueues through the bounds; returns the queued packet object (undefined when it was dropped). */
+  enqueueOne(clientId: string, p: StoredPacket): StoredPacket | undefined {
+    this.bounded.enqueue(clientId, p as never);
+    const last = this.bounded.queues.get(clientId)?.items.at(-1);
+    return last && last.brokerId === p.brokerId && last.brokerCounter === p.brokerCounter ? last : undefined;
+  }
+
+  private adopt(subs: { clientId: string }[], p: StoredPacket): { clientId: string }[] {
+    const key = p.payload;
+    const pre = key && typeof key === 'object' ? this.preQueued.get(key) : undefined;
+    if (!pre || pre.topic !== p.topic) return subs;
+    this.preQueued.delete(key as object);
+    for (const item of pre.items) {
+      item.brokerId = p.brokerId;
+      item.brokerCounter = p.brokerCounter;
+    }
+    this.journal.append(frame(K.ADOPT, { n: pre.n, b: p.brokerId, k: p.brokerCounter }));
+    return subs.filter((s) => !pre.clients.has(s.clientId));
+  }
+
+  override async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
+    const rest = this.adopt(subs, packet);
+    if (!rest.length) return;
+    if (this.failed && (packet.qos ?? 0) > 0) this.refuse('QoS 1/2 message for persistent sessions');
+    for (const s of rest) this.bounded.enqueue(s.clientId, packet as never);
+    this.journal.append(packetFrame(K.ENQ, { cs: rest.map((s) => s.clientId) }, packet));
+    await this.durable(packet.qos);
+  }
+
+  override async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    await this.outgoingEnqueueCombi([sub], packet);
+  }
+
+  override async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {
+    await super.outgoingUpdate(client, packet as never);
+    this.journal.append(packetFrame(K.UPD, { c: client.id }, { ...packet, payload: undefined }));
+    // A QoS 2 message must go out under the packet id the disk knows, or a restart resends it
+    // under another one and the receiver delivers it twice.
+    if (packet.cmd === 'publish' && packet.qos === 2) await this.journal.commit().catch(() => {});
+  }
+
+  override async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+    const p = await super.outgoingClearMessageId(client, packet);
+    if (p) this.journal.append(frame(K.CLR, { c: client.id, mid: packet.messageId }));
+    return p;
+  }
+
+  override outgoingStream(client: ClientRef) {
+    if (this.bounded.queues.get(client.id)?.items.some((p) => p.qos === 0)) this.journal.append(frame(K.TAKE0, { c: client.id }));
+    return super.outgoingStream(client);
+  }
+
+  // ---- inbound QoS 2 of persistent sessions ----
+
+  async incomingStorePacket(client: ClientRef, packet: StoredPacket & { messageId: number }): Promise<void> {
+    if (client.clean !== false) return super.incomingStorePacket(client, packet);
+    if (this.failed) this.refuse('QoS 2 message');
+    await super.incomingStorePacket(client, packet);
+    applyInStore(this.st, client.id, packet);
+    this.journal.append(packetFrame(K.IN_STORE, { c: client.id }, packet));
+    try {
+      await this.journal.commit();
+    } catch (err) {
+      // aedes takes a stored QoS 2 message for a duplicate and would never publish the retry.
+      this.st.incoming.get(client.id)?.delete(packet.messageId);
+      await super.incomingDelPacket(client, packet).catch(() => {});
+      throw err;
+    }
+  }
+
+  async incomingDelPacket(client: ClientRef, packet: { messageId: number }): Promise<void> {
+    await super.incomingDelPacket(client, packet);
+    if (this.st.incoming.get(client.id)?.delete(packet.messageId)) this.journal.append(frame(K.IN_DEL, { c: client.id, mid: packet.messageId }));
+  }
+
+  async cleanIncoming(client: ClientRef): Promise<void> {
+    await super.cleanIncoming(client);
+    if (this.st.incoming.delete(client.id)) this.journal.append(frame(K.IN_CLEAN, { c: client.id }));
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.retry);
+    await this.journal?.close();
+  }
+
+  async destroy(): Promise<void> {
+    await this.close();
+    await super.destroy();
+  }
+}
+
+/** The hooks' beforeAck for this persistence (none when sessions live in memory). */
+export function durableAck(p: BoundedPersistence): ((packet: StoredPacket & { payload: Buffer }) => Promise<void>) | undefined {
+  return p instanceof DurablePersistence ? (packet) => p.beforeAck(packet) : undefined;
+}
+
+export function applySubAdd(st: StoreState, c: string, subs: ({ topic: string } & SubRecord)[]): void {
+  let m = st.subs.get(c);
+  if (!m) st.subs.set(c, (m = new Map()));
+  for (const { topic, ...rec } of subs) m.set(topic, rec);
+}
+
+export function applySubDel(st: StoreState, c: string, topics: string[]): void {
+  const m = st.subs.get(c);
+  if (!m) return;
+  for (const t of topics) m.delete(t);
+  if (!m.size) st.subs.delete(c);
+}
+
+export function applyInStore(st: StoreState, c: string, p: StoredPacket & { messageId: number }): void {
+  let m = st.incoming.get(c);
+  if (!m) st.incoming.set(c, (m = new Map()));
+  m.set(p.messageId, p);
+}
