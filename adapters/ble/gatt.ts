@@ -227,6 +227,22 @@ export class GattEngine {
     conn.idle.unref();
   }
 
+  /**
+   * An operator's kick: closes the device's GATT connection and answers its queued commands with
+   * an error. False when there is neither a connection nor a queued command.
+   */
+  async drop(deviceId: string, why: string): Promise<boolean> {
+    const d = this.devices.get(deviceId);
+    if (!d) return false;
+    for (const cmd of d.queue.splice(0)) this.host.respond(deviceId, { id: cmd.id, cmd: cmd.cmd, ok: false, error: `the device was disconnected by an operator (${why})` });
+    if (d.conn) {
+      await this.disconnect(deviceId, d, why);
+      this.host.respond(deviceId, { event: 'disconnected', reason: why });
+    }
+    if (!d.running) this.devices.delete(deviceId);
+    return true;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     await Promise.all([...this.devices].map(([id, d]) => this.disconnect(id, d, 'stopping')));

@@ -46,6 +46,7 @@ class BleAdapter implements Adapter {
   private readonly seen = new Set<string>();
   private renewing = false;
   private stopped = false;
+  private messages?: AdapterContext['messages'];
 
   constructor(private readonly cfg: BleConfig, private readonly opts: BleAdapterOptions) {}
 
@@ -53,6 +54,7 @@ class BleAdapter implements Adapter {
     const cfg = this.cfg;
     this.stopped = false;
     this.renewing = false;
+    this.messages = ctx.messages;
     const stats = new BleStats(ctx.metrics);
     const ingest = this.startIngest(ctx, stats);
     await this.startScanner(ctx, stats);
@@ -233,6 +235,18 @@ class BleAdapter implements Adapter {
       this.logs.set(level, log);
     }
     log.event(key, (more) => ({ fields, msg: `${msg}${moreSuffix(more)}` }));
+  }
+
+  /**
+   * An operator's kick: the GATT connection is closed (queued commands answered with an error) and
+   * the device is reported offline with `reason`, its presence and freshness state forgotten. A
+   * device that keeps advertising is online again at its next allowed advertisement.
+   */
+  async disconnect(id: string, reason: string): Promise<boolean> {
+    const address = this.ingest?.forget(id);
+    const gatt = (await this.gatt?.drop(id, reason)) ?? false;
+    if (address !== undefined) this.messages?.deviceDisconnected({ protocol: 'ble', id, address }, reason);
+    return address !== undefined || gatt;
   }
 
   async stop(): Promise<void> {

@@ -114,6 +114,19 @@ export class Ingest {
     return true;
   }
 
+  /**
+   * An operator's kick: the device is no longer online and its freshness state (last counter,
+   * encryption seen) is forgotten, as after a presence timeout. Returns its address, or undefined
+   * if it was not online. Its next allowed advertisement makes it online again.
+   */
+  forget(id: string): string | undefined {
+    if (!this.presence.drop(id)) return undefined;
+    const address = this.addresses.get(id) ?? id;
+    this.addresses.delete(id);
+    this.freshness.forget(id);
+    return address;
+  }
+
   start(): void {
     this.presence.start();
   }

@@ -34,6 +34,11 @@ export class Presence {
     return reported === t;
   }
 
+  /** Forgets a device without reporting it offline (the caller reports why). False if it was not online. */
+  drop(id: string): boolean {
+    return this.lastSeen.delete(id);
+  }
+
   get online(): number {
     return this.lastSeen.size;
   }

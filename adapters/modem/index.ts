@@ -10,6 +10,8 @@ import { NbiotModem } from './nbiot/modem.ts';
  */
 class ModemAdapter implements Adapter {
   private modems: (ModemRuntime | NbiotModem)[] = [];
+  /** Its devices are registered as lora/{node} and nbiot/{address}, not modem/...: DELETE /api/v5/devices/lora/{node} finds this adapter. */
+  readonly protocols = ['lora', 'nbiot'];
 
   constructor(private readonly cfg: ModemAdapterConfig) {}
 
@@ -24,6 +26,14 @@ class ModemAdapter implements Adapter {
       throw err;
     }
     ctx.log.info({ modems: this.cfg.modems.map((m) => `${m.name}=${m.type}@${m.path}`) }, 'modem adapter started');
+  }
+
+  /**
+   * A LoRa node (fieldgate frames) is kicked by forgetting its frame counter. A modem itself and
+   * NB-IoT peers have no session to end: false.
+   */
+  async disconnect(id: string, reason: string): Promise<boolean> {
+    return this.modems.some((m) => m instanceof ModemRuntime && m.disconnect(id, reason));
   }
 
   async stop(): Promise<void> {

@@ -121,6 +121,14 @@ export class ModemRuntime {
     this.leaves.stopped();
   }
 
+  /** An operator's kick of one of this modem's LoRa nodes: its frame counter is forgotten (uplink.ts forgetNode). */
+  disconnect(id: string, reason: string): boolean {
+    if (!this.uplink.forgetNode(id)) return false;
+    this.ctx.log.info({ modem: this.cfg.name, node: id, reason }, `modem ${this.cfg.name}: node ${id} kicked; its frame counter is forgotten, its next frame is accepted whatever its counter`);
+    this.ctx.messages.deviceDisconnected({ protocol: 'lora', id, address: this.cfg.name }, reason);
+    return true;
+  }
+
   /** Serializes bring-up, transmissions, probes and recovery. */
   private exclusive<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.chain.then(fn);

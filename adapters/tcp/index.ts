@@ -72,6 +72,11 @@ class TcpAdapter implements Adapter {
     return this.running ? Object.fromEntries(this.listeners.map((l) => [l.name, l.port])) : {};
   }
 
+  /** Closes the device's socket and forgets its session (sessions.ts discard). */
+  async disconnect(id: string, reason: string): Promise<boolean> {
+    return (await this.sessions?.discard(id, reason)) ?? false;
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     const listeners = this.listeners;

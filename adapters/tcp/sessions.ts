@@ -115,6 +115,26 @@ export class SessionStore {
     e.session.expiryTimer.unref();
   }
 
+  /**
+   * An operator's kick (DELETE /api/v5/devices/tcp/{id}): closes the device's connection with
+   * `reason` and forgets its session, as EMQX's kick discards the session: queued and unacked
+   * downlinks are dropped and a v2 resume gets session-present 0. False when the id is unknown.
+   */
+  discard(clientid: string, reason: string): Promise<boolean> {
+    return this.locked(clientid, async () => {
+      const e = this.entries.get(clientid);
+      if (!e) return false;
+      e.owner?.kick(reason);
+      const left = this.entries.get(clientid);
+      if (left && !left.owner) {
+        if (left.session.expiryTimer) clearTimeout(left.session.expiryTimer);
+        left.session.expiryTimer = undefined;
+        this.forget(left);
+      }
+      return true;
+    });
+  }
+
   /** Over the bound: forgets the sessions idle longest, skipping any a connection is opening. */
   private evict(): void {
     for (const [id, e] of this.idle) {

@@ -54,8 +54,10 @@ export function gatewayControls(p: OperatorParts): GatewayControls {
     restartAdapter: async (name) => isAdapter(name) && p.supervisor.restart(name),
     disconnectClient: (clientid) => p.clients.kick(clientid),
     disconnectDevice: async (protocol, id) => {
-      // A device's protocol is the name of the adapter that serves it (coap, tcp, lwm2m...).
-      const adapter = isAdapter(protocol) ? (p.supervisor.instance(protocol) as Adapter | undefined) : undefined;
+      // A device's protocol is the name of the adapter that serves it (coap, tcp, lwm2m...), or one
+      // of the protocols an adapter declares (the modem adapter's lora and nbiot devices).
+      const running = p.supervisor.health('adapter').map((h) => p.supervisor.instance(h.name) as Adapter | undefined);
+      const adapter = isAdapter(protocol) ? (p.supervisor.instance(protocol) as Adapter | undefined) : running.find((a) => a?.protocols?.includes(protocol));
       if (!adapter) return 'not_found';
       if (!adapter.disconnect) return 'unsupported';
       return (await adapter.disconnect(id, 'kicked')) ? 'ok' : 'not_found';

@@ -106,6 +106,11 @@ export interface Adapter {
    * `reason` (kicked) in its disconnected event. Resolves false when the adapter has no such device.
    */
   disconnect?(id: string, reason: string): Promise<boolean>;
+  /**
+   * Optional: the device protocols this adapter registers its devices under when they are not its
+   * name (the modem adapter: `lora`, `nbiot`), so an operator's disconnect by protocol finds it.
+   */
+  readonly protocols?: readonly string[];
 }
 
 /**

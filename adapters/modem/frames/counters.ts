@@ -43,6 +43,13 @@ export class CounterStore {
     this.dirty = true;
   }
 
+  /** Forgets a node's last counter (an operator's kick): its next frame is accepted whatever its counter. */
+  forget(nodeId: number): boolean {
+    const had = this.last.delete(nodeId);
+    if (had) this.dirty = true;
+    return had;
+  }
+
   lastOf(nodeId: number): number | undefined {
     return this.last.get(nodeId);
   }

@@ -136,6 +136,17 @@ export class UplinkHandler {
     }
   }
 
+  /**
+   * An operator's kick of a configured node (`id`: its 8 hex digits): its frame counter is
+   * forgotten, so a node reflashed with its counter back at 0 is heard again. False for any other id.
+   */
+  forgetNode(id: string): boolean {
+    const nodeId = parseInt(id, 16);
+    if (!this.counters || !/^[0-9a-f]{8}$/.test(id) || !this.nodes.has(nodeId)) return false;
+    if (this.counters.forget(nodeId)) this.scheduleSave();
+    return true;
+  }
+
   /** A receive line the driver could not turn into a frame. */
   malformed(what: string): void {
     this.stats.framesReceived.inc();
