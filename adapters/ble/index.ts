@@ -245,7 +245,7 @@ class BleAdapter implements Adapter {
   async disconnect(id: string, reason: string): Promise<boolean> {
     const address = this.ingest?.forget(id);
     const gatt = (await this.gatt?.drop(id, reason)) ?? false;
-    if (address !== undefined) this.messages?.deviceDisconnected({ protocol: 'ble', id, address }, reason);
+    if (address !== undefined) this.messages?.deviceDisconnected({ protocol: 'ble', transport: 'ble', id, address }, reason);
     return address !== undefined || gatt;
   }
 
