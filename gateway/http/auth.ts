@@ -1,5 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { isLoopback } from '../auth/acl.ts';
+import { RateLimitedLog } from '../core/log-limit.ts';
 import type { Logger } from '../log/logger.ts';
 import { BucketMap, type Rate } from '../limits/rate.ts';
 import type { ApiKeyStore } from './apikeys.ts';
@@ -37,16 +38,10 @@ function deny(reply: FastifyReply, status: number, code: string, message: string
  */
 export function authHook(opts: HttpAuthOptions) {
   const failures = opts.failureRate ? new BucketMap(opts.failureRate, 10_000) : undefined;
-  const lastLog = { at: 0, more: 0 };
+  // A caller can retry at will: one line per 10 s, the next says how many were left out.
+  const refusals = new RateLimitedLog({ intervalMs: 10_000, write: (f, m) => opts.log.warn(f, m) });
   const logFailure = (ip: string, why: string) => {
-    const now = Date.now();
-    if (now - lastLog.at < 10_000) {
-      lastLog.more++;
-      return;
-    }
-    opts.log.warn({ ipaddress: ip }, `HTTP API: ${why}${lastLog.more ? ` (${lastLog.more} more refusals since the last line)` : ''}`);
-    lastLog.at = now;
-    lastLog.more = 0;
+    refusals.event('refused', (more) => ({ fields: { ipaddress: ip }, msg: `HTTP API: ${why}${more ? ` (${more} more refusals since the last line)` : ''}` }));
   };
   return async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (req.routeOptions.config.public) return;

@@ -1,4 +1,5 @@
 import type { AuthResult, Principal } from '../auth/service.ts';
+import { RateLimitedLog, moreSuffix } from '../core/log-limit.ts';
 import type { IngressMessage } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
 import type { BanList } from './banned.ts';
@@ -37,11 +38,13 @@ export class ConnectionGate {
   private readonly scopes = new Map<string, Scope>();
   /** MQTT clientid -> listener name, learnt at admission: ingress messages do not carry it. */
   private readonly listenerOf = new Map<string, string>();
-  private readonly log: { at: number; more: number } = { at: 0, more: 0 };
+  /** A refused client can retry at will: one line per LOG_EVERY_MS, the next says how many were left out. */
+  private readonly log: RateLimitedLog;
   /** Counters for metrics: refused connections by reason, publishes that had to wait. */
   readonly stats = { banned: 0, conn_rate: 0, slowed: 0 };
 
-  constructor(private readonly cfg: LimitsConfig, private readonly bans: BanList, private readonly logger: Logger) {
+  constructor(private readonly cfg: LimitsConfig, private readonly bans: BanList, logger: Logger) {
+    this.log = new RateLimitedLog({ intervalMs: LOG_EVERY_MS, write: (f, m) => logger.warn(f, m) });
     for (const [name, set] of Object.entries(cfg.listeners)) this.scopes.set(`mqtt:${name}`, scopeOf(set));
     for (const [name, set] of Object.entries(cfg.adapters)) this.scopes.set(`adapter:${name}`, scopeOf(set));
   }
@@ -50,16 +53,8 @@ export class ConnectionGate {
     return p.protocol === 'mqtt' ? `mqtt:${p.listener ?? 'tcp'}` : `adapter:${p.protocol}`;
   }
 
-  private note(fields: object, line: string): void {
-    const now = Date.now();
-    if (now - this.log.at < LOG_EVERY_MS) {
-      this.log.more++;
-      return;
-    }
-    const more = this.log.more ? ` (${this.log.more} more since the last line)` : '';
-    this.logger.warn(fields, `${line}${more}`);
-    this.log.at = now;
-    this.log.more = 0;
+  private note(fields: Record<string, unknown>, line: string): void {
+    this.log.event('refused', (more) => ({ fields, msg: `${line}${moreSuffix(more)}` }));
   }
 
   async admit(p: Principal & { listener?: string }): Promise<AuthResult | undefined> {

@@ -1,4 +1,5 @@
 import { SerialPort } from 'serialport';
+import { backoffDelay } from '../../../gateway/core/backoff.ts';
 
 export interface LinkLog {
   info(obj: object, msg: string): void;
@@ -120,8 +121,7 @@ export class SerialLink {
     } else {
       this.o.log.debug({ modem: this.o.name, attempt: this.attempt, reason }, 'modem: reopen attempt failed');
     }
-    const base = Math.min(this.o.backoffMaxMs, this.o.backoffMinMs * 2 ** this.attempt++);
-    const delay = Math.round(base * (0.75 + Math.random() * 0.5));
+    const delay = backoffDelay(this.attempt++, { initial: this.o.backoffMinMs, max: this.o.backoffMaxMs, jitter: 0.25, spread: 'around' });
     clearTimeout(this.timer);
     this.timer = setTimeout(() => this.open(), delay);
   }
