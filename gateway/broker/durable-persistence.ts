@@ -41,6 +41,9 @@ export interface DurableOptions extends SessionQueueOptions {
   dir: string;
   log: Pick<Logger, 'info' | 'warn' | 'error'>;
   lazyMs?: number;
+  /** Tests: a smaller compaction threshold and a quicker retry after a failed write. */
+  compactMin?: number;
+  retryMs?: number;
 }
 
 export class DurablePersistence extends BoundedPersistence {
@@ -89,7 +92,7 @@ export class DurablePersistence extends BoundedPersistence {
       { dir: this.dopts.dir, err: err.message, code: (err as NodeJS.ErrnoException).code },
       `broker persistence: cannot write ${this.dopts.dir} (${(err as NodeJS.ErrnoException).code ?? err.message}: disk full or read-only?); QoS 1/2 messages for persistent sessions and retained QoS 1/2 messages are refused (no PUBACK, the publisher retries) until it can write again; nothing acknowledged is lost`,
     );
-    this.retry = setInterval(() => void this.recover(), RETRY_MS);
+    this.retry = setInterval(() => void this.recover(), this.dopts.retryMs ?? RETRY_MS);
     this.retry.unref();
   }
 
@@ -112,7 +115,7 @@ export class DurablePersistence extends BoundedPersistence {
   }
 
   private maybeCompact(): void {
-    if (this.compacting || this.failed || this.journal.size < Math.max(COMPACT_MIN, 2 * this.snapshotBytes)) return;
+    if (this.compacting || this.failed || this.journal.size < Math.max(this.dopts.compactMin ?? COMPACT_MIN, 2 * this.snapshotBytes)) return;
     this.compacting = true;
     const { gen, waiters } = this.journal.rotate();
     const frames = this.capture(gen);
