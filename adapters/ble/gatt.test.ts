@@ -103,4 +103,29 @@ describe('BLE GATT commands', () => {
       await rig.stop();
     }
   });
+
+  test('commands for one device run one at a time, in order, over one connection; beyond gatt.max_queued they are refused at once', async () => {
+    const rig = await bleRig({ gatt: { max_queued: 2, connect_timeout: '60s' } });
+    try {
+      // Out of range at first: the first command's connect waits until the test lets it through,
+      // so what waits and what is refused does not depend on timing.
+      const dev = { ...gattDevice(), unreachable: true };
+      rig.sim.add(dev);
+      await scanning(rig.sim);
+      rig.sim.advertise(dev);
+      const id = 'c0ffee000001';
+      await until(() => rig.gw.gw.metrics.snapshot()['adapters/ble/adverts/received'] === 1, 'the advertisement');
+      for (let n = 1; n <= 5; n++) await rig.client.publishAsync(`ble/${id}/dn`, JSON.stringify({ id: `q${n}`, cmd: 'read', service: '180f', characteristic: '2a19' }), { qos: 1 });
+      const answers = () => rig.got.filter((m) => m.topic === `ble/${id}/resp`).map((m) => m.body);
+      await until(() => answers().length === 2, 'the two refusals');
+      assert.deepEqual(answers().map((b) => [b.id, b.ok]), [['q4', false], ['q5', false]], 'q1 connects, q2 and q3 wait');
+      assert.equal(answers()[0]!.error, 'busy: 2 commands already wait for this device (adapters.ble.gatt.max_queued)');
+      rig.sim.reachable(dev.address);
+      await until(() => answers().length === 5, 'the three reads');
+      assert.deepEqual(answers().slice(2).map((b) => [b.id, b.ok, b.data]), [['q1', true, '61'], ['q2', true, '61'], ['q3', true, '61']]);
+      assert.equal(rig.sim.calls.filter((c) => c.method === 'connect' && c.args[0] === id).length, 1, 'one connection for all three');
+    } finally {
+      await rig.stop();
+    }
+  });
 });

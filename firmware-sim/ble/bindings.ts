@@ -39,7 +39,7 @@ export interface SimDevice {
   rssi: number;
   advertisement: SimAdvertisement;
   services?: SimService[];
-  /** Connect attempts never complete (to test timeouts). */
+  /** Connect attempts do not complete (to test timeouts) until `reachable()` lets the pending one through. */
   unreachable?: boolean;
 }
 
@@ -64,6 +64,8 @@ export class SimBindings extends EventEmitter {
   scanning = false;
   private readonly connected = new Set<string>();
   private readonly notifying = new Set<string>();
+  /** Connects to unreachable devices, waiting for reachable() or cancelConnect(). */
+  private readonly pendingConnects = new Set<string>();
 
   private record(method: string, ...args: unknown[]): void {
     this.calls.push({ method, args });
@@ -127,6 +129,18 @@ export class SimBindings extends EventEmitter {
     this.emit('disconnect', id, reason);
   }
 
+  /** An unreachable device comes in range: its pending connect (if any) completes now. */
+  reachable(address: string): void {
+    const id = idOf(address);
+    const d = this.devices.get(id);
+    if (d) d.unreachable = false;
+    if (!this.pendingConnects.delete(id)) return;
+    this.later(() => {
+      this.connected.add(id);
+      this.emit('connect', id, null);
+    });
+  }
+
   isConnected(address: string): boolean {
     return this.connected.has(idOf(address));
   }
@@ -145,6 +159,7 @@ export class SimBindings extends EventEmitter {
     this.scanning = false;
     this.connected.clear();
     this.notifying.clear();
+    this.pendingConnects.clear();
     this.removeAllListeners();
   }
 
@@ -177,7 +192,7 @@ export class SimBindings extends EventEmitter {
   connect(id: string, params?: unknown): void {
     this.record('connect', id, params);
     const d = this.devices.get(id);
-    if (d?.unreachable) return;
+    if (d?.unreachable) return void this.pendingConnects.add(id);
     this.later(() => {
       if (!d) return this.emit('connect', id, new Error('Connection Failed to be Established (0x3e)'));
       this.connected.add(id);
@@ -187,6 +202,7 @@ export class SimBindings extends EventEmitter {
 
   cancelConnect(id: string): void {
     this.record('cancelConnect', id);
+    this.pendingConnects.delete(id);
   }
 
   disconnect(id: string): void {
