@@ -131,8 +131,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // Read permission is checked per message, live and from the offline queue, so a
       // subscription that overlaps a deny rule is granted and the denied topics never delivered.
       // Retained $ topics go only to filters that match them under [MQTT-4.7.2-1] (dollar-guard.ts).
-      authorizeForward: (client, packet) =>
-        this.deps.auth.mayRead(this.clients.principal(client), packet.topic) && mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id)) ? packet : null,
+      authorizeForward: (client, packet) => {
+        if (!this.deps.auth.mayRead(this.clients.principal(client), packet.topic) || !mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id))) return null;
+        const st = this.clients.get(client);
+        if (st) st.forwarded++;
+        return packet;
+      },
     });
   }
 
@@ -179,7 +183,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it
     // reads, so the size check runs before the parser buffers a whole oversize frame.
     const tracker = new FrameTracker(this.deps.cfg.max_packet_size, (id) => client.id && this.shared.acked(client.id, id));
+    const st = this.clients.get(client)!;
+    st.inbound = tracker;
     stream.on('data', (chunk: Buffer) => {
+      st.reads++;
       const size = tracker.feed(chunk);
       if (size === 0) return;
       this.clients.setReason(client, 'frame_too_large');
@@ -226,6 +233,20 @@ export class Broker extends EventEmitter<BrokerEvents> {
     };
     await new Promise<void>((resolve) => this.aedes.subscribe(filter, deliver, resolve));
     return () => new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver, resolve));
+  }
+
+  /** A connection's counters in EMQX's names (the management API's client object). */
+  connectionStats(client: Client): { recv_cnt: number; recv_pkt: number; send_msg: number } | undefined {
+    const st = this.clients.get(client);
+    return st && { recv_cnt: st.reads, recv_pkt: st.inbound?.frames ?? 0, send_msg: st.forwarded };
+  }
+
+  /**
+   * A persistent session's outgoing queue (aedes keeps none for a clean session): messages waiting
+   * to be sent, and QoS 1/2 messages sent and not yet acknowledged.
+   */
+  sessionQueue(clientid: string): { queued: number; inflight: number } {
+    return this.persistence.queueOf(clientid);
   }
 
   /** Disconnects a client as an operator's kick (EMQX reason `kicked`). */

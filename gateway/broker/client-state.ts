@@ -30,6 +30,10 @@ export interface ClientState {
   /** EMQX's disconnect reason, once known. */
   reason?: string;
   session?: ClientSession;
+  /** EMQX's connection counters the broker can keep from public APIs: socket reads (recv_cnt), its inbound frames (recv_pkt), PUBLISH forwarded to it (send_msg). */
+  reads: number;
+  inbound?: { readonly frames: number };
+  forwarded: number;
 }
 
 /** What the broker knows about its network clients, shared by its hooks and event handlers. */
@@ -43,7 +47,7 @@ export class ClientTable {
   stopping = false;
 
   add(client: Client, info: ConnInfo): void {
-    this.states.set(client, { info, keepalive: 0, clean: true });
+    this.states.set(client, { info, keepalive: 0, clean: true, reads: 0, forwarded: 0 });
   }
 
   get(client: Client): ClientState | undefined {

@@ -8,6 +8,8 @@ export class FrameTracker {
   private remaining = 0; // body bytes left in the current frame
   /** The packet id bytes of a PUBACK/PUBREC being read (onAck); undefined in any other frame. */
   private ackId?: number[];
+  /** Frames whose fixed header has been read: MQTT packets received (EMQX's recv_pkt). */
+  frames = 0;
 
   /** `onAck`: the packet id of each PUBACK and PUBREC (shared subscriptions track their in-flight messages). */
   constructor(private readonly maxBytes: number, private readonly onAck?: (id: number) => void) {}
@@ -36,6 +38,7 @@ export class FrameTracker {
       const type = this.headerBytes[0]! >> 4;
       this.ackId = this.onAck && len === 2 && (type === 4 || type === 5) ? [] : undefined;
       this.headerBytes = [];
+      this.frames++;
       if (total > this.maxBytes) return total;
       this.remaining = len;
     }

@@ -143,6 +143,14 @@ export class SessionQueues {
     return items;
   }
 
+  /** One client's queue: waiting, and sent awaiting PUBACK/PUBREC/PUBCOMP (a message id assigned). */
+  queueOf(clientId: string): { queued: number; inflight: number } {
+    let inflight = 0;
+    const items = this.queues.get(clientId)?.items ?? [];
+    for (const p of items) if (p.messageId !== undefined) inflight++;
+    return { queued: items.length - inflight, inflight };
+  }
+
   count(): number {
     let n = 0;
     for (const q of this.queues.values()) n += q.items.length;
@@ -188,6 +196,10 @@ export class BoundedPersistence extends MemoryPersistence {
   async cleanSubscriptions(client: { id: string }): Promise<void> {
     this.bounded.remove(client.id);
     await super.cleanSubscriptions(client);
+  }
+
+  queueOf(clientId: string): { queued: number; inflight: number } {
+    return this.bounded.queueOf(clientId);
   }
 
   queuedTotal(): number {

@@ -6,7 +6,7 @@ import { json, nonLoopbackAddress, startApiGateway, type ApiGateway } from './te
 
 // The management API over real HTTP against a running gateway, with real MQTT clients.
 
-const CLIENT_FIELDS = ['clientid', 'username', 'node', 'ip_address', 'port', 'listener', 'mountpoint', 'proto_name', 'proto_ver', 'clean_start', 'keepalive', 'expiry_interval', 'connected', 'connected_at', 'created_at', 'is_bridge', 'is_expired', 'durable', 'subscriptions_cnt', 'subscriptions_max', 'recv_msg', 'recv_oct', 'send_oct'];
+const CLIENT_FIELDS = ['clientid', 'username', 'node', 'ip_address', 'port', 'listener', 'mountpoint', 'proto_name', 'proto_ver', 'clean_start', 'keepalive', 'expiry_interval', 'connected', 'connected_at', 'created_at', 'is_bridge', 'is_expired', 'durable', 'subscriptions_cnt', 'subscriptions_max', 'recv_msg', 'recv_cnt', 'recv_pkt', 'send_msg', 'mqueue_len', 'recv_oct', 'send_oct'];
 const SUB_FIELDS = ['node', 'clientid', 'topic', 'qos', 'nl', 'rap', 'rh', 'durable'];
 const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d$/;
 

@@ -119,6 +119,18 @@ export class ClientTracker extends EventEmitter<TrackerEvents> {
     return true;
   }
 
+  /**
+   * EMQX's counters that the broker can keep honestly: while connected, socket reads (recv_cnt),
+   * MQTT packets received (recv_pkt) and PUBLISH packets sent (send_msg); for a persistent session
+   * its queue (mqueue_len) and the QoS 1/2 messages sent and unacknowledged (inflight_cnt). aedes
+   * keeps no queue for a clean session: mqueue_len is 0 and inflight_cnt unknown (left out).
+   */
+  counters(t: TrackedClient): { recv_cnt?: number; recv_pkt?: number; send_msg?: number; mqueue_len: number; inflight_cnt?: number } {
+    const conn = t.connected && t.client ? this.broker.connectionStats(t.client) : undefined;
+    const queue = t.session.clean_start ? undefined : this.broker.sessionQueue(t.session.clientid);
+    return { ...conn, mqueue_len: queue?.queued ?? 0, ...(queue ? { inflight_cnt: queue.inflight } : {}) };
+  }
+
   /** Bytes read and written on the client's socket, when its transport is a socket. */
   static octets(t: TrackedClient): { recv_oct?: number; send_oct?: number; port?: number } {
     const conn = t.client?.conn as Partial<Socket> | undefined;

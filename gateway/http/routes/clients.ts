@@ -50,6 +50,7 @@ export function clientObject(view: OpsView, t: TrackedClient) {
     subscriptions_cnt: t.subs.size,
     subscriptions_max: 'infinity',
     recv_msg: t.recv_msg,
+    ...view.clients.counters(t),
     ...(o.recv_oct !== undefined ? { recv_oct: o.recv_oct, send_oct: o.send_oct } : {}),
   };
 }

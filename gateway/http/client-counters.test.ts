@@ -1,0 +1,87 @@
+// EMQX's per-client counters in GET /api/v5/clients/{clientid}, over real HTTP and MQTT:
+// recv_pkt, recv_cnt, recv_msg, send_msg while connected; mqueue_len and inflight_cnt of a
+// persistent session (a subscriber that never acknowledges, one that is offline).
+import assert from 'node:assert/strict';
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { after, before, describe, test } from 'node:test';
+import type { MqttClient } from 'mqtt';
+import { connect, endClient, until } from '../test/helpers.ts';
+import { json, startApiGateway, type ApiGateway } from './test/support.ts';
+
+/**
+ * An MQTT 3.1.1 subscriber written by hand that never acknowledges (MQTT.js always does over
+ * 3.1.1): CONNECT with clean session 0 and keepalive 0, then SUBSCRIBE `filter` at QoS 1.
+ */
+function silentSubscriber(port: number, clientid: string, filter: string): Promise<Socket> {
+  const str = (t: string) => Buffer.concat([Buffer.from([0, t.length]), Buffer.from(t)]);
+  const connectBody = Buffer.concat([str('MQTT'), Buffer.from([4, 0x00, 0, 0]), str(clientid)]);
+  const subscribeBody = Buffer.concat([Buffer.from([0, 1]), str(filter), Buffer.from([1])]);
+  const bytes = Buffer.concat([Buffer.from([0x10, connectBody.length]), connectBody, Buffer.from([0x82, subscribeBody.length]), subscribeBody]);
+  return new Promise((resolve, reject) => {
+    const s = tcpConnect({ host: '127.0.0.1', port }, () => {
+      s.write(bytes);
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+describe('HTTP API: client counters', () => {
+  let g: ApiGateway;
+  const clients: MqttClient[] = [];
+  before(async () => {
+    g = await startApiGateway();
+  });
+  after(async () => {
+    await Promise.all(clients.map((c) => c.endAsync(true)));
+    await g.stop();
+  });
+  const client = async (id: string) => json(await fetch(`${g.api}/api/v5/clients/${id}`));
+
+  test('packets and messages received and sent; a clean session has no queue', async () => {
+    const sub = await connect(g.url, { clientId: 'cnt-sub', keepalive: 0 });
+    const pub = await connect(g.url, { clientId: 'cnt-pub', keepalive: 0 });
+    clients.push(sub, pub);
+    await sub.subscribeAsync('cnt/#', { qos: 1 });
+    let got = 0;
+    sub.on('message', () => got++);
+    for (let i = 0; i < 3; i++) await pub.publishAsync('cnt/x', `m${i}`, { qos: 1 });
+    await until(() => got === 3, 'three messages delivered');
+    const p = await client('cnt-pub');
+    // CONNECT and three PUBLISH; the PUBACKs went the other way.
+    assert.equal(p.recv_pkt, 4);
+    assert.equal(p.recv_msg, 3);
+    assert.ok(p.recv_cnt >= 1 && p.recv_cnt <= 4, `socket reads ${p.recv_cnt}`);
+    assert.equal(p.send_msg, 0);
+    assert.equal(p.mqueue_len, 0);
+    assert.equal('inflight_cnt' in p, false, 'unknown for a clean session: left out, not invented');
+    await until(async () => (await client('cnt-sub')).recv_pkt === 5, 'the subscriber\'s PUBACKs counted');
+    const s = await client('cnt-sub');
+    // CONNECT, SUBSCRIBE and a PUBACK for each message.
+    assert.equal(s.recv_pkt, 5);
+    assert.equal(s.send_msg, 3);
+    assert.equal(s.recv_msg, 0);
+  });
+
+  test('a persistent session: unacknowledged messages are in flight, an offline one queues', async () => {
+    // A subscriber that never sends PUBACK: its messages stay in flight.
+    const slow = await silentSubscriber(Number(new URL(g.url).port), 'cnt-slow', 'slow/#');
+    await until(async () => (await client('cnt-slow')).subscriptions_cnt === 1, 'cnt-slow subscribed');
+    const away = await connect(g.url, { clientId: 'cnt-away', clean: false, keepalive: 0 });
+    await away.subscribeAsync('slow/#', { qos: 1 });
+    await endClient(away);
+    await until(async () => (await client('cnt-away')).connected === false, 'cnt-away offline');
+    const pub = await connect(g.url, { clientId: 'cnt-pub2' });
+    clients.push(pub);
+    for (let i = 0; i < 2; i++) await pub.publishAsync('slow/x', `m${i}`, { qos: 1 });
+    await until(async () => (await client('cnt-slow')).inflight_cnt === 2, 'two messages in flight');
+    const s = await client('cnt-slow');
+    assert.equal(s.mqueue_len, 0);
+    assert.equal(s.send_msg, 2);
+    const a = await client('cnt-away');
+    assert.equal(a.mqueue_len, 2);
+    assert.equal(a.inflight_cnt, 0);
+    assert.equal('recv_pkt' in a, false, 'connection counters only while connected');
+    slow.destroy();
+  });
+});
