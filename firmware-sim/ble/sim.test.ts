@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import { bleRig, scanning } from '../../adapters/ble/test-kit.ts';
 import { Fleet } from './fleet.ts';
@@ -32,4 +34,18 @@ test('the fleet is heard, decoded and published; the GATT device echoes writes',
     fleet.stop();
     await rig.stop();
   }
+});
+
+// In a child process: the CLI writes to stdout, which the test runner reports on.
+const sim = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../cli.ts', import.meta.url)), 'ble', ...args], { encoding: 'utf8', timeout: 120_000 });
+
+test('npm run sim -- ble: bad options exit 2, --help exits 0, a short run starts a gateway and stops it cleanly', () => {
+  assert.equal(sim('--sensors', 'many').status, 2);
+  const help = sim('--help');
+  assert.equal(help.status, 0);
+  assert.match(help.stdout, /usage: npm run sim -- ble/);
+  const run = sim('--port', '0', '--sensors', '1', '--duration', '0.2', '--log', 'error');
+  assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /ble sim: \d+ devices at 2\/s each; MQTT on 127\.0\.0\.1:\d+/);
+  assert.match(run.stdout, /ble sim: \d+ advertisements sent/);
 });
