@@ -108,6 +108,14 @@ for (const v of VARIANTS) {
       await until(() => sim.emulator.sent.some((d) => d.payload.length === max), 'the largest datagram sent');
     });
 
+    test('a datagram of the largest size the module takes is received whole (a BC95 prints it as one line of 1000+ characters)', async () => {
+      const max = v.type === 'bg96' ? 1460 : 512;
+      const big = Buffer.from(Array.from({ length: max }, (_, i) => (i * 13) & 0xff));
+      sim.emulator.deliver({ address: '10.64.2.12', port: 40010, payload: big });
+      await until(() => up().some((m) => m.body.payload === big.toString('hex')), 'the largest datagram');
+      assert.equal(g.metric('nb0/datagrams/malformed'), 0);
+    });
+
     test('the network closes the socket: it is opened again and datagrams flow', async () => {
       const reopens = g.metric('nb0/socket/reopens');
       sim.emulator.closeSocket();

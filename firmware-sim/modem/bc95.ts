@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { NbiotEmulator, type Datagram, type NbiotEmulatorOptions } from './nbiot-emulator.ts';
 
 // Quectel BC95 / BC28 ("N" command set, HiSilicon Boudica), per the BC95 AT commands manual as
@@ -10,6 +11,12 @@ export interface Bc95Options extends NbiotEmulatorOptions {
   maxDatagram?: number;
   /** Older firmware answers ERROR to AT+NSONMI=2 (only the +NSONMI:<socket>,<length> form). */
   nsonmi2?: boolean;
+  /**
+   * Bytes one AT+NSORF returns at most, whatever is asked (modems.md §3.2: 512 per read on the
+   * Huawei platform). A longer datagram comes in pieces, each with the bytes still to read of it
+   * in <remaining_length>. Default: maxDatagram.
+   */
+  readMax?: number;
 }
 
 interface Socket {
@@ -24,11 +31,13 @@ export class Bc95Emulator extends NbiotEmulator {
   private nsonmi = 1;
   readonly maxDatagram: number;
   private readonly nsonmi2: boolean;
+  private readonly readMax: number;
 
   constructor(opts: Bc95Options = {}) {
     super(opts);
     this.maxDatagram = opts.maxDatagram ?? 512;
     this.nsonmi2 = opts.nsonmi2 ?? true;
+    this.readMax = opts.readMax ?? this.maxDatagram;
   }
 
   get openPorts(): number[] {
@@ -99,7 +108,8 @@ export class Bc95Emulator extends NbiotEmulator {
       this.open(Number(m[1]));
       return true;
     }
-    m = /^AT\+NSOST=(\d),([0-9.]+),(\d{1,5}),(\d+),([0-9A-Fa-f]*)$/.exec(line);
+    // <remote_addr>: IPv4, or IPv6 on a module that has an IPv6 address.
+    m = /^AT\+NSOST=(\d),([0-9A-Fa-f.:]+),(\d{1,5}),(\d+),([0-9A-Fa-f]*)$/.exec(line);
     if (m) {
       this.sendTo(Number(m[1]), m[2] ?? '', Number(m[3]), Number(m[4]), m[5] ?? '');
       return true;
@@ -130,6 +140,7 @@ export class Bc95Emulator extends NbiotEmulator {
 
   private sendTo(id: number, ip: string, port: number, len: number, hex: string): void {
     if (!this.sockets.has(id)) return this.error(4);
+    if (isIP(ip) === 0 || (isIP(ip) === 6 && !this.ip6)) return this.error(50);
     if (hex.length !== len * 2 || len > this.maxDatagram) return this.error(50);
     // Not attached: nothing can leave (the manual's 513 is "not registered" for the CDP path too).
     if (!this.registered) return this.error(513);
@@ -143,7 +154,7 @@ export class Bc95Emulator extends NbiotEmulator {
     if (!s) return this.error(4);
     const d = s.queue[0];
     if (!d) return this.final('OK');
-    const part = d.payload.subarray(0, max);
+    const part = d.payload.subarray(0, Math.min(max, this.readMax));
     const rest = d.payload.subarray(part.length);
     if (rest.length === 0) s.queue.shift();
     else s.queue[0] = { ...d, payload: rest };

@@ -13,8 +13,10 @@ export interface NbiotEmulatorOptions extends SerialEmulatorOptions {
   echo?: boolean;
   /** In coverage at power-on: the module registers as soon as it is switched on. Default true. */
   coverage?: boolean;
-  /** The address the network gives the module. */
+  /** The address the network gives the module ('' for none: IPv6 only). */
   ip?: string;
+  /** Its IPv6 address, as AT+CGPADDR prints it (after the IPv4 one, dual stack). Default none. */
+  ip6?: string;
   csq?: number;
 }
 
@@ -31,6 +33,7 @@ export abstract class NbiotEmulator extends SerialEmulator {
   protected cfun = 1;
   coverage: boolean;
   ip: string;
+  ip6: string | undefined;
   csq: number;
   /** Datagrams the module put on the network, in order. */
   readonly sent: Datagram[] = [];
@@ -40,7 +43,7 @@ export abstract class NbiotEmulator extends SerialEmulator {
   /** URCs held back by the urcBeforeFinal fault until the next final result. */
   private readonly heldUrcs: string[] = [];
   /** The next commands matching `match` answer +CME ERROR: code (or ERROR without AT+CMEE=1). */
-  private cmeFault: { code: number; count: number; match: RegExp } | undefined;
+  private cmeFault: { code: number; count: number; match: RegExp; skip: number } | undefined;
 
   constructor(opts: NbiotEmulatorOptions = {}) {
     super(opts);
@@ -48,6 +51,7 @@ export abstract class NbiotEmulator extends SerialEmulator {
     this.echo = this.echoAtPowerOn;
     this.coverage = opts.coverage ?? true;
     this.ip = opts.ip ?? '10.64.0.1';
+    this.ip6 = opts.ip6;
     this.csq = opts.csq ?? 23;
   }
 
@@ -81,9 +85,9 @@ export abstract class NbiotEmulator extends SerialEmulator {
     return () => this.sendListeners.delete(fn);
   }
 
-  /** The next `count` commands matching `match` (default: any) answer +CME ERROR: `code`. */
-  cmeError(code: number, count = 1, match = /./): void {
-    this.cmeFault = { code, count, match };
+  /** The next `count` commands matching `match` (default: any) answer +CME ERROR: `code`, after `skip` matching ones answered normally. */
+  cmeError(code: number, count = 1, match = /./, skip = 0): void {
+    this.cmeFault = { code, count, match, skip };
   }
 
   /** An unsolicited line; with the urcBeforeFinal fault it waits for the next command's final result. */
@@ -125,7 +129,7 @@ export abstract class NbiotEmulator extends SerialEmulator {
     if (this.echo) this.say(line);
     const up = line.toUpperCase();
     const f = this.cmeFault;
-    if (f && f.match.test(line)) {
+    if (f && f.match.test(line) && f.skip-- <= 0) {
       if (--f.count <= 0) this.cmeFault = undefined;
       return this.error(f.code);
     }
@@ -177,7 +181,7 @@ export abstract class NbiotEmulator extends SerialEmulator {
       case 'AT+CGPADDR':
       case 'AT+CGPADDR=0':
       case 'AT+CGPADDR=1':
-        return { name: '+CGPADDR', value: this.registered ? `${cid},${this.ip}` : String(cid) };
+        return { name: '+CGPADDR', value: this.registered ? [cid, this.ip, this.ip6].filter((a) => a !== undefined && a !== '').join(',') : String(cid) };
       case 'AT+CSQ':
         return { name: '+CSQ', value: `${this.registered ? this.csq : 99},99` };
       case 'AT+COPS?':

@@ -88,9 +88,10 @@ export class AtEngine {
 
   constructor(
     readonly dialect: Dialect,
-    private readonly opts: { defaultTimeoutMs?: number; maxQueue?: number; hooks?: EngineHooks } = {},
+    /** `maxLine`: longer lines are dropped and reported as overflow (default the framer's 1024). */
+    private readonly opts: { defaultTimeoutMs?: number; maxQueue?: number; maxLine?: number; hooks?: EngineHooks } = {},
   ) {
-    this.framer = new LineFramer((e) => this.onEvent(e));
+    this.framer = new LineFramer((e) => this.onEvent(e), opts.maxLine !== undefined ? { maxLine: opts.maxLine } : {});
   }
 
   get attached(): boolean {

@@ -1,7 +1,7 @@
 import type { AtEngine } from '../at/engine.ts';
 import { isAtError } from '../at/errors.ts';
 import { maxDatagram, type ModemConfig } from '../config.ts';
-import { Cellular, type Datagram, type Health, type NbiotDriver, type NbiotEvents, type NetworkState } from './driver.ts';
+import { canonicalIp, Cellular, type Datagram, type Health, type NbiotDriver, type NbiotEvents, type NetworkState } from './driver.ts';
 
 // Quectel BC95 / BC28 / BC35 ("N" command set, modems.md §3.2). The URC carries the datagram with
 // AT+NSONMI=2 (newer firmware); older firmware only says how many bytes wait, read with AT+NSORF.
@@ -22,6 +22,13 @@ export class Bc95Driver implements NbiotDriver {
   private resetting = false;
   private draining = false;
   private drainAgain = false;
+  /**
+   * The pieces read so far of a datagram longer than one AT+NSORF returns (remaining_length > 0).
+   * Kept across drains: a read that fails halfway leaves the rest first in the module's queue, and
+   * the next drain must finish this datagram, not publish its tail as one of its own.
+   */
+  private parts: Buffer[] = [];
+  private skipRest = false;
 
   constructor(
     private readonly engine: AtEngine,
@@ -34,21 +41,28 @@ export class Bc95Driver implements NbiotDriver {
       const len = Number(m[4]);
       const hex = m[5] ?? '';
       if (hex.length !== len * 2) return events.malformed(`+NSONMI with ${hex.length / 2} bytes of data for a length of ${len}`);
-      events.datagram({ address: m[2] ?? '', port: Number(m[3]), payload: Buffer.from(hex, 'hex') });
+      events.datagram({ address: canonicalIp(m[2] ?? ''), port: Number(m[3]), payload: Buffer.from(hex, 'hex') });
     });
     engine.onUrc(NSONMI, (m) => {
       if (Number(m[1]) === this.socket) this.drain();
     });
     engine.onUrc(NSOCLI, (m) => {
       if (Number(m[1]) !== this.socket) return;
-      this.socket = undefined;
+      this.forgetSocket();
       events.socketClosed(`+NSOCLI: ${m[1]}`);
     });
     engine.onUrc(REBOOT, (m) => {
-      this.socket = undefined;
+      this.forgetSocket();
       if (!this.resetting) events.rebooted(m[0]);
     });
     engine.onUrc(BOOT_NOISE, () => {});
+  }
+
+  /** The socket is gone (closed, reset, rebooted): so is whatever of a datagram was read. */
+  private forgetSocket(): void {
+    this.socket = undefined;
+    this.parts = [];
+    this.skipRest = false;
   }
 
   get socketOpen(): boolean {
@@ -77,7 +91,7 @@ export class Bc95Driver implements NbiotDriver {
   async openSocket(port: number): Promise<void> {
     if (this.socket !== undefined) {
       await this.engine.send(`AT+NSOCL=${this.socket}`).catch(() => undefined);
-      this.socket = undefined;
+      this.forgetSocket();
     }
     // Data in the URC saves a command per datagram; older firmware refuses it and is read with AT+NSORF.
     await this.engine.send('AT+NSONMI=2').catch((err: unknown) => {
@@ -123,7 +137,6 @@ export class Bc95Driver implements NbiotDriver {
   }
 
   private async readAll(): Promise<void> {
-    let parts: Buffer[] = [];
     for (let i = 0; i < 256 && this.socket !== undefined; i++) {
       let r;
       try {
@@ -135,16 +148,23 @@ export class Bc95Driver implements NbiotDriver {
       if (!line) return;
       const m = NSORF.exec(line) as RegExpExecArray;
       const hex = m[5] ?? '';
+      const rest = Number(m[6]);
       if (hex.length !== Number(m[4]) * 2) {
         this.events.malformed(`AT+NSORF returned ${hex.length / 2} bytes of data for a length of ${m[4]}`);
-        parts = [];
+        this.parts = [];
+        this.skipRest = rest > 0;
         continue;
       }
-      parts.push(Buffer.from(hex, 'hex'));
+      // The rest of a garbled datagram is not a datagram of its own.
+      if (this.skipRest) {
+        this.skipRest = rest > 0;
+        continue;
+      }
+      this.parts.push(Buffer.from(hex, 'hex'));
       // A datagram longer than the read: the rest comes with the next AT+NSORF.
-      if (Number(m[6]) > 0) continue;
-      this.events.datagram({ address: m[2] ?? '', port: Number(m[3]), payload: Buffer.concat(parts) });
-      parts = [];
+      if (rest > 0) continue;
+      this.events.datagram({ address: canonicalIp(m[2] ?? ''), port: Number(m[3]), payload: Buffer.concat(this.parts) });
+      this.parts = [];
     }
   }
 
@@ -154,7 +174,7 @@ export class Bc95Driver implements NbiotDriver {
 
   async softReset(): Promise<void> {
     this.resetting = true;
-    this.socket = undefined;
+    this.forgetSocket();
     try {
       // AT+NRB answers REBOOTING, the boot lines, Neul and finally OK.
       await this.engine.send('AT+NRB', { timeoutMs: this.cfg.timeouts.reboot as number, priority: true });

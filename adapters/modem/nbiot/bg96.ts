@@ -1,7 +1,7 @@
 import type { AtEngine } from '../at/engine.ts';
 import { isAtError } from '../at/errors.ts';
 import { maxDatagram, type ModemConfig } from '../config.ts';
-import { Cellular, type Datagram, type Health, type NbiotDriver, type NbiotEvents, type NetworkState } from './driver.ts';
+import { canonicalIp, Cellular, type Datagram, type Health, type NbiotDriver, type NbiotEvents, type NetworkState } from './driver.ts';
 
 // Quectel BG96 / BG95 / BC66 ("QI" command set, modems.md §3.3): a "UDP SERVICE" socket in buffer
 // access mode. "+QIURC: "recv",<id>" comes once until the buffer is drained, so every notice is
@@ -129,7 +129,7 @@ export class Bg96Driver implements NbiotDriver {
         this.events.malformed(`AT+QIRD answered ${r.lines.join(' | ') || 'nothing'}`);
         return;
       }
-      this.events.datagram({ address: head[2] ?? '', port: Number(head[3]), payload: r.raw });
+      this.events.datagram({ address: canonicalIp(head[2] ?? ''), port: Number(head[3]), payload: r.raw });
     }
   }
 

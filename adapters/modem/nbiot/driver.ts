@@ -37,6 +37,28 @@ export interface Health extends NetworkState {
   operator?: string;
 }
 
+/**
+ * One spelling per address, so `nbiot/nb0/<address>/...` topics, remembered ports and CoAP peers
+ * match however the module or a user writes it: IPv6 lower-case and compressed (RFC 5952, as the
+ * WHATWG URL parser serialises it: `2001:DB8:0:0::7` -> `2001:db8::7`), also from 3GPP TS 27.007's
+ * default dot-separated form of 16 decimal bytes (`32.1.13.184.0...` from AT+CGPADDR without
+ * AT+CGPIAF). Anything else (IPv4, or not an address) is returned as it is.
+ */
+export function canonicalIp(a: string): string {
+  const octets = a.split('.');
+  if (octets.length === 16 && octets.every((o) => /^\d{1,3}$/.test(o) && Number(o) < 256)) {
+    const words = [];
+    for (let i = 0; i < 16; i += 2) words.push(((Number(octets[i]) << 8) | Number(octets[i + 1])).toString(16));
+    return canonicalIp(words.join(':'));
+  }
+  if (!a.includes(':') || !/^[0-9A-Fa-f:.]+$/.test(a)) return a;
+  try {
+    return new URL(`http://[${a}]/`).hostname.slice(1, -1);
+  } catch {
+    return a;
+  }
+}
+
 export const isRegistered = (stat: number): boolean => stat === 1 || stat === 5;
 
 /** dBm from AT+CSQ's <rssi> (27.007 8.5: 0 = -113 dBm or less, 31 = -51 dBm or more). */
@@ -99,7 +121,9 @@ export class Cellular {
     const stat = Number(cereg.length >= 2 ? cereg[1] : cereg[0]);
     const attached = this.value(await this.cmd('AT+CGATT?'), 'CGATT')?.trim() === '1';
     const addr = this.value(await this.cmd(this.cid === 0 ? 'AT+CGPADDR' : `AT+CGPADDR=${this.cid}`), 'CGPADDR');
-    const address = addr?.split(',')[1]?.replace(/"/g, '');
+    // "+CGPADDR: <cid>,<addr>[,<addr2>]": dual stack gives IPv4 first; the first is the one shown.
+    const first = addr?.split(',')[1]?.replace(/"/g, '');
+    const address = first ? canonicalIp(first) : undefined;
     return { cfun, stat: Number.isInteger(stat) ? stat : 0, attached, ...(address ? { address } : {}) };
   }
 

@@ -2,7 +2,7 @@ import { isIP } from 'node:net';
 import type { AdapterContext, DeliveredMessage, DeviceIdentity, Subscription } from '../../../gateway/core/adapter.ts';
 import { ipPort } from '../../../gateway/core/identity.ts';
 import { Throttle } from '../throttle.ts';
-import type { Datagram } from './driver.ts';
+import { canonicalIp, type Datagram } from './driver.ts';
 
 /** Source ports remembered per device address, so a downlink can omit the port (bounded, oldest first out). */
 const MAX_PEERS = 10_000;
@@ -53,7 +53,8 @@ export class RawDatagrams {
   }
 
   private onDownlink(m: DeliveredMessage): void {
-    const address = m.topic.split('/')[2] ?? '';
+    // The spelling datagrams are published under (and ports remembered by), whatever the topic used.
+    const address = canonicalIp(m.topic.split('/')[2] ?? '');
     const req = parseRawDownlink(m.payload);
     const port = req.port ?? this.ports.get(address);
     const refuse = isIP(address) === 0 ? `"${address}" is not an IP address` : 'error' in req ? req.error : port === undefined ? `no port given and nothing heard from ${address} yet: add "port" to the message` : undefined;

@@ -32,6 +32,9 @@ export class DatagramRefused extends Error {
   }
 }
 
+/** The longest line the module may print: a 1460-byte datagram in hex, plus its socket, IPv6 address and port. */
+const MAX_LINE = 2 * 1460 + 128;
+
 const STAT: Record<number, string> = { 0: 'not searching', 1: 'registered, home network', 2: 'searching', 3: 'registration denied', 4: 'unknown', 5: 'registered, roaming' };
 
 /**
@@ -68,7 +71,14 @@ export class NbiotRuntime {
     this.stats = new NbiotStats(ctx.metrics, cfg.name);
     this.engine = new AtEngine(GSM, {
       defaultTimeoutMs: cfg.timeouts.command,
+      // A received datagram is one line of hex on a BC95 (+NSONMI / AT+NSORF): 1358 bytes (BC28) are
+      // 2716 characters plus socket, address and port; the framer's default 1024 would drop it.
+      maxLine: MAX_LINE,
       hooks: {
+        overflow: (bytes) => {
+          this.stats.malformed.inc();
+          this.warn('overflow', { bytes }, `modem ${cfg.name}: a line of ${bytes} bytes from the module is longer than ${MAX_LINE} and was dropped (a datagram in it is lost)`);
+        },
         unexpected: (line) => {
           this.stats.unexpectedLines.inc();
           log.debug({ modem: cfg.name, line }, 'modem: unexpected line');
