@@ -105,6 +105,7 @@ export class Journal {
   /** Durable bytes of the current journal file. */
   size = 0;
   failed?: Error;
+  private held = false;
 
   constructor(
     private readonly dir: string,
@@ -136,7 +137,7 @@ export class Journal {
   private kick(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
-    if (!this.writing) void this.loop();
+    if (!this.writing && !this.held) void this.loop();
   }
 
   private async loop(): Promise<void> {
@@ -208,12 +209,22 @@ export class Journal {
     return { gen: this.gen, waiters: moved };
   }
 
-  /** After a full snapshot was written while the journal was failed: start clean at `gen`. */
+  /**
+   * A failed journal about to be replaced by a snapshot covering journals below `gen`: takes
+   * frames again from now on, but holds them in memory until `release` (the snapshot landed);
+   * if it does not land, `halt` drops them with the rest.
+   */
   restart(gen: number): void {
     this.failed = undefined;
     this.pending = [];
     this.durable = this.appended;
     this.gen = gen;
+    this.held = true;
+  }
+
+  release(): void {
+    this.held = false;
+    if (this.pending.length) this.kick();
   }
 
   /** Writes what is pending and closes the file (clean stop). */

@@ -100,15 +100,18 @@ export class DurablePersistence extends BoundedPersistence {
     if (this.compacting) return;
     this.compacting = true;
     const gen = this.journal.gen + 1;
+    // Changes made while the snapshot is written are journaled after it (held until it lands).
+    const frames = this.capture(gen);
+    this.journal.restart(gen);
     try {
-      this.snapshotBytes = await writeSnapshot(this.dopts.dir, this.capture(gen));
+      this.snapshotBytes = await writeSnapshot(this.dopts.dir, frames);
       dropJournalsBelow(this.dopts.dir, gen);
-      this.journal.restart(gen);
       this.failed = undefined;
+      this.journal.release();
       clearInterval(this.retry);
       this.dopts.log.info({ dir: this.dopts.dir, bytes: this.snapshotBytes }, `broker persistence: writing to ${this.dopts.dir} again (state saved as a snapshot)`);
-    } catch {
-      // Still full: the next attempt in RETRY_MS.
+    } catch (err) {
+      this.journal.halt(err as Error); // still full: the next attempt in RETRY_MS
     } finally {
       this.compacting = false;
     }
