@@ -6,13 +6,15 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 
-// `npm run build`: one minified ESM bundle of the CLI (gateway/cli/main.ts) with a source map, the
+// `npm run build`: a minified ESM bundle of the CLI (gateway/cli/main.ts) with source maps, the
 // prebuilt serialport addons next to it, and one release tarball per target architecture:
 //
 //   dist/fieldgate-<version>-linux-<arch>.tar.gz
 //     fieldgate-<version>-linux-<arch>/
 //       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
-//       lib/fieldgate.mjs(.map)       the bundle (it names its map, for --enable-source-maps)
+//       lib/fieldgate.mjs(.map)       the bundle's entry (it names its map, for --enable-source-maps)
+//       lib/fieldgate-*.mjs(.map)     its chunks: what is behind a dynamic import() (each adapter,
+//                                     the HTTP API, doctor) and what they share, loaded when used
 //       lib/www/                      the status page (plain HTML/CSS/JS the HTTP API serves)
 //       lib/native/serialport/prebuilds/linux-<arch>/*.node
 //       lib/native/bluetooth-hci-socket/prebuilds/linux-<arch>/*.node   (BLE: noble's HCI socket)
@@ -87,18 +89,30 @@ const hciSocketAddon: Plugin = {
 };
 
 /**
- * Our sources load a few CommonJS-only package internals through `createRequire(import.meta.url)`
- * (gateway/broker/session-queue.ts). esbuild cannot follow a require function it did not define,
- * so the bundle would look for node_modules on the Pi at run time. Dropping that local binding
- * leaves plain require() calls, which esbuild bundles like any other import.
+ * Two rewrites of our own sources, for the bundle only:
+ *
+ * - They load a few CommonJS-only package internals through `createRequire(import.meta.url)`
+ *   (gateway/broker/session-queue.ts). esbuild cannot follow a require function it did not define,
+ *   so the bundle would look for node_modules on the Pi at run time. Dropping that local binding
+ *   leaves plain require() calls, which esbuild bundles like any other import.
+ * - A dynamic `import('pkg')` of a CommonJS package (serialport in doctor, prom-client's process
+ *   metrics) gets Node's named exports from the package (`{ SerialPort }`), but a split bundle's
+ *   chunk for it exports only `default` (esbuild's splitting output). Each such import is given the
+ *   package's exports as named ones again, as Node does: `import('pkg').then(namedExports)`.
  */
-const bundleCreateRequire: Plugin = {
-  name: 'bundle-create-require',
+const NAMED_EXPORTS = '((m) => (Object.keys(m).length === 1 && m.default && typeof m.default === "object" ? { ...m.default, default: m.default } : m))';
+const PACKAGE_IMPORT = /\bimport\((['"])(?!node:)([^'"./][^'"]*)\1\)/g;
+const sourceRewrites: Plugin = {
+  name: 'source-rewrites',
   setup(b) {
     b.onLoad({ filter: /[\\/](gateway|adapters)[\\/].*\.ts$/ }, (args) => {
       const text = readFileSync(args.path, 'utf8');
-      if (!text.includes('createRequire(import.meta.url)')) return undefined;
-      return { loader: 'ts', contents: text.replace(/^const require = createRequire\(import\.meta\.url\);$/m, '') };
+      const requires = text.includes('createRequire(import.meta.url)');
+      const imports = text.search(PACKAGE_IMPORT) >= 0;
+      if (!requires && !imports) return undefined;
+      let out = requires ? text.replace(/^const require = createRequire\(import\.meta\.url\);$/m, '') : text;
+      if (imports) out = out.replace(PACKAGE_IMPORT, (_m, q: string, pkg: string) => `import(${q}${pkg}${q}).then(${NAMED_EXPORTS})`);
+      return { loader: 'ts', contents: out };
     });
   },
 };
@@ -162,8 +176,12 @@ if (process.env.DEBUG) {
 };
 
 export interface BuildResult {
+  /** The entry, lib/fieldgate.mjs. */
   bundle: string;
+  /** The entry and its chunks together. */
   bundleBytes: number;
+  /** How many chunk files beside the entry. */
+  chunks: number;
   tarballs: { arch: Arch; path: string; bytes: number }[];
 }
 
@@ -223,7 +241,22 @@ function thirdPartyLicenses(inputs: string[]): string {
   return `Third-party software bundled in lib/fieldgate.mjs (${parts.length} npm packages)\n\n${parts.join(`\n${'-'.repeat(72)}\n\n`)}`;
 }
 
-/** Builds the bundle into `<out>/bundle/`. */
+/** The bundle's files in its directory: the entry, its chunks and their maps. */
+export function bundleFiles(dir: string): string[] {
+  return readdirSync(dir).filter((f) => /^fieldgate(-[\w-]+)?\.mjs(\.map)?$/.test(f)).sort();
+}
+
+/**
+ * Builds the bundle into `<out>/bundle/`: the entry fieldgate.mjs and its chunks beside it.
+ *
+ * Split at every dynamic import() (esbuild's `splitting`) rather than one file, for memory on a Pi:
+ * V8 parses a whole script at once, and parsing the 2.5 MB single-file bundle took 17.7 MB of
+ * malloc'd parser memory at its peak, which glibc kept as process heap afterwards (20 MB of RSS
+ * for the life of the process). Chunks are parsed one by one, and a disabled adapter's or the
+ * HTTP API's chunk is never read (docs/raspberry-pi.md, "Memory"). The chunks sit in the entry's
+ * directory, so the banner's __dirname and `import.meta.url` (the status page's www/) are the same
+ * in all of them.
+ */
 async function bundle(out: string): Promise<string> {
   const dir = join(out, 'bundle');
   rmSync(dir, { recursive: true, force: true });
@@ -231,8 +264,11 @@ async function bundle(out: string): Promise<string> {
   const result = await build({
     metafile: true,
     absWorkingDir: ROOT,
-    entryPoints: [join(ROOT, 'gateway/cli/main.ts')],
-    outfile,
+    entryPoints: { fieldgate: join(ROOT, 'gateway/cli/main.ts') },
+    outdir: dir,
+    splitting: true,
+    chunkNames: 'fieldgate-[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
     bundle: true,
     platform: 'node',
     format: 'esm',
@@ -249,7 +285,7 @@ async function bundle(out: string): Promise<string> {
     // dongles): never loaded on Linux with the default HCI socket.
     external: ['bufferutil', 'utf-8-validate', 'dbus-next', 'usb'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, hciSocketAddon, bundleCreateRequire, zodEnglishOnly, debugOnlyWhenAsked],
+    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
@@ -266,8 +302,7 @@ function releaseTree(out: string, bundleFile: string, arch: Arch): string {
   rmSync(dir, { recursive: true, force: true });
   const lib = join(dir, 'lib');
   mkdirSync(lib, { recursive: true });
-  copyFileSync(bundleFile, join(dir, BUNDLE_REL));
-  copyFileSync(`${bundleFile}.map`, join(dir, `${BUNDLE_REL}.map`));
+  for (const f of bundleFiles(dirname(bundleFile))) copyFileSync(join(dirname(bundleFile), f), join(dir, dirname(BUNDLE_REL), f));
   cpSync(join(dirname(bundleFile), 'www'), join(lib, 'www'), { recursive: true });
   const src = join(prebuildsDir(), `linux-${arch}`);
   if (!existsSync(src)) throw new Error(`no serialport prebuilds for linux-${arch} in ${src}: is serialport installed (npm ci)?`);
@@ -317,7 +352,8 @@ export async function buildRelease(opts: BuildOptions = {}): Promise<BuildResult
     const file = tarball(tree);
     tarballs.push({ arch, path: file, bytes: statSync(file).size });
   }
-  return { bundle: bundleFile, bundleBytes: statSync(bundleFile).size, tarballs };
+  const js = bundleFiles(dirname(bundleFile)).filter((f) => f.endsWith('.mjs'));
+  return { bundle: bundleFile, bundleBytes: js.reduce((n, f) => n + statSync(join(dirname(bundleFile), f)).size, 0), chunks: js.length - 1, tarballs };
 }
 
 function kb(n: number): string {
@@ -332,7 +368,7 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
   });
   const started = Date.now();
   const r = await buildRelease({ out: values.out, arches, tarballs: !values['no-tarball'] });
-  process.stdout.write(`bundle   ${relative(process.cwd(), r.bundle)}  ${kb(r.bundleBytes)} (+ .map)\n`);
+  process.stdout.write(`bundle   ${relative(process.cwd(), r.bundle)} + ${r.chunks} chunks  ${kb(r.bundleBytes)} (+ .map)\n`);
   for (const t of r.tarballs) process.stdout.write(`${t.arch.padEnd(8)} ${relative(process.cwd(), t.path)}${t.bytes ? `  ${kb(t.bytes)}` : ''}\n`);
   process.stdout.write(`built in ${Date.now() - started} ms\n`);
 }

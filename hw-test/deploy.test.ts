@@ -5,6 +5,7 @@ import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, re
 import { dirname, join, relative } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { bundleFiles } from '../deploy/build.ts';
 import { started } from '../gateway/test/cli.ts';
 import { connect, endClient, tempDir } from '../gateway/test/helpers.ts';
 import { missingTool } from '../gateway/test/tools.ts';
@@ -196,8 +197,8 @@ describe('deploy/raspi installer and systemd unit', () => {
       }
       return exited(gw);
     };
-    // The shim is in the bundle in place of every copy of `debug` (one per version bundled).
-    const text = readFileSync(bundle, 'utf8');
+    // The shim is in the bundle (its entry or a chunk) in place of every copy of `debug` (one per version bundled).
+    const text = bundleFiles(dirname(bundle)).filter((f) => f.endsWith('.mjs')).map((f) => readFileSync(join(dirname(bundle), f), 'utf8')).join('\n');
     assert.ok(text.split('if(process.env.DEBUG)').length - 1 >= 1, 'the no-op debug shim is bundled');
     assert.doesNotMatch(text, /process\.type==="renderer"\|\|process\.browser===!0\|\|process\.__nwjs/, "debug's own index.js is not bundled");
     const traced = await run({ DEBUG: 'mqtt-packet:parser' });
@@ -206,6 +207,30 @@ describe('deploy/raspi installer and systemd unit', () => {
     const quiet = await run({ DEBUG: '' });
     assert.equal(quiet.code, 0, quiet.stderr);
     assert.doesNotMatch(quiet.stderr, /mqtt-packet:parser/);
+  });
+
+  test('the bundle serves the HTTP API from its chunks: status page, /metrics with process metrics', async () => {
+    // The HTTP API, and prom-client's process metrics within it, sit behind import() in chunks of
+    // their own; a chunk for a CommonJS package must still give its named exports (deploy/build.ts).
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const config = join(dir.path, 'http.yaml');
+    writeFileSync(config, testConfigYaml(join(dir.path, 'http-data'), { http: true, extra: 'http:\n  host: 127.0.0.1\n  port: 0\n' }));
+    const gw = spawnCaptured(process.execPath, [bundle, 'start', '--config', config], { NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '' });
+    try {
+      await started(gw);
+      const line = gw.output.stdout.split('\n').find((l) => l.includes('fieldgate started'))!;
+      const base = (JSON.parse(line) as { http: string }).http;
+      const metrics = await (await fetch(`${base}/metrics`)).text();
+      assert.match(metrics, /^process_cpu_user_seconds_total \d/m, 'prom-client process metrics');
+      assert.match(metrics, /^fieldgate_connections_count \d/m);
+      const page = await fetch(`${base}/`);
+      assert.equal(page.status, 200);
+      assert.match(await page.text(), /<html/i, 'the status page from lib/www beside the chunks');
+    } finally {
+      gw.kill('SIGTERM');
+    }
+    const run = await exited(gw);
+    assert.equal(run.code, 0, run.stderr);
   });
 
   test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {

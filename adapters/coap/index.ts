@@ -1,8 +1,6 @@
 import type { AdapterDefinition } from '../../gateway/core/adapter.ts';
-import { CoapAdapter } from './adapter.ts';
 import { coapConfigSchema } from './config.ts';
 
-export { CoapAdapter } from './adapter.ts';
 export type { DatagramTransport } from '../lib/coap/index.ts';
 
 /** CoAP sensors and NB-IoT devices, EMQX CoAP gateway compatible (docs/coap.md). */
@@ -11,5 +9,6 @@ export const coapAdapter: AdapterDefinition<typeof coapConfigSchema> = {
   configSchema: coapConfigSchema,
   // Serves every datagram transport with protocol coap (a modem's NB-IoT socket) besides UDP.
   uses: ['datagram/'],
-  create: (config) => new CoapAdapter(config),
+  // Its module is loaded only when the adapter is enabled (gateway/core/adapter.ts).
+  create: async (config) => new (await import('./adapter.ts')).CoapAdapter(config),
 };

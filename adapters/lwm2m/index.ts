@@ -1,8 +1,5 @@
 import type { AdapterDefinition } from '../../gateway/core/adapter.ts';
-import { Lwm2mAdapter } from './adapter.ts';
 import { lwm2mConfigSchema } from './config.ts';
-
-export { Lwm2mAdapter } from './adapter.ts';
 
 /** LwM2M devices managed by MQTT JSON commands, EMQX LwM2M gateway compatible (docs/lwm2m.md). */
 export const lwm2mAdapter: AdapterDefinition<typeof lwm2mConfigSchema> = {
@@ -10,5 +7,6 @@ export const lwm2mAdapter: AdapterDefinition<typeof lwm2mConfigSchema> = {
   configSchema: lwm2mConfigSchema,
   // Serves every datagram transport with protocol lwm2m (a modem's NB-IoT socket) besides UDP.
   uses: ['datagram/'],
-  create: (config) => new Lwm2mAdapter(config),
+  // Its module (and cbor2) is loaded only when the adapter is enabled (gateway/core/adapter.ts).
+  create: async (config) => new (await import('./adapter.ts')).Lwm2mAdapter(config),
 };

@@ -121,7 +121,12 @@ export interface AdapterDefinition<S extends z.ZodType<{ enabled: boolean }> = z
   name: string;
   /** Validates `adapters.<name>` in fieldgate.yaml; must default `enabled`. */
   configSchema: S;
-  create(config: z.output<S>): Adapter;
   /** The `$SYS/brokers/{node}/<sysScope>/` subtree the adapter publishes status under (ctx.sys), e.g. `modems`. */
   sysScope?: string;
+  /**
+   * Makes the adapter. Usually `async` around a dynamic import() of the adapter's module, so a
+   * disabled adapter never loads its code or its dependencies (noble, serialport): only the
+   * definition and its config schema are loaded with the gateway.
+   */
+  create(config: z.output<S>): Adapter | Promise<Adapter>;
 }
