@@ -5,6 +5,7 @@ export interface Summary {
   version: string;
   uptime_s: number;
   adapters: { name: string; state: string; restarts: number; last_error: string | null; devices_online: number }[];
+  components?: { name: string; state: string; restarts: number; last_error: string | null }[];
   bridge: { name: string; connected: boolean; server: string | null; last_error: string | null; queue: { messages: number; bytes: number; oldest_age_ms: number }; forwarded: number }[];
   clients: { connected: number; total: number };
   devices: { total: number; online: number };
@@ -27,6 +28,8 @@ export function formatSummary(s: Summary): string {
   lines.push(`clients: ${s.clients.connected} MQTT connected; devices: ${s.devices.online} online of ${s.devices.total} seen; messages received ${s.messages.received}, dropped ${s.messages.dropped}`);
   lines.push(s.adapters.length ? 'adapters:' : 'adapters: none enabled');
   for (const a of s.adapters) lines.push(`  ${a.name.padEnd(8)} ${a.state.padEnd(9)} ${a.devices_online} online, ${a.restarts} restarts${a.last_error ? `, last error: ${a.last_error}` : ''}`);
+  if (s.components?.length) lines.push('components:');
+  for (const c of s.components ?? []) lines.push(`  ${c.name.padEnd(8)} ${c.state.padEnd(9)} ${c.restarts} restarts${c.last_error ? `, last error: ${c.last_error}` : ''}`);
   lines.push(s.bridge.length ? 'bridge:' : 'bridge: no upstreams');
   for (const b of s.bridge) {
     const state = b.connected ? `connected to ${b.server ?? '?'}` : `DISCONNECTED${b.last_error ? ` (${b.last_error})` : ''}`;

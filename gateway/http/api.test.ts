@@ -141,12 +141,14 @@ describe('HTTP API', () => {
     assert.ok(Array.isArray(await json(await get('/api/v5/gateways'))));
     assert.ok(Array.isArray(await json(await get('/api/v5/bridge'))));
     assert.ok(Array.isArray(await json(await get('/api/v5/adapters'))));
+    assert.deepEqual(await json(await get('/api/v5/components')), [{ name: 'http', state: 'running', restarts: 0, last_error: null }]);
+    assert.deepEqual((await json(await get('/api/v5/summary'))).components, [{ name: 'http', state: 'running', restarts: 0, last_error: null }]);
     assert.equal((await get('/api/v5/gateways/nope/clients')).status, 404);
     const devices = await json(await get('/api/v5/devices'));
     assert.deepEqual(Object.keys(devices.meta).sort(), ['count', 'hasnext', 'limit', 'page']);
     const doc = await json(await get('/api/v5/openapi.json'));
     assert.equal(doc.openapi, '3.0.3');
-    for (const p of ['/api/v5/clients', '/api/v5/clients/{clientid}', '/api/v5/clients/{clientid}/subscriptions', '/api/v5/subscriptions', '/api/v5/gateways', '/api/v5/gateways/{name}/clients', '/api/v5/publish', '/api/v5/bridge', '/api/v5/adapters', '/api/v5/devices', '/api/v5/banned', '/api/v5/trace', '/metrics', '/api/v5/prometheus/stats', '/api/v5/status']) {
+    for (const p of ['/api/v5/clients', '/api/v5/clients/{clientid}', '/api/v5/clients/{clientid}/subscriptions', '/api/v5/subscriptions', '/api/v5/gateways', '/api/v5/gateways/{name}/clients', '/api/v5/publish', '/api/v5/bridge', '/api/v5/adapters', '/api/v5/components', '/api/v5/devices', '/api/v5/banned', '/api/v5/trace', '/metrics', '/api/v5/prometheus/stats', '/api/v5/status']) {
       assert.ok(doc.paths[p], `openapi has ${p}`);
     }
     assert.equal(doc.paths['/api/v5/publish'].post.requestBody.content['application/json'].schema.required.includes('topic'), true);

@@ -33,6 +33,7 @@ describe('fieldgate apikey, status, trace', () => {
       assert.match(status.stdout, /^fieldgate \d+\.\d+\.\d+ on cli-gw, up \d+/);
       assert.match(status.stdout, /clients: 1 MQTT connected/);
       assert.match(status.stdout, /bridge: no upstreams/);
+      assert.match(status.stdout, /components:\n {2}http {5}running {3}0 restarts\n/);
 
       // trace start is a write: the CLI authenticates with the token the gateway left in its data dir.
       const start = await fieldgate(['trace', 'start', '--clientid', 'cli-client', '--name', 'clitrace', '--duration', '5m', '--config', cfg]);

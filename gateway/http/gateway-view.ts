@@ -23,6 +23,7 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     startedAt: gw.startedAt,
     maxPacketSize: gw.maxPacketSize,
     adapters: () => gw.adapters(),
+    components: () => gw.components(),
     bridge: () => bridgeStatus(gw),
     devices: (protocol) => gw.devices(protocol),
     clients: gw.clients,

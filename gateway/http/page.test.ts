@@ -47,6 +47,9 @@ describe('status page', () => {
       assert.match(await page.locator('#meta').innerText(), /^fieldgate \d+\.\d+\.\d+ · up \d+s/);
       const adapters = page.locator('#adapters tbody tr');
       await adapters.filter({ hasText: 'coap' }).filter({ hasText: 'running' }).waitFor();
+      // The HTTP API is a supervised component: listed with its health, apart from the adapters.
+      await page.locator('#components tbody tr', { hasText: 'http' }).filter({ hasText: 'running' }).waitFor();
+      assert.equal(await adapters.filter({ hasText: 'http' }).count(), 0);
       await page.locator('#clients tbody tr', { hasText: 'kitchen-display' }).filter({ hasText: 'connected' }).waitFor();
       await page.locator('#devices tbody tr', { hasText: 'th-1' }).filter({ hasText: 'coap' }).waitFor();
       const cloudCard = page.locator('.upstream[data-upstream="cloud"]');

@@ -27,6 +27,8 @@ export interface OpsView {
   startedAt: number;
   maxPacketSize: number;
   adapters(): AdapterHealth[];
+  /** The supervised parts that are not adapters (the HTTP API itself): health, restarts, last error. */
+  components(): AdapterHealth[];
   bridge(): BridgeUpstreamStatus[];
   devices(protocol?: string): DeviceRecord[];
   clients: ClientTracker;

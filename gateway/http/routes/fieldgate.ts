@@ -39,6 +39,15 @@ const device = {
   },
 } as const;
 
+const component = {
+  type: 'object',
+  properties: { name: { type: 'string' }, state: { type: 'string' }, restarts: { type: 'integer' }, last_error: { type: ['string', 'null'] } },
+} as const;
+
+export function componentsOf(view: OpsView) {
+  return view.components().map((c) => ({ name: c.name, state: c.state, restarts: c.restarts, last_error: c.last_error ?? null }));
+}
+
 export function adaptersOf(view: OpsView) {
   return view.adapters().map((a) => ({ name: a.name, state: a.state, restarts: a.restarts, last_error: a.last_error ?? null, devices_online: view.devices(a.name).filter((d) => d.online).length }));
 }
@@ -53,6 +62,7 @@ export function summaryOf(view: OpsView) {
     uptime_s: Math.round((Date.now() - view.startedAt) / 1000),
     started_at: rfc3339(view.startedAt),
     adapters: adaptersOf(view),
+    components: componentsOf(view),
     bridge: view.bridge(),
     clients: { connected: view.clients.connectedCount, total: view.clients.all().length },
     devices: { total: devices.length, online: devices.filter((d) => d.online).length },
@@ -68,6 +78,10 @@ export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void
   app.get('/api/v5/adapters', {
     schema: { summary: 'Protocol adapters: health, restarts, last error', tags: ['fieldgate'], responses: { 200: { type: 'array', items: adapter } } },
   }, async () => adaptersOf(view));
+
+  app.get('/api/v5/components', {
+    schema: { summary: 'Supervised components that are not adapters (the HTTP API): health, restarts, last error', tags: ['fieldgate'], responses: { 200: { type: 'array', items: component } } },
+  }, async () => componentsOf(view));
 
   app.post('/api/v5/adapters/:name/restart', {
     schema: { summary: 'Restart an adapter now (its devices are disconnected with reason "kicked")', tags: ['fieldgate'], params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] }, responses: { 204: { type: 'null' }, 404: errorBody } },

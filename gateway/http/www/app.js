@@ -122,6 +122,7 @@ async function refresh() {
     document.title = `${s.node} · fieldgate`;
     $('meta').textContent = `fieldgate ${s.version} · up ${span(s.uptime_s)} · ${s.messages.received} messages received, ${s.messages.dropped} dropped`;
     fill('adapters', s.adapters.map((a) => [a.name, state(a.state, a.state === 'running'), a.devices_online, a.restarts, a.last_error ?? '']), 'adapters-empty');
+    fill('components', (s.components ?? []).map((c) => [c.name, state(c.state, c.state === 'running'), c.restarts, c.last_error ?? '']), 'components-empty');
     renderBridge(s.bridge);
     $('clients-count').textContent = `${s.clients.connected} connected`;
     fill('clients', clients.data.map((c) => [c.clientid, c.ip_address ?? '-', state(c.conn_state, c.connected), ago(c.connected_at), c.subscriptions_cnt]), 'clients-empty');
