@@ -100,7 +100,7 @@ describe('fieldgate frames and duty cycle (RAK3172 emulator on a pty)', { skip }
     assert.match(String(byId.get(4)?.reason), /duty cycle: sub-band g1 \(868\.0-868\.6 MHz, 1 %\) has used 27058 of 36000 ms/);
     assert.equal(sim.emulator.transmitted.length, 3);
     assert.equal(g.metric('lora0/downlinks/refused/duty_cycle'), 1);
-    assert.equal(g.metric('lora0/duty_cycle/used_ms'), 27058);
-    assert.equal(g.metric('lora0/duty_cycle/budget_ms'), 36000);
+    assert.equal(g.metric('lora0/duty_cycle/used_seconds'), 27.058);
+    assert.equal(g.metric('lora0/duty_cycle/budget_seconds'), 36);
   });
 });

@@ -86,8 +86,9 @@ export class ModemRuntime {
     s.gauge(cfg.name, 'port/opens', () => this.link.opens);
     s.gauge(cfg.name, 'port/vanished', () => this.link.vanished);
     s.gauge(cfg.name, 'downlinks/queued', () => this.downlinks.length);
-    s.gauge(cfg.name, 'duty_cycle/used_ms', () => Math.round(this.downlinks.ledger?.usedMs() ?? 0));
-    s.gauge(cfg.name, 'duty_cycle/budget_ms', () => Math.round(this.downlinks.ledger?.budgetMs ?? 0));
+    // Seconds, Prometheus's base unit, with the millisecond resolution the ledger keeps.
+    s.gauge(cfg.name, 'duty_cycle/used_seconds', () => Math.round(this.downlinks.ledger?.usedMs() ?? 0) / 1000);
+    s.gauge(cfg.name, 'duty_cycle/budget_seconds', () => Math.round(this.downlinks.ledger?.budgetMs ?? 0) / 1000);
     s.gauge(cfg.name, 'at/timeouts', () => this.engine.stats.timeouts);
   }
 
@@ -245,7 +246,7 @@ export class ModemRuntime {
     return this.exclusive(async () => {
       try {
         await this.driver.transmit(payload, airtimeMs);
-        this.stats.airtimeMs.inc(Math.round(airtimeMs));
+        this.stats.airtime.inc(airtimeMs / 1000);
       } finally {
         if (this.engine.attached && (this.engine.consecutiveTimeouts > 0 || !this.driver.receiving)) await this.recover('a transmission left the module not answering or not receiving');
       }

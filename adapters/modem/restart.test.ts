@@ -70,7 +70,7 @@ describe('modem adapter state across a restart (RAK3172 emulator on a pty)', { s
     await gw.stop();
     g = undefined;
     gw = await start();
-    assert.equal(gw.metric('lora0/duty_cycle/used_ms'), 27058);
+    assert.equal(gw.metric('lora0/duty_cycle/used_seconds'), 27.058);
     await gw.mq.publishAsync('lora/lora0/dn', JSON.stringify({ payload: big, id: 4 }), { qos: 1 });
     await until(() => status(gw).length === 1, 'status of the fourth');
     assert.equal(status(gw)[0]?.body.status, 'refused');

@@ -15,7 +15,8 @@ export class ModemStats {
   readonly decodeErrors: Count;
   readonly dropped: Record<DropReason, Count>;
   readonly downlinks: Record<DownlinkOutcome, Count>;
-  readonly airtimeMs: Count;
+  /** Time on air sent, in seconds (Prometheus base unit). */
+  readonly airtime: Count;
   readonly recoveries: Count;
   readonly reboots: Count;
   readonly unexpectedLines: Count;
@@ -43,7 +44,7 @@ export class ModemStats {
       refused_invalid: c('downlinks/refused/invalid'),
       refused_not_ready: c('downlinks/refused/not_ready'),
     };
-    this.airtimeMs = c('airtime/tx_ms');
+    this.airtime = c('airtime/tx_seconds');
     this.recoveries = c('recoveries');
     this.reboots = c('reboots');
     this.unexpectedLines = c('at/unexpected_lines');

@@ -30,7 +30,7 @@ const panels = [
   panel('MQTT clients', 'stat', [4, 0, 4, 4], [{ expr: m('fieldgate_connections_count'), legend: '{{instance}}' }]),
   panel('Devices known', 'stat', [8, 0, 4, 4], [{ expr: m('fieldgate_devices_count'), legend: '{{instance}}' }]),
   panel('Bridge upstreams connected', 'stat', [12, 0, 4, 4], [{ expr: `sum by (instance) (${m('fieldgate_bridge_upstreams_connected')})`, legend: '{{instance}}' }]),
-  panel('Bridge backlog age', 'stat', [16, 0, 4, 4], [{ expr: `${m('fieldgate_bridge_queue_oldest_age_ms')} / 1000`, legend: '{{instance}}' }], 's', 'Age of the oldest message an upstream still needs'),
+  panel('Bridge backlog age', 'stat', [16, 0, 4, 4], [{ expr: m('fieldgate_bridge_queue_oldest_age_seconds'), legend: '{{instance}}' }], 's', 'Age of the oldest message an upstream still needs'),
   panel('Adapters unhealthy', 'stat', [20, 0, 4, 4], [{ expr: `count by (instance) (${m('fieldgate_adapters_healthy')} == 0) or vector(0)`, legend: '{{instance}}' }]),
   panel('Messages in', 'timeseries', [0, 4, 12, 8], [{ expr: `rate(${m('fieldgate_messages_received_total')}[$__rate_interval])`, legend: '{{instance}} received' }], 'ops'),
   panel('Messages dropped, by reason', 'timeseries', [12, 4, 12, 8], [
@@ -41,7 +41,7 @@ const panels = [
   panel('Bridge forwarded, per upstream', 'timeseries', [0, 12, 12, 8], [{ expr: `rate(${m('fieldgate_bridge_upstreams_forwarded_total')}[$__rate_interval])`, legend: '{{instance}} {{upstream}}' }], 'ops'),
   panel('Bridge queue', 'timeseries', [12, 12, 12, 8], [
     { expr: m('fieldgate_bridge_queue_messages'), legend: '{{instance}} messages' },
-    { expr: `${m('fieldgate_bridge_queue_oldest_age_ms')} / 1000`, legend: '{{instance}} oldest (s)' },
+    { expr: m('fieldgate_bridge_queue_oldest_age_seconds'), legend: '{{instance}} oldest (s)' },
   ]),
   panel('Bridge log: SD card writes', 'timeseries', [0, 20, 12, 8], [
     { expr: `rate(${m('fieldgate_bridge_log_bytes_written_total')}[$__rate_interval])`, legend: '{{instance}} bytes/s' },

@@ -183,7 +183,8 @@ export class Bridge {
     const m = this.deps.metrics;
     m.gaugeFn('bridge/queue/messages', () => this.depth().messages);
     m.gaugeFn('bridge/queue/bytes', () => this.depth().bytes);
-    m.gaugeFn('bridge/queue/oldest_age_ms', () => (this.oldestTs ? Math.max(0, Date.now() - this.oldestTs) : 0));
+    // Prometheus base unit: seconds (the API's queue.oldest_age_ms is derived from it).
+    m.gaugeFn('bridge/queue/oldest_age_seconds', () => (this.oldestTs ? Math.max(0, Date.now() - this.oldestTs) / 1000 : 0));
     m.counterFn('bridge/log/bytes_written', () => this.lanes.high.bytesWritten + this.lanes.normal.bytesWritten);
     m.counterFn('bridge/log/syncs', () => this.lanes.high.syncs + this.lanes.normal.syncs);
   }

@@ -54,7 +54,7 @@ function bridgeStatus(gw: GatewayView): BridgeUpstreamStatus[] {
     server: u.server ?? null,
     last_error: u.error ?? null,
     // One log is shared by every upstream: depth and age are the log's, not per upstream.
-    queue: { messages: m['bridge/queue/messages'] ?? 0, bytes: m['bridge/queue/bytes'] ?? 0, oldest_age_ms: m['bridge/queue/oldest_age_ms'] ?? 0 },
+    queue: { messages: m['bridge/queue/messages'] ?? 0, bytes: m['bridge/queue/bytes'] ?? 0, oldest_age_ms: Math.round((m['bridge/queue/oldest_age_seconds'] ?? 0) * 1000) },
     inflight: m[`bridge/upstreams/${u.name}/inflight`] ?? 0,
     forwarded: m[`bridge/upstreams/${u.name}/forwarded`] ?? 0,
     dropped,

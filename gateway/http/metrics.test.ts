@@ -21,6 +21,8 @@ describe('Prometheus', () => {
       for (const [name, f] of families) {
         assert.ok(name.startsWith('fieldgate_') || name.startsWith('process_') || name.startsWith('nodejs_'), `unexpected family ${name}`);
         assert.ok(f.help, `${name} has HELP`);
+        // What it counts, not only its kind (gateway/metrics/help.ts).
+        if (name.startsWith('fieldgate_')) assert.doesNotMatch(f.help!, /^(counter|gauge|histogram) \(/, `${name}: HELP says what it counts`);
         if (f.type === 'counter') assert.ok(name.endsWith('_total') || f.samples.every((s) => s.name.endsWith('_total')), `counter ${name} ends in _total`);
       }
       const value = (name: string) => families.get(name)?.samples[0]?.value;

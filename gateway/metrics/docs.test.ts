@@ -23,6 +23,8 @@ interface Row {
   labels: string;
   sys: string;
   lazy: boolean;
+  /** What it counts: the table's description (markup and the "from the first one" note left out), the family's HELP. */
+  help: string;
 }
 
 function documented(): Map<string, Row> {
@@ -31,7 +33,8 @@ function documented(): Map<string, Row> {
   for (const m of text.matchAll(/^\| `(fieldgate_\w+)` \| (\w+) \| ([^|]*) \| `([^`]+)` \| ([^|]+) \|$/gm)) {
     const labels = m[3]!.split(',').map((l) => l.trim().replace(/`/g, '')).filter(Boolean).sort().join(',');
     assert.ok(!rows.has(m[1]!), `${m[1]} is listed twice`);
-    rows.set(m[1]!, { type: m[2]!, labels, sys: m[4]!, lazy: /from the first one/.test(m[5]!) });
+    const help = m[5]!.trim().replace(/[;,]? from the first one\b/, '').replace(/`/g, '');
+    rows.set(m[1]!, { type: m[2]!, labels, sys: m[4]!, lazy: /from the first one/.test(m[5]!), help });
   }
   return rows;
 }
@@ -42,8 +45,9 @@ function exported(families: Family[]): Map<string, Row> {
   const out = new Map<string, Row>();
   for (const f of families) {
     const labels = new Set(f.values.flatMap((v) => Object.keys(v.labels)).filter((l) => l !== 'le'));
-    // The facade's HELP ends with the $SYS template (gateway/metrics/metrics.ts).
-    out.set(f.name, { type: String(f.type), labels: [...labels].sort().join(','), sys: f.help.replace(/^\w+ \$SYS /, ''), lazy: false });
+    // The facade's HELP is what the family counts, then its $SYS template (gateway/metrics/metrics.ts helpOf).
+    const m = /^(.*) \(\$SYS ([^)]+)\)$/.exec(f.help);
+    out.set(f.name, { type: String(f.type), labels: [...labels].sort().join(','), sys: m?.[2] ?? f.help, lazy: false, help: m?.[1] ?? f.help });
   }
   return out;
 }
@@ -96,10 +100,14 @@ test('docs/operations.md lists every metric family with its type, labels and $SY
   const wrong: string[] = [];
   for (const [name, got] of seen) {
     if (!name.startsWith('fieldgate_')) continue;
+    // Prometheus base units: seconds and bytes, never ms or KB.
+    if (/_(ms|millis|milliseconds|kb|kib|mb)(_|$)/.test(name)) wrong.push(`${name} is not in a base unit`);
     const row = docs.get(name);
     if (!row) wrong.push(`${name} (${got.type} {${got.labels}} ${got.sys}) is not in the table`);
     else if (row.type !== got.type || row.labels !== got.labels || row.sys !== got.sys) {
       wrong.push(`${name}: the table says ${row.type} {${row.labels}} ${row.sys}, the registry ${got.type} {${got.labels}} ${got.sys}`);
+    } else if (row.help !== got.help) {
+      wrong.push(`${name}: HELP "${got.help}" is not the table's "${row.help}" (gateway/metrics/help.ts)`);
     }
   }
   const modemFamily = (r: Row) => r.labels.split(',').includes('modem');
