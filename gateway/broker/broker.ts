@@ -12,6 +12,7 @@ import type { Metrics } from '../metrics/metrics.ts';
 import { wireClientEvents } from './client-events.ts';
 import { ClientTable, type ClientSession } from './client-state.ts';
 import { mayForward } from './dollar-guard.ts';
+import { guardEmitRecursion } from './emit-guard.ts';
 import { FrameTracker } from './frame-guard.ts';
 import { AccessHooks } from './hooks.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
@@ -161,6 +162,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.sweeper.unref();
     }
     await this.aedes.listen(); // replays the session store (broker.persistence disk) before any listener opens
+    await guardEmitRecursion(this.aedes);
     this.restoreSessions();
     this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info), this.listenerErrors);
     return this.running;

@@ -96,7 +96,7 @@ describe('shared subscriptions: redelivery on member loss', () => {
       await until(() => b.got.includes('last'), 'the last message at B');
       assert.equal(b.got.length, 19);
       assert.equal(new Set(b.got).size, 19, 'no duplicates at B');
-      assert.equal(metric(g, 'messages/shared/inflight'), 0);
+      await until(() => metric(g, 'messages/shared/inflight') === 0, 'B\'s last PUBACK to reach the broker');
       b.client.destroy();
     } finally {
       await g.stop();
