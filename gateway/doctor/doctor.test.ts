@@ -13,6 +13,7 @@ import { testConfigYaml } from '../../hw-test/config.ts';
 import { clockFinding } from './clock.ts';
 import { installHint, nodeVersionFinding } from './node-version.ts';
 import { doctor } from './run.ts';
+import { configuredDevices } from './serial.ts';
 import { parseSystemctlShow, parseUnitFiles, portHeldBy, readInstalledUnit, socketInodes, type ServiceInfo } from './service.ts';
 import type { Finding } from './types.ts';
 
@@ -342,4 +343,13 @@ describe('fieldgate doctor', () => {
     assert.equal(nodeVersionFinding('v22.23.3', new Date('2026-06-01')).status, 'ok');
     assert.equal(nodeVersionFinding('v23.1.0', new Date('2026-06-01')).status, 'warn');
   });
+});
+
+test('doctor checks a modem path outside /dev (the simulators\' /tmp/fieldgate-nb0) as a serial device', () => {
+  const modems = [{ name: 'nb0', type: 'bc95', path: '/tmp/fieldgate-nb0' }, { name: 'lora0', type: 'rak3172', path: '/dev/ttyUSB0' }];
+  assert.deepEqual(configuredDevices({ modem: { enabled: true, modems }, coap: { enabled: true, path: '/tmp/not-a-port' } }), [
+    { path: '/tmp/fieldgate-nb0', where: 'adapters.modem.modems[0].path' },
+    { path: '/dev/ttyUSB0', where: 'adapters.modem.modems[1].path' },
+  ]);
+  assert.deepEqual(configuredDevices({ modem: { enabled: false, modems } }), []);
 });

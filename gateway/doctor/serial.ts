@@ -2,11 +2,14 @@ import { accessSync, constants, readFileSync, realpathSync, statSync } from 'nod
 import { deviceHeldBy } from './service.ts';
 import type { Check, DoctorContext, Finding } from './types.ts';
 
-/** Every `/dev/...` string in the adapters' config sections: the serial devices they will open. */
+/** Every `/dev/...` string and modem `path` in the enabled adapters' config sections: the serial devices they will open. */
 export function configuredDevices(adapters: unknown): { path: string; where: string }[] {
   const out: { path: string; where: string }[] = [];
   const walk = (node: unknown, where: string) => {
-    if (typeof node === 'string' && node.startsWith('/dev/')) out.push({ path: node, where });
+    // A modem's `path` is a serial port wherever it lives (a pty symlink such as the simulators'
+    // /tmp/fieldgate-nb0, a udev name); elsewhere only /dev paths are taken for serial devices.
+    const modemPath = /^adapters\.modem\.modems\[\d+\]\.path$/.test(where);
+    if (typeof node === 'string' && (node.startsWith('/dev/') || modemPath)) out.push({ path: node, where });
     else if (Array.isArray(node)) node.forEach((v, i) => walk(v, `${where}[${i}]`));
     else if (node && typeof node === 'object') {
       if ((node as { enabled?: unknown }).enabled === false) return;
