@@ -98,7 +98,7 @@ export function fieldgateRoutes(app: FastifyInstance, { view }: RouteDeps): void
     const { protocol, id } = req.params as { protocol: string; id: string };
     const r = await view.disconnectDevice(protocol, id);
     if (r === 'unsupported') return reply.code(400).send({ code: 'NOT_SUPPORTED', message: `the ${protocol} adapter has no device sessions to end` });
-    if (r === 'not_found') return reply.code(404).send({ code: 'NOT_FOUND', message: `no ${protocol} device ${id} with a session (is adapters.${protocol} running?)` });
+    if (r === 'not_found') return reply.code(404).send({ code: 'NOT_FOUND', message: `no ${protocol} device ${id} with a session to end (GET /api/v5/devices lists each device's protocol; docs/operations.md says which devices have sessions)` });
     req.log.info({ protocol, id, by: req.apiKey ?? 'loopback' }, 'device disconnected');
     return reply.code(204).send();
   });
