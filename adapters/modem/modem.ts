@@ -13,6 +13,7 @@ import { Rn2483Driver } from './lora/rn2483.ts';
 import { parseDownlink } from './downlink-message.ts';
 import { ModemStats } from './stats.ts';
 import { SysLeaves } from './sys-leaves.ts';
+import { RecoveryLadder } from './recovery.ts';
 import { Throttle } from './throttle.ts';
 
 type Phase = 'down' | 'starting' | 'ready' | 'recovering';
@@ -36,8 +37,7 @@ export class ModemRuntime {
   private chain: Promise<void> = Promise.resolve();
   private probeTimer: NodeJS.Timeout | undefined;
   private unsubscribe: (() => Promise<void>) | undefined;
-  private troubleSince: number | undefined;
-  private ladderRuns = 0;
+  private readonly ladder: RecoveryLadder;
   private stopped = false;
   private announced = false;
 
@@ -69,6 +69,17 @@ export class ModemRuntime {
         this.throttle.warn('ledger', { modem: cfg.name, err: err.message }, `modem ${cfg.name}: cannot write the duty-cycle ledger ${file}: ${err.message}; a restart would forget this hour's transmissions until it can`);
       },
     }, ledgerPath(cfg, ctx.dataDir));
+    this.ladder = new RecoveryLadder(cfg.name, log, cfg.reconnect, {
+      stopped: () => this.stopped,
+      nudge: () => this.link.write(Buffer.from('\r\n')),
+      ping: () => this.driver.ping(cfg.timeouts.command),
+      softReset: () => this.driver.softReset(),
+      restore: async (how) => {
+        await this.driver.init();
+        this.ready(how);
+      },
+      reopen: (why) => this.link.reopen(why),
+    });
     this.link = new SerialLink({
       name: cfg.name,
       path: cfg.path,
@@ -170,53 +181,23 @@ export class ModemRuntime {
     this.leaves.set({ module: this.driver.version });
     const l = this.cfg.lora;
     const what = `${this.cfg.type} ${this.driver.version ?? '(version unknown)'} on ${this.cfg.path}, ${l.frequency / 1e6} MHz SF${l.sf} BW${l.bw}, frames ${this.cfg.frames}`;
-    if (this.troubleSince !== undefined) {
-      const secs = ((Date.now() - this.troubleSince) / 1000).toFixed(1);
+    const down = this.ladder.recovered();
+    if (down !== undefined) {
+      const secs = down.toFixed(1);
       this.ctx.log.info({ modem: this.cfg.name, by: how, down_s: Number(secs) }, `modem ${this.cfg.name}: recovered by ${how} after ${secs} s; receiving again`);
     } else if (first) {
       this.ctx.log.info({ modem: this.cfg.name }, `modem ${this.cfg.name} ready: ${what}`);
     }
-    this.troubleSince = undefined;
-    this.ladderRuns = 0;
     this.ctx.messages.deviceConnected(this.device, { proto_name: 'LoRa-P2P', proto_ver: this.cfg.type });
     this.downlinks.kick();
   }
 
-  /**
-   * The recovery ladder (modems.md §4.7): ping up to 3 times, soft reset, then reopen the port with
-   * backoff. One warn line when trouble starts, one info line when the modem is back (ready()).
-   */
+  /** Trouble: the recovery ladder (recovery.ts), once the module is marked as recovering. */
   private async recover(reason: string): Promise<void> {
     if (!this.engine.attached || this.stopped) return;
     this.phase = 'recovering';
     this.stats.recoveries.inc();
-    if (this.troubleSince === undefined) {
-      this.troubleSince = Date.now();
-      this.ctx.log.warn({ modem: this.cfg.name, reason }, `modem ${this.cfg.name}: not answering properly (${reason}); recovering: ping, soft reset, reopen the port`);
-    } else {
-      this.ctx.log.debug({ modem: this.cfg.name, reason, run: this.ladderRuns }, 'modem: recovery continues');
-    }
-    this.ladderRuns++;
-    this.link.write(Buffer.from('\r\n'));
-    for (let i = 0; i < 3; i++) {
-      try {
-        await this.driver.ping(this.cfg.timeouts.command);
-        await this.driver.init();
-        return this.ready('ping and re-init');
-      } catch (err) {
-        if (isAtError(err, 'closed')) return;
-      }
-    }
-    try {
-      await this.driver.softReset();
-      await this.driver.init();
-      return this.ready('soft reset');
-    } catch (err) {
-      if (isAtError(err, 'closed')) return;
-    }
-    const delay = Math.min(this.cfg.reconnect.max, this.cfg.reconnect.min * 2 ** Math.min(this.ladderRuns - 1, 16));
-    await new Promise((r) => setTimeout(r, delay));
-    if (!this.stopped) await this.link.reopen(`modem ${this.cfg.name} not answering`);
+    await this.ladder.climb(reason);
   }
 
   private onReboot(banner: string): void {

@@ -11,7 +11,7 @@ import { startModemGateway, until, waitReady, type ModemTestGateway } from './te
 
 const skip = missingTool('socat', 'socat');
 
-describe('BC95 family: partial reads and IPv6', { skip }, () => {
+describe('BC95 family: partial reads, IPv6, the recovery ladder', { skip }, () => {
   let sim: NbiotModuleSim;
   let g: ModemTestGateway;
   const up = () => g.got.filter((m) => m.topic.startsWith('nbiot/nb0/') && m.topic.endsWith('/up'));
@@ -87,5 +87,19 @@ describe('BC95 family: partial reads and IPv6', { skip }, () => {
     await g.mq.publishAsync('nbiot/nb0/2001:0DB8::0007/dn', JSON.stringify({ payload: 'a1a2' }), { qos: 1 });
     await until(() => sim.emulator.sent.some((d) => d.payload.toString('hex') === 'a1a2'), 'downlink sent');
     assert.deepEqual(sim.emulator.sent.find((d) => d.payload.toString('hex') === 'a1a2'), { address: '2001:db8::7', port: 5683, payload: Buffer.from('a1a2', 'hex') });
+  });
+
+  test('a hung module: the recovery ladder pings, resets (AT+NRB) and opens the socket again; one line each way', async () => {
+    const from = g.logs.length;
+    const cmds = sim.emulator.commands.length;
+    sim.emulator.fault({ hang: 'reset' });
+    await until(() => sim.emulator.commands.slice(cmds).includes('AT+NRB'), 'soft reset sent', 15_000);
+    await until(() => g.metric('nb0/ready') === 1 && sim.emulator.openPorts.length === 1, 'ready again', 15_000);
+    // Three pings before the reset.
+    assert.ok(sim.emulator.commands.slice(cmds, sim.emulator.commands.indexOf('AT+NRB', cmds)).filter((c) => c === 'AT').length >= 3);
+    const loud = g.logs.slice(from).filter((l) => l.level >= 40 || /recovered/.test(l.msg)).map((l) => l.msg.replace(/ \(.*$/, ''));
+    assert.deepEqual(loud, ['modem nb0: not answering properly', 'modem nb0: recovered; socket open again']);
+    sim.emulator.deliver({ address: '10.64.2.20', port: 40020, payload: Buffer.from('d00d', 'hex') });
+    await until(() => up().some((m) => m.body.payload === 'd00d'), 'a datagram after the recovery');
   });
 });

@@ -11,6 +11,7 @@ import { Bg96Driver } from './bg96.ts';
 import { csqDbm, isRegistered, type Datagram, type Health, type NbiotDriver, type NbiotEvents } from './driver.ts';
 import { NbiotStats } from './stats.ts';
 import { SysLeaves } from '../sys-leaves.ts';
+import { RecoveryLadder } from '../recovery.ts';
 import { Throttle } from '../throttle.ts';
 
 type Phase = 'down' | 'starting' | 'attaching' | 'ready' | 'recovering';
@@ -56,8 +57,7 @@ export class NbiotRuntime {
   private attachTimer: NodeJS.Timeout | undefined;
   private attachTries = 0;
   private waitingSince: number | undefined;
-  private troubleSince: number | undefined;
-  private ladderRuns = 0;
+  private readonly ladder: RecoveryLadder;
   private stopped = false;
   private announced = false;
   health: Partial<Health> = {};
@@ -99,6 +99,15 @@ export class NbiotRuntime {
       },
     };
     this.driver = cfg.type === 'bg96' ? new Bg96Driver(this.engine, cfg, events) : new Bc95Driver(this.engine, cfg, events);
+    this.ladder = new RecoveryLadder(cfg.name, log, cfg.reconnect, {
+      stopped: () => this.stopped,
+      nudge: () => this.link.write(Buffer.from('\r\n')),
+      ping: () => this.driver.ping(cfg.timeouts.command),
+      softReset: () => this.driver.softReset(),
+      // bringUp() handles its own failures (another climb, or waiting for the network).
+      restore: () => this.bringUp(),
+      reopen: (why) => this.link.reopen(why),
+    });
     this.link = new SerialLink({
       name: cfg.name,
       path: cfg.path,
@@ -264,8 +273,9 @@ export class NbiotRuntime {
     const h = this.health;
     const what = `${this.cfg.type} on ${this.cfg.path}, ${STAT[h.stat ?? 4] ?? 'registered'}, address ${h.address ?? '(unknown)'}, UDP port ${this.cfg.nbiot.listen_port} for ${this.cfg.nbiot.protocol}, at most ${this.driver.maxDatagram} bytes per datagram`;
     const fields = { modem: this.cfg.name, address: h.address, port: this.cfg.nbiot.listen_port };
-    if (this.troubleSince !== undefined) {
-      this.ctx.log.info({ ...fields, down_s: (Date.now() - this.troubleSince) / 1000 }, `modem ${this.cfg.name}: recovered; socket open again (${what})`);
+    const down = this.ladder.recovered();
+    if (down !== undefined) {
+      this.ctx.log.info({ ...fields, down_s: down }, `modem ${this.cfg.name}: recovered; socket open again (${what})`);
     } else if (this.waitingSince !== undefined) {
       const secs = ((Date.now() - this.waitingSince) / 1000).toFixed(1);
       this.ctx.log.info({ ...fields, waited_s: Number(secs) }, `modem ${this.cfg.name}: on the network after ${secs} s; ready: ${what}`);
@@ -274,9 +284,7 @@ export class NbiotRuntime {
     } else {
       this.ctx.log.info(fields, `modem ${this.cfg.name}: socket open again on port ${this.cfg.nbiot.listen_port}`);
     }
-    this.troubleSince = undefined;
     this.waitingSince = undefined;
-    this.ladderRuns = 0;
     this.ctx.messages.deviceConnected(this.device, { proto_name: 'NB-IoT', proto_ver: this.cfg.type, sockport: this.cfg.nbiot.listen_port });
     this.user.up();
     // Signal, operator and address at once, not only after the first health_interval.
@@ -300,35 +308,13 @@ export class NbiotRuntime {
     void this.exclusive(() => this.bringUp());
   }
 
-  /** The recovery ladder (modems.md §4.7): ping up to 3 times, soft reset, then reopen the port with backoff. */
+  /** Trouble: the socket goes down and the recovery ladder (recovery.ts) is climbed. */
   private async recover(reason: string): Promise<void> {
     if (!this.engine.attached || this.stopped) return;
     this.goDown(reason);
     this.phase = 'recovering';
     this.stats.recoveries.inc();
-    if (this.troubleSince === undefined) {
-      this.troubleSince = Date.now();
-      this.ctx.log.warn({ modem: this.cfg.name, reason }, `modem ${this.cfg.name}: not answering properly (${reason}); recovering: ping, soft reset, reopen the port`);
-    }
-    this.ladderRuns++;
-    this.link.write(Buffer.from('\r\n'));
-    for (let i = 0; i < 3; i++) {
-      try {
-        await this.driver.ping(this.cfg.timeouts.command);
-        return await this.bringUp();
-      } catch (err) {
-        if (isAtError(err, 'closed')) return;
-      }
-    }
-    try {
-      await this.driver.softReset();
-      return await this.bringUp();
-    } catch (err) {
-      if (isAtError(err, 'closed')) return;
-    }
-    const delay = Math.min(this.cfg.reconnect.max, this.cfg.reconnect.min * 2 ** Math.min(this.ladderRuns - 1, 16));
-    await new Promise((r) => setTimeout(r, delay));
-    if (!this.stopped) await this.link.reopen(`modem ${this.cfg.name} not answering`);
+    await this.ladder.climb(reason);
   }
 
   private probe(): void {
