@@ -131,7 +131,11 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
     if (r.badBytes > 0) log.warn({ file, records: r.records, unreadable_bytes: r.badBytes }, `broker persistence: ${file} ends in ${r.badBytes} unreadable bytes (a write cut short by a crash or power cut, never acknowledged); replayed the ${r.records} whole records before them`);
   };
   const snap = join(dir, SNAPSHOT);
-  if (existsSync(snap)) torn(snap, readFrames(snap, apply));
+  if (existsSync(snap)) {
+    // A snapshot is renamed into place whole: damage in it is the storage's, and costs what follows it.
+    const r = readFrames(snap, apply);
+    if (r.badBytes > 0) log.warn({ file: snap, records: r.records, unreadable_bytes: r.badBytes }, `broker persistence: ${snap} is damaged after its first ${r.records} records (${r.badBytes} bytes unreadable: storage fault?); the sessions and messages in them are lost`);
+  }
   let gen = covers();
   for (const g of journalGenerations(dir)) {
     if (g < covers()) continue; // left by a crash between the snapshot's rename and the unlink
