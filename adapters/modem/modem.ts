@@ -94,13 +94,13 @@ export class ModemRuntime {
     const s = this.stats;
     s.gauge(cfg.name, 'ready', () => (this.phase === 'ready' ? 1 : 0));
     s.gauge(cfg.name, 'port/open', () => (this.link.isOpen ? 1 : 0));
-    s.gauge(cfg.name, 'port/opens', () => this.link.opens);
-    s.gauge(cfg.name, 'port/vanished', () => this.link.vanished);
+    s.counter(cfg.name, 'port/opens', () => this.link.opens);
+    s.counter(cfg.name, 'port/vanished', () => this.link.vanished);
     s.gauge(cfg.name, 'downlinks/queued', () => this.downlinks.length);
     // Seconds, Prometheus's base unit, with the millisecond resolution the ledger keeps.
     s.gauge(cfg.name, 'duty_cycle/used_seconds', () => Math.round(this.downlinks.ledger?.usedMs() ?? 0) / 1000);
     s.gauge(cfg.name, 'duty_cycle/budget_seconds', () => Math.round(this.downlinks.ledger?.budgetMs ?? 0) / 1000);
-    s.gauge(cfg.name, 'at/timeouts', () => this.engine.stats.timeouts);
+    s.counter(cfg.name, 'at/timeouts', () => this.engine.stats.timeouts);
   }
 
   /** Every phase change shows in $SYS (state). */

@@ -51,6 +51,11 @@ export class ModemStats {
     this.probes = c('probes');
   }
 
+  /** A total another object keeps (port opens, AT timeouts): a Prometheus counter, read on scrape. */
+  counter(modem: string, name: string, read: () => number): void {
+    this.metrics.counterFn(`{modem}/${name}`, read, { modem });
+  }
+
   gauge(modem: string, name: string, read: () => number): void {
     this.metrics.gaugeFn(`{modem}/${name}`, read, { modem });
   }

@@ -39,6 +39,7 @@ export class NbiotStats {
     f('network/attached', g.attached);
     f('signal/csq', g.csq);
     f('signal/rssi_dbm', g.rssiDbm);
-    f('at/timeouts', g.timeouts);
+    // Only ever grows: a counter (fieldgate_adapters_at_timeouts_total), as for the LoRa modems.
+    this.metrics.counterFn(`{modem}/at/timeouts`, g.timeouts, { modem: this.modem });
   }
 }
