@@ -49,12 +49,14 @@ export async function main(argv: string[]): Promise<number> {
   const sim = new SimBindings();
   // One noble per adapter start or renewal, as with the real radio; the adapter stops each one.
   const simBle = bleAdapterDefinition({ noble: () => nobleWithBindings(sim) });
-  // Only the BLE adapter: the sim opens no other port (CoAP's default 0.0.0.0:5683 among them).
+  // Only the BLE adapter and no HTTP API: the sim opens no other port (CoAP's default
+  // 0.0.0.0:5683, the API's 0.0.0.0:18083 that a gateway already running holds).
   const adapters = [simBle];
   const data = tempDir('fieldgate-sim-ble-');
   const config = validateConfig(buildSchema(adapters), {
     gateway: { data_dir: data.path },
     log: { level: a.log },
+    http: { enabled: false },
     broker: { listeners: { tcp: { host: '127.0.0.1', port } } },
     auth: { acl: [{ permission: 'allow', action: 'publish', topics: ['ble/%c/#'] }] },
     adapters: { ble: { enabled: true, allow: { formats: ['*'] }, publish: { min_interval: '1s' }, presence_timeout: '30s' } },

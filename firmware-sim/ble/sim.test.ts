@@ -44,8 +44,10 @@ test('npm run sim -- ble: bad options exit 2, --help exits 0, a short run starts
   const help = sim('--help');
   assert.equal(help.status, 0);
   assert.match(help.stdout, /usage: npm run sim -- ble/);
-  const run = sim('--port', '0', '--sensors', '1', '--duration', '0.2', '--log', 'error');
+  const run = sim('--port', '0', '--sensors', '1', '--duration', '0.2', '--log', 'info');
   assert.equal(run.status, 0, run.stderr);
+  assert.match(run.stdout, /"msg":"fieldgate started"/);
+  assert.doesNotMatch(run.stdout + run.stderr, /HTTP API/, 'MQTT is its only listener: no HTTP API on 0.0.0.0:18083');
   assert.match(run.stdout, /ble sim: \d+ devices at 2\/s each; MQTT on 127\.0\.0\.1:\d+/);
   assert.match(run.stdout, /ble sim: \d+ advertisements sent/);
 });
