@@ -106,6 +106,7 @@ export class Journal {
   size = 0;
   failed?: Error;
   private held = false;
+  private closed = false;
 
   constructor(
     private readonly dir: string,
@@ -115,7 +116,7 @@ export class Journal {
   ) {}
 
   append(frame: Buffer): void {
-    if (this.failed) return;
+    if (this.failed || this.closed) return;
     this.pending.push(frame);
     this.appended++;
     if (!this.timer && !this.writing) {
@@ -230,6 +231,9 @@ export class Journal {
   /** Writes what is pending and closes the file (clean stop). */
   async close(): Promise<void> {
     if (this.pending.length && !this.failed) await this.commit().catch(() => {});
+    // Stopped: a late change (a client closing after the broker) must not reopen the file under
+    // the next start's feet; the next start replays what was written.
+    this.closed = true;
     while (this.writing) await new Promise((r) => setImmediate(r));
     clearTimeout(this.timer);
     await this.fh?.close().catch(() => {});
