@@ -43,7 +43,17 @@ describe('device disconnect by an operator', () => {
       await mq.publishAsync('tcp/kick-me/dn', 'marker', { qos: 1 });
       await until(() => got.includes('marker'), 'the marker downlink');
       assert.deepEqual(got, ['marker']);
-      await back.disconnect();
+      // EMQX's gateway client paths: the device as a gateway client, and its kick.
+      const gw = (await json(await fetch(`${g.api}/api/v5/gateways`))) as Record<string, unknown>[];
+      for (const f of ['name', 'status', 'current_connections', 'listeners']) assert.ok(f in gw[0]!, `gateway field ${f}`);
+      const one = await json(await fetch(`${g.api}/api/v5/gateways/tcp/clients/kick-me`));
+      for (const f of ['node', 'clientid', 'username', 'mountpoint', 'proto_name', 'ip_address', 'port', 'connected', 'created_at', 'is_bridge']) assert.ok(f in one, `gateway client field ${f}`);
+      assert.equal(one.connected, true);
+      const closedAgain = new Promise((r) => back.once('close', r));
+      assert.equal((await fetch(`${g.api}/api/v5/gateways/tcp/clients/kick-me`, { method: 'DELETE' })).status, 401, 'a kick needs a key');
+      assert.equal((await fetch(`${g.api}/api/v5/gateways/tcp/clients/kick-me`, { method: 'DELETE', headers: { authorization: g.auth } })).status, 204);
+      await closedAgain;
+      assert.equal((await fetch(`${g.api}/api/v5/gateways/tcp/clients/kick-me`, { method: 'DELETE', headers: { authorization: g.auth } })).status, 404);
       const missing = await fetch(`${g.api}/api/v5/devices/tcp/nobody`, { method: 'DELETE', headers: { authorization: g.auth } });
       assert.equal(missing.status, 404);
       assert.equal((await json(missing)).code, 'NOT_FOUND');

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { deviceIp, devicePort, type DeviceAddressing } from '../../core/identity.ts';
 import type { DeviceRecord } from '../../registry/registry.ts';
 import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
+
 import type { OpsView } from '../view.ts';
 import type { RouteDeps } from './deps.ts';
 
@@ -106,5 +107,28 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       (!q.conn_state || c.conn_state === q.conn_state) &&
       (!q.like_clientid || c.clientid.includes(q.like_clientid)));
     return paged(rows, q, !q.like_clientid);
+  });
+
+  const clientParams = { type: 'object', properties: { name: { type: 'string' }, clientid: { type: 'string' } }, required: ['name', 'clientid'] } as const;
+  const notFound = { code: 'CLIENT_NOT_FOUND', message: 'Client not found' };
+
+  app.get('/api/v5/gateways/:name/clients/:clientid', {
+    schema: { summary: "One of an adapter's devices (EMQX gateway client)", tags: ['gateways'], params: clientParams, responses: { 200: gatewayClient, 404: errorBody } },
+  }, async (req, reply) => {
+    const { name, clientid } = req.params as { name: string; clientid: string };
+    const d = view.devices(name).find((x) => x.id === clientid);
+    return d ? gatewayClientObject(view, d) : reply.code(404).send(notFound);
+  });
+
+  // EMQX's kick of a gateway client: the same as DELETE /api/v5/devices/{protocol}/{id}.
+  app.delete('/api/v5/gateways/:name/clients/:clientid', {
+    schema: { summary: "End a device's session in its adapter (reason \"kicked\"), as DELETE /api/v5/devices/{protocol}/{id}", tags: ['gateways'], params: clientParams, responses: { 204: { type: 'null' }, 400: errorBody, 404: errorBody } },
+  }, async (req, reply) => {
+    const { name, clientid } = req.params as { name: string; clientid: string };
+    const r = await view.disconnectDevice(name, clientid);
+    if (r === 'unsupported') return reply.code(400).send({ code: 'NOT_SUPPORTED', message: `the ${name} adapter has no device sessions to end` });
+    if (r === 'not_found') return reply.code(404).send(notFound);
+    req.log.info({ protocol: name, id: clientid, by: req.apiKey ?? 'loopback' }, 'device disconnected');
+    return reply.code(204).send();
   });
 }
