@@ -51,6 +51,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly clients = new ClientTable();
   private running: RunningListener[] = [];
   private readonly received;
+  private readonly sent;
   private readonly dropped;
   private readonly droppedQueueFull;
   private readonly peerLog: PeerLog;
@@ -70,6 +71,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.peerLog = new PeerLog(deps.log);
     this.peerInfo = new PeerLog(deps.log, 'info');
     this.received = metrics.counter('messages/received');
+    // EMQX's messages.sent: PUBLISH packets handed to MQTT clients' connections (after the read ACL).
+    this.sent = metrics.counter('messages/sent');
     this.dropped = metrics.counter('messages/dropped');
     const droppedDenied = metrics.counter('messages/dropped/not_authorized');
     this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
@@ -136,6 +139,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
         if (!this.deps.auth.mayRead(this.clients.principal(client), packet.topic) || !mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id))) return null;
         const st = this.clients.get(client);
         if (st) st.forwarded++;
+        this.sent.inc();
         return packet;
       },
     });

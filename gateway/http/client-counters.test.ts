@@ -61,6 +61,7 @@ describe('HTTP API: client counters', () => {
     assert.equal(s.recv_pkt, 5);
     assert.equal(s.send_msg, 3);
     assert.equal(s.recv_msg, 0);
+    assert.equal(g.gw.metrics.snapshot()['messages/sent'], 3, 'the broker-wide count');
   });
 
   test('a persistent session: unacknowledged messages are in flight, an offline one queues', async () => {

@@ -13,6 +13,7 @@ export const HELP: Readonly<Record<string, string>> = {
   fieldgate_messages_shared_redispatched_total: 'in-flight messages of a member whose session ended, sent to another member',
   fieldgate_messages_shared_dropped_total: 'in-flight messages of a member whose session ended that no other member could take (or beyond broker.max_queued_messages per member)',
   fieldgate_messages_received_total: 'messages accepted into the broker (every source)',
+  fieldgate_messages_sent_total: 'PUBLISH packets sent to MQTT clients (after the read ACL; EMQX\'s messages.sent)',
   fieldgate_messages_dropped_total: 'messages dropped, every reason',
   fieldgate_messages_dropped_not_authorized_total: 'publishes the ACL refused',
   fieldgate_messages_dropped_queue_full_total: 'messages an offline session\'s full queue could not take',
