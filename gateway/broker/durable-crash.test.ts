@@ -86,7 +86,7 @@ async function retainedOn(url: string, filter: string, count: number): Promise<s
 
 test('kill -9 with a persistent session holding queued QoS 1 messages: every acknowledged one reaches the reconnecting subscriber; retained messages survive; a SIGTERM keeps its PUBACKs', async () => {
   const config = join(tmp.path, 'fg.yaml');
-  writeFileSync(config, `gateway:\n  data_dir: ${join(tmp.path, 'data')}\nlog:\n  format: json\n  level: info\nhttp:\n  enabled: false\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+  writeFileSync(config, `gateway:\n  data_dir: ${join(tmp.path, 'data')}\nlog:\n  format: json\n  level: info\nhttp:\n  enabled: false\nadapters:\n  coap:\n    enabled: false\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
   let gw = await start(config);
   try {
     const first = await subscriber(gw.url, []);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { fieldgate, finished, spawnFieldgate, started } from '../test/cli.ts';
 import { tempDir } from '../test/helpers.ts';
+import { testConfigYaml } from '../../hw-test/config.ts';
 import { DataDirInUse, DataDirLock, lockHolder } from './data-lock.ts';
 
 test('in process: a second lock on the same directory is refused naming the holder; another directory is free', async () => {
@@ -29,7 +30,8 @@ test('in process: a second lock on the same directory is refused naming the hold
 test('two gateways on one data_dir: the second refuses with one line naming the first; after kill -9 the directory is free', async () => {
   const dir = tempDir();
   const cfg = join(dir.path, 'fg.yaml');
-  writeFileSync(cfg, `gateway:\n  data_dir: ${join(dir.path, 'data')}\nlog:\n  format: json\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+  // Adapters and the HTTP API off: the defaults (CoAP 0.0.0.0:5683, HTTP 0.0.0.0:18083) are fixed ports.
+  writeFileSync(cfg, testConfigYaml(join(dir.path, 'data')));
   const env = { NOTIFY_SOCKET: '', JOURNAL_STREAM: '' };
   const first = spawnFieldgate(['start', '--config', cfg], { env });
   try {
