@@ -222,7 +222,7 @@ describe('deploy/raspi installer and systemd unit', () => {
       const base = (JSON.parse(line) as { http: string }).http;
       const metrics = await (await fetch(`${base}/metrics`)).text();
       assert.match(metrics, /^process_cpu_user_seconds_total \d/m, 'prom-client process metrics');
-      assert.match(metrics, /^fieldgate_connections_count \d/m);
+      assert.match(metrics, /^fieldgate_connections \d/m);
       const page = await fetch(`${base}/`);
       assert.equal(page.status, 200);
       assert.match(await page.text(), /<html/i, 'the status page from lib/www beside the chunks');

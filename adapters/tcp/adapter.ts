@@ -48,7 +48,8 @@ export class TcpAdapter implements Adapter {
       this.connections.add(new TcpConnection(socket, host));
     };
     ctx.metrics.gaugeFn('connections/count', () => this.connections.size);
-    ctx.metrics.gaugeFn('sessions/count', () => sessions.size);
+    // adapters/{adapter}/sessions, as the CoAP adapter's: one Prometheus family, fieldgate_adapters_sessions.
+    ctx.metrics.gaugeFn('sessions', () => sessions.size);
     this.running = true;
     const onError = (err: Error) => ctx.fail(new Error(`tcp adapter listener failed: ${err.message}`));
     try {

@@ -27,8 +27,8 @@ const m = (name: string, extra = '') => `${name}${sel.replace('}', `${extra}}`)}
 
 const panels = [
   panel('Uptime', 'stat', [0, 0, 4, 4], [{ expr: `time() - ${m('process_start_time_seconds')}`, legend: '{{instance}}' }], 's'),
-  panel('MQTT clients', 'stat', [4, 0, 4, 4], [{ expr: m('fieldgate_connections_count'), legend: '{{instance}}' }]),
-  panel('Devices known', 'stat', [8, 0, 4, 4], [{ expr: m('fieldgate_devices_count'), legend: '{{instance}}' }]),
+  panel('MQTT clients', 'stat', [4, 0, 4, 4], [{ expr: m('fieldgate_connections'), legend: '{{instance}}' }]),
+  panel('Devices known', 'stat', [8, 0, 4, 4], [{ expr: m('fieldgate_devices'), legend: '{{instance}}' }]),
   panel('Bridge upstreams connected', 'stat', [12, 0, 4, 4], [{ expr: `sum by (instance) (${m('fieldgate_bridge_upstreams_connected')})`, legend: '{{instance}}' }]),
   panel('Bridge backlog age', 'stat', [16, 0, 4, 4], [{ expr: m('fieldgate_bridge_queue_oldest_age_seconds'), legend: '{{instance}}' }], 's', 'Age of the oldest message an upstream still needs'),
   panel('Adapters unhealthy', 'stat', [20, 0, 4, 4], [{ expr: `count by (instance) (${m('fieldgate_adapters_healthy')} == 0) or vector(0)`, legend: '{{instance}}' }]),
@@ -82,8 +82,8 @@ const dashboard = {
       label: 'Gateway',
       type: 'query',
       datasource: DS,
-      query: { query: 'label_values(fieldgate_connections_count, instance)', refId: 'instance' },
-      definition: 'label_values(fieldgate_connections_count, instance)',
+      query: { query: 'label_values(fieldgate_connections, instance)', refId: 'instance' },
+      definition: 'label_values(fieldgate_connections, instance)',
       includeAll: true,
       multi: true,
       current: { text: 'All', value: '$__all' },

@@ -26,14 +26,19 @@ describe('Prometheus', () => {
         if (f.type === 'counter') assert.ok(name.endsWith('_total') || f.samples.every((s) => s.name.endsWith('_total')), `counter ${name} ends in _total`);
       }
       const value = (name: string) => families.get(name)?.samples[0]?.value;
-      assert.equal(value('fieldgate_connections_count'), 1);
+      assert.equal(value('fieldgate_connections'), 1);
       assert.ok((value('process_resident_memory_bytes') ?? 0) > 0, 'process metrics present');
       assert.ok(families.has('nodejs_eventloop_lag_seconds'));
       const stats = await (await fetch(`${g.api}/api/v5/prometheus/stats`)).text();
-      assert.ok(parsePrometheusText(stats).has('fieldgate_connections_count'));
+      assert.ok(parsePrometheusText(stats).has('fieldgate_connections'));
       const promtool = spawnSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
       if (promtool.error) t.diagnostic('promtool not found ("apt-get install prometheus" adds it): checked with the built-in parser only');
-      else assert.equal(promtool.status, 0, `promtool check metrics: ${promtool.stdout}${promtool.stderr}`);
+      else {
+        // prom-client's own process gauges nodejs_active_{handles,requests,resources}_total end in
+        // _total; promtool's lint names them. Every other complaint fails the test.
+        const problems = `${promtool.stdout}${promtool.stderr}`.split('\n').filter((l) => l.trim() && !/^nodejs_active_\w+_total non-counter metrics should not have "_total" suffix$/.test(l.trim()));
+        assert.deepEqual(problems, [], `promtool check metrics (exit ${promtool.status})`);
+      }
       await c.endAsync();
     } finally {
       await g.stop();

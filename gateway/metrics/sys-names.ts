@@ -21,9 +21,14 @@ export function labelsOf(template: string): string[] {
   return out;
 }
 
-/** Prometheus family name: `fieldgate_` + the template's fixed levels; counters end in `_total`. */
+/**
+ * Prometheus family name: `fieldgate_` + the template's fixed levels; counters end in `_total`. A
+ * gauge's last `count` level is left out (`connections/count` -> `fieldgate_connections`): `_count`
+ * is the suffix of a histogram's or summary's series, and promtool refuses it anywhere else.
+ */
 export function familyName(template: string, kind: Kind): string {
   const fixed = template.split('/').filter((l) => !PLACEHOLDER.test(l));
+  if (kind === 'gauge' && fixed.length > 1 && fixed[fixed.length - 1] === 'count') fixed.pop();
   const base = `fieldgate_${fixed.join('_').replace(/[^a-zA-Z0-9_]/g, '_')}`;
   return kind === 'counter' && !base.endsWith('_total') ? `${base}_total` : base; // connections/total: not _total_total
 }
