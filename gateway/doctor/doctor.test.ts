@@ -13,6 +13,7 @@ import { testConfigYaml } from '../../hw-test/config.ts';
 import { clockFinding } from './clock.ts';
 import { installHint, nodeVersionFinding } from './node-version.ts';
 import { doctor } from './run.ts';
+import { wantedPorts } from './ports.ts';
 import { configuredDevices } from './serial.ts';
 import { parseSystemctlShow, parseUnitFiles, portHeldBy, readInstalledUnit, socketInodes, type ServiceInfo } from './service.ts';
 import type { Finding } from './types.ts';
@@ -352,4 +353,13 @@ test('doctor checks a modem path outside /dev (the simulators\' /tmp/fieldgate-n
     { path: '/dev/ttyUSB0', where: 'adapters.modem.modems[1].path' },
   ]);
   assert.deepEqual(configuredDevices({ modem: { enabled: false, modems } }), []);
+});
+
+test('doctor checks the HTTP API port (http.port) with the broker listeners, unless http is off', () => {
+  const listeners = { tcp: { enabled: true, host: '0.0.0.0', port: 1883 } };
+  assert.deepEqual(wantedPorts({ broker: { listeners }, http: { enabled: true, host: '0.0.0.0', port: 18083 }, adapters: {} }), [
+    { where: 'broker.listeners.tcp', transport: 'tcp', host: '0.0.0.0', port: 1883 },
+    { where: 'http', transport: 'tcp', host: '0.0.0.0', port: 18083 },
+  ]);
+  assert.equal(wantedPorts({ broker: { listeners }, http: { enabled: false, host: '0.0.0.0', port: 18083 }, adapters: {} }).length, 1);
 });

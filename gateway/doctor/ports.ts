@@ -52,11 +52,15 @@ function adapterPorts(adapters: Record<string, unknown>): PortWanted[] {
   return out;
 }
 
-export function wantedPorts(config: { broker: { listeners: Record<string, { enabled: boolean; host: string; port: number }> }; adapters: unknown }): PortWanted[] {
+type Listen = { enabled: boolean; host: string; port: number };
+
+export function wantedPorts(config: { broker: { listeners: Record<string, Listen> }; http?: Listen; adapters: unknown }): PortWanted[] {
   const out: PortWanted[] = [];
   for (const [name, l] of Object.entries(config.broker.listeners)) {
     if (l.enabled && l.port > 0) out.push({ where: `broker.listeners.${name}`, transport: 'tcp', host: l.host, port: l.port });
   }
+  const h = config.http;
+  if (h?.enabled && h.port > 0) out.push({ where: 'http', transport: 'tcp', host: h.host, port: h.port });
   return out.concat(adapterPorts((config.adapters ?? {}) as Record<string, unknown>));
 }
 
