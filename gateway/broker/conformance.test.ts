@@ -12,6 +12,29 @@ describe('broker conformance (raw MQTT 3.1.1 bytes)', () => {
   });
   after(() => g.stop());
 
+  test('[MQTT-3.3.1-9] a retained message queued for an offline persistent session arrives with RETAIN 0 (it matches an established subscription)', async () => {
+    const sub = await RawClient.connect(g.port, { clientId: 'rq-sub', clean: false });
+    assert.deepEqual(await sub.client.subscribe(1, [['rq/#', 1]]), [1]);
+    sub.client.end();
+    await sub.client.waitClosed();
+    const pub = await RawClient.connect(g.port, { clientId: 'rq-pub' });
+    pub.client.send(publishPacket('rq/t', 'kept', 1, 1, true));
+    await pub.client.next(PUBACK);
+    const back = await RawClient.connect(g.port, { clientId: 'rq-sub', clean: false });
+    const got = parsePublish(await back.client.next(PUBLISH));
+    assert.deepEqual([got.topic, got.payload.toString(), got.retain], ['rq/t', 'kept', false]);
+    back.client.send(pubackPacket(got.id!));
+    // A new subscription still gets the retained message with RETAIN 1 [MQTT-3.3.1-8].
+    assert.deepEqual(await back.client.subscribe(2, [['rq/t', 1]]), [1]);
+    const fresh = parsePublish(await back.client.next(PUBLISH));
+    assert.deepEqual([fresh.topic, fresh.retain], ['rq/t', true]);
+    back.client.send(pubackPacket(fresh.id!));
+    pub.client.send(publishPacket('rq/t', '', 1, 2, true));
+    await pub.client.next(PUBACK);
+    back.client.end();
+    pub.client.end();
+  });
+
   test('[MQTT-3.1.3-8] zero-length client id with clean session 0: CONNACK 0x02, connection closed, no session left', async () => {
     const { client, code } = await RawClient.connect(g.port, { clientId: '', clean: false });
     assert.equal(code, 0x02);

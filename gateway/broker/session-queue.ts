@@ -70,7 +70,11 @@ export class SessionQueues {
       q = { items: [], bytes: 0 };
       this.queues.set(clientId, q);
     }
-    q.items.push(new Packet(packet));
+    // [MQTT-3.3.1-9]: a message for an established subscription goes out with RETAIN 0, queued or
+    // live (aedes clears the flag only on live delivery, and reads a set flag as "not tracked").
+    const queued = new Packet(packet);
+    queued.retain = false;
+    q.items.push(queued);
     this.add(q, size);
     this.dropOldest(clientId, q);
   }
