@@ -90,6 +90,8 @@ export class Gateway {
     const bans = new BanList(config.gateway.data_dir);
     const gate = new ConnectionGate(config.limits, bans, log.child({ component: 'limits' }));
     this.auth.gate = (p) => gate.admit(p);
+    gate.loginBackoff = (address) => this.auth.logins.addressBackoff(address);
+    this.broker.acceptGate = (info) => gate.atAccept(info.ipaddress);
     this.broker.on('disconnected', (s) => gate.forget(s.clientid));
     return { bans, gate };
   }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { startGateway, type TestGateway } from '../test/helpers.ts';
-import { RawClient } from '../test/raw-mqtt.ts';
+import { startGateway, until, type TestGateway } from '../test/helpers.ts';
+import { CONNACK, RawClient, connectPacket } from '../test/raw-mqtt.ts';
 import { hashPassword } from './password.ts';
 
 // Issue 17 item 5: wrong passwords from one address must not be able to pin the cores. The test
@@ -16,11 +16,21 @@ before(async () => {
 });
 after(() => g.stop());
 
-async function attempt(from: string, username: string, password: string): Promise<number> {
-  const { client, code } = await RawClient.connect(g.port, { clientId: `${username}-${Math.random()}`, username, password }, from);
-  client.destroy();
-  return code;
+/** The CONNACK code, or -1 when the gateway closed the connection without one (refused at accept). */
+async function attempt(from: string, username: string, password: string, port = g.port): Promise<number> {
+  const client = await RawClient.open(port, '127.0.0.1', from);
+  try {
+    client.send(connectPacket({ clientId: `${username}-${Math.random()}`, username, password }));
+    return (await client.next(CONNACK)).body[1]!;
+  } catch (err) {
+    if (client.closed && client.packets.length === 0) return -1;
+    throw err;
+  } finally {
+    client.destroy();
+  }
 }
+
+const refusedAtAccept = (gw: TestGateway) => gw.gw.metrics.snapshot()['connections/refused_at_accept'] ?? 0;
 
 test('a wrong-password flood from one address is throttled while valid logins from elsewhere are served', async () => {
   const logins = g.gw.auth.logins;
@@ -38,7 +48,7 @@ test('a wrong-password flood from one address is throttled while valid logins fr
       for (const c of wave) codes.set(c, (codes.get(c) ?? 0) + 1);
     }
   })();
-  while (logins.refused.throttled === 0) await new Promise((r) => setTimeout(r, 5));
+  await until(() => refusedAtAccept(g) > 0, 'the flooding address refused at accept');
   // bob, from another address, logs in while alice's guesser is being refused...
   assert.equal(await attempt('127.0.0.2', 'bob', 'right-b'), 0);
   // ...and alice herself, from her usual address, is served from the cache despite the attack on her name.
@@ -49,8 +59,35 @@ test('a wrong-password flood from one address is throttled while valid logins fr
   const checks = logins.verifications - checksBefore;
   assert.ok(attempts >= 100);
   assert.ok(checks <= 12, `${checks} scrypt checks for ${attempts} wrong passwords: the flood was not throttled`);
-  assert.ok(logins.refused.throttled >= attempts - checks - logins.refused.busy);
+  assert.ok(logins.refused.throttled + refusedAtAccept(g) >= attempts - checks - logins.refused.busy);
   assert.ok(logins.cacheHits >= 1);
-  // The flood got answers all along: CONNACK 4 while checked, 3 (server unavailable) while throttled.
-  assert.ok((codes.get(3) ?? 0) > 0 && (codes.get(4) ?? 0) > 0, JSON.stringify([...codes]));
+  // CONNACK 4 while checked; once the address is in backoff, closed at accept without a CONNACK.
+  assert.ok((codes.get(-1) ?? 0) > 0 && (codes.get(4) ?? 0) > 0, JSON.stringify([...codes]));
+  assert.equal(codes.get(-1), refusedAtAccept(g), 'every connection closed without a CONNACK is counted');
+});
+
+test('an address in login backoff is closed at accept (no CONNACK, counted) until the backoff ends; other addresses connect', async () => {
+  // A gateway of its own: 3 failures open a 3 s backoff (long enough to see it under load, short
+  // enough to wait out with `until`).
+  const b = await startGateway({
+    auth: { allow_anonymous: 'never', users: [{ username: 'carol', password_hash: await hashPassword('right-c') }], login: { max_failures: 3, backoff_initial: '3s', cache_ttl: '0ms' } },
+  });
+  try {
+    // Three different user names, so only the address (not a user name) reaches max_failures.
+    for (let i = 0; i < 3; i++) assert.equal(await attempt('127.0.0.5', `nobody-${i}`, 'guess', b.port), 4);
+    assert.ok(b.gw.auth.logins.addressBackoff('127.0.0.5') > 0);
+    const checks = b.gw.auth.logins.verifications;
+    // The right password does not help from that address: the connection never reaches the broker.
+    assert.equal(await attempt('127.0.0.5', 'carol', 'right-c', b.port), -1);
+    assert.equal(refusedAtAccept(b), 1);
+    assert.equal(b.gw.auth.logins.verifications, checks, 'no password check for a connection closed at accept');
+    assert.equal(b.gw.auth.logins.refused.throttled, 0, 'refused before CONNECT, not by the login guard');
+    // Another address is served meanwhile.
+    assert.equal(await attempt('127.0.0.6', 'carol', 'right-c', b.port), 0);
+    // Once the backoff ends the address connects again.
+    await until(async () => (await attempt('127.0.0.5', 'carol', 'right-c', b.port)) === 0, 'the address served again after its backoff', 20_000);
+    assert.equal(b.gw.auth.logins.addressBackoff('127.0.0.5'), 0);
+  } finally {
+    await b.stop();
+  }
 });

@@ -85,6 +85,15 @@ export class LoginGuard {
     return true;
   }
 
+  /**
+   * How long `address` is still in its login backoff (ms; 0: not). For the listeners, which close
+   * such a connection at accept: no counter moves here, the caller counts what it refuses.
+   */
+  addressBackoff(address: string | undefined): number {
+    const f = this.failures.get(`ip ${address ?? '?'}`);
+    return f ? Math.max(0, f.until - this.now()) : 0;
+  }
+
   /** Waits for a verification slot, or refuses. Call `release` when the check is done. */
   async admit(address: string | undefined, username: string): Promise<Admission> {
     const now = this.now();

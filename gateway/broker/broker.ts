@@ -63,6 +63,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private sweeper?: NodeJS.Timeout;
   private readonly shared: SharedSubscriptions;
   private readonly qos0?: Qos0Queue;
+  private readonly refusedAtAccept;
+  /**
+   * Asked for every accepted connection before aedes sees it (gateway/limits: bans by address, login
+   * backoff); a reason closes the connection at once, without a CONNACK.
+   */
+  acceptGate?: (info: ConnInfo) => string | undefined;
 
   constructor(private readonly deps: BrokerDeps) {
     super();
@@ -74,6 +80,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     // EMQX's messages.sent: PUBLISH packets handed to MQTT clients' connections (after the read ACL).
     this.sent = metrics.counter('messages/sent');
     this.dropped = metrics.counter('messages/dropped');
+    this.refusedAtAccept = metrics.counter('connections/refused_at_accept');
     const droppedDenied = metrics.counter('messages/dropped/not_authorized');
     this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
     this.persistence = sessionPersistence(cfg, deps.log, () => {
@@ -184,6 +191,12 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   /** Serves one connection from any transport (TCP, TLS, WebSocket, or a test's duplex pair). */
   handle(stream: Duplex, info: ConnInfo): void {
+    if (this.acceptGate?.(info)) {
+      // Refused before aedes: no client set-up, no CONNACK to write (the gate logged why).
+      this.refusedAtAccept.inc();
+      stream.destroy();
+      return;
+    }
     const client = this.aedes.handle(stream);
     this.clients.add(client, info);
     // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it

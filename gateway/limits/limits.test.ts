@@ -6,6 +6,7 @@ import { connect, connectError, until } from '../test/helpers.ts';
 import { json, startApiGateway } from '../http/test/support.ts';
 import { startTcpGateway } from '../../adapters/tcp/test-kit.ts';
 import { TcpDevice } from '../../firmware-sim/tcp/client.ts';
+import { RawClient, connectPacket } from '../test/raw-mqtt.ts';
 import { BanList } from './banned.ts';
 import { parseRate, TokenBucket } from './rate.ts';
 
@@ -53,7 +54,12 @@ describe('bans', () => {
       assert.equal((await post({ as: 'peerhost', who: '127.0.0.1', until: new Date(Date.now() - 1000).toISOString() })).status, 400);
 
       assert.equal((await post({ as: 'peerhost_net', who: '127.0.0.0/8' })).status, 200);
-      assert.equal((await connectError(g.url, { clientId: 'anyone' })).code, 5);
+      // An address ban is applied at accept: closed before aedes sees it, no CONNACK, counted.
+      const raw = await RawClient.open(g.port);
+      raw.send(connectPacket({ clientId: 'anyone' }));
+      await raw.waitClosed();
+      assert.equal(raw.packets.length, 0, 'no CONNACK');
+      assert.equal(g.gw.metrics.snapshot()['connections/refused_at_accept'], 1);
       const list = await json(await fetch(`${g.api}/api/v5/banned`));
       assert.deepEqual(list.data.map((b: { as: string; who: string }) => `${b.as}:${b.who}`).sort(), ['clientid:ban-me', 'peerhost_net:127.0.0.0/8']);
       assert.equal(list.meta.count, 2);

@@ -4,6 +4,7 @@
 
 export const HELP: Readonly<Record<string, string>> = {
   fieldgate_connections: 'MQTT clients connected',
+  fieldgate_connections_refused_at_accept_total: 'MQTT connections closed at accept, without a CONNACK: the address is banned (peerhost, peerhost_net) or in its login backoff (auth.login)',
   fieldgate_sessions: 'MQTT sessions held (connected and offline persistent ones)',
   fieldgate_sessions_expired_total: 'offline sessions removed at their expiry',
   fieldgate_sessions_refused_total: 'new persistent sessions refused (the session bound is reached)',
