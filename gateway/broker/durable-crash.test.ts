@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import mqtt, { type MqttClient } from 'mqtt';
-import { finished, spawnFieldgate, started } from '../test/cli.ts';
+import { startChild, stopChild } from '../test/cli.ts';
 import { tempDir, until } from '../test/helpers.ts';
 
 // Issue 17 item 12, on a real gateway process: a persistent session with queued QoS 1 messages and
@@ -12,27 +11,8 @@ import { tempDir, until } from '../test/helpers.ts';
 // reconnecting clean-session-0 subscriber, the retained ones are still there), and a clean stop
 // (SIGTERM) also keeps the subscriber's PUBACKs, so nothing is sent twice after it.
 
-const running = new Set<ChildProcess>();
-process.on('exit', () => {
-  for (const c of running) c.kill('SIGKILL');
-});
 const tmp = tempDir('fieldgate-durable-crash-');
 after(() => tmp.remove());
-
-async function start(config: string): Promise<{ child: ReturnType<typeof spawnFieldgate>; url: string }> {
-  const child = spawnFieldgate(['start', '--config', config], { env: { NOTIFY_SOCKET: '', JOURNAL_STREAM: '' } });
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  const [listener] = await started(child);
-  return { child, url: listener!.replace(/^tcp:/, 'mqtt:') };
-}
-
-async function stop(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const done = finished(child);
-  child.kill(signal);
-  await done;
-}
 
 /** Publishes QoS 1 "cmd/dev" messages, 32 in flight, until the connection dies; records the PUBACKed ones. */
 function publishUntilKilled(url: string, acked: Set<string>, onAck: () => void): Promise<void> {
@@ -87,7 +67,7 @@ async function retainedOn(url: string, filter: string, count: number): Promise<s
 test('kill -9 with a persistent session holding queued QoS 1 messages: every acknowledged one reaches the reconnecting subscriber; retained messages survive; a SIGTERM keeps its PUBACKs', async () => {
   const config = join(tmp.path, 'fg.yaml');
   writeFileSync(config, `gateway:\n  data_dir: ${join(tmp.path, 'data')}\nlog:\n  format: json\n  level: info\nhttp:\n  enabled: false\nadapters:\n  coap:\n    enabled: false\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
-  let gw = await start(config);
+  let gw = await startChild(config);
   try {
     const first = await subscriber(gw.url, []);
     assert.equal(first.sessionPresent, false);
@@ -105,10 +85,10 @@ test('kill -9 with a persistent session holding queued QoS 1 messages: every ack
     await publishUntilKilled(gw.url, acked, () => {
       if (++n === 300) child.kill('SIGKILL'); // mid-stream, 32 in flight
     });
-    await stop(child, 'SIGKILL');
+    await stopChild(child, 'SIGKILL');
     assert.ok(acked.size >= 300, `${acked.size} acknowledged`);
 
-    gw = await start(config);
+    gw = await startChild(config);
     assert.match(gw.child.output.stdout, /broker persistence: restored 1 persistent sessions \(\d+ queued messages\) and 2 retained messages/);
     const got: string[] = [];
     const again = await subscriber(gw.url, got);
@@ -125,8 +105,8 @@ test('kill -9 with a persistent session holding queued QoS 1 messages: every ack
     await again.c.endAsync(); // PUBACKs sent for everything it got
 
     // A clean stop writes the PUBACKs: after it, the session comes back empty and nothing repeats.
-    await stop(gw.child, 'SIGTERM');
-    gw = await start(config);
+    await stopChild(gw.child, 'SIGTERM');
+    gw = await startChild(config);
     const after: string[] = [];
     const third = await subscriber(gw.url, after);
     assert.equal(third.sessionPresent, true);
@@ -138,6 +118,6 @@ test('kill -9 with a persistent session holding queued QoS 1 messages: every ack
     await third.c.endAsync();
     assert.deepEqual(await retainedOn(gw.url, 'state/#', 2), ['state/door=open', 'state/lamp=on']);
   } finally {
-    await stop(gw.child, 'SIGKILL');
+    await stopChild(gw.child, 'SIGKILL');
   }
 });

@@ -262,8 +262,10 @@ export class DurablePersistence extends BoundedPersistence {
     await super.outgoingUpdate(client, packet as never);
     this.journal.append(packetFrame(K.UPD, { c: client.id }, { ...packet, payload: undefined }));
     // A QoS 2 message must go out under the packet id the disk knows, or a restart resends it
-    // under another one and the receiver delivers it twice.
-    if (packet.cmd === 'publish' && packet.qos === 2) await this.journal.commit().catch(() => {});
+    // under another one and the receiver delivers it twice. Likewise its PUBREL (aedes sends it
+    // once this resolves): a receiver that got PUBREL may forget the id, so a restart that had
+    // lost the PUBREL record would resend the PUBLISH and the receiver deliver it again.
+    if ((packet.cmd === 'publish' && packet.qos === 2) || packet.cmd === 'pubrel') await this.journal.commit().catch(() => {});
   }
 
   override async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {

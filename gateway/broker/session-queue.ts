@@ -106,7 +106,9 @@ export class SessionQueues {
     if (!q) return;
     for (let i = 0; i < q.items.length; i++) {
       const p = q.items[i]!;
-      if (p.brokerId === packet.brokerId) {
+      // A PUBREL carries no broker identity: it is found by its packet id alone (matching
+      // undefined identities would renumber an earlier PUBREL and lose its message's flow).
+      if (packet.brokerId !== undefined && p.brokerId === packet.brokerId) {
         if (p.brokerCounter === packet.brokerCounter) {
           p.messageId = packet.messageId;
           return;

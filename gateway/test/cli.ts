@@ -55,3 +55,32 @@ export function started(child: ChildProcess & { output: { stdout: string } }, ti
     });
   });
 }
+
+const children = new Set<ChildProcess>();
+let reaper = false;
+
+/**
+ * Starts `fieldgate start --config <file>` (no systemd notify) and waits for it to listen; returns
+ * its first listener as an mqtt: URL. A test process that dies first takes the children with it.
+ */
+export async function startChild(config: string): Promise<{ child: ReturnType<typeof spawnFieldgate>; url: string }> {
+  if (!reaper) {
+    reaper = true;
+    process.on('exit', () => {
+      for (const c of children) c.kill('SIGKILL');
+    });
+  }
+  const child = spawnFieldgate(['start', '--config', config], { env: { NOTIFY_SOCKET: '', JOURNAL_STREAM: '' } });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  const [listener] = await started(child);
+  return { child, url: listener!.replace(/^tcp:/, 'mqtt:') };
+}
+
+/** Sends `signal` to a child that is still running and waits for it to exit. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = finished(child);
+  child.kill(signal);
+  await done;
+}
