@@ -35,7 +35,7 @@ export function gatewayView(p: OperatorParts): GatewayView {
     version: VERSION,
     startedAt: Date.now(),
     maxPacketSize: cfg.broker.max_packet_size,
-    adapters: () => p.supervisor.health('adapter'),
+    adapters: () => p.supervisor.health('adapter').map((h) => ({ ...h, protocols: (p.supervisor.instance(h.name) as Adapter | undefined)?.protocols })),
     components: () => p.supervisor.health('component'),
     bridge: () => p.bridge.health(),
     devices: (protocol) => p.registry.list(protocol),

@@ -12,6 +12,8 @@ export interface AdapterHealth {
   state: AdapterState;
   restarts: number;
   last_error?: string;
+  /** Device protocols it registers devices under besides its name (the modem's lora, nbiot). */
+  protocols?: readonly string[];
 }
 
 /** What the supervisor runs: an adapter or a component instance. */

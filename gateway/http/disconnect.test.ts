@@ -15,6 +15,8 @@ import { LoraModuleSim } from '../../firmware-sim/modem/lora-sim.ts';
 import { TcpDevice, type Downlink } from '../../firmware-sim/tcp/client.ts';
 import { collect, connect, endClient, until } from '../test/helpers.ts';
 import { missingTool } from '../test/tools.ts';
+import { opsViewOf } from './gateway-view.ts';
+import { adaptersOf } from './routes/fieldgate.ts';
 import { json, startApiGateway } from './test/support.ts';
 
 describe('device disconnect by an operator', () => {
@@ -98,6 +100,9 @@ describe('device disconnect by an operator', () => {
     ]);
     try {
       await waitReady(g, 'lora0');
+      // The modem registers its devices under lora, not its adapter name: they count as its own.
+      await until(() => g.gw.registry.get('lora', 'lora0')?.online === true, 'the modem lora0 online in the registry');
+      assert.equal(adaptersOf(opsViewOf(g.gw.view, g.gw.controls)).find((a) => a.name === 'modem')?.devices_online, 1);
       const up = () => g.got.filter((m) => m.topic === 'lora/0000002a/up').map((m) => m.body.counter);
       sim.emulator.rx({ payload: nodeFrame(key, 0x2a, 100, 1, Buffer.from('01', 'hex')) });
       await until(() => up().length === 1, 'the first frame');

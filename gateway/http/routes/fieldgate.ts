@@ -48,8 +48,13 @@ export function componentsOf(view: OpsView) {
   return view.components().map((c) => ({ name: c.name, state: c.state, restarts: c.restarts, last_error: c.last_error ?? null }));
 }
 
+/** Online devices of an adapter: under its name and the device protocols it declares (modem: lora, nbiot). */
+export function onlineDevices(view: OpsView, a: { name: string; protocols?: readonly string[] }): number {
+  return [a.name, ...(a.protocols ?? [])].reduce((n, p) => n + view.devices(p).filter((d) => d.online).length, 0);
+}
+
 export function adaptersOf(view: OpsView) {
-  return view.adapters().map((a) => ({ name: a.name, state: a.state, restarts: a.restarts, last_error: a.last_error ?? null, devices_online: view.devices(a.name).filter((d) => d.online).length }));
+  return view.adapters().map((a) => ({ name: a.name, state: a.state, restarts: a.restarts, last_error: a.last_error ?? null, devices_online: onlineDevices(view, a) }));
 }
 
 /** What the status page and `fieldgate status` show, in one request. */

@@ -4,6 +4,7 @@ import type { DeviceRecord } from '../../registry/registry.ts';
 import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
 
 import type { OpsView } from '../view.ts';
+import { onlineDevices } from './fieldgate.ts';
 import type { RouteDeps } from './deps.ts';
 
 /**
@@ -76,7 +77,7 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       .map((a) => ({
         name: a.name,
         status: a.state === 'running' ? 'running' : 'stopped',
-        current_connections: view.devices(a.name).filter((d) => d.online).length,
+        current_connections: onlineDevices(view, a),
         listeners: [],
         health: a.state,
         restarts: a.restarts,
