@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 // Type-only imports count: they still couple a module to one it must not know.
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const isTestCode = (rel: string) => /\.test\.ts$|\.test-kit\.ts$|\/test-kit\.ts$|\/test-support\.ts$/.test(rel);
-const IMPORT = /(?:(?:import|export)\s[^;]*?from\s+|import\s*\(\s*|import\s+)'(\.[^']+)'/g;
+const IMPORT = /(?:(?:import|export)\s[^;]*?from\s+|import\s*\(\s*|import\s+)(['"])(\.[^'"]+)\1/g;
 
 function sources(dir: string): string[] {
   const out: string[] = [];
@@ -26,7 +26,7 @@ function sources(dir: string): string[] {
 /** Every relative import of a module, as a path from the repository root. */
 function importsOf(rel: string): string[] {
   const src = readFileSync(join(root, rel), 'utf8');
-  return [...src.matchAll(IMPORT)].map((m) => relative(root, resolve(root, dirname(rel), m[1]!)));
+  return [...src.matchAll(IMPORT)].map((m) => relative(root, resolve(root, dirname(rel), m[2]!)));
 }
 
 const adapterOf = (rel: string) => /^adapters\/([^/]+)\//.exec(rel)?.[1];
@@ -65,4 +65,47 @@ test('the gateway imports adapters only in its composition root (gateway/app) an
   // gateway/cli/ble.ts runs the BLE adapter's decoders for `fieldgate ble decode`: a command, like main.ts.
   const files = sources('gateway').filter((f) => !isTestCode(f) && !/^gateway\/(app|cli|test)\//.test(f));
   assert.deepEqual(violations(files, (_, t) => !t.startsWith('adapters/')), []);
+});
+
+test('the import pattern sees both quote styles', () => {
+  const found = (line: string) => [...line.matchAll(IMPORT)].map((m) => m[2]);
+  assert.deepEqual(found(`import { a } from '../coap/index.ts';`), ['../coap/index.ts']);
+  assert.deepEqual(found(`import { a } from "../coap/index.ts";`), ['../coap/index.ts']);
+  assert.deepEqual(found(`const m = await import("./x.ts");`), ['./x.ts']);
+});
+
+/** One cycle in an import graph (as a path a -> b -> ... -> a), or undefined. */
+function cycleIn(graph: ReadonlyMap<string, readonly string[]>): string[] | undefined {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (f: string): string[] | undefined => {
+    if (state.get(f) === 'done') return undefined;
+    if (state.get(f) === 'open') return [...stack.slice(stack.indexOf(f)), f];
+    state.set(f, 'open');
+    stack.push(f);
+    for (const t of graph.get(f) ?? []) {
+      const found = visit(t);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(f, 'done');
+    return undefined;
+  };
+  for (const f of graph.keys()) {
+    const found = visit(f);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+test('no import cycles among modules (type-only imports included)', () => {
+  const files = ['gateway', 'adapters', 'firmware-sim', 'bench', 'deploy', 'hw-test'].flatMap((d) => sources(d)).filter((f) => !isTestCode(f));
+  assert.ok(files.length > 200, 'the walk found the modules');
+  assert.equal(cycleIn(new Map(files.map((f) => [f, importsOf(f)])))?.join(' -> '), undefined);
+});
+
+test('the cycle check finds a cycle', () => {
+  const graph = new Map([['a.ts', ['b.ts']], ['b.ts', ['c.ts', 'd.ts']], ['c.ts', []], ['d.ts', ['b.ts']]]);
+  assert.deepEqual(cycleIn(graph), ['b.ts', 'd.ts', 'b.ts']);
+  assert.equal(cycleIn(new Map([['a.ts', ['b.ts']], ['b.ts', []]])), undefined);
 });

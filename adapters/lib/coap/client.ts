@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { generate, type ParsedPacket } from 'coap-packet';
 import { blockSize, decodeBlock, encodeBlock, sliceBlock, type Block } from './block.ts';
 import { LruMap } from './bounded.ts';
-import type { Link } from './endpoint.ts';
+import type { Link } from './link.ts';
 import { CoapExchangeError, CoapResetError, CoapTimeoutError } from './errors.ts';
 import { optionValue, toResponse, type CoapOption, type CoapResponse, type Method } from './message.ts';
 import { MAX_TRANSMIT_WAIT_MS } from './transmit.ts';

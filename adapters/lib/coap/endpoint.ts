@@ -21,6 +21,7 @@ import { parse, type ParsedPacket } from 'coap-packet';
 import type { DatagramTransport as CoreDatagram } from '../../../gateway/core/datagram.ts';
 import { blockSize, szxFor } from './block.ts';
 import { ClientRole, type ClientRequest } from './client.ts';
+import type { ConfirmableCallbacks, Link } from './link.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { CoapResponse } from './message.ts';
 import { ServerRole, type ServerOptions } from './server.ts';
@@ -91,26 +92,6 @@ function wireOf(t: DatagramTransport | CoreDatagram, failed: (err: Error, peer: 
       return () => t.off('message', cb);
     },
   };
-}
-
-/** The endpoint's side of the roles: sending, message ids, transmission of CON messages. */
-export interface Link {
-  readonly id: string;
-  readonly clock: Clock;
-  readonly params: TransmissionParams;
-  readonly maxMessageSize: number;
-  /** Largest block size exponent the transport's message size allows for the preferred block size. */
-  readonly szx: number;
-  send(buf: Buffer, peer: Peer): void;
-  messageId(): number;
-  /** Sends a CON and retransmits it until its ACK (empty or piggy-backed) or RST, or gives up. */
-  sendConfirmable(buf: Buffer, messageId: number, peer: Peer, on: ConfirmableCallbacks): Retransmission;
-}
-
-export interface ConfirmableCallbacks {
-  ack(packet: ParsedPacket): void;
-  reset(): void;
-  timeout(sent: number): void;
 }
 
 /** Room for the header, a token and the options around a block: 2 ** (szx + 4) + this <= message size. */

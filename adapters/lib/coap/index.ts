@@ -1,5 +1,6 @@
 // The one CoAP engine (RFC 7252, 7641, 7959) shared by the CoAP and LwM2M adapters. See README.md.
-export { CoapEndpoint, type EndpointOptions, type EndpointEvents, type ConfirmableCallbacks } from './endpoint.ts';
+export { CoapEndpoint, type EndpointOptions, type EndpointEvents } from './endpoint.ts';
+export type { ConfirmableCallbacks } from './link.ts';
 export type { ClientRequest } from './client.ts';
 export { fresher } from './client.ts';
 export { DEFAULT_BLOCK1, type RequestHandler, type Respond, type ServerOptions } from './server.ts';

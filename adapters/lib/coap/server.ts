@@ -3,7 +3,7 @@
 import { generate, type ParsedPacket } from 'coap-packet';
 import { Block1Assembler, decodeBlock, encodeBlock, etagOf, sliceBlock, blockSize, type Block, type Block1Limits } from './block.ts';
 import { LruMap } from './bounded.ts';
-import type { Link } from './endpoint.ts';
+import type { Link } from './link.ts';
 import { optionValue, toRequest, type CoapOption, type CoapReply, type CoapRequest } from './message.ts';
 import { EXCHANGE_LIFETIME_MS, NON_LIFETIME_MS } from './transmit.ts';
 import { peerKey, type Peer } from './transport.ts';

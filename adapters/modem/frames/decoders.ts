@@ -1,15 +1,10 @@
 import { decodeLpp } from './lpp.ts';
+import type { Decoder } from './decoder.ts';
 import { ScriptDecoder } from './script-decoder.ts';
 
 export type DecoderSpec = 'hex' | 'json' | 'lpp' | { script: string; timeout: number };
 
-export type Decoded = { decoded: unknown } | { error: string };
-
-export interface Decoder {
-  decode(payload: Buffer, port: number): Decoded | Promise<Decoded>;
-  load?(): Promise<void>;
-  close?(): Promise<void>;
-}
+export type { Decoded, Decoder } from './decoder.ts';
 
 const hexDecoder: Decoder = { decode: (p) => ({ decoded: p.toString('hex') }) };
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Script } from 'node:vm';
 import { Worker } from 'node:worker_threads';
-import type { Decoded, Decoder } from './decoders.ts';
+import type { Decoded, Decoder } from './decoder.ts';
 
 // Runs in the worker: the operator's file in its own vm context, one call per message. The context
 // has its own microtask queue, drained right after each evaluation and inside its timeout, so a
