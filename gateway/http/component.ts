@@ -27,7 +27,8 @@ export class ManagementPlane implements Component {
     this.http = await startHttp({ view, bans: ctx.controls.bans, traces: this.traces, cfg: this.cfg, log: ctx.log, keys });
     const { url, host, port } = this.http;
     ctx.services.provide('http/api', { url, host, port });
-    ctx.log.info({ url }, 'HTTP API listening');
+    // url is where a browser on this machine reaches it; listen is what the socket is bound to (0.0.0.0 = every interface).
+    ctx.log.info({ url, listen: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}` }, 'HTTP API listening');
   }
 
   /** The HTTP listener first (no API publish while the gateway stops), then traces. */
