@@ -68,7 +68,10 @@ for (const v of VARIANTS) {
       sim.emulator.clearFaults();
       // The metric is read at once; the status message still travels through the broker to `mq`.
       const latest = () => g.got.filter((x) => x.topic === 'nbiot/nb0/status').at(-1)?.body;
-      await until(() => g.metric('nb0/signal/csq') === 23 && latest()?.csq === 23, 'signal read and its status message received');
+      // Wait for a status message with everything asserted below: a health read straddling
+      // regainCoverage() in the first test can publish {registered: false, csq: 23}.
+      const complete = (s: Record<string, unknown> | undefined) => s?.csq === 23 && s.registered === true && typeof s.operator === 'string' && s.address === '10.64.0.1';
+      await until(() => g.metric('nb0/signal/csq') === 23 && complete(latest()), 'signal read and a complete status message received');
       const status = latest();
       assert.equal(status?.registered, true);
       assert.equal(typeof status?.operator, 'string');
