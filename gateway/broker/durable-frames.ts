@@ -7,8 +7,13 @@ import { crc32 } from 'node:zlib';
 //   crc   u32  CRC-32 of the body
 //   body: kind u8 | jsonLen u32 | json (the record's fields) | payload (raw bytes, the rest)
 //
-// A frame that is cut short or whose CRC does not match ends the file for the reader: a crash or
-// power cut can only tear the last write, and everything before it was fsync'd whole.
+// A crash or power cut can only tear the last write (everything before it was fsync'd whole); a
+// frame that is cut short or fails its CRC elsewhere is a storage fault. Either way the reader
+// resynchronises on the next offset where a whole frame checks out (its body starts a JSON object
+// and its CRC matches), as the bridge's segment log does, so damage costs the records in it, not
+// the rest of the file; a damaged region that runs to the end is the torn tail. (Frames carry no
+// marker or sequence number, so a resync could in principle land on a frame-shaped payload right
+// after the damage; the CRC makes that chance 2^-32 for anything not crafted to be one.)
 
 export const FRAME_HEADER = 8;
 /** Far above any record: max_packet_size is capped well below this. */
@@ -59,54 +64,68 @@ function decodeBody(body: Buffer): FrameRecord | undefined {
 }
 
 export interface ReadResult {
-  /** Bytes of whole, valid frames from the start of the file. */
-  goodBytes: number;
-  /** Bytes after them that held no valid frame (a torn tail). */
-  badBytes: number;
   records: number;
+  /** Damaged regions skipped, as [from, to) byte offsets; one ending at `size` is a torn tail. */
+  damaged: { from: number; to: number }[];
+  size: number;
+}
+
+/** A frame whose body could start a record: worth a CRC check while resynchronising. */
+function plausible(buf: Buffer, at: number, len: number): boolean {
+  return len >= 6 && len <= MAX_BODY && buf[at + FRAME_HEADER + 5] === 0x7b && buf.readUInt32BE(at + FRAME_HEADER + 1) <= len - 5;
 }
 
 /**
- * Reads the frames of `file` in order, calling `onRecord` for each, until the end or the first
- * frame that is torn or fails its CRC. Reads in chunks, so a large file never sits in memory whole.
+ * Reads the frames of `file` in order, calling `onRecord` for each; skips a damaged region to the
+ * next frame that checks out. Reads in chunks, so a large file never sits in memory whole.
  */
 export function readFrames(file: string, onRecord: (r: FrameRecord) => void, chunk = 1024 * 1024): ReadResult {
   const fd = openSync(file, 'r');
   try {
+    const size = fstatSync(fd).size;
     let buf = Buffer.alloc(0);
     let bufPos = 0; // file offset of buf[0]
-    let pos = 0;
-    let eof = false;
-    let records = 0;
-    const ensure = (n: number): boolean => {
-      while (pos + n > bufPos + buf.length && !eof) {
-        const keep = buf.subarray(pos - bufPos);
-        const more = Buffer.allocUnsafe(Math.max(chunk, n));
-        const got = readSync(fd, more, 0, more.length, bufPos + buf.length);
-        if (got === 0) eof = true;
-        buf = Buffer.concat([keep, more.subarray(0, got)]);
-        bufPos = pos;
-      }
-      return pos + n <= bufPos + buf.length;
+    /** Makes bytes [at, at + n) available in buf (false past the end of the file). */
+    const ensure = (at: number, n: number): boolean => {
+      if (at + n > size) return false;
+      if (at >= bufPos && at + n <= bufPos + buf.length) return true;
+      const keep = at >= bufPos && at <= bufPos + buf.length ? buf.subarray(at - bufPos) : Buffer.alloc(0);
+      const more = Buffer.allocUnsafe(Math.max(chunk, n - keep.length));
+      const got = readSync(fd, more, 0, more.length, at + keep.length);
+      buf = Buffer.concat([keep, more.subarray(0, got)]);
+      bufPos = at;
+      return at + n <= bufPos + buf.length;
     };
-    for (;;) {
-      if (!ensure(FRAME_HEADER)) break;
-      const at = pos - bufPos;
-      const len = buf.readUInt32BE(at);
-      const crc = buf.readUInt32BE(at + 4);
-      if (len < 5 || len > MAX_BODY || !ensure(FRAME_HEADER + len)) break;
-      const start = pos - bufPos + FRAME_HEADER;
-      const body = buf.subarray(start, start + len);
-      if (crc32(body) !== crc) break;
+    /** The frame at `at`, if a whole valid one is there. */
+    const frameAt = (at: number, resyncing: boolean): { rec: FrameRecord; len: number } | undefined => {
+      if (!ensure(at, FRAME_HEADER)) return undefined;
+      const len = buf.readUInt32BE(at - bufPos);
+      // While resynchronising, cheap checks first: most offsets fail them without reading further.
+      if (resyncing && (!ensure(at, FRAME_HEADER + 6) || !plausible(buf, at - bufPos, len))) return undefined;
+      if (len < 5 || len > MAX_BODY || !ensure(at, FRAME_HEADER + len)) return undefined;
+      const body = buf.subarray(at - bufPos + FRAME_HEADER, at - bufPos + FRAME_HEADER + len);
+      if (crc32(body) !== buf.readUInt32BE(at - bufPos + 4)) return undefined;
       const rec = decodeBody(body);
-      if (!rec) break;
-      onRecord(rec);
-      records++;
-      pos += FRAME_HEADER + len;
+      return rec && { rec, len };
+    };
+    let pos = 0;
+    let records = 0;
+    const damaged: { from: number; to: number }[] = [];
+    while (pos < size) {
+      const f = frameAt(pos, false);
+      if (f) {
+        onRecord(f.rec);
+        records++;
+        pos += FRAME_HEADER + f.len;
+        continue;
+      }
+      const from = pos;
+      let at = pos + 1;
+      while (at + FRAME_HEADER < size && !frameAt(at, true)) at++;
+      pos = at + FRAME_HEADER < size ? at : size;
+      damaged.push({ from, to: pos });
     }
-    // Whatever is left after the last good frame is the torn tail.
-    const size = fstatSync(fd).size;
-    return { goodBytes: pos, badBytes: size - pos, records };
+    return { records, damaged, size };
   } finally {
     closeSync(fd);
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { appendFileSync, cpSync, mkdirSync, readdirSync, statSync, truncateSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, readFileSync, readdirSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -133,6 +133,35 @@ test('a torn journal tail (last write cut short, or a zeroed 4 KB page) costs on
     assert.deepEqual(lines3.warn, []);
     assert.equal((await queued(p3)).length, topics.length);
     await p3.close();
+  }
+});
+
+test('a damaged record in the middle of a journal (bad CRC or bad length) is skipped with one warning; the records after it are replayed', async () => {
+  for (const damage of ['body', 'header'] as const) {
+    const dir = join(root.path, `middle-${damage}`);
+    const p1 = await writeSession(dir);
+    await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/c', 'after the damage', 1, 10));
+    await p1.close();
+    const journal = join(dir, readdirSync(dir).find((f) => f.startsWith('journal.'))!);
+    const bytes = readFileSync(journal);
+    // The record queueing "sensors/b": flip a byte of its body, or overwrite its length and CRC.
+    const at = bytes.indexOf('sensors/b');
+    if (damage === 'body') bytes[at] = bytes[at]! ^ 0xff;
+    else {
+      let start = 0;
+      while (start + 8 + bytes.readUInt32BE(start) < at) start += 8 + bytes.readUInt32BE(start);
+      bytes.fill(0xff, start, start + 8);
+    }
+    writeFileSync(journal, bytes);
+    const lines = { warn: [] as string[], error: [] as string[] };
+    const p2 = open(dir, lines);
+    await p2.setup(broker);
+    assert.deepEqual((await queued(p2)).map((m) => `${m.topic}:${m.messageId}`), ['cmd/x:42', 'sensors/c:undefined']);
+    assert.deepEqual(await retained(p2), ['state/door=open']);
+    assert.equal((await p2.incomingGetPacket(client, { messageId: 9 })).payload.toString(), 'exactly-once');
+    assert.equal(lines.warn.length, 1, lines.warn.join('\n'));
+    assert.match(lines.warn[0]!, new RegExp(`${journal} skipped \\d+ damaged bytes in 1 region\\(s\\) \\(at \\d+-\\d+: storage fault\\?; the records in them are lost, the ones after them replayed\\); replayed the 11 whole records$`));
+    await p2.close();
   }
 });
 

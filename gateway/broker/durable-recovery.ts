@@ -8,9 +8,10 @@ import { BoundedPersistence, type SessionQueues } from './session-queue.ts';
 
 // Start of the broker's session store: snapshot, then the journals it does not cover, replayed
 // through the in-memory store's own methods; then a fresh snapshot, so the next journal starts
-// from a known state. A torn tail (a write cut short by a crash or power cut) ends that file's
-// replay with one warning: only an unacknowledged write can be torn, as every acknowledged one
-// was fsync'd before its acknowledgement.
+// from a known state. A damaged region is skipped to the next frame that checks out, with one
+// warning per file: at the end it is a torn tail (a write cut short by a crash or power cut, only
+// ever an unacknowledged one, as every acknowledged write was fsync'd first); in the middle it is
+// a storage fault, and costs the records in it, not the ones after.
 
 export interface StoreState {
   subs: Map<string, Map<string, SubRecord>>;
@@ -124,23 +125,36 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
   return { apply, covers: () => covers };
 }
 
+/**
+ * One warning per damaged file. A region at the end is a torn tail (only an unacknowledged write
+ * can be torn: every acknowledged one was fsync'd first); one in the middle was skipped, and the
+ * records after it replayed.
+ */
+function damage(log: Pick<Logger, 'warn'>, file: string, r: ReadResult, tailCause: string): void {
+  if (!r.damaged.length) return;
+  const tail = r.damaged.at(-1)!.to === r.size ? r.damaged.at(-1)! : undefined;
+  const middle = r.damaged.filter((d) => d !== tail);
+  const skipped = middle.reduce((n, d) => n + d.to - d.from, 0);
+  const parts = [];
+  if (middle.length) parts.push(`skipped ${skipped} damaged bytes in ${middle.length} region(s) (at ${middle.slice(0, 5).map((d) => `${d.from}-${d.to}`).join(', ')}${middle.length > 5 ? ', ...' : ''}: storage fault?; the records in them are lost, the ones after them replayed)`);
+  if (tail) parts.push(`ends in ${tail.to - tail.from} unreadable bytes (${tailCause})`);
+  log.warn(
+    { file, records: r.records, skipped_bytes: skipped, unreadable_bytes: tail ? tail.to - tail.from : 0 },
+    `broker persistence: ${file} ${parts.join(' and ')}; replayed the ${r.records} whole records`,
+  );
+}
+
 export function recoverStore(dir: string, target: BoundedPersistence & Target, st: StoreState, bounded: SessionQueues, log: Pick<Logger, 'info' | 'warn'>): Recovered {
   const t0 = Date.now();
   const { apply, covers } = replayer(target, st, bounded);
-  const torn = (file: string, r: ReadResult) => {
-    if (r.badBytes > 0) log.warn({ file, records: r.records, unreadable_bytes: r.badBytes }, `broker persistence: ${file} ends in ${r.badBytes} unreadable bytes (a write cut short by a crash or power cut, never acknowledged); replayed the ${r.records} whole records before them`);
-  };
   const snap = join(dir, SNAPSHOT);
-  if (existsSync(snap)) {
-    // A snapshot is renamed into place whole: damage in it is the storage's, and costs what follows it.
-    const r = readFrames(snap, apply);
-    if (r.badBytes > 0) log.warn({ file: snap, records: r.records, unreadable_bytes: r.badBytes }, `broker persistence: ${snap} is damaged after its first ${r.records} records (${r.badBytes} bytes unreadable: storage fault?); the sessions and messages in them are lost`);
-  }
+  // A snapshot is renamed into place whole: damage in it is the storage's.
+  if (existsSync(snap)) damage(log, snap, readFrames(snap, apply), 'storage fault?');
   let gen = covers();
   for (const g of journalGenerations(dir)) {
     if (g < covers()) continue; // left by a crash between the snapshot's rename and the unlink
     const file = journalFile(dir, g);
-    torn(file, readFrames(file, apply));
+    damage(log, file, readFrames(file, apply), 'a write cut short by a crash or power cut, never acknowledged');
     gen = Math.max(gen, g + 1);
   }
   // A new identity for every restored message: aedes's counter starts again at 0, and a queued
