@@ -1,9 +1,8 @@
-import type { IClientPublishOptions, MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { backoffDelay } from '../core/backoff.ts';
 import type { Counter } from '../metrics/metrics.ts';
-import type { UpstreamConfig } from './config.ts';
+import { OutgoingFormat, type Outgoing, type OutgoingDeps } from './outgoing.ts';
 import { topicBucket } from './record.ts';
-import type { UpstreamRules } from './rules.ts';
 import { BUCKETS, type LaneStore, type Pos, type ReadRecord } from './store.ts';
 
 /**
@@ -64,17 +63,11 @@ interface Lane {
   poison?: number;
 }
 
-export interface ConsumerDeps {
-  cfg: UpstreamConfig;
+export interface ConsumerDeps extends OutgoingDeps {
   bit: number;
-  epoch: string;
-  rules: UpstreamRules;
   lanes: Record<LaneName, LaneStore>;
   start: Partial<Record<LaneName, Pos>>;
-  ttl: number;
   counters: { forwarded: Counter; upstreamForwarded: Counter; expired: Counter; failed: Counter; noRule: Counter; tooLarge: Counter };
-  /** `always`: log it now, whatever the drop log's rate limit (rare and worth a line of its own). */
-  onDrop: (reason: 'expired' | 'failed' | 'no_rule' | 'too_large', rec: ReadRecord, detail?: string, always?: boolean) => void;
   /** A temporary PUBACK refusal: sending pauses for `waitMs`, then resumes from the watermark. */
   onRefused?: (why: string, waitMs: number) => void;
 }
@@ -108,14 +101,11 @@ export class Consumer {
   private pumpQueued = false;
   private readonly lanes: Lane[];
   private readonly mask: number;
-
-  /** How each message carries its stable id (message_id `auto` resolved by protocol version). */
-  private readonly idMode: 'user_property' | 'envelope' | 'none';
+  private readonly outgoing: OutgoingFormat;
 
   constructor(private readonly deps: ConsumerDeps) {
     this.mask = 2 ** deps.bit;
-    const { message_id, protocol_version } = deps.cfg;
-    this.idMode = message_id === 'auto' ? (protocol_version === 5 ? 'user_property' : 'none') : message_id;
+    this.outgoing = new OutgoingFormat(deps);
     this.lanes = (['high', 'normal'] as const).map((name) => {
       const store = deps.lanes[name];
       const head = store.headPos();
@@ -326,41 +316,16 @@ export class Consumer {
   }
 
   /** What goes on the wire for `rec`, or undefined when it is dropped here (counted, logged). */
-  private prepare(lane: Lane, rec: ReadRecord): { topic: string; payload: Buffer | string; opts: IClientPublishOptions } | undefined {
-    const { cfg, rules, counters } = this.deps;
-    if (this.deps.ttl > 0 && Date.now() - rec.ts > this.deps.ttl) {
-      counters.expired.inc();
-      this.deps.onDrop('expired', rec);
-      return undefined;
-    }
-    const rule = rules.match(rec.topic);
-    if (!rule) {
-      // The forward rules changed since the message was queued.
-      counters.noRule.inc();
-      this.deps.onDrop('no_rule', rec);
-      return undefined;
-    }
+  private prepare(lane: Lane, rec: ReadRecord): Outgoing | undefined {
+    const rule = this.outgoing.admit(rec);
+    if (!rule) return undefined;
     if (lane.poison === rec.seq) {
       lane.poison = undefined;
-      counters.failed.inc();
+      this.deps.counters.failed.inc();
       this.deps.onDrop('failed', rec, `poison message: the connection was lost ${POISON_LOSSES} times in a row while it was the oldest unacknowledged message (the last time alone in flight); dropped so the rest can flow`, true);
       return undefined;
     }
-    const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
-    let payload: Buffer | string = rec.payload;
-    if (this.idMode !== 'none') {
-      const id = `${this.deps.epoch}-${lane.name === 'high' ? 'h' : 'n'}${rec.seq}`;
-      if (this.idMode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
-      else payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
-    }
-    const topic = rules.remoteTopic(rule, rec.topic);
-    const size = Buffer.byteLength(topic) + (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
-    if (size > cfg.max_message_bytes) {
-      counters.tooLarge.inc();
-      this.deps.onDrop('too_large', rec, `${size} bytes, more than max_message_bytes (${cfg.max_message_bytes}) of upstream ${cfg.name}`);
-      return undefined;
-    }
-    return { topic, payload, opts };
+    return this.outgoing.wire(rule, rec, lane.name === 'high' ? 'h' : 'n');
   }
 
   /** The PUBACK (or the error instead) of `rec`, on the connection it was sent on. */

@@ -3,6 +3,7 @@ import { closeSync, openSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PublishRejected } from '../core/message.ts';
 import { FrameReader } from './frame-reader.ts';
+import { GroupCommit } from './group-commit.ts';
 import { encodeInto, frameSize, topicBucket, type LogRecord, type NewRecord } from './record.ts';
 import { HandlePool, segmentFile, syncDir, type Segment } from './segment-files.ts';
 import { scanSegments } from './segment-scan.ts';
@@ -29,11 +30,10 @@ export interface SegmentLogOptions {
 
 /**
  * One lane of the bridge queue as append-only segment files of CRC-framed records. Appends are
- * batched into one write + fdatasync (group commit): the first append after a quiet period is
- * committed at once; appends arriving while a commit runs share the next one, which starts when
- * that one ends but not sooner than `syncInterval` after it started. A burst of thousands of
- * publishes costs a few flash writes; a lone message costs one fsync and no wait. Nothing queued is kept in memory: readers fetch from the files
- * (the page cache makes a just-written tail cheap to read back).
+ * batched into one write + fdatasync (group commit, timed by `GroupCommit`): a burst of thousands
+ * of publishes costs a few flash writes; a lone message costs one fsync and no wait. Nothing
+ * queued is kept in memory: readers fetch from the files (the page cache makes a just-written tail
+ * cheap to read back).
  */
 export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }> implements LaneStore {
   readonly lastSeqOfBucket = new Float64Array(BUCKETS).fill(-1);
@@ -45,13 +45,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private pendingBytes = 0;
   /** One per append(): settled once the records before `upTo` (an index into `pending`) are durable. */
   private waiters: { resolve: () => void; reject: (e: Error) => void; upTo: number }[] = [];
-  private flushing?: Promise<void>;
-  private timer?: NodeJS.Timeout | NodeJS.Immediate;
-  private lastFlush = 0;
-  /** A commit is writing or syncing (its appends are not settled yet). */
-  private committing = false;
-  /** Records arrived while `committing`: the lane is busy, the next commit keeps the spacing. */
-  private busy = false;
+  private readonly commits: GroupCommit;
   private closed = false;
   /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
   private readonly reported = new Map<string, Set<number>>();
@@ -61,6 +55,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   constructor(private readonly opts: SegmentLogOptions) {
     super();
+    this.commits = new GroupCommit(opts.syncInterval, () => this.pending.length > 0, () => this.flush());
   }
 
   get name(): string {
@@ -97,7 +92,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     this.next = seq;
     // Idle: the active segment's end is the next seq at once. While records are pending or being
     // committed, the end must not pass them (a reader would skip them): the commit moves it.
-    if (!this.pending.length && !this.flushing && this.segments.length) this.advanceEnd();
+    if (!this.pending.length && !this.commits.running && this.segments.length) this.advanceEnd();
   }
 
   /** With nothing pending, everything below `next` is durable or spent: the end moves there. */
@@ -149,7 +144,6 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   append(recs: NewRecord[]): Promise<void> {
     if (this.closed) return Promise.reject(new PublishRejected('unavailable', `bridge queue lane ${this.name} is closed`));
     const ts = Date.now();
-    if (this.committing) this.busy = true;
     for (const r of recs) {
       // Spelled out, not spread: one object shape for every record on the hot path.
       const rec: LogRecord = { topic: r.topic, payload: r.payload, qos: r.qos, retain: r.retain, mask: r.mask, seq: this.next++, ts };
@@ -161,38 +155,17 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     }
     const upTo = this.pending.length;
     const p = new Promise<void>((resolve, reject) => this.waiters.push({ resolve, reject, upTo }));
-    this.schedule();
+    this.commits.added();
     return p;
   }
 
-  /**
-   * Idle (called from append, nothing committing): on the next turn of the loop, so the appends
-   * read in the same I/O phase share the commit. Busy (records arrived while the previous commit
-   * ran): `syncInterval` after that commit started, or at once if it took longer.
-   */
-  private schedule(busy = false): void {
-    if (this.flushing || this.timer || !this.pending.length) return;
-    const wait = busy ? this.lastFlush + this.opts.syncInterval - Date.now() : 0;
-    this.timer = wait > 0 ? setTimeout(() => this.runFlush(), wait) : setImmediate(() => this.runFlush());
-  }
-
-  private runFlush(): void {
-    this.timer = undefined;
-    this.flushing = this.flush().finally(() => {
-      this.flushing = undefined;
-      this.schedule(this.busy);
-    });
-  }
-
+  /** One group commit: everything appended since the last one (started by `commits`). */
   private async flush(): Promise<void> {
     const items = this.pending;
     const waiters = this.waiters;
     this.pending = [];
     this.waiters = [];
     this.pendingBytes = 0;
-    this.lastFlush = Date.now();
-    this.committing = true;
-    this.busy = false;
     const active = this.active;
     if (!active.fh) await this.handles.acquire(active).then(() => this.handles.release(active), () => {});
     // Waiters whose records are all written and synced are resolved part by part, so a failure in
@@ -210,12 +183,12 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
         settleUpTo(i);
       }
       // Before the last waiters settle: what their publishers send next finds the lane idle.
-      this.committing = false;
+      this.commits.settling();
       this.advanceEnd();
       settleUpTo(items.length);
       this.emit('durable');
     } catch (err) {
-      this.committing = false;
+      this.commits.settling();
       const e = err as NodeJS.ErrnoException;
       const seg = this.active;
       // Cut whatever part did land so the next commit starts on a frame boundary.
@@ -362,7 +335,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     const out: Segment[] = [];
     while (this.segments.length > 1 && this.segments[0]!.end <= seq && this.segments[1]!.base <= seq) out.push(this.segments.shift()!);
     const a = this.active;
-    if (this.segments.length === 1 && a.size > 0 && a.end <= seq && !this.flushing && !this.timer && !this.pending.length && this.rollSync()) out.push(this.segments.shift()!);
+    if (this.segments.length === 1 && a.size > 0 && a.end <= seq && this.commits.idle && !this.pending.length && this.rollSync()) out.push(this.segments.shift()!);
     return out;
   }
 
@@ -402,15 +375,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.timer) {
-      clearTimeout(this.timer as NodeJS.Timeout);
-      clearImmediate(this.timer as NodeJS.Immediate);
-      this.timer = undefined;
-    }
-    while (this.flushing || this.pending.length) {
-      if (this.flushing) await this.flushing;
-      else this.runFlush();
-    }
+    await this.commits.drain();
     for (const s of this.segments) {
       await s.fh?.close().catch(() => {});
       s.fh = undefined;
