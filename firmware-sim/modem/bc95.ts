@@ -65,7 +65,7 @@ export class Bc95Emulator extends NbiotEmulator {
 
   deliver(d: Datagram, toPort?: number): void {
     const entry = [...this.sockets.entries()].find(([, s]) => toPort === undefined || s.port === toPort);
-    if (!entry || !this.registered) {
+    if (!entry || !this.attached) {
       this.lost++;
       return;
     }
@@ -143,7 +143,7 @@ export class Bc95Emulator extends NbiotEmulator {
     if (isIP(ip) === 0 || (isIP(ip) === 6 && !this.ip6)) return this.error(50);
     if (hex.length !== len * 2 || len > this.maxDatagram) return this.error(50);
     // Not attached: nothing can leave (the manual's 513 is "not registered" for the CDP path too).
-    if (!this.registered) return this.error(513);
+    if (!this.attached) return this.error(513);
     this.transmit({ address: ip, port, payload: Buffer.from(hex, 'hex') });
     this.say(`${id},${len}`);
     this.final('OK');

@@ -59,7 +59,7 @@ export class Bg96Emulator extends NbiotEmulator {
 
   deliver(d: Datagram, toPort?: number): void {
     const entry = [...this.sockets.entries()].find(([, s]) => toPort === undefined || s.port === toPort);
-    if (!entry || !this.registered || !this.pdp) {
+    if (!entry || !this.attached || !this.pdp) {
       this.lost++;
       return;
     }
@@ -97,7 +97,7 @@ export class Bg96Emulator extends NbiotEmulator {
       return true;
     }
     if (up === 'AT+QIACT=1') {
-      if (this.pdp || !this.registered) this.final('ERROR');
+      if (this.pdp || !this.attached) this.final('ERROR');
       else {
         this.pdp = true;
         this.final('OK');
@@ -140,7 +140,7 @@ export class Bg96Emulator extends NbiotEmulator {
     if (!this.sockets.has(id) || len < 1 || len > this.maxDatagram) return this.final('ERROR');
     this.write(Buffer.from('> ', 'latin1'));
     this.readRaw(len, (payload) => {
-      if (!this.registered || !this.sockets.has(id)) return this.final('SEND FAIL');
+      if (!this.attached || !this.sockets.has(id)) return this.final('SEND FAIL');
       this.transmit({ address: ip, port, payload });
       this.final('SEND OK');
     });

@@ -18,6 +18,16 @@ export interface NbiotEmulatorOptions extends SerialEmulatorOptions {
   /** Its IPv6 address, as AT+CGPADDR prints it (after the IPv4 one, dual stack). Default none. */
   ip6?: string;
   csq?: number;
+  /**
+   * The radio at power-on: 1 on (default), 0 off until AT+CFUN=1 (a BC95 set to
+   * AT+NCONFIG=AUTOCONNECT,FALSE, or a module last switched off with AT+CFUN=0 and saved).
+   */
+  cfun?: 0 | 1;
+  /**
+   * Attaches by itself once registered (default true). false: registered but detached
+   * (AT+CGATT? 0, no address, no data) until AT+CGATT=1, as modems.md §3.2's bring-up asks for.
+   */
+  autoAttach?: boolean;
 }
 
 /**
@@ -30,7 +40,11 @@ export abstract class NbiotEmulator extends SerialEmulator {
   protected echo: boolean;
   protected readonly echoAtPowerOn: boolean;
   protected cmee = 0;
-  protected cfun = 1;
+  protected cfun: number;
+  private readonly cfunAtPowerOn: number;
+  private readonly autoAttach: boolean;
+  /** Packet-switched attach asked for (AT+CGATT=1) or refused (AT+CGATT=0); follows autoAttach at power-on. */
+  private psAttach: boolean;
   coverage: boolean;
   ip: string;
   ip6: string | undefined;
@@ -53,11 +67,25 @@ export abstract class NbiotEmulator extends SerialEmulator {
     this.ip = opts.ip ?? '10.64.0.1';
     this.ip6 = opts.ip6;
     this.csq = opts.csq ?? 23;
+    this.cfunAtPowerOn = opts.cfun ?? 1;
+    this.cfun = this.cfunAtPowerOn;
+    this.autoAttach = opts.autoAttach ?? true;
+    this.psAttach = this.autoAttach;
   }
 
   /** Registered on the network: switched on and in coverage. */
   get registered(): boolean {
     return this.cfun === 1 && this.coverage;
+  }
+
+  /** Registered and attached: has an address, and datagrams flow. */
+  get attached(): boolean {
+    return this.registered && this.psAttach;
+  }
+
+  /** AT+CFUN now (0 radio off, 1 on). */
+  get radio(): number {
+    return this.cfun;
   }
 
   /** The module leaves coverage (or the network refuses it): registration is lost at once. */
@@ -112,7 +140,8 @@ export abstract class NbiotEmulator extends SerialEmulator {
   protected powerOn(): void {
     this.echo = this.echoAtPowerOn;
     this.cmee = 0;
-    this.cfun = 1;
+    this.cfun = this.cfunAtPowerOn;
+    this.psAttach = this.autoAttach;
   }
 
   protected error(code: number): void {
@@ -168,7 +197,13 @@ export abstract class NbiotEmulator extends SerialEmulator {
       if (this.cfun === 0) this.onCoverageLost();
       return 'OK';
     }
-    if (/^AT\+CEREG=[0-5]$/.test(up) || /^AT\+CGATT=[01]$/.test(up)) return 'OK';
+    if (/^AT\+CEREG=[0-5]$/.test(up)) return 'OK';
+    const cgatt = /^AT\+CGATT=([01])$/.exec(up);
+    if (cgatt) {
+      // Taken at once; the attach itself happens once registered (modems.md §7: poll AT+CGATT?).
+      this.psAttach = cgatt[1] === '1';
+      return 'OK';
+    }
     const cid = this.sep === '' ? 0 : 1;
     switch (up) {
       case 'AT+CFUN?':
@@ -177,11 +212,11 @@ export abstract class NbiotEmulator extends SerialEmulator {
       case 'AT+CEREG?':
         return { name: '+CEREG', value: `0,${this.registered ? 1 : this.cfun === 1 ? 2 : 0}` };
       case 'AT+CGATT?':
-        return { name: '+CGATT', value: this.registered ? '1' : '0' };
+        return { name: '+CGATT', value: this.attached ? '1' : '0' };
       case 'AT+CGPADDR':
       case 'AT+CGPADDR=0':
       case 'AT+CGPADDR=1':
-        return { name: '+CGPADDR', value: this.registered ? [cid, this.ip, this.ip6].filter((a) => a !== undefined && a !== '').join(',') : String(cid) };
+        return { name: '+CGPADDR', value: this.attached ? [cid, this.ip, this.ip6].filter((a) => a !== undefined && a !== '').join(',') : String(cid) };
       case 'AT+CSQ':
         return { name: '+CSQ', value: `${this.registered ? this.csq : 99},99` };
       case 'AT+COPS?':
