@@ -68,3 +68,14 @@ test("each family's own keys are accepted and every default is filled in", () =>
   const bare = loaded(lo);
   assert.deepEqual([bare.frames, bare.nodes, bare.duty_cycle, bare.health_interval], ['raw', [], { region: 'eu868', max_wait: 60_000, max_queue: 16 }, 60_000]);
 });
+
+test('nbiot.max_datagram: a bc95 takes up to 1358 (BC28), a bg96 up to 1460; more is refused by name', () => {
+  assert.equal(loaded({ ...nb, nbiot: { max_datagram: 1358 } }).nbiot.max_datagram, 1358);
+  assert.equal(loaded({ ...nb, type: 'bg96', nbiot: { max_datagram: 1460 } }).nbiot.max_datagram, 1460);
+  assert.throws(() => load({ ...nb, nbiot: { max_datagram: 1359 } }), (err: Error) => {
+    assert.match(err.message, /modem nb0: a bc95 family module takes at most 1358 bytes per datagram \(BC28; 512 for a BC95\)/);
+    return true;
+  });
+  // 1359..1460 is refused only for the bc95 family; past 1460 the schema refuses any type.
+  assert.throws(() => load({ ...nb, type: 'bg96', nbiot: { max_datagram: 1461 } }), /max_datagram/);
+});
