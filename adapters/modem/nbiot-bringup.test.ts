@@ -5,7 +5,7 @@ import { NbiotModuleSim } from '../../firmware-sim/modem/nbiot-sim.ts';
 import { startModemGateway, until, waitReady, type ModemTestGateway } from './test-kit.ts';
 
 // Bring-up from a module that is not on the network by itself (modems.md §3.2, §7): the radio
-// off at power-on (AT+CFUN? 0) is switched on with AT+CFUN=1; a BC95 registered but detached
+// off at power-on (AT+CFUN? 0) is switched on with AT+CFUN=1; a module registered but detached
 // (AT+CGATT? 0) is asked to attach with AT+CGATT=1. Either way the socket opens and datagrams flow.
 
 const skip = missingTool('socat', 'socat');
@@ -14,6 +14,7 @@ const CASES = [
   { label: 'a BC95 with its radio off at power-on', type: 'bc95', opts: { cfun: 0 }, command: 'AT+CFUN=1' },
   { label: 'a BG96 with its radio off at power-on', type: 'bg96', opts: { cfun: 0 }, command: 'AT+CFUN=1' },
   { label: 'a BC95 registered but not attached', type: 'bc95', opts: { autoAttach: false }, command: 'AT+CGATT=1' },
+  { label: 'a BG96 registered but not attached', type: 'bg96', opts: { autoAttach: false }, command: 'AT+CGATT=1' },
 ] as const;
 
 for (const c of CASES) {

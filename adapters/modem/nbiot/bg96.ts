@@ -64,8 +64,12 @@ export class Bg96Driver implements NbiotDriver {
     await this.net.powerUp();
   }
 
-  network(): Promise<NetworkState> {
-    return this.net.network();
+  async network(): Promise<NetworkState> {
+    const n = await this.net.network();
+    // A BG96 attaches by itself once registered, unless a saved AT+CGATT=0 (or the network) left it
+    // detached: then it would wait forever, so attach is asked for, as on the BC95.
+    if (n.cfun === 1 && (n.stat === 1 || n.stat === 5) && !n.attached) await this.net.attach();
+    return n;
   }
 
   health(): Promise<Health> {
