@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { Logger } from '../log/logger.ts';
 import type { ApiKeyStore } from './apikeys.ts';
 import { authHook } from './auth.ts';
@@ -36,6 +36,22 @@ function readPem(option: string, path: string): Buffer {
   }
 }
 
+type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
+
+/**
+ * fastify's compiler factories, given so it never loads its defaults: ajv (@fastify/ajv-compiler)
+ * and fast-json-stringify are required when no factory is passed, and loading them was the largest
+ * part of what the HTTP API added to start-up (issue 16). Requests are checked by validate.ts; no
+ * route has a response schema, so replies are serialised as without one, by JSON.stringify.
+ * The cast: fastify types buildValidator as ajv's factory, whose compiled function is an ajv
+ * ValidateFunction, where fastify itself accepts the `{ value } | { error }` shape validate.ts
+ * returns (the shape setValidatorCompiler is typed with).
+ */
+const compilersFactory: CompilersFactory = {
+  buildValidator: (() => validatorCompiler) as unknown as CompilersFactory['buildValidator'],
+  buildSerializer: () => () => (data: unknown) => JSON.stringify(data),
+};
+
 /** Builds the fastify app with every route; not listening yet (tests may inject). */
 export function buildApp(deps: HttpServerDeps): FastifyInstance {
   const { cfg } = deps;
@@ -43,9 +59,9 @@ export function buildApp(deps: HttpServerDeps): FastifyInstance {
     // Our own log lines only: fastify's request logging would print URLs and, at debug, headers.
     logger: false,
     bodyLimit: 2 * 1024 * 1024,
+    schemaController: { compilersFactory },
     ...(cfg.tls.enabled ? { https: { cert: readPem('http.tls.cert_file', cfg.tls.cert_file!), key: readPem('http.tls.key_file', cfg.tls.key_file!) } } : {}),
   });
-  app.setValidatorCompiler(validatorCompiler);
   app.addHook('onRequest', authHook({ keys: deps.keys, anonymousRead: cfg.anonymous_read, failureRate: cfg.auth_failure_rate, log: deps.log }));
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation || err.code === 'FST_ERR_VALIDATION') {
