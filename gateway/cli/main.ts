@@ -198,7 +198,7 @@ function printDevices(config: GatewayConfig, json: boolean): void {
     return;
   }
   const rows = [['PROTOCOL', 'ID', 'ADDRESS', 'ONLINE', 'FIRST SEEN', 'LAST SEEN']];
-  for (const d of devices) rows.push([d.protocol, d.id, d.address === undefined ? '-' : d.via ? `${d.address} via ${d.via}` : d.address, d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
+  for (const d of devices) rows.push([d.protocol, d.id, addressColumn(d), d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
 }
@@ -275,3 +275,9 @@ main(process.argv.slice(2)).catch((err: Error) => {
   process.stderr.write(`fieldgate: ${err.message}\n`);
   process.exit(1);
 });
+
+/** A LoRa node's address is its modem (it has no network address of its own): "via lora0", not "lora0 via lora0". */
+function addressColumn(d: { address?: string; via?: string }): string {
+  if (d.via === undefined) return d.address ?? '-';
+  return d.address === undefined || d.address === d.via ? `via ${d.via}` : `${d.address} via ${d.via}`;
+}

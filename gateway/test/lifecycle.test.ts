@@ -84,9 +84,15 @@ describe('fieldgate process lifecycle and CLI', () => {
     const file = cfg('dev.yaml', `gateway:\n  data_dir: ${data}\n`);
     const { mkdirSync } = await import('node:fs');
     mkdirSync(data, { recursive: true });
-    writeFileSync(join(data, 'devices.json'), JSON.stringify({ version: 1, devices: [{ protocol: 'coap', id: 'th-1', address: '10.0.0.9:5683', first_seen: 0, last_seen: 1000, online: false }] }));
+    writeFileSync(join(data, 'devices.json'), JSON.stringify({ version: 1, devices: [
+      { protocol: 'coap', id: 'th-1', address: '10.0.0.9:5683', first_seen: 0, last_seen: 1000, online: false },
+      { protocol: 'lora', id: '0a0b0c0d', transport: 'lora', address: 'lora0', via: 'lora0', first_seen: 0, last_seen: 1000, online: false },
+      { protocol: 'nbiot', id: '10.64.2.7', transport: 'udp', address: '10.64.2.7:40000', via: 'nb0', first_seen: 0, last_seen: 1000, online: false },
+    ] }));
     const list = await fieldgate(['devices', '--config', file]);
     assert.match(list.stdout, /coap\s+th-1\s+10\.0\.0\.9:5683\s+no/);
+    assert.match(list.stdout, /lora\s+0a0b0c0d\s+via lora0\s+no/, 'a LoRa node is reached through its modem, it has no address of its own');
+    assert.match(list.stdout, /nbiot\s+10\.64\.2\.7\s+10\.64\.2\.7:40000 via nb0\s+no/);
     const json = await fieldgate(['devices', '--config', file, '--json']);
     assert.equal(JSON.parse(json.stdout)[0].id, 'th-1');
     for (const cmd of ['start', 'check', 'passwd', 'devices', 'version']) {
