@@ -134,6 +134,22 @@ const zodEnglishOnly: Plugin = {
 };
 
 /**
+ * fastify requires its default schema compilers (ajv, fast-json-stringify: 59% of the HTTP API's
+ * chunk) only when no compilersFactory is given; gateway/http/server.ts gives its own, so they never
+ * run, but parsing them cost start-up time (issue 16). Left out of the bundle: a fastify instance
+ * built without the factories fails at once with this message instead of validating nothing.
+ */
+const fastifyOwnCompilers: Plugin = {
+  name: 'fastify-own-compilers',
+  setup(b) {
+    b.onLoad({ filter: /[\\/]@fastify[\\/](ajv-compiler|fast-json-stringify-compiler)[\\/]index\.js$/ }, () => ({
+      loader: 'js',
+      contents: 'throw new Error("the bundle leaves out fastify\'s default schema compilers: give fastify schemaController.compilersFactory (gateway/http/server.ts)");',
+    }));
+  },
+};
+
+/**
  * `debug` (used by MQTT.js, mqtt-packet, node-coap and serialport) costs something on every call
  * even when disabled: its rest parameters allocate an array and its `enabled` getter runs each time.
  * mqtt-packet and MQTT.js call it a dozen times per packet: replacing it took the gateway's CPU per
@@ -285,7 +301,7 @@ async function bundle(out: string): Promise<string> {
     // dongles): never loaded on Linux with the default HCI socket.
     external: ['bufferutil', 'utf-8-validate', 'dbus-next', 'usb'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked],
+    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked, fastifyOwnCompilers],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);
