@@ -1,8 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { buildSchema } from '../app/config.ts';
@@ -11,34 +7,13 @@ import { validateConfig } from '../config/load.ts';
 import { createLogger } from '../log/logger.ts';
 import { tempDir, until } from '../test/helpers.ts';
 import { PUBACK, RawClient, publishPacket } from '../test/raw-mqtt.ts';
+import { smallFilesystem, smallFsSkip } from '../test/small-fs.ts';
 import { missingTool } from '../test/tools.ts';
 import { Mosquitto, MOSQUITTO } from './test/mosquitto.ts';
 
 // Issue 17 item 1: a full disk must not wedge the bridge. On a real 1 MB filesystem (tmpfs) one
 // 16 MB segment is all there is, so the log can only recover if it lets go of a fully
 // acknowledged *active* segment.
-
-function requireOrSkip(reason: string): string {
-  if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
-  return reason;
-}
-
-/** A real 1 MB filesystem, mounted for the test and removed after it; a string says why not. */
-function smallFilesystem(): { path: string; remove(): void } | string {
-  const path = mkdtempSync(join(tmpdir(), 'fieldgate-fulldisk-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    rmSync(path, { recursive: true, force: true });
-    return requireOrSkip(`mount -t tmpfs failed (${(r.stderr || r.error?.message || '').trim()}): the container does not allow mounts`);
-  }
-  return {
-    path,
-    remove: () => {
-      spawnSync('umount', [path]);
-      rmSync(path, { recursive: true, force: true });
-    },
-  };
-}
 
 /** Publishes one QoS 1 message on a fresh raw connection: true on PUBACK, false when closed unacknowledged. */
 async function publishOnce(port: number, topic: string, payload: Buffer): Promise<boolean> {
@@ -56,7 +31,7 @@ async function publishOnce(port: number, topic: string, payload: Buffer): Promis
   }
 }
 
-const skip = process.getuid?.() !== 0 ? requireOrSkip('mounting a small tmpfs needs root: run as root (CI does) to test a full disk') : missingTool(MOSQUITTO, 'mosquitto');
+const skip = smallFsSkip() ?? missingTool(MOSQUITTO, 'mosquitto');
 
 test('a full disk: refusals are logged a bounded number of times, and the log recovers by itself once acknowledged', { skip }, async (t) => {
   const fs = smallFilesystem();

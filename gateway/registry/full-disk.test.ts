@@ -1,8 +1,5 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { unlinkSync } from 'node:fs';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import { buildSchema } from '../app/config.ts';
@@ -10,59 +7,13 @@ import { Gateway } from '../app/gateway.ts';
 import { validateConfig } from '../config/load.ts';
 import { createLogger } from '../log/logger.ts';
 import { collect, connect, endClient } from '../test/helpers.ts';
+import { fill, smallFilesystem, smallFsSkip } from '../test/small-fs.ts';
 import { DeviceRegistry } from './registry.ts';
 
 // Issue 11 item 5: the registry on a full disk logs one clear line, keeps every device in memory,
 // keeps the gateway serving, and saves what it missed once there is room again. A real 1 MB tmpfs.
 
-function requireOrSkip(reason: string): string {
-  if (process.env.FIELDGATE_REQUIRE_TOOLS === '1') throw new Error(`${reason} (FIELDGATE_REQUIRE_TOOLS=1 forbids skipping)`);
-  return reason;
-}
-
-function smallFilesystem(): { path: string; remove(): void } | string {
-  const path = mkdtempSync(join(tmpdir(), 'fieldgate-registry-full-'));
-  const r = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', path], { encoding: 'utf8' });
-  if (r.status !== 0) {
-    rmSync(path, { recursive: true, force: true });
-    return requireOrSkip(`mount -t tmpfs failed (${(r.stderr || r.error?.message || '').trim()}): the container does not allow mounts`);
-  }
-  return {
-    path,
-    remove: () => {
-      spawnSync('umount', [path]);
-      rmSync(path, { recursive: true, force: true });
-    },
-  };
-}
-
-/** Fills the filesystem to the last byte with one file; returns its path. */
-function fill(dir: string): string {
-  const filler = join(dir, 'filler');
-  const chunk = Buffer.alloc(4096, 0x7a);
-  let size = 0;
-  for (;;) {
-    try {
-      writeFileSync(filler, chunk, { flag: 'a' });
-      size += chunk.length;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOSPC') throw err;
-      break;
-    }
-    assert.ok(size < 4 * 1024 * 1024, 'a 1 MB filesystem should have filled');
-  }
-  // tmpfs can still take a few bytes of a partial page: take them too.
-  for (const n of [1024, 256, 64, 16, 1]) {
-    try {
-      for (;;) writeFileSync(filler, Buffer.alloc(n, 0x7a), { flag: 'a' });
-    } catch {
-      // full at this granularity
-    }
-  }
-  return filler;
-}
-
-const skip = process.getuid?.() !== 0 ? requireOrSkip('mounting a small tmpfs needs root: run as root (CI does) to test a full disk') : undefined;
+const skip = smallFsSkip();
 
 test('a full disk: the registry logs one clear line, the gateway keeps serving, and the devices are saved once there is room', { skip }, async (t) => {
   const fs = smallFilesystem();
