@@ -93,7 +93,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const refusedSessions = metrics.counter('sessions/refused');
     const hooks = new AccessHooks(
       { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions }, beforeAck: durableAck(this.persistence) },
-      { aedes: () => this.aedes, shared: () => this.shared },
+      { shared: () => this.shared },
     );
     this.aedes = this.createAedes(hooks);
     this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy, {

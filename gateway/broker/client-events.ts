@@ -69,8 +69,8 @@ function onDisconnect(d: ClientEventDeps, client: Client): void {
   }
   if (!st?.session) return;
   if (st.clean) d.clients.subs.delete(client.id);
-  // aedes marks a client that sent DISCONNECT; it has no public accessor for it.
-  const sentDisconnect = (client as unknown as { _disconnected?: boolean })._disconnected === true;
+  // Read off our own view of the client's stream: aedes has no public accessor for it.
+  const sentDisconnect = st.inbound?.sawDisconnect === true;
   const reason = st.reason ?? (sentDisconnect ? 'normal' : d.clients.stopping ? 'server_shutting_down' : 'tcp_closed');
   d.disconnected(st.session, reason);
 }

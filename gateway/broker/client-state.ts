@@ -32,7 +32,7 @@ export interface ClientState {
   session?: ClientSession;
   /** EMQX's connection counters the broker can keep from public APIs: socket reads (recv_cnt), its inbound frames (recv_pkt), PUBLISH forwarded to it (send_msg). */
   reads: number;
-  inbound?: { readonly frames: number };
+  inbound?: { readonly frames: number; readonly sawDisconnect: boolean };
   forwarded: number;
 }
 

@@ -10,6 +10,8 @@ export class FrameTracker {
   private ackId?: number[];
   /** Frames whose fixed header has been read: MQTT packets received (EMQX's recv_pkt). */
   frames = 0;
+  /** The client sent DISCONNECT (a normal close): aedes keeps that in a private field only. */
+  sawDisconnect = false;
 
   /** `onAck`: the packet id of each PUBACK and PUBREC (shared subscriptions track their in-flight messages). */
   constructor(private readonly maxBytes: number, private readonly onAck?: (id: number) => void) {}
@@ -37,6 +39,7 @@ export class FrameTracker {
       const total = len + this.headerBytes.length;
       const type = this.headerBytes[0]! >> 4;
       this.ackId = this.onAck && len === 2 && (type === 4 || type === 5) ? [] : undefined;
+      if (type === 14) this.sawDisconnect = true;
       this.headerBytes = [];
       this.frames++;
       if (total > this.maxBytes) return total;

@@ -1,4 +1,4 @@
-import type { Aedes, Client, Subscription as AedesSubscription } from 'aedes';
+import type { Client, Subscription as AedesSubscription } from 'aedes';
 import type { AuthService, Principal } from '../auth/service.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
@@ -40,7 +40,7 @@ export class AccessHooks {
   constructor(
     private readonly d: HooksDeps,
     /** Created after the hooks (aedes takes them in its constructor, shared subscriptions take aedes). */
-    private readonly late: { aedes(): Aedes; shared(): SharedSubscriptions },
+    private readonly late: { shared(): SharedSubscriptions },
   ) {}
 
   authenticate(client: Client, username: string | undefined, password: Buffer | undefined, cb: ConnectCallback): void {
@@ -72,7 +72,8 @@ export class AccessHooks {
       this.d.peerLog.event('max_sessions', p.ipaddress, { clientid: client.id, max_sessions: this.d.cfg.max_sessions }, `MQTT connect refused: broker.max_sessions (${this.d.cfg.max_sessions}) persistent sessions exist (CONNACK 3); raise it, or lower broker.session_expiry_interval`);
       return cb(refusal('too many persistent sessions', 3), false);
     }
-    const previous = (this.late.aedes() as unknown as { clients: Record<string, Client> }).clients[client.id];
+    // The connected client with this id (our own table, kept from aedes' clientReady/clientDisconnect events).
+    const previous = this.d.clients.current.get(client.id);
     if (previous && previous !== client) this.d.clients.setReason(previous, st?.clean ? 'discarded' : 'takenover');
     cb(null, true);
   }
