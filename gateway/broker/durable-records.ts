@@ -1,4 +1,5 @@
 import { encodeFrame, type FrameRecord } from './durable-frames.ts';
+import type { QueuedPacket } from './session-queue.ts';
 
 // The records of the broker's session store. Each is one change to the state, replayed through
 // the same code that made it (so the bounds and the queue order come out the same); a snapshot is
@@ -30,14 +31,9 @@ export const K = {
   ADOPT: 13,
 } as const;
 
-export interface StoredPacket {
+/** A queued packet (session-queue's shape) with what the journal also keeps. */
+export interface StoredPacket extends QueuedPacket {
   cmd?: string;
-  brokerId?: string;
-  brokerCounter?: number;
-  messageId?: number;
-  topic: string | undefined;
-  payload?: Buffer | string;
-  qos?: number;
   retain?: boolean;
   dup?: boolean;
   properties?: unknown;

@@ -11,7 +11,7 @@ const require = createRequire(import.meta.url);
 const MemoryPersistence: new (opts?: object) => any = require('aedes-persistence/asyncPersistence.js');
 const Packet: new (p: any) => any = require('aedes-packet');
 
-interface QueuedPacket {
+export interface QueuedPacket {
   brokerId?: string;
   brokerCounter?: number;
   messageId?: number;
