@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { BAN_KINDS, BanError, type Ban, type BanKind } from '../../limits/banned.ts';
+import { BAN_KINDS, BanError, type Ban, type BanKind, type BanList } from '../../limits/banned.ts';
 import { errorBody, paged, pagedOf, pageQuery, rfc3339, type PageQuery } from '../schemas.ts';
+import type { OpsView } from '../view.ts';
 import type { RouteDeps } from './deps.ts';
 
 const banSchema = {
@@ -26,7 +27,41 @@ function timeIn(v: string | number | undefined): number | undefined {
   return Date.parse(v);
 }
 
-export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDeps): void {
+/** POST /api/v5/banned: adds a ban and, as EMQX does, kicks the connected clients it covers. */
+function addBanRoute(app: FastifyInstance, { view, bans, log }: RouteDeps): void {
+  app.post('/api/v5/banned', {
+    schema: {
+      summary: 'Ban a clientid, username or address (connected matches are kicked)',
+      tags: ['banned'],
+      body: { ...banSchema, required: ['as', 'who'] },
+      responses: { 200: banSchema, 400: errorBody },
+    },
+  }, async (req, reply) => {
+    const b = req.body as { as: BanKind; who: string; by?: string; reason?: string; at?: string; until?: string };
+    const at = timeIn(b.at) ?? Date.now();
+    const until = timeIn(b.until);
+    if (Number.isNaN(at) || Number.isNaN(until)) return reply.code(400).send({ code: 'BAD_REQUEST', message: 'at and until take RFC 3339 times (until also "infinity")' });
+    try {
+      const ban = bans.add({ as: b.as, who: b.who, by: b.by ?? req.apiKey ?? 'mgmt_api', reason: b.reason ?? '', at, until });
+      kickBanned(view, bans);
+      log.info({ as: ban.as, who: ban.who, by: ban.by }, 'ban added');
+      return out(ban);
+    } catch (err) {
+      if (err instanceof BanError) return reply.code(400).send({ code: err.code, message: err.message });
+      throw err;
+    }
+  });
+}
+
+/** Like EMQX, a ban also ends the sessions it covers. */
+function kickBanned(view: OpsView, bans: BanList): void {
+  for (const t of view.clients.all()) {
+    if (t.connected && bans.match({ clientid: t.session.clientid, username: t.session.username, ipaddress: t.session.ipaddress })) view.clients.kick(t.session.clientid);
+  }
+}
+
+export function bannedRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  const { bans } = deps;
   app.get('/api/v5/banned', {
     schema: {
       summary: 'Banned clients, usernames and addresses',
@@ -43,31 +78,7 @@ export function bannedRoutes(app: FastifyInstance, { view, bans, log }: RouteDep
     return paged(rows.map(out), q);
   });
 
-  app.post('/api/v5/banned', {
-    schema: {
-      summary: 'Ban a clientid, username or address (connected matches are kicked)',
-      tags: ['banned'],
-      body: { ...banSchema, required: ['as', 'who'] },
-      responses: { 200: banSchema, 400: errorBody },
-    },
-  }, async (req, reply) => {
-    const b = req.body as { as: BanKind; who: string; by?: string; reason?: string; at?: string; until?: string };
-    const at = timeIn(b.at) ?? Date.now();
-    const until = timeIn(b.until);
-    if (Number.isNaN(at) || Number.isNaN(until)) return reply.code(400).send({ code: 'BAD_REQUEST', message: 'at and until take RFC 3339 times (until also "infinity")' });
-    try {
-      const ban = bans.add({ as: b.as, who: b.who, by: b.by ?? req.apiKey ?? 'mgmt_api', reason: b.reason ?? '', at, until });
-      // Like EMQX, a ban also ends the sessions it covers.
-      for (const t of view.clients.all()) {
-        if (t.connected && bans.match({ clientid: t.session.clientid, username: t.session.username, ipaddress: t.session.ipaddress })) view.clients.kick(t.session.clientid);
-      }
-      log.info({ as: ban.as, who: ban.who, by: ban.by }, 'ban added');
-      return out(ban);
-    } catch (err) {
-      if (err instanceof BanError) return reply.code(400).send({ code: err.code, message: err.message });
-      throw err;
-    }
-  });
+  addBanRoute(app, deps);
 
   app.delete('/api/v5/banned/:as/:who', {
     schema: {

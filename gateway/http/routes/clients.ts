@@ -77,33 +77,47 @@ export function subscriptionObject(view: OpsView, s: { clientid: string; topic: 
 const clientParams = { type: 'object', properties: { clientid: { type: 'string' } }, required: ['clientid'] } as const;
 const notFound = { code: 'CLIENTID_NOT_FOUND', message: 'Client ID not found' };
 
-export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
+const clientQuery = {
+  type: 'object',
+  properties: {
+    ...pageQuery,
+    clientid: strings,
+    username: strings,
+    ip_address: { type: 'string' },
+    conn_state: { type: 'string', enum: ['connected', 'disconnected'] },
+    proto_name: { type: 'string' },
+    like_clientid: { type: 'string' },
+    _like_clientid: { type: 'string', description: 'EMQX 4 name of like_clientid' },
+    like_username: { type: 'string' },
+  },
+} as const;
+
+/** The lists: every client, and every subscription. */
+function listRoutes(app: FastifyInstance, { view }: RouteDeps): void {
   app.get('/api/v5/clients', {
-    schema: {
-      summary: 'MQTT clients (EMQX fields and paging)',
-      tags: ['clients'],
-      querystring: {
-        type: 'object',
-        properties: {
-          ...pageQuery,
-          clientid: strings,
-          username: strings,
-          ip_address: { type: 'string' },
-          conn_state: { type: 'string', enum: ['connected', 'disconnected'] },
-          proto_name: { type: 'string' },
-          like_clientid: { type: 'string' },
-          _like_clientid: { type: 'string', description: 'EMQX 4 name of like_clientid' },
-          like_username: { type: 'string' },
-        },
-      },
-      responses: { 200: pagedOf(clientSchema) },
-    },
+    schema: { summary: 'MQTT clients (EMQX fields and paging)', tags: ['clients'], querystring: clientQuery, responses: { 200: pagedOf(clientSchema) } },
   }, async (req) => {
     const q = req.query as ClientQuery;
     const rows = filterClients(view.clients.all(), q).map((t) => clientObject(view, t));
     return paged(rows, q, !(q.like_clientid ?? q._like_clientid ?? q.like_username));
   });
 
+  app.get('/api/v5/subscriptions', {
+    schema: {
+      summary: 'Every MQTT subscription (EMQX paging)',
+      tags: ['subscriptions'],
+      querystring: { type: 'object', properties: { ...pageQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', minimum: 0, maximum: 2 } } },
+      responses: { 200: pagedOf(subscriptionSchema) },
+    },
+  }, async (req) => {
+    const q = req.query as PageQuery & { clientid?: string; topic?: string; qos?: number };
+    const rows = view.clients.subscriptions().filter((s) => (!q.clientid || s.clientid === q.clientid) && (!q.topic || s.topic === q.topic) && (q.qos === undefined || s.qos === q.qos));
+    return paged(rows.map((s) => subscriptionObject(view, s)), q);
+  });
+}
+
+/** One client: read it, kick it, its subscriptions. */
+function oneClientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
   app.get('/api/v5/clients/:clientid', {
     schema: { summary: 'One MQTT client', tags: ['clients'], params: clientParams, responses: { 200: clientSchema, 404: errorBody } },
   }, async (req, reply) => {
@@ -127,17 +141,9 @@ export function clientRoutes(app: FastifyInstance, { view }: RouteDeps): void {
     if (!t) return reply.code(404).send(notFound);
     return [...t.subs].map(([topic, qos]) => subscriptionObject(view, { clientid: t.session.clientid, topic, qos }));
   });
+}
 
-  app.get('/api/v5/subscriptions', {
-    schema: {
-      summary: 'Every MQTT subscription (EMQX paging)',
-      tags: ['subscriptions'],
-      querystring: { type: 'object', properties: { ...pageQuery, clientid: { type: 'string' }, topic: { type: 'string' }, qos: { type: 'integer', minimum: 0, maximum: 2 } } },
-      responses: { 200: pagedOf(subscriptionSchema) },
-    },
-  }, async (req) => {
-    const q = req.query as PageQuery & { clientid?: string; topic?: string; qos?: number };
-    const rows = view.clients.subscriptions().filter((s) => (!q.clientid || s.clientid === q.clientid) && (!q.topic || s.topic === q.topic) && (q.qos === undefined || s.qos === q.qos));
-    return paged(rows.map((s) => subscriptionObject(view, s)), q);
-  });
+export function clientRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  listRoutes(app, deps);
+  oneClientRoutes(app, deps);
 }

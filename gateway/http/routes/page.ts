@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import type { FastifyInstance } from 'fastify';
+import type { ServerResponse } from 'node:http';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { invalidTopicFilter } from '../../core/topic.ts';
 import { WWW } from '../www-dir.ts';
 import type { RouteDeps } from './deps.ts';
@@ -17,7 +18,8 @@ const MAX_TAILS = 8;
 const MAX_BUFFERED = 256 * 1024;
 const MAX_PAYLOAD_CHARS = 2048;
 
-export function pageRoutes(app: FastifyInstance, { view, log }: RouteDeps): void {
+/** The page's files, read once and kept in memory. */
+function staticRoutes(app: FastifyInstance): void {
   const cache = new Map<string, Buffer>();
   const serve = (file: string) => async (_req: unknown, reply: { type(t: string): { header(k: string, v: string): unknown } }) => {
     let body = cache.get(file);
@@ -30,7 +32,52 @@ export function pageRoutes(app: FastifyInstance, { view, log }: RouteDeps): void
   };
   app.get('/', { schema: { hide: true } }, serve('index.html'));
   for (const f of Object.keys(FILES)) app.get(`/${f}`, { schema: { hide: true } }, serve(f));
+}
 
+/**
+ * Streams the messages on `filter` to an accepted tail's response as server-sent events until the
+ * browser goes away; `done` runs once, when it has.
+ */
+async function streamTail(req: FastifyRequest, res: ServerResponse, filter: string, { view, log }: RouteDeps, done: () => void): Promise<void> {
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
+  res.write(`event: ready\ndata: ${JSON.stringify({ topic: filter })}\n\n`);
+  let skipped = 0;
+  let unsubscribe: (() => Promise<void>) | undefined;
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    done();
+    clearInterval(ping);
+    unsubscribe?.().catch((err: Error) => log.warn({ err: err.message }, 'live tail: unsubscribe failed'));
+  };
+  // Comments keep proxies and phones from closing an idle stream.
+  const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+  ping.unref();
+  req.raw.on('close', close);
+  res.on('error', close);
+  try {
+    unsubscribe = await view.subscribe(filter, (m) => {
+      if (closed) return;
+      if (res.writableLength > MAX_BUFFERED) {
+        skipped++;
+        return;
+      }
+      const text = m.payload.toString('utf8');
+      const msg = { ts: Date.now(), topic: m.topic, qos: m.qos, retain: m.retain, payload: text.length > MAX_PAYLOAD_CHARS ? `${text.slice(0, MAX_PAYLOAD_CHARS)}…` : text, bytes: m.payload.length, skipped_before: skipped };
+      skipped = 0;
+      res.write(`data: ${JSON.stringify(msg)}\n\n`);
+    });
+    if (closed) await unsubscribe();
+  } catch (err) {
+    log.warn({ err: (err as Error).message, topic: filter }, 'live tail: subscribe failed');
+    res.end();
+    close();
+  }
+}
+
+/** The live tail: checks the filter, the ACL and the number of open tails, then streams. */
+function tailRoute(app: FastifyInstance, deps: RouteDeps): void {
   let tails = 0;
   app.get('/api/v5/tail', {
     schema: {
@@ -43,47 +90,17 @@ export function pageRoutes(app: FastifyInstance, { view, log }: RouteDeps): void
     const filter = (req.query as { topic: string }).topic;
     const bad = invalidTopicFilter(filter);
     if (bad) return reply.code(400).send({ code: 'BAD_REQUEST', message: `invalid topic filter "${filter}": ${bad}` });
-    if (!view.authorize({ clientid: 'http_tail', username: req.apiKey, ipaddress: req.socket.remoteAddress, protocol: 'http' }, 'subscribe', filter)) {
+    if (!deps.view.authorize({ clientid: 'http_tail', username: req.apiKey, ipaddress: req.socket.remoteAddress, protocol: 'http' }, 'subscribe', filter)) {
       return reply.code(403).send({ code: 'NOT_AUTHORIZED', message: `the ACL does not allow reading ${filter}` });
     }
     if (tails >= MAX_TAILS) return reply.code(503).send({ code: 'SERVICE_UNAVAILABLE', message: `${MAX_TAILS} live tails are open already` });
     tails++;
     reply.hijack();
-    const res = reply.raw;
-    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'x-accel-buffering': 'no' });
-    res.write(`event: ready\ndata: ${JSON.stringify({ topic: filter })}\n\n`);
-    let skipped = 0;
-    let unsubscribe: (() => Promise<void>) | undefined;
-    let closed = false;
-    const close = () => {
-      if (closed) return;
-      closed = true;
-      tails--;
-      clearInterval(ping);
-      unsubscribe?.().catch((err: Error) => log.warn({ err: err.message }, 'live tail: unsubscribe failed'));
-    };
-    // Comments keep proxies and phones from closing an idle stream.
-    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
-    ping.unref();
-    req.raw.on('close', close);
-    res.on('error', close);
-    try {
-      unsubscribe = await view.subscribe(filter, (m) => {
-        if (closed) return;
-        if (res.writableLength > MAX_BUFFERED) {
-          skipped++;
-          return;
-        }
-        const text = m.payload.toString('utf8');
-        const msg = { ts: Date.now(), topic: m.topic, qos: m.qos, retain: m.retain, payload: text.length > MAX_PAYLOAD_CHARS ? `${text.slice(0, MAX_PAYLOAD_CHARS)}…` : text, bytes: m.payload.length, skipped_before: skipped };
-        skipped = 0;
-        res.write(`data: ${JSON.stringify(msg)}\n\n`);
-      });
-      if (closed) await unsubscribe();
-    } catch (err) {
-      log.warn({ err: (err as Error).message, topic: filter }, 'live tail: subscribe failed');
-      res.end();
-      close();
-    }
+    await streamTail(req, reply.raw, filter, deps, () => tails--);
   });
+}
+
+export function pageRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  staticRoutes(app);
+  tailRoute(app, deps);
 }
