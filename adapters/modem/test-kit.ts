@@ -39,7 +39,7 @@ const fast = (m: Record<string, unknown>) => (m.type === 'bc95' || m.type === 'b
  * `adapters`: sections of other built-in adapters to run too (the CoAP or LwM2M engine serving an
  * NB-IoT modem's socket); every built-in adapter not named is disabled.
  */
-export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string; adapters?: Record<string, unknown>; acl?: Record<string, unknown>[]; anonymous?: 'always' } = {}): Promise<ModemTestGateway> {
+export async function startModemGateway(modems: Record<string, unknown>[], subscribe = ['lora/#'], opts: { dataDir?: string; adapters?: Record<string, unknown>; acl?: Record<string, unknown>[]; anonymous?: 'always'; http?: Record<string, unknown> } = {}): Promise<ModemTestGateway> {
   const others = opts.adapters ? Object.fromEntries(builtinAdapters.filter((a) => a.name !== 'modem').map((a) => [a.name, { enabled: false }])) : {};
   const dir = opts.dataDir !== undefined ? { path: opts.dataDir, remove: () => {} } : tempDir();
   const logs: LogLine[] = [];
@@ -52,7 +52,7 @@ export async function startModemGateway(modems: Record<string, unknown>[], subsc
   const doc = {
     gateway: { data_dir: dir.path },
     broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } },
-    http: { enabled: false },
+    http: opts.http ?? { enabled: false },
     log: { level: 'debug' },
     // A LoRa node has no IP address, so acl_nomatch (deny) applies: the rule docs/modem.md gives.
     // NB-IoT devices have operator addresses (not loopback): the rule docs/modem.md gives for them too.

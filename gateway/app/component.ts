@@ -30,6 +30,8 @@ export interface GatewayView {
   components(): AdapterHealth[];
   bridge(): BridgeHealth[];
   devices(protocol?: string): DeviceRecord[];
+  /** The ports an adapter's run bound, by listener (`udp`, `udp6`, `tcp`, `tls`); empty when it has none or is not running. */
+  adapterPorts(name: string): Record<string, number>;
   /**
    * MQTT clients and their subscriptions, tracked from the broker's events since the gateway was
    * built (so a component started later still sees every client). Its kick() is controls.disconnectClient.

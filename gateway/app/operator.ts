@@ -39,6 +39,7 @@ export function gatewayView(p: OperatorParts): GatewayView {
     components: () => p.supervisor.health('component'),
     bridge: () => p.bridge.health(),
     devices: (protocol) => p.registry.list(protocol),
+    adapterPorts: (name) => (p.supervisor.instance(name) as Adapter | undefined)?.ports?.() ?? {},
     clients: p.clients,
     services: () => p.services.list(),
     config: () => redactConfig(p.config()) as Record<string, unknown>,

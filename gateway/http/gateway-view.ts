@@ -1,6 +1,6 @@
 import type { Registry } from 'prom-client';
 import type { GatewayControls, GatewayView } from '../app/component.ts';
-import type { BridgeUpstreamStatus, OpsView } from './view.ts';
+import type { BridgeUpstreamStatus, GatewayListener, OpsView } from './view.ts';
 
 const DROP = /^bridge\/dropped\/(.+)$/;
 
@@ -26,6 +26,7 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     components: () => gw.components(),
     bridge: () => bridgeStatus(gw),
     devices: (protocol) => gw.devices(protocol),
+    listeners: (name) => listenersOf(name, gw.adapterPorts(name), (gw.config().adapters as Record<string, AdapterSection> | undefined)?.[name]),
     clients: gw.clients,
     snapshot: () => gw.metrics.snapshot(),
     metrics: async () => {
@@ -61,4 +62,29 @@ function bridgeStatus(gw: GatewayView): BridgeUpstreamStatus[] {
     log_bytes_written: m['bridge/log/bytes_written'] ?? 0,
     log_syncs: m['bridge/log/syncs'] ?? 0,
   }));
+}
+
+/** The host keys of an adapter's config section (adapters.coap, .lwm2m, .tcp) that its listeners bind. */
+interface AdapterSection {
+  host?: string;
+  ipv6?: { host?: string };
+  tls?: { host?: string };
+}
+
+/** EMQX's type, listener name and configured host of each kind of port an adapter reports. */
+const KINDS: Record<string, { type: string; name: string; host(s: AdapterSection): string | undefined }> = {
+  udp: { type: 'udp', name: 'default', host: (s) => s.host },
+  udp6: { type: 'udp', name: 'ipv6', host: (s) => s.ipv6?.host },
+  tcp: { type: 'tcp', name: 'default', host: (s) => s.host },
+  tls: { type: 'ssl', name: 'default', host: (s) => s.tls?.host ?? s.host },
+};
+
+/** An adapter's bound ports (Adapter.ports()) as EMQX lists a gateway's listeners. */
+export function listenersOf(adapter: string, ports: Record<string, number>, section: AdapterSection = {}): GatewayListener[] {
+  return Object.entries(ports).map(([key, port]) => {
+    // A kind not known here keeps its own name as its type rather than a guessed one.
+    const k = KINDS[key] ?? { type: key, name: 'default', host: (s: AdapterSection) => s.host };
+    const host = k.host(section) ?? (key.endsWith('6') ? '::' : '0.0.0.0');
+    return { id: `${adapter}:${k.type}:${k.name}`, type: k.type, name: k.name, bind: host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`, running: true };
+  });
 }

@@ -17,6 +17,18 @@ export interface BridgeUpstreamStatus {
   log_syncs: number;
 }
 
+/** One socket an adapter listens on, as EMQX lists a gateway's listeners. */
+export interface GatewayListener {
+  /** `{gateway}:{type}:{name}`, e.g. `coap:udp:default`. */
+  id: string;
+  /** EMQX's tcp, ssl, udp (dtls). */
+  type: string;
+  name: string;
+  /** The configured host with the bound port: `0.0.0.0:5683`, `[::]:5683`. */
+  bind: string;
+  running: boolean;
+}
+
 /**
  * What the management plane reads from, and the few things it may do to, the running gateway.
  * Built once from the gateway (gateway-view.ts); the API, page, trace and CLI see only this.
@@ -31,6 +43,8 @@ export interface OpsView {
   components(): AdapterHealth[];
   bridge(): BridgeUpstreamStatus[];
   devices(protocol?: string): DeviceRecord[];
+  /** The sockets an adapter has bound (none for the BLE radio or a modem's serial port). */
+  listeners(adapter: string): GatewayListener[];
   clients: ClientTracker;
   /** Prometheus text exposition of every metric the gateway keeps, plus process metrics. */
   metrics(): Promise<{ contentType: string; text: string }>;

@@ -56,14 +56,37 @@ const gatewayItem = {
     name: { type: 'string' },
     status: { type: 'string', enum: ['running', 'stopped'] },
     current_connections: { type: 'integer' },
-    listeners: { type: 'array', items: { type: 'object' } },
+    listeners: {
+      type: 'array',
+      description: 'the sockets the adapter has bound; none for the BLE radio or a modem',
+      items: { type: 'object', properties: { id: { type: 'string' }, type: { type: 'string' }, name: { type: 'string' }, bind: { type: 'string' }, running: { type: 'boolean' } } },
+    },
     health: { type: 'string', description: 'fieldgate: starting, running, unhealthy, stopped' },
     restarts: { type: 'integer' },
     last_error: { type: ['string', 'null'] },
   },
 } as const;
 
-export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
+/**
+ * An adapter's devices: those registered under its name and under the device protocols it declares
+ * (the modem's LoRa nodes and modems under `lora`, NB-IoT peers under `nbiot`); undefined when no
+ * enabled adapter has that name.
+ */
+export function adapterDevices(view: OpsView, name: string): DeviceRecord[] | undefined {
+  const a = view.adapters().find((x) => x.name === name);
+  if (!a) return undefined;
+  return [name, ...(a.protocols ?? [])].flatMap((p) => view.devices(p));
+}
+
+const clientsQuery = {
+  type: 'object',
+  properties: { ...pageQuery, clientid: { type: 'string' }, username: { type: 'string' }, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'disconnected'] }, like_clientid: { type: 'string' } },
+} as const;
+
+type ClientsQuery = PageQuery & { clientid?: string; username?: string; ip_address?: string; conn_state?: string; like_clientid?: string };
+
+/** The adapters, and each one's devices as EMQX lists a gateway's clients. */
+function listRoutes(app: FastifyInstance, view: OpsView): void {
   app.get('/api/v5/gateways', {
     schema: {
       summary: 'Protocol adapters as EMQX gateways (a plain array)',
@@ -78,7 +101,7 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
         name: a.name,
         status: a.state === 'running' ? 'running' : 'stopped',
         current_connections: onlineDevices(view, a),
-        listeners: [],
+        listeners: view.listeners(a.name),
         health: a.state,
         restarts: a.restarts,
         last_error: a.last_error ?? null,
@@ -91,17 +114,15 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       summary: "An adapter's devices (EMQX gateway clients, from the device registry)",
       tags: ['gateways'],
       params: { type: 'object', properties: { name: { type: 'string' } }, required: ['name'] },
-      querystring: {
-        type: 'object',
-        properties: { ...pageQuery, clientid: { type: 'string' }, username: { type: 'string' }, ip_address: { type: 'string' }, conn_state: { type: 'string', enum: ['connected', 'disconnected'] }, like_clientid: { type: 'string' } },
-      },
+      querystring: clientsQuery,
       responses: { 200: pagedOf(gatewayClient), 404: errorBody },
     },
   }, async (req, reply) => {
     const name = (req.params as { name: string }).name;
-    if (!view.adapters().some((a) => a.name === name)) return reply.code(404).send({ code: 'RESOURCE_NOT_FOUND', message: `no enabled adapter named ${name}` });
-    const q = req.query as PageQuery & { clientid?: string; username?: string; ip_address?: string; conn_state?: string; like_clientid?: string };
-    const rows = view.devices(name).map((d) => gatewayClientObject(view, d)).filter((c) =>
+    const devices = adapterDevices(view, name);
+    if (!devices) return reply.code(404).send({ code: 'RESOURCE_NOT_FOUND', message: `no enabled adapter named ${name}` });
+    const q = req.query as ClientsQuery;
+    const rows = devices.map((d) => gatewayClientObject(view, d)).filter((c) =>
       (!q.clientid || c.clientid === q.clientid) &&
       (!q.username || c.username === q.username) &&
       (!q.ip_address || c.ip_address === q.ip_address) &&
@@ -109,7 +130,10 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
       (!q.like_clientid || c.clientid.includes(q.like_clientid)));
     return paged(rows, q, !q.like_clientid);
   });
+}
 
+/** One device of an adapter: read it, or end its session. */
+function oneClientRoutes(app: FastifyInstance, view: OpsView): void {
   const clientParams = { type: 'object', properties: { name: { type: 'string' }, clientid: { type: 'string' } }, required: ['name', 'clientid'] } as const;
   const notFound = { code: 'CLIENT_NOT_FOUND', message: 'Client not found' };
 
@@ -117,7 +141,7 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
     schema: { summary: "One of an adapter's devices (EMQX gateway client)", tags: ['gateways'], params: clientParams, responses: { 200: gatewayClient, 404: errorBody } },
   }, async (req, reply) => {
     const { name, clientid } = req.params as { name: string; clientid: string };
-    const d = view.devices(name).find((x) => x.id === clientid);
+    const d = adapterDevices(view, name)?.find((x) => x.id === clientid);
     return d ? gatewayClientObject(view, d) : reply.code(404).send(notFound);
   });
 
@@ -132,4 +156,9 @@ export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
     req.log.info({ protocol: name, id: clientid, by: req.apiKey ?? 'loopback' }, 'device disconnected');
     return reply.code(204).send();
   });
+}
+
+export function gatewayRoutes(app: FastifyInstance, { view }: RouteDeps): void {
+  listRoutes(app, view);
+  oneClientRoutes(app, view);
 }
