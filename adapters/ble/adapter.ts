@@ -2,6 +2,7 @@ import type { Adapter, AdapterContext, DeviceIdentity } from '../../gateway/core
 import { advertOf, deviceId } from './advert.ts';
 import type { BleConfig } from './config.ts';
 import { decoderOptions } from './decoder-set.ts';
+import type { DecodeOptions } from './decoders/index.ts';
 import { GattEngine } from './gatt.ts';
 import { parseGattCommand } from './gatt-command.ts';
 import { AdvertQueue } from './advert-queue.ts';
@@ -36,6 +37,8 @@ export class BleAdapter implements Adapter {
   /** The noble instance in use; replaced past max_seen_addresses, stopped with the adapter. */
   private noble?: NobleLike;
   private ingest?: Ingest;
+  /** Bindkeys and user decoders (each user decoder has a worker, ended at stop). */
+  private decode?: DecodeOptions;
   private queue?: AdvertQueue;
   private gatt?: GattEngine;
   private unsubscribe?: () => Promise<void>;
@@ -79,7 +82,8 @@ export class BleAdapter implements Adapter {
         ctx.log.warn(message);
       },
     };
-    this.ingest = new Ingest(cfg, decoderOptions(cfg, breaker), stats, {
+    const decode = (this.decode = decoderOptions(cfg, breaker));
+    this.ingest = new Ingest(cfg, decode, stats, {
       publish: (id, address, body) => {
         const settled = this.queue?.publishing() ?? (() => {});
         ctx.messages.publish({ topic: `ble/${id}/up`, payload: JSON.stringify(body), qos: cfg.publish.qos, device: identity(id, address) }).then(
@@ -256,6 +260,8 @@ export class BleAdapter implements Adapter {
     this.queue = undefined;
     this.ingest?.stop();
     this.ingest = undefined;
+    await Promise.all((this.decode?.user ?? []).map((u) => u.close()));
+    this.decode = undefined;
     await this.gatt?.close();
     this.gatt = undefined;
     await this.unsubscribe?.();

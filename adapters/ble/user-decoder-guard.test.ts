@@ -65,10 +65,10 @@ describe('user decoders and the allowlist', () => {
   });
 
   test('an address that keeps timing out is skipped; the decoder keeps working for others', async () => {
-    // The time limit is wall-clock time (node:vm's timeout): on a loaded machine even a quick call can
-    // overrun 50 ms and count as a timeout. So the test does not assume the quick advert never does: it
-    // is sent again from a new address until one is decoded, and each overrun is counted. The sentinel
-    // says every advert before it was handled; `adverts/decoded` says whether the quick one was decoded.
+    // The limit is CPU time, with a wall-clock backstop (1 s here) a very loaded machine could still
+    // reach. So the test does not assume the quick advert never overruns: it is sent again from a new
+    // address until one is decoded, and each overrun is counted. The sentinel says every advert before
+    // it was handled; `adverts/decoded` says whether the quick one was decoded.
     const rig = await bleRig({
       user_decoders: [{ name: 'looper', file: looper, manufacturer_id: 0x0059 }], user_decoder_time_limit: '50ms',
       user_decoder_breaker: { timeouts: 100, address_timeouts: 2, window: '10m', cooldown: '10m' },
@@ -92,6 +92,29 @@ describe('user decoders and the allowlist', () => {
       assert.equal(m!.body.level, 7);
       assert.equal(metric(rig, 'user_decoders/timeouts'), 2 + overran, 'the looping address timed out twice, then was skipped');
       assert.equal(metric(rig, 'user_decoders/tripped'), 1, 'only the looping address was skipped');
+    } finally {
+      await rig.stop();
+    }
+  });
+
+  test('a decoder that loops forever on every advert is stopped each time; the adapter keeps publishing other devices', async () => {
+    const forever = file('forever', 'module.exports = function () { for (;;) {} };\n');
+    const rig = await bleRig({
+      user_decoders: [{ name: 'forever', file: forever, manufacturer_id: 0x0059 }], user_decoder_time_limit: '50ms',
+      user_decoder_breaker: { timeouts: 100, address_timeouts: 100, window: '10m', cooldown: '10m' },
+      allow: { formats: ['forever', 'bthome'], addresses: ['CB:B8:33:4C:88:4F'] }, publish: fast,
+    });
+    try {
+      await scanning(rig.sim);
+      for (let n = 1; n <= 3; n++) {
+        rig.sim.advertise(nordic(`C0:FF:EE:00:04:0${n}`, n));
+        await sentinel(rig, n);
+        assert.equal(metric(rig, 'user_decoders/timeouts'), n, `the looping call ${n} was stopped`);
+      }
+      rig.sim.advertise({ ...FIXTURES.bthome, advertisement: { serviceData: [{ uuid: 'fcd2', data: BTHOME_READINGS.t2506 }] } });
+      const [m] = await rig.waitFor(/^ble\/5448e68f80a5\/up$/);
+      assert.equal(m!.body.tempc, 25.06);
+      assert.equal(rig.got.some((x) => x.topic.startsWith('ble/c0ffee')), false, 'nothing published for the looping decoder');
     } finally {
       await rig.stop();
     }

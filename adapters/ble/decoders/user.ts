@@ -1,14 +1,26 @@
 import { readFileSync } from 'node:fs';
-import { createContext, Script, type Context } from 'node:vm';
+import { NoEntryError, SyncSandbox, type Outcome } from '../../lib/sandbox/sandbox.ts';
 import { fail, type Advert, type DecodeResult, type Value } from './types.ts';
 
-// User-supplied decoders: a JavaScript file per manufacturer id or service UUID, run in its own V8
-// context with a time limit. The file defines the function as `module.exports = function (input)
-// {...}` or as a top-level `function decode(input) {...}`. Input and output cross the context
-// boundary as JSON text, so the decoder sees only plain data and no object of the gateway.
+// User-supplied decoders: a JavaScript file per manufacturer id or service UUID, run in a worker
+// thread in its own V8 context (adapters/lib/sandbox) with a CPU time limit and a 32 MB heap. The
+// file defines the function as `module.exports = function (input) {...}` or as a top-level
+// `function decode(input) {...}`. Input and output cross as JSON text, so the decoder sees only
+// plain data and no object of the gateway. The ingest pipeline is synchronous, so each call waits
+// for the worker (SyncSandbox); the decoder's CPU time is the worker thread's.
 //
-// This isolates mistakes (a throw, an endless loop, a returned Promise), not hostile code: node:vm
-// is not a security boundary, and the file is part of the gateway's own configuration.
+// This isolates mistakes (a throw, an endless loop, unbounded allocation, a returned Promise), not
+// hostile code: the file is part of the gateway's own configuration.
+
+/** The worker's heap limit (MB). */
+const MEMORY_MB = 32;
+const PRELUDE = 'var module = { exports: {} };';
+const ENTRY = `(function () {
+  var m = module.exports;
+  if (typeof m === 'function') return m;
+  if (m && typeof m.decode === 'function') return m.decode;
+  if (typeof decode === 'function') return decode;
+})()`;
 
 export interface UserDecoderSpec {
   name: string;
@@ -22,6 +34,8 @@ export interface UserDecoder {
   manufacturerId?: number;
   serviceUuid?: string;
   run(input: UserInput): DecodeResult;
+  /** Ends the decoder's worker. */
+  close(): Promise<void>;
 }
 
 /** What a user decoder receives: Theengs-style hex fields plus the matched payload as numbers. */
@@ -35,21 +49,6 @@ export interface UserInput {
   bytes: number[];
 }
 
-const CALL = new Script(`(function () {
-  const out = __fieldgate_decode(JSON.parse(__fieldgate_input));
-  if (out && typeof out.then === 'function') return '"__promise__"';
-  return JSON.stringify(out === undefined ? null : out);
-})()`);
-
-function findFunction(ctx: Context): ((input: unknown) => unknown) | undefined {
-  const mod = (ctx.module as { exports?: unknown } | undefined)?.exports;
-  if (typeof mod === 'function') return mod as (input: unknown) => unknown;
-  const named = (mod as { decode?: unknown } | undefined)?.decode;
-  if (typeof named === 'function') return named as (input: unknown) => unknown;
-  if (typeof ctx.decode === 'function') return ctx.decode as (input: unknown) => unknown;
-  return undefined;
-}
-
 function checkValues(out: unknown): Record<string, Value> | string {
   if (typeof out !== 'object' || out === null || Array.isArray(out)) return `returned ${Array.isArray(out) ? 'an array' : typeof out}, not an object of values`;
   const values: Record<string, Value> = {};
@@ -60,43 +59,36 @@ function checkValues(out: unknown): Record<string, Value> | string {
   return values;
 }
 
-/** Compiles a decoder file; throws an Error naming the file when it cannot be used. */
+/** Loads a decoder file in its worker; throws an Error naming the file when it cannot be used. */
 export function loadUserDecoder(spec: UserDecoderSpec, timeLimitMs: number, source?: string): UserDecoder {
-  const format = spec.name;
   let code: string;
   try {
     code = source ?? readFileSync(spec.file, 'utf8');
   } catch (err) {
     throw new Error(`user decoder "${spec.name}": cannot read ${spec.file}: ${(err as Error).message}`);
   }
-  const ctx = createContext({ module: { exports: {} } }, { codeGeneration: { strings: false, wasm: false }, microtaskMode: 'afterEvaluate' });
+  let sandbox: SyncSandbox;
   try {
-    new Script(code, { filename: spec.file }).runInContext(ctx, { timeout: timeLimitMs });
+    sandbox = new SyncSandbox({ file: spec.file, source: code, prelude: PRELUDE, entry: ENTRY, strict: true, timeLimitMs, loadLimitMs: Math.max(timeLimitMs, 1000), memoryMb: MEMORY_MB });
   } catch (err) {
+    if (err instanceof NoEntryError) throw new Error(`user decoder "${spec.name}" (${spec.file}) defines no function: write module.exports = function (input) { ... } or function decode(input) { ... }`);
     throw new Error(`user decoder "${spec.name}" (${spec.file}) failed to load: ${(err as Error).message}`);
   }
-  const fn = findFunction(ctx);
-  if (!fn) throw new Error(`user decoder "${spec.name}" (${spec.file}) defines no function: write module.exports = function (input) { ... } or function decode(input) { ... }`);
-  ctx.__fieldgate_decode = fn;
-  const run = (input: UserInput): DecodeResult => {
-    ctx.__fieldgate_input = JSON.stringify(input);
-    let text: unknown;
-    try {
-      text = CALL.runInContext(ctx, { timeout: timeLimitMs });
-    } catch (err) {
-      if ((err as { code?: string }).code === 'ERR_SCRIPT_EXECUTION_TIMEOUT') {
-        return { ...fail(format, `user decoder "${spec.name}" did not return within ${timeLimitMs} ms (adapters.ble.user_decoder_time_limit)`), timedOut: true };
-      }
-      return fail(format, `user decoder "${spec.name}" threw: ${String((err as { message?: unknown })?.message ?? err)}`);
-    }
-    if (text === '"__promise__"') return fail(format, `user decoder "${spec.name}" returned a Promise; decoders must return their values synchronously`);
-    const out: unknown = typeof text === 'string' ? JSON.parse(text) : undefined;
-    if (out === null || out === undefined) return undefined;
-    const values = checkValues(out);
-    if (typeof values === 'string') return fail(format, `user decoder "${spec.name}" ${values}`);
-    return { ok: true, format, values };
-  };
-  return { name: spec.name, manufacturerId: spec.manufacturer_id, serviceUuid: spec.service_uuid, run };
+  const run = (input: UserInput): DecodeResult => result(spec.name, timeLimitMs, sandbox.call(JSON.stringify(input)));
+  return { name: spec.name, manufacturerId: spec.manufacturer_id, serviceUuid: spec.service_uuid, run, close: () => sandbox.close() };
+}
+
+/** A sandbox outcome as a decode result; a stop (CPU time or memory) is marked for the breaker. */
+function result(name: string, timeLimitMs: number, o: Outcome): DecodeResult {
+  if (o.kind === 'stopped' && o.reason === 'time') return { ...fail(name, `user decoder "${name}" did not return within ${timeLimitMs} ms of CPU time (adapters.ble.user_decoder_time_limit)`), timedOut: true };
+  if (o.kind === 'stopped') return { ...fail(name, `user decoder "${name}" went over its ${MEMORY_MB} MB memory limit`), timedOut: true };
+  if (o.kind === 'threw') return fail(name, `user decoder "${name}" threw: ${o.message}`);
+  if (o.kind === 'promise') return fail(name, `user decoder "${name}" returned a Promise; decoders must return their values synchronously`);
+  const out: unknown = JSON.parse(o.json);
+  if (out === null) return undefined;
+  const values = checkValues(out);
+  if (typeof values === 'string') return fail(name, `user decoder "${name}" ${values}`);
+  return { ok: true, format: name, values };
 }
 
 export function userInput(ad: Advert, bytes: Buffer, uuid?: string, serviceData?: Buffer): UserInput {

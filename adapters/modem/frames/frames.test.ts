@@ -85,7 +85,7 @@ describe('payload decoders', () => {
     assert.ok('error' in (await set.get('json').decode(Buffer.from('{'), 1)));
     assert.ok('error' in (await set.get('lpp').decode(hex('01'), 1)));
   });
-  test('script decoders (worker with a time limit): result, throw, endless loop, endless promise loop, bad files', async () => {
+  test('script decoders (worker with CPU and heap limits): result, throw, endless loop, endless promise loop, allocation, bad files', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'fg-dec-'));
     const set = new DecoderSet();
     const makeDecoder = (s: { script: string; timeout: number }) => set.get(s);
@@ -93,8 +93,8 @@ describe('payload decoders', () => {
       const file = (name: string, src: string) => {
         const f = join(dir, name);
         writeFileSync(f, src);
-        // Generous by default: the limit is wall-clock and a loaded machine can pause a worker for
-        // more than 50 ms; only the decoders that must time out get the short limit.
+        // Generous by default: the limit is CPU time, but a call also ends after 10x the limit of
+        // wall-clock time; only the decoders that must time out get the short limit.
         return { script: f, timeout: 5000 };
       };
       const err = async (d: { decode(p: Buffer, n: number): unknown }, p = 1) => ((await d.decode(hex('00'), p)) as { error: string }).error;
@@ -115,6 +115,7 @@ describe('payload decoders', () => {
       } finally {
         await ploops.close();
       }
+      assert.match(await err(makeDecoder(file('hog.js', 'function decodeUplink() { const a = []; for (;;) a.push(new Array(1e5).fill(1.5)); }'))), /went over its 32 MB memory limit/);
       assert.match(await err(makeDecoder(file('errs.js', 'function decodeUplink() { return { errors: ["unknown port"] }; }')), 9), /unknown port/);
       assert.deepEqual(await good.decode(hex('01'), 1), { decoded: { level: 2, port: 1 } }, 'still works after the others failed');
       await assert.rejects(makeDecoder(file('none.js', 'var x = 1;')).load?.() ?? Promise.resolve(), /does not define function decodeUplink/);
