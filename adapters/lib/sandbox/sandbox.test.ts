@@ -18,51 +18,49 @@ const SOURCE = `function decode(i) {
 const opts = (o: Partial<SandboxOptions> = {}): SandboxOptions => ({ file: 'probe.js', source: SOURCE, entry: 'decode', timeLimitMs: 30_000, loadLimitMs: 5000, ...o });
 const input = (o: Record<string, unknown>) => JSON.stringify(o);
 
+/** Runs `body` against a fresh SyncSandbox, closed afterwards. */
+async function withSync(o: Partial<SandboxOptions>, body: (s: SyncSandbox) => void): Promise<void> {
+  const s = new SyncSandbox(opts(o));
+  try {
+    body(s);
+  } finally {
+    await s.close();
+  }
+}
+
 describe('SyncSandbox', () => {
   test('returns values, reports throws and promises', async () => {
-    const s = new SyncSandbox(opts());
-    try {
+    await withSync({}, (s) => {
       assert.deepEqual(s.call(input({ v: 21 })), { kind: 'value', json: '{"v":42}' });
       assert.deepEqual(s.call(input({ op: 'throw' })), { kind: 'threw', message: 'bad byte' });
       assert.deepEqual(s.call(input({ op: 'promise' })), { kind: 'promise' });
       assert.equal(s.resets, 0);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   test('an endless loop and a microtask flood are stopped by the CPU limit; a fresh worker serves the next call', async () => {
-    const s = new SyncSandbox(opts({ timeLimitMs: 100 }));
-    try {
+    await withSync({ timeLimitMs: 100 }, (s) => {
       assert.deepEqual(s.call(input({ op: 'loop' })), { kind: 'stopped', reason: 'time' });
       assert.deepEqual(s.call(input({ op: 'flood' })), { kind: 'stopped', reason: 'time' });
       assert.deepEqual(s.call(input({ v: 1 })), { kind: 'value', json: '{"v":2}' });
       assert.equal(s.resets, 2);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   test('unbounded allocation is stopped by the heap limit, not the (long) CPU limit', async () => {
-    const s = new SyncSandbox(opts({ memoryMb: 16 }));
-    try {
+    await withSync({ memoryMb: 16 }, (s) => {
       assert.deepEqual(s.call(input({ op: 'alloc', v: 1.5 })), { kind: 'stopped', reason: 'memory' });
       assert.deepEqual(s.call(input({ v: 2 })), { kind: 'value', json: '{"v":4}' });
       assert.equal(s.resets, 1);
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   test('time spent waiting (not computing) does not count against the CPU limit', async () => {
     // The decoder blocks for 400 ms without using CPU, as one waiting for a core on a loaded host
     // would: a 200 ms wall-clock limit would stop it; the CPU limit does not (wall-clock backstop: 2 s).
-    const s = new SyncSandbox(opts({ timeLimitMs: 200 }));
-    try {
+    await withSync({ timeLimitMs: 200 }, (s) => {
       assert.deepEqual(s.call(input({ op: 'block', ms: 400, v: 3 })), { kind: 'value', json: '{"v":6}' });
-    } finally {
-      await s.close();
-    }
+    });
   });
 
   test('a file that defines no function, does not compile or loops while loading is refused', () => {
