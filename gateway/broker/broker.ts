@@ -21,6 +21,7 @@ import { disablePacketNumberCache } from './packet-cache.ts';
 import { PeerLog } from './peer-log.ts';
 import { Qos0Queue } from './qos0-queue.ts';
 import type { BoundedPersistence } from './session-queue.ts';
+import { countSentFrames } from './sent-frames.ts';
 import { SessionTable, sessionPersistence } from './sessions.ts';
 import { SharedSubscriptions } from './shared.ts';
 
@@ -204,6 +205,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     const tracker = new FrameTracker(this.deps.cfg.max_packet_size, (id) => client.id && this.shared.acked(client.id, id));
     const st = this.clients.get(client)!;
     st.inbound = tracker;
+    st.outbound = countSentFrames(stream);
     stream.on('data', (chunk: Buffer) => {
       st.reads++;
       const size = tracker.feed(chunk);
@@ -254,10 +256,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
     return () => new Promise<void>((resolve) => this.aedes.unsubscribe(filter, deliver, resolve));
   }
 
-  /** A connection's counters in EMQX's names (the management API's client object). */
-  connectionStats(client: Client): { recv_cnt: number; recv_pkt: number; send_msg: number } | undefined {
+  /** A connection's counters in EMQX's names (the management API's client object); qos_sent: QoS 1/2 PUBLISH sent, not retransmitted. */
+  connectionStats(client: Client): { recv_cnt: number; recv_pkt: number; send_msg: number; send_pkt: number; qos_sent: number } | undefined {
     const st = this.clients.get(client);
-    return st && { recv_cnt: st.reads, recv_pkt: st.inbound?.frames ?? 0, send_msg: st.forwarded };
+    return st && { recv_cnt: st.reads, recv_pkt: st.inbound?.frames ?? 0, send_msg: st.forwarded, send_pkt: st.outbound?.frames ?? 0, qos_sent: st.outbound?.qosPublishes ?? 0 };
   }
 
   /**

@@ -33,6 +33,8 @@ export interface ClientState {
   /** EMQX's connection counters the broker can keep from public APIs: socket reads (recv_cnt), its inbound frames (recv_pkt), PUBLISH forwarded to it (send_msg). */
   reads: number;
   inbound?: { readonly frames: number; readonly sawDisconnect: boolean };
+  /** Frames written to it (send_pkt) and its QoS 1/2 PUBLISH among them (sent-frames.ts). */
+  outbound?: { readonly frames: number; readonly qosPublishes: number };
   forwarded: number;
 }
 

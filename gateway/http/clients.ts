@@ -16,6 +16,8 @@ export interface TrackedClient {
   disconnected_at?: number;
   /** PUBLISH packets received from the client. */
   recv_msg: number;
+  /** PUBACK and PUBCOMP received on this connection (aedes `ack`): what ends a QoS 1/2 delivery's flight. */
+  acks: number;
   subs: Map<string, number>;
 }
 
@@ -43,7 +45,7 @@ export class ClientTracker extends EventEmitter<TrackerEvents> {
     broker.on('connected', (s) => {
       const prev = this.clients.get(s.clientid);
       const subs = prev && !s.clean_start ? prev.subs : new Map<string, number>();
-      this.clients.set(s.clientid, { session: s, connected: true, recv_msg: 0, subs });
+      this.clients.set(s.clientid, { session: s, connected: true, recv_msg: 0, acks: 0, subs });
     });
     a.on('clientReady', (c) => {
       const t = this.clients.get(c.id);
@@ -77,6 +79,10 @@ export class ClientTracker extends EventEmitter<TrackerEvents> {
       if (!c) return;
       const t = this.clients.get(c.id);
       if (t) t.recv_msg++;
+    });
+    a.on('ack', (_packet, c) => {
+      const t = this.clients.get(c.id);
+      if (t?.client === c) t.acks++;
     });
   }
 
@@ -121,14 +127,18 @@ export class ClientTracker extends EventEmitter<TrackerEvents> {
 
   /**
    * EMQX's counters that the broker can keep honestly: while connected, socket reads (recv_cnt),
-   * MQTT packets received (recv_pkt) and PUBLISH packets sent (send_msg); for a persistent session
-   * its queue (mqueue_len) and the QoS 1/2 messages sent and unacknowledged (inflight_cnt). aedes
-   * keeps no queue for a clean session: mqueue_len is 0 and inflight_cnt unknown (left out).
+   * MQTT packets received (recv_pkt) and sent (send_pkt), PUBLISH packets sent (send_msg); for a
+   * persistent session its queue (mqueue_len) and the QoS 1/2 messages sent and unacknowledged
+   * (inflight_cnt) from the session store. aedes keeps no queue for a clean session: mqueue_len is
+   * 0, and inflight_cnt is counted on the connection (QoS 1/2 PUBLISH written, less PUBACK/PUBCOMP
+   * received; a client acknowledging an id twice cannot take it below 0).
    */
-  counters(t: TrackedClient): { recv_cnt?: number; recv_pkt?: number; send_msg?: number; mqueue_len: number; inflight_cnt?: number } {
+  counters(t: TrackedClient): { recv_cnt?: number; recv_pkt?: number; send_msg?: number; send_pkt?: number; mqueue_len: number; inflight_cnt?: number } {
     const conn = t.connected && t.client ? this.broker.connectionStats(t.client) : undefined;
     const queue = t.session.clean_start ? undefined : this.broker.sessionQueue(t.session.clientid);
-    return { ...conn, mqueue_len: queue?.queued ?? 0, ...(queue ? { inflight_cnt: queue.inflight } : {}) };
+    const inflight = queue ? queue.inflight : conn && Math.max(0, conn.qos_sent - t.acks);
+    const live = conn && { recv_cnt: conn.recv_cnt, recv_pkt: conn.recv_pkt, send_msg: conn.send_msg, send_pkt: conn.send_pkt };
+    return { ...live, mqueue_len: queue?.queued ?? 0, ...(inflight !== undefined && { inflight_cnt: inflight }) };
   }
 
   /** Bytes read and written on the client's socket, when its transport is a socket. */

@@ -22,6 +22,7 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     version: gw.version,
     startedAt: gw.startedAt,
     maxPacketSize: gw.maxPacketSize,
+    session: sessionBounds(gw),
     adapters: () => gw.adapters(),
     components: () => gw.components(),
     bridge: () => bridgeStatus(gw),
@@ -40,6 +41,16 @@ export function opsViewOf(gw: GatewayView, controls: GatewayControls): OpsView {
     restartAdapter: (name) => controls.restartAdapter(name),
     disconnectDevice: (protocol, id) => controls.disconnectDevice(protocol, id),
   };
+}
+
+/** The Session Expiry Interval that means "never" (MQTT 5 section 3.1.2.11.2), which EMQX reports then. */
+const NEVER = 0xffff_ffff;
+
+/** The bounds the broker was built with: it reads them once, at start. */
+function sessionBounds(gw: GatewayView): OpsView['session'] {
+  const b = (gw.config().broker ?? {}) as { session_expiry_interval?: number; max_queued_messages?: number };
+  const ms = b.session_expiry_interval ?? 0;
+  return { expiry_interval: ms > 0 ? Math.round(ms / 1000) : NEVER, mqueue_max: b.max_queued_messages ?? 0 };
 }
 
 function bridgeStatus(gw: GatewayView): BridgeUpstreamStatus[] {

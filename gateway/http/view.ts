@@ -38,6 +38,12 @@ export interface OpsView {
   version: string;
   startedAt: number;
   maxPacketSize: number;
+  /**
+   * The broker's bounds of a persistent session, as EMQX names them per client: `expiry_interval`
+   * in seconds (4294967295, MQTT 5's "never", when broker.session_expiry_interval is 0) and
+   * `mqueue_max` (broker.max_queued_messages).
+   */
+  session: { expiry_interval: number; mqueue_max: number };
   adapters(): AdapterHealth[];
   /** The supervised parts that are not adapters (the HTTP API itself): health, restarts, last error. */
   components(): AdapterHealth[];

@@ -38,7 +38,8 @@ export function clientObject(view: OpsView, t: TrackedClient) {
     proto_ver: s.proto_ver,
     clean_start: s.clean_start,
     keepalive: s.keepalive,
-    expiry_interval: 0,
+    // A clean session ends with its connection; a persistent one lives broker.session_expiry_interval offline.
+    expiry_interval: s.clean_start ? 0 : view.session.expiry_interval,
     connected: t.connected,
     conn_state: t.connected ? 'connected' : 'disconnected',
     connected_at: rfc3339(s.connected_at),
@@ -50,6 +51,7 @@ export function clientObject(view: OpsView, t: TrackedClient) {
     subscriptions_cnt: t.subs.size,
     subscriptions_max: 'infinity',
     recv_msg: t.recv_msg,
+    mqueue_max: view.session.mqueue_max,
     ...view.clients.counters(t),
     ...(o.recv_oct !== undefined ? { recv_oct: o.recv_oct, send_oct: o.send_oct } : {}),
   };
