@@ -85,6 +85,19 @@ describe('HTTP API: client counters', () => {
     assert.equal(g.gw.metrics.snapshot()['messages/sent'], 3, 'the broker-wide count');
   });
 
+  test('send_pkt counts frames whose length takes two and three bytes', async () => {
+    const sub = await connect(g.url, { clientId: 'cnt-big', keepalive: 0 });
+    const pub = await connect(g.url, { clientId: 'cnt-bigpub', keepalive: 0 });
+    clients.push(sub, pub);
+    await sub.subscribeAsync('big/#', { qos: 0 });
+    const sizes: number[] = [];
+    sub.on('message', (_t, payload: Buffer) => sizes.push(payload.length));
+    for (const n of [200, 70_000, 5]) await pub.publishAsync('big/x', Buffer.alloc(n, 0x61), { qos: 0 });
+    await until(() => sizes.length === 3, 'three messages delivered');
+    // CONNACK, SUBACK, three PUBLISH.
+    assert.equal((await client('cnt-big')).send_pkt, 5);
+  });
+
   test('a persistent session: unacknowledged messages are in flight, an offline one queues', async () => {
     // A subscriber that never sends PUBACK: its messages stay in flight.
     const slow = await silentSubscriber(Number(new URL(g.url).port), 'cnt-slow', 'slow/#');
