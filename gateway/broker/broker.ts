@@ -88,7 +88,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       this.dropped.inc();
       this.droppedQueueFull.inc();
       return this.droppedQueueFull.value;
-    }, deps.dataDir);
+    }, deps.dataDir, metrics);
     this.sessions = new SessionTable(cfg.max_sessions, cfg.session_expiry_interval);
     this.expired = metrics.counter('sessions/expired');
     const refusedSessions = metrics.counter('sessions/refused');
@@ -176,6 +176,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     await this.aedes.listen(); // replays the session store (broker.persistence disk) before any listener opens
     await guardEmitRecursion(this.aedes);
     this.restoreSessions();
+    if (this.persistence instanceof DurablePersistence) await this.persistence.publishRestoredWills(this.aedes);
     this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info), this.listenerErrors);
     return this.running;
   }

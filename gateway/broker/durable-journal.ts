@@ -2,6 +2,7 @@ import { closeSync, fsyncSync, openSync, readdirSync, renameSync, unlinkSync, wr
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { syncDir } from '../bridge/segment-files.ts';
+import { encodeFrame, type FrameRecord } from './durable-frames.ts';
 
 // The files of the broker's session store in <data_dir>/broker:
 //   sessions.snap      the whole state as frames (durable-frames.ts), the first one saying which
@@ -9,7 +10,11 @@ import { syncDir } from '../bridge/segment-files.ts';
 //   journal.<G>        changes since, appended in batches and fsync'd (group commit: whoever needs
 //                      a record on disk waits for the next fsync, which takes every record
 //                      appended meanwhile)
-// Recovery reads the snapshot, then replays every journal it does not cover, in order.
+// Every journal record carries a sequence number (`q`, never reused: it goes on from the highest
+// one found at start) and the snapshot's first frame says the last one it holds. Recovery reads
+// the snapshot, then replays, in order, the journal records after it and only those: a record
+// written to the next generation's file while the snapshot was taken, or a journal left by a
+// crash at any step of a rotation, can never be applied twice or out of its generation.
 
 export const SNAPSHOT = 'sessions.snap';
 const JOURNAL = 'journal.';
@@ -37,12 +42,12 @@ export function dropJournalsBelow(dir: string, gen: number): void {
 }
 
 /** At start, before any listener opens: nothing else runs, so synchronous I/O is simplest. */
-export function writeSnapshotSync(dir: string, frames: Buffer[]): number {
+export function writeSnapshotSync(dir: string, records: Iterable<FrameRecord>): number {
   const tmp = join(dir, `${SNAPSHOT}.tmp`);
   const fd = openSync(tmp, 'w');
   let bytes = 0;
   try {
-    for (const f of frames) bytes += writeSync(fd, f);
+    for (const r of records) bytes += writeSync(fd, encodeFrame(r));
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
@@ -55,16 +60,30 @@ export function writeSnapshotSync(dir: string, frames: Buffer[]): number {
   return bytes;
 }
 
-/** Compaction and recovery from a full disk, while serving: asynchronous I/O. */
-export async function writeSnapshot(dir: string, frames: Buffer[]): Promise<number> {
+/** Frames encoded per write while a snapshot streams out: the whole state is never one Buffer. */
+const SNAPSHOT_CHUNK = 256;
+
+/**
+ * Compaction and recovery from a full disk, while serving: asynchronous I/O. `records` is
+ * encoded as it is written, a chunk at a time (the caller captured the state it walks).
+ */
+export async function writeSnapshot(dir: string, records: Iterable<FrameRecord>, step?: (at: string) => void | Promise<void>): Promise<number> {
   const tmp = join(dir, `${SNAPSHOT}.tmp`);
   let bytes = 0;
   const fh = await open(tmp, 'w');
   try {
-    for (let i = 0; i < frames.length; i += 256) {
-      const { bytesWritten } = await fh.writev(frames.slice(i, i + 256));
+    let chunk: Buffer[] = [];
+    const flush = async () => {
+      const { bytesWritten } = await fh.writev(chunk);
       bytes += bytesWritten;
+      chunk = [];
+    };
+    for (const r of records) {
+      chunk.push(encodeFrame(r));
+      if (chunk.length >= SNAPSHOT_CHUNK) await flush();
     }
+    if (chunk.length) await flush();
+    await step?.('snapshot-written');
     await fh.sync();
     await fh.close();
   } catch (err) {
@@ -78,6 +97,7 @@ export async function writeSnapshot(dir: string, frames: Buffer[]): Promise<numb
   }
   renameSync(tmp, join(dir, SNAPSHOT));
   syncDir(dir);
+  await step?.('snapshot-renamed');
   return bytes;
 }
 
@@ -88,15 +108,29 @@ interface Waiter {
 }
 
 /**
- * The append journal with group commit. `append` queues a frame; `commit` resolves once every
- * frame appended before it is fsync'd. Frames nobody waits for reach the disk within `lazyMs`.
- * A failed write (disk full...) truncates the file back to its last good size, rejects the
- * waiters and reports through `onError`; the journal then takes nothing until `restart`.
+ * Pending records beyond this many bytes are written at once instead of waiting for the lazy
+ * timer: a burst of changes nobody waits for (a flood of queued messages) does not pile up.
+ */
+const FLUSH_BYTES = 256 * 1024;
+
+function recordBytes(r: FrameRecord): number {
+  return 64 + (r.payload?.length ?? 0);
+}
+
+/**
+ * The append journal with group commit. `append` queues a record (encoded only when written, so
+ * a pending record shares its payload with the queued message instead of holding a copy) and
+ * gives it the next sequence number; `commit` resolves once every record appended before it is
+ * fsync'd. Records nobody waits for reach the disk within `lazyMs`, or as soon as FLUSH_BYTES
+ * are pending. A failed write (disk full...) truncates the file back to its last good size,
+ * rejects the waiters and reports through `onError`; the journal then takes nothing until `restart`.
  */
 export class Journal {
-  private pending: Buffer[] = [];
-  private appended = 0;
-  private durable = 0;
+  private pending: FrameRecord[] = [];
+  private pendingBytes = 0;
+  /** Sequence number of the last record appended; it goes on across files and restarts. */
+  seq: number;
+  private durable: number;
   private waiters: Waiter[] = [];
   private writing = false;
   private timer?: NodeJS.Timeout;
@@ -113,13 +147,19 @@ export class Journal {
     public gen: number,
     private readonly hooks: { onError(err: Error): void; afterWrite(): void },
     private readonly lazyMs = 2000,
-  ) {}
+    startSeq = 0,
+  ) {
+    this.seq = startSeq;
+    this.durable = startSeq;
+  }
 
-  append(frame: Buffer): void {
+  append(rec: FrameRecord): void {
     if (this.failed || this.closed) return;
-    this.pending.push(frame);
-    this.appended++;
-    if (!this.timer && !this.writing) {
+    rec.fields.q = ++this.seq;
+    this.pending.push(rec);
+    this.pendingBytes += recordBytes(rec);
+    if (this.pendingBytes >= FLUSH_BYTES) this.kick();
+    else if (!this.timer && !this.writing) {
       this.timer = setTimeout(() => this.kick(), this.lazyMs);
       this.timer.unref();
     }
@@ -128,9 +168,9 @@ export class Journal {
   /** Resolves when everything appended so far is on disk. */
   commit(): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    if (this.durable >= this.appended) return Promise.resolve();
+    if (this.durable >= this.seq) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      this.waiters.push({ seq: this.appended, resolve, reject });
+      this.waiters.push({ seq: this.seq, resolve, reject });
       this.kick();
     });
   }
@@ -145,11 +185,12 @@ export class Journal {
     this.writing = true;
     while (this.pending.length && !this.failed) {
       const batch = this.pending;
-      const end = this.appended;
+      const end = this.seq;
       this.pending = [];
+      this.pendingBytes = 0;
       try {
-        if (this.fileGen !== this.gen) await this.openCurrent();
-        const { bytesWritten } = await this.fh!.writev(batch);
+        if (this.fileGen !== this.gen) await this.openCurrent(this.gen);
+        const { bytesWritten } = await this.fh!.writev(batch.map(encodeFrame));
         await this.fh!.datasync();
         this.size += bytesWritten;
       } catch (err) {
@@ -164,11 +205,11 @@ export class Journal {
     this.writing = false;
   }
 
-  private async openCurrent(): Promise<void> {
+  private async openCurrent(gen: number): Promise<void> {
     await this.fh?.close().catch(() => {});
     this.fh = undefined;
-    this.fh = await open(journalFile(this.dir, this.gen), 'a');
-    this.fileGen = this.gen;
+    this.fh = await open(journalFile(this.dir, gen), 'a');
+    this.fileGen = gen;
     this.size = (await this.fh.stat()).size;
     syncDir(this.dir);
   }
@@ -189,36 +230,33 @@ export class Journal {
     if (this.failed) return;
     this.failed = err;
     this.pending = [];
+    this.pendingBytes = 0;
     const ws = this.waiters;
     this.waiters = [];
     for (const w of ws) w.reject(err);
   }
 
   /**
-   * The state was just captured for a snapshot: frames not yet written are in it, so they are
-   * dropped, and their waiters handed back to wait for the snapshot. Later frames go to the next
-   * generation's file.
+   * The state was just captured for a snapshot (holding every record up to `seq`): later records
+   * go to the next generation's file. Records not yet written stay pending and go there too, with
+   * their waiters: if the snapshot never lands (a crash), the old snapshot and both journals still
+   * hold everything; if it does, recovery skips them by their sequence numbers.
    */
-  rotate(): { gen: number; waiters: Waiter[] } {
-    // Waiters up to the batch being written (if any) stay: that batch still lands in the old file.
-    const inFlightEnd = this.appended - this.pending.length;
-    const moved = this.waiters.filter((w) => w.seq > inFlightEnd);
-    this.waiters = this.waiters.filter((w) => w.seq <= inFlightEnd);
-    this.pending = [];
-    this.durable = this.appended;
+  rotate(): number {
     this.gen++;
-    return { gen: this.gen, waiters: moved };
+    return this.gen;
   }
 
   /**
    * A failed journal about to be replaced by a snapshot covering journals below `gen`: takes
-   * frames again from now on, but holds them in memory until `release` (the snapshot landed);
+   * records again from now on, but holds them in memory until `release` (the snapshot landed);
    * if it does not land, `halt` drops them with the rest.
    */
   restart(gen: number): void {
     this.failed = undefined;
     this.pending = [];
-    this.durable = this.appended;
+    this.pendingBytes = 0;
+    this.durable = this.seq;
     this.gen = gen;
     this.held = true;
   }

@@ -1,9 +1,12 @@
 import { mkdirSync } from 'node:fs';
 import { PublishRejected } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
+import type { FrameRecord } from './durable-frames.ts';
 import { Journal, dropJournalsBelow, writeSnapshot } from './durable-journal.ts';
 import { K, PRE_ID, frame, packetFrame, type StoredPacket, type SubRecord } from './durable-records.ts';
 import { recoverStore, type StoreState } from './durable-recovery.ts';
+import { WillStore, publishOrphanWills, type WillPacket } from './durable-wills.ts';
+import { RetainedBound } from './retained-bound.ts';
 import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
 
 // broker.persistence: disk. The bounded in-memory store (session-queue.ts) with every change of a
@@ -44,6 +47,10 @@ export interface DurableOptions extends SessionQueueOptions {
   /** Tests: a smaller compaction threshold and a quicker retry after a failed write. */
   compactMin?: number;
   retryMs?: number;
+  /** broker.max_retained_messages / max_retained_bytes (none: unbounded). */
+  retained?: RetainedBound;
+  /** Tests: called at each step of a compaction (to copy the directory as a crash there would leave it). */
+  onStep?: (step: string) => void | Promise<void>;
 }
 
 export class DurablePersistence extends BoundedPersistence {
@@ -59,9 +66,12 @@ export class DurablePersistence extends BoundedPersistence {
   private readonly preRetained = new WeakMap<object, string>();
   /** Client ids with state at the last start (for the broker's session table). */
   restoredSessions: { clientId: string; subs: { topic: string; qos: number }[] }[] = [];
+  readonly wills = new WillStore(() => this.journal);
+  readonly retainedBound: RetainedBound;
 
   constructor(private readonly dopts: DurableOptions) {
     super(dopts);
+    this.retainedBound = dopts.retained ?? new RetainedBound({ maxMessages: Infinity, maxBytes: Infinity, log: dopts.log });
   }
 
   async setup(broker: unknown): Promise<void> {
@@ -69,19 +79,33 @@ export class DurablePersistence extends BoundedPersistence {
     const r = recoverStore(this.dopts.dir, this, this.st, this.bounded, this.dopts.log);
     this.snapshotBytes = r.snapshotBytes;
     this.restoredSessions = r.sessions;
-    this.journal = new Journal(this.dopts.dir, r.gen, { onError: (err) => this.fail(err), afterWrite: () => this.maybeCompact() }, this.dopts.lazyMs);
+    this.journal = new Journal(this.dopts.dir, r.gen, { onError: (err) => this.fail(err), afterWrite: () => this.maybeCompact() }, this.dopts.lazyMs, r.seq);
     if (r.error) this.fail(r.error);
+    this.wills.broker = broker as { id?: string; closed?: boolean };
     await super.setup(broker);
   }
 
-  /** The whole state as frames, the first saying which journals it covers. */
-  capture(covers: number): Buffer[] {
-    const out = [frame(K.HEAD, { v: 1, covers })];
-    for (const [c, subs] of this.st.subs) out.push(frame(K.SUB_ADD, { c, subs: [...subs].map(([topic, s]) => ({ topic, ...s })) }));
-    for (const [c, q] of this.bounded.queues) for (const p of q.items) out.push(packetFrame(K.ENQ, { cs: [c] }, p));
-    for (const p of this.st.retained.values()) out.push(packetFrame(K.RETAIN, {}, p));
-    for (const [c, m] of this.st.incoming) for (const p of m.values()) out.push(packetFrame(K.IN_STORE, { c }, p));
-    return out;
+  /**
+   * The whole state as records, the first saying which journals and journal records it holds.
+   * Taken now (lists of references: no record is encoded here), encoded as the snapshot is
+   * written. A queued message changed meanwhile (given its packet id) may be written with the
+   * change; its journal record, after the snapshot's sequence number, then sets the same again.
+   */
+  capture(covers: number, seq = this.journal.seq): Iterable<FrameRecord> {
+    const head = frame(K.HEAD, { v: 2, covers, seq });
+    const subs = [...this.st.subs].map(([c, m]) => frame(K.SUB_ADD, { c, subs: [...m].map(([topic, sub]) => ({ topic, ...sub })) }));
+    const queues = [...this.bounded.queues].map(([c, q]) => [c, q.items.slice()] as const);
+    const retained = [...this.st.retained.values()];
+    const incoming = [...this.st.incoming].map(([c, m]) => [c, [...m.values()]] as const);
+    const wills = this.wills.records();
+    return (function* () {
+      yield head;
+      yield* subs;
+      for (const [c, items] of queues) for (const p of items) yield packetFrame(K.ENQ, { cs: [c] }, p);
+      for (const p of retained) yield packetFrame(K.RETAIN, {}, p);
+      for (const [c, ps] of incoming) for (const p of ps) yield packetFrame(K.IN_STORE, { c }, p);
+      yield* wills;
+    })();
   }
 
   private fail(err: Error): void {
@@ -101,10 +125,10 @@ export class DurablePersistence extends BoundedPersistence {
     this.compacting = true;
     const gen = this.journal.gen + 1;
     // Changes made while the snapshot is written are journaled after it (held until it lands).
-    const frames = this.capture(gen);
+    const records = this.capture(gen);
     this.journal.restart(gen);
     try {
-      this.snapshotBytes = await writeSnapshot(this.dopts.dir, frames);
+      this.snapshotBytes = await writeSnapshot(this.dopts.dir, records);
       dropJournalsBelow(this.dopts.dir, gen);
       this.failed = undefined;
       this.journal.release();
@@ -120,17 +144,18 @@ export class DurablePersistence extends BoundedPersistence {
   private maybeCompact(): void {
     if (this.compacting || this.failed || this.journal.size < Math.max(this.dopts.compactMin ?? COMPACT_MIN, 2 * this.snapshotBytes)) return;
     this.compacting = true;
-    const { gen, waiters } = this.journal.rotate();
-    const frames = this.capture(gen);
-    writeSnapshot(this.dopts.dir, frames).then(
+    const step = this.dopts.onStep;
+    const gen = this.journal.rotate();
+    const records = this.capture(gen);
+    void step?.('rotated');
+    writeSnapshot(this.dopts.dir, records, step).then(
       (bytes) => {
         this.snapshotBytes = bytes;
         dropJournalsBelow(this.dopts.dir, gen);
-        for (const w of waiters) w.resolve();
+        void step?.('journals-dropped');
         this.compacting = false;
       },
       (err: Error) => {
-        for (const w of waiters) w.reject(err);
         this.compacting = false;
         this.fail(err);
       },
@@ -151,13 +176,16 @@ export class DurablePersistence extends BoundedPersistence {
     return typeof p.topic === 'string' && !p.topic.startsWith('$SYS/');
   }
 
-  private doRetain(p: StoredPacket): void {
+  /** False when the retained store is full (broker.max_retained_messages / bytes): delivered, not retained. */
+  private doRetain(p: StoredPacket): boolean {
+    if (!this.retainedBound.admit(p)) return false;
     void super.storeRetained(p);
-    if (!this.keepRetained(p)) return;
+    if (!this.keepRetained(p)) return true;
     const payload = p.payload ?? Buffer.alloc(0);
     if (payload.length === 0) this.st.retained.delete(p.topic!);
     else this.st.retained.set(p.topic!, { topic: p.topic, payload, qos: p.qos, retain: true, ...(p.properties !== undefined && { properties: p.properties }) });
     this.journal.append(packetFrame(K.RETAIN, {}, p));
+    return true;
   }
 
   async storeRetained(p: StoredPacket): Promise<void> {
@@ -166,8 +194,7 @@ export class DurablePersistence extends BoundedPersistence {
       return;
     }
     if (this.failed && this.keepRetained(p) && (p.qos ?? 0) > 0) this.refuse('retained message');
-    this.doRetain(p);
-    if (this.keepRetained(p)) await this.durable(p.qos);
+    if (this.doRetain(p) && this.keepRetained(p)) await this.durable(p.qos);
   }
 
   // ---- subscriptions ----
@@ -305,6 +332,29 @@ export class DurablePersistence extends BoundedPersistence {
   async cleanIncoming(client: ClientRef): Promise<void> {
     await super.cleanIncoming(client);
     if (this.st.incoming.delete(client.id)) this.journal.append(frame(K.IN_CLEAN, { c: client.id }));
+  }
+
+  // ---- wills (durable-wills.ts) ----
+
+  async putWill(client: ClientRef, packet: WillPacket): Promise<void> {
+    await this.wills.put(client, packet);
+  }
+
+  async getWill(client: ClientRef): Promise<WillPacket | undefined> {
+    return this.wills.get(client);
+  }
+
+  async delWill(client: ClientRef): Promise<WillPacket | undefined> {
+    return this.wills.del(client);
+  }
+
+  streamWill(brokers?: Record<string, unknown>) {
+    return this.wills.stream(brokers);
+  }
+
+  /** At start, before the listeners open: the wills of the last run's connections (durable-wills.ts). */
+  publishRestoredWills(aedes: Parameters<typeof publishOrphanWills>[0]): Promise<number> {
+    return publishOrphanWills(aedes, this.wills, this.dopts.log);
   }
 
   async close(): Promise<void> {

@@ -1,4 +1,4 @@
-import { encodeFrame, type FrameRecord } from './durable-frames.ts';
+import type { FrameRecord } from './durable-frames.ts';
 import type { QueuedPacket } from './session-queue.ts';
 
 // The records of the broker's session store. Each is one change to the state, replayed through
@@ -11,7 +11,10 @@ export const RESTORED_ID = 'fieldgate:restored';
 export const PRE_ID = 'fieldgate:preack';
 
 export const K = {
-  /** First frame of a snapshot: `covers` = the first journal generation not in it. */
+  /**
+   * First frame of a snapshot: `covers` = the first journal generation not in it, `seq` = the
+   * sequence number of the last journal record it holds (absent before sequence numbers: 0).
+   */
   HEAD: 1,
   SUB_ADD: 2,
   SUB_DEL: 3,
@@ -29,6 +32,9 @@ export const K = {
   IN_CLEAN: 12,
   /** A message queued before its PUBACK got aedes's identity when aedes published it. */
   ADOPT: 13,
+  /** A persistent session's will (aedes putWill), and its removal (published, or a clean DISCONNECT). */
+  WILL: 14,
+  WILL_DEL: 15,
 } as const;
 
 /** A queued packet (session-queue's shape) with what the journal also keeps. */
@@ -66,13 +72,14 @@ export function payloadOf(p: StoredPacket): Buffer | undefined {
   return typeof p.payload === 'string' ? Buffer.from(p.payload) : p.payload;
 }
 
-export function packetFrame(kind: number, fields: Record<string, unknown>, p: StoredPacket): Buffer {
+/** A record, encoded only when written (durable-frames.ts encodeFrame): the payload is shared, not copied. */
+export function packetFrame(kind: number, fields: Record<string, unknown>, p: StoredPacket): FrameRecord {
   const payload = payloadOf(p);
-  return encodeFrame({ kind, fields: { ...fields, p: packetFields(p) }, ...(payload && { payload }) });
+  return { kind, fields: { ...fields, p: packetFields(p) }, ...(payload && { payload }) };
 }
 
-export function frame(kind: number, fields: Record<string, unknown>): Buffer {
-  return encodeFrame({ kind, fields });
+export function frame(kind: number, fields: Record<string, unknown>): FrameRecord {
+  return { kind, fields };
 }
 
 /** The packet a record carries, payload included (an empty Buffer when there was none). */

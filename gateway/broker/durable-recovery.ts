@@ -4,6 +4,8 @@ import type { Logger } from '../log/logger.ts';
 import { readFrames, type FrameRecord, type ReadResult } from './durable-frames.ts';
 import { SNAPSHOT, dropJournalsBelow, journalFile, journalGenerations, writeSnapshotSync } from './durable-journal.ts';
 import { K, PRE_ID, RESTORED_ID, packetOf, type StoredPacket, type SubRecord } from './durable-records.ts';
+import type { WillPacket, WillStore } from './durable-wills.ts';
+import type { RetainedBound } from './retained-bound.ts';
 import { BoundedPersistence, type SessionQueues } from './session-queue.ts';
 
 // Start of the broker's session store: snapshot, then the journals it does not cover, replayed
@@ -20,12 +22,16 @@ export interface StoreState {
 }
 
 interface Target {
-  capture(covers: number): Buffer[];
+  capture(covers: number, seq: number): Iterable<FrameRecord>;
   enqueueOne(clientId: string, p: StoredPacket): StoredPacket | undefined;
+  readonly wills: WillStore;
+  readonly retainedBound: RetainedBound;
 }
 
 export interface Recovered {
   gen: number;
+  /** The highest journal sequence number seen: the journal goes on after it. */
+  seq: number;
   snapshotBytes: number;
   sessions: { clientId: string; subs: { topic: string; qos: number }[] }[];
   /** The start snapshot could not be written (disk full): the store starts refusing. */
@@ -38,12 +44,16 @@ const noop = () => {};
 function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: SessionQueues) {
   const pre = new Map<number, StoredPacket[]>();
   let covers = 0;
+  /** Last journal record the snapshot holds; highest one seen. */
+  let snapSeq = 0;
+  let maxSeq = 0;
   const apply = (r: FrameRecord): void => {
     const f = r.fields as Record<string, any>;
     const id = { id: f.c as string };
     switch (r.kind) {
       case K.HEAD:
         covers = Number(f.covers) || 0;
+        snapSeq = maxSeq = Number(f.seq) || 0;
         break;
       case K.SUB_ADD: {
         const subs = f.subs as ({ topic: string } & SubRecord)[];
@@ -92,6 +102,7 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
         if (!p.topic) break;
         if ((p.payload as Buffer).length === 0) st.retained.delete(p.topic);
         else st.retained.set(p.topic, p);
+        target.retainedBound.admit(p, true); // what was kept stays, even under a lowered bound
         base.storeRetained.call(target, p).catch(noop);
         break;
       }
@@ -118,11 +129,29 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
         }
         pre.delete(f.n);
         break;
+      case K.WILL:
+        target.wills.restore(id.id, packetOf(r) as WillPacket);
+        break;
+      case K.WILL_DEL:
+        target.wills.wills.delete(id.id);
+        break;
       default:
         break; // a record kind from a newer version: skipped
     }
   };
-  return { apply, covers: () => covers };
+  /**
+   * A journal record: applied only when the snapshot does not hold it already (sequence numbers
+   * above the snapshot's; a record written before sequence numbers has none and is applied).
+   */
+  const applyJournal = (r: FrameRecord): void => {
+    const q = r.fields.q;
+    if (typeof q === 'number') {
+      if (q <= snapSeq) return;
+      maxSeq = Math.max(maxSeq, q);
+    }
+    apply(r);
+  };
+  return { apply, applyJournal, covers: () => covers, seq: () => maxSeq };
 }
 
 /**
@@ -146,7 +175,7 @@ function damage(log: Pick<Logger, 'warn'>, file: string, r: ReadResult, tailCaus
 
 export function recoverStore(dir: string, target: BoundedPersistence & Target, st: StoreState, bounded: SessionQueues, log: Pick<Logger, 'info' | 'warn'>): Recovered {
   const t0 = Date.now();
-  const { apply, covers } = replayer(target, st, bounded);
+  const { apply, applyJournal, covers, seq } = replayer(target, st, bounded);
   const snap = join(dir, SNAPSHOT);
   // A snapshot is renamed into place whole: damage in it is the storage's.
   if (existsSync(snap)) damage(log, snap, readFrames(snap, apply), 'storage fault?');
@@ -154,7 +183,7 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
   for (const g of journalGenerations(dir)) {
     if (g < covers()) continue; // left by a crash between the snapshot's rename and the unlink
     const file = journalFile(dir, g);
-    damage(log, file, readFrames(file, apply), 'a write cut short by a crash or power cut, never acknowledged');
+    damage(log, file, readFrames(file, applyJournal), 'a write cut short by a crash or power cut, never acknowledged');
     gen = Math.max(gen, g + 1);
   }
   // A new identity for every restored message: aedes's counter starts again at 0, and a queued
@@ -173,12 +202,12 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
   let snapshotBytes = 0;
   let error: Error | undefined;
   try {
-    snapshotBytes = writeSnapshotSync(dir, target.capture(gen));
+    snapshotBytes = writeSnapshotSync(dir, target.capture(gen, seq()));
     dropJournalsBelow(dir, gen);
   } catch (err) {
     error = err as Error;
   }
   if (ids.size || st.retained.size)
     log.info({ dir, sessions: ids.size, queued, retained: st.retained.size, ms: Date.now() - t0 }, `broker persistence: restored ${ids.size} persistent sessions (${queued} queued messages) and ${st.retained.size} retained messages from ${dir}`);
-  return { gen, snapshotBytes, sessions, ...(error && { error }) };
+  return { gen, seq: seq(), snapshotBytes, sessions, ...(error && { error }) };
 }

@@ -2,7 +2,9 @@ import { RateLimitedLog } from '../core/log-limit.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { DurablePersistence } from './durable-persistence.ts';
-import { createBoundedPersistence, type BoundedPersistence, type DropWhy, type SessionQueueOptions } from './session-queue.ts';
+import type { Metrics } from '../metrics/metrics.ts';
+import { RetainedBound, RetainedBoundedPersistence } from './retained-bound.ts';
+import type { BoundedPersistence, DropWhy, SessionQueueOptions } from './session-queue.ts';
 
 // Persistent sessions (clean session 0) by client id: which are online, since when the others are
 // offline, and which have outlived `session_expiry_interval`. Bounded by `max_sessions`.
@@ -67,7 +69,7 @@ export class SessionTable {
  * The broker's session persistence with its bounds from the config; every drop is counted through
  * `counted` (which returns the running total) and logged once a minute per bound, with the count.
  */
-export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () => number, dir?: string): BoundedPersistence {
+export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () => number, dir?: string, metrics?: Metrics): BoundedPersistence {
   const limit: Record<DropWhy, string> = {
     queue_full: `max_queued_messages (${cfg.max_queued_messages})`,
     session_bytes: `max_session_queue_bytes (${cfg.max_session_queue_bytes})`,
@@ -91,5 +93,6 @@ export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () =
       }));
     },
   };
-  return cfg.persistence === 'disk' && dir ? new DurablePersistence({ ...opts, dir, log }) : createBoundedPersistence(opts);
+  const retained = new RetainedBound({ maxMessages: cfg.max_retained_messages, maxBytes: cfg.max_retained_bytes, log, ...(metrics && { metrics }) });
+  return cfg.persistence === 'disk' && dir ? new DurablePersistence({ ...opts, dir, log, retained }) : new RetainedBoundedPersistence(opts, retained);
 }
