@@ -1,12 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { CheckQueue, type Admission, type Refusal } from './check-queue.ts';
+
+export type { Admission };
 
 // Every password check is a full scrypt (about 50 ms of a core). Without limits a single remote
 // host sending wrong passwords keeps both cores busy and delays every honest login. The guard
 // puts four things in front of the check:
 //   1. failed attempts per address and per user name open a backoff window (doubling, capped)
-//      during which that address / user is refused at once, without a check;
-//   2. one address has at most `perAddress` checks running or waiting: a flood cannot fill the
-//      queue ahead of other addresses;
+//      during which that address / user is refused at once, without a check (and the listeners
+//      close the address's connections at accept, gateway/limits/gate.ts);
+//   2. the checks are scheduled fairly (check-queue.ts): one address has at most one check
+//      running and `perAddress` running or waiting, addresses with no failure on record go first,
+//      and a waiting check whose address or user went into backoff meanwhile is refused unchecked;
 //   3. at most `concurrent` checks run at once, and at most `waiting` wait; beyond, "busy";
 //   4. a successful check is remembered for `cacheTtl` (keyed by user and a salted digest of the
 //      password), so a device that reconnects does not pay for scrypt again, even while its user
@@ -30,8 +35,6 @@ interface Failures {
   last: number;
 }
 
-export type Admission = { ok: true; release: () => void } | { ok: false; reason: 'throttled' | 'busy'; detail: string; retryMs?: number };
-
 const MAX_TRACKED = 10_000;
 
 /** The defaults of `auth.login` (config/schema.ts declares them from here). */
@@ -49,18 +52,32 @@ export class LoginGuard {
   private readonly failures = new Map<string, Failures>();
   private readonly cache = new Map<string, number>();
   private readonly salt = randomBytes(16);
-  private readonly pendingByAddress = new Map<string, number>();
-  private running = 0;
-  private readonly queue: (() => void)[] = [];
   private readonly now: () => number;
+  readonly checks: CheckQueue;
   /** Checks refused without running scrypt, by why. */
   readonly refused = { throttled: 0, busy: 0 };
-  /** scrypt checks actually run, and successful checks served from the cache. */
-  verifications = 0;
+  /** Successful checks served from the cache. */
   cacheHits = 0;
 
   constructor(private readonly opts: LoginGuardOptions) {
     this.now = opts.now ?? Date.now;
+    this.checks = new CheckQueue({ concurrent: opts.concurrent, waiting: opts.waiting, perAddress: opts.perAddress }, (a) => this.suspect(a));
+  }
+
+  /** scrypt checks actually run. */
+  get verifications(): number {
+    return this.checks.started;
+  }
+
+  /** The failures on record for `key` (`ip ...` / `user ...`), unless a quiet period forgave them. */
+  private record(key: string, now = this.now()): Failures | undefined {
+    const f = this.failures.get(key);
+    return f && now - f.last <= this.opts.backoffMax ? f : undefined;
+  }
+
+  /** The address has a failed login on record: its checks go after those of clean addresses. */
+  private suspect(address: string): boolean {
+    return this.record(`ip ${address}`) !== undefined;
   }
 
   private key(username: string, password: Buffer): string {
@@ -86,16 +103,23 @@ export class LoginGuard {
   }
 
   /**
-   * How long `address` is still in its login backoff (ms; 0: not). For the listeners, which close
+   * How long `address` is still in its login backoff (ms; 0: not), for the listeners, which close
    * such a connection at accept: no counter moves here, the caller counts what it refuses.
+   * Infinity: not in a window, but with a failure on record and `perAddress` checks already running
+   * or waiting; a CONNECT could only be refused "busy" (this is the end of a flood's backoff window,
+   * when its next guess is being checked), so its connections are closed until they end.
    */
   addressBackoff(address: string | undefined): number {
-    const f = this.failures.get(`ip ${address ?? '?'}`);
-    return f ? Math.max(0, f.until - this.now()) : 0;
+    const a = address ?? '?';
+    const f = this.record(`ip ${a}`);
+    if (!f) return 0;
+    const left = f.until - this.now();
+    if (left > 0) return left;
+    return this.checks.pending(a) >= this.opts.perAddress ? Infinity : 0;
   }
 
-  /** Waits for a verification slot, or refuses. Call `release` when the check is done. */
-  async admit(address: string | undefined, username: string): Promise<Admission> {
+  /** Refused without a check: the address or the user name is in its backoff window. */
+  private throttle(address: string | undefined, username: string): Refusal | undefined {
     const now = this.now();
     for (const k of [`ip ${address ?? '?'}`, `user ${username}`]) {
       const f = this.failures.get(k);
@@ -105,29 +129,19 @@ export class LoginGuard {
         return { ok: false, reason: 'throttled', detail: `too many failed logins for ${who}: refused without a check for ${Math.ceil((f.until - now) / 1000)} s more`, retryMs: f.until - now };
       }
     }
-    const a = address ?? '?';
-    const mine = this.pendingByAddress.get(a) ?? 0;
-    if (mine >= this.opts.perAddress || this.queue.length >= this.opts.waiting) {
-      this.refused.busy++;
-      return { ok: false, reason: 'busy', detail: mine >= this.opts.perAddress ? `a login from ${a} is already being checked` : 'too many logins being checked: try again shortly' };
-    }
-    this.pendingByAddress.set(a, mine + 1);
-    if (this.running >= this.opts.concurrent) await new Promise<void>((resolve) => this.queue.push(resolve));
-    this.running++;
-    this.verifications++;
-    let released = false;
-    return {
-      ok: true,
-      release: () => {
-        if (released) return;
-        released = true;
-        this.running--;
-        const left = (this.pendingByAddress.get(a) ?? 1) - 1;
-        if (left > 0) this.pendingByAddress.set(a, left);
-        else this.pendingByAddress.delete(a);
-        this.queue.shift()?.();
-      },
-    };
+    return undefined;
+  }
+
+  /**
+   * Waits for a verification slot, or refuses. The backoff is decided before the check is queued
+   * and again when its turn comes. Call `release` when the check is done.
+   */
+  async admit(address: string | undefined, username: string): Promise<Admission> {
+    const throttled = this.throttle(address, username);
+    if (throttled) return throttled;
+    const got = await this.checks.request(address ?? '?', () => this.throttle(address, username));
+    if (!got.ok && got.reason === 'busy') this.refused.busy++;
+    return got;
   }
 
   succeeded(address: string | undefined, username: string, password: Buffer): void {
@@ -141,10 +155,8 @@ export class LoginGuard {
   failed(address: string | undefined, username: string): void {
     const now = this.now();
     for (const k of [`ip ${address ?? '?'}`, `user ${username}`]) {
-      let f = this.failures.get(k);
       // A quiet period as long as the longest backoff forgives earlier failures.
-      if (f && now - f.last > this.opts.backoffMax) f = undefined;
-      f ??= { count: 0, until: 0, last: now };
+      const f = this.record(k, now) ?? { count: 0, until: 0, last: now };
       f.count++;
       f.last = now;
       if (f.count >= this.opts.maxFailures) {

@@ -22,12 +22,14 @@ export class AuthService {
   private users: Map<string, string>;
   readonly logins: LoginGuard;
 
-  constructor(private cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>) {
+  /** `now`: the clock of the login backoff and cache (tests drive it instead of waiting). */
+  constructor(private cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>, opts: { now?: () => number } = {}) {
     this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
     const l = cfg.login ?? LOGIN_DEFAULTS;
     this.logins = new LoginGuard({
       maxFailures: l.max_failures, backoffInitial: l.backoff_initial, backoffMax: l.backoff_max,
       concurrent: l.max_concurrent_checks, waiting: l.max_waiting_checks, perAddress: l.per_address_checks, cacheTtl: l.cache_ttl,
+      now: opts.now,
     });
   }
 
@@ -56,20 +58,20 @@ export class AuthService {
     if (hash && pw && this.logins.cached(p.username, pw)) return { ok: true };
     const admitted = await this.logins.admit(p.ipaddress, p.username);
     if (!admitted.ok) return { ok: false, reason: 'server_unavailable', detail: admitted.detail };
-    let ok: boolean;
+    let ok = false;
     try {
       // Verify against a dummy hash for unknown users too, so response time does not reveal which
       // usernames exist.
       ok = await verifyPassword(pw === undefined ? '' : pw.toString('utf8'), hash ?? DUMMY_HASH);
     } finally {
+      // The outcome is recorded before the slot goes to the next waiter: a failure that opens a
+      // backoff refuses the attempts of that address (or user) already waiting, unchecked.
+      if (hash && pw !== undefined && ok) this.logins.succeeded(p.ipaddress, p.username, pw);
+      else this.logins.failed(p.ipaddress, p.username);
       admitted.release();
     }
-    if (!hash || pw === undefined || !ok) {
-      this.logins.failed(p.ipaddress, p.username);
-      if (!hash || pw === undefined) return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
-      return { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
-    }
-    this.logins.succeeded(p.ipaddress, p.username, pw);
+    if (!hash || pw === undefined) return { ok: false, reason: 'bad_username_or_password', detail: `unknown user "${p.username}" or no password` };
+    if (!ok) return { ok: false, reason: 'bad_username_or_password', detail: `wrong password for user "${p.username}"` };
     return { ok: true };
   }
 

@@ -42,7 +42,7 @@ export class ConnectionGate {
   private readonly log: RateLimitedLog;
   /** Counters for metrics: refused connections by reason, publishes that had to wait. */
   readonly stats = { banned: 0, conn_rate: 0, slowed: 0 };
-  /** The address's remaining login backoff in ms (the auth service's LoginGuard), for atAccept. */
+  /** The address's remaining login backoff in ms (the auth service's LoginGuard), for atAccept; Infinity: until its pending check ends. */
   loginBackoff?: (address: string | undefined) => number;
 
   constructor(private readonly cfg: LimitsConfig, private readonly bans: BanList, logger: Logger) {
@@ -73,7 +73,8 @@ export class ConnectionGate {
     }
     const wait = this.loginBackoff?.(address) ?? 0;
     if (wait <= 0) return undefined;
-    this.note({ ipaddress: address }, `connection closed at accept: too many failed logins from ${address}, for ${Math.ceil(wait / 1000)} s more (auth.login)`);
+    const until = Number.isFinite(wait) ? `for ${Math.ceil(wait / 1000)} s more` : 'while its last attempt is being checked';
+    this.note({ ipaddress: address }, `connection closed at accept: too many failed logins from ${address}, ${until} (auth.login)`);
     return 'login_backoff';
   }
 
