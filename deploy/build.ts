@@ -6,13 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { build, type Plugin } from 'esbuild';
 
-// `npm run build`: a minified ESM bundle of the CLI (gateway/cli/main.ts) with source maps, the
+// `npm run build`: a minified ESM bundle of the CLI (gateway/cli/bundle-entry.ts: it turns on V8's
+// compile cache, then imports gateway/cli/main.ts) with source maps, the
 // prebuilt serialport addons next to it, and one release tarball per target architecture:
 //
 //   dist/fieldgate-<version>-linux-<arch>.tar.gz
 //     fieldgate-<version>-linux-<arch>/
 //       bin/fieldgate                 sh wrapper: exec node ../lib/fieldgate.mjs "$@"
-//       lib/fieldgate.mjs(.map)       the bundle's entry (it names its map, for --enable-source-maps)
+//       lib/fieldgate.mjs(.map)       the bundle's entry, a few lines (it names its map, for --enable-source-maps)
 //       lib/fieldgate-*.mjs(.map)     its chunks: what is behind a dynamic import() (each adapter,
 //                                     the HTTP API, doctor) and what they share, loaded when used
 //       lib/www/                      the status page (plain HTML/CSS/JS the HTTP API serves)
@@ -150,6 +151,45 @@ const fastifyOwnCompilers: Plugin = {
 };
 
 /**
+ * Two modules fastify requires at load time and fieldgate never uses, made lazy (loaded on first
+ * use, as before, if an option ever needs them): node:http2 (fastify/lib/server.js, only for the
+ * `http2` option: Node.js compiles ~20 internal modules for it, ~12 ms on x64 Node 20) and semver
+ * (fastify/lib/plugin-utils.js, only to check the version a registered plugin declares; we register
+ * none: 29 KB of the HTTP chunk). The build fails if an upgrade changes either line, or uses
+ * either module in a way the stand-in does not cover (hw-test/deploy.test.ts checks the result).
+ */
+const LAZY_FASTIFY_REQUIRES: { file: RegExp; from: string; to: string; uses: RegExp; allowed: RegExp }[] = [
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]server\.js$/,
+    from: "const http2 = require('node:http2')",
+    to: "const http2 = { createServer: (...a) => require('node:http2').createServer(...a), createSecureServer: (...a) => require('node:http2').createSecureServer(...a) }",
+    uses: /\bhttp2\.(\w+)/g,
+    allowed: /^(createServer|createSecureServer|Http2Server|Http2Session)$/, // the last two: JSDoc types only
+  },
+  {
+    file: /[\\/]fastify[\\/]lib[\\/]plugin-utils\.js$/,
+    from: "const semver = require('semver')",
+    to: "const semver = { gt: (...a) => require('semver').gt(...a), coerce: (...a) => require('semver').coerce(...a), satisfies: (...a) => require('semver').satisfies(...a) }",
+    uses: /\bsemver\.(\w+)/g,
+    allowed: /^(gt|coerce|satisfies)$/,
+  },
+];
+const fastifyLazyRequires: Plugin = {
+  name: 'fastify-lazy-requires',
+  setup(b) {
+    for (const r of LAZY_FASTIFY_REQUIRES) {
+      b.onLoad({ filter: r.file }, (args) => {
+        const text = readFileSync(args.path, 'utf8');
+        if (!text.includes(r.from)) throw new Error(`${args.path} no longer has "${r.from}": update deploy/build.ts (fastify-lazy-requires)`);
+        const other = [...text.matchAll(r.uses)].map((m) => m[1]!).filter((u) => !r.allowed.test(u));
+        if (other.length) throw new Error(`${args.path} now uses ${[...new Set(other)].join(', ')} of a module the bundle loads lazily: update deploy/build.ts (fastify-lazy-requires)`);
+        return { loader: 'js', contents: text.replace(r.from, r.to), resolveDir: dirname(args.path) };
+      });
+    }
+  },
+};
+
+/**
  * `debug` (used by MQTT.js, mqtt-packet, node-coap and serialport) costs something on every call
  * even when disabled: its rest parameters allocate an array and its `enabled` getter runs each time.
  * mqtt-packet and MQTT.js call it a dozen times per packet: replacing it took the gateway's CPU per
@@ -280,7 +320,7 @@ async function bundle(out: string): Promise<string> {
   const result = await build({
     metafile: true,
     absWorkingDir: ROOT,
-    entryPoints: { fieldgate: join(ROOT, 'gateway/cli/main.ts') },
+    entryPoints: { fieldgate: join(ROOT, 'gateway/cli/bundle-entry.ts') },
     outdir: dir,
     splitting: true,
     chunkNames: 'fieldgate-[name]-[hash]',
@@ -301,7 +341,7 @@ async function bundle(out: string): Promise<string> {
     // dongles): never loaded on Linux with the default HCI socket.
     external: ['bufferutil', 'utf-8-validate', 'dbus-next', 'usb'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked, fastifyOwnCompilers],
+    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked, fastifyOwnCompilers, fastifyLazyRequires],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -95,6 +95,32 @@ describe('arm64 release under qemu user-mode', { skip: skip ?? (typeof runtime =
     await endClient(c).catch(() => {});
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.match(run.stdout, /"msg":"stopped"/);
+  });
+
+  test('Node.js 22: the compile cache in $CACHE_DIRECTORY is on disk once the gateway is ready; one that cannot be written is no failure', { timeout: 120_000 }, async () => {
+    // The unit's CacheDirectory= (deploy/raspi/fieldgate.service) through the bundle's entry
+    // (gateway/lifecycle/compile-cache.ts). Killed rather than stopped: a Pi is unplugged, not shut
+    // down, and Node.js alone would write the cache only at a clean exit.
+    const { tree } = await release();
+    const bundle = join(tree, 'lib', 'fieldgate.mjs');
+    const config = join(dir.path, 'cache.yaml');
+    writeFileSync(config, testConfigYaml(join(dir.path, 'cache-data')));
+    const cache = join(dir.path, 'var-cache');
+    mkdirSync(cache);
+    const env = { QEMU_LD_PREFIX: rt.sysroot, NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '' };
+    const files = () => (existsSync(join(cache, 'node-compile-cache')) ? readdirSync(join(cache, 'node-compile-cache'), { recursive: true, withFileTypes: true }).filter((e) => e.isFile()).length : 0);
+    const gw = spawnCaptured(QEMU, [rt.node, bundle, 'start', '--config', config], { ...env, CACHE_DIRECTORY: cache });
+    children.push(gw);
+    await started(gw, 60_000);
+    await until(() => files() >= 10, 'the compile cache of the entry and its chunks on disk');
+    gw.kill('SIGKILL');
+    await exited(gw);
+
+    const unwritable = join(dir.path, 'not-a-dir');
+    writeFileSync(unwritable, '');
+    const run = await exited(spawnCaptured(QEMU, [rt.node, bundle, 'version'], { ...env, CACHE_DIRECTORY: join(unwritable, 'cache') }));
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^fieldgate \d/);
   });
 
   test('BLE on arm64: doctor loads the linux-arm64 HCI addon prebuild shipped in the tarball (no compiler)', { timeout: 90_000 }, async () => {

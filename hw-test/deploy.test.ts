@@ -215,7 +215,13 @@ describe('deploy/raspi installer and systemd unit', () => {
     const bundle = join(tree, 'lib', 'fieldgate.mjs');
     const config = join(dir.path, 'http.yaml');
     writeFileSync(config, testConfigYaml(join(dir.path, 'http-data'), { http: true, extra: 'http:\n  host: 127.0.0.1\n  port: 0\n' }));
-    const gw = spawnCaptured(process.execPath, [bundle, 'start', '--config', config], { NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '' });
+    // What fastify requires and never uses is loaded lazily (deploy/build.ts, fastify-lazy-requires):
+    // the builtins the process loaded are written at exit, and semver, were it loaded, would trace
+    // its regular expressions to stderr under NODE_DEBUG=semver.
+    const loaded = join(dir.path, 'builtins.txt');
+    const preload = join(dir.path, 'builtins.cjs');
+    writeFileSync(preload, `process.on('exit', () => require('node:fs').writeFileSync(${JSON.stringify(loaded)}, process.moduleLoadList.join('\\n')));\n`);
+    const gw = spawnCaptured(process.execPath, ['--require', preload, bundle, 'start', '--config', config], { NOTIFY_SOCKET: '', FIELDGATE_CONFIG: '', NODE_DEBUG: 'semver' });
     try {
       await started(gw);
       const line = gw.output.stdout.split('\n').find((l) => l.includes('fieldgate started'))!;
@@ -231,6 +237,10 @@ describe('deploy/raspi installer and systemd unit', () => {
     }
     const run = await exited(gw);
     assert.equal(run.code, 0, run.stderr);
+    const builtins = readFileSync(loaded, 'utf8').split('\n');
+    assert.ok(builtins.includes('NativeModule http'), 'the list of loaded builtins is read');
+    assert.ok(!builtins.includes('NativeModule http2'), 'node:http2 is not loaded by the HTTP API');
+    assert.doesNotMatch(run.stderr, /^SEMVER /m, 'semver is not loaded by the HTTP API');
   });
 
   test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {

@@ -62,6 +62,8 @@ uninstall() {
   systemctl_live daemon-reload
   rm -f "$D/usr/local/bin/fieldgate"
   rm -rf "$D$PREFIX"
+  # The unit's CacheDirectory= (V8's compile cache): only a cache, rebuilt at the next start.
+  rm -rf "$D/var/cache/fieldgate"
   if [ "$purge" = 1 ]; then
     rm -rf "$D/etc/fieldgate" "$D/var/lib/fieldgate"
     if live; then

@@ -8,6 +8,7 @@ import { VERSION } from '../app/version.ts';
 import { hashPassword } from '../auth/password.ts';
 import { checkConfigFiles, type FileFinding } from '../config/files.ts';
 import { ConfigError } from '../config/load.ts';
+import { flushCompileCache } from '../lifecycle/compile-cache.ts';
 import { DataDirInUse, DataDirLock } from '../lifecycle/data-lock.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
@@ -185,6 +186,7 @@ async function start(file: string | undefined): Promise<void> {
   const ports = Object.entries(gateway.broker.ports).map(([name, port]) => `${name}:${port}`).join(' ');
   await notifier.ready(`serving MQTT (${ports || 'no listeners'})`);
   notifier.startWatchdog();
+  flushCompileCache();
 }
 
 function printDevices(config: GatewayConfig, json: boolean): void {
