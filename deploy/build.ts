@@ -190,6 +190,36 @@ const fastifyLazyRequires: Plugin = {
 };
 
 /**
+ * gateway/metrics/metrics.ts keeps every metric in prom-client's Registry, Counter, Gauge and
+ * Histogram, which every start loads. prom-client's index also loads, at once, its process
+ * metrics (perf_hooks, v8), the cluster aggregator (node:cluster), the Pushgateway (http, https)
+ * and @opentelemetry/api: ~1.4 MB of V8 heap and ~50 ms of CPU (x64, Node 20) that only the HTTP
+ * API's /metrics uses, through a lazy import('prom-client') (gateway/http/gateway-view.ts) that
+ * still gets the whole package. So metrics.ts, and only it, gets these four classes from
+ * prom-client's own files (the same modules the index exports: one Registry class in the bundle).
+ * The build fails if metrics.ts imports anything else from prom-client.
+ */
+const PROM_CORE = { Registry: 'registry', Counter: 'counter', Gauge: 'gauge', Histogram: 'histogram' } as const;
+const promClientCore: Plugin = {
+  name: 'prom-client-core',
+  setup(b) {
+    b.onResolve({ filter: /^prom-client$/ }, (args) => {
+      if (args.kind !== 'import-statement' || !/[\\/]gateway[\\/]metrics[\\/]metrics\.ts$/.test(args.importer)) return undefined;
+      const clause = /import\s*\{([^}]*)\}\s*from\s*'prom-client'/.exec(readFileSync(args.importer, 'utf8'))?.[1];
+      const names = (clause ?? '').split(',').map((n) => n.trim().replace(/^type\s+/, '').split(/\s+as\s+/)[0]!).filter(Boolean);
+      const other = names.filter((n) => !(n in PROM_CORE));
+      if (!clause || other.length) throw new Error(`${args.importer} imports ${other.join(', ') || 'prom-client in a new way'}: add it to PROM_CORE in deploy/build.ts (prom-client-core)`);
+      return { path: 'prom-client-core', namespace: 'fieldgate-prom-client-core' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'fieldgate-prom-client-core' }, () => ({
+      loader: 'js',
+      contents: `module.exports = { ${Object.entries(PROM_CORE).map(([k, f]) => `${k}: require('prom-client/lib/${f}')`).join(', ')} };`,
+      resolveDir: ROOT,
+    }));
+  },
+};
+
+/**
  * `debug` (used by MQTT.js, mqtt-packet, node-coap and serialport) costs something on every call
  * even when disabled: its rest parameters allocate an array and its `enabled` getter runs each time.
  * mqtt-packet and MQTT.js call it a dozen times per packet: replacing it took the gateway's CPU per
@@ -341,7 +371,7 @@ async function bundle(out: string): Promise<string> {
     // dongles): never loaded on Linux with the default HCI socket.
     external: ['bufferutil', 'utf-8-validate', 'dbus-next', 'usb'],
     define: { 'globalThis.__FIELDGATE_BUILD_TIME__': JSON.stringify(buildTime()) },
-    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked, fastifyOwnCompilers, fastifyLazyRequires],
+    plugins: [serialportAddon, hciSocketAddon, sourceRewrites, zodEnglishOnly, debugOnlyWhenAsked, fastifyOwnCompilers, fastifyLazyRequires, promClientCore],
     logLevel: 'warning',
   });
   chmodSync(outfile, 0o755);

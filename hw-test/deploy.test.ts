@@ -243,6 +243,30 @@ describe('deploy/raspi installer and systemd unit', () => {
     assert.doesNotMatch(run.stderr, /^SEMVER /m, 'semver is not loaded by the HTTP API');
   });
 
+  test('what every start loads (the entry, the CLI and their static imports) leaves out the HTTP API and prom-client\'s index', () => {
+    // The rest sits behind import(): fastify with the HTTP API (gateway/app/components.ts), and
+    // prom-client's index (process metrics, cluster, Pushgateway, @opentelemetry/api) with /metrics;
+    // metrics.ts gets prom-client's four classes from their own files (deploy/build.ts, prom-client-core).
+    const lib = join(tree, 'lib');
+    const read = (f: string) => readFileSync(join(lib, f), 'utf8');
+    const entry = read('fieldgate.mjs');
+    const cli = /import\("\.\/(fieldgate-main-[\w-]+\.mjs)"\)/.exec(entry)?.[1];
+    assert.ok(cli, 'the entry imports the CLI chunk');
+    const statics = new Set<string>();
+    const queue = ['fieldgate.mjs', cli];
+    while (queue.length) {
+      const f = queue.pop()!;
+      if (statics.has(f)) continue;
+      statics.add(f);
+      for (const m of read(f).matchAll(/(?:from ?|import ?)"\.\/(fieldgate-[\w-]+\.mjs)"/g)) queue.push(m[1]!);
+    }
+    const sources = [...statics].flatMap((f) => (JSON.parse(read(`${f}.map`)) as { sources: string[] }).sources);
+    assert.ok(sources.some((s) => s.endsWith('prom-client/lib/registry.js')), `prom-client's Registry is loaded at start (${statics.size} files)`);
+    for (const unwanted of ['prom-client/index.js', 'prom-client/lib/defaultMetrics.js', '@opentelemetry/api', 'node_modules/fastify/', 'gateway/http/server.ts']) {
+      assert.ok(!sources.some((s) => s.includes(unwanted)), `${unwanted} is loaded by every start: ${sources.filter((s) => s.includes(unwanted)).join(', ')}`);
+    }
+  });
+
   test('a live install as root (user, groups, ownership, systemctl), isolated in a private mount namespace', (t) => {
     // Creating a user and calling systemctl cannot happen in a DESTDIR; install-live.sh runs the
     // real thing with throwaway copies of /etc, /opt, /var/lib, ... mounted over the originals.
