@@ -17,6 +17,8 @@ import { PI_NODE_ARGS, rssOf, until } from './bridge-process.ts';
 
 const SESSIONS = Number(process.env.BENCH_SESSIONS ?? 4000);
 const MESSAGES = Number(process.env.BENCH_SESSION_MESSAGES ?? 300);
+/** broker.persistence of the child: disk (the default) or memory, to compare what the journal costs. */
+const PERSISTENCE = process.env.BENCH_PERSISTENCE === 'memory' ? 'memory' : 'disk';
 
 async function inBatches(n: number, size: number, f: (i: number) => Promise<void>): Promise<void> {
   for (let i = 0; i < n; i += size) await Promise.all(Array.from({ length: Math.min(size, n - i) }, (_, k) => f(i + k)));
@@ -24,12 +26,12 @@ async function inBatches(n: number, size: number, f: (i: number) => Promise<void
 
 export const scenario: Scenario = {
   name: 'session-flood',
-  description: `${SESSIONS} offline persistent sessions x ${MESSAGES} QoS 1 messages against a gateway child under the unit's heap flags: still serving, peak RSS vs idle`,
+  description: `${SESSIONS} offline persistent sessions x ${MESSAGES} QoS 1 messages against a gateway child under the unit's heap flags (broker.persistence ${PERSISTENCE}; BENCH_PERSISTENCE=memory to compare): still serving, peak RSS vs idle`,
   async run(): Promise<Result[]> {
     const dir = mkdtempSync(join(tmpdir(), 'fieldgate-bench-sessions-'));
     const port = await freePort();
     const config = join(dir, 'fieldgate.yaml');
-    writeFileSync(config, [`gateway: { data_dir: ${join(dir, 'data')} }`, 'log: { level: warn, format: json }', 'http: { enabled: false }', `broker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }`, ''].join('\n'));
+    writeFileSync(config, [`gateway: { data_dir: ${join(dir, 'data')} }`, 'log: { level: warn, format: json }', 'http: { enabled: false }', `broker: { persistence: ${PERSISTENCE}, listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }`, ''].join('\n'));
     // Through tsx, not the release bundle: the attack is on the broker, not on the bundling.
     const cli = fileURLToPath(new URL('../../gateway/cli/main.ts', import.meta.url));
     const child = spawn(process.execPath, [...PI_NODE_ARGS, '--import', 'tsx', cli, 'start', '--config', config], { stdio: ['ignore', 'ignore', 'inherit'] });
