@@ -2,7 +2,7 @@ import { advertOf } from './advert.ts';
 import { Allowlist } from './allow.ts';
 import type { BleConfig } from './config.ts';
 import { decoderOptions } from './decoder-set.ts';
-import { decodeAdvert, type Advert, type DecodeResult } from './decoders/index.ts';
+import { decodeAdvert, type Advert, type DecodeOptions, type DecodeResult } from './decoders/index.ts';
 import { guardSigint, hciNoble, releaseNoble, type NobleFactory } from './radio.ts';
 import { Scanner } from './scanner.ts';
 
@@ -46,12 +46,8 @@ export function scanTable(rows: Row[], now: number, width = 120): string {
   return all.map((l) => l.map((c, i) => (i === l.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').slice(0, width)).join('\n');
 }
 
-export async function scanCommand(cfg: BleConfig, seconds: number | undefined, factory: NobleFactory = hciNoble, out: ScanOutput = process.stdout): Promise<number> {
-  if (seconds !== undefined && !(seconds > 0)) {
-    process.stderr.write('fieldgate ble scan: --seconds must be a positive number\n');
-    return 2;
-  }
-  const decode = decoderOptions(cfg);
+/** The table's rows, one per address, updated by each advertisement heard. */
+function tracker(cfg: BleConfig, decode: DecodeOptions): { rows: Map<string, Row>; seen(ad: Advert, addressType: string | undefined): void } {
   const rows = new Map<string, Row>();
   const allow = new Allowlist(cfg);
   const seen = (ad: Advert, addressType: string | undefined) => {
@@ -65,35 +61,18 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     row.allowed = allow.allows(ad.address, r);
     rows.set(ad.address, row);
   };
-  let noble;
-  try {
-    noble = factory(cfg.hci_device);
-  } catch (err) {
-    process.stderr.write(`fieldgate ble scan: ${(err as Error).message}\n`);
-    return 1;
-  }
-  let lost: Error | undefined;
-  const scanner = new Scanner(noble, cfg.hci_device, {
-    advert: (p) => seen(advertOf(p), p.addressType),
-    lost: (err) => (lost = err),
-    restarted: () => {},
-    warning: () => {},
-  });
-  try {
-    await scanner.start(cfg.radio_timeout);
-  } catch (err) {
-    scanner.stop();
-    releaseNoble(noble);
-    process.stderr.write(`fieldgate ble scan: ${(err as Error).message}\n`);
-    return 1;
-  }
-  guardSigint();
+  return { rows, seen };
+}
+
+/** Shows the table until Ctrl-C or `seconds`; resolves with the exit code. */
+function showTable(cfg: BleConfig, rows: Map<string, Row>, lost: () => Error | undefined, seconds: number | undefined, out: ScanOutput): Promise<number> {
   const tty = out.isTTY === true;
   const started = Date.now();
-  const code = await new Promise<number>((resolve) => {
+  return new Promise<number>((resolve) => {
     const draw = () => {
       const body = scanTable([...rows.values()], Date.now(), tty ? out.columns : 10_000);
-      const status = `hci${cfg.hci_device}: ${rows.size} devices, ${Math.round((Date.now() - started) / 1000)}s${lost ? ` - ${lost.message}` : ''}; Ctrl-C to stop`;
+      const err = lost();
+      const status = `hci${cfg.hci_device}: ${rows.size} devices, ${Math.round((Date.now() - started) / 1000)}s${err ? ` - ${err.message}` : ''}; Ctrl-C to stop`;
       out.write(tty ? `\x1b[H\x1b[2J${status}\n${body}\n` : '');
     };
     const tick = setInterval(draw, 1000);
@@ -105,9 +84,44 @@ export async function scanCommand(cfg: BleConfig, seconds: number | undefined, f
     };
     const onSigint = () => finish(0);
     process.on('SIGINT', onSigint);
-    if (seconds !== undefined) setTimeout(() => finish(lost ? 1 : 0), seconds * 1000);
+    if (seconds !== undefined) setTimeout(() => finish(lost() ? 1 : 0), seconds * 1000);
   });
-  scanner.stop();
-  releaseNoble(noble);
-  return code;
+}
+
+export async function scanCommand(cfg: BleConfig, seconds: number | undefined, factory: NobleFactory = hciNoble, out: ScanOutput = process.stdout): Promise<number> {
+  if (seconds !== undefined && !(seconds > 0)) {
+    process.stderr.write('fieldgate ble scan: --seconds must be a positive number\n');
+    return 2;
+  }
+  const decode = decoderOptions(cfg);
+  // Each user decoder has a worker.
+  const closeDecoders = () => Promise.all((decode.user ?? []).map((u) => u.close()));
+  let noble;
+  try {
+    noble = factory(cfg.hci_device);
+  } catch (err) {
+    process.stderr.write(`fieldgate ble scan: ${(err as Error).message}\n`);
+    await closeDecoders();
+    return 1;
+  }
+  const { rows, seen } = tracker(cfg, decode);
+  let lost: Error | undefined;
+  const scanner = new Scanner(noble, cfg.hci_device, {
+    advert: (p) => seen(advertOf(p), p.addressType),
+    lost: (err) => (lost = err),
+    restarted: () => {},
+    warning: () => {},
+  });
+  try {
+    await scanner.start(cfg.radio_timeout);
+    guardSigint();
+    return await showTable(cfg, rows, () => lost, seconds, out);
+  } catch (err) {
+    process.stderr.write(`fieldgate ble scan: ${(err as Error).message}\n`);
+    return 1;
+  } finally {
+    scanner.stop();
+    releaseNoble(noble);
+    await closeDecoders();
+  }
 }

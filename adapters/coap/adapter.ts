@@ -37,6 +37,18 @@ export class CoapAdapter implements Adapter {
   async start(ctx: AdapterContext): Promise<void> {
     this.ctx = ctx;
     const { cfg } = this;
+    this.startEngine(ctx);
+    const port = await this.bindSockets(ctx);
+    this.followProvided(ctx);
+    const sweepMs = Math.max(50, Math.min(1000, cfg.heartbeat / 4));
+    this.timer = setInterval(() => this.sweep(), sweepMs);
+    this.timer.unref();
+    ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, connection_required: cfg.connection_required, mountpoint: cfg.mountpoint }, 'CoAP listening');
+  }
+
+  /** What every transport shares: rate limit, auth cache, observers, block1 reassembly, sessions, handler, gauges. */
+  private startEngine(ctx: AdapterContext): void {
+    const { cfg } = this;
     const m = ctx.metrics;
     this.limiter = new RateLimiter(cfg.limits.rate, cfg.limits.burst, cfg.limits.max_peers);
     this.auth = new AuthCache(cfg.limits.max_peers, 60_000);
@@ -65,7 +77,11 @@ export class CoapAdapter implements Adapter {
     m.gaugeFn('block1/buffered_bytes', () => this.assembler?.bufferedBytes ?? 0);
     m.gaugeFn('dedup/entries', () => this.endpoints.reduce((n, e) => n + e.stats().dedup, 0));
     m.gaugeFn('peers/tracked', () => this.limiter?.tracked ?? 0);
+  }
 
+  /** The UDP sockets (IPv4, and IPv6 on the same port when enabled and possible); resolves with the port. */
+  private async bindSockets(ctx: AdapterContext): Promise<number> {
+    const { cfg } = this;
     const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
       const inUse = /EADDRINUSE/.test(err.message);
       throw new Error(`${err.message} (adapters.coap.port ${cfg.port}, adapters.coap.host ${cfg.host}${inUse ? ': another process holds it (fieldgate doctor names it); choose another adapters.coap.port or stop that process' : ''})`);
@@ -84,6 +100,11 @@ export class CoapAdapter implements Adapter {
       }
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`CoAP socket failed: ${err.message}`)));
+    return port;
+  }
+
+  /** Serves the datagram transports other adapters provide (a modem's socket). */
+  private followProvided(ctx: AdapterContext): void {
     this.unfollow = followDatagrams(ctx.services, 'coap', {
       attach: (t) => this.attachService(t),
       detach: (ep, name, why) => {
@@ -92,10 +113,6 @@ export class CoapAdapter implements Adapter {
       },
       changed: (name, up, why) => ctx.log.info({ transport: name, why }, up ? `CoAP datagram transport ${name} is back (${why}); its devices' observations carry on` : `CoAP datagram transport ${name} gone (${why}); its devices' state is kept until it is back`),
     });
-    const sweepMs = Math.max(50, Math.min(1000, cfg.heartbeat / 4));
-    this.timer = setInterval(() => this.sweep(), sweepMs);
-    this.timer.unref();
-    ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, connection_required: cfg.connection_required, mountpoint: cfg.mountpoint }, 'CoAP listening');
   }
 
   /** A provided transport (a modem's socket): same engine, same handler, its own size limit. */

@@ -11,7 +11,7 @@ import { CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapOption, type C
 import type { Lwm2mConfig } from './config.ts';
 import type { CoapLink } from './link.ts';
 import { loadModel } from './objects/index.ts';
-import { Lwm2mServer, type RdReply } from './server.ts';
+import { Lwm2mServer, type RdReply, type ServerDeps } from './server.ts';
 
 export class Lwm2mAdapter implements Adapter {
   private ctx?: AdapterContext;
@@ -33,6 +33,17 @@ export class Lwm2mAdapter implements Adapter {
     this.ctx = ctx;
     const { cfg } = this;
     const { model, files } = loadModel(cfg.xml_dir);
+    this.startServer(ctx, model);
+    const port = await this.bindSockets(ctx);
+    this.followProvided(ctx);
+    this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, cfg.lifetime_min / 4)));
+    this.timer.unref();
+    ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, objects: model.size, xml_files: files.length, mountpoint: cfg.mountpoint }, 'LwM2M listening');
+  }
+
+  /** The LwM2M server over the object model, with its registration rate limit and gauges. */
+  private startServer(ctx: AdapterContext, model: ServerDeps['model']): void {
+    const { cfg } = this;
     const m = ctx.metrics;
     const counters = new Map<string, { inc(): void }>();
     this.limiter = new RateLimiter(cfg.register_rate, cfg.register_burst, 10_000);
@@ -60,7 +71,11 @@ export class Lwm2mAdapter implements Adapter {
     m.gaugeFn('devices_asleep', () => server.devices().filter((d) => d.queueMode && !d.reachable()).length);
     m.gaugeFn('commands_queued', () => server.devices().reduce((n, d) => n + d.queue.length, 0));
     m.gaugeFn('observations', () => server.devices().reduce((n, d) => n + d.observations.size, 0));
+  }
 
+  /** The UDP sockets (IPv4, and IPv6 on the same port when enabled and possible); resolves with the port. */
+  private async bindSockets(ctx: AdapterContext): Promise<number> {
+    const { cfg } = this;
     const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
       throw new Error(`LwM2M: ${err.message} (adapters.lwm2m.port)`);
     });
@@ -77,8 +92,15 @@ export class Lwm2mAdapter implements Adapter {
       }
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`LwM2M socket failed: ${err.message}`)));
-    // A device registered over a modem keeps its transport name: after the modem restarts, the new
-    // instance under the same name carries its commands again.
+    return port;
+  }
+
+  /**
+   * Serves the datagram transports other adapters provide (a modem's socket). A device registered
+   * over a modem keeps its transport name: after the modem restarts, the new instance under the
+   * same name carries its commands again.
+   */
+  private followProvided(ctx: AdapterContext): void {
     this.unfollow = followDatagrams(ctx.services, 'lwm2m', {
       attach: (t) => this.attachService(t),
       detach: (ep, name, why) => {
@@ -88,9 +110,6 @@ export class Lwm2mAdapter implements Adapter {
       },
       changed: (name, up, why) => ctx.log.info({ transport: name, why }, up ? `LwM2M datagram transport ${name} is back (${why})` : `LwM2M datagram transport ${name} gone (${why}); registrations are kept until it is back or they expire`),
     });
-    this.timer = setInterval(() => this.sweep(), Math.min(1000, Math.max(100, cfg.lifetime_min / 4)));
-    this.timer.unref();
-    ctx.log.info({ port, host: cfg.host, ipv6: this.sockets.length > 1, objects: model.size, xml_files: files.length, mountpoint: cfg.mountpoint }, 'LwM2M listening');
   }
 
   private attachService(t: ServiceDatagram): CoapEndpoint {

@@ -124,22 +124,8 @@ async function lockDataDirs(config: GatewayConfig, file: string | undefined, log
   return locks;
 }
 
-async function start(file: string | undefined): Promise<void> {
-  // Until the reload handler is in place (after the config is loaded and the data directory
-  // locked), a SIGHUP's default action would end the process without a word: the config being
-  // loaded is the file's current content anyway, so there is nothing to reload yet.
-  const earlyHup = () => process.stderr.write('fieldgate: SIGHUP while starting: the config is being loaded now, nothing to reload\n');
-  process.on('SIGHUP', earlyHup);
-  const config = loadOrExit(file, 'start');
-  const warnings = filesOrExit(config, file, 'start');
-  const log = createLogger({ level: config.log.level, format: config.log.format });
-  log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
-  for (const w of warnings) log.warn({ option: w.path, file: w.file }, `${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
-  // Held until the process exits (the kernel frees them then, whatever the exit).
-  heldLocks = await lockDataDirs(config, file, log);
-  const gateway = new Gateway({ config, adapters: builtinAdapters, log });
-  // systemd Type=notify: a no-op unless NOTIFY_SOCKET is set (see gateway/lifecycle/sd-notify.ts).
-  const notifier = createNotifier({ onError: (message) => log.warn(message) });
+/** SIGTERM / SIGINT stop the gateway and exit (1 past gateway.shutdown_timeout); returns "stopping yet?". */
+function stopOnSignals(gateway: Gateway, config: GatewayConfig, notifier: ReturnType<typeof createNotifier>, log: Logger): () => boolean {
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -171,6 +157,26 @@ async function start(file: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  return () => stopping;
+}
+
+async function start(file: string | undefined): Promise<void> {
+  // Until the reload handler is in place (after the config is loaded and the data directory
+  // locked), a SIGHUP's default action would end the process without a word: the config being
+  // loaded is the file's current content anyway, so there is nothing to reload yet.
+  const earlyHup = () => process.stderr.write('fieldgate: SIGHUP while starting: the config is being loaded now, nothing to reload\n');
+  process.on('SIGHUP', earlyHup);
+  const config = loadOrExit(file, 'start');
+  const warnings = filesOrExit(config, file, 'start');
+  const log = createLogger({ level: config.log.level, format: config.log.format });
+  log.info({ config: file ?? '(embedded defaults)' }, 'loading config');
+  for (const w of warnings) log.warn({ option: w.path, file: w.file }, `${w.path}: ${w.message}${w.hint ? ` (${w.hint})` : ''}`);
+  // Held until the process exits (the kernel frees them then, whatever the exit).
+  heldLocks = await lockDataDirs(config, file, log);
+  const gateway = new Gateway({ config, adapters: builtinAdapters, log });
+  // systemd Type=notify: a no-op unless NOTIFY_SOCKET is set (see gateway/lifecycle/sd-notify.ts).
+  const notifier = createNotifier({ onError: (message) => log.warn(message) });
+  const stopping = stopOnSignals(gateway, config, notifier, log);
   // SIGHUP would otherwise end the process without a word; it reloads what it can instead.
   reloadOnSighup(gateway, file, log);
   process.off('SIGHUP', earlyHup);
@@ -182,7 +188,7 @@ async function start(file: string | undefined): Promise<void> {
     await gateway.stop().catch(() => {});
     process.exit(1);
   }
-  if (stopping) return;
+  if (stopping()) return;
   const ports = Object.entries(gateway.broker.ports).map(([name, port]) => `${name}:${port}`).join(' ');
   await notifier.ready(`serving MQTT (${ports || 'no listeners'})`);
   notifier.startWatchdog();
@@ -203,6 +209,31 @@ function printDevices(config: GatewayConfig, json: boolean): void {
   for (const d of devices) rows.push([d.protocol, d.id, addressColumn(d), d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+}
+
+/** `fieldgate check`: exits 1 on a problem; warnings are printed. */
+function check(file: string | undefined): void {
+  const config = loadOrExit(file, 'check');
+  const warnings = filesOrExit(config, file, 'check');
+  for (const w of warnings) process.stdout.write(`warning:${fileLine(w).slice(3)}\n`);
+  process.stdout.write(`config OK: ${file ?? '(embedded defaults)'}\n`);
+}
+
+/** `fieldgate passwd`: a hash of the password read (as an auth.users entry with a username). */
+async function passwd(username: string | undefined): Promise<void> {
+  let pw: string;
+  try {
+    pw = await readNewPassword();
+  } catch (err) {
+    process.stderr.write(`fieldgate passwd: ${(err as Error).message}\n`);
+    process.exit(1);
+  }
+  if (!pw) {
+    process.stderr.write('fieldgate passwd: empty password\n');
+    process.exit(1);
+  }
+  const hash = await hashPassword(pw);
+  process.stdout.write(username ? `- username: ${username}\n  password_hash: '${hash}'\n` : `${hash}\n`);
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -235,30 +266,10 @@ export async function main(argv: string[]): Promise<void> {
   switch (command) {
     case 'start':
       return start(configPath(values.config));
-    case 'check': {
-      const file = configPath(values.config);
-      const config = loadOrExit(file, 'check');
-      const warnings = filesOrExit(config, file, 'check');
-      for (const w of warnings) process.stdout.write(`warning:${fileLine(w).slice(3)}\n`);
-      process.stdout.write(`config OK: ${file ?? '(embedded defaults)'}\n`);
-      return;
-    }
-    case 'passwd': {
-      let pw: string;
-      try {
-        pw = await readNewPassword();
-      } catch (err) {
-        process.stderr.write(`fieldgate passwd: ${(err as Error).message}\n`);
-        process.exit(1);
-      }
-      if (!pw) {
-        process.stderr.write('fieldgate passwd: empty password\n');
-        process.exit(1);
-      }
-      const hash = await hashPassword(pw);
-      process.stdout.write(values.username ? `- username: ${values.username}\n  password_hash: '${hash}'\n` : `${hash}\n`);
-      return;
-    }
+    case 'check':
+      return check(configPath(values.config));
+    case 'passwd':
+      return passwd(values.username);
     case 'devices':
       return printDevices(loadOrExit(configPath(values.config)), values.json === true);
     case 'doctor': {
