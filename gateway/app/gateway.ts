@@ -62,6 +62,7 @@ export class Gateway {
     checkSysScopes(opts.adapters); // a bad or shared sysScope stops the gateway before anything opens
     this.services = new ServiceRegistry((err, name) => log.error({ service: name, err: err.message }, `a watcher of service ${name} failed: ${err.message}`));
     this.auth = new AuthService(config.auth);
+    this.auth.registerMetrics(this.metrics);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }), dataDir: join(config.gateway.data_dir, 'broker') });
     const clientLog = new ClientLog(log.child({ component: 'clients' }, { level: (config.log.clients ?? config.log.level) as LevelWithSilent }));

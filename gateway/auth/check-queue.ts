@@ -22,7 +22,15 @@ export interface CheckQueueOptions {
   perAddress: number;
 }
 
+/** Per standing of the address when its check started: checks run, seconds waited for a slot, seconds checking. */
+export interface CheckStats {
+  checks: number;
+  wait_s: number;
+  check_s: number;
+}
+
 interface Waiter {
+  since: number;
   recheck: () => Refusal | undefined;
   grant: (a: Admission) => void;
 }
@@ -37,6 +45,7 @@ export class CheckQueue {
   private waitingCount = 0;
   /** Checks started (each one scrypt). */
   started = 0;
+  readonly stats: Record<'clean' | 'suspect', CheckStats> = { clean: { checks: 0, wait_s: 0, check_s: 0 }, suspect: { checks: 0, wait_s: 0, check_s: 0 } };
 
   /** `suspect(address)`: the address has a failure on record (asked again at each turn). */
   constructor(private readonly opts: CheckQueueOptions, private readonly suspect: (address: string) => boolean) {}
@@ -53,12 +62,13 @@ export class CheckQueue {
   request(address: string, recheck: () => Refusal | undefined): Admission | Promise<Admission> {
     const suspect = this.suspect(address);
     if (this.pending(address) >= this.opts.perAddress) return { ok: false, reason: 'busy', detail: `a login from ${address} is already being checked` };
-    if (!this.busy.has(address) && this.mayStart(suspect)) return this.start(address, suspect);
+    const since = performance.now();
+    if (!this.busy.has(address) && this.mayStart(suspect)) return this.start(address, suspect, since);
     if (this.waitingCount >= this.opts.waiting) return { ok: false, reason: 'busy', detail: 'too many logins being checked: try again shortly' };
     return new Promise<Admission>((grant) => {
       const list = this.waiters.get(address);
-      if (list) list.push({ recheck, grant });
-      else this.waiters.set(address, [{ recheck, grant }]);
+      if (list) list.push({ since, recheck, grant });
+      else this.waiters.set(address, [{ since, recheck, grant }]);
       this.waitingCount++;
     });
   }
@@ -68,17 +78,22 @@ export class CheckQueue {
     return !suspect || this.runningSuspect < Math.max(1, this.opts.concurrent - 1);
   }
 
-  private start(address: string, suspect: boolean): Admission {
+  private start(address: string, suspect: boolean, since: number): Admission {
     this.running++;
     if (suspect) this.runningSuspect++;
     this.busy.add(address);
     this.started++;
+    const st = this.stats[suspect ? 'suspect' : 'clean'];
+    const t0 = performance.now();
+    st.checks++;
+    st.wait_s += (t0 - since) / 1000;
     let released = false;
     return {
       ok: true,
       release: () => {
         if (released) return;
         released = true;
+        st.check_s += (performance.now() - t0) / 1000;
         this.running--;
         if (suspect) this.runningSuspect--;
         this.busy.delete(address);
@@ -98,7 +113,7 @@ export class CheckQueue {
       this.waiters.delete(address);
       if (list.length) this.waiters.set(address, list); // to the end of the rotation
       const refused = w.recheck();
-      w.grant(refused ?? this.start(address, this.suspect(address)));
+      w.grant(refused ?? this.start(address, this.suspect(address), w.since));
     }
   }
 

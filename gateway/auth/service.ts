@@ -1,5 +1,6 @@
 import type { AuthConfig } from '../config/schema.ts';
 import { filterReaches } from '../core/topic.ts';
+import type { Metrics } from '../metrics/metrics.ts';
 import { checkAcl, checkRead, checkSubscribeGrant, isLoopback, type AclAction, type Principal } from './acl.ts';
 import { LOGIN_DEFAULTS, LoginGuard } from './login-guard.ts';
 import { verifyPassword } from './password.ts';
@@ -31,6 +32,20 @@ export class AuthService {
       concurrent: l.max_concurrent_checks, waiting: l.max_waiting_checks, perAddress: l.per_address_checks, cacheTtl: l.cache_ttl,
       now: opts.now,
     });
+  }
+
+  /** The login guard's counters, under `auth/login/` (docs/operations.md lists them). */
+  registerMetrics(metrics: Metrics): void {
+    const m = metrics.scoped('auth/login');
+    const g = this.logins;
+    for (const from of ['clean', 'suspect'] as const) {
+      const st = g.checks.stats[from];
+      m.counterFn('checks/{from}', () => st.checks, { from });
+      m.counterFn('check_wait_seconds/{from}', () => st.wait_s, { from });
+      m.counterFn('check_seconds/{from}', () => st.check_s, { from });
+    }
+    for (const reason of ['throttled', 'busy'] as const) m.counterFn('refused/{reason}', () => g.refused[reason], { reason });
+    m.counterFn('cache_hits', () => g.cacheHits);
   }
 
   /** New users and ACL (SIGHUP): the next authentication and authorization use them; connections stay. */
