@@ -48,8 +48,12 @@ export class AuthService {
     m.counterFn('cache_hits', () => g.cacheHits);
   }
 
+  /** Bumped by replace(): ACL answers a caller cached before it are stale (the broker caches per client and topic). */
+  generation = 0;
+
   /** New users and ACL (SIGHUP): the next authentication and authorization use them; connections stay. */
   replace(cfg: AuthConfig): void {
+    this.generation++;
     this.users = new Map(cfg.users.map((u) => [u.username, u.password_hash]));
     this.cfg = cfg;
     this.logins.forgetVerified();

@@ -144,7 +144,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // subscription that overlaps a deny rule is granted and the denied topics never delivered.
       // Retained $ topics go only to filters that match them under [MQTT-4.7.2-1] (dollar-guard.ts).
       authorizeForward: (client, packet) => {
-        if (!this.deps.auth.mayRead(this.clients.principal(client), packet.topic) || !mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id))) return null;
+        if (!this.clients.acl(client, this.deps.auth).mayRead(this.clients.principal(client), packet.topic) || !mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id))) return null;
         const st = this.clients.get(client);
         if (st) st.forwarded++;
         this.sent.inc();

@@ -1,5 +1,6 @@
 import type { Client } from 'aedes';
-import type { Principal } from '../auth/service.ts';
+import type { AuthService, Principal } from '../auth/service.ts';
+import { AclCache } from './acl-cache.ts';
 import type { ConnInfo } from './listeners.ts';
 
 /** What $SYS and the registry need to know about an MQTT client session. */
@@ -36,6 +37,10 @@ export interface ClientState {
   /** Frames written to it (send_pkt) and its QoS 1/2 PUBLISH among them (sent-frames.ts). */
   outbound?: { readonly frames: number; readonly qosPublishes: number };
   forwarded: number;
+  /** Built once per connection: every publish and delivery asks the ACL with it. */
+  principal?: Principal;
+  /** ACL answers per topic (acl-cache.ts), made lazily: an idle connection has none. */
+  acl?: AclCache;
 }
 
 /** What the broker knows about its network clients, shared by its hooks and event handlers. */
@@ -62,9 +67,21 @@ export class ClientTable {
     if (st) st.reason = reason;
   }
 
+  /** Who the client is, for auth and the ACL; the same object for the connection's life once its id and username are known. */
   principal(client: Client): Principal {
     const st = this.states.get(client);
-    return { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt', listener: st?.info.listener };
+    const p = st?.principal;
+    if (p && p.clientid === client.id && p.username === st.username) return p;
+    const made: Principal = { clientid: client.id, username: st?.username, ipaddress: st?.info.ipaddress, protocol: 'mqtt', listener: st?.info.listener };
+    if (st) st.principal = made;
+    return made;
+  }
+
+  /** The client's ACL answers (acl-cache.ts); a client the table does not know is asked afresh each time. */
+  acl(client: Client, auth: AuthService): AclCache {
+    const st = this.states.get(client);
+    if (!st) return new AclCache(auth);
+    return (st.acl ??= new AclCache(auth));
   }
 
   subscriptionCount(): number {

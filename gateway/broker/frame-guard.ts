@@ -4,10 +4,15 @@
  * aedes (1.2) has no packet size limit of its own, and its parser buffers a whole frame in memory.
  */
 export class FrameTracker {
-  private headerBytes: number[] = [];
+  /** Fixed-header bytes read of the current frame (0: at a frame boundary). No array per frame: this runs for every packet. */
+  private headerLen = 0;
+  private type = 0;
+  private len = 0;
+  private multiplier = 1;
   private remaining = 0; // body bytes left in the current frame
-  /** The packet id bytes of a PUBACK/PUBREC being read (onAck); undefined in any other frame. */
-  private ackId?: number[];
+  /** Reading a PUBACK/PUBREC's packet id (onAck): -1 none, else the bytes of it seen so far (0-1) and their value. */
+  private ackBytes = -1;
+  private ackId = 0;
   /** Frames whose fixed header has been read: MQTT packets received (EMQX's recv_pkt). */
   frames = 0;
   /** The client sent DISCONNECT (a normal close): aedes keeps that in a private field only. */
@@ -22,38 +27,42 @@ export class FrameTracker {
     while (i < chunk.length) {
       if (this.remaining > 0) {
         const take = Math.min(this.remaining, chunk.length - i);
-        if (this.ackId) this.readAckId(chunk.subarray(i, i + take));
+        if (this.ackBytes >= 0) this.readAckId(chunk, i, take);
         this.remaining -= take;
         i += take;
         continue;
       }
-      this.headerBytes.push(chunk[i++]!);
-      if (this.headerBytes.length === 1) continue; // the type/flags byte
-      const b = this.headerBytes[this.headerBytes.length - 1];
-      if (b! & 0x80) {
-        if (this.headerBytes.length > 4) return -1; // [MQTT-2.2.3] at most 4 length bytes
+      const b = chunk[i++]!;
+      if (this.headerLen++ === 0) {
+        this.type = b >> 4; // the type/flags byte
+        this.len = 0;
+        this.multiplier = 1;
         continue;
       }
-      let len = 0;
-      for (let k = this.headerBytes.length - 1; k >= 1; k--) len = len * 128 + (this.headerBytes[k]! & 0x7f);
-      const total = len + this.headerBytes.length;
-      const type = this.headerBytes[0]! >> 4;
-      this.ackId = this.onAck && len === 2 && (type === 4 || type === 5) ? [] : undefined;
-      if (type === 14) this.sawDisconnect = true;
-      this.headerBytes = [];
+      this.len += (b & 0x7f) * this.multiplier;
+      this.multiplier *= 128;
+      if (b & 0x80) {
+        if (this.headerLen > 4) return -1; // [MQTT-2.2.3] at most 4 length bytes
+        continue;
+      }
+      const total = this.len + this.headerLen;
+      this.ackBytes = this.onAck && this.len === 2 && (this.type === 4 || this.type === 5) ? 0 : -1;
+      if (this.type === 14) this.sawDisconnect = true;
+      this.headerLen = 0;
       this.frames++;
       if (total > this.maxBytes) return total;
-      this.remaining = len;
+      this.remaining = this.len;
     }
     return 0;
   }
 
-  private readAckId(part: Buffer): void {
-    for (const b of part) this.ackId!.push(b);
-    if (this.ackId!.length < 2) return;
-    const id = this.ackId![0]! * 256 + this.ackId![1]!;
-    this.ackId = undefined;
-    this.onAck!(id);
+  private readAckId(chunk: Buffer, from: number, n: number): void {
+    for (let k = from; k < from + n; k++) {
+      this.ackId = this.ackBytes === 0 ? chunk[k]! * 256 : this.ackId + chunk[k]!;
+      if (++this.ackBytes < 2) continue;
+      this.ackBytes = -1;
+      this.onAck!(this.ackId);
+      return;
+    }
   }
 }
-

@@ -88,7 +88,7 @@ export class AccessHooks {
       this.d.peerLog.event('protocol_error', p.ipaddress, { clientid: client.id }, 'PUBLISH topic contains U+0000: malformed packet, connection closed');
       return cb(new Error('topic contains U+0000'));
     }
-    if (isShareTopic(packet.topic) || !this.d.auth.authorize(p, 'publish', packet.topic)) {
+    if (isShareTopic(packet.topic) || !this.d.clients.acl(client, this.d.auth).mayPublish(p, packet.topic)) {
       this.d.counters.dropped.inc();
       this.d.counters.droppedDenied.inc();
       this.d.clients.setReason(client, 'not_authorized');
@@ -108,10 +108,10 @@ export class AccessHooks {
       origin: 'mqtt',
       clientid: client.id,
     };
-    const durable = this.d.beforeAck;
-    this.d.ingress.accept(msg).then(
-      () => (durable && typeof packet.payload !== 'string' ? durable(packet as { topic: string; payload: Buffer; qos: number; retain: boolean }) : undefined),
-    ).then(
+    // Only a QoS 1 message can be for the persistent sessions' disk (durable-persistence.ts beforeAck).
+    const durable = packet.qos === 1 && typeof packet.payload !== 'string' ? this.d.beforeAck : undefined;
+    const accepted = this.d.ingress.accept(msg);
+    (durable ? accepted.then(() => durable(packet as { topic: string; payload: Buffer; qos: number; retain: boolean })) : accepted).then(
       () => {
         this.d.counters.received.inc();
         cb(null);
