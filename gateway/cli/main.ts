@@ -12,7 +12,7 @@ import { flushCompileCache } from '../lifecycle/compile-cache.ts';
 import { DataDirInUse, DataDirLock } from '../lifecycle/data-lock.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
-import { readRegistryFile } from '../registry/registry.ts';
+import { DEVICES_HELP, printDevices } from './devices.ts';
 import { readNewPassword } from './passwd.ts';
 import { logFatalErrors, reloadOnSighup } from './reload-signal.ts';
 import { OPS_COMMANDS, opsCli } from './ops.ts';
@@ -50,10 +50,7 @@ Reads a password (on a terminal: typed twice, not echoed; else the first line of
 standard input) and prints a salted scrypt hash to paste into auth.users[].password_hash.
 
   echo -n 's3cret' | fieldgate passwd --username sensor1`,
-  devices: `Usage: fieldgate devices [--config FILE] [--json]
-
-Lists every device any adapter has seen (protocol, id, address, first/last seen,
-online), read from the data directory of the config's gateway.data_dir.`,
+  devices: DEVICES_HELP,
   doctor: `Usage: fieldgate doctor [--config FILE] [--device PATH]... [--json]
 
 Checks, one line each with a fix: the config is valid; the listeners' ports are free; the
@@ -195,22 +192,6 @@ async function start(file: string | undefined): Promise<void> {
   flushCompileCache();
 }
 
-function printDevices(config: GatewayConfig, json: boolean): void {
-  const devices = readRegistryFile(config.gateway.data_dir);
-  if (json) {
-    process.stdout.write(`${JSON.stringify(devices, null, 2)}\n`);
-    return;
-  }
-  if (devices.length === 0) {
-    process.stdout.write(`no devices seen yet (registry in ${config.gateway.data_dir})\n`);
-    return;
-  }
-  const rows = [['PROTOCOL', 'ID', 'ADDRESS', 'ONLINE', 'FIRST SEEN', 'LAST SEEN']];
-  for (const d of devices) rows.push([d.protocol, d.id, addressColumn(d), d.online ? 'yes' : 'no', new Date(d.first_seen).toISOString(), new Date(d.last_seen).toISOString()]);
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
-}
-
 /** `fieldgate check`: exits 1 on a problem; warnings are printed. */
 function check(file: string | undefined): void {
   const config = loadOrExit(file, 'check');
@@ -288,9 +269,3 @@ main(process.argv.slice(2)).catch((err: Error) => {
   process.stderr.write(`fieldgate: ${err.message}\n`);
   process.exit(1);
 });
-
-/** A LoRa node's address is its modem (it has no network address of its own): "via lora0", not "lora0 via lora0". */
-function addressColumn(d: { address?: string; via?: string }): string {
-  if (d.via === undefined) return d.address ?? '-';
-  return d.address === undefined || d.address === d.via ? `via ${d.via}` : `${d.address} via ${d.via}`;
-}

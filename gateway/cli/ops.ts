@@ -35,7 +35,7 @@ interface Ctx {
 }
 
 /** The running gateway's API on this machine, and how to authenticate to it. */
-function apiBase(config: GatewayConfig, explicit: string | undefined): string {
+export function apiBase(config: GatewayConfig, explicit: string | undefined): string {
   if (explicit) return explicit.replace(/\/$/, '');
   if (process.env.FIELDGATE_URL) return process.env.FIELDGATE_URL.replace(/\/$/, '');
   const h = config.http.host;
@@ -55,7 +55,7 @@ function authHeader(config: GatewayConfig): string | undefined {
 
 export class CliError extends Error {}
 
-async function call(ctx: Ctx, method: string, path: string, body?: unknown): Promise<unknown> {
+export async function call(ctx: Ctx, method: string, path: string, body?: unknown): Promise<unknown> {
   const headers: Record<string, string> = {};
   const auth = authHeader(ctx.config);
   if (auth) headers.authorization = auth;
