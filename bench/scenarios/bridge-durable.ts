@@ -17,6 +17,8 @@ import { mosquittoInstalled, rssKb, type Server } from '../servers.ts';
 //    defaults: 20 in flight, 1,000 queued, beyond that dropped: see its lost rows); neither persists;
 //  - fieldgate with `queue.storage: memory`, as information only: that queue was never tuned (an
 //    object spread per record, a linear scan per read, a wake-up per tick), so it is no baseline.
+// At 20 in flight it also prints 20 / fdatasync p50 (probed around each fieldgate round): the most
+// any bridge that acknowledges only after its fsync can deliver there, next to Mosquitto's rate.
 // Then the segment log alone at a fixed arrival rate: fsyncs per 1,000 messages and append latency,
 // sync_interval 5 ms (a busy lane's commits at most every 5 ms) vs 0 (each commit as soon as the
 // previous one ends). In both an append to an idle lane is committed at once.
@@ -95,6 +97,26 @@ function windowRows(runs: Map<string, (LoadgenOutput & { rssMb: number })[]>, in
   return out;
 }
 
+/**
+ * What acking after the fsync allows at all with `inflight` messages in flight: each one waits for
+ * the fdatasync of its batch, so no durable bridge passes more than inflight / fdatasync latency
+ * (everything else taken as free), whatever its CPU. Printed next to Mosquitto's bridge (which
+ * never fsyncs), so the ratio target can be read against what this disk permits in the same run.
+ */
+function durableBound(runs: Map<string, (LoadgenOutput & { syncMs?: number })[]>, inflight: number): Result[] {
+  const sc = 'bridge-durable';
+  const k = `inflight_${inflight}`;
+  const fg = runs.get('fieldgate') ?? [];
+  const syncs = fg.map((o) => o.syncMs!);
+  const bound = syncs.map((ms) => Math.round((inflight / ms) * 1000));
+  const tuned = (runs.get('mosquitto_tuned') ?? []).map((o) => Number(o.recv_per_sec));
+  return [
+    row(sc, `${k}_fdatasync_p50_during`, 'ms', syncs),
+    row(sc, `${k}_durable_bound_vs_mosquitto_tuned`, 'msg/s', bound, { xs: tuned, means: `${inflight} / fdatasync p50 (probes just before and after each fieldgate round): the most any bridge that acknowledges only once the message is on disk can deliver with ${inflight} in flight, / Mosquitto bridge (tuned, never fsyncs) msg/s; fieldgate's ratio cannot pass this one` }),
+    row(sc, `${k}_fieldgate_vs_durable_bound`, 'msg/s', fg.map((o) => Number(o.recv_per_sec)), { xs: bound, means: `fieldgate msg/s / that bound (${inflight} / fdatasync p50): the share of what the disk allows that fieldgate reaches` }),
+  ];
+}
+
 export const scenario: Scenario = {
   name: 'bridge-durable',
   description: `QoS 1 uplink delivered at a cloud Mosquitto with ${WINDOWS.map((w) => w.inflight).join('/')} in flight, ${ROUNDS} alternated rounds: fieldgate's durable bridge vs Mosquitto bridges (tuned, plain) measured in the same run; the segment log alone at ${OPEN_LOOP_RATE} msg/s`,
@@ -112,9 +134,10 @@ export const scenario: Scenario = {
       const out: Result[] = [];
       const sync = await fdatasyncMs(dir);
       for (const w of WINDOWS) {
-        const probe = (name: string) => (w.inflight === 1 && name === 'fieldgate' ? dir : undefined);
+        const probe = (name: string) => (w.inflight <= 20 && name === 'fieldgate' ? dir : undefined);
         const runs = await alternate(ROUNDS, locals.map((l) => l.name), (name, round) => through(locals.find((l) => l.name === name)!, cloud, w, round, probe(name)));
         out.push(...windowRows(runs, w.inflight));
+        if (w.inflight === 20) out.push(...durableBound(runs, w.inflight));
         if (w.inflight === 1) {
           // Target: one message in flight completes in under 2 fsync latencies.
           const fg = runs.get('fieldgate') ?? [];

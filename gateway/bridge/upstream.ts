@@ -7,6 +7,7 @@ import type { Logger } from '../log/logger.ts';
 import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
 import { explainConnectError, type Explained } from './errors.ts';
+import { NoOutgoingStore } from './outgoing-store.ts';
 import { redactUrl, scrub, secretsOf } from './redact.ts';
 import { expand, templateVars } from './rules.ts';
 
@@ -95,6 +96,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
       reconnectPeriod: 0,
       resubscribe: false,
       queueQoSZero: false,
+      // The log is the store of what is not acknowledged yet; MQTT.js need not copy it again.
+      outgoingStore: new NoOutgoingStore(),
       will: c.status ? { topic: this.statusTopic, payload: Buffer.from('offline'), qos: 1, retain: true } : undefined,
     };
     if (c.protocol_version === 5 && !c.clean_start) opts.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
