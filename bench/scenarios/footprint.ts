@@ -40,6 +40,12 @@ const ROUNDS = pick(1, 3);
 const STARTUP_ROUNDS = pick(3, 7);
 const CONNS = pick(1000, 5000);
 const SETTLE_MS = 2000;
+/**
+ * Idle for longer: V8's memory reducer runs once the allocation rate has stayed low for a while
+ * (30-45 s after start here), shrinks the young generation to its initial size and compacts the
+ * old one, ~6 MB of RSS the 2 s samples still hold. Full mode only (one sample).
+ */
+const SETTLED_MS = pick(0, 90_000);
 const COAP = '{ enabled: true, host: 127.0.0.1, port: 0, ipv6: { enabled: false } }';
 
 type Kind = 'fieldgate' | 'aedes_coap' | 'mosquitto' | 'node_floor' | 'fieldgate_http_on';
@@ -107,6 +113,17 @@ async function sample(kind: Kind, dir: string): Promise<Sample> {
     } finally {
       await clients.stop();
     }
+  } finally {
+    await s.stop();
+  }
+}
+
+/** fieldgate's idle RSS SETTLED_MS after it listens. */
+async function settledRss(dir: string): Promise<Rss> {
+  const s = await start('fieldgate', dir);
+  try {
+    await new Promise((r) => setTimeout(r, SETTLED_MS));
+    return rssOf(s.pid);
   } finally {
     await s.stop();
   }
@@ -256,6 +273,7 @@ export const scenario: Scenario = {
       if (cmd.kind !== 'bundle') throw new Error('footprint measures the release bundle, and it did not build');
       const kinds: Kind[] = ['fieldgate', 'aedes_coap', ...(mosquittoInstalled() ? (['mosquitto'] as const) : []), 'node_floor', 'fieldgate_http_on'];
       const runs = await alternate(ROUNDS, kinds, (k) => sample(k, dir));
+      const settled = SETTLED_MS ? await settledRss(dir) : undefined;
       const sc = 'footprint';
       const xs = (k: Kind, f: (s: Sample) => number) => (runs.get(k) ?? []).map(f);
       const idle = (s: Sample) => s.idle.rss / 1024;
@@ -284,6 +302,12 @@ export const scenario: Scenario = {
         row(sc, 'idle_rss_fieldgate_http_on_vs_off', 'MB', xs('fieldgate_http_on', idle), { xs: xs('fieldgate', idle), means: 'fieldgate idle RSS with the HTTP API on (the shipped default) / with it off; target: on - off <= 8 MB' }),
         row(sc, 'startup_to_listening_fieldgate_vs_aedes_coap', 'ms', xs('fieldgate', (s) => s.startMs), { xs: xs('aedes_coap', (s) => s.startMs), means: 'fieldgate bundle spawn-to-MQTT-listening / bare aedes + node-coap spawn-to-listening; lower is better' }),
       );
+      if (settled) {
+        out.push(
+          row(sc, `idle_rss_fieldgate_after_${SETTLED_MS / 1000}s_vs_node_floor`, 'MB', [settled.rss / 1024], { xs: xs('node_floor', idle), means: `fieldgate bundle RSS ${SETTLED_MS / 1000} s after it started (after V8's memory reducer), one sample / an empty node process; target: fieldgate <= 45 MB` }),
+          row(sc, `idle_private_rss_fieldgate_after_${SETTLED_MS / 1000}s`, 'MB', [settled.anon / 1024]),
+        );
+      }
       for (const rt of runtimes(dir)) out.push(...(await startupRows(sc, rt, dir)));
       // Sizes: the bundle (entry and chunks; a start reads only the chunks it imports), and the arm64 tarball a Pi downloads.
       const host: Arch = (ARCHES as readonly string[]).includes(process.arch) ? (process.arch as Arch) : 'x64';
