@@ -8,7 +8,7 @@ import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
 import type { DatagramTransport as ServiceDatagram } from '../../gateway/core/datagram.ts';
 import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { followDatagrams } from '../lib/coap/datagrams.ts';
-import { Block1Assembler, CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
+import { Block1Assembler, CoapEndpoint, RateLimiter, bindDualStack, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
 import { CoapHandler } from './handler.ts';
 import { Observers } from './observers.ts';
@@ -82,25 +82,18 @@ export class CoapAdapter implements Adapter {
   /** The UDP sockets (IPv4, and IPv6 on the same port when enabled and possible); resolves with the port. */
   private async bindSockets(ctx: AdapterContext): Promise<number> {
     const { cfg } = this;
-    const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
+    const { v4, v6, v6Error } = await bindDualStack(cfg).catch((err: Error) => {
       const inUse = /EADDRINUSE/.test(err.message);
       throw new Error(`${err.message} (adapters.coap.port ${cfg.port}, adapters.coap.host ${cfg.host}${inUse ? ': another process holds it (fieldgate doctor names it); choose another adapters.coap.port or stop that process' : ''})`);
     });
-    this.sockets.push(v4);
-    const port = v4.address().port;
-    this.attach('udp4', v4);
-    if (cfg.ipv6.enabled) {
-      try {
-        const v6 = await bindUdp('udp6', port, cfg.ipv6.host);
-        this.sockets.push(v6);
-        this.attach('udp6', v6);
-      } catch (err) {
-        // Hosts without IPv6 (some containers, trimmed Pi images) still get IPv4 service.
-        ctx.log.warn({ err: (err as Error).message }, 'CoAP over IPv6 unavailable; serving IPv4 only');
-      }
+    if (v6Error) ctx.log.warn({ err: v6Error.message }, 'CoAP over IPv6 unavailable; serving IPv4 only');
+    for (const [id, s] of [['udp4', v4], ['udp6', v6]] as const) {
+      if (!s) continue;
+      this.sockets.push(s);
+      this.attach(id, s);
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`CoAP socket failed: ${err.message}`)));
-    return port;
+    return v4.address().port;
   }
 
   /** Serves the datagram transports other adapters provide (a modem's socket). */

@@ -7,7 +7,7 @@ import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
 import type { DatagramTransport as ServiceDatagram } from '../../gateway/core/datagram.ts';
 import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { followDatagrams } from '../lib/coap/datagrams.ts';
-import { CoapEndpoint, RateLimiter, bindUdp, uintOption, type CoapOption, type CoapRequest, type DatagramTransport, type Respond } from '../lib/coap/index.ts';
+import { CoapEndpoint, RateLimiter, bindDualStack, uintOption, type CoapOption, type CoapRequest, type DatagramTransport, type Respond } from '../lib/coap/index.ts';
 import type { Lwm2mConfig } from './config.ts';
 import type { CoapLink } from './link.ts';
 import { loadModel } from './objects/index.ts';
@@ -76,23 +76,17 @@ export class Lwm2mAdapter implements Adapter {
   /** The UDP sockets (IPv4, and IPv6 on the same port when enabled and possible); resolves with the port. */
   private async bindSockets(ctx: AdapterContext): Promise<number> {
     const { cfg } = this;
-    const v4 = await bindUdp('udp4', cfg.port, cfg.host).catch((err: Error) => {
+    const { v4, v6, v6Error } = await bindDualStack(cfg).catch((err: Error) => {
       throw new Error(`LwM2M: ${err.message} (adapters.lwm2m.port)`);
     });
-    this.sockets.push(v4);
-    const port = v4.address().port;
-    this.attach('udp4', v4);
-    if (cfg.ipv6.enabled) {
-      try {
-        const v6 = await bindUdp('udp6', port, cfg.ipv6.host);
-        this.sockets.push(v6);
-        this.attach('udp6', v6);
-      } catch (err) {
-        ctx.log.warn({ err: (err as Error).message }, 'LwM2M over IPv6 unavailable; serving IPv4 only');
-      }
+    if (v6Error) ctx.log.warn({ err: v6Error.message }, 'LwM2M over IPv6 unavailable; serving IPv4 only');
+    for (const [id, s] of [['udp4', v4], ['udp6', v6]] as const) {
+      if (!s) continue;
+      this.sockets.push(s);
+      this.attach(id, s);
     }
     for (const s of this.sockets) s.on('error', (err) => ctx.fail(new Error(`LwM2M socket failed: ${err.message}`)));
-    return port;
+    return v4.address().port;
   }
 
   /**

@@ -6,7 +6,7 @@ export { fresher } from './client.ts';
 export { DEFAULT_BLOCK1, type RequestHandler, type Respond, type ServerOptions } from './server.ts';
 export { CoapExchangeError, CoapResetError, CoapTimeoutError } from './errors.ts';
 export { ManualClock, systemClock, type Clock } from './clock.ts';
-export { bindUdp, peerKey, DEFAULT_MAX_MESSAGE, type DatagramTransport, type Peer } from './transport.ts';
+export { bindDualStack, bindUdp, peerKey, DEFAULT_MAX_MESSAGE, type DatagramTransport, type Peer } from './transport.ts';
 export { EXCHANGE_LIFETIME_MS, MAX_TRANSMIT_WAIT_MS, NON_LIFETIME_MS, RFC7252_TRANSMISSION, retransmit, type TransmissionParams } from './transmit.ts';
 export { methodOf, optionValue, optionValues, type CoapOption, type CoapReply, type CoapRequest, type CoapResponse, type MessageType, type Method } from './message.ts';
 export { Block1Assembler, blockSize, decodeBlock, encodeBlock, etagOf, sliceBlock, szxFor, type Block, type Block1Limits } from './block.ts';

@@ -41,3 +41,18 @@ export function bindUdp(type: 'udp4' | 'udp6', port: number, host: string): Prom
     });
   });
 }
+
+/**
+ * IPv4 on `port` (0: any free one), then, when `ipv6.enabled`, IPv6 on the same port. An IPv4
+ * failure rejects; an IPv6 failure is returned in `v6Error` with the IPv4 socket (hosts without
+ * IPv6, some containers and trimmed Pi images, still get IPv4 service).
+ */
+export async function bindDualStack(o: { port: number; host: string; ipv6: { enabled: boolean; host: string } }): Promise<{ v4: Socket; v6?: Socket; v6Error?: Error }> {
+  const v4 = await bindUdp('udp4', o.port, o.host);
+  if (!o.ipv6.enabled) return { v4 };
+  try {
+    return { v4, v6: await bindUdp('udp6', v4.address().port, o.ipv6.host) };
+  } catch (err) {
+    return { v4, v6Error: err as Error };
+  }
+}
