@@ -333,6 +333,7 @@ export class AsyncSandbox {
       this.waiting.set(id, (r) => {
         clearTimeout(timer);
         if (r) return resolve(outcome(r));
+        if (this.closed) return resolve({ kind: 'threw', message: 'sandbox closed' });
         this.resets++;
         resolve({ kind: 'stopped', reason: 'memory' });
       });
@@ -353,6 +354,9 @@ export class AsyncSandbox {
     const t = this.t;
     this.t = undefined;
     this.ready = undefined;
+    // A call in progress ends now, not at its limit.
+    for (const done of this.waiting.values()) done(undefined);
+    this.waiting.clear();
     if (t) await t.kill();
   }
 }
