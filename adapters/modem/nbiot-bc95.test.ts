@@ -46,6 +46,7 @@ describe('BC95 family: partial reads, IPv6, the recovery ladder', { skip }, () =
 
   test('two waiting datagrams, the first in pieces: two messages, neither glued to the other', async () => {
     const n = up().length;
+    const from = reads();
     const a = bytes(700, 2);
     const b = Buffer.from('b0b1', 'hex');
     sim.emulator.deliver({ address: '10.64.2.8', port: 40001, payload: a });
@@ -55,6 +56,8 @@ describe('BC95 family: partial reads, IPv6, the recovery ladder', { skip }, () =
       ['10.64.2.8', 40001, a.toString('hex')],
       ['10.64.2.9', 40002, 'b0b1'],
     ]);
+    // 512 + 188, 2, then a read that finds nothing (two when the second notice starts a second drain).
+    await until(() => reads() >= from + 4, 'the empty read');
   });
 
   test('a read refused halfway: the datagram is finished by the next read, not published as two', async () => {
@@ -64,7 +67,9 @@ describe('BC95 family: partial reads, IPv6, the recovery ladder', { skip }, () =
     sim.emulator.cmeError(4, 1, /^AT\+NSORF/, 1);
     const from = reads();
     sim.emulator.deliver({ address: '10.64.2.10', port: 40003, payload: d });
-    await until(() => reads() === from + 2, 'the first piece read, the second refused');
+    // A late empty read of the test before may take the skipped read: then d's first read is the
+    // refused one. Either way half of d is never published and the next drain finishes it.
+    await until(() => !sim.emulator.cmeErrorPending && reads() >= from + 2, 'the first piece read, the second refused');
     assert.equal(up().length, n, 'nothing published from half a datagram');
     // The next datagram's notice drains the module again: the rest of d comes first.
     sim.emulator.deliver({ address: '10.64.2.11', port: 40004, payload: Buffer.from('c0', 'hex') });

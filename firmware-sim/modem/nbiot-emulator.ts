@@ -118,6 +118,11 @@ export abstract class NbiotEmulator extends SerialEmulator {
     this.cmeFault = { code, count, match, skip };
   }
 
+  /** True until every +CME ERROR asked for by cmeError() has been answered. */
+  get cmeErrorPending(): boolean {
+    return this.cmeFault !== undefined;
+  }
+
   /** An unsolicited line; with the urcBeforeFinal fault it waits for the next command's final result. */
   protected urc(line: string): void {
     if (this.faults.urcBeforeFinal) this.heldUrcs.push(line);
