@@ -152,7 +152,18 @@ describe('HTTP API', () => {
       assert.ok(doc.paths[p], `openapi has ${p}`);
     }
     assert.equal(doc.paths['/api/v5/publish'].post.requestBody.content['application/json'].schema.required.includes('topic'), true);
+    assert.ok(Object.values(doc.paths).every((ops) => !('head' in (ops as object))), 'HEAD is no operation of its own');
     assert.equal((await get('/no/such/route')).status, 404);
+  });
+
+  test('HEAD is answered on /, /status, /api/v5/status and /metrics only (docs/operations.md)', async () => {
+    for (const p of ['/', '/status', '/api/v5/status', '/metrics']) {
+      const res = await fetch(`${g.api}${p}`, { method: 'HEAD' });
+      assert.equal(res.status, 200, `HEAD ${p}`);
+      assert.ok(Number(res.headers.get('content-length')) > 0, `HEAD ${p} gives the GET's length`);
+      assert.equal(await res.text(), '', `HEAD ${p} has no body`);
+    }
+    for (const p of ['/api/v5/clients', '/index.html', '/api/v5/openapi.json']) assert.equal((await fetch(`${g.api}${p}`, { method: 'HEAD' })).status, 404, `HEAD ${p}`);
   });
 });
 

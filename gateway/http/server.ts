@@ -59,6 +59,9 @@ export function buildApp(deps: HttpServerDeps): FastifyInstance {
     // Our own log lines only: fastify's request logging would print URLs and, at debug, headers.
     logger: false,
     bodyLimit: 2 * 1024 * 1024,
+    // No HEAD twin for every GET (23 routes more to set up at each start, issue 16): HEAD is
+    // registered where a health checker or a person uses it (/, /status, /api/v5/status, /metrics).
+    exposeHeadRoutes: false,
     schemaController: { compilersFactory },
     ...(cfg.tls.enabled ? { https: { cert: readPem('http.tls.cert_file', cfg.tls.cert_file!), key: readPem('http.tls.key_file', cfg.tls.key_file!) } } : {}),
   });

@@ -3,7 +3,7 @@
 // directly costs nothing at start, where ajv generated and compiled code for ~25 schemas at
 // every start-up (the larger part of the HTTP API's start-up time and memory on a Pi). A keyword
 // outside the subset throws when the route is registered, so a schema can never be silently
-// half-checked.
+// half-checked; the checking functions themselves are built on a route's first request.
 
 type Schema = Record<string, unknown>;
 type Check = (value: unknown, path: string) => { value: unknown } | { error: string };
@@ -23,8 +23,14 @@ function coerce(v: unknown, want: string[]): unknown {
   return v;
 }
 
-function compile(s: Schema, coerceText: boolean): Check {
+/** Throws on a keyword outside the subset, in `s` or any schema nested in it. */
+function vet(s: Schema): void {
   for (const k of Object.keys(s)) if (!KNOWN.has(k)) throw new Error(`validate.ts does not support the JSON Schema keyword "${k}"`);
+  for (const p of Object.values((s.properties ?? {}) as Record<string, Schema>)) vet(p);
+  if (s.items) vet(s.items as Schema);
+}
+
+function compile(s: Schema, coerceText: boolean): Check {
   const want = types(s);
   const props = s.properties ? Object.fromEntries(Object.entries(s.properties as Record<string, Schema>).map(([k, p]) => [k, { check: compile(p, coerceText), def: p.default }])) : undefined;
   const items = s.items ? compile(s.items as Schema, coerceText) : undefined;
@@ -74,8 +80,10 @@ function compile(s: Schema, coerceText: boolean): Check {
 
 /** fastify's validatorCompiler: `{ schema, httpPart }` in, a function returning `{ value }` or `{ error }` out. */
 export function validatorCompiler({ schema, httpPart }: { schema: Schema; httpPart?: string }) {
-  const check = compile(schema, httpPart === 'querystring' || httpPart === 'params' || httpPart === 'headers');
+  vet(schema);
+  let check: Check | undefined;
   return (data: unknown) => {
+    check ??= compile(schema, httpPart === 'querystring' || httpPart === 'params' || httpPart === 'headers');
     const r = check(data, '');
     return 'error' in r ? { error: new Error(r.error.replace(/^\//, '')) } : { value: r.value };
   };

@@ -9,6 +9,7 @@ export function metricsRoutes(app: FastifyInstance, { view }: RouteDeps): void {
     return text;
   };
   const schema = { summary: 'Prometheus metrics (text exposition format)', tags: ['metrics'], produces: ['text/plain'] };
-  app.get('/metrics', { schema }, handler);
+  // HEAD on /metrics too (a scrape target's reachability check); not on the EMQX alias.
+  app.route({ method: ['GET', 'HEAD'], url: '/metrics', schema, handler });
   app.get('/api/v5/prometheus/stats', { schema }, handler);
 }

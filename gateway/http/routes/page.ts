@@ -30,7 +30,8 @@ function staticRoutes(app: FastifyInstance): void {
     reply.type(FILES[file]!).header('cache-control', 'no-cache');
     return body;
   };
-  app.get('/', { schema: { hide: true } }, serve('index.html'));
+  // HEAD / as well: what uptime checkers send (the app has no automatic HEAD routes; server.ts).
+  app.route({ method: ['GET', 'HEAD'], url: '/', schema: { hide: true }, handler: serve('index.html') });
   for (const f of Object.keys(FILES)) app.get(`/${f}`, { schema: { hide: true } }, serve(f));
 }
 

@@ -15,6 +15,7 @@ export function statusRoutes(app: FastifyInstance, { view }: RouteDeps): void {
     reply.type('text/plain; charset=utf-8');
     return `Node ${view.node} is started\nfieldgate is running\n`;
   };
-  app.get('/api/v5/status', { schema, config: { public: true } }, handler);
-  app.get('/status', { schema: { ...schema, hide: true }, config: { public: true } }, handler);
+  // HEAD too: health checkers use it (the app has no automatic HEAD routes; server.ts).
+  app.route({ method: ['GET', 'HEAD'], url: '/api/v5/status', schema, config: { public: true }, handler });
+  app.route({ method: ['GET', 'HEAD'], url: '/status', schema: { ...schema, hide: true }, config: { public: true }, handler });
 }
