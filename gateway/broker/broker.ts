@@ -102,6 +102,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       redispatched: metrics.counter('messages/shared/redispatched'),
       dropped: metrics.counter('messages/shared/dropped'),
     });
+    if (this.persistence instanceof DurablePersistence) this.persistence.sharedPick = (msg) => this.shared.prepick(msg); // before the PUBACK
     if (cfg.queue_qos0) this.qos0 = new Qos0Queue(this.persistence, (id) => this.sessions.has(id) && !this.clients.current.has(id));
     metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
     metrics.gaugeFn('messages/shared/inflight', () => this.shared.inFlight);

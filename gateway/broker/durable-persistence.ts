@@ -4,6 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import type { FrameRecord } from './durable-frames.ts';
 import { Journal, dropJournalsBelow, writeSnapshot } from './durable-journal.ts';
 import { K, PRE_ID, frame, packetFrame, type StoredPacket, type SubRecord } from './durable-records.ts';
+import { SharedPreQueue, type SharedPrePick } from './durable-shared-pre.ts';
 import { recoverStore, type StoreState } from './durable-recovery.ts';
 import { WillStore, publishOrphanWills, type WillPacket } from './durable-wills.ts';
 import { RetainedBound } from './retained-bound.ts';
@@ -19,6 +20,9 @@ import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts
 // *before* it publishes the message, so for MQTT QoS 1 publishes `beforeAck` (called from
 // authorizePublish, which the PUBACK waits for) queues the message for the persistent subscribers
 // and stores it if retained ahead of aedes; aedes's own calls for that message then find it done.
+// Shared subscriptions deliver after aedes publishes (shared.ts), so beforeAck has the member of
+// each group picked then and queues the message for a persistent one like for a subscriber; the
+// delivery to that member (Client.publish, outgoingEnqueue) adopts that copy (durable-shared-pre.ts).
 //
 // On a write error (disk full) the store logs one line and refuses what it could not keep (the
 // publisher gets no PUBACK and retries) while serving everything else from memory; every 5 s it
@@ -64,6 +68,9 @@ export class DurablePersistence extends BoundedPersistence {
   /** Keyed by the publish's payload Buffer, which aedes's packet copy shares. */
   private readonly preQueued = new WeakMap<object, PreAck>();
   private readonly preRetained = new WeakMap<object, string>();
+  private readonly preShared = new SharedPreQueue({ next: () => ++this.preCounter, enqueue: (c, p) => this.enqueueOne(c, p), append: (r) => this.journal.append(r) });
+  /** Set by the broker once its shared subscriptions exist. */
+  sharedPick?: SharedPrePick;
   /** Client ids with state at the last start (for the broker's session table). */
   restoredSessions: { clientId: string; subs: { topic: string; qos: number }[] }[] = [];
   readonly wills = new WillStore(() => this.journal);
@@ -227,13 +234,15 @@ export class DurablePersistence extends BoundedPersistence {
    * An MQTT QoS 1 publish, before its PUBACK: queued for the persistent subscribers and stored if
    * retained, on disk when this resolves. Resolves at once when there is nothing to keep.
    */
-  async beforeAck(packet: StoredPacket & { payload: Buffer }): Promise<void> {
+  async beforeAck(packet: StoredPacket & { payload: Buffer }, publisher?: string): Promise<void> {
     if (packet.qos !== 1 || !packet.topic) return;
     let subs = (await this.subscriptionsByTopic(packet.topic)) as { clientId: string }[];
     if (packet.topic.startsWith('$SYS/')) subs = [];
+    const members = packet.topic.startsWith('$SYS/') ? [] : (this.sharedPick?.({ topic: packet.topic, payload: packet.payload, qos: 1, clientId: publisher }) ?? []);
     const retain = packet.retain === true;
-    if (!subs.length && !retain) return;
+    if (!subs.length && !retain && !members.length) return;
     if (this.failed) this.refuse('QoS 1 message for persistent sessions');
+    if (members.length) this.preShared.queue(packet, members);
     if (retain) {
       this.doRetain(packet);
       this.preRetained.set(packet.payload, packet.topic);
@@ -282,6 +291,8 @@ export class DurablePersistence extends BoundedPersistence {
   }
 
   override async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    // aedes calls this for one client from Client.publish (shared deliveries), the Combi form when it publishes.
+    if (this.preShared.adopt(sub.clientId, packet)) return;
     await this.outgoingEnqueueCombi([sub], packet);
   }
 
@@ -369,8 +380,8 @@ export class DurablePersistence extends BoundedPersistence {
 }
 
 /** The hooks' beforeAck for this persistence (none when sessions live in memory). */
-export function durableAck(p: BoundedPersistence): ((packet: StoredPacket & { payload: Buffer }) => Promise<void>) | undefined {
-  return p instanceof DurablePersistence ? (packet) => p.beforeAck(packet) : undefined;
+export function durableAck(p: BoundedPersistence): ((packet: StoredPacket & { payload: Buffer }, publisher?: string) => Promise<void>) | undefined {
+  return p instanceof DurablePersistence ? (packet, publisher) => p.beforeAck(packet, publisher) : undefined;
 }
 
 export function applySubAdd(st: StoreState, c: string, subs: ({ topic: string } & SubRecord)[]): void {

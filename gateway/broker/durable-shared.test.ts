@@ -3,7 +3,7 @@ import { cpSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startChild, stopChild } from '../test/cli.ts';
-import { tempDir } from '../test/helpers.ts';
+import { startGateway, tempDir, until } from '../test/helpers.ts';
 import { DurablePersistence } from './durable-persistence.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
 
@@ -12,7 +12,8 @@ import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket }
 // (-9). The member got it through its own session queue (aedes queues a QoS 1 delivery for a
 // clean-session-0 client before writing it), so it is on disk: the member gets it again when it
 // reconnects; and the member's shared subscription is still in force after the restart.
-// The second test pins down the one window that is not covered (docs/broker.md, Persistence).
+// The second test: a kill -9 right after the publisher's PUBACK, before the member's delivery
+// (the member is picked before the PUBACK, so its copy is already on disk).
 
 const tmp = tempDir('fieldgate-durable-shared-');
 after(() => tmp.remove());
@@ -50,22 +51,55 @@ test('kill -9 with a QoS 1 message in flight to a persistent shared-subscription
   }
 });
 
-test('known gap: between the PUBACK and the member being picked, a QoS 1 message for a shared group is not on disk', async () => {
-  const dir = join(tmp.path, 'gap');
-  const log = { info: () => {}, warn: () => {}, error: () => {} };
-  const open = (d: string) => new DurablePersistence({ dir: d, log, maxQueued: 100, maxSessionBytes: 1 << 20, maxTotalBytes: 1 << 20, onDrop: () => {} });
-  const p = open(dir);
-  await p.setup({ id: 'fieldgate' });
-  await p.addSubscriptions({ id: 'worker-1', clean: false }, [{ topic: '$share/workers/jobs/#', qos: 1 }]);
-  // What the PUBACK waits for (authorizePublish): the member is picked only when aedes delivers it.
-  await p.beforeAck({ cmd: 'publish', topic: 'jobs/1', payload: Buffer.from('job one'), qos: 1, retain: false, dup: false, messageId: 1 } as never);
-  const image = join(tmp.path, 'gap-image'); // kill -9 here
-  cpSync(dir, image, { recursive: true });
-  await p.close();
-  const q = open(image);
-  await q.setup({ id: 'fieldgate' });
-  const queued = [];
-  for await (const m of q.outgoingStream({ id: 'worker-1' })) queued.push(m);
-  assert.deepEqual(queued, [], 'lost for the group (documented); a fix makes this hold the message');
-  await q.close();
+test('kill -9 between the PUBACK and the delivery: a QoS 1 message for a persistent member of a shared group is on disk before its PUBACK, and stored once', async () => {
+  const g = await startGateway({ broker: { shared_subscription_strategy: 'round_robin' } });
+  const images: string[] = [];
+  // The moment aedes writes the PUBACK (it waits for authorizePublish, which waits for this):
+  // the directory as a kill -9 right after the PUBACK would leave it.
+  const beforeAck = DurablePersistence.prototype.beforeAck;
+  DurablePersistence.prototype.beforeAck = async function (this: DurablePersistence, ...args: Parameters<typeof beforeAck>) {
+    await beforeAck.apply(this, args);
+    const image = join(tmp.path, `image-${images.length}`);
+    cpSync(join(g.dataDir, 'broker'), image, { recursive: true });
+    images.push(image);
+  };
+  try {
+    const w: RawClient[] = [];
+    for (const id of ['worker-a', 'worker-b']) {
+      const { client } = await RawClient.connect(g.port, { clientId: id, clean: false });
+      assert.deepEqual(await client.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
+      w.push(client);
+    }
+    const pub = (await RawClient.connect(g.port, { clientId: 'pub' })).client;
+    const got: Record<string, string> = {};
+    for (const job of ['job one', 'job two']) {
+      pub.send(publishPacket('jobs/x', job, 1, 1));
+      await pub.next(PUBACK);
+      // Round robin: each job to one member, which never PUBACKs it.
+      await until(() => w.some((c) => c.packets.some((p) => p.type === PUBLISH)), `${job} delivered`);
+      const k = w.findIndex((c) => c.packets.some((p) => p.type === PUBLISH));
+      got[k === 0 ? 'worker-a' : 'worker-b'] = parsePublish(await w[k]!.next(PUBLISH)).payload.toString();
+    }
+    assert.deepEqual(Object.values(got).sort(), ['job one', 'job two'], 'one job to each member');
+    // The copy queued before the PUBACK is the one delivered, not a second one.
+    for (const id of ['worker-a', 'worker-b']) assert.deepEqual(g.gw.broker.sessionQueue(id), { queued: 0, inflight: 1 }, id);
+    pub.end();
+    for (const c of w) c.end();
+    // Restart from each image: each job is queued for the member it went to, and only there.
+    const log = { info: () => {}, warn: () => {}, error: () => {} };
+    for (const [k, image] of images.entries()) {
+      const q = new DurablePersistence({ dir: image, log, maxQueued: 100, maxSessionBytes: 1 << 20, maxTotalBytes: 1 << 20, onDrop: () => {} });
+      await q.setup({ id: 'fieldgate' });
+      const sent = ['job one', 'job two'].slice(0, k + 1); // published by then, none PUBACKed by its member
+      for (const id of ['worker-a', 'worker-b']) {
+        const queued: string[] = [];
+        for await (const m of q.outgoingStream({ id })) queued.push(String((m as { payload: Buffer }).payload));
+        assert.deepEqual(queued, sent.filter((j) => got[id] === j), `image at the PUBACK of ${sent.at(-1)}, ${id}`);
+      }
+      await q.close();
+    }
+  } finally {
+    DurablePersistence.prototype.beforeAck = beforeAck;
+    await g.stop();
+  }
 });

@@ -26,7 +26,7 @@ export interface HooksDeps {
   peerInfo: PeerLog;
   counters: { received: Counter; dropped: Counter; droppedDenied: Counter; refusedSessions: Counter };
   /** broker.persistence disk: a QoS 1 message is on disk before its PUBACK (durable-persistence.ts). */
-  beforeAck?(packet: { topic: string; payload: Buffer; qos: number; retain: boolean }): Promise<void>;
+  beforeAck?(packet: { topic: string; payload: Buffer; qos: number; retain: boolean }, publisher: string): Promise<void>;
 }
 
 type ConnectCallback = (err: (Error & { returnCode: number }) | null, ok: boolean | null) => void;
@@ -111,7 +111,7 @@ export class AccessHooks {
     // Only a QoS 1 message can be for the persistent sessions' disk (durable-persistence.ts beforeAck).
     const durable = packet.qos === 1 && typeof packet.payload !== 'string' ? this.d.beforeAck : undefined;
     const accepted = this.d.ingress.accept(msg);
-    (durable ? accepted.then(() => durable(packet as { topic: string; payload: Buffer; qos: number; retain: boolean })) : accepted).then(
+    (durable ? accepted.then(() => durable(packet as { topic: string; payload: Buffer; qos: number; retain: boolean }, client.id)) : accepted).then(
       () => {
         this.d.counters.received.inc();
         cb(null);

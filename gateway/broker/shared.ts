@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
+import { topicMatches } from '../core/topic.ts';
 import { InFlight, type FlightEntry, type SharedMessage } from './shared-flight.ts';
 
 // Shared subscriptions ($share/{group}/{filter}, EMQX's $queue/{filter}) built at the broker's seam:
@@ -12,6 +13,11 @@ import { InFlight, type FlightEntry, type SharedMessage } from './shared-flight.
 // in-process subscription does not receive them on subscribe. QoS 1/2 messages a member has not
 // acknowledged when its session ends (a clean session disconnecting, a persistent one expiring)
 // go to another member, as EMQX re-dispatches them (shared-flight.ts).
+//
+// With broker.persistence disk a QoS 1 message must be on disk for a persistent member before the
+// publisher's PUBACK, which aedes writes before it publishes: `prepick` (called from the store's
+// beforeAck) picks each matching group's member then, and the delivery after the PUBACK goes to
+// that same member (the strategy advances once per message).
 
 export type ShareStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid';
 
@@ -49,7 +55,14 @@ interface Group {
   members: Member[];
   next: number;
   sticky?: Member;
+  filter: string;
   deliver: (packet: AedesPublishPacket, done: () => void) => void;
+}
+
+/** A member picked before the PUBACK; `durable`: its copy is in its queue on disk. */
+interface PrePick {
+  clientId: string;
+  durable: boolean;
 }
 
 interface Counter {
@@ -71,6 +84,8 @@ export class SharedSubscriptions {
   private readonly sessions = new Map<string, Map<string, number>>();
 
   private readonly flight: InFlight;
+  /** Members picked before the PUBACK, per group key, keyed by the message's payload Buffer (which aedes's packet copies share). */
+  private readonly prePicked = new WeakMap<object, Map<string, PrePick>>();
 
   constructor(private readonly aedes: Aedes, private readonly strategy: ShareStrategy, private readonly opts: SharedOptions) {
     this.flight = new InFlight(opts.maxInFlight, () => opts.dropped.inc());
@@ -99,7 +114,7 @@ export class SharedSubscriptions {
       } else g.members.push({ client, qos });
       return Promise.resolve();
     }
-    const group: Group = { key, members: [{ client, qos }], next: 0, deliver: (packet, done) => this.send(group, { topic: packet.topic, payload: packet.payload, qos: packet.qos, clientId: (packet as { clientId?: string }).clientId }, done) };
+    const group: Group = { key, filter: share.filter, members: [{ client, qos }], next: 0, deliver: (packet, done) => this.deliver(group, { topic: packet.topic, payload: packet.payload, qos: packet.qos, clientId: (packet as { clientId?: string }).clientId }, done) };
     this.groups.set(key, group);
     return new Promise((resolve) => this.aedes.subscribe(share.filter, group.deliver, resolve));
   }
@@ -181,9 +196,46 @@ export class SharedSubscriptions {
     }
   }
 
-  /** Hands a message to one member; false when the group has no connected member. */
-  private send(g: Group, msg: SharedMessage, done: () => void): boolean {
-    const m = this.pick(g, msg);
+  /**
+   * Before the PUBACK of a QoS 1 message (broker.persistence disk): picks the member of each group
+   * whose filter matches, for the delivery to use. Returns the persistent members that get it at
+   * QoS 1, whose copy the store must queue on disk now; a clean-session member's copy is not
+   * durable under MQTT (its session ends with the connection or the process), so none is kept.
+   */
+  prepick(msg: SharedMessage): string[] {
+    if (typeof msg.payload !== 'object') return [];
+    const keep: string[] = [];
+    const picks = new Map<string, PrePick>();
+    for (const g of this.groups.values()) {
+      if (!topicMatches(g.filter, msg.topic)) continue;
+      const m = this.pick(g, msg);
+      if (!m) continue;
+      const durable = !m.client.clean && Math.min(msg.qos, m.qos) > 0;
+      picks.set(g.key, { clientId: m.client.id, durable });
+      if (durable) keep.push(m.client.id);
+    }
+    if (picks.size) this.prePicked.set(msg.payload, picks);
+    return keep;
+  }
+
+  /** A message the group's aedes subscription received: to the member picked before the PUBACK, if any. */
+  private deliver(g: Group, msg: SharedMessage, done: () => void): void {
+    const picks = typeof msg.payload === 'object' ? this.prePicked.get(msg.payload) : undefined;
+    const pre = picks?.get(g.key);
+    if (!pre) return void this.send(g, msg, done);
+    picks!.delete(g.key);
+    const m = g.members.find((x) => x.client.id === pre.clientId && !x.client.closed);
+    if (m) return void this.send(g, msg, done, m);
+    if (!pre.durable) return void this.send(g, msg, done); // a clean-session member left meanwhile: another one
+    // A persistent member that left meanwhile has the message in its queue (on disk) and gets it
+    // when it reconnects, as if it had been in flight; if its session expires first, another does.
+    this.flight.sent(pre.clientId, { group: g.key, msg });
+    done();
+  }
+
+  /** Hands a message to one member (`to`, or the strategy's pick); false when the group has no connected member. */
+  private send(g: Group, msg: SharedMessage, done: () => void, to?: Member): boolean {
+    const m = to ?? this.pick(g, msg);
     if (!m) {
       done();
       return false;
