@@ -62,6 +62,9 @@ export function buildApp(deps: HttpServerDeps): FastifyInstance {
     // No HEAD twin for every GET (23 routes more to set up at each start, issue 16): HEAD is
     // registered where a health checker or a person uses it (/, /status, /api/v5/status, /metrics).
     exposeHeadRoutes: false,
+    // Every route is registered through avvio, which otherwise arms and clears a 10 s timer per
+    // route at start; nothing here loads asynchronously that could hang.
+    pluginTimeout: 0,
     schemaController: { compilersFactory },
     ...(cfg.tls.enabled ? { https: { cert: readPem('http.tls.cert_file', cfg.tls.cert_file!), key: readPem('http.tls.key_file', cfg.tls.key_file!) } } : {}),
   });
