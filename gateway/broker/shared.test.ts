@@ -46,6 +46,30 @@ async function publishN(g: TestGateway, n: number, topic: string, clientId = 'sh
   client.end();
 }
 
+/** `n` QoS 1 messages from each publisher, payload `{publisher}:{i}`. */
+async function publishFrom(g: TestGateway, publishers: string[], n: number, topic: string): Promise<void> {
+  for (const clientId of publishers) {
+    const { client } = await RawClient.connect(g.port, { clientId });
+    for (let i = 1; i <= n; i++) {
+      client.send(publishPacket(topic, `${clientId}:${i}`, 1, i));
+      await client.next(PUBACK);
+    }
+    client.end();
+  }
+}
+
+/** For each publisher, the members (indexes) that got its messages. */
+function membersOf(got: string[][]): Map<string, Set<number>> {
+  const by = new Map<string, Set<number>>();
+  got.forEach((msgs, member) => {
+    for (const m of msgs) {
+      const pub = m.slice(0, m.lastIndexOf(':'));
+      by.set(pub, (by.get(pub) ?? new Set()).add(member));
+    }
+  });
+  return by;
+}
+
 describe('shared subscriptions', () => {
   test('round_robin (default): each message to exactly one member, in turn; plain subscribers get all; retained never to shared', async () => {
     const g = await startGateway();
@@ -76,6 +100,43 @@ describe('shared subscriptions', () => {
       await until(() => shared.got.flat().length === 13, 'the next 4 to the two remaining members');
       assert.deepEqual(shared.got.map((m) => m.length), [3, 5, 5]);
       for (const c of [...shared.clients, ...plain.clients, ...queue.clients]) c.destroy();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  test('hash_clientid: each publisher keeps to one member, and publishers spread over the members', async () => {
+    const g = await startGateway({ broker: { shared_subscription_strategy: 'hash_clientid' } });
+    try {
+      const shared = await members(g, 3, '$share/h/job/#');
+      const pubs = Array.from({ length: 8 }, (_, i) => `pub-${i}`);
+      await publishFrom(g, pubs, 4, 'job/h');
+      await until(() => shared.got.flat().length === 32, 'all 32 delivered once');
+      const by = membersOf(shared.got);
+      for (const p of pubs) assert.equal(by.get(p)?.size, 1, `${p}'s messages all to one member`);
+      // sticky would put all eight publishers on one member; round_robin would split each one.
+      assert.ok(new Set([...by.values()].map((m) => [...m][0])).size > 1, 'more than one member used');
+      for (const c of shared.clients) c.destroy();
+    } finally {
+      await g.stop();
+    }
+  });
+
+  test('sticky: every publisher to one member while it stays, then to one other member', async () => {
+    const g = await startGateway({ broker: { shared_subscription_strategy: 'sticky' } });
+    try {
+      const shared = await members(g, 3, '$share/k/job/#');
+      await publishFrom(g, ['a', 'b', 'c', 'd'], 3, 'job/k');
+      await until(() => shared.got.flat().length === 12, 'all 12 delivered once');
+      const first = shared.got.findIndex((m) => m.length > 0);
+      assert.equal(shared.got[first]!.length, 12, 'all four publishers to the one sticky member');
+      shared.clients[first]!.destroy();
+      await until(() => g.gw.metrics.snapshot()['subscriptions/shared/count'] === 2, 'the sticky member to leave');
+      await publishFrom(g, ['e', 'f'], 3, 'job/k');
+      await until(() => shared.got.flat().length === 18, 'the next 6 delivered once');
+      const after = shared.got.map((m, i) => (i === first ? 0 : m.length));
+      assert.deepEqual(after.filter((n) => n > 0), [6], 'all six to one other member');
+      for (const c of shared.clients) c.destroy();
     } finally {
       await g.stop();
     }
