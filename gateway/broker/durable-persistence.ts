@@ -7,7 +7,7 @@ import { K, PRE_ID, frame, packetFrame, type StoredPacket, type SubRecord } from
 import { SharedPreQueue, type SharedPrePick } from './durable-shared-pre.ts';
 import { recoverStore, type StoreState } from './durable-recovery.ts';
 import { WillStore, publishOrphanWills, type WillPacket } from './durable-wills.ts';
-import { RetainedBound } from './retained-bound.ts';
+import { RetainedBound, clearOf } from './retained-bound.ts';
 import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
 
 // broker.persistence: disk. The bounded in-memory store (session-queue.ts) with every change of a
@@ -183,9 +183,11 @@ export class DurablePersistence extends BoundedPersistence {
     return typeof p.topic === 'string' && !p.topic.startsWith('$SYS/');
   }
 
-  /** False when the retained store is full (broker.max_retained_messages / bytes): delivered, not retained. */
-  private doRetain(p: StoredPacket): boolean {
-    if (!this.retainedBound.admit(p)) return false;
+  /** False when the retained store is full (broker.max_retained_messages / bytes): delivered, not retained (a superseded old value is cleared). */
+  private doRetain(packet: StoredPacket): boolean {
+    const verdict = this.retainedBound.admit(packet);
+    if (verdict === 'refuse') return false;
+    const p = verdict === 'keep' ? packet : clearOf(packet); // superseded: the old value goes too
     void super.storeRetained(p);
     if (!this.keepRetained(p)) return true;
     const payload = p.payload ?? Buffer.alloc(0);

@@ -86,3 +86,48 @@ for (const persistence of ['memory', 'disk'] as const) {
     }
   });
 }
+
+for (const persistence of ['memory', 'disk'] as const) {
+  test(`broker.persistence ${persistence}: a replacement is counted by its byte delta; over max_retained_bytes it is not retained and the superseded old value is removed`, async () => {
+    const dir = tempDir('fieldgate-retained-');
+    const lines: LogLine[] = [];
+    const doc = { gateway: { data_dir: dir.path }, broker: { persistence, max_retained_bytes: '2KB' } };
+    let { gw, port } = await startCapturedGateway(doc, lines);
+    try {
+      const pub = (await RawClient.connect(port, { clientId: 'pub' })).client;
+      await publish(pub, 'r/a', 'one');
+      await publish(pub, 'r/b', 'two');
+      await publish(pub, 'r/a', Buffer.alloc(1500, 0x61)); // 1,909 bytes in all: within 2 KB
+      assert.deepEqual(await retainedNow(port, pub, 2), ['r/a=1500', 'r/b=two']);
+      await publish(pub, 'r/b', Buffer.alloc(1500, 0x62)); // +1,497 bytes: beyond 2 KB
+      assert.deepEqual(await retainedNow(port, pub, 1), ['r/a=1500'], 'neither the new nor the stale r/b retained');
+      const s = gw.metrics.snapshot();
+      assert.equal(s['messages/retained/refused'], 1);
+      assert.equal(s['messages/retained/count'], 1);
+      assert.ok((s['messages/retained/bytes'] as number) <= 2048, `retained bytes ${s['messages/retained/bytes']} within the bound`);
+      const full = lines.filter((l) => /retained store full/.test(l.msg));
+      assert.equal(full.length, 1, full.map((l) => l.msg).join('\n'));
+      assert.match(full[0]!.msg, /^retained store full: r\/b delivered but not retained, and its old retained message removed: broker\.max_retained_bytes \(2048\) reached/);
+      // Clearing always works and makes room again.
+      await publish(pub, 'r/a', '');
+      await publish(pub, 'r/b', Buffer.alloc(1500, 0x62));
+      assert.deepEqual(await retainedNow(port, pub, 1), ['r/b=1500']);
+      await publish(pub, 'r/b', Buffer.alloc(1900, 0x63)); // 2,103 bytes alone: superseded again, then restart: r/b stays gone
+      pub.end();
+      if (persistence === 'disk') {
+        await gw.stop();
+        ({ gw, port } = await startCapturedGateway(doc, lines));
+        assert.equal(gw.metrics.snapshot()['messages/retained/count'], 0, 'the removal is on disk');
+        const pub2 = (await RawClient.connect(port, { clientId: 'pub2' })).client;
+        await publish(pub2, 'r/c', 'three');
+        assert.deepEqual(await retainedNow(port, pub2, 1), ['r/c=three']);
+        pub2.end();
+      } else {
+        assert.equal(gw.metrics.snapshot()['messages/retained/count'], 0);
+      }
+    } finally {
+      await gw.stop();
+      dir.remove();
+    }
+  });
+}

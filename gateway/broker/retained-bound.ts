@@ -9,9 +9,12 @@ import { BoundedPersistence, PACKET_OVERHEAD, type SessionQueueOptions } from '.
 // (`broker.max_retained_bytes`, each message counted as its topic and payload plus the packet
 // around them, as the session queues count). When full, a message for a *new* retained topic is
 // not retained (it is still delivered to the subscribers it has), counted in
-// `messages/retained/refused`, with one log line a minute; replacing or clearing a retained topic
-// always works, so a device's state topic never freezes. The gateway's own `$SYS/` topics are
-// not counted and never refused.
+// `messages/retained/refused`, with one log line a minute. A replacement is counted by its byte
+// delta: one that would take the store over max_retained_bytes is not retained either, and the
+// old retained message is removed too, because it is superseded and a new subscriber must not be
+// told a stale value (without this, replacing 150 topics with 1 MB each would pass any bound and
+// exhaust the unit's heap). Clearing (empty payload) always works. The gateway's own `$SYS/`
+// topics are not counted and never refused.
 
 export interface RetainedBoundOptions {
   maxMessages: number;
@@ -19,6 +22,8 @@ export interface RetainedBoundOptions {
   log: Pick<Logger, 'warn'>;
   metrics?: Metrics;
 }
+
+export type RetainedVerdict = 'keep' | 'refuse' | 'supersede';
 
 interface RetainedLike {
   topic?: string;
@@ -52,37 +57,60 @@ export class RetainedBound {
   }
 
   /**
-   * Whether `p` (a message with the retain flag) may be stored; records it when so. A clear (empty
-   * payload) or a replacement always may. `force`: replaying the store at start (what was kept stays).
+   * Whether `p` (a message with the retain flag) is stored; records it when so. `keep`: store it;
+   * `refuse`: do not store it (a new topic, nothing was retained); `supersede`: do not store it and
+   * remove the topic's old retained message (a replacement over the byte bound). A clear (empty
+   * payload) is always kept. `force`: replaying the store at start (what was kept stays).
    */
-  admit(p: RetainedLike, force = false): boolean {
+  admit(p: RetainedLike, force = false): RetainedVerdict {
     const topic = p.topic;
-    if (typeof topic !== 'string' || topic.startsWith('$SYS/')) return true;
+    if (typeof topic !== 'string' || topic.startsWith('$SYS/')) return 'keep';
     const empty = p.payload === undefined || p.payload.length === 0;
     const old = this.sizes.get(topic);
     if (empty) {
-      if (old !== undefined) {
-        this.sizes.delete(topic);
-        this.bytes -= old;
-      }
-      return true;
+      this.forget(topic);
+      return 'keep';
     }
     const size = bytesOf(p);
-    if (old === undefined && !force) {
-      const full = this.sizes.size + 1 > this.opts.maxMessages ? `max_retained_messages (${this.opts.maxMessages})` : this.bytes + size > this.opts.maxBytes ? `max_retained_bytes (${this.opts.maxBytes})` : undefined;
+    if (!force) {
+      const full =
+        old === undefined && this.sizes.size + 1 > this.opts.maxMessages
+          ? `max_retained_messages (${this.opts.maxMessages})`
+          : this.bytes - (old ?? 0) + size > this.opts.maxBytes
+            ? `max_retained_bytes (${this.opts.maxBytes})`
+            : undefined;
       if (full) {
-        this.refused?.inc();
-        this.lines.event('full', (more) => ({
-          fields: { topic, reason: 'retained_full', ...(more ? { more } : {}) },
-          msg: `retained store full: ${topic} delivered but not retained: broker.${full} reached (raise it, or clear retained topics with an empty retained message)${more ? ` (and ${more} more in the last 60 s)` : ''}`,
-        }));
-        return false;
+        this.refuse(topic, full, old !== undefined);
+        if (old === undefined) return 'refuse';
+        this.forget(topic);
+        return 'supersede';
       }
     }
     this.sizes.set(topic, size);
     this.bytes += size - (old ?? 0);
-    return true;
+    return 'keep';
   }
+
+  private forget(topic: string): void {
+    const old = this.sizes.get(topic);
+    if (old === undefined) return;
+    this.sizes.delete(topic);
+    this.bytes -= old;
+  }
+
+  private refuse(topic: string, bound: string, replaced: boolean): void {
+    this.refused?.inc();
+    const what = replaced ? 'delivered but not retained, and its old retained message removed' : 'delivered but not retained';
+    this.lines.event('full', (more) => ({
+      fields: { topic, reason: 'retained_full', ...(replaced ? { superseded: true } : {}), ...(more ? { more } : {}) },
+      msg: `retained store full: ${topic} ${what}: broker.${bound} reached (raise it, or clear retained topics with an empty retained message)${more ? ` (and ${more} more in the last 60 s)` : ''}`,
+    }));
+  }
+}
+
+/** The retained-message clear that replaces a superseded one (`admit` said `supersede`). */
+export function clearOf<T extends RetainedLike>(p: T): T {
+  return { ...p, payload: Buffer.alloc(0) };
 }
 
 /** broker.persistence memory: aedes-persistence's retained store under the bound. */
@@ -95,7 +123,8 @@ export class RetainedBoundedPersistence extends BoundedPersistence {
   }
 
   async storeRetained(p: RetainedLike): Promise<void> {
-    if (!this.retained.admit(p)) return;
-    await super.storeRetained(p);
+    const verdict = this.retained.admit(p);
+    if (verdict === 'refuse') return;
+    await super.storeRetained(verdict === 'keep' ? p : clearOf(p));
   }
 }
