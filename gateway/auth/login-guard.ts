@@ -13,7 +13,11 @@ export type { Admission };
 //      running and `perAddress` running or waiting, addresses with no failure on record go first,
 //      and a waiting check whose address or user went into backoff meanwhile is refused unchecked;
 //   3. at most `concurrent` checks run at once, and at most `waiting` wait; beyond, "busy";
-//   4. a successful check is remembered for `cacheTtl` (keyed by user and a salted digest of the
+//   4. the per-user backoff does not apply to an address that has logged in as that user before
+//      (in this run): a flood naming a device's user name slows the attacker's addresses, not the
+//      device's own (`known`, bounded per user and in users, least recently used first out; only
+//      a right password adds to it, so a flood cannot grow it);
+//   5. a successful check is remembered for `cacheTtl` (keyed by user and a salted digest of the
 //      password), so a device that reconnects does not pay for scrypt again, even while its user
 //      name is under attack.
 
@@ -36,6 +40,8 @@ interface Failures {
 }
 
 const MAX_TRACKED = 10_000;
+/** Addresses remembered per user as having logged in with the right password. */
+const KNOWN_PER_USER = 8;
 
 /** The defaults of `auth.login` (config/schema.ts declares them from here). */
 export const LOGIN_DEFAULTS = {
@@ -51,6 +57,8 @@ export const LOGIN_DEFAULTS = {
 export class LoginGuard {
   private readonly failures = new Map<string, Failures>();
   private readonly cache = new Map<string, number>();
+  /** user -> addresses it logged in from successfully (insertion order = least recently used first). */
+  private readonly known = new Map<string, Set<string>>();
   private readonly salt = randomBytes(16);
   private readonly now: () => number;
   readonly checks: CheckQueue;
@@ -118,10 +126,31 @@ export class LoginGuard {
     return this.checks.pending(a) >= this.opts.perAddress ? Infinity : 0;
   }
 
-  /** Refused without a check: the address or the user name is in its backoff window. */
+  /** `address` logged in as `username` with the right password before (in this run). */
+  private knownAddress(address: string | undefined, username: string): boolean {
+    return address !== undefined && this.known.get(username)?.has(address) === true;
+  }
+
+  private remember(address: string | undefined, username: string): void {
+    if (address === undefined) return;
+    const set = this.known.get(username) ?? new Set<string>();
+    this.known.delete(username);
+    if (this.known.size >= MAX_TRACKED) this.known.delete(this.known.keys().next().value!);
+    this.known.set(username, set);
+    set.delete(address);
+    if (set.size >= KNOWN_PER_USER) set.delete(set.values().next().value!);
+    set.add(address);
+  }
+
+  /**
+   * Refused without a check: the address or the user name is in its backoff window (the user's
+   * window does not apply to an address that logged in as that user before).
+   */
   private throttle(address: string | undefined, username: string): Refusal | undefined {
     const now = this.now();
-    for (const k of [`ip ${address ?? '?'}`, `user ${username}`]) {
+    const keys = [`ip ${address ?? '?'}`];
+    if (!this.knownAddress(address, username)) keys.push(`user ${username}`);
+    for (const k of keys) {
       const f = this.failures.get(k);
       if (f && f.until > now) {
         this.refused.throttled++;
@@ -146,7 +175,9 @@ export class LoginGuard {
 
   succeeded(address: string | undefined, username: string, password: Buffer): void {
     this.failures.delete(`ip ${address ?? '?'}`);
-    this.failures.delete(`user ${username}`);
+    // The user's failures are not cleared: they may be a flood from other addresses, which a
+    // device logging in must not reset; this address is exempt from them from now on.
+    this.remember(address, username);
     if (this.opts.cacheTtl <= 0) return;
     if (this.cache.size >= MAX_TRACKED) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(this.key(username, password), this.now() + this.opts.cacheTtl);
