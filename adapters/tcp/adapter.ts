@@ -1,5 +1,6 @@
 import type { Socket } from 'node:net';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
+import { PeerLog } from '../../gateway/core/peer-log.ts';
 import type { TcpConfig } from './config.ts';
 import { TcpConnection, type ConnectionHost } from './connection.ts';
 import { listen, type Listener } from './listener.ts';
@@ -16,6 +17,7 @@ export class TcpAdapter implements Adapter {
   private listeners: Listener[] = [];
   private readonly connections = new Set<TcpConnection>();
   private sessions?: SessionStore;
+  private peerLog?: PeerLog;
   private running = false;
 
   constructor(private readonly cfg: TcpConfig) {}
@@ -23,6 +25,9 @@ export class TcpAdapter implements Adapter {
   async start(ctx: AdapterContext): Promise<void> {
     const cfg = this.cfg;
     const stats = new TcpStats(ctx.metrics);
+    // Malformed connections, refused logins and uplinks: one line per device address and reason per minute.
+    const peerLog = new PeerLog(ctx.log);
+    this.peerLog = peerLog;
     const sessions = new SessionStore(
       ctx.messages,
       {
@@ -34,10 +39,10 @@ export class TcpAdapter implements Adapter {
         maxSessions: cfg.v2.max_sessions,
       },
       stats,
-      ctx.log,
+      peerLog,
     );
     this.sessions = sessions;
-    const host: ConnectionHost = { cfg, messages: ctx.messages, log: ctx.log, stats, sessions, onClose: (c) => this.connections.delete(c) };
+    const host: ConnectionHost = { cfg, messages: ctx.messages, log: ctx.log, peerLog, stats, sessions, onClose: (c) => this.connections.delete(c) };
     const accept = (socket: Socket) => {
       if (!this.running || this.connections.size >= cfg.max_connections) {
         stats.connectionsRejected.inc();
@@ -86,5 +91,7 @@ export class TcpAdapter implements Adapter {
     for (const c of [...this.connections]) c.close('server_shutting_down');
     await Promise.all(closing);
     await this.sessions?.closeAll();
+    // What was counted but not yet written goes out now, with its count.
+    this.peerLog?.flush();
   }
 }

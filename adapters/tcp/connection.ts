@@ -1,7 +1,8 @@
 import type { Socket } from 'node:net';
 import type { AdapterContext, DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
-import { ipPort } from '../../gateway/core/identity.ts';
+import { deviceIp, ipPort } from '../../gateway/core/identity.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
+import type { PeerLog } from '../../gateway/core/peer-log.ts';
 import {
   AckCode,
   ConnackCode,
@@ -30,6 +31,8 @@ export interface ConnectionHost {
   cfg: TcpConfig;
   messages: MessageApi;
   log: AdapterContext['log'];
+  /** Lines a device can repeat by reconnecting: one per address (not address:port) and reason per minute. */
+  peerLog: PeerLog;
   stats: TcpStats;
   sessions: SessionStore;
   onClose(conn: TcpConnection): void;
@@ -52,7 +55,7 @@ export const TCP_KEEPALIVE_MS = 120_000;
 
 type State = 'awaiting_connect' | 'connecting' | 'connected' | 'closed';
 
-/** Reasons that mean the device sent something wrong: logged at warn, once per connection. */
+/** Reasons that mean the device sent something wrong: logged at warn, rate-limited per address and reason. */
 const BAD_INPUT = new Set(['parse_error', 'frame_too_large', 'protocol_not_connected', 'protocol_has_connected', 'not_supported_version', 'invalid_clientid']);
 
 // Client ids become topic levels (%c) and $SYS topic levels: wildcards and NUL would change a
@@ -85,13 +88,15 @@ export class TcpConnection implements SessionOwner {
   private device?: DeviceIdentity;
   private session?: DeviceSession;
   private upTopic = '';
-  private deniedLogged = false;
   private gone = false;
   private goneDetail?: string;
   readonly address: string;
+  /** The peer's IP without the port: what its log lines are grouped by (a new connection has a new port). */
+  private readonly ip: string | undefined;
 
   constructor(private readonly socket: Socket, private readonly host: ConnectionHost) {
     this.address = socket.remoteAddress === undefined ? '?:0' : ipPort(socket.remoteAddress, socket.remotePort ?? 0);
+    this.ip = deviceIp({ transport: 'tcp', address: this.address });
     this.parser = new FrameParser({ maxPayload: host.cfg.max_packet_size, role: 'server' });
     socket.setNoDelay(true);
     socket.setKeepAlive(true, TCP_KEEPALIVE_MS);
@@ -255,7 +260,7 @@ export class TcpConnection implements SessionOwner {
     const auth = await this.host.messages.authenticate(device, p.password);
     if (this.closed) return;
     if (!auth.ok) {
-      this.host.log.warn({ clientid: p.clientid, username: p.username, address: this.address, reason: auth.reason }, `tcp device ${p.clientid} refused: ${auth.detail}`);
+      this.host.peerLog.event(auth.reason, this.ip, { clientid: p.clientid, username: p.username, address: this.address }, `tcp device ${p.clientid} refused: ${auth.detail}`);
       this.send(encodeConnack(ConnackCode.AUTH_FAILED, undefined, v2));
       return this.close(auth.reason, auth.detail, true);
     }
@@ -347,10 +352,8 @@ export class TcpConnection implements SessionOwner {
     } catch (err) {
       const reason = err instanceof PublishRejected ? err.reason : 'unavailable';
       this.host.stats.dropped(reason);
-      // Log the first refusal per connection; a device retrying in a loop must not flood the log.
-      const level = this.deniedLogged ? 'debug' : 'warn';
-      this.deniedLogged = true;
-      this.host.log[level]({ clientid: device.id, topic: this.upTopic, reason }, `tcp uplink from ${device.id} dropped: ${(err as Error).message}`);
+      // A device retrying in a loop (or reconnecting to) must not flood the log: rate-limited per address and reason.
+      this.host.peerLog.event(reason, this.ip, { clientid: device.id, address: this.address, topic: this.upTopic }, `tcp uplink from ${device.id} dropped: ${(err as Error).message}`);
       if (reason === 'not_authorized') return AckCode.NOT_AUTHORIZED;
       if (reason === 'invalid_topic' || reason === 'too_large') return AckCode.REJECTED;
       return AckCode.RETRY_LATER;
@@ -373,9 +376,9 @@ export class TcpConnection implements SessionOwner {
     this.inboxBytes = 0;
     const h = this.host;
     h.stats.closed(reason);
-    const fields = { clientid: this.device?.id, address: this.address, reason, detail };
-    if (BAD_INPUT.has(reason)) h.log.warn(fields, `closing tcp connection from ${this.address}: ${reason}${detail ? ` (${detail})` : ''}`);
-    else h.log.debug(fields, `tcp connection closed: ${reason}`);
+    const fields = { clientid: this.device?.id, address: this.address, detail };
+    if (BAD_INPUT.has(reason)) h.peerLog.event(reason, this.ip, fields, `closing tcp connection from ${this.address}: ${reason}${detail ? ` (${detail})` : ''}`);
+    else h.log.debug({ ...fields, reason }, `tcp connection closed: ${reason}`);
     if (flush && !this.socket.destroyed) {
       this.socket.end();
       setTimeout(() => this.socket.destroy(), LINGER_MS).unref();

@@ -4,6 +4,7 @@ import type { AdapterContext, MessageApi } from '../../gateway/core/adapter.ts';
 import { Metrics } from '../../gateway/metrics/metrics.ts';
 import { DedupWindow } from './session.ts';
 import { SessionStore, type SessionOwner } from './sessions.ts';
+import { PeerLog } from '../../gateway/core/peer-log.ts';
 import { TcpStats } from './stats.ts';
 
 describe('DedupWindow', () => {
@@ -39,7 +40,7 @@ describe('SessionStore bound (v2.max_sessions)', () => {
     const metrics = new Metrics('adapters/tcp/');
     const log = { warn() {}, info() {}, debug() {}, error() {} } as unknown as AdapterContext['log'];
     const limits = { inflightWindow: 4, maxQueued: 4, retryInterval: 60_000, dedupWindow: 8, sessionExpiry: 3_600_000, maxSessions: 2 };
-    const store = new SessionStore(messages, limits, new TcpStats(metrics), log);
+    const store = new SessionStore(messages, limits, new TcpStats(metrics), new PeerLog(log));
     const evicted = () => metrics.snapshot()['adapters/tcp/sessions/evicted'] ?? 0;
     const owners = new Map<string, SessionOwner & { closed: boolean }>();
     const connect = async (clientid: string) => {
@@ -85,7 +86,7 @@ describe('SessionStore bound (v2.max_sessions)', () => {
     let opening = false;
     const log = { warn() {}, info() {}, debug() {}, error() {} } as unknown as AdapterContext['log'];
     const limits = { inflightWindow: 4, maxQueued: 4, retryInterval: 60_000, dedupWindow: 8, sessionExpiry: 3_600_000, maxSessions: 2 };
-    const store = new SessionStore(messages, limits, new TcpStats(new Metrics('adapters/tcp/')), log);
+    const store = new SessionStore(messages, limits, new TcpStats(new Metrics('adapters/tcp/')), new PeerLog(log));
     const owner = (clientid: string) => ({
       clientid,
       version: 2,

@@ -1,4 +1,6 @@
-import type { AdapterContext, DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
+import type { DeviceIdentity, MessageApi } from '../../gateway/core/adapter.ts';
+import { deviceIp } from '../../gateway/core/identity.ts';
+import type { PeerLog } from '../../gateway/core/peer-log.ts';
 import { V2, type ConnectPacket } from './codec.ts';
 import { DeviceSession, type DownlinkSink, type SessionLimits } from './session.ts';
 import type { TcpStats } from './stats.ts';
@@ -33,7 +35,7 @@ export class SessionStore {
     private readonly messages: MessageApi,
     private readonly limits: SessionLimits & { sessionExpiry: number; maxSessions: number },
     private readonly stats: TcpStats,
-    private readonly log: AdapterContext['log'],
+    private readonly peerLog: PeerLog,
   ) {}
 
   get size(): number {
@@ -69,9 +71,9 @@ export class SessionStore {
         try {
           s.subscription = await this.messages.subscribe(dnTopic, (m) => s.deliver(m), device);
         } catch (err) {
-          // The device may still publish; it just gets no downlink. Said once, at connect.
+          // The device may still publish; it just gets no downlink. Said at connect, rate-limited per address (it can reconnect at will).
           this.stats.subscribeDenied.inc();
-          this.log.warn({ clientid: p.clientid, topic: dnTopic, err: (err as Error).message }, `no downlink for tcp device ${p.clientid}: ${(err as Error).message}`);
+          this.peerLog.event('subscribe_denied', deviceIp(device), { clientid: p.clientid, topic: dnTopic, err: (err as Error).message }, `no downlink for tcp device ${p.clientid}: ${(err as Error).message}`);
         }
       }
       if (owner.closed) {

@@ -18,7 +18,7 @@ import { AccessHooks } from './hooks.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
 import { DurablePersistence, durableAck } from './durable-persistence.ts';
 import { disablePacketNumberCache } from './packet-cache.ts';
-import { PeerLog } from './peer-log.ts';
+import { PeerLog } from '../core/peer-log.ts';
 import { Qos0Queue } from './qos0-queue.ts';
 import type { BoundedPersistence } from './session-queue.ts';
 import { countSentFrames } from './sent-frames.ts';

@@ -4,7 +4,7 @@ import type { BrokerConfig } from '../config/schema.ts';
 import type { Ingress } from '../core/ingress.ts';
 import { PublishRejected, type IngressMessage, type Qos } from '../core/message.ts';
 import type { ClientTable } from './client-state.ts';
-import type { PeerLog } from './peer-log.ts';
+import type { PeerLog } from '../core/peer-log.ts';
 import type { SessionTable } from './sessions.ts';
 import { isShareTopic, parseShare, type SharedSubscriptions } from './shared.ts';
 

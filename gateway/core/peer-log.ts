@@ -1,12 +1,12 @@
 import type { Logger } from '../log/logger.ts';
-import { RateLimitedLog } from '../core/log-limit.ts';
+import { RateLimitedLog } from './log-limit.ts';
 
 /** Lines a remote peer can repeat at will are written at most once per this interval per peer and reason. */
 export const PEER_LOG_INTERVAL_MS = 60_000;
 
 /**
- * The broker's warnings that a remote peer triggers (malformed packets, refused logins, refused
- * publishes): one line per peer address and reason per minute, the rest counted and written out
+ * Warnings that a remote peer triggers, in the broker and the adapters (malformed packets, refused
+ * logins, refused publishes): one line per peer address and reason per minute, the rest counted and written out
  * as "... and 312 more in the last 60 s". A peer cannot decide how much is written to the log.
  */
 export class PeerLog {
