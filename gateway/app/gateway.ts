@@ -34,8 +34,8 @@ export interface GatewayOptions {
 
 /**
  * The composition root's running gateway. Start order: registry -> broker (+ listeners) -> $SYS ->
- * bridge -> adapters and components (providers of a service before its users); stop runs in
- * reverse, so consumers close before what they depend on.
+ * bridge -> wills the last run owes -> adapters and components (providers of a service before its
+ * users); stop runs in reverse, so consumers close before what they depend on.
  */
 export class Gateway {
   readonly metrics = new Metrics();
@@ -121,6 +121,8 @@ export class Gateway {
     this.sys.start();
     // Before adapters: from their first publish on, forwarded messages must reach the log.
     await this.bridge.start();
+    // Wills the last run owes go through the ingress path, so only now that the bridge logs.
+    await this.broker.publishRestoredWills();
     await this.supervisor.startAll();
     const http = this.services.get('http/api');
     log.info({ gateway: config.gateway.id, version: VERSION, listeners: ports.map((l) => `${l.name}://${l.host}:${l.port}`), http: http ? `${http.url.split(':')[0]}://${http.host}:${http.port}` : config.http.enabled ? 'not listening (retrying)' : 'off', adapters: this.supervisor.health('adapter').map((h) => `${h.name}:${h.state}`), components: this.supervisor.health('component').map((h) => `${h.name}:${h.state}`), data_dir: config.gateway.data_dir }, 'fieldgate started');

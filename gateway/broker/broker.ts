@@ -102,7 +102,10 @@ export class Broker extends EventEmitter<BrokerEvents> {
       redispatched: metrics.counter('messages/shared/redispatched'),
       dropped: metrics.counter('messages/shared/dropped'),
     });
-    if (this.persistence instanceof DurablePersistence) this.persistence.sharedPick = (msg) => this.shared.prepick(msg); // before the PUBACK
+    if (this.persistence instanceof DurablePersistence) {
+      this.persistence.sharedPick = (msg) => this.shared.prepick(msg); // before the PUBACK
+      this.persistence.wills.owner = (c) => this.clients.principal(c as Client); // whose ACL a restored will is published under
+    }
     if (cfg.queue_qos0) this.qos0 = new Qos0Queue(this.persistence, (id) => this.sessions.has(id) && !this.clients.current.has(id));
     metrics.gaugeFn('subscriptions/shared/count', () => this.shared.count);
     metrics.gaugeFn('messages/shared/inflight', () => this.shared.inFlight);
@@ -177,9 +180,22 @@ export class Broker extends EventEmitter<BrokerEvents> {
     await this.aedes.listen(); // replays the session store (broker.persistence disk) before any listener opens
     await guardEmitRecursion(this.aedes);
     this.restoreSessions();
-    if (this.persistence instanceof DurablePersistence) await this.persistence.publishRestoredWills(this.aedes);
+    if (this.persistence instanceof DurablePersistence) this.persistence.wills.holdRestored(); // published by publishRestoredWills
     this.running = await startListeners(this.deps.cfg.listeners, (stream, info) => this.handle(stream, info), this.listenerErrors);
     return this.running;
+  }
+
+  /**
+   * The wills the last run owes (durable-wills.ts), once the bridge is up (gateway.ts): through the
+   * ACL under their owner's principal and the ingress hooks (bridge log), like any publish.
+   */
+  publishRestoredWills(): Promise<number> {
+    if (!(this.persistence instanceof DurablePersistence)) return Promise.resolve(0);
+    return this.persistence.publishRestoredWills({
+      mayPublish: (p, topic) => this.deps.auth.authorize(p, 'publish', topic),
+      accept: (msg) => this.deps.ingress.accept(msg).then(() => this.received.inc()),
+      publish: (will) => new Promise((resolve) => this.aedes.publish(will as AedesPublishPacket, () => resolve())),
+    });
   }
 
   /** Persistent sessions read back from disk: offline until their client reconnects. */

@@ -6,7 +6,7 @@ import { Journal, dropJournalsBelow, writeSnapshot } from './durable-journal.ts'
 import { K, PRE_ID, frame, packetFrame, type StoredPacket, type SubRecord } from './durable-records.ts';
 import { SharedPreQueue, type SharedPrePick } from './durable-shared-pre.ts';
 import { recoverStore, type StoreState } from './durable-recovery.ts';
-import { WillStore, publishOrphanWills, type WillPacket } from './durable-wills.ts';
+import { WillStore, type WillIngress, type WillPacket } from './durable-wills.ts';
 import { RetainedBound, clearOf } from './retained-bound.ts';
 import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
 
@@ -365,9 +365,9 @@ export class DurablePersistence extends BoundedPersistence {
     return this.wills.stream(brokers);
   }
 
-  /** At start, before the listeners open: the wills of the last run's connections (durable-wills.ts). */
-  publishRestoredWills(aedes: Parameters<typeof publishOrphanWills>[0]): Promise<number> {
-    return publishOrphanWills(aedes, this.wills, this.dopts.log);
+  /** Once the bridge is up: the wills of the last run's connections, through `via` (durable-wills.ts). */
+  publishRestoredWills(via: WillIngress): Promise<number> {
+    return this.wills.publishRestored(via, this.dopts.log);
   }
 
   async close(): Promise<void> {

@@ -4,7 +4,7 @@ import type { Logger } from '../log/logger.ts';
 import { readFrames, type FrameRecord, type ReadResult } from './durable-frames.ts';
 import { SNAPSHOT, dropJournalsBelow, journalFile, journalGenerations, writeSnapshotSync } from './durable-journal.ts';
 import { K, PRE_ID, RESTORED_ID, packetOf, type StoredPacket, type SubRecord } from './durable-records.ts';
-import type { WillPacket, WillStore } from './durable-wills.ts';
+import type { WillOwner, WillPacket, WillStore } from './durable-wills.ts';
 import type { RetainedBound } from './retained-bound.ts';
 import { BoundedPersistence, type SessionQueues } from './session-queue.ts';
 
@@ -130,7 +130,7 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
         pre.delete(f.n);
         break;
       case K.WILL:
-        target.wills.restore(id.id, packetOf(r) as WillPacket);
+        target.wills.restore(id.id, packetOf(r) as WillPacket, f.o as WillOwner | undefined);
         break;
       case K.WILL_DEL:
         target.wills.wills.delete(id.id);

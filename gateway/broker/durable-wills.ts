@@ -1,39 +1,63 @@
 import { Readable } from 'node:stream';
+import type { Principal } from '../auth/acl.ts';
+import type { IngressMessage } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
 import type { FrameRecord } from './durable-frames.ts';
 import type { Journal } from './durable-journal.ts';
 import { K, RESTORED_ID, frame, packetFrame, type StoredPacket } from './durable-records.ts';
+import { isShareTopic } from './shared.ts';
 
 // The will part of aedes' persistence interface (putWill, getWill, delWill, streamWill) for
 // broker.persistence disk. The will of a persistent session (clean session 0) is journaled with
-// the rest of the session, on disk before the CONNACK; a clean session's will stays in memory, as
-// its subscriptions do.
+// the rest of the session, on disk before the CONNACK, with who set it (user name, address,
+// listener: the ACL's principal); a clean session's will stays in memory, as its subscriptions do.
 //
 // aedes' semantics for a will whose broker is gone: each will carries the id of the broker that
 // holds its client's connection, and aedes publishes (authorizePublish with no client, publish,
 // delWill) every will `streamWill(brokers)` yields for a broker id that sent no heartbeat lately.
 // The gateway that held a restored will's connection died (or stopped before the will could go
-// out), so a will read back at start carries RESTORED_ID, a broker id no live broker has: aedes'
-// own sweep would publish it at its first run (4 heartbeats, 4 min, after start), but by then the
-// client may have reconnected and replaced it. So the broker runs the same sweep once at start,
-// before any listener opens (publishRestoredWills): as MQTT 3.1.1 section 3.1.2.5 asks for a
-// connection closed without DISCONNECT, the will is published; persistent subscribers get it queued,
-// and a retained will is stored.
-
+// out), so a will read back at start is owed (MQTT 3.1.1 section 3.1.2.5: a connection closed
+// without DISCONNECT). aedes' own sweep would publish it 4 min after start, by when the client may
+// have reconnected and replaced it, and without the ingress path (no ACL, no bridge log: aedes
+// calls authorizePublish with no client). So the broker sets the restored wills aside before any
+// listener opens (holdRestored: a reconnecting client's new will cannot replace them, aedes' sweep
+// never sees them), and the gateway publishes them once the bridge is up (publishRestored), each
+// through the ACL under its owner's principal and the ingress hooks, like any publish: persistent
+// subscribers get it queued, a retained will is stored, and the bridge forwards it. Until then
+// they stay on disk (a crash before that publishes them at the next start).
 export interface WillPacket extends StoredPacket {
   clientId?: string;
+}
+
+/** Who set a will: the ACL's principal for its publish, bar the client id. */
+export interface WillOwner {
+  username?: string;
+  ipaddress?: string;
+  listener?: string;
 }
 
 interface Held {
   will: WillPacket;
   /** Journaled (a persistent session's). */
   kept: boolean;
+  owner?: WillOwner;
+}
+
+/** How restored wills are published: the ACL, then the ingress hooks (the bridge log), then aedes. */
+export interface WillIngress {
+  mayPublish(p: Principal, topic: string): boolean;
+  accept(msg: IngressMessage): Promise<void>;
+  publish(will: WillPacket): Promise<void>;
 }
 
 export class WillStore {
   readonly wills = new Map<string, Held>();
   /** aedes (its id is read at each put, as aedes-persistence does). */
   broker: { id?: string; closed?: boolean } = { id: 'fieldgate' };
+  /** The owner of a client's will (set by the broker, which knows its connections). */
+  owner?: (client: object) => WillOwner | undefined;
+  /** Restored wills set aside at start, by client id, until publishRestored. */
+  private readonly pending = new Map<string, Held>();
 
   constructor(private readonly journal: () => Journal) {}
 
@@ -42,9 +66,11 @@ export class WillStore {
     packet.clientId = client.id;
     const kept = client.clean === false;
     const had = this.wills.get(client.id);
-    this.wills.set(client.id, { will: packet, kept });
+    const o = this.owner?.(client);
+    const owner = o && { username: o.username, ipaddress: o.ipaddress, listener: o.listener };
+    this.wills.set(client.id, { will: packet, kept, owner });
     if (kept) {
-      this.journal().append(packetFrame(K.WILL, { c: client.id }, packet));
+      this.journal().append(packetFrame(K.WILL, { c: client.id, ...(owner && { o: owner }) }, packet));
       // On a full disk the will is kept in memory and saved with the next snapshot: the client connects.
       await this.journal().commit().catch(() => {});
     } else if (had?.kept) this.journal().append(frame(K.WILL_DEL, { c: client.id }));
@@ -74,33 +100,58 @@ export class WillStore {
   }
 
   /** Replay: a journaled will, now of a broker that is gone. */
-  restore(clientId: string, packet: WillPacket): void {
+  restore(clientId: string, packet: WillPacket, owner?: WillOwner): void {
     packet.brokerId = RESTORED_ID;
     packet.clientId = clientId;
-    this.wills.set(clientId, { will: packet, kept: true });
+    this.wills.set(clientId, { will: packet, kept: true, owner });
   }
 
-  /** The journaled wills, for a snapshot (taken now). */
+  /** At start, before any listener opens: the restored wills are set aside for publishRestored. */
+  holdRestored(): void {
+    for (const [c, h] of this.wills) {
+      if (h.will.brokerId !== RESTORED_ID) continue;
+      this.wills.delete(c);
+      this.pending.set(c, h);
+    }
+  }
+
+  /** The journaled wills, for a snapshot (taken now); a set-aside will unless a newer one of its client replaced it on disk. */
   records(): FrameRecord[] {
-    return [...this.wills].filter(([, h]) => h.kept).map(([c, h]) => packetFrame(K.WILL, { c }, h.will));
+    const held = [...this.wills].filter(([, h]) => h.kept);
+    for (const [c, h] of this.pending) if (!this.wills.get(c)?.kept) held.push([c, h]);
+    return held.map(([c, h]) => packetFrame(K.WILL, { c, ...(h.owner && { o: h.owner }) }, h.will));
   }
-}
 
-interface AedesLike {
-  id: string;
-  authorizePublish(client: null, packet: WillPacket, cb: (err?: Error | null) => void): void;
-  publish(packet: WillPacket, cb: (err?: Error) => void): void;
-}
-
-/** aedes' will sweep, once: publishes the wills of clients whose broker is gone (all restored ones). */
-export async function publishOrphanWills(aedes: AedesLike, store: WillStore, log: Pick<Logger, 'info' | 'warn'>): Promise<number> {
-  let n = 0;
-  for await (const will of store.stream({ [aedes.id]: Date.now() }) as AsyncIterable<WillPacket>) {
-    const ok = await new Promise<boolean>((resolve) => aedes.authorizePublish(null, will, (err) => resolve(!err)));
-    if (ok) await new Promise<void>((resolve) => aedes.publish(will, () => resolve()));
-    store.del({ id: will.clientId! });
-    n++;
+  /**
+   * Once the bridge is up: publishes each restored will through `via`, once, then deletes it on
+   * disk (unless its client has since set a new will, whose record replaced it there). A will the
+   * ACL or an ingress hook refuses is dropped with one line, as a live will would be.
+   */
+  async publishRestored(via: WillIngress, log: Pick<Logger, 'info' | 'warn'>): Promise<number> {
+    let n = 0;
+    for (const [c, h] of [...this.pending]) {
+      const { will } = h;
+      const topic = will.topic ?? '';
+      const p: Principal = { clientid: c, protocol: 'mqtt', ...h.owner };
+      if (!topic || topic.includes('\u0000') || isShareTopic(topic) || !via.mayPublish(p, topic)) {
+        log.warn({ clientid: c, topic }, 'will of a persistent session (from the last run) denied by ACL: not published');
+      } else {
+        const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : (will.payload ?? Buffer.alloc(0));
+        const msg: IngressMessage = { topic, payload, qos: (will.qos ?? 0) > 0 ? 1 : 0, retain: will.retain === true, origin: 'mqtt', clientid: c };
+        try {
+          await via.accept(msg);
+          await via.publish(will);
+          n++;
+        } catch (err) {
+          log.warn({ clientid: c, topic, err: (err as Error).message }, `will of a persistent session (from the last run) not accepted, not published: ${(err as Error).message}`);
+        }
+      }
+      this.pending.delete(c);
+      if (!this.wills.get(c)?.kept) this.journal().append(frame(K.WILL_DEL, { c }));
+    }
+    // One fsync for all (a crash before it publishes them again at the next start).
+    await this.journal().commit().catch(() => {});
+    if (n) log.info({ wills: n }, `broker persistence: published ${n} will messages of persistent sessions whose connection the last run ended without DISCONNECT (a crash, kill -9 or power cut)`);
+    return n;
   }
-  if (n) log.info({ wills: n }, `broker persistence: published ${n} will messages of persistent sessions whose connection the last run ended without DISCONNECT (a crash, kill -9 or power cut)`);
-  return n;
 }
