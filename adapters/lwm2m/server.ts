@@ -13,6 +13,7 @@ import type { ObjectModel } from './objects/model.ts';
 import { autoObservePaths } from './observe-plan.ts';
 import { eventData, merge, parseQuery, parseRegister, parseUpdate } from './registration.ts';
 import { RateLimitedLog } from '../../gateway/core/log-limit.ts';
+import { PeerLog } from '../../gateway/core/peer-log.ts';
 import { invalidEndpoint, mountpoint } from './topics.ts';
 import { UpdateBucket } from './update-limit.ts';
 
@@ -61,12 +62,17 @@ export class Lwm2mServer {
   private readonly updates = new Map<string, UpdateBucket>();
   /** Lines a device or an MQTT client can repeat at will: one per kind per 10 s, with the count left out. */
   private readonly limited: RateLimitedLog;
+  /** Lines one device repeats per packet or per registration: one per source address and reason per minute, then "... and N more". */
+  private readonly peerLog: PeerLog;
+  private readonly peerInfo: PeerLog;
 
   private readonly endpoints: EndpointMap;
 
   constructor(private readonly d: ServerDeps) {
     this.endpoints = new EndpointMap(d.cfg.endpoints);
     this.limited = new RateLimitedLog({ intervalMs: 10_000, write: (f, m) => d.ctx.log.warn(f, m), now: d.now });
+    this.peerLog = new PeerLog(d.ctx.log);
+    this.peerInfo = new PeerLog(d.ctx.log, 'info');
   }
 
   get size(): number {
@@ -193,7 +199,7 @@ export class Lwm2mServer {
     if (dev.peer.address !== req.peer.address || dev.peer.port !== req.peer.port || dev.transport !== req.transport) {
       // NAT rebinding: the device did not move, its address did. Commands follow it; so do observations.
       this.d.count('rebinds');
-      this.d.ctx.log.info({ ep: dev.ep, from: dev.address, to: addr(req.peer) }, 'LwM2M device address changed');
+      this.peerInfo.event('address_changed', req.peer.address, { ep: dev.ep, from: dev.address, to: addr(req.peer) }, 'LwM2M device address changed');
       this.rebind(dev, req);
     }
     if (this.d.cfg.update_msg_publish_condition === 'always' || parsed.info.objectList) {
@@ -267,6 +273,9 @@ export class Lwm2mServer {
 
   async close(): Promise<void> {
     for (const dev of [...this.byEp.values()]) await this.remove(dev, 'shutdown');
+    // What was counted but not yet written goes out now, with its count.
+    this.peerLog.flush();
+    this.peerInfo.flush();
   }
 
   private lifetime(lt: number | undefined): number {
@@ -289,7 +298,7 @@ export class Lwm2mServer {
     this.d.count(`published_${channel}`);
     this.d.ctx.messages
       .publish({ topic: this.topic(dev, channel), payload: JSON.stringify(body), qos, device: this.identity(dev) })
-      .catch((err: Error) => this.d.ctx.log.warn({ ep: dev.ep, channel, err: err.message }, 'LwM2M publish refused'));
+      .catch((err: Error & { reason?: string }) => this.peerLog.event(`publish_${err.reason ?? 'refused'}`, dev.peer.address, { ep: dev.ep, channel, err: err.message }, 'LwM2M publish refused'));
   }
 
   private async subscribe(dev: Device): Promise<void> {
@@ -303,7 +312,7 @@ export class Lwm2mServer {
       }
       this.subs.set(dev.ep, sub);
     } catch (err) {
-      this.d.ctx.log.warn({ ep: dev.ep, filter, err: (err as Error).message }, 'LwM2M command subscription refused: this device gets no commands');
+      this.peerLog.event('subscribe_denied', dev.peer.address, { ep: dev.ep, filter, err: (err as Error).message }, 'LwM2M command subscription refused: this device gets no commands');
     }
   }
 

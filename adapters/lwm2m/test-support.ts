@@ -1,6 +1,6 @@
 // Shared setup for the LwM2M adapter's integration tests (not a test file itself).
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { connect, endClient, startGateway, until, type TestGateway } from '../../gateway/test/helpers.ts';
+import { connect, endClient, startGateway, until, type LogLine, type TestGateway } from '../../gateway/test/helpers.ts';
 import { SimDevice, type SimOptions } from '../../firmware-sim/lwm2m/device.ts';
 import { lwm2mAdapter } from './index.ts';
 
@@ -24,9 +24,9 @@ export interface Watcher {
   command(ep: string, body: unknown): void;
 }
 
-/** A real gateway with the LwM2M adapter on 127.0.0.1, OS-chosen port, IPv4 only. */
-export async function startLwm2m(lwm2m: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<Lwm2mGateway> {
-  const t = await startGateway({ ...doc, adapters: { lwm2m: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...lwm2m } } }, [lwm2mAdapter]);
+/** A real gateway with the LwM2M adapter on 127.0.0.1, OS-chosen port, IPv4 only. With `lines`, log lines (info and up) land there. */
+export async function startLwm2m(lwm2m: Record<string, unknown> = {}, doc: Record<string, unknown> = {}, lines?: LogLine[]): Promise<Lwm2mGateway> {
+  const t = await startGateway({ ...doc, adapters: { lwm2m: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...lwm2m } } }, [lwm2mAdapter], undefined, undefined, lines);
   const port = t.gw.adapterPorts('lwm2m').udp;
   if (!port) throw new Error('the LwM2M adapter is not running (no bound port)');
   const devices: SimDevice[] = [];

@@ -4,13 +4,14 @@
 // counted and written out with the count, at the latest when the adapter stops.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RawDevice, hex, startLoggedTcpGateway, type LogLine } from './test-kit.ts';
+import type { LogLine } from '../../gateway/test/helpers.ts';
+import { RawDevice, hex, startTcpGateway } from './test-kit.ts';
 
 const N = 30;
 
 test('garbage connections from one address: one line, then "... and N-1 more"', async () => {
   const lines: LogLine[] = [];
-  const g = await startLoggedTcpGateway(lines);
+  const g = await startTcpGateway({}, {}, lines);
   try {
     for (let i = 0; i < N; i++) {
       const d = await RawDevice.open(g.tcpPort);
@@ -31,7 +32,7 @@ test('garbage connections from one address: one line, then "... and N-1 more"', 
 
 test('refused logins from one address: one line per reason, the rest counted', async () => {
   const lines: LogLine[] = [];
-  const g = await startLoggedTcpGateway(lines, {}, { auth: { allow_anonymous: 'never' } });
+  const g = await startTcpGateway({}, { auth: { allow_anonymous: 'never' } }, lines);
   try {
     for (let i = 0; i < N; i++) {
       const d = await RawDevice.open(g.tcpPort);

@@ -1,13 +1,8 @@
 // Shared by the tcp adapter's tests: a gateway with the adapter on an OS-chosen port, and a raw
 // socket that reads exact byte counts (the v1 vectors are compared byte for byte).
 import { connect as netConnect, type Socket } from 'node:net';
-import { Writable } from 'node:stream';
 import type { MqttClient } from 'mqtt';
-import { buildSchema } from '../../gateway/app/config.ts';
-import { Gateway } from '../../gateway/app/gateway.ts';
-import { validateConfig } from '../../gateway/config/load.ts';
-import { createLogger } from '../../gateway/log/logger.ts';
-import { connect, startGateway, tempDir, until, type TestGateway } from '../../gateway/test/helpers.ts';
+import { connect, startGateway, until, type LogLine, type TestGateway } from '../../gateway/test/helpers.ts';
 import { tcpAdapter } from './index.ts';
 
 export interface TcpTestGateway extends TestGateway {
@@ -15,46 +10,13 @@ export interface TcpTestGateway extends TestGateway {
   metric(name: string): number;
 }
 
-/** `tcp` is merged into `adapters.tcp`; the rest of `doc` is gateway config. */
-export async function startTcpGateway(tcp: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<TcpTestGateway> {
-  const g = await startGateway({ ...doc, adapters: { tcp: { enabled: true, host: '127.0.0.1', port: 0, ...tcp } } }, [tcpAdapter]);
+/** `tcp` is merged into `adapters.tcp`; the rest of `doc` is gateway config. With `lines`, log lines (info and up) land there. */
+export async function startTcpGateway(tcp: Record<string, unknown> = {}, doc: Record<string, unknown> = {}, lines?: LogLine[]): Promise<TcpTestGateway> {
+  const g = await startGateway({ ...doc, adapters: { tcp: { enabled: true, host: '127.0.0.1', port: 0, ...tcp } } }, [tcpAdapter], undefined, undefined, lines);
   const metric = (name: string) => g.gw.metrics.snapshot()[`adapters/tcp/${name}`] ?? 0;
   const port = () => g.gw.adapterPorts('tcp').tcp ?? 0;
   await until(() => port() > 0, 'tcp adapter listening');
   return { ...g, tcpPort: port(), metric };
-}
-
-export interface LogLine {
-  level: number;
-  msg: string;
-  [k: string]: unknown;
-}
-
-/**
- * A real gateway with the adapter whose JSON log lines (info and up) land in `lines`, for tests of
- * what an operator reads. `stop()` stops it (flushing rate-limited lines) and removes its data dir.
- */
-export async function startLoggedTcpGateway(lines: LogLine[], tcp: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<{ gw: Gateway; tcpPort: number; stop(): Promise<void> }> {
-  const dir = tempDir('fieldgate-tcplog-');
-  const dest = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      for (const l of chunk.toString().split('\n')) if (l) lines.push(JSON.parse(l) as LogLine);
-      cb();
-    },
-  });
-  const full = { ...doc, gateway: { data_dir: dir.path }, http: { enabled: false }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, adapters: { tcp: { enabled: true, host: '127.0.0.1', port: 0, ...tcp } } };
-  const config = validateConfig(buildSchema([tcpAdapter]), full, 'test');
-  const gw = new Gateway({ config, adapters: [tcpAdapter], log: createLogger({ level: 'info', format: 'json', destination: dest }) });
-  await gw.start();
-  await until(() => (gw.adapterPorts('tcp').tcp ?? 0) > 0, 'tcp adapter listening');
-  return {
-    gw,
-    tcpPort: gw.adapterPorts('tcp').tcp!,
-    stop: async () => {
-      await gw.stop();
-      dir.remove();
-    },
-  };
 }
 
 export { rng } from '../../gateway/test/random.ts';

@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import type { ComponentDefinition } from '../app/component.ts';
 import { buildSchema } from '../app/config.ts';
@@ -33,12 +34,22 @@ function merge(a: Doc, b: Doc): Doc {
   return out;
 }
 
-/** A real gateway on 127.0.0.1 with an OS-chosen port and its own data directory. */
-export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>, components?: ComponentDefinition[]): Promise<TestGateway> {
+export interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+/**
+ * A real gateway on 127.0.0.1 with an OS-chosen port and its own data directory. With `lines`, its
+ * JSON log lines (info and up) land there, for tests of what an operator reads.
+ */
+export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>, components?: ComponentDefinition[], lines?: LogLine[]): Promise<TestGateway> {
   const dir = tempDir();
-  const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: process.env.FIELDGATE_TEST_LOG ?? 'silent' }, http: { enabled: false } };
+  const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: lines ? 'info' : (process.env.FIELDGATE_TEST_LOG ?? 'silent') }, http: { enabled: false } };
   const config = validateConfig(buildSchema(adapters), merge(base, doc), 'test');
-  const gw = new Gateway({ config, adapters, components, log: createLogger({ level: config.log.level as 'info', format: 'json', destination: process.stderr }), supervisor });
+  const destination = lines ? new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine)), cb()) }) : process.stderr;
+  const gw = new Gateway({ config, adapters, components, log: createLogger({ level: config.log.level as 'info', format: 'json', destination }), supervisor });
   await gw.start();
   const port = gw.broker.ports.tcp;
   return {
