@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { cpSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startChild, stopChild } from '../test/cli.ts';
@@ -98,6 +99,42 @@ test('kill -9 between the PUBACK and the delivery: a QoS 1 message for a persist
       }
       await q.close();
     }
+  } finally {
+    DurablePersistence.prototype.beforeAck = beforeAck;
+    await g.stop();
+  }
+});
+
+test('the member picked before the PUBACK disconnects before the delivery: the message waits in its queue for it, and goes to no other member', async () => {
+  const g = await startGateway({ broker: { shared_subscription_strategy: 'round_robin' } });
+  let member: RawClient | undefined;
+  const beforeAck = DurablePersistence.prototype.beforeAck;
+  DurablePersistence.prototype.beforeAck = async function (this: DurablePersistence, ...args: Parameters<typeof beforeAck>) {
+    await beforeAck.apply(this, args);
+    // worker-a was picked (round robin, first to join); it goes away before aedes publishes.
+    const gone = once(g.gw.broker, 'disconnected');
+    member!.socket.destroy();
+    await gone;
+  };
+  try {
+    member = (await RawClient.connect(g.port, { clientId: 'worker-a', clean: false })).client;
+    assert.deepEqual(await member.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
+    const other = (await RawClient.connect(g.port, { clientId: 'worker-b', clean: false })).client;
+    assert.deepEqual(await other.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
+    const pub = (await RawClient.connect(g.port, { clientId: 'pub' })).client;
+    pub.send(publishPacket('jobs/x', 'job one', 1, 1));
+    await pub.next(PUBACK);
+    DurablePersistence.prototype.beforeAck = beforeAck;
+    pub.send(publishPacket('jobs/x', 'job two', 1, 2)); // worker-b's turn; also a marker: job one was handled before it
+    await pub.next(PUBACK);
+    assert.equal(parsePublish(await other.next(PUBLISH)).payload.toString(), 'job two');
+    assert.equal(other.packets.filter((p) => p.type === PUBLISH).length, 0, 'job one did not go to worker-b');
+    assert.deepEqual(g.gw.broker.sessionQueue('worker-a'), { queued: 1, inflight: 0 });
+    const back = await RawClient.connect(g.port, { clientId: 'worker-a', clean: false });
+    assert.equal(parsePublish(await back.client.next(PUBLISH)).payload.toString(), 'job one');
+    pub.end();
+    other.end();
+    back.client.end();
   } finally {
     DurablePersistence.prototype.beforeAck = beforeAck;
     await g.stop();
