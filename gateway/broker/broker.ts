@@ -24,6 +24,7 @@ import type { BoundedPersistence } from './session-queue.ts';
 import { countSentFrames } from './sent-frames.ts';
 import { SessionTable, sessionPersistence } from './sessions.ts';
 import { SharedSubscriptions } from './shared.ts';
+import { SubscriptionBound } from './subscription-bound.ts';
 
 export type { ClientSession } from './client-state.ts';
 
@@ -92,11 +93,13 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.sessions = new SessionTable(cfg.max_sessions, cfg.session_expiry_interval);
     this.expired = metrics.counter('sessions/expired');
     const refusedSessions = metrics.counter('sessions/refused');
+    const subscriptionBound = new SubscriptionBound(cfg.max_subscriptions, metrics.counter('subscriptions/refused'), this.peerLog, deps.log);
     const hooks = new AccessHooks(
-      { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions }, beforeAck: durableAck(this.persistence) },
+      { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, subscriptionBound, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions }, beforeAck: durableAck(this.persistence) },
       { shared: () => this.shared },
     );
     this.aedes = this.createAedes(hooks);
+    subscriptionBound.wire(this.aedes);
     this.shared = new SharedSubscriptions(this.aedes, cfg.shared_subscription_strategy, {
       maxInFlight: cfg.max_queued_messages,
       redispatched: metrics.counter('messages/shared/redispatched'),

@@ -8,6 +8,7 @@ import { SharedPreQueue, type SharedPrePick } from './durable-shared-pre.ts';
 import { recoverStore, type StoreState } from './durable-recovery.ts';
 import { WillStore, type WillIngress, type WillPacket } from './durable-wills.ts';
 import { RetainedBound, clearOf } from './retained-bound.ts';
+import { grantedOnly } from './subscription-bound.ts';
 import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
 
 // broker.persistence: disk. The bounded in-memory store (session-queue.ts) with every change of a
@@ -208,7 +209,9 @@ export class DurablePersistence extends BoundedPersistence {
 
   // ---- subscriptions ----
 
-  async addSubscriptions(client: ClientRef, subs: ({ topic: string } & SubRecord)[]): Promise<void> {
+  override async addSubscriptions(client: ClientRef, all: ({ topic: string } & SubRecord)[]): Promise<void> {
+    const subs = grantedOnly(all); // aedes hands over the whole SUBSCRIBE, refused filters too
+    if (!subs.length) return;
     applySubAdd(this.st, client.id, subs);
     const done = super.addSubscriptions(client, subs);
     this.journal.append(frame(K.SUB_ADD, { c: client.id, subs }));

@@ -7,10 +7,11 @@ import type { ClientTable } from './client-state.ts';
 import type { PeerLog } from '../core/peer-log.ts';
 import type { SessionTable } from './sessions.ts';
 import { isShareTopic, parseShare, type SharedSubscriptions } from './shared.ts';
+import { markRefused, type SubscriptionBound } from './subscription-bound.ts';
 
 // aedes's access hooks: who may connect (password, session bounds), publish (ACL, then the
 // ingress hook, so the PUBACK leaves only once the bridge has the message) and subscribe (ACL,
-// shared subscriptions). Every refusal a peer can repeat goes through the per-peer rate-limited log.
+// shared subscriptions, broker.max_subscriptions). Every refusal a peer can repeat goes through the per-peer rate-limited log.
 
 interface Counter {
   inc(n?: number): void;
@@ -24,6 +25,8 @@ export interface HooksDeps {
   sessions: SessionTable;
   peerLog: PeerLog;
   peerInfo: PeerLog;
+  /** broker.max_subscriptions per client. */
+  subscriptionBound: SubscriptionBound;
   counters: { received: Counter; dropped: Counter; droppedDenied: Counter; refusedSessions: Counter };
   /** broker.persistence disk: a QoS 1 message is on disk before its PUBACK (durable-persistence.ts). */
   beforeAck?(packet: { topic: string; payload: Buffer; qos: number; retain: boolean }, publisher: string): Promise<void>;
@@ -134,9 +137,21 @@ export class AccessHooks {
       return cb(new Error('topic filter contains U+0000'));
     }
     if (sub.topic.startsWith('$share/') || sub.topic.startsWith('$queue/')) return this.subscribeShared(client, p, sub, cb);
-    if (this.d.auth.maySubscribe(p, sub.topic)) return cb(null, sub);
-    this.d.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
-    cb(null, null);
+    if (!this.d.auth.maySubscribe(p, sub.topic)) {
+      this.d.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, 'subscribe denied by ACL (SUBACK 0x80)');
+      return this.answer(cb, sub, false);
+    }
+    this.answer(cb, sub, this.d.subscriptionBound.admit(client, p.ipaddress, sub.topic));
+  }
+
+  /**
+   * Decided now, answered on the next microtask: aedes asks about every filter of a SUBSCRIBE in
+   * one loop and hands the whole packet to the store once the first is granted, so each refusal
+   * must be marked (subscription-bound.ts) before any answer lets that happen.
+   */
+  private answer(cb: SubscribeCallback, sub: AedesSubscription, granted: boolean): void {
+    if (!granted) markRefused(sub);
+    queueMicrotask(() => cb(null, granted ? sub : null));
   }
 
   /**
@@ -147,8 +162,9 @@ export class AccessHooks {
     const share = parseShare(sub.topic);
     if (!share || !this.d.auth.maySubscribe(p, share.filter)) {
       this.d.peerInfo.event('subscribe_denied', p.ipaddress, { clientid: client.id, topic: sub.topic }, share ? 'subscribe denied by ACL (SUBACK 0x80)' : 'malformed shared subscription: $share/{group}/{filter} (SUBACK 0x80)');
-      return cb(null, null);
+      return this.answer(cb, sub, false);
     }
+    if (!this.d.subscriptionBound.admit(client, p.ipaddress, sub.topic)) return this.answer(cb, sub, false);
     this.late.shared().subscribe(client, sub.topic, share, sub.qos, !this.d.clients.get(client)?.clean).then(() => cb(null, sub), (err: Error) => cb(err));
   }
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { grantedOnly } from './subscription-bound.ts';
 
 // aedes-persistence's in-memory store keeps each session's outgoing queue (in-flight plus offline
 // messages) in an unbounded array, so offline subscribers on a busy topic grow the heap until the
@@ -175,6 +176,12 @@ export class BoundedPersistence extends MemoryPersistence {
 
   get totalBytes(): number {
     return this.bounded.totalBytes;
+  }
+
+  /** aedes hands over every filter of a SUBSCRIBE, refused ones too (subscription-bound.ts): only granted ones are kept. */
+  async addSubscriptions(client: { id: string }, subs: { topic: string }[]): Promise<void> {
+    const granted = grantedOnly(subs);
+    if (granted.length) await super.addSubscriptions(client, granted);
   }
 
   async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {

@@ -95,6 +95,8 @@ export const coreSchema = z.strictObject({
     /** Bound of the retained store (EMQX's retainer.max_retained_messages; here never unlimited): a new retained topic beyond is delivered, not retained. */
     max_retained_messages: z.number().int().min(1).default(10_000),
     max_retained_bytes: byteSize().pipe(z.number().min(1024, 'must be at least 1KB')).default(16 * 1024 * 1024),
+    /** Filters one client may hold (EMQX's mqtt.max_subscriptions); beyond, SUBACK 0x80. aedes's matching cost grows faster than the filter count. */
+    max_subscriptions: z.number().int().min(1).default(100),
     /** disk: persistent sessions and retained messages survive a restart (<data_dir>/broker); memory: they do not. */
     persistence: z.enum(['disk', 'memory']).default('disk'),
     /** Also queue QoS 0 messages for offline persistent sessions (EMQX's mqueue_store_qos0). */
