@@ -2,7 +2,9 @@
 // connection resource or /.well-known/core, and answers with EMQX's codes. It never throws into
 // the engine: anything unexpected becomes an empty 5.00 and a log line.
 import type { AdapterContext, AuthResult, DeviceIdentity } from '../../gateway/core/adapter.ts';
+import { deviceIp } from '../../gateway/core/identity.ts';
 import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
+import { PeerLog } from '../../gateway/core/peer-log.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
 import { szxFor, uintOption, type CoapEndpoint, type CoapOption, type CoapReply, type CoapRequest, type Peer, type Respond } from '../lib/coap/index.ts';
@@ -30,6 +32,8 @@ export class CoapHandler {
   private readonly counters;
   /** One warning per address and reason per minute: a device retrying bad credentials cannot flood the log. */
   private readonly refusedLog: RateLimitedLog;
+  /** Session lines a device repeats by rebinding or by opening sessions it leaves: one per IP and reason per minute, then "... and N more". */
+  private readonly peerInfo: PeerLog;
 
   constructor(
     private readonly cfg: CoapConfig,
@@ -44,11 +48,13 @@ export class CoapHandler {
       write: (fields, msg) => ctx.log.warn(fields, msg),
       flush: (n, key) => ({ fields: { refused: n, address: key.split('|')[0] }, msg: `${n} more CoAP logins refused from ${key.split('|')[0]} (${key.split('|')[1]}) since the last line` }),
     });
+    this.peerInfo = new PeerLog(ctx.log, 'info');
   }
 
   /** Writes out the refusals held back by the rate limit (on stop). */
   flushLog(): void {
     this.refusedLog.flushAll();
+    this.peerInfo.flush();
   }
 
   private refused(ex: Exchange, clientid: string, username: string | undefined, r: Extract<AuthResult, { ok: false }>): void {
@@ -119,7 +125,7 @@ export class CoapHandler {
     if (!c.ok) return { code: c.code, message: c.message };
     if (this.sessions.touch(c.session, ex.server, ex.peer, ex.via)) {
       // NAT rebinding (normal for NB-IoT): the session and its observations follow the new address.
-      this.ctx.log.info({ clientid: c.session.clientid, address: c.session.device.address }, 'CoAP session taken over from a new address');
+      this.peerInfo.event('address_changed', deviceIp(c.session.device), { clientid: c.session.clientid, address: c.session.device.address }, 'CoAP session taken over from a new address');
       this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
     }
     this.ctx.messages.deviceSeen(c.session.device);
@@ -263,7 +269,7 @@ export class CoapHandler {
   /** Heartbeat expiry: 1.5 x heartbeat without a request (EMQX's keepalive check). */
   async expireSessions(): Promise<void> {
     for (const s of this.sessions.expire(this.cfg.heartbeat * 1.5)) {
-      this.ctx.log.info({ clientid: s.clientid }, 'CoAP session expired (keepalive_timeout)');
+      this.peerInfo.event('keepalive_timeout', deviceIp(s.device), { clientid: s.clientid }, 'CoAP session expired (keepalive_timeout)');
       await this.closeSession(s.clientid, s.device, 'keepalive_timeout');
     }
   }

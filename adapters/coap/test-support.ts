@@ -1,5 +1,5 @@
 // Shared setup for the CoAP adapter's integration tests (not a test file itself).
-import { startGateway, type TestGateway } from '../../gateway/test/helpers.ts';
+import { startGateway, type LogLine, type TestGateway } from '../../gateway/test/helpers.ts';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import type { AdapterContext, AdapterDefinition, PublishRequest } from '../../gateway/core/adapter.ts';
@@ -14,9 +14,9 @@ export interface CoapGateway extends TestGateway {
   metric(name: string): number;
 }
 
-/** A real gateway with the CoAP adapter on 127.0.0.1, OS-chosen ports, IPv4 only. */
-export async function startCoap(coap: Record<string, unknown> = {}, doc: Record<string, unknown> = {}): Promise<CoapGateway> {
-  const t = await startGateway({ ...doc, adapters: { coap: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...coap } } }, [coapAdapter]);
+/** A real gateway with the CoAP adapter on 127.0.0.1, OS-chosen ports, IPv4 only. With `lines`, log lines (info and up) land there. */
+export async function startCoap(coap: Record<string, unknown> = {}, doc: Record<string, unknown> = {}, lines?: LogLine[]): Promise<CoapGateway> {
+  const t = await startGateway({ ...doc, adapters: { coap: { enabled: true, port: 0, host: '127.0.0.1', ipv6: { enabled: false }, ...coap } } }, [coapAdapter], undefined, undefined, lines);
   const coapPort = t.gw.adapterPorts('coap').udp;
   if (!coapPort) throw new Error('the CoAP adapter is not running (no bound port)');
   const clients: CoapClient[] = [];
