@@ -1,17 +1,22 @@
 import { pathToFileURL } from 'node:url';
 import { RawClient } from '../../gateway/test/raw-mqtt.ts';
 
-// The attacker of the login-flood scenario, in its own process (so its CPU is not the gateway's or
-// the measuring client's): COUNT wrong-password CONNECTs from FROM, CONCURRENCY at a time, each on
-// a new TCP connection, and on past COUNT until a line `stop` arrives on stdin (the measuring side
-// sends it once it has enough samples; at once if COUNT is enough). Prints `go` when it starts,
-// then one JSON line: attempts, CONNACK codes seen, connections closed without one, seconds and
-// its own CPU seconds. Exports no scenario: bench/run.ts imports it and skips it.
-//   node --import tsx bench/scenarios/login-flood-flooder.ts PORT COUNT CONCURRENCY FROM
+// The attacker of the login-flood scenario, in its own process at the default niceness (a remote
+// host does not step aside when the gateway wants the CPU): wrong-password CONNECTs for USER from
+// FROM, each on a new TCP connection, paced at RATE attempts a second (started every 5 ms in
+// batches, at most MAX_IN_FLIGHT unanswered; a start skipped at that bound counts as `skipped`).
+// It floods only between a line `on` and a line `off` on stdin, and exits at `stop` (or the end of
+// stdin), printing one JSON line: attempts, seconds flooded, CONNACK codes seen, connections closed
+// without one, skipped starts and its own CPU seconds. Prints `ready` first and `on` / `off` when
+// it has switched. Exports no scenario: bench/run.ts imports it and skips it.
+//   node --import tsx bench/scenarios/login-flood-flooder.ts PORT RATE USER FROM
 
-async function attempt(port: number, from: string, i: number): Promise<string> {
+const TICK_MS = 5;
+const MAX_IN_FLIGHT = 200;
+
+async function attempt(port: number, from: string, user: string, i: number): Promise<string> {
   try {
-    const { client, code } = await RawClient.connect(port, { clientId: `flood-${i}`, username: 'alice', password: `guess${i}` }, from);
+    const { client, code } = await RawClient.connect(port, { clientId: `flood-${i}`, username: user, password: `guess${i}` }, from);
     client.destroy();
     return String(code);
   } catch {
@@ -20,26 +25,61 @@ async function attempt(port: number, from: string, i: number): Promise<string> {
 }
 
 async function main(): Promise<void> {
-  const [port, count, concurrency, from] = [Number(process.argv[2]), Number(process.argv[3]), Number(process.argv[4]), process.argv[5] ?? '127.0.0.1'];
+  const [port, rate, user, from] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] ?? 'bob', process.argv[5] ?? '127.0.0.1'];
   const codes: Record<string, number> = {};
-  let stopped = false;
-  process.stdin.on('data', (d: Buffer) => {
-    if (d.toString().includes('stop')) stopped = true;
-  });
-  process.stdin.on('end', () => (stopped = true));
-  process.stdout.write('go\n'); // the measuring client starts its loaded samples here
-  const t0 = process.hrtime.bigint();
-  let next = 0;
-  const worker = async () => {
-    while (next < count || !stopped) {
-      const c = await attempt(port, from, next++);
-      codes[c] = (codes[c] ?? 0) + 1;
+  let attempts = 0;
+  let skipped = 0;
+  let inFlight = 0;
+  let onSince: bigint | undefined;
+  let onNs = 0n;
+  let due = 0; // attempts owed by the pace, fractional carry
+  let timer: NodeJS.Timeout | undefined;
+  const tick = () => {
+    due += (rate * TICK_MS) / 1000;
+    for (; due >= 1; due--) {
+      if (inFlight >= MAX_IN_FLIGHT) {
+        skipped++;
+        continue;
+      }
+      inFlight++;
+      void attempt(port, from, user, attempts++).then((c) => {
+        inFlight--;
+        codes[c] = (codes[c] ?? 0) + 1;
+      });
     }
   };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const cpu = process.cpuUsage();
-  process.stdin.destroy();
-  process.stdout.write(`${JSON.stringify({ attempts: next, codes, secs: Number(process.hrtime.bigint() - t0) / 1e9, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  const off = () => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    if (onSince !== undefined) onNs += process.hrtime.bigint() - onSince;
+    onSince = undefined;
+  };
+  let buf = '';
+  const finish = async () => {
+    off();
+    while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+    const cpu = process.cpuUsage();
+    process.stdin.destroy();
+    process.stdout.write(`${JSON.stringify({ attempts, secs: Number(onNs) / 1e9, codes, skipped, cpu_s: (cpu.user + cpu.system) / 1e6 })}\n`);
+  };
+  process.stdin.on('data', (d: Buffer) => {
+    buf += d.toString();
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const cmd = buf.slice(0, i).trim();
+      buf = buf.slice(i + 1);
+      if (cmd === 'on' && !timer) {
+        onSince = process.hrtime.bigint();
+        due = 0;
+        timer = setInterval(tick, TICK_MS);
+        process.stdout.write('on\n');
+      } else if (cmd === 'off') {
+        off();
+        process.stdout.write('off\n');
+      } else if (cmd === 'stop') void finish();
+    }
+  });
+  process.stdin.on('end', () => void finish());
+  process.stdout.write('ready\n');
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();
