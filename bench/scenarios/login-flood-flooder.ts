@@ -12,7 +12,7 @@ import { RawClient } from '../../gateway/test/raw-mqtt.ts';
 //   node --import tsx bench/scenarios/login-flood-flooder.ts PORT RATE USER FROM
 
 const TICK_MS = 5;
-const MAX_IN_FLIGHT = 200;
+const MAX_IN_FLIGHT = 1000;
 
 async function attempt(port: number, from: string, user: string, i: number): Promise<string> {
   try {
@@ -32,11 +32,14 @@ async function main(): Promise<void> {
   let inFlight = 0;
   let onSince: bigint | undefined;
   let onNs = 0n;
-  let due = 0; // attempts owed by the pace, fractional carry
+  let due = 0; // attempts owed by the pace
   let timer: NodeJS.Timeout | undefined;
+  let owedSince = 0n;
+  let startedSince = 0;
   const tick = () => {
-    due += (rate * TICK_MS) / 1000;
-    for (; due >= 1; due--) {
+    // Paced by the clock, not by the ticks (a late timer sends the attempts it owes).
+    due = (Number(process.hrtime.bigint() - owedSince) / 1e9) * rate - startedSince;
+    for (; due >= 1; due--, startedSince++) {
       if (inFlight >= MAX_IN_FLIGHT) {
         skipped++;
         continue;
@@ -55,7 +58,10 @@ async function main(): Promise<void> {
     onSince = undefined;
   };
   let buf = '';
+  let finishing = false;
   const finish = async () => {
+    if (finishing) return; // `stop` and then the end of stdin: one report
+    finishing = true;
     off();
     while (inFlight > 0) await new Promise((r) => setTimeout(r, 10));
     const cpu = process.cpuUsage();
@@ -69,7 +75,8 @@ async function main(): Promise<void> {
       buf = buf.slice(i + 1);
       if (cmd === 'on' && !timer) {
         onSince = process.hrtime.bigint();
-        due = 0;
+        owedSince = onSince;
+        startedSince = 0;
         timer = setInterval(tick, TICK_MS);
         process.stdout.write('on\n');
       } else if (cmd === 'off') {
