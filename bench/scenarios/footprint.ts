@@ -203,17 +203,22 @@ function firstAccept(port: number, stop: { done: boolean }): Promise<number> {
  * "fieldgate started" line (logged once every listener and component is up, when READY=1 goes
  * to systemd), and to the MQTT listener's first accepted connection.
  */
-async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup> {
+/** A start's config (MQTT on a free port, CoAP, HTTP API on or off), its MQTT port and environment. */
+async function startupSetup(rt: Runtime, http: boolean, dir: string): Promise<{ config: string; port: number; env: NodeJS.ProcessEnv }> {
   const port = await freePort();
   const data = join(dir, `startup-${port}`);
   mkdirSync(data, { recursive: true });
   const config = join(data, 'fieldgate.yaml');
   const adapters = ['tcp', 'lwm2m', 'ble', 'modem'].map((a) => `  ${a}: { enabled: false }\n`).join('');
   writeFileSync(config, `gateway:\n  data_dir: ${data}\nlog: { level: info, format: json }\nbroker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }\nhttp: ${http ? '{ host: 127.0.0.1, port: 0 }' : '{ enabled: false }'}\nadapters:\n  coap: ${COAP}\n${adapters}`);
-  const cmd = await gatewayCommand();
   // The compile cache only where this runtime asks for it: never one the caller's environment names.
   const { NODE_COMPILE_CACHE: _n, CACHE_DIRECTORY: _c, ...inherited } = process.env;
-  const env: NodeJS.ProcessEnv = { ...inherited, NOTIFY_SOCKET: '', ...(rt.cacheDir ? { CACHE_DIRECTORY: rt.cacheDir } : {}) };
+  return { config, port, env: { ...inherited, NOTIFY_SOCKET: '', ...(rt.cacheDir ? { CACHE_DIRECTORY: rt.cacheDir } : {}) } };
+}
+
+async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup> {
+  const { config, port, env } = await startupSetup(rt, http, dir);
+  const cmd = await gatewayCommand();
   const stop = { done: false };
   const t0 = performance.now();
   const child = spawn(rt.node, [...PI_NODE_ARGS, ...cmd.argv, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
@@ -244,6 +249,32 @@ async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup
   }
 }
 
+/**
+ * BENCH_CALLGRIND=1: instructions executed (valgrind's callgrind, every thread) from the spawn
+ * until the "fieldgate started" line and a SIGTERM stop, in millions. The machine's load does not
+ * move them (V8's background work a little: about +-1 % here), so a few rounds resolve a change
+ * that the CPU times' spread hides. Each start takes ~50x as long as without valgrind.
+ */
+const CALLGRIND = process.env.BENCH_CALLGRIND === '1';
+const CALLGRIND_ROUNDS = pick(1, 3);
+
+async function instructions(rt: Runtime, http: boolean, dir: string): Promise<number> {
+  const { config, env } = await startupSetup(rt, http, dir);
+  const cmd = await gatewayCommand();
+  const child = spawn('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', rt.node, ...PI_NODE_ARGS, ...cmd.argv, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
+  let err = '';
+  let out = '';
+  child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
+  child.stdout!.on('data', (d: Buffer) => {
+    out = (out + d.toString()).slice(-4000);
+    if (out.includes('fieldgate started')) child.kill('SIGTERM');
+  });
+  await new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const n = /Collected : (\d+)/.exec(err)?.[1];
+  if (!n || !out.includes('fieldgate started')) throw new Error(`callgrind start did not complete: ${err.slice(-500)}`);
+  return Number(n) / 1e6;
+}
+
 /** Start-up rows for one runtime: HTTP API on against off, alternated. */
 async function startupRows(sc: string, rt: Runtime, dir: string): Promise<Result[]> {
   if (rt.cacheDir) await startup(rt, true, dir); // fills the cache: the rounds measure a warm one
@@ -253,12 +284,21 @@ async function startupRows(sc: string, rt: Runtime, dir: string): Promise<Result
   // Round i's on less round i's off (started next to each other, so under about the same load): the
   // median of these differences is the HTTP API's cost with less of the machine's drift in it.
   const on = st('http_on', (s) => s.cpuMs);
+  const counted = CALLGRIND ? await alternate(CALLGRIND_ROUNDS, ['http_off', 'http_on'] as const, (k) => instructions(rt, k === 'http_on', dir)) : undefined;
+  const ins = (k: 'http_off' | 'http_on') => counted?.get(k) ?? [];
+  const instructionRows = counted
+    ? [
+        row(sc, `startup_instructions_http_on_minus_off_${rt.label}`, 'M instr', ins('http_on').map((v, i) => v - ins('http_off')[i]!)),
+        row(sc, `startup_instructions_http_on_vs_off_${rt.label}`, 'M instr', ins('http_on'), { xs: ins('http_off'), means: `${under}: instructions (callgrind, BENCH_CALLGRIND=1) from spawn to "fieldgate started" and a SIGTERM stop, HTTP API on / off` }),
+      ]
+    : [];
   const diffs = st('http_off', (s) => s.cpuMs).map((off, i) => on[i]! - off);
   return [
     row(sc, `startup_cpu_http_on_minus_off_${rt.label}`, 'ms', diffs),
     row(sc, `startup_cpu_to_ready_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.cpuMs), { xs: st('http_off', (s) => s.cpuMs), means: `${under}: main-thread CPU time from spawn to "fieldgate started" (every listener up, READY=1), HTTP API on / off; target: on - off <= 50 ms` }),
     row(sc, `startup_wall_to_ready_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.readyMs), { xs: st('http_off', (s) => s.readyMs), means: `${under}: wall time from spawn to "fieldgate started", HTTP API on / off (moves with the machine's load; the CPU row hardly does)` }),
     row(sc, `startup_wall_to_mqtt_accepting_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.acceptMs), { xs: st('http_off', (s) => s.acceptMs), means: `${under}: wall time from spawn to the first TCP connection the MQTT listener accepts, HTTP API on / off` }),
+    ...instructionRows,
   ];
 }
 
