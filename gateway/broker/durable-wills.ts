@@ -133,7 +133,11 @@ export class WillStore {
       const { will } = h;
       const topic = will.topic ?? '';
       const p: Principal = { clientid: c, protocol: 'mqtt', ...h.owner };
-      if (!topic || topic.includes('\u0000') || isShareTopic(topic) || !via.mayPublish(p, topic)) {
+      if (!h.owner) {
+        // Journaled before the owner was kept: whose publish it was is unknown, so no ACL answer can
+        // be trusted (as anonymous it could pass an allow-all nomatch the real user never had).
+        log.warn({ clientid: c, topic }, 'will of a persistent session (from the last run) has no owner on disk (written by an older version): denied, not published');
+      } else if (!topic || topic.includes('\u0000') || isShareTopic(topic) || !via.mayPublish(p, topic)) {
         log.warn({ clientid: c, topic }, 'will of a persistent session (from the last run) denied by ACL: not published');
       } else {
         const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : (will.payload ?? Buffer.alloc(0));
