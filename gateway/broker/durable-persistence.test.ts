@@ -123,7 +123,7 @@ test('a torn journal tail (last write cut short, or a zeroed 4 KB page) costs on
     const topics = (await queued(p2)).map((m) => m.topic);
     assert.deepEqual(topics, damage === 'cut' ? ['sensors/b', 'cmd/x'] : ['sensors/b', 'cmd/x', 'sensors/c']);
     assert.equal(lines.warn.length, 1, lines.warn.join('\n'));
-    assert.match(lines.warn[0]!, /unreadable bytes \(a write cut short by a crash or power cut, never acknowledged\)/);
+    assert.match(lines.warn[0]!, /unreadable bytes \(a write cut short by a crash or power cut, or storage that lost written data\): the records written there are lost/);
     assert.deepEqual(await retained(p2), ['state/door=open']);
     await p2.close();
     // The start wrote a clean snapshot: the next start has nothing to warn about.
@@ -134,6 +134,45 @@ test('a torn journal tail (last write cut short, or a zeroed 4 KB page) costs on
     assert.equal((await queued(p3)).length, topics.length);
     await p3.close();
   }
+});
+
+/** The sequence numbers in a journal file, read off its plain JSON (not through the reader under test). */
+function seqsIn(file: string): number[] {
+  return [...readFileSync(file).toString('latin1').matchAll(/"q":(\d+)/g)].map((m) => Number(m[1]));
+}
+
+test('committed records zeroed in the journal tail (storage that lost fsync\'d data): the ones before are kept, the loss reported as possibly acknowledged, sequence numbers never reused', async () => {
+  const dir = join(root.path, 'zeroed-committed');
+  const p1 = await writeSession(dir);
+  for (const t of ['c', 'd', 'e']) await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub(`sensors/${t}`, `payload-${t}`, 1, 10));
+  await p1.close(); // every record committed (fdatasync'd): acknowledged
+  const journal = join(dir, readdirSync(dir).find((f) => f.startsWith('journal.'))!);
+  const before = readFileSync(journal);
+  const highest = Math.max(...seqsIn(journal));
+  // Zero from inside sensors/d's record to the end, in place (the file keeps its size): d and e lost.
+  const from = before.indexOf('payload-d') - 20;
+  assert.ok(from > before.indexOf('payload-c'));
+  writeFileSync(journal, Buffer.concat([before.subarray(0, from), Buffer.alloc(before.length - from)]));
+  const lines = { warn: [] as string[], error: [] as string[] };
+  const p2 = open(dir, lines);
+  await p2.setup(broker);
+  assert.deepEqual((await queued(p2)).map((m) => m.topic), ['sensors/b', 'cmd/x', 'sensors/c']);
+  assert.deepEqual(await retained(p2), ['state/door=open']);
+  assert.equal(lines.warn.length, 1, lines.warn.join('\n'));
+  const m = /ends in (\d+) unreadable bytes .*: the records written there are lost, at most (\d+) records, sequence numbers (\d+)-(\d+) at most; they may include acknowledged messages if the storage lost data it had reported written \(fdatasync\); new records are numbered after (\d+)/.exec(lines.warn[0]!);
+  assert.ok(m, lines.warn[0]);
+  assert.ok(Number(m[1]) >= before.length - from && Number(m[1]) < before.length - before.indexOf('payload-c'), `unreadable from sensors/d's record on: ${m[1]}`);
+  assert.ok(Number(m[3]) <= highest - 1, `the range ${m[3]}-${m[4]} starts at or before sensors/d's number (${highest - 1})`);
+  assert.ok(Number(m[4]) >= highest, `the range ${m[3]}-${m[4]} reaches sensors/e's number (${highest})`);
+  // The next record is numbered after every one the lost tail may have held.
+  await p2.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/f', 'payload-f', 1, 11));
+  await p2.close();
+  const after = readdirSync(dir).filter((f) => f.startsWith('journal.')).flatMap((f) => seqsIn(join(dir, f)));
+  assert.ok(after.length > 0 && Math.min(...after) > Number(m[4]), `new sequence numbers ${after.join(',')} after ${m[4]} (the lost records went up to ${highest})`);
+  const p3 = open(dir);
+  await p3.setup(broker);
+  assert.deepEqual((await queued(p3)).map((x) => x.topic), ['sensors/b', 'cmd/x', 'sensors/c', 'sensors/f']);
+  await p3.close();
 });
 
 test('a damaged record in the middle of a journal (bad CRC or bad length) is skipped with one warning; the records after it are replayed', async () => {

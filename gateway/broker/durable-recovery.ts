@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../log/logger.ts';
-import { readFrames, type FrameRecord, type ReadResult } from './durable-frames.ts';
+import { FRAME_HEADER, readFrames, type FrameRecord, type ReadResult } from './durable-frames.ts';
 import { SNAPSHOT, dropJournalsBelow, journalFile, journalGenerations, writeSnapshotSync } from './durable-journal.ts';
 import { K, PRE_ID, RESTORED_ID, packetOf, type StoredPacket, type SubRecord } from './durable-records.ts';
 import type { WillOwner, WillPacket, WillStore } from './durable-wills.ts';
@@ -154,21 +154,49 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
   return { apply, applyJournal, covers: () => covers, seq: () => maxSeq };
 }
 
+/** The smallest frame readFrames accepts: a torn tail of n bytes held at most n / this many records. */
+const MIN_FRAME = FRAME_HEADER + 5;
+
+/** What a torn tail cost: its records cannot be read, so their count and sequence numbers are bounded, not known. */
+interface TailLoss {
+  bytes: number;
+  atMost: number;
+  /** The sequence numbers they could have had: after the last one read, up to `lastSeq`. */
+  firstSeq: number;
+  lastSeq: number;
+}
+
+function tailLoss(r: ReadResult, seqRead: number): TailLoss | undefined {
+  const tail = r.damaged.at(-1);
+  if (!tail || tail.to !== r.size) return undefined;
+  const bytes = tail.to - tail.from;
+  const atMost = Math.floor(bytes / MIN_FRAME);
+  return { bytes, atMost, firstSeq: seqRead + 1, lastSeq: seqRead + atMost };
+}
+
 /**
- * One warning per damaged file. A region at the end is a torn tail (only an unacknowledged write
- * can be torn: every acknowledged one was fsync'd first); one in the middle was skipped, and the
- * records after it replayed.
+ * One warning per damaged file. A region at the end is a torn tail: a write cut short by a crash
+ * is never acknowledged (each acknowledged one was fdatasync'd first), but storage that loses data
+ * it reported written (some SD cards and USB sticks on power loss) takes acknowledged records with
+ * it, so the line says what was lost, not that it was harmless. One in the middle was skipped, and
+ * the records after it replayed.
  */
-function damage(log: Pick<Logger, 'warn'>, file: string, r: ReadResult, tailCause: string): void {
+function damage(log: Pick<Logger, 'warn'>, file: string, r: ReadResult, tailCause: string, loss?: TailLoss): void {
   if (!r.damaged.length) return;
   const tail = r.damaged.at(-1)!.to === r.size ? r.damaged.at(-1)! : undefined;
   const middle = r.damaged.filter((d) => d !== tail);
   const skipped = middle.reduce((n, d) => n + d.to - d.from, 0);
   const parts = [];
   if (middle.length) parts.push(`skipped ${skipped} damaged bytes in ${middle.length} region(s) (at ${middle.slice(0, 5).map((d) => `${d.from}-${d.to}`).join(', ')}${middle.length > 5 ? ', ...' : ''}: storage fault?; the records in them are lost, the ones after them replayed)`);
-  if (tail) parts.push(`ends in ${tail.to - tail.from} unreadable bytes (${tailCause})`);
+  if (tail && loss) {
+    const range = loss.atMost ? `, at most ${loss.atMost} records, sequence numbers ${loss.firstSeq}-${loss.lastSeq} at most` : '';
+    parts.push(`ends in ${tail.to - tail.from} unreadable bytes (${tailCause}): the records written there are lost${range}; they may include acknowledged messages if the storage lost data it had reported written (fdatasync); new records are numbered after ${loss.lastSeq}`);
+  } else if (tail) parts.push(`ends in ${tail.to - tail.from} unreadable bytes (${tailCause})`);
   log.warn(
-    { file, records: r.records, skipped_bytes: skipped, unreadable_bytes: tail ? tail.to - tail.from : 0 },
+    {
+      file, records: r.records, skipped_bytes: skipped, unreadable_bytes: tail ? tail.to - tail.from : 0,
+      ...(loss && { lost_records_at_most: loss.atMost, lost_first_seq: loss.firstSeq, lost_last_seq_at_most: loss.lastSeq }),
+    },
     `broker persistence: ${file} ${parts.join(' and ')}; replayed the ${r.records} whole records`,
   );
 }
@@ -180,12 +208,17 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
   // A snapshot is renamed into place whole: damage in it is the storage's.
   if (existsSync(snap)) damage(log, snap, readFrames(snap, apply), 'storage fault?');
   let gen = covers();
+  let floor = 0; // sequence numbers a torn tail may have used: never given out again
   for (const g of journalGenerations(dir)) {
     if (g < covers()) continue; // left by a crash between the snapshot's rename and the unlink
     const file = journalFile(dir, g);
-    damage(log, file, readFrames(file, applyJournal), 'a write cut short by a crash or power cut, never acknowledged');
+    const r = readFrames(file, applyJournal);
+    const loss = tailLoss(r, seq());
+    if (loss) floor = Math.max(floor, loss.lastSeq);
+    damage(log, file, r, 'a write cut short by a crash or power cut, or storage that lost written data', loss);
     gen = Math.max(gen, g + 1);
   }
+  const nextSeq = Math.max(seq(), floor);
   // A new identity for every restored message: aedes's counter starts again at 0, and a queued
   // message is found by (brokerId, brokerCounter) when aedes gives it a packet id.
   let n = 0;
@@ -202,12 +235,12 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
   let snapshotBytes = 0;
   let error: Error | undefined;
   try {
-    snapshotBytes = writeSnapshotSync(dir, target.capture(gen, seq()));
+    snapshotBytes = writeSnapshotSync(dir, target.capture(gen, nextSeq));
     dropJournalsBelow(dir, gen);
   } catch (err) {
     error = err as Error;
   }
   if (ids.size || st.retained.size)
     log.info({ dir, sessions: ids.size, queued, retained: st.retained.size, ms: Date.now() - t0 }, `broker persistence: restored ${ids.size} persistent sessions (${queued} queued messages) and ${st.retained.size} retained messages from ${dir}`);
-  return { gen, seq: seq(), snapshotBytes, sessions, ...(error && { error }) };
+  return { gen, seq: nextSeq, snapshotBytes, sessions, ...(error && { error }) };
 }
