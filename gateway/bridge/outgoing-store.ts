@@ -15,7 +15,11 @@ export class NoOutgoingStore implements IStore {
     return this;
   }
 
-  /** What MQTT.js resends after CONNACK: nothing (it waits for this stream to end). */
+  /**
+   * What MQTT.js resends after CONNACK: nothing (it waits for this stream to end). The cast is
+   * between two declarations of one public type: MQTT.js types this as readable-stream's Readable,
+   * a package of its own we do not depend on; node:stream's Readable is what it reads at run time.
+   */
   createStream(): ReturnType<IStore['createStream']> {
     return Readable.from([], { objectMode: true }) as unknown as ReturnType<IStore['createStream']>;
   }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { LOGIN_DEFAULTS } from '../auth/login-guard.ts';
 import { AuthService, type Principal } from '../auth/service.ts';
 import type { AclRule, AuthConfig } from '../config/schema.ts';
 import { AclCache } from './acl-cache.ts';
@@ -8,7 +9,7 @@ import { AclCache } from './acl-cache.ts';
 // replaced ACL (SIGHUP) and stay right for topics the rules treat differently.
 
 const p: Principal = { clientid: 'dev1', protocol: 'mqtt', ipaddress: '192.0.2.7', listener: 'tcp' };
-const cfg = (acl: AclRule[]) => ({ allow_anonymous: 'always', users: [], acl, acl_nomatch: 'deny' }) as unknown as AuthConfig;
+const cfg = (acl: AclRule[]): AuthConfig => ({ allow_anonymous: 'always', users: [], acl, acl_nomatch: 'deny', login: LOGIN_DEFAULTS });
 
 test('cached answers match the ACL topic by topic, for publish and read apart', () => {
   const auth = new AuthService(cfg([{ permission: 'allow', action: 'publish', topics: ['%c/up/#'] }, { permission: 'allow', action: 'subscribe', topics: ['%c/down'] }]));

@@ -17,6 +17,8 @@ interface CompileCacheApi {
   constants?: { compileCacheStatus?: Record<string, number> };
 }
 
+// The cast: these are node:module's documented functions from Node.js 22.1 on; @types/node 20 (the
+// oldest Node.js we support) does not declare them, so each is optional and checked before use.
 const api = module as unknown as CompileCacheApi;
 
 export interface CompileCacheState {
