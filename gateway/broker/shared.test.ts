@@ -142,6 +142,27 @@ describe('shared subscriptions', () => {
     }
   });
 
+  test('a $ topic is never picked for a group whose filter starts with a wildcard [MQTT-4.7.2-1]: no member gets it, the turn does not advance', async () => {
+    const g = await startGateway();
+    try {
+      for (const filter of ['$share/w/#', '$share/p/+/x']) {
+        const shared = await members(g, 2, filter);
+        const plain = await members(g, 1, '$dev/x'); // the $ topic's own subscriber: the message is delivered
+        const dollarGroup = await members(g, 1, `$share/d${filter.length}/$dev/#`); // a group whose filter names $dev gets it
+        await publishN(g, 1, '$dev/x', `dollar-pub-${filter}`);
+        await until(() => plain.got[0]!.length === 1 && dollarGroup.got[0]!.length === 1, `$dev/x at its plain subscriber and its group (${filter})`);
+        // Round robin: had the $ message taken a turn, member 0 would get m2 and member 1 m1.
+        await publishN(g, 2, 'job/x', `job-pub-${filter}`);
+        await until(() => shared.got.flat().length === 2, `the two jobs (${filter})`).catch((e: Error) => assert.fail(`${e.message}: ${JSON.stringify(shared.got)}`));
+        assert.deepEqual(shared.got, [['m1'], ['m2']], `${filter}: only the jobs, in turn from the first member`);
+        assert.equal(g.gw.metrics.snapshot()['messages/shared/inflight'] ?? 0, 0);
+        for (const c of [...shared.clients, ...plain.clients, ...dollarGroup.clients]) c.destroy();
+      }
+    } finally {
+      await g.stop();
+    }
+  });
+
   for (const strategy of ['sticky', 'hash_clientid', 'random'] as const) {
     test(`strategy ${strategy}`, async () => {
       const g = await startGateway({ broker: { shared_subscription_strategy: strategy } });

@@ -220,6 +220,10 @@ export class SharedSubscriptions {
 
   /** A message the group's aedes subscription received: to the member picked before the PUBACK, if any. */
   private deliver(g: Group, msg: SharedMessage, done: () => void): void {
+    // aedes's in-process subscription to `#` or `+/...` also receives topics starting with $
+    // ($SYS, a client's $dev/...); [MQTT-4.7.2-1] says such a filter does not match them, so no
+    // member is picked (a pick would take a turn, and the member would get a message its filter excludes).
+    if (!topicMatches(g.filter, msg.topic)) return done();
     const picks = typeof msg.payload === 'object' ? this.prePicked.get(msg.payload) : undefined;
     const pre = picks?.get(g.key);
     if (!pre) return void this.send(g, msg, done);
