@@ -1,13 +1,10 @@
-import { readFileSync } from 'node:fs';
+import type { Server } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
-import type { Logger } from '../log/logger.ts';
-import type { ApiKeyStore } from './apikeys.ts';
 import { authHook } from './auth.ts';
-import type { HttpConfig } from './config.ts';
+import type { BuiltApp, HttpServerDeps } from './listener.ts';
 import { openapi } from './openapi.ts';
 import { bannedRoutes } from './routes/banned.ts';
 import { clientRoutes } from './routes/clients.ts';
-import type { RouteDeps } from './routes/deps.ts';
 import { fieldgateRoutes } from './routes/fieldgate.ts';
 import { gatewayRoutes } from './routes/gateways.ts';
 import { metricsRoutes } from './routes/metrics.ts';
@@ -16,25 +13,6 @@ import { publishRoutes } from './routes/publish.ts';
 import { statusRoutes } from './routes/status.ts';
 import { traceRoutes } from './routes/trace.ts';
 import { validatorCompiler } from './validate.ts';
-
-export interface HttpServerDeps extends RouteDeps {
-  keys: ApiKeyStore;
-}
-
-export interface RunningHttp {
-  host: string;
-  port: number;
-  url: string;
-  close(): Promise<void>;
-}
-
-function readPem(option: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`cannot read ${option} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} (check the path and that the fieldgate user may read it)`);
-  }
-}
 
 type CompilersFactory = NonNullable<NonNullable<FastifyServerOptions['schemaController']>['compilersFactory']>;
 
@@ -52,23 +30,30 @@ const compilersFactory: CompilersFactory = {
   buildSerializer: () => () => (data: unknown) => JSON.stringify(data),
 };
 
-/** Builds the fastify app with every route; not listening yet (tests may inject). */
-export function buildApp(deps: HttpServerDeps): FastifyInstance {
-  const { cfg } = deps;
+/**
+ * The fastify app with every route, serving on `server` (listener.ts made and bound it): fastify's
+ * documented serverFactory option hands over its request handler, and the server given is used
+ * as is (fastify neither listens nor closes it). Not ready yet.
+ */
+export function buildApp(deps: HttpServerDeps, server: Server): { app: FastifyInstance; handler: () => BuiltApp['handler'] } {
+  let handler: BuiltApp['handler'] | undefined;
   const app = Fastify({
+    serverFactory: (h) => {
+      handler = h;
+      return server;
+    },
     // Our own log lines only: fastify's request logging would print URLs and, at debug, headers.
     logger: false,
     bodyLimit: 2 * 1024 * 1024,
-    // No HEAD twin for every GET (23 routes more to set up at each start, issue 16): HEAD is
-    // registered where a health checker or a person uses it (/, /status, /api/v5/status, /metrics).
+    // No HEAD twin for every GET (23 routes more to set up, issue 16): HEAD is registered where a
+    // health checker or a person uses it (/, /status, /api/v5/status, /metrics).
     exposeHeadRoutes: false,
     // Every route is registered through avvio, which otherwise arms and clears a 10 s timer per
-    // route at start; nothing here loads asynchronously that could hang.
+    // route; nothing here loads asynchronously that could hang.
     pluginTimeout: 0,
     schemaController: { compilersFactory },
-    ...(cfg.tls.enabled ? { https: { cert: readPem('http.tls.cert_file', cfg.tls.cert_file!), key: readPem('http.tls.key_file', cfg.tls.key_file!) } } : {}),
   });
-  app.addHook('onRequest', authHook({ keys: deps.keys, anonymousRead: cfg.anonymous_read, failureRate: cfg.auth_failure_rate, log: deps.log }));
+  app.addHook('onRequest', authHook({ keys: deps.keys, anonymousRead: deps.cfg.anonymous_read, failureRate: deps.cfg.auth_failure_rate, log: deps.log }));
   app.setErrorHandler((err: FastifyError, _req, reply) => {
     if (err.validation || err.code === 'FST_ERR_VALIDATION') {
       const code = err.validationContext === 'querystring' || err.validationContext === 'params' ? 'INVALID_PARAMETER' : 'BAD_REQUEST';
@@ -81,31 +66,26 @@ export function buildApp(deps: HttpServerDeps): FastifyInstance {
   app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
   openapi(app, { version: deps.view.version });
   for (const routes of [statusRoutes, clientRoutes, gatewayRoutes, publishRoutes, fieldgateRoutes, bannedRoutes, traceRoutes, metricsRoutes, pageRoutes]) routes(app, deps);
-  return app;
+  return { app, handler: () => handler! };
 }
 
-export async function startHttp(deps: HttpServerDeps): Promise<RunningHttp> {
-  const app = buildApp(deps);
-  const { host, port } = deps.cfg;
+/**
+ * What listener.ts loads on the first request: the app built on its server and ready. A failure
+ * leaves nothing behind on the server (fastify adds a clientError listener when it is created),
+ * so the next request can build it again.
+ */
+export async function loadApp(deps: HttpServerDeps, server: Server): Promise<BuiltApp> {
+  const before = new Set(server.listeners('clientError'));
+  let app: FastifyInstance | undefined;
   try {
-    await app.listen({ host, port });
+    const built = buildApp(deps, server);
+    app = built.app;
+    await app.ready();
+    const ready = app;
+    return { handler: built.handler(), close: () => ready.close() };
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    await app.close().catch(() => {});
-    const why = e.code === 'EADDRINUSE' ? 'address already in use (is another fieldgate or EMQX dashboard running?)' : e.code === 'EACCES' ? 'permission denied' : e.code === 'EADDRNOTAVAIL' ? 'address not available on this machine' : e.message;
-    throw new Error(`cannot start the HTTP API on ${host}:${port}: ${why}; change http.port or http.host (or set http.enabled: false)`);
+    for (const l of server.listeners('clientError')) if (!before.has(l)) server.off('clientError', l as () => void);
+    await app?.close().catch(() => {});
+    throw err;
   }
-  const addr = app.server.address();
-  const bound = typeof addr === 'object' && addr ? addr.port : port;
-  const scheme = deps.cfg.tls.enabled ? 'https' : 'http';
-  return {
-    host,
-    port: bound,
-    url: `${scheme}://${host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host}:${bound}`,
-    close: async () => {
-      // Live tails are hijacked responses: end them, or close() waits for them forever.
-      app.server.closeAllConnections();
-      await app.close();
-    },
-  };
 }
