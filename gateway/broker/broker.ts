@@ -56,6 +56,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   private readonly sent;
   private readonly dropped;
   private readonly droppedQueueFull;
+  private readonly droppedDenied;
   private readonly peerLog: PeerLog;
   /** After the bind (EMFILE on accept...): one line a minute per listener and code, never a crash. */
   private readonly listenerErrors = listenerErrorLog((f, m) => this.deps.log.error(f, m));
@@ -83,7 +84,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.sent = metrics.counter('messages/sent');
     this.dropped = metrics.counter('messages/dropped');
     this.refusedAtAccept = metrics.counter('connections/refused_at_accept');
-    const droppedDenied = metrics.counter('messages/dropped/not_authorized');
+    const droppedDenied = (this.droppedDenied = metrics.counter('messages/dropped/not_authorized'));
     this.droppedQueueFull = metrics.counter('messages/dropped/queue_full');
     this.persistence = sessionPersistence(cfg, deps.log, () => {
       this.dropped.inc();
@@ -198,6 +199,11 @@ export class Broker extends EventEmitter<BrokerEvents> {
       mayPublish: (p, topic) => this.deps.auth.authorize(p, 'publish', topic),
       accept: (msg) => this.deps.ingress.accept(msg).then(() => this.received.inc()),
       publish: (will) => new Promise((resolve) => this.aedes.publish(will as AedesPublishPacket, () => resolve())),
+      // As authorizePublish counts a live publish it refuses (hooks.ts).
+      dropped: (reason) => {
+        this.dropped.inc();
+        if (reason === 'not_authorized') this.droppedDenied.inc();
+      },
     });
   }
 

@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import type { Principal } from '../auth/acl.ts';
-import type { IngressMessage } from '../core/message.ts';
+import { PublishRejected, type IngressMessage } from '../core/message.ts';
 import type { Logger } from '../log/logger.ts';
 import type { FrameRecord } from './durable-frames.ts';
 import type { Journal } from './durable-journal.ts';
@@ -48,6 +48,8 @@ export interface WillIngress {
   mayPublish(p: Principal, topic: string): boolean;
   accept(msg: IngressMessage): Promise<void>;
   publish(will: WillPacket): Promise<void>;
+  /** A will not published, counted as a live publish refused for `reason` would be (not_authorized: the ACL). */
+  dropped(reason: string): void;
 }
 
 export class WillStore {
@@ -125,7 +127,8 @@ export class WillStore {
   /**
    * Once the bridge is up: publishes each restored will through `via`, once, then deletes it on
    * disk (unless its client has since set a new will, whose record replaced it there). A will the
-   * ACL or an ingress hook refuses is dropped with one line, as a live will would be.
+   * ACL or an ingress hook refuses is dropped with one line and counted, as a live publish would be
+   * (messages/dropped; messages/dropped/not_authorized when the ACL refused it).
    */
   async publishRestored(via: WillIngress, log: Pick<Logger, 'info' | 'warn'>): Promise<number> {
     let n = 0;
@@ -137,8 +140,10 @@ export class WillStore {
         // Journaled before the owner was kept: whose publish it was is unknown, so no ACL answer can
         // be trusted (as anonymous it could pass an allow-all nomatch the real user never had).
         log.warn({ clientid: c, topic }, 'will of a persistent session (from the last run) has no owner on disk (written by an older version): denied, not published');
+        via.dropped('not_authorized');
       } else if (!topic || topic.includes('\u0000') || isShareTopic(topic) || !via.mayPublish(p, topic)) {
         log.warn({ clientid: c, topic }, 'will of a persistent session (from the last run) denied by ACL: not published');
+        via.dropped('not_authorized');
       } else {
         const payload = typeof will.payload === 'string' ? Buffer.from(will.payload) : (will.payload ?? Buffer.alloc(0));
         const msg: IngressMessage = { topic, payload, qos: (will.qos ?? 0) > 0 ? 1 : 0, retain: will.retain === true, origin: 'mqtt', clientid: c };
@@ -148,6 +153,7 @@ export class WillStore {
           n++;
         } catch (err) {
           log.warn({ clientid: c, topic, err: (err as Error).message }, `will of a persistent session (from the last run) not accepted, not published: ${(err as Error).message}`);
+          via.dropped(err instanceof PublishRejected ? err.reason : 'internal_error');
         }
       }
       this.pending.delete(c);
