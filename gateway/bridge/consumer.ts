@@ -226,21 +226,13 @@ export class Consumer {
   pump(): void {
     const client = this.client;
     if (!client) return;
-    // MQTT.js writes every packet to the socket on its own; corking for the loop turns a window
-    // of publishes into one writev (a third of the CPU at high rates was per-packet writes).
-    const stream = client.stream as { cork?: () => void; uncork?: () => void } | undefined;
-    let corked = false;
+    // The publishes of one pump leave in one socket write (the link's write coalescer).
     const window = this.window;
     while (this.inflight < window) {
       const next = this.take();
       if (!next) break;
-      if (!corked && stream?.cork) {
-        stream.cork();
-        corked = true;
-      }
       this.send(client, next.lane, next.rec);
     }
-    if (corked) process.nextTick(() => stream!.uncork!());
     for (const lane of this.lanes) {
       this.refill(lane, lane.live);
       if (lane.backlog) this.refill(lane, lane.backlog);

@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { backoffDelay } from '../core/backoff.ts';
 import { moreSuffix, RateLimitedLog } from '../core/log-limit.ts';
@@ -8,6 +9,7 @@ import type { Counter } from '../metrics/metrics.ts';
 import type { UpstreamConfig } from './config.ts';
 import { explainConnectError, type Explained } from './errors.ts';
 import { NoOutgoingStore } from './outgoing-store.ts';
+import { coalesceWrites } from './write-coalescer.ts';
 import { redactUrl, scrub, secretsOf } from './redact.ts';
 import { expand, templateVars } from './rules.ts';
 
@@ -132,6 +134,8 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     let client: MqttClient;
     try {
       client = mqtt.connect(url!, this.options(url!));
+      // One socket write per window refill instead of six or seven per PUBLISH (write-coalescer.ts).
+      coalesceWrites(client.stream as unknown as Writable);
     } catch (err) {
       this.failed(shown, err as Error);
       return;
