@@ -10,10 +10,9 @@ import { topicMatches } from '../core/topic.ts';
 import type { Logger } from '../log/logger.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { wireClientEvents } from './client-events.ts';
-import { ClientTable, type ClientSession } from './client-state.ts';
+import { ClientTable, type ClientSession, type ClientState } from './client-state.ts';
 import { mayForward } from './dollar-guard.ts';
 import { guardEmitRecursion } from './emit-guard.ts';
-import { FrameTracker } from './frame-guard.ts';
 import { AccessHooks } from './hooks.ts';
 import { startListeners, type ConnInfo, type RunningListener } from './listeners.ts';
 import { DurablePersistence, durableAck } from './durable-persistence.ts';
@@ -94,7 +93,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     this.sessions = new SessionTable(cfg.max_sessions, cfg.session_expiry_interval);
     this.expired = metrics.counter('sessions/expired');
     const refusedSessions = metrics.counter('sessions/refused');
-    const subscriptionBound = new SubscriptionBound(cfg.max_subscriptions, metrics.counter('subscriptions/refused'), this.peerLog, deps.log);
+    const subscriptionBound = new SubscriptionBound(cfg.max_subscriptions, metrics.counter('subscriptions/refused'), this.peerLog, deps.log, (c) => this.clients.get(c));
     const hooks = new AccessHooks(
       { ...deps, clients: this.clients, sessions: this.sessions, peerLog: this.peerLog, peerInfo: this.peerInfo, subscriptionBound, counters: { received: this.received, dropped: this.dropped, droppedDenied, refusedSessions }, beforeAck: durableAck(this.persistence) },
       { shared: () => this.shared },
@@ -226,21 +225,36 @@ export class Broker extends EventEmitter<BrokerEvents> {
       return;
     }
     const client = this.aedes.handle(stream);
-    this.clients.add(client, info);
+    // One state object per connection (client-state.ts) and no closure: the 'data' listener and the
+    // PUBACK/PUBREC callback are the broker's, shared by every connection.
+    const st = this.clients.add(client, info, this.deps.cfg.max_packet_size, this.acked);
+    st.outbound = countSentFrames(stream);
     // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it
     // reads, so the size check runs before the parser buffers a whole oversize frame.
-    const tracker = new FrameTracker(this.deps.cfg.max_packet_size, (id) => client.id && this.shared.acked(client.id, id));
-    const st = this.clients.get(client)!;
-    st.inbound = tracker;
-    st.outbound = countSentFrames(stream);
-    stream.on('data', (chunk: Buffer) => {
-      st.reads++;
-      const size = tracker.feed(chunk);
-      if (size === 0) return;
-      this.clients.setReason(client, 'frame_too_large');
-      this.peerLog.event(size < 0 ? 'malformed_length' : 'frame_too_large', info.ipaddress, { clientid: client.id, size, max_packet_size: this.deps.cfg.max_packet_size }, size < 0 ? 'malformed MQTT length: closing the connection' : 'packet exceeds broker.max_packet_size: closing the connection');
-      stream.destroy();
-    });
+    stream.on('data', this.onData);
+  }
+
+  /** A shared subscription member's PUBACK/PUBREC (frame-guard.ts reads their packet ids). */
+  private readonly acked = (id: number, st: ClientState): void => {
+    if (st.client.id) this.shared.acked(st.client.id, id);
+  };
+
+  /** Every connection's 'data' listener (`this`: its stream). */
+  private readonly onData = ((broker: Broker) =>
+    function onData(this: Duplex, chunk: Buffer): void {
+      broker.read(this, chunk);
+    })(this);
+
+  private read(stream: Duplex, chunk: Buffer): void {
+    const st = this.clients.ofStream(stream);
+    if (!st) return;
+    st.reads++;
+    const size = st.feed(chunk);
+    if (size === 0) return;
+    st.reason = 'frame_too_large';
+    const { max_packet_size } = this.deps.cfg;
+    this.peerLog.event(size < 0 ? 'malformed_length' : 'frame_too_large', st.info.ipaddress, { clientid: st.client.id, size, max_packet_size }, size < 0 ? 'malformed MQTT length: closing the connection' : 'packet exceeds broker.max_packet_size: closing the connection');
+    stream.destroy();
   }
 
   /** Publishes from inside the gateway (adapters, bridge downlinks) through the same ingress path. */
@@ -286,7 +300,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
   /** A connection's counters in EMQX's names (the management API's client object); qos_sent: QoS 1/2 PUBLISH sent, not retransmitted. */
   connectionStats(client: Client): { recv_cnt: number; recv_pkt: number; send_msg: number; send_pkt: number; qos_sent: number } | undefined {
     const st = this.clients.get(client);
-    return st && { recv_cnt: st.reads, recv_pkt: st.inbound?.frames ?? 0, send_msg: st.forwarded, send_pkt: st.outbound?.frames ?? 0, qos_sent: st.outbound?.qosPublishes ?? 0 };
+    return st && { recv_cnt: st.reads, recv_pkt: st.frames, send_msg: st.forwarded, send_pkt: st.outbound?.frames ?? 0, qos_sent: st.outbound?.qosPublishes ?? 0 };
   }
 
   /**

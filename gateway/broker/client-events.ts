@@ -70,7 +70,7 @@ function onDisconnect(d: ClientEventDeps, client: Client): void {
   if (!st?.session) return;
   if (st.clean) d.clients.subs.delete(client.id);
   // Read off our own view of the client's stream: aedes has no public accessor for it.
-  const sentDisconnect = st.inbound?.sawDisconnect === true;
+  const sentDisconnect = st.sawDisconnect;
   const reason = st.reason ?? (sentDisconnect ? 'normal' : d.clients.stopping ? 'server_shutting_down' : 'tcp_closed');
   d.disconnected(st.session, reason);
 }

@@ -18,8 +18,12 @@ export class FrameTracker {
   /** The client sent DISCONNECT (a normal close): aedes keeps that in a private field only. */
   sawDisconnect = false;
 
-  /** `onAck`: the packet id of each PUBACK and PUBREC (shared subscriptions track their in-flight messages). */
-  constructor(private readonly maxBytes: number, private readonly onAck?: (id: number) => void) {}
+  /**
+   * `onAck`: the packet id of each PUBACK and PUBREC (shared subscriptions track their in-flight
+   * messages), with the tracker that read it: one function can serve every connection (no closure
+   * per connection, client-state.ts).
+   */
+  constructor(private readonly maxBytes: number, private readonly onAck?: (id: number, tracker: FrameTracker) => void) {}
 
   /** Returns the size of the first oversize frame seen in `chunk`, or 0; -1 for a malformed length. */
   feed(chunk: Buffer): number {
@@ -61,7 +65,7 @@ export class FrameTracker {
       this.ackId = this.ackBytes === 0 ? chunk[k]! * 256 : this.ackId + chunk[k]!;
       if (++this.ackBytes < 2) continue;
       this.ackBytes = -1;
-      this.onAck!(this.ackId);
+      this.onAck!(this.ackId, this);
       return;
     }
   }

@@ -49,9 +49,13 @@ function socketInfo(listener: ConnInfo['listener'], s: Socket): ConnInfo {
 /** Keeps the open sockets of `server` (on `event`) so close() can end them. */
 function track(server: Server | HttpServer, event: 'connection' | 'secureConnection'): Set<Socket> {
   const sockets = new Set<Socket>();
+  // One 'close' listener for all of them (`this`: the socket), not a closure per connection.
+  const forget = function (this: Socket) {
+    sockets.delete(this);
+  };
   server.on(event, (s: Socket) => {
     sockets.add(s);
-    s.on('close', () => sockets.delete(s));
+    s.on('close', forget);
   });
   return sockets;
 }

@@ -9,9 +9,10 @@ import type { PeerLog } from '../core/peer-log.ts';
 // `subscriptions/refused` and logged once a minute per peer. What a persistent session had when it
 // is restored at connect is kept even over a lowered bound (one line), only new filters are refused.
 
-interface Held {
-  /** The filters this connection holds (restored, granted, minus unsubscribed). */
-  filters: Set<string>;
+/** Kept in the connection's ClientState (client-state.ts): no object or WeakMap entry of its own per connection. */
+export interface Held {
+  /** The filters this connection holds (restored, granted, minus unsubscribed); made at the first. */
+  filters: Set<string> | undefined;
   /** Set once aedes sent CONNACK: before it, authorizeSubscribe is restoring the stored session. */
   live: boolean;
 }
@@ -29,6 +30,7 @@ export function grantedOnly<T extends object>(subs: T[]): T[] {
 }
 
 export class SubscriptionBound {
+  /** Clients the broker's table does not know (none over the network). */
   private readonly held = new WeakMap<Client, Held>();
 
   constructor(
@@ -36,19 +38,21 @@ export class SubscriptionBound {
     private readonly refused: { inc(n?: number): void },
     private readonly peerLog: PeerLog,
     private readonly log: Pick<Logger, 'warn'>,
+    private readonly stateOf: (client: Client) => Held | undefined = () => undefined,
   ) {}
 
   /** Unsubscribes free room; CONNACK ends the restore of a stored session. */
   wire(a: Aedes): void {
     a.on('unsubscribe', (topics, client) => {
-      const h = this.held.get(client);
-      for (const t of topics) h?.filters.delete(t);
+      const f = (this.stateOf(client) ?? this.held.get(client))?.filters;
+      for (const t of topics) f?.delete(t);
     });
     a.on('connackSent', (_packet, client) => {
       const h = this.of(client);
       h.live = true;
-      if (h.filters.size > this.max) {
-        this.log.warn({ clientid: client.id, subscriptions: h.filters.size, max_subscriptions: this.max }, `persistent session ${client.id} restored with ${h.filters.size} subscriptions, more than broker.max_subscriptions (${this.max}): kept; new filters are refused until it unsubscribes below the bound`);
+      const n = h.filters?.size ?? 0;
+      if (n > this.max) {
+        this.log.warn({ clientid: client.id, subscriptions: n, max_subscriptions: this.max }, `persistent session ${client.id} restored with ${n} subscriptions, more than broker.max_subscriptions (${this.max}): kept; new filters are refused until it unsubscribes below the bound`);
       }
     });
   }
@@ -56,8 +60,9 @@ export class SubscriptionBound {
   /** Whether `client` may hold `filter` (re-subscribing one it holds always may); records it when so. */
   admit(client: Client, ipaddress: string | undefined, filter: string): boolean {
     const h = this.of(client);
-    if (h.filters.has(filter) || !h.live || h.filters.size < this.max) {
-      h.filters.add(filter);
+    const filters = (h.filters ??= new Set());
+    if (filters.has(filter) || !h.live || filters.size < this.max) {
+      filters.add(filter);
       return true;
     }
     this.refused.inc();
@@ -66,8 +71,8 @@ export class SubscriptionBound {
   }
 
   private of(client: Client): Held {
-    let h = this.held.get(client);
-    if (!h) this.held.set(client, (h = { filters: new Set(), live: false }));
+    let h = this.stateOf(client) ?? this.held.get(client);
+    if (!h) this.held.set(client, (h = { filters: undefined, live: false }));
     return h;
   }
 }
