@@ -2,12 +2,13 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { ARCHES, buildRelease, type Arch } from '../../deploy/build.ts';
 import { freePort } from '../../gateway/bridge/test/mosquitto.ts';
 import { generator, idleClients } from '../loadgen.ts';
 import type { Result, Scenario } from '../result.ts';
 import { alternate, pick, row } from '../rounds.ts';
+import { apiFromStartedLine, firstRequestRows, httpChunks, mainThreadCpuMs, statusRequest, type RequestCost } from './footprint-http.ts';
 import { gatewayCommand, PI_NODE_ARGS } from './bridge-process.ts';
 import { mosquittoInstalled, startBareAedes, startFieldgate, startMosquitto, type Server } from '../servers.ts';
 
@@ -30,6 +31,11 @@ import { mosquittoInstalled, startBareAedes, startFieldgate, startMosquitto, typ
 //    machine moves it much less than wall time;
 //  - startup_wall_to_ready: wall time until that line;
 //  - startup_wall_to_mqtt_accepting: wall time until the MQTT listener accepts a TCP connection.
+// With the HTTP API on, the port is bound at start and fastify with the routes is loaded by the
+// first request (gateway/http/listener.ts): so the first `GET /api/v5/status` after the start line
+// is measured too (wall, and the gateway's main-thread CPU; the second request's for comparison),
+// with start-up plus that request against start-up with the API off, and RSS after it; the bench
+// fails if the bundle loads fastify at start (footprint-http.ts).
 // Each under the Node.js running the bench and, given `--node=PATH` (or BENCH_NODE; Node.js 22 LTS
 // from `bash bench/lts-node.sh`), under that one without a compile cache and, from 22.1 on, with a
 // warm one (CACHE_DIRECTORY, as the unit sets it; gateway/lifecycle/compile-cache.ts): each row's
@@ -85,14 +91,24 @@ async function startNodeFloor(): Promise<Server> {
 async function start(kind: Kind, dir: string): Promise<Server> {
   const fds = CONNS + 1000;
   if (kind === 'fieldgate') return startFieldgate(dir, kind, { adapters: { coap: COAP }, fds });
-  if (kind === 'fieldgate_http_on') return startFieldgate(dir, kind, { adapters: { coap: COAP }, extra: 'http: { host: 127.0.0.1, port: 0 }\n', fds });
+  if (kind === 'fieldgate_http_on') {
+    const port = await freePort();
+    const s = await startFieldgate(dir, kind, { adapters: { coap: COAP }, extra: `http: { host: 127.0.0.1, port: ${port} }\n`, fds });
+    httpPort.set(s.pid, port);
+    return s;
+  }
   if (kind === 'aedes_coap') return startBareAedes(kind, { coap: true, fds });
   if (kind === 'node_floor') return startNodeFloor();
   return startMosquitto(dir, kind, [], fds);
 }
 
+/** The HTTP API's port of each fieldgate_http_on process. */
+const httpPort = new Map<number, number>();
+
 interface Sample {
   idle: Rss;
+  /** HTTP API on: RSS SETTLE_MS after the first request (which loads fastify). */
+  afterFirstRequest?: Rss;
   loaded?: Rss;
   perConnKb: number;
   startMs: number;
@@ -105,6 +121,11 @@ async function sample(kind: Kind, dir: string): Promise<Sample> {
   try {
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const idle = rssOf(s.pid);
+    if (kind === 'fieldgate_http_on') {
+      await statusRequest(s.pid, `http://127.0.0.1:${httpPort.get(s.pid)}`);
+      await new Promise((r) => setTimeout(r, SETTLE_MS));
+      return { idle, afterFirstRequest: rssOf(s.pid), perConnKb: NaN, startMs };
+    }
     if (IDLE_ONLY.includes(kind)) return { idle, perConnKb: NaN, startMs };
     const clients = await idleClients(s.port, CONNS);
     try {
@@ -128,11 +149,6 @@ async function settledRss(dir: string): Promise<Rss> {
   } finally {
     await s.stop();
   }
-}
-
-/** CPU time of a process's main thread in ms (/proc/<pid>/task/<pid>/schedstat, ns on CPU). */
-function mainThreadCpuMs(pid: number): number {
-  return Number(readFileSync(`/proc/${pid}/task/${pid}/schedstat`, 'utf8').split(' ')[0]) / 1e6;
 }
 
 /**
@@ -176,6 +192,11 @@ interface Startup {
   readyMs: number;
   /** Wall time from spawn to the first TCP connection the MQTT listener accepts. */
   acceptMs: number;
+  /** HTTP API on: the first `GET /api/v5/status`, sent once the start line is out, and the second. */
+  first?: RequestCost;
+  second?: RequestCost;
+  /** HTTP API on: wall time from spawn to the first request's answer. */
+  firstAnsweredMs?: number;
 }
 
 /** Polls the MQTT port with TCP connects until one is accepted; resolves with the time it was. */
@@ -227,17 +248,22 @@ async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup
   let err = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-2000)));
   try {
-    const ready = await new Promise<{ readyMs: number; cpuMs: number }>((resolve, reject) => {
+    const ready = await new Promise<{ readyMs: number; cpuMs: number; out: string }>((resolve, reject) => {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
         if (!out.includes('fieldgate started')) return;
         child.stdout!.removeAllListeners('data');
-        resolve({ readyMs: performance.now() - t0, cpuMs: mainThreadCpuMs(child.pid!) });
+        resolve({ readyMs: performance.now() - t0, cpuMs: mainThreadCpuMs(child.pid!), out });
       });
       child.once('exit', (code) => reject(new Error(`fieldgate exited (${code}) before starting: ${err}`)));
     });
-    return { ...ready, acceptMs: (await accepted) - t0 };
+    const acceptMs = (await accepted) - t0;
+    if (!http) return { readyMs: ready.readyMs, cpuMs: ready.cpuMs, acceptMs };
+    // Once the MQTT accept is seen, as a client would come: the request that loads fastify, then one that does not.
+    const api = apiFromStartedLine(ready.out);
+    const first = await statusRequest(child.pid!, api);
+    return { readyMs: ready.readyMs, cpuMs: ready.cpuMs, acceptMs, first, firstAnsweredMs: first.endAt - t0, second: await statusRequest(child.pid!, api) };
   } finally {
     stop.done = true;
     child.removeAllListeners('exit');
@@ -258,20 +284,27 @@ async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup
 const CALLGRIND = process.env.BENCH_CALLGRIND === '1';
 const CALLGRIND_ROUNDS = pick(1, 3);
 
-async function instructions(rt: Runtime, http: boolean, dir: string): Promise<number> {
-  const { config, env } = await startupSetup(rt, http, dir);
+type CountedStart = 'http_off' | 'http_on' | 'http_on_first_request';
+
+/** `http_on_first_request`: on, and stopped once the first `GET /api/v5/status` is answered. */
+async function instructions(rt: Runtime, mode: CountedStart, dir: string): Promise<number> {
+  const { config, env } = await startupSetup(rt, mode !== 'http_off', dir);
   const cmd = await gatewayCommand();
   const child = spawn('valgrind', ['--tool=callgrind', '--callgrind-out-file=/dev/null', rt.node, ...PI_NODE_ARGS, ...cmd.argv, 'start', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let err = '';
   let out = '';
   child.stderr!.on('data', (d: Buffer) => (err = (err + d.toString()).slice(-4000)));
   child.stdout!.on('data', (d: Buffer) => {
+    if (out.includes('fieldgate started')) return;
     out = (out + d.toString()).slice(-4000);
-    if (out.includes('fieldgate started')) child.kill('SIGTERM');
+    if (!out.includes('fieldgate started')) return;
+    if (mode !== 'http_on_first_request') return void child.kill('SIGTERM');
+    const answered = (ok: boolean) => (ok || (out += ' (first request failed)'), child.kill('SIGTERM'));
+    fetch(`${apiFromStartedLine(out)}/api/v5/status`).then((r) => answered(r.status === 200), () => answered(false));
   });
   await new Promise<void>((resolve) => child.once('exit', () => resolve()));
   const n = /Collected : (\d+)/.exec(err)?.[1];
-  if (!n || !out.includes('fieldgate started')) throw new Error(`callgrind start did not complete: ${err.slice(-500)}`);
+  if (!n || !out.includes('fieldgate started') || out.includes('(first request failed)')) throw new Error(`callgrind start did not complete: ${err.slice(-500)}`);
   return Number(n) / 1e6;
 }
 
@@ -284,20 +317,24 @@ async function startupRows(sc: string, rt: Runtime, dir: string): Promise<Result
   // Round i's on less round i's off (started next to each other, so under about the same load): the
   // median of these differences is the HTTP API's cost with less of the machine's drift in it.
   const on = st('http_on', (s) => s.cpuMs);
-  const counted = CALLGRIND ? await alternate(CALLGRIND_ROUNDS, ['http_off', 'http_on'] as const, (k) => instructions(rt, k === 'http_on', dir)) : undefined;
-  const ins = (k: 'http_off' | 'http_on') => counted?.get(k) ?? [];
+  const counted = CALLGRIND ? await alternate(CALLGRIND_ROUNDS, ['http_off', 'http_on', 'http_on_first_request'] as const, (k) => instructions(rt, k, dir)) : undefined;
+  const ins = (k: CountedStart) => counted?.get(k) ?? [];
+  const minusOff = (k: CountedStart) => ins(k).map((v, i) => v - ins('http_off')[i]!);
   const instructionRows = counted
     ? [
-        row(sc, `startup_instructions_http_on_minus_off_${rt.label}`, 'M instr', ins('http_on').map((v, i) => v - ins('http_off')[i]!)),
+        row(sc, `startup_instructions_http_on_minus_off_${rt.label}`, 'M instr', minusOff('http_on')),
         row(sc, `startup_instructions_http_on_vs_off_${rt.label}`, 'M instr', ins('http_on'), { xs: ins('http_off'), means: `${under}: instructions (callgrind, BENCH_CALLGRIND=1) from spawn to "fieldgate started" and a SIGTERM stop, HTTP API on / off` }),
+        row(sc, `startup_and_first_request_instructions_http_on_minus_off_${rt.label}`, 'M instr', minusOff('http_on_first_request')),
+        row(sc, `first_request_instructions_${rt.label}`, 'M instr', ins('http_on_first_request').map((v, i) => v - ins('http_on')[i]!)),
       ]
     : [];
   const diffs = st('http_off', (s) => s.cpuMs).map((off, i) => on[i]! - off);
   return [
     row(sc, `startup_cpu_http_on_minus_off_${rt.label}`, 'ms', diffs),
-    row(sc, `startup_cpu_to_ready_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.cpuMs), { xs: st('http_off', (s) => s.cpuMs), means: `${under}: main-thread CPU time from spawn to "fieldgate started" (every listener up, READY=1), HTTP API on / off; target: on - off <= 50 ms` }),
+    row(sc, `startup_cpu_to_ready_http_on_vs_off_${rt.label}`, 'ms', on, { xs: st('http_off', (s) => s.cpuMs), means: `${under}: main-thread CPU time from spawn to "fieldgate started" (every listener up, READY=1), HTTP API on / off; target: on - off <= 50 ms` }),
     row(sc, `startup_wall_to_ready_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.readyMs), { xs: st('http_off', (s) => s.readyMs), means: `${under}: wall time from spawn to "fieldgate started", HTTP API on / off (moves with the machine's load; the CPU row hardly does)` }),
     row(sc, `startup_wall_to_mqtt_accepting_http_on_vs_off_${rt.label}`, 'ms', st('http_on', (s) => s.acceptMs), { xs: st('http_off', (s) => s.acceptMs), means: `${under}: wall time from spawn to the first TCP connection the MQTT listener accepts, HTTP API on / off` }),
+    ...firstRequestRows(sc, rt.label, under, starts.get('http_on') ?? [], starts.get('http_off') ?? []),
     ...instructionRows,
   ];
 }
@@ -312,6 +349,7 @@ export const scenario: Scenario = {
       // Build the release tree before anything is timed (the first start would include the build).
       const cmd = await gatewayCommand();
       if (cmd.kind !== 'bundle') throw new Error('footprint measures the release bundle, and it did not build');
+      const http = httpChunks(dirname(cmd.argv[0]!)); // throws if the HTTP API would load fastify at start
       const kinds: Kind[] = ['fieldgate', 'aedes_coap', ...(mosquittoInstalled() ? (['mosquitto'] as const) : []), 'node_floor', 'fieldgate_http_on'];
       const runs = await alternate(ROUNDS, kinds, (k) => sample(k, dir));
       const settled = SETTLED_MS ? await settledRss(dir) : undefined;
@@ -340,7 +378,8 @@ export const scenario: Scenario = {
       }
       for (const k of ['fieldgate', 'aedes_coap', 'mosquitto'] as const) if (runs.has(k)) out.push(row(sc, `rss_with_${CONNS}_idle_conns_${k}`, 'MB', xs(k, (s) => (s.loaded?.rss ?? NaN) / 1024)));
       out.push(
-        row(sc, 'idle_rss_fieldgate_http_on_vs_off', 'MB', xs('fieldgate_http_on', idle), { xs: xs('fieldgate', idle), means: 'fieldgate idle RSS with the HTTP API on (the shipped default) / with it off; target: on - off <= 8 MB' }),
+        row(sc, 'idle_rss_fieldgate_http_on_vs_off', 'MB', xs('fieldgate_http_on', idle), { xs: xs('fieldgate', idle), means: 'fieldgate idle RSS with the HTTP API on (the shipped default; fastify not loaded until a request) / with it off; target: on - off <= 8 MB' }),
+        row(sc, 'rss_fieldgate_http_on_after_first_request_vs_off', 'MB', xs('fieldgate_http_on', (s) => s.afterFirstRequest!.rss / 1024), { xs: xs('fieldgate', idle), means: `fieldgate RSS with the HTTP API on, ${SETTLE_MS / 1000} s after its first GET /api/v5/status (which loads fastify and the routes) / idle with it off` }),
         row(sc, 'startup_to_listening_fieldgate_vs_aedes_coap', 'ms', xs('fieldgate', (s) => s.startMs), { xs: xs('aedes_coap', (s) => s.startMs), means: 'fieldgate bundle spawn-to-MQTT-listening / bare aedes + node-coap spawn-to-listening; lower is better' }),
       );
       if (settled) {
@@ -358,6 +397,8 @@ export const scenario: Scenario = {
         { scenario: sc, metric: 'bundle_size', value: kib(built.bundleBytes), unit: 'KiB' },
         { scenario: sc, metric: 'bundle_entry_size', value: kib(statSync(built.bundle).size), unit: 'KiB' },
         { scenario: sc, metric: 'bundle_chunks', value: built.chunks, unit: 'files' },
+        { scenario: sc, metric: 'http_api_chunks_loaded_at_start', value: http.startKiB, unit: 'KiB' },
+        { scenario: sc, metric: 'http_api_chunks_loaded_by_first_request', value: http.firstRequestKiB, unit: 'KiB' },
         { scenario: sc, metric: 'tarball_size_linux_arm64', value: kib(statSync(built.tarballs.find((t) => t.arch === 'arm64')!.path).size), unit: 'KiB' },
       );
       return out;
