@@ -30,6 +30,8 @@ export interface GatewayOptions {
   components?: readonly ComponentDefinition[];
   log: Logger;
   supervisor?: Partial<SupervisorOptions>;
+  /** The clock of the login backoff and cache (`auth.login`); Date.now when absent (tests drive it). */
+  now?: () => number;
 }
 
 /**
@@ -61,7 +63,7 @@ export class Gateway {
     const { config, log } = opts;
     checkSysScopes(opts.adapters); // a bad or shared sysScope stops the gateway before anything opens
     this.services = new ServiceRegistry((err, name) => log.error({ service: name, err: err.message }, `a watcher of service ${name} failed: ${err.message}`));
-    this.auth = new AuthService(config.auth);
+    this.auth = new AuthService(config.auth, { now: opts.now });
     this.auth.registerMetrics(this.metrics);
     this.registry = new DeviceRegistry(config.gateway.data_dir, 2000, Date.now, config.gateway.max_devices);
     this.broker = new Broker({ cfg: config.broker, auth: this.auth, ingress: this.ingress, metrics: this.metrics, log: log.child({ component: 'broker' }), dataDir: join(config.gateway.data_dir, 'broker') });
@@ -185,5 +187,6 @@ export class Gateway {
     await this.broker.stop();
     this.removeLimitsHook();
     this.registry.close();
+    await this.auth.close();
   }
 }

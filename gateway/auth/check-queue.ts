@@ -1,21 +1,28 @@
-// The scheduler in front of the password checks (scrypt, on libuv's threadpool). The bench showed
-// what a plain FIFO with "two per address" does under a wrong-password flood: the flood's address
-// runs two checks at once, so a valid login from elsewhere waits for one of them (400-700 ms on a
-// loaded machine) and then shares both cores with the other. So:
+// The scheduler in front of the password checks (scrypt). The bench showed what a plain FIFO with
+// "two per address" does under a wrong-password flood: the flood's address runs two checks at
+// once, so a valid login from elsewhere waits for one of them (400-700 ms on a loaded machine) and
+// then shares both cores with the other. Then, with suspects sharing the slots, that every flood
+// check that starts shares a core with the valid check running beside it (the check takes up to
+// twice as long). So:
 //   - one address has at most one check running (and at most `perAddress` running or waiting);
-//   - the next check to start is that of an address with no failure on record ("clean") when one
-//     waits, taken round-robin across addresses; "suspect" addresses (a failure on record) come
-//     after, round-robin among themselves;
-//   - suspects never hold more than `concurrent - 1` slots (when there are two or more), so a clean
-//     login always finds a slot free or is next: at most one suspect check runs ahead of it;
+//   - addresses with no failure on record ("clean") have the `concurrent` slots to themselves,
+//     taken round-robin across addresses: a clean check never waits for a suspect one;
+//   - "suspect" addresses (a failure on record) have `suspectConcurrent` slots of their own (1),
+//     round-robin among themselves; the caller runs those checks at low CPU priority
+//     (low-priority.ts), so they take the CPU only when clean checks leave it idle;
+//   - suspects can not fill the waiting places either: when all `waiting` are taken and a clean
+//     check must wait, the newest suspect waiter is refused ("busy") to make room;
 //   - a waiter is asked again just before its check starts (`recheck`): a backoff that opened while
 //     it waited (its address's or user's last check failed) refuses it without a check.
 
 export type Refusal = { ok: false; reason: 'throttled' | 'busy'; detail: string; retryMs?: number };
-export type Admission = { ok: true; release: () => void } | Refusal;
+/** `lowPriority`: a suspect's check (run it at low CPU priority). */
+export type Admission = { ok: true; lowPriority: boolean; release: () => void } | Refusal;
 
 export interface CheckQueueOptions {
   concurrent: number;
+  /** Checks running at once for suspect addresses, besides `concurrent`. */
+  suspectConcurrent: number;
   /** Checks waiting, all addresses together. */
   waiting: number;
   /** Checks running or waiting for one address. */
@@ -36,8 +43,8 @@ interface Waiter {
 }
 
 export class CheckQueue {
-  private running = 0;
-  private runningSuspect = 0;
+  /** Checks running, by standing of the address when they started. */
+  private readonly running = { clean: 0, suspect: 0 };
   /** Addresses with a check running. */
   private readonly busy = new Set<string>();
   /** Waiters by address; the Map's order is the round-robin order (a served address moves to the end). */
@@ -64,7 +71,7 @@ export class CheckQueue {
     if (this.pending(address) >= this.opts.perAddress) return { ok: false, reason: 'busy', detail: `a login from ${address} is already being checked` };
     const since = performance.now();
     if (!this.busy.has(address) && this.mayStart(suspect)) return this.start(address, suspect, since);
-    if (this.waitingCount >= this.opts.waiting) return { ok: false, reason: 'busy', detail: 'too many logins being checked: try again shortly' };
+    if (this.waitingCount >= this.opts.waiting && (suspect || !this.evictSuspect())) return { ok: false, reason: 'busy', detail: 'too many logins being checked: try again shortly' };
     return new Promise<Admission>((grant) => {
       const list = this.waiters.get(address);
       if (list) list.push({ since, recheck, grant });
@@ -74,28 +81,40 @@ export class CheckQueue {
   }
 
   private mayStart(suspect: boolean): boolean {
-    if (this.running >= this.opts.concurrent) return false;
-    return !suspect || this.runningSuspect < Math.max(1, this.opts.concurrent - 1);
+    return suspect ? this.running.suspect < this.opts.suspectConcurrent : this.running.clean < this.opts.concurrent;
+  }
+
+  /** Refuses the newest waiter of a suspect address, to make room for a clean one; false: none waits. */
+  private evictSuspect(): boolean {
+    let last: [string, Waiter[]] | undefined;
+    for (const entry of this.waiters) if (this.suspect(entry[0])) last = entry;
+    if (!last) return false;
+    const [address, list] = last;
+    const w = list.pop()!;
+    if (!list.length) this.waiters.delete(address);
+    this.waitingCount--;
+    w.grant({ ok: false, reason: 'busy', detail: 'too many logins being checked: try again shortly' });
+    return true;
   }
 
   private start(address: string, suspect: boolean, since: number): Admission {
-    this.running++;
-    if (suspect) this.runningSuspect++;
+    const standing = suspect ? 'suspect' : 'clean';
+    this.running[standing]++;
     this.busy.add(address);
     this.started++;
-    const st = this.stats[suspect ? 'suspect' : 'clean'];
+    const st = this.stats[standing];
     const t0 = performance.now();
     st.checks++;
     st.wait_s += (t0 - since) / 1000;
     let released = false;
     return {
       ok: true,
+      lowPriority: suspect,
       release: () => {
         if (released) return;
         released = true;
         st.check_s += (performance.now() - t0) / 1000;
-        this.running--;
-        if (suspect) this.runningSuspect--;
+        this.running[standing]--;
         this.busy.delete(address);
         this.dispatch();
       },

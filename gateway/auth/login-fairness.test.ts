@@ -49,8 +49,8 @@ test('a valid login from another address starts its check at once while a flood 
   assert.ok(logins.verifications - started <= 3, `${logins.verifications - started} checks`);
 });
 
-test('addresses with a failure on record share concurrent-1 slots: a clean address finds one free', async () => {
-  const { auth } = service({ max_concurrent_checks: 2, per_address_checks: 4 });
+test('addresses with a failure on record share one slot of their own, at low CPU priority: a clean address finds a slot free', async () => {
+  const { auth } = service({ max_concurrent_checks: 1, per_address_checks: 4 });
   const logins = auth.logins;
   for (const ip of ['10.0.0.1', '10.0.0.3']) assert.equal((await auth.authenticate(from(ip, 'alice'), 'guess')).ok, false);
   // Two addresses with a failure on record flood together, four attempts each.
@@ -61,6 +61,11 @@ test('addresses with a failure on record share concurrent-1 slots: a clean addre
   assert.equal(logins.verifications, before + 2, 'the valid login waited behind the flood for a verification slot');
   assert.deepEqual(await bob, { ok: true });
   await Promise.all(flood);
+  // Every check of those two addresses ran in the low-priority thread, none of the clean ones did.
+  assert.equal(auth.lowPriority.counts.derived, logins.checks.stats.suspect.checks);
+  assert.equal(logins.checks.stats.clean.checks, 3);
+  assert.equal(auth.lowPriority.counts.fallbacks, 0);
+  await auth.close();
 });
 
 test('an address in backoff costs no scrypt, also for its attempts already waiting; after the window it is checked again', async () => {

@@ -10,9 +10,12 @@ export type { Admission };
 //      during which that address / user is refused at once, without a check (and the listeners
 //      close the address's connections at accept, gateway/limits/gate.ts);
 //   2. the checks are scheduled fairly (check-queue.ts): one address has at most one check
-//      running and `perAddress` running or waiting, addresses with no failure on record go first,
-//      and a waiting check whose address or user went into backoff meanwhile is refused unchecked;
-//   3. at most `concurrent` checks run at once, and at most `waiting` wait; beyond, "busy";
+//      running and `perAddress` running or waiting, addresses with no failure on record have the
+//      slots to themselves, those with one get a single slot of their own whose check runs at low
+//      CPU priority (low-priority.ts), and a waiting check whose address or user went into
+//      backoff meanwhile is refused unchecked;
+//   3. at most `concurrent` checks run at once (plus the one low-priority check), and at most
+//      `waiting` wait; beyond, "busy" (a suspect's waiting check makes room for a clean one);
 //   4. the per-user backoff does not apply to an address that has logged in as that user before
 //      (in this run): a flood naming a device's user name slows the attacker's addresses, not the
 //      device's own (`known`, bounded per user and in users, least recently used first out; only
@@ -40,6 +43,8 @@ interface Failures {
 }
 
 const MAX_TRACKED = 10_000;
+/** Checks of suspect addresses running at once: the one low-priority thread (low-priority.ts). */
+const SUSPECT_CONCURRENT = 1;
 /** Addresses remembered per user as having logged in with the right password. */
 const KNOWN_PER_USER = 8;
 
@@ -69,7 +74,7 @@ export class LoginGuard {
 
   constructor(private readonly opts: LoginGuardOptions) {
     this.now = opts.now ?? Date.now;
-    this.checks = new CheckQueue({ concurrent: opts.concurrent, waiting: opts.waiting, perAddress: opts.perAddress }, (a) => this.suspect(a));
+    this.checks = new CheckQueue({ concurrent: opts.concurrent, suspectConcurrent: SUSPECT_CONCURRENT, waiting: opts.waiting, perAddress: opts.perAddress }, (a) => this.suspect(a));
   }
 
   /** scrypt checks actually run. */

@@ -3,6 +3,7 @@ import { filterReaches } from '../core/topic.ts';
 import type { Metrics } from '../metrics/metrics.ts';
 import { checkAcl, checkRead, checkSubscribeGrant, isLoopback, type AclAction, type Principal } from './acl.ts';
 import { LOGIN_DEFAULTS, LoginGuard } from './login-guard.ts';
+import { LowPriorityScrypt } from './low-priority.ts';
 import { verifyPassword } from './password.ts';
 
 export type { Principal, AclAction };
@@ -22,6 +23,8 @@ export type AuthResult =
 export class AuthService {
   private users: Map<string, string>;
   readonly logins: LoginGuard;
+  /** Where the checks of suspect addresses run: one thread at low CPU priority. */
+  readonly lowPriority = new LowPriorityScrypt();
 
   /** `now`: the clock of the login backoff and cache (tests drive it instead of waiting). */
   constructor(private cfg: Omit<AuthConfig, 'login'> & Partial<Pick<AuthConfig, 'login'>>, opts: { now?: () => number } = {}) {
@@ -46,6 +49,12 @@ export class AuthService {
     }
     for (const reason of ['throttled', 'busy'] as const) m.counterFn('refused/{reason}', () => g.refused[reason], { reason });
     m.counterFn('cache_hits', () => g.cacheHits);
+    m.counterFn('low_priority_fallbacks', () => this.lowPriority.counts.fallbacks);
+  }
+
+  /** Ends the low-priority thread (it also ends by itself after a minute without work). */
+  close(): Promise<void> {
+    return this.lowPriority.close();
   }
 
   /** Bumped by replace(): ACL answers a caller cached before it are stale (the broker caches per client and topic). */
@@ -81,7 +90,8 @@ export class AuthService {
     try {
       // Verify against a dummy hash for unknown users too, so response time does not reveal which
       // usernames exist.
-      ok = await verifyPassword(pw === undefined ? '' : pw.toString('utf8'), hash ?? DUMMY_HASH);
+      // A suspect address's check at low CPU priority: it never slows a clean one down.
+      ok = await verifyPassword(pw === undefined ? '' : pw.toString('utf8'), hash ?? DUMMY_HASH, admitted.lowPriority ? this.lowPriority.derive : undefined);
     } finally {
       // The outcome is recorded before the slot goes to the next waiter: a failure that opens a
       // backoff refuses the attempts of that address (or user) already waiting, unchecked.

@@ -5,11 +5,12 @@
 export const HELP: Readonly<Record<string, string>> = {
   fieldgate_connections: 'MQTT clients connected',
   fieldgate_connections_refused_at_accept_total: 'MQTT connections closed at accept, without a CONNACK: the address is banned (peerhost, peerhost_net) or in its login backoff (auth.login)',
-  fieldgate_auth_login_checks_total: 'password checks (scrypt) run, by the standing of the address when the check started: clean (no failed login on record) or suspect',
+  fieldgate_auth_login_checks_total: 'password checks (scrypt) run, by the standing of the address when the check started: clean (no failed login on record) or suspect (checked one at a time in a thread at low CPU priority)',
   fieldgate_auth_login_check_wait_seconds_total: 'seconds password checks waited for a slot (auth.login), summed',
   fieldgate_auth_login_check_seconds_total: 'seconds password checks took (scrypt), summed',
   fieldgate_auth_login_refused_total: 'logins refused without a password check: throttled (address or user in backoff), busy (its address or the queue is full)',
   fieldgate_auth_login_cache_hits_total: 'logins let in from the cache of recent successful checks (auth.login.cache_ttl)',
+  fieldgate_auth_login_low_priority_fallbacks_total: 'checks of suspect addresses run on the normal threadpool instead, because the low-priority thread could not start or ended (0 in normal operation)',
   fieldgate_sessions: 'MQTT sessions held (connected and offline persistent ones)',
   fieldgate_sessions_expired_total: 'offline sessions removed at their expiry',
   fieldgate_sessions_refused_total: 'new persistent sessions refused (the session bound is reached)',

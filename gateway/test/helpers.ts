@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient, type Packet } from 'mqtt';
 import type { ComponentDefinition } from '../app/component.ts';
 import { buildSchema } from '../app/config.ts';
-import { Gateway } from '../app/gateway.ts';
+import { Gateway, type GatewayOptions } from '../app/gateway.ts';
 import type { SupervisorOptions } from '../app/supervisor.ts';
 import { validateConfig } from '../config/load.ts';
 import type { AdapterDefinition } from '../core/adapter.ts';
@@ -42,14 +42,15 @@ export interface LogLine {
 
 /**
  * A real gateway on 127.0.0.1 with an OS-chosen port and its own data directory. With `lines`, its
- * JSON log lines (info and up) land there, for tests of what an operator reads.
+ * JSON log lines (info and up) land there, for tests of what an operator reads. `now`: the login
+ * backoff's clock (GatewayOptions.now), for tests that move it instead of waiting.
  */
-export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>, components?: ComponentDefinition[], lines?: LogLine[]): Promise<TestGateway> {
+export async function startGateway(doc: Doc = {}, adapters: AdapterDefinition[] = [], supervisor?: Partial<SupervisorOptions>, components?: ComponentDefinition[], lines?: LogLine[], now?: GatewayOptions['now']): Promise<TestGateway> {
   const dir = tempDir();
   const base: Doc = { gateway: { data_dir: dir.path }, broker: { listeners: { tcp: { host: '127.0.0.1', port: 0 } } }, log: { level: lines ? 'info' : (process.env.FIELDGATE_TEST_LOG ?? 'silent') }, http: { enabled: false } };
   const config = validateConfig(buildSchema(adapters), merge(base, doc), 'test');
   const destination = lines ? new Writable({ write: (chunk: Buffer, _enc, cb) => (lines.push(...chunk.toString().split('\n').filter(Boolean).map((l) => JSON.parse(l) as LogLine)), cb()) }) : process.stderr;
-  const gw = new Gateway({ config, adapters, components, log: createLogger({ level: config.log.level as 'info', format: 'json', destination }), supervisor });
+  const gw = new Gateway({ config, adapters, components, log: createLogger({ level: config.log.level as 'info', format: 'json', destination }), supervisor, now });
   await gw.start();
   const port = gw.broker.ports.tcp;
   return {

@@ -1,0 +1,140 @@
+import { scrypt } from 'node:crypto';
+import { Worker } from 'node:worker_threads';
+import type { Derive, ScryptParams } from './password.ts';
+
+// The checks of addresses with a failed login on record ("suspect", check-queue.ts) run here: in
+// one worker thread that lowered its own scheduling priority (nice 19), not on libuv's threadpool.
+// The bench showed why slot scheduling alone is not enough: a scrypt is ~50 ms of a core that
+// cannot be interrupted, so a flood check that started a moment before a valid login's shares the
+// core with it and the valid login's check takes up to twice as long (measured on one pinned core:
+// 49 -> 94 ms with a threadpool scrypt beside it, 49 -> 43-55 ms with one in this thread). At nice
+// 19 the kernel gives the thread ~1.5 % of a core that something at nice 0 wants, and all of an
+// idle one, so suspects are still checked at full speed when nobody else needs the CPU.
+// On Linux, setpriority() with pid 0 applies to the calling thread only (the gateway's other
+// threads keep their priority); where the platform refuses, the thread runs at normal priority.
+// One thread: suspects run one check at a time whatever max_concurrent_checks says. Plain
+// JavaScript source (not a module file): it survives the release bundle unchanged.
+const SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { scryptSync } = require('node:crypto');
+const os = require('node:os');
+let niceness = null;
+try { os.setPriority(workerData.niceness); niceness = os.getPriority(); } catch {}
+parentPort.postMessage({ niceness });
+parentPort.on('message', (m) => {
+  try { parentPort.postMessage({ id: m.id, key: scryptSync(m.password, m.salt, m.keylen, m.params) }); }
+  catch (err) { parentPort.postMessage({ id: m.id, error: String(err && err.message || err) }); }
+});
+`;
+
+interface Job {
+  password: string;
+  salt: Buffer;
+  keylen: number;
+  params: ScryptParams;
+  resolve: (key: Buffer) => void;
+  reject: (err: Error) => void;
+}
+
+type Reply = { niceness: number | null } | { id: number; key: Uint8Array } | { id: number; error: string };
+
+export interface LowPriorityOptions {
+  /** Niceness the thread asks for (19: the lowest priority). */
+  niceness?: number;
+  /** The thread ends after this long without work (ms), and starts again with the next check. */
+  idleMs?: number;
+}
+
+export class LowPriorityScrypt {
+  private worker?: Worker;
+  private readonly jobs = new Map<number, Job>();
+  private nextId = 1;
+  private idle?: NodeJS.Timeout;
+  /** The niceness the thread got (null: could not change it; undefined: not started yet). */
+  niceness: number | null | undefined;
+  /** Keys derived in the thread; on the threadpool instead because the thread failed. */
+  readonly counts = { derived: 0, fallbacks: 0 };
+
+  constructor(private readonly opts: LowPriorityOptions = {}) {}
+
+  /** The thread is running (it starts with a check and ends after `idleMs` without one). */
+  get running(): boolean {
+    return this.worker !== undefined;
+  }
+
+  readonly derive: Derive = (password, salt, keylen, params) =>
+    new Promise<Buffer>((resolve, reject) => {
+      if (this.idle) clearTimeout(this.idle);
+      this.idle = undefined;
+      const job = { password, salt, keylen, params, resolve, reject };
+      const w = this.thread();
+      if (!w) return this.fallback(job);
+      const id = this.nextId++;
+      this.jobs.set(id, job);
+      w.ref(); // pending work keeps the process alive; an idle thread does not
+      w.postMessage({ id, password, salt, keylen, params });
+    });
+
+  /** Ends the thread (pending checks finish on the threadpool). */
+  async close(): Promise<void> {
+    if (this.idle) clearTimeout(this.idle);
+    const w = this.worker;
+    this.worker = undefined;
+    if (w) await w.terminate();
+    this.rescue();
+  }
+
+  private thread(): Worker | undefined {
+    if (this.worker) return this.worker;
+    let w: Worker;
+    try {
+      w = new Worker(SOURCE, { eval: true, workerData: { niceness: this.opts.niceness ?? 19 }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
+    } catch {
+      return undefined;
+    }
+    this.worker = w;
+    w.on('message', (m: Reply) => this.reply(m));
+    // A thread that dies (out of memory, killed) takes no check with it: they finish on the pool.
+    const lost = () => {
+      if (this.worker !== w) return;
+      this.worker = undefined;
+      this.rescue();
+    };
+    w.on('error', lost);
+    w.on('exit', lost);
+    return w;
+  }
+
+  private reply(m: Reply): void {
+    if (!('id' in m)) {
+      this.niceness = m.niceness;
+      return;
+    }
+    const job = this.jobs.get(m.id);
+    if (!job) return;
+    this.jobs.delete(m.id);
+    if ('error' in m) job.reject(new Error(m.error));
+    else {
+      this.counts.derived++;
+      job.resolve(Buffer.from(m.key.buffer, m.key.byteOffset, m.key.byteLength));
+    }
+    if (this.jobs.size === 0 && this.worker) {
+      this.worker.unref();
+      const w = this.worker;
+      this.idle = setTimeout(() => {
+        if (this.worker === w && this.jobs.size === 0) void this.close();
+      }, this.opts.idleMs ?? 60_000).unref();
+    }
+  }
+
+  private rescue(): void {
+    const jobs = [...this.jobs.values()];
+    this.jobs.clear();
+    for (const j of jobs) this.fallback(j);
+  }
+
+  private fallback(j: Job): void {
+    this.counts.fallbacks++;
+    scrypt(j.password, j.salt, j.keylen, j.params, (err, key) => (err ? j.reject(err) : j.resolve(key)));
+  }
+}
