@@ -54,4 +54,34 @@ describe('segment log group commit', () => {
     assert.equal(log.syncs, 2, 'the three appends that arrived during the first commit shared one fsync');
     await log.close();
   });
+
+  it('with sync_interval 0, appends arriving during a commit share the next one, started as soon as it ends', async () => {
+    mock.timers.enable({ apis: ['setTimeout', 'Date'], now: 1_000_000 });
+    const log = new SegmentLog({ dir: dir.path, name: 'normal', segmentBytes: 1 << 20, syncInterval: 0 });
+    await log.open();
+    const first = log.append(rec(0));
+    await nextTurn(); // the first commit has started
+    const rest = [1, 2, 3].map((i) => log.append(rec(i)));
+    await first;
+    // No timer is ticked: the second commit needs none.
+    await Promise.all(rest);
+    assert.equal(log.syncs, 2, 'the three appends that arrived during the first commit shared one fsync');
+    await log.close();
+  });
+
+  it('settles the appends of a commit before it wakes the readers', async () => {
+    // The publisher's acknowledgement (an append's continuation) goes out before a consumer,
+    // woken by "durable", sends the same records upstream: a device waiting for its PUBACK does
+    // not also wait for the bridge's write to the cloud.
+    const log = new SegmentLog({ dir: dir.path, name: 'normal', segmentBytes: 1 << 20, syncInterval: 0 });
+    await log.open();
+    const order: string[] = [];
+    const woken = new Promise<void>((resolve) => log.once('durable', () => (order.push('durable'), resolve())));
+    // Several promise hops, as between the log and the broker's PUBACK (ingress hooks, aedes).
+    const acked = log.append(rec(0)).then(() => undefined).then(() => undefined).then(() => void order.push('acknowledged'));
+    await Promise.all([acked, woken]);
+    assert.deepEqual(order, ['acknowledged', 'durable']);
+    assert.equal(log.endPos().seq, 1, 'the end had moved before the wake-up: a woken reader finds the record');
+    await log.close();
+  });
 });

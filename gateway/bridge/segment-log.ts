@@ -186,7 +186,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       this.commits.settling();
       this.advanceEnd();
       settleUpTo(items.length);
-      this.emit('durable');
+      this.wake();
     } catch (err) {
       this.commits.settling();
       const e = err as NodeJS.ErrnoException;
@@ -202,8 +202,18 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
       const rej = new PublishRejected('unavailable', `bridge queue write to ${seg.file} failed (${e.code ?? e.message}): is the disk full or read-only?`);
       for (const w of waiters.slice(settled)) w.reject(rej);
       // Readers learn that the end moved (past a gap, at least), so their positions move with it.
-      if (durable || last) this.emit('durable');
+      if (durable || last) this.wake();
     }
+  }
+
+  /**
+   * Tells readers (the consumers) that records are durable, once the appends just settled have run
+   * their continuations: the publishers' acknowledgements (the PUBACKs) go out first and the
+   * upstream sends of the same records right after, in the same turn of the loop. The other way
+   * round, a device waiting for its PUBACK also waited for the bridge's write to the cloud.
+   */
+  private wake(): void {
+    setImmediate(() => this.emit('durable'));
   }
 
   /**
