@@ -18,6 +18,15 @@ export interface OutgoingDeps {
   onDrop: OnDrop;
 }
 
+/**
+ * Publish options without properties, one object per QoS and retain flag instead of one per
+ * message: MQTT.js only reads them (it spreads them into an object of its own).
+ */
+const SHARED_OPTS: Record<0 | 1, [IClientPublishOptions, IClientPublishOptions]> = {
+  0: [Object.freeze({ qos: 0, retain: false }), Object.freeze({ qos: 0, retain: true })],
+  1: [Object.freeze({ qos: 1, retain: false }), Object.freeze({ qos: 1, retain: true })],
+};
+
 export interface Outgoing {
   topic: string;
   payload: Buffer | string;
@@ -64,15 +73,18 @@ export class OutgoingFormat {
    */
   wire(rule: CompiledForward, rec: ReadRecord, lane: 'h' | 'n'): Outgoing | undefined {
     const { cfg, rules, counters } = this.deps;
-    const opts: IClientPublishOptions = { qos: rule.qos, retain: rule.retain ?? rec.retain };
+    const retain = rule.retain ?? rec.retain;
+    let opts = SHARED_OPTS[rule.qos][retain ? 1 : 0];
     let payload: Buffer | string = rec.payload;
     if (this.idMode !== 'none') {
       const id = `${this.deps.epoch}-${lane}${rec.seq}`;
-      if (this.idMode === 'user_property') opts.properties = { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } };
+      if (this.idMode === 'user_property') opts = { qos: rule.qos, retain, properties: { userProperties: { 'fg-id': id, 'fg-ts': String(rec.ts) } } };
       else payload = JSON.stringify({ id, ts: rec.ts, topic: rec.topic, payload: rec.payload.toString('base64') });
     }
     const topic = rules.remoteTopic(rule, rec.topic);
-    const size = Buffer.byteLength(topic) + (typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length);
+    const payloadBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+    // At most 3 bytes per UTF-16 unit: the exact count is needed only near the limit.
+    const size = topic.length * 3 + payloadBytes <= cfg.max_message_bytes ? 0 : Buffer.byteLength(topic) + payloadBytes;
     if (size > cfg.max_message_bytes) {
       counters.tooLarge.inc();
       this.deps.onDrop('too_large', rec, `${size} bytes, more than max_message_bytes (${cfg.max_message_bytes}) of upstream ${cfg.name}`);

@@ -53,15 +53,20 @@ export function coalesceWrites(stream: Writable): void {
       cb = encoding;
       encoding = undefined;
     }
-    const isString = typeof chunk === 'string';
-    const size = isString ? Buffer.byteLength(chunk, encoding) : (chunk as Buffer).length;
-    if (cb || size >= PASS_THROUGH || !(isString || Buffer.isBuffer(chunk)) || stream.destroyed) {
+    if (typeof chunk === 'string' && (encoding === undefined || encoding === 'utf8') && chunk.length * 3 < PASS_THROUGH && !cb) {
+      // At most 3 bytes per UTF-16 unit: room for the worst case, then the exact count written.
+      room(chunk.length * 3);
+      off += slab.write(chunk, off);
+    } else if (Buffer.isBuffer(chunk) && chunk.length < PASS_THROUGH && !cb) {
+      const n = chunk.length;
+      room(n);
+      // The fixed header, lengths and packet id are 1-4 bytes: a loop beats copy()'s checks.
+      if (n <= 16) for (let i = 0; i < n; i++) slab[off++] = chunk[i]!;
+      else off += chunk.copy(slab, off);
+    } else {
       flush();
       return write(chunk, encoding, cb);
     }
-    room(size);
-    if (isString) off += slab.write(chunk, off, encoding ?? 'utf8');
-    else off += (chunk as Buffer).copy(slab, off);
     if (!queued) {
       queued = true;
       process.nextTick(flush);
