@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import { duration } from '../../gateway/config/duration.ts';
-import { BUILTIN_FORMATS, normalizeUuid } from './decoders/index.ts';
+// From types.ts, not index.ts: the config schema is read with the adapter off, and the decoders
+// (with the user-decoder sandbox and node:worker_threads) load only when it is on.
+import { BUILTIN_FORMATS, normalizeUuid } from './decoders/types.ts';
 
 const MAC = /^[0-9a-fA-F]{2}([:-]?[0-9a-fA-F]{2}){5}$/;
 

@@ -18,7 +18,8 @@ import { SegmentLog } from './segment-log.ts';
 import { loadCheckpoint, loadMeta, saveCheckpoint, type Checkpoint, type Meta, type SavedState } from './state.ts';
 import { describeLoss } from './damage-report.ts';
 import type { Damage, LaneStore, OpenReport, Pos } from './store.ts';
-import { UpstreamLink } from './upstream.ts';
+import type { UpstreamLink } from './upstream.ts';
+let Link: typeof UpstreamLink;
 
 export interface BridgeDeps {
   gatewayId: string;
@@ -107,6 +108,7 @@ export class Bridge {
   }
 
   private async open(): Promise<void> {
+    ({ UpstreamLink: Link } = await import('./upstream.ts'));
     const { cfg, deps } = this;
     const { meta, notes } = loadMeta(this.dir, cfg.upstreams.map((u) => u.name));
     for (const n of notes) deps.log.warn(n);
@@ -154,7 +156,7 @@ export class Bridge {
     const rules = new UpstreamRules(u, deps.gatewayId);
     const log = deps.log.child({ upstream: u.name });
     const refusedLog = new RateLimitedLog({ intervalMs: DROP_LOG_MS, write: (f, msg) => log.warn(f, msg) });
-    const link = new UpstreamLink(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
+    const link = new Link(u, { gatewayId: deps.gatewayId, prefix: rules.prefix, log, reconnects: this.c.reconnects });
     const consumer = new Consumer({
       cfg: u,
       bit: meta.bits[u.name]!,

@@ -1,9 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
+import type { Server as HttpServer } from 'node:http';
 import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
 import type { Duplex } from 'node:stream';
-import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { BrokerConfig } from '../config/schema.ts';
 import { bindServer, ListenerError } from '../core/listen.ts';
 
@@ -84,7 +82,10 @@ function startTcp(cfg: Listeners['tcp'], onConnection: ConnectionHandler, onErro
   return run('tcp', 'TCP', cfg.host, cfg.port, server, track(server, 'connection'), onError);
 }
 
-function startTls(t: Listeners['tls'], onConnection: ConnectionHandler, onError: ListenerErrorHandler): Promise<RunningListener> {
+// node:tls, node:http and ws load only when their listener is on: a broker on MQTT over TCP alone
+// (the default) does not hold them in memory (issue 19).
+async function startTls(t: Listeners['tls'], onConnection: ConnectionHandler, onError: ListenerErrorHandler): Promise<RunningListener> {
+  const { createServer: createTlsServer } = await import('node:tls');
   const server = createTlsServer(
     {
       cert: readPem('broker.listeners.tls.cert_file', t.cert_file!),
@@ -98,7 +99,8 @@ function startTls(t: Listeners['tls'], onConnection: ConnectionHandler, onError:
   return run('tls', 'TLS', t.host, t.port, server, track(server, 'secureConnection'), onError);
 }
 
-function startWs(w: Listeners['ws'], onConnection: ConnectionHandler, onError: ListenerErrorHandler): Promise<RunningListener> {
+async function startWs(w: Listeners['ws'], onConnection: ConnectionHandler, onError: ListenerErrorHandler): Promise<RunningListener> {
+  const [{ createServer: createHttpServer }, { WebSocketServer, createWebSocketStream }] = await Promise.all([import('node:http'), import('ws')]);
   const http = createHttpServer((_req, res) => {
     res.writeHead(426, { 'content-type': 'text/plain' }).end(`MQTT over WebSocket: connect to ws://<host>:${w.port}${w.path}\n`);
   });

@@ -13,7 +13,6 @@ import { DataDirInUse, DataDirLock } from '../lifecycle/data-lock.ts';
 import { createNotifier } from '../lifecycle/sd-notify.ts';
 import { createLogger, type Logger } from '../log/logger.ts';
 import { DEVICES_HELP, printDevices } from './devices.ts';
-import { readNewPassword } from './passwd.ts';
 import { logFatalErrors, reloadOnSighup } from './reload-signal.ts';
 import { OPS_COMMANDS, opsCli } from './ops.ts';
 
@@ -204,7 +203,7 @@ function check(file: string | undefined): void {
 async function passwd(username: string | undefined): Promise<void> {
   let pw: string;
   try {
-    pw = await readNewPassword();
+    pw = await (await import('./passwd.ts')).readNewPassword(); // node:readline only for this command
   } catch (err) {
     process.stderr.write(`fieldgate passwd: ${(err as Error).message}\n`);
     process.exit(1);

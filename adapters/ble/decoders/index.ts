@@ -6,10 +6,8 @@ import { normalizeUuid, type Advert, type DecodeKeys, type DecodeResult } from '
 import { userInput, type UserDecoder } from './user.ts';
 
 export type { Advert, DecodeKeys, DecodeResult, Decoded, DecodeError, ServiceData, Value } from './types.ts';
-export { normalizeUuid } from './types.ts';
+export { BUILTIN_FORMATS, normalizeUuid } from './types.ts';
 
-/** Every built-in format name a decoded advertisement can carry (for allowlists and docs). */
-export const BUILTIN_FORMATS = ['bthome', 'ruuvi3', 'ruuvi5', 'atc1441', 'atc1441_enc', 'pvvx', 'pvvx_enc', 'ibeacon', 'eddystone_uid', 'eddystone_url', 'eddystone_tlm'] as const;
 
 export interface DecodeOptions extends DecodeKeys {
   user?: readonly UserDecoder[];

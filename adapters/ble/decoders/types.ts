@@ -2,6 +2,9 @@
 // same result out; no I/O, no clock, no state. State that spans advertisements (BTHome packet ids,
 // encryption counters, change-only publishing) lives in the adapter, not here.
 
+/** Every built-in format name a decoded advertisement can carry (for allowlists and docs). */
+export const BUILTIN_FORMATS = ['bthome', 'ruuvi3', 'ruuvi5', 'atc1441', 'atc1441_enc', 'pvvx', 'pvvx_enc', 'ibeacon', 'eddystone_uid', 'eddystone_url', 'eddystone_tlm'] as const;
+
 /** One service-data element: its UUID (normalized, see normalizeUuid) and the bytes after it. */
 export interface ServiceData {
   uuid: string;
