@@ -10,7 +10,7 @@ import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.t
 import { szxFor, uintOption, type CoapEndpoint, type CoapOption, type CoapReply, type CoapRequest, type Peer, type Respond } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
 import { Observers } from './observers.ts';
-import { AuthCache, Sessions, addressText, deviceOf, hostText } from './sessions.ts';
+import { AuthCache, Sessions, addressText, deviceOf, hostText, type Session } from './sessions.ts';
 import { mount, parsePath, parseQuery, resolveExpiry, resolveQos, resolveRetain, type Query, type Route } from './uri.ts';
 
 type Reply = { code: string; message?: string; options?: [string, Buffer][]; payload?: Buffer };
@@ -123,13 +123,20 @@ export class CoapHandler {
     if (!this.cfg.connection_required) return this.authenticate(ex);
     const c = this.sessions.check(ex.query.clientid, ex.query.token);
     if (!c.ok) return { code: c.code, message: c.message };
-    if (this.sessions.touch(c.session, ex.server, ex.peer, ex.via)) {
-      // NAT rebinding (normal for NB-IoT): the session and its observations follow the new address.
-      this.peerInfo.event('address_changed', deviceIp(c.session.device), { clientid: c.session.clientid, address: c.session.device.address }, 'CoAP session taken over from a new address');
-      this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
-    }
-    this.ctx.messages.deviceSeen(c.session.device);
+    this.follow(c.session, ex);
     return c.session.device;
+  }
+
+  /**
+   * A session's request (/ps, the heartbeat PUT, DELETE) from a new address takes the session over:
+   * NAT rebinding is normal for NB-IoT, so the session and its observations follow the device.
+   */
+  private follow(s: Session, ex: Exchange): void {
+    if (this.sessions.touch(s, ex.server, ex.peer, ex.via)) {
+      this.peerInfo.event('address_changed', deviceIp(s.device), { clientid: s.clientid, address: s.device.address }, 'CoAP session taken over from a new address');
+      this.observers.moveClient(s.clientid, ex.server, ex.peer);
+    }
+    this.ctx.messages.deviceSeen(s.device);
   }
 
   private async authenticate(ex: Exchange): Promise<DeviceIdentity | Reply> {
@@ -243,8 +250,7 @@ export class CoapHandler {
     if (m !== 'PUT' && m !== 'DELETE') return { code: '4.05' };
     const c = this.sessions.check(clientid, token);
     if (!c.ok) return { code: c.code, message: c.message };
-    if (this.sessions.touch(c.session, ex.server, ex.peer, ex.via)) this.observers.moveClient(c.session.clientid, ex.server, ex.peer);
-    this.ctx.messages.deviceSeen(c.session.device);
+    this.follow(c.session, ex);
     if (m === 'PUT') return { code: '2.04' };
     this.sessions.remove(c.session);
     await this.closeSession(c.session.clientid, c.session.device, 'normal');
