@@ -235,10 +235,10 @@ export class BleAdapter implements Adapter {
   private warn(ctx: AdapterContext, key: string, fields: Record<string, unknown>, msg: string, level: 'warn' | 'info' | 'debug' = 'warn'): void {
     let log = this.logs.get(level);
     if (!log) {
-      log = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => ctx.log[level](f, m) });
+      log = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => ctx.log[level](f, m), tail: true });
       this.logs.set(level, log);
     }
-    log.event(key, (more) => ({ fields, msg: `${msg}${moreSuffix(more)}` }));
+    log.event(key, (more) => ({ fields: more ? { ...fields, more } : fields, msg: `${msg}${moreSuffix(more, 60_000)}` }));
   }
 
   /**

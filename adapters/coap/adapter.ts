@@ -6,7 +6,7 @@
 import type { Socket } from 'node:dgram';
 import type { Adapter, AdapterContext } from '../../gateway/core/adapter.ts';
 import type { DatagramTransport as ServiceDatagram } from '../../gateway/core/datagram.ts';
-import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
+import { RateLimitedLog, moreLine, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { followDatagrams } from '../lib/coap/datagrams.ts';
 import { Block1Assembler, CoapEndpoint, RateLimiter, bindDualStack, uintOption, type CoapReply, type CoapRequest, type DatagramTransport, type EndpointEvents, type Peer } from '../lib/coap/index.ts';
 import type { CoapConfig } from './config.ts';
@@ -30,7 +30,7 @@ export class CoapAdapter implements Adapter {
   private stopped = false;
   private unfollow?: () => void;
   /** Datagrams a provided transport refused (modem busy): one line per transport per minute. */
-  private readonly sendLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => this.ctx?.log.warn(f, m) });
+  private readonly sendLog = new RateLimitedLog({ intervalMs: 60_000, write: (f, m) => this.ctx?.log.warn(f, m), tail: true });
 
   constructor(private readonly cfg: CoapConfig) {}
 
@@ -60,7 +60,7 @@ export class CoapAdapter implements Adapter {
     this.limitedLog = new RateLimitedLog({
       intervalMs: 60_000,
       write: (fields, msg) => ctx.log.warn(fields, msg),
-      flush: (n) => ({ fields: { rate_limited: n, addresses: addresses() }, msg: `${n} more CoAP requests refused over the per-address rate limit (limits.rate ${cfg.limits.rate}/s) since the last line` }),
+      flush: (n) => ({ fields: { rate_limited: n, addresses: addresses() }, msg: moreLine(n, `CoAP requests refused over the per-address rate limit (limits.rate ${cfg.limits.rate}/s)`, 60_000) }),
     });
     const observers = new Observers(
       { notifyType: cfg.notify_type, maxObservers: cfg.limits.max_observers, maxPerClient: cfg.limits.max_observers_per_client, maxPerAddress: cfg.limits.max_observers_per_address, leaseMs: cfg.limits.observe_lease, queueMax: cfg.limits.notify_queue, szx: Math.log2(cfg.blockwise.max_block_size) - 4, ackTimeoutMs: 2000, maxRetransmit: 4 },
@@ -176,7 +176,7 @@ export class CoapAdapter implements Adapter {
       if (this.limitedAddresses.size < 10) this.limitedAddresses.add(req.peer.address);
       this.limitedLog!.event('rate_limited', (more) => ({
         fields: { peer: req.peer.address, rate: this.cfg.limits.rate, burst: this.cfg.limits.burst, addresses: [...this.limitedAddresses] },
-        msg: `CoAP request from ${req.peer.address} refused over the per-address rate limit (limits.rate ${this.cfg.limits.rate}/s, burst ${this.cfg.limits.burst})${moreSuffix(more)}`,
+        msg: `CoAP request from ${req.peer.address} refused over the per-address rate limit (limits.rate ${this.cfg.limits.rate}/s, burst ${this.cfg.limits.burst})${moreSuffix(more, 60_000)}`,
       }));
       if (this.limitedLog!.suppressed('rate_limited') === 0) this.limitedAddresses.clear();
       // RFC 8516 4.29 Too Many Requests, Max-Age = seconds until a request fits again. A NON
@@ -199,7 +199,7 @@ export class CoapAdapter implements Adapter {
       error: (err, peer) => ctx.log.error({ peer: addressText(peer), err: err.message }, 'CoAP request processing failed'),
       sendFailed: (err, peer) => {
         const id = endpoint().id;
-        this.sendLog.event(id, (more) => ({ fields: { transport: id, peer: addressText(peer), err: err.message }, msg: `CoAP datagram to ${addressText(peer)} not sent through ${id}: ${err.message}${moreSuffix(more)}` }));
+        this.sendLog.event(id, (more) => ({ fields: { transport: id, peer: addressText(peer), err: err.message }, msg: `CoAP datagram to ${addressText(peer)} not sent through ${id}: ${err.message}${moreSuffix(more, 60_000)}` }));
       },
     };
   }

@@ -3,7 +3,7 @@
 // the engine: anything unexpected becomes an empty 5.00 and a log line.
 import type { AdapterContext, AuthResult, DeviceIdentity } from '../../gateway/core/adapter.ts';
 import { deviceIp } from '../../gateway/core/identity.ts';
-import { RateLimitedLog, moreSuffix } from '../../gateway/core/log-limit.ts';
+import { RateLimitedLog, moreLine, moreSuffix } from '../../gateway/core/log-limit.ts';
 import { PeerLog } from '../../gateway/core/peer-log.ts';
 import { PublishRejected } from '../../gateway/core/message.ts';
 import { invalidTopicFilter, invalidTopicName } from '../../gateway/core/topic.ts';
@@ -46,7 +46,7 @@ export class CoapHandler {
     this.refusedLog = new RateLimitedLog({
       intervalMs: 60_000,
       write: (fields, msg) => ctx.log.warn(fields, msg),
-      flush: (n, key) => ({ fields: { refused: n, address: key.split('|')[0] }, msg: `${n} more CoAP logins refused from ${key.split('|')[0]} (${key.split('|')[1]}) since the last line` }),
+      flush: (n, key) => ({ fields: { refused: n, address: key.split('|')[0] }, msg: moreLine(n, `CoAP logins refused from ${key.split('|')[0]} (${key.split('|')[1]})`, 60_000) }),
     });
     this.peerInfo = new PeerLog(ctx.log, 'info');
   }
@@ -62,7 +62,7 @@ export class CoapHandler {
     const address = hostText(ex.peer);
     this.refusedLog.event(`${address}|${r.reason}`, (more) => ({
       fields: { clientid, username, address: addressText(ex.peer), reason: r.reason },
-      msg: `CoAP device ${clientid} from ${addressText(ex.peer)} refused: ${r.detail}${moreSuffix(more)}`,
+      msg: `CoAP device ${clientid} from ${addressText(ex.peer)} refused: ${r.detail}${moreSuffix(more, 60_000)}`,
     }));
   }
 

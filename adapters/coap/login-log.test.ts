@@ -1,6 +1,6 @@
 // Issue 18 item 5: a refused CoAP login is not silent (and a bind failure names its option). Each (address, reason) gets one warning
 // naming the device, its address and why; repeats within the minute are counted and summed up
-// in the next line ("N more ... since the last line"), so a device retrying cannot flood the log.
+// in the next line ("... and N more ... in the last 60 s"), so a device retrying cannot flood the log.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CoapClient } from '../../firmware-sim/coap/client.ts';
@@ -27,7 +27,7 @@ test('refused logins (connection mode and per-request credentials) log one rate-
     assert.match(refused()[0]!.msg, /^CoAP device d1 from 127\.0\.0\.1:\d+ refused: bad username or password for alice$/);
     await adapter.stop(); // what was held back is written out
     assert.equal(refused().length, 2);
-    assert.equal(refused()[1]!.msg, '3 more CoAP logins refused from 127.0.0.1 (bad_username_or_password) since the last line');
+    assert.equal(refused()[1]!.msg, '... and 3 more CoAP logins refused from 127.0.0.1 (bad_username_or_password) in the last 60 s');
   } finally {
     cl.close();
     await adapter.stop();

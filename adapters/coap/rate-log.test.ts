@@ -1,6 +1,6 @@
 // Issue 18 item 2: rate limiting is visible. A peer over its per-address budget gets 4.29, each
 // refusal is counted (rate_limited), and the log gets one line, not one per request; the rest
-// are summed up in the next line ("N more ... since the last line").
+// are summed up in the next line ("... and N more ... in the last 60 s").
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { until } from '../../gateway/test/helpers.ts';
@@ -27,7 +27,7 @@ test('rate limiting: 4.29 per refused CON, a counter, and one log line for the b
     assert.equal(rl()[0]!.level, 40, 'warn');
     await adapter.stop(); // what was held back is written out
     assert.equal(rl().length, 2);
-    assert.match(rl()[1]!.msg, new RegExp(`^${refused - 1} more CoAP requests refused`));
+    assert.match(rl()[1]!.msg, new RegExp(`^\\.\\.\\. and ${refused - 1} more CoAP requests refused over the per-address rate limit \\(limits\\.rate 1/s\\) in the last 60 s$`));
   } finally {
     peer.close();
     await adapter.stop();

@@ -1,4 +1,4 @@
-import { RateLimitedLog } from '../core/log-limit.ts';
+import { RateLimitedLog, moreLine, moreSuffix } from '../core/log-limit.ts';
 import type { BrokerConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { DurablePersistence } from './durable-persistence.ts';
@@ -79,7 +79,7 @@ export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () =
   const dropLog = new RateLimitedLog({
     intervalMs: 60_000,
     write: (f, m) => log.warn(f, m),
-    flush: (n, why) => ({ fields: { reason: why, more: n, dropped_total: total }, msg: `... and ${n} more messages dropped from session queues (${limit[why as DropWhy]}) in the last 60 s` }),
+    flush: (n, why) => ({ fields: { reason: why, more: n, dropped_total: total }, msg: moreLine(n, `messages dropped from session queues (${limit[why as DropWhy]})`, 60_000) }),
   });
   const opts: SessionQueueOptions = {
     maxQueued: cfg.max_queued_messages,
@@ -89,7 +89,7 @@ export function sessionPersistence(cfg: BrokerConfig, log: Logger, counted: () =
       total = counted();
       dropLog.event(why, (more) => ({
         fields: { clientid: clientId, topic: p.topic, reason: why, dropped_total: total, ...(more ? { more } : {}) },
-        msg: `session queue full: dropped ${why === 'total_bytes' ? 'the new' : 'the oldest'} message for ${clientId}: ${limit[why]} reached (raise it, or reconnect the client)${more ? ` (and ${more} more in the last 60 s)` : ''}`,
+        msg: `session queue full: dropped ${why === 'total_bytes' ? 'the new' : 'the oldest'} message for ${clientId}: ${limit[why]} reached (raise it, or reconnect the client)${moreSuffix(more, 60_000)}`,
       }));
     },
   };

@@ -1,4 +1,6 @@
-// The one rate-limited log line: "what happened (N more since the last line)".
+// The one rate-limited log line: "what happened (and 12 more in the last 60 s)", and for what is
+// held back when no new event comes, "... and 12 more <what> in the last 60 s" (or the last such
+// event's own line with the count of the others, with `tail`).
 
 export interface LimitedLine {
   /** Structured fields of the line (pino's first argument). */
@@ -17,6 +19,12 @@ export interface RateLimitedLogOptions {
    * count and the key; returns the line.
    */
   flush?: (suppressed: number, key: string) => LimitedLine;
+  /**
+   * Without `flush`: what was held back is written out by the timer all the same, as the last
+   * held-back event's own line with the count of the others. With either, a count never spans
+   * more than one interval, which is what "in the last 60 s" (moreSuffix with the interval) says.
+   */
+  tail?: boolean;
   now?: () => number;
 }
 
@@ -24,6 +32,8 @@ interface KeyState {
   at: number;
   suppressed: number;
   timer?: NodeJS.Timeout;
+  /** With `tail`: the last held-back event's line. */
+  last?: (more: number) => LimitedLine;
 }
 
 /**
@@ -55,7 +65,8 @@ export class RateLimitedLog {
     }
     if (!force && now - st.at < this.opts.intervalMs) {
       st.suppressed += count;
-      if (this.opts.flush && !st.timer) {
+      if (this.opts.tail) st.last = line;
+      if ((this.opts.flush || this.opts.tail) && !st.timer) {
         st.timer = setTimeout(() => this.flushKey(key), st.at + this.opts.intervalMs - now);
         st.timer.unref();
       }
@@ -64,6 +75,7 @@ export class RateLimitedLog {
     const more = st.suppressed;
     clearTimeout(st.timer);
     st.timer = undefined;
+    st.last = undefined;
     const l = line(more);
     this.opts.write(l.fields, l.msg);
     st.at = now;
@@ -99,8 +111,10 @@ export class RateLimitedLog {
     if (!st) return;
     clearTimeout(st.timer);
     st.timer = undefined;
-    if (!st.suppressed || !this.opts.flush) return;
-    const l = this.opts.flush(st.suppressed, key);
+    const last = st.last;
+    st.last = undefined;
+    if (!st.suppressed || (!this.opts.flush && !last)) return;
+    const l = this.opts.flush ? this.opts.flush(st.suppressed, key) : last!(st.suppressed - 1);
     this.opts.write(l.fields, l.msg);
     st.at = this.now();
     st.suppressed = 0;
@@ -119,7 +133,18 @@ export class RateLimitedLog {
   }
 }
 
-/** " (N more since the last line)" or "" — the suffix every rate-limited line uses. */
-export function moreSuffix(n: number): string {
-  return n ? ` (${n} more since the last line)` : '';
+/**
+ * The suffix of a rate-limited line: " (and 12 more in the last 60 s)", " (and 12 more from
+ * 10.0.0.7 in the last 60 s)", or "" when nothing was held back. Give the limiter's interval only
+ * when it writes out what it held back (`flush` or `tail`): then the count is within it. Without
+ * the interval, for a limiter that does not, the count may span longer: " (12 more since the last line)".
+ */
+export function moreSuffix(n: number, intervalMs?: number, from?: string): string {
+  if (!n) return '';
+  return intervalMs === undefined ? ` (${n} more since the last line)` : ` (and ${n} more${from ? ` from ${from}` : ''} in the last ${intervalMs / 1000} s)`;
+}
+
+/** The line that writes out what a limiter held back: "... and 12 more <what> in the last 60 s". */
+export function moreLine(n: number, what: string, intervalMs: number): string {
+  return `... and ${n} more ${what} in the last ${intervalMs / 1000} s`;
 }

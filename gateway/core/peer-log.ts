@@ -1,5 +1,5 @@
 import type { Logger } from '../log/logger.ts';
-import { RateLimitedLog } from './log-limit.ts';
+import { RateLimitedLog, moreLine, moreSuffix } from './log-limit.ts';
 
 /** Lines a remote peer can repeat at will are written at most once per this interval per peer and reason. */
 export const PEER_LOG_INTERVAL_MS = 60_000;
@@ -19,7 +19,7 @@ export class PeerLog {
       write,
       flush: (n, key) => {
         const [reason, peer] = splitKey(key);
-        return { fields: { reason, ipaddress: peer, more: n }, msg: `... and ${n} more "${reason}" from ${peer} in the last ${PEER_LOG_INTERVAL_MS / 1000} s` };
+        return { fields: { reason, ipaddress: peer, more: n }, msg: moreLine(n, `"${reason}" from ${peer}`, PEER_LOG_INTERVAL_MS) };
       },
     });
   }
@@ -28,7 +28,7 @@ export class PeerLog {
   event(reason: string, ipaddress: string | undefined, fields: Record<string, unknown>, msg: string): void {
     this.limited.event(`${reason}\u0000${ipaddress ?? 'unknown'}`, (more) => ({
       fields: { ...fields, reason, ipaddress, ...(more ? { more } : {}) },
-      msg: more ? `${msg} (and ${more} more from ${ipaddress ?? 'unknown'} in the last ${PEER_LOG_INTERVAL_MS / 1000} s)` : msg,
+      msg: msg + moreSuffix(more, PEER_LOG_INTERVAL_MS, ipaddress ?? 'unknown'),
     }));
   }
 
