@@ -104,6 +104,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       maxInFlight: cfg.max_queued_messages,
       redispatched: metrics.counter('messages/shared/redispatched'),
       dropped: metrics.counter('messages/shared/dropped'),
+      store: this.persistence,
+      redispatchAfter: cfg.shared_redispatch_after,
     });
     if (this.persistence instanceof DurablePersistence) {
       this.persistence.sharedPick = (msg) => this.shared.prepick(msg); // before the PUBACK
@@ -211,6 +213,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (!(this.persistence instanceof DurablePersistence)) return;
     for (const { clientId, subs } of this.persistence.restoredSessions) {
       this.sessions.restored(clientId);
+      this.shared.restored(clientId);
       this.clients.subs.set(clientId, new Set(subs.map((s) => s.topic)));
       for (const s of subs) this.qos0?.subscribed(clientId, s.topic, s.qos);
     }
@@ -333,6 +336,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
+    this.shared.close();
     await this.stopAccepting();
     this.peerLog.flush();
     this.peerInfo.flush();

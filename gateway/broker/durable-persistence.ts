@@ -10,6 +10,7 @@ import { WillStore, type WillIngress, type WillPacket } from './durable-wills.ts
 import { RetainedBound, clearOf } from './retained-bound.ts';
 import { grantedOnly } from './subscription-bound.ts';
 import { BoundedPersistence, type SessionQueueOptions } from './session-queue.ts';
+import type { HandOff } from './shared-tags.ts';
 
 // broker.persistence: disk. The bounded in-memory store (session-queue.ts) with every change of a
 // persistent session (subscriptions, queued messages, QoS 2 state) and every retained message also
@@ -69,7 +70,7 @@ export class DurablePersistence extends BoundedPersistence {
   /** Keyed by the publish's payload Buffer, which aedes's packet copy shares. */
   private readonly preQueued = new WeakMap<object, PreAck>();
   private readonly preRetained = new WeakMap<object, string>();
-  private readonly preShared = new SharedPreQueue({ next: () => ++this.preCounter, enqueue: (c, p) => this.enqueueOne(c, p), append: (r) => this.journal.append(r) });
+  private readonly preShared = new SharedPreQueue({ next: () => ++this.preCounter, enqueue: (c, p) => this.enqueueOne(c, p), append: (r) => this.journal.append(r), tags: this.shareTags });
   /** Set by the broker once its shared subscriptions exist. */
   sharedPick?: SharedPrePick;
   /** Client ids with state at the last start (for the broker's session table). */
@@ -106,10 +107,16 @@ export class DurablePersistence extends BoundedPersistence {
     const retained = [...this.st.retained.values()];
     const incoming = [...this.st.incoming].map(([c, m]) => [c, [...m.values()]] as const);
     const wills = this.wills.records();
+    const tags = this.shareTags;
     return (function* () {
       yield head;
       yield* subs;
-      for (const [c, items] of queues) for (const p of items) yield packetFrame(K.ENQ, { cs: [c] }, p);
+      for (const [c, items] of queues) {
+        for (const p of items) {
+          const g = tags.groupOf(p);
+          yield packetFrame(K.ENQ, g === undefined ? { cs: [c] } : { cs: [c], g }, p);
+        }
+      }
       for (const p of retained) yield packetFrame(K.RETAIN, {}, p);
       for (const [c, ps] of incoming) for (const p of ps) yield packetFrame(K.IN_STORE, { c }, p);
       yield* wills;
@@ -268,9 +275,7 @@ export class DurablePersistence extends BoundedPersistence {
 
   /** Enqueues through the bounds; returns the queued packet object (undefined when it was dropped). */
   enqueueOne(clientId: string, p: StoredPacket): StoredPacket | undefined {
-    this.bounded.enqueue(clientId, p as never);
-    const last = this.bounded.queues.get(clientId)?.items.at(-1);
-    return last && last.brokerId === p.brokerId && last.brokerCounter === p.brokerCounter ? last : undefined;
+    return this.bounded.enqueue(clientId, p as never);
   }
 
   private adopt(subs: { clientId: string }[], p: StoredPacket): { clientId: string }[] {
@@ -286,19 +291,37 @@ export class DurablePersistence extends BoundedPersistence {
     return subs.filter((s) => !pre.clients.has(s.clientId));
   }
 
-  override async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket): Promise<void> {
+  override async outgoingEnqueueCombi(subs: { clientId: string }[], packet: StoredPacket, group?: string): Promise<void> {
     const rest = this.adopt(subs, packet);
     if (!rest.length) return;
     if (this.failed && (packet.qos ?? 0) > 0) this.refuse('QoS 1/2 message for persistent sessions');
-    for (const s of rest) this.bounded.enqueue(s.clientId, packet as never);
-    this.journal.append(packetFrame(K.ENQ, { cs: rest.map((s) => s.clientId) }, packet));
+    for (const s of rest) {
+      const item = this.bounded.enqueue(s.clientId, packet as never);
+      if (item && group !== undefined) this.shareTags.tag(item, s.clientId, group);
+    }
+    this.journal.append(packetFrame(K.ENQ, { cs: rest.map((s) => s.clientId), ...(group !== undefined && { g: group }) }, packet));
     await this.durable(packet.qos);
   }
 
   override async outgoingEnqueue(sub: { clientId: string }, packet: StoredPacket): Promise<void> {
     // aedes calls this for one client from Client.publish (shared deliveries), the Combi form when it publishes.
-    if (this.preShared.adopt(sub.clientId, packet)) return;
-    await this.outgoingEnqueueCombi([sub], packet);
+    const group = this.shareTags.claim(sub.clientId);
+    if (this.preShared.adopt(sub.clientId, packet)) return; // queued (and tagged) before the PUBACK
+    await this.outgoingEnqueueCombi([sub], packet, group);
+  }
+
+  /**
+   * Shared messages handed from a member's queue to other members: their deliveries' ENQ records
+   * (for a persistent member) are appended first, then this take, in the same batch, written at
+   * once. Nothing moves while the store cannot write.
+   */
+  override takeShared(clientId: string, to: (h: HandOff) => boolean): HandOff[] {
+    if (this.failed) return [];
+    const taken = super.takeShared(clientId, to);
+    if (!taken.length) return taken;
+    this.journal.append(frame(K.SHARE_TAKE, { c: clientId, ids: taken.map((h) => [h.packet.brokerId, h.packet.brokerCounter]) }));
+    this.journal.commit().catch(() => {});
+    return taken;
   }
 
   override async outgoingUpdate(client: ClientRef, packet: StoredPacket): Promise<void> {

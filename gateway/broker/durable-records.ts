@@ -35,6 +35,12 @@ export const K = {
   /** A persistent session's will (aedes putWill), and its removal (published, or a clean DISCONNECT). */
   WILL: 14,
   WILL_DEL: 15,
+  /**
+   * Shared-subscription messages taken from a member's queue for another member (shared-tags.ts):
+   * `ids` = their [brokerId, brokerCounter]. Written after the records of the deliveries that
+   * took them, in the same batch. (An ENQ record's `g` names the group of a member's copy.)
+   */
+  SHARE_TAKE: 16,
 } as const;
 
 /** A queued packet (session-queue's shape) with what the journal also keeps. */

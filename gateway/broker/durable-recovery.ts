@@ -85,7 +85,15 @@ function replayer(target: BoundedPersistence & Target, st: StoreState, bounded: 
             if (p.cmd !== 'publish') item.qos = p.qos;
           }
           if (item && p.brokerId === PRE_ID) pre.set(p.brokerCounter!, [...(pre.get(p.brokerCounter!) ?? []), item]);
+          if (item && typeof f.g === 'string') target.shareTags.tag(item, c, f.g); // a shared-subscription member's copy
         }
+        break;
+      }
+      case K.SHARE_TAKE: {
+        // Handed to other members: [brokerId, brokerCounter] of each (unique in the queue).
+        const ids = new Set((f.ids as [string, number][]).map(([b, k]) => `${b}\u0000${k}`));
+        const items = bounded.queues.get(id.id)?.items.filter((p) => ids.has(`${p.brokerId}\u0000${p.brokerCounter}`)) ?? [];
+        bounded.removeItems(id.id, new Set(items));
         break;
       }
       case K.UPD:
@@ -204,6 +212,8 @@ function damage(log: Pick<Logger, 'warn'>, file: string, r: ReadResult, tailCaus
 export function recoverStore(dir: string, target: BoundedPersistence & Target, st: StoreState, bounded: SessionQueues, log: Pick<Logger, 'info' | 'warn'>): Recovered {
   const t0 = Date.now();
   const { apply, applyJournal, covers, seq } = replayer(target, st, bounded);
+  // A CLEAN replayed is a session that ended then: its shared messages went to other members then.
+  target.shareTags.muted = true;
   const snap = join(dir, SNAPSHOT);
   // A snapshot is renamed into place whole: damage in it is the storage's.
   if (existsSync(snap)) damage(log, snap, readFrames(snap, apply), 'storage fault?');
@@ -218,6 +228,7 @@ export function recoverStore(dir: string, target: BoundedPersistence & Target, s
     damage(log, file, r, 'a write cut short by a crash or power cut, or storage that lost written data', loss);
     gen = Math.max(gen, g + 1);
   }
+  target.shareTags.muted = false;
   const nextSeq = Math.max(seq(), floor);
   // A new identity for every restored message: aedes's counter starts again at 0, and a queued
   // message is found by (brokerId, brokerCounter) when aedes gives it a packet id.

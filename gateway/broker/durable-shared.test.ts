@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { cpSync, writeFileSync } from 'node:fs';
+import { cpSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
@@ -7,6 +7,7 @@ import { startChild, stopChild } from '../test/cli.ts';
 import { startGateway, tempDir, until } from '../test/helpers.ts';
 import { DurablePersistence } from './durable-persistence.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { journalFile, journalGenerations } from './durable-journal.ts';
 
 // Issue 17 items 12 and 13 together: a QoS 1 message acknowledged to its publisher and in flight
 // (sent, no PUBACK) to a persistent member of a shared subscription when the gateway is killed
@@ -15,42 +16,109 @@ import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket }
 // reconnects; and the member's shared subscription is still in force after the restart.
 // The second test: a kill -9 right after the publisher's PUBACK, before the member's delivery
 // (the member is picked before the PUBACK, so its copy is already on disk).
+// Then the hand-off across a restart: the member's copy is tagged with its group on disk (ENQ
+// record `g`), so a member that never comes back has its messages handed to another member once
+// the bound passes (broker.shared_redispatch_after here; its session's expiry by default), after
+// kill -9 and after SIGTERM; a member that does come back gets them itself and no other member
+// does; and a torn journal tail through the new records costs only what it cut.
 
 const tmp = tempDir('fieldgate-durable-shared-');
 after(() => tmp.remove());
 
-test('kill -9 with a QoS 1 message in flight to a persistent shared-subscription member: the member gets it again after the restart, and further messages', async () => {
-  const config = join(tmp.path, 'fg.yaml');
-  writeFileSync(config, `gateway:\n  data_dir: ${join(tmp.path, 'data')}\nlog:\n  format: json\n  level: info\nhttp:\n  enabled: false\nadapters:\n  coap:\n    enabled: false\nbroker:\n  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+function writeConfig(name: string, broker = ''): string {
+  const config = join(tmp.path, `${name}.yaml`);
+  writeFileSync(config, `gateway:\n  data_dir: ${join(tmp.path, name)}\nlog:\n  format: json\n  level: info\nhttp:\n  enabled: false\nadapters:\n  coap:\n    enabled: false\nbroker:\n${broker}  listeners:\n    tcp:\n      host: 127.0.0.1\n      port: 0\n`);
+  return config;
+}
+
+/** A persistent member that records every PUBLISH it gets and PUBACKs those `ack` accepts. */
+async function member(port: number, clientId: string, ack: (payload: string) => boolean, subscribe = true) {
+  const { client, sessionPresent } = await RawClient.connect(port, { clientId, clean: false });
+  if (subscribe) assert.deepEqual(await client.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
+  const got: string[] = [];
+  const take = () => {
+    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
+      const p = parsePublish(client.packets.splice(k, 1)[0]!);
+      got.push(p.payload.toString());
+      if (p.id && ack(p.payload.toString())) client.send(pubackPacket(p.id));
+    }
+  };
+  client.socket.on('data', take);
+  take();
+  return { client, got, sessionPresent };
+}
+
+async function publish(port: number, clientId: string, jobs: string[]): Promise<void> {
+  const pub = (await RawClient.connect(port, { clientId })).client;
+  let id = 1;
+  for (const job of jobs) {
+    pub.send(publishPacket('jobs/x', job, 1, id++));
+    await pub.next(PUBACK); // acknowledged to the publisher
+  }
+  pub.end();
+}
+
+test('kill -9 with a QoS 1 message in flight to a persistent shared-subscription member: the member comes back within the bound and gets it again, the other member never does', async () => {
+  const config = writeConfig('returns'); // the bound: the session's expiry (2 h)
   let gw = await startChild(config);
   try {
     const port = () => Number(new URL(gw.url).port);
-    const member = (await RawClient.connect(port(), { clientId: 'worker-1', clean: false })).client;
-    assert.deepEqual(await member.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
-    const pub = (await RawClient.connect(port(), { clientId: 'pub' })).client;
-    pub.send(publishPacket('jobs/1', 'job one', 1, 1));
-    await pub.next(PUBACK); // acknowledged to the publisher
-    const first = parsePublish(await member.next(PUBLISH)); // in flight: the member never PUBACKs
-    assert.equal(first.payload.toString(), 'job one');
+    const a = await member(port(), 'worker-1', () => false); // never PUBACKs
+    const b = await member(port(), 'worker-2', () => true);
+    await publish(port(), 'pub', ['job one', 'job two']); // round robin: one each
+    await until(() => a.got.length === 1 && b.got.length === 1, 'one job at each member');
+    assert.deepEqual(a.got, ['job one']);
     await stopChild(gw.child, 'SIGKILL');
 
     gw = await startChild(config);
-    const again = await RawClient.connect(port(), { clientId: 'worker-1', clean: false });
+    const b2 = await member(port(), 'worker-2', () => true, false);
+    const again = await member(port(), 'worker-1', () => true, false);
     assert.equal(again.sessionPresent, true);
-    const resent = parsePublish(await again.client.next(PUBLISH));
-    assert.equal(resent.payload.toString(), 'job one');
-    again.client.send(pubackPacket(resent.id!));
-    // Its shared subscription survived the restart with the session: a new job reaches it.
-    const pub2 = (await RawClient.connect(port(), { clientId: 'pub2' })).client;
-    pub2.send(publishPacket('jobs/2', 'job two', 1, 1));
-    await pub2.next(PUBACK);
-    assert.equal(parsePublish(await again.client.next(PUBLISH, 5000)).payload.toString(), 'job two');
-    pub2.end();
+    await until(() => again.got.includes('job one'), 'job one resent to its member');
+    // Its shared subscription survived the restart with the session: new jobs reach it, and B.
+    await publish(port(), 'pub2', ['job three', 'job four']);
+    await until(() => [...again.got, ...b2.got].filter((j) => j === 'job three' || j === 'job four').length === 2, 'the new jobs');
+    assert.ok(!b2.got.includes('job one'), `B never gets A's job: ${b2.got}`);
+    assert.deepEqual(again.got.filter((j) => j === 'job one'), ['job one']);
+    b2.client.end();
     again.client.end();
   } finally {
     await stopChild(gw.child, 'SIGKILL');
   }
 });
+
+for (const signal of ['SIGKILL', 'SIGTERM'] as const) {
+  test(`${signal} with a QoS 1 message in flight to a persistent member that never comes back: another member gets it once broker.shared_redispatch_after passes after the restart, once`, async () => {
+    const config = writeConfig(`gone-${signal}`, '  shared_redispatch_after: 300ms\n');
+    let gw = await startChild(config);
+    try {
+      const port = () => Number(new URL(gw.url).port);
+      const a = await member(port(), 'worker-a', () => false); // never PUBACKs, never returns
+      const b = await member(port(), 'worker-b', () => true);
+      await publish(port(), 'pub', ['job one', 'job two']);
+      await until(() => a.got.length === 1 && b.got.length === 1, 'one job at each member');
+      assert.deepEqual(a.got, ['job one']);
+      await stopChild(gw.child, signal);
+
+      gw = await startChild(config);
+      const b2 = await member(port(), 'worker-b', () => true, false);
+      assert.equal(b2.sessionPresent, true);
+      await until(() => b2.got.includes('job one'), 'A\'s job handed to B after the bound');
+      await publish(port(), 'pub2', ['job three']); // only B is connected: B gets it, after A's
+      await until(() => b2.got.includes('job three'), 'job three at B');
+      assert.deepEqual(b2.got.filter((j) => j === 'job one'), ['job one'], `once: ${b2.got}`);
+      // A's queue no longer holds it: back now, A gets the next live job and never job one.
+      const a2 = await member(port(), 'worker-a', () => true, false);
+      await publish(port(), 'pub3', ['job four', 'job five']);
+      await until(() => a2.got.length > 0 && [...a2.got, ...b2.got].filter((j) => j === 'job four' || j === 'job five').length === 2, 'the last jobs');
+      assert.ok(!a2.got.includes('job one'), `A does not get job one again: ${a2.got}`);
+      b2.client.end();
+      a2.client.end();
+    } finally {
+      await stopChild(gw.child, 'SIGKILL');
+    }
+  });
+}
 
 test('kill -9 between the PUBACK and the delivery: a QoS 1 message for a persistent member of a shared group is on disk before its PUBACK, and stored once', async () => {
   const g = await startGateway({ broker: { shared_subscription_strategy: 'round_robin' } });
@@ -139,4 +207,55 @@ test('the member picked before the PUBACK disconnects before the delivery: the m
     DurablePersistence.prototype.beforeAck = beforeAck;
     await g.stop();
   }
+});
+
+test('a torn journal tail through the hand-off records: what is before the tear keeps its group; a torn SHARE_TAKE leaves its message with its member, to be handed on again', async () => {
+  const dir = join(tmp.path, 'torn');
+  const warnings: string[] = [];
+  const log = { info: () => {}, warn: (...args: unknown[]) => void warnings.push(String(args[1])), error: () => {} };
+  const open = async (at: string) => {
+    const q = new DurablePersistence({ dir: at, log, maxQueued: 100, maxSessionBytes: 1 << 20, maxTotalBytes: 1 << 20, onDrop: () => {} });
+    await q.setup({ id: 'fieldgate' });
+    return q;
+  };
+  const group = 'workers\u0000jobs/#';
+  const q = await open(dir);
+  const journal = () => journalFile(dir, journalGenerations(dir).at(-1)!);
+  let n = 0;
+  const enqueue = (job: string) =>
+    q.shareTags.during('worker-a', group, () => q.outgoingEnqueue({ clientId: 'worker-a' }, { cmd: 'publish', topic: 'jobs/x', payload: Buffer.from(job), qos: 1, brokerId: 'test', brokerCounter: ++n }));
+  await enqueue('m1');
+  await enqueue('m2');
+  const afterTwo = statSync(journal()).size;
+  await enqueue('m3');
+  const afterThree = statSync(journal()).size;
+  assert.deepEqual(q.takeShared('worker-a', (h) => String(h.packet.payload) === 'm1').map((h) => h.group), [group]); // handed to another member
+  await q.close();
+  const afterTake = statSync(journal()).size;
+  assert.ok(afterTwo < afterThree && afterThree < afterTake);
+
+  /** Reopens a copy of the store cut at `size` bytes of the journal; the tagged messages of worker-a, in queue order. */
+  const cutAt = async (name: string, size?: number, from = dir) => {
+    const at = join(tmp.path, name);
+    cpSync(from, at, { recursive: true });
+    if (size !== undefined) truncateSync(journalFile(at, journalGenerations(at).at(-1)!), size);
+    warnings.length = 0;
+    const r = await open(at);
+    const tagged = r.takeShared('worker-a', () => true).map((h) => `${h.packet.payload}@${h.group === group}`);
+    await r.close();
+    return { tagged, warnings: [...warnings] };
+  };
+  const whole = await cutAt('torn-none');
+  assert.deepEqual(whole, { tagged: ['m2@true', 'm3@true'], warnings: [] });
+  // Through a snapshot (each start writes one): the group is in its ENQ records too.
+  cpSync(dir, join(tmp.path, 'snap'), { recursive: true });
+  await (await open(join(tmp.path, 'snap'))).close();
+  assert.deepEqual(journalGenerations(join(tmp.path, 'snap')).map((g) => statSync(journalFile(join(tmp.path, 'snap'), g)).size), [], 'all in the snapshot');
+  assert.deepEqual(await cutAt('snap-reopened', undefined, join(tmp.path, 'snap')), whole);
+  const take = await cutAt('torn-take', afterThree + Math.floor((afterTake - afterThree) / 2));
+  assert.deepEqual(take.tagged, ['m1@true', 'm2@true', 'm3@true'], 'the take was torn: m1 is still worker-a\'s, and goes to another member again');
+  assert.match(take.warnings.join('\n'), /ends in \d+ unreadable bytes .*replayed the 3 whole records/);
+  const enq = await cutAt('torn-enq', afterTwo + Math.floor((afterThree - afterTwo) / 2));
+  assert.deepEqual(enq.tagged, ['m1@true', 'm2@true'], 'the tear cost m3 (never acknowledged: its record was not on disk) and nothing before it');
+  assert.match(enq.warnings.join('\n'), /ends in \d+ unreadable bytes .*replayed the 2 whole records/);
 });

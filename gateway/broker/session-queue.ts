@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import { ShareTags, type HandOff, type ShareStore } from './shared-tags.ts';
 import { grantedOnly } from './subscription-bound.ts';
 
 // aedes-persistence's in-memory store keeps each session's outgoing queue (in-flight plus offline
@@ -58,13 +59,14 @@ export class SessionQueues {
 
   constructor(private readonly opts: SessionQueueOptions) {}
 
-  enqueue(clientId: string, packet: QueuedPacket): void {
+  /** The queued copy; undefined when the global bound refused it. */
+  enqueue(clientId: string, packet: QueuedPacket): QueuedPacket | undefined {
     const size = packetBytes(packet);
     // The global bound takes the new message, not someone else's old one: one busy session
     // cannot empty the queues of the others.
     if (this.totalBytes + size > this.opts.maxTotalBytes) {
       this.opts.onDrop(clientId, packet, 'total_bytes');
-      return;
+      return undefined;
     }
     let q = this.queues.get(clientId);
     if (!q) {
@@ -78,6 +80,19 @@ export class SessionQueues {
     q.items.push(queued);
     this.add(q, size);
     this.dropOldest(clientId, q);
+    return queued;
+  }
+
+  /** Takes these queued packets out (shared-subscription messages handed to another member). */
+  removeItems(clientId: string, items: ReadonlySet<QueuedPacket>): void {
+    const q = this.queues.get(clientId);
+    if (!q || !items.size) return;
+    q.items = q.items.filter((p) => {
+      if (!items.has(p)) return true;
+      this.add(q, -packetBytes(p));
+      return false;
+    });
+    if (!q.items.length) this.remove(clientId);
   }
 
   private dropOldest(clientId: string, q: Queue): void {
@@ -166,8 +181,10 @@ export class SessionQueues {
 }
 
 /** aedes-persistence's memory store with the outgoing queues replaced by SessionQueues. */
-export class BoundedPersistence extends MemoryPersistence {
+export class BoundedPersistence extends MemoryPersistence implements ShareStore {
   protected readonly bounded: SessionQueues;
+  /** Which queued messages a member got through a shared subscription group (shared-tags.ts). */
+  readonly shareTags = new ShareTags();
 
   constructor(opts: SessionQueueOptions) {
     super();
@@ -185,7 +202,9 @@ export class BoundedPersistence extends MemoryPersistence {
   }
 
   async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
-    this.bounded.enqueue(sub.clientId, packet);
+    const group = this.shareTags.claim(sub.clientId);
+    const item = this.bounded.enqueue(sub.clientId, packet);
+    if (item && group !== undefined) this.shareTags.tag(item, sub.clientId, group);
   }
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
@@ -207,12 +226,25 @@ export class BoundedPersistence extends MemoryPersistence {
   // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an
   // expired one.
   async cleanSubscriptions(client: { id: string }): Promise<void> {
+    if (!this.shareTags.muted) this.shareTags.sessionEnds?.(client.id); // its shared messages go to other members first
     this.bounded.remove(client.id);
     await super.cleanSubscriptions(client);
   }
 
   queueOf(clientId: string): { queued: number; inflight: number } {
     return this.bounded.queueOf(clientId);
+  }
+
+  takeShared(clientId: string, to: (h: HandOff) => boolean): HandOff[] {
+    if (!this.shareTags.has(clientId)) return [];
+    const taken = this.shareTags.movable(clientId, this.bounded.queues.get(clientId)?.items).filter(to);
+    this.bounded.removeItems(clientId, new Set(taken.map((h) => h.packet)));
+    return taken;
+  }
+
+  /** Shared-subscription messages in persistent sessions' queues. */
+  sharedQueued(): number {
+    return this.shareTags.count((c) => this.bounded.queues.get(c)?.items);
   }
 
   queuedTotal(): number {

@@ -1,8 +1,9 @@
 import type { Duplex } from 'node:stream';
 
-// Which shared-subscription messages a member has been sent and not yet acknowledged, so that they
-// can go to another member when the member's session ends (EMQX re-dispatches a terminated
-// member's in-flight QoS 1/2 messages). aedes 1.2 keeps no in-flight record for a clean session
+// Which shared-subscription messages a clean-session member has been sent and not yet
+// acknowledged, so that they can go to another member when its session (its connection) ends, as
+// EMQX re-dispatches a terminated member's in-flight messages (a persistent member's are tagged
+// in its queue instead: shared-tags.ts). aedes 1.2 keeps no in-flight record for a clean session
 // and has no public way to learn the packet id it gave a delivery, so the broker reads it from its
 // own side of the member's connection: the ids of the QoS > 0 PUBLISHes it writes (PublishIdReader,
 // on the member's stream) and of the PUBACK/PUBREC the member returns (FrameTracker's onAck, fed

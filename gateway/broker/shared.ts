@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import type { Aedes, AedesPublishPacket, Client } from 'aedes';
 import { topicMatches } from '../core/topic.ts';
+import type { PrePicked } from './durable-shared-pre.ts';
 import { InFlight, type FlightEntry, type SharedMessage } from './shared-flight.ts';
+import type { HandOff, ShareStore } from './shared-tags.ts';
 
 // Shared subscriptions ($share/{group}/{filter}, EMQX's $queue/{filter}) built at the broker's seam:
 // aedes 1.2 has none. The member's own SUBSCRIBE is granted as a literal subscription that no
@@ -10,9 +12,12 @@ import { InFlight, type FlightEntry, type SharedMessage } from './shared-flight.
 // gets one in-process aedes subscription to its filter; every message it receives goes to one
 // member, picked by the strategy, through aedes's public Client.publish (which runs the ACL check
 // at delivery and the QoS handling). Retained messages are never sent to shared subscribers: an
-// in-process subscription does not receive them on subscribe. QoS 1/2 messages a member has not
-// acknowledged when its session ends (a clean session disconnecting, a persistent one expiring)
-// go to another member, as EMQX re-dispatches them (shared-flight.ts).
+// in-process subscription does not receive them on subscribe. Messages a member has not
+// acknowledged when its session ends go to another member, as EMQX re-dispatches them: a clean
+// session's in-flight ones, tracked off its connection (shared-flight.ts), when it disconnects; a
+// persistent session's, tagged with their group in its queue (shared-tags.ts, on disk with
+// broker.persistence disk, so across a restart), when it expires or a clean-session connect
+// replaces it, or once it has been offline for broker.shared_redispatch_after.
 //
 // With broker.persistence disk a QoS 1 message must be on disk for a persistent member before the
 // publisher's PUBACK, which aedes writes before it publishes: `prepick` (called from the store's
@@ -76,6 +81,10 @@ export interface SharedOptions {
   redispatched: Counter;
   /** Messages whose member's session ended and no other member was connected (or tracking overflowed). */
   dropped: Counter;
+  /** The session store, where persistent members' shared messages are tagged with their group. */
+  store?: ShareStore;
+  /** broker.shared_redispatch_after (ms): a persistent member offline this long hands its shared messages on; 0: only when its session ends. */
+  redispatchAfter?: number;
 }
 
 export class SharedSubscriptions {
@@ -86,9 +95,27 @@ export class SharedSubscriptions {
   private readonly flight: InFlight;
   /** Members picked before the PUBACK, per group key, keyed by the message's payload Buffer (which aedes's packet copies share). */
   private readonly prePicked = new WeakMap<object, Map<string, PrePick>>();
+  /** Persistent sessions offline since (ms), watched for broker.shared_redispatch_after; at most one per session. */
+  private readonly offline = new Map<string, number>();
+  private timer?: NodeJS.Timeout;
 
   constructor(private readonly aedes: Aedes, private readonly strategy: ShareStrategy, private readonly opts: SharedOptions) {
     this.flight = new InFlight(opts.maxInFlight, () => opts.dropped.inc());
+    if (opts.store) opts.store.shareTags.sessionEnds = (clientId) => this.handOff(clientId, false);
+    const after = opts.redispatchAfter ?? 0;
+    if (after > 0 && opts.store) {
+      this.timer = setInterval(() => this.handOffOffline(after), Math.max(50, Math.min(after / 2, 60_000)));
+      this.timer.unref();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+  }
+
+  /** A persistent session restored at start: offline from now (its shared messages wait for it, up to the bound). */
+  restored(clientId: string): void {
+    if (this.timer && this.opts.store?.shareTags.has(clientId)) this.offline.set(clientId, Date.now());
   }
 
   get count(): number {
@@ -97,9 +124,9 @@ export class SharedSubscriptions {
     return n;
   }
 
-  /** Shared messages in flight (sent to a member, not acknowledged). */
+  /** Shared messages a member has not acknowledged: in flight to clean members, queued for persistent ones (sent or not). */
   get inFlight(): number {
-    return this.flight.size;
+    return this.flight.size + (this.opts.store?.sharedQueued() ?? 0);
   }
 
   join(client: Client, share: ShareTopic, qos: number): Promise<void> {
@@ -134,6 +161,7 @@ export class SharedSubscriptions {
    * left in flight goes to other members), a persistent one rejoins.
    */
   connected(client: Client, clean: boolean): void {
+    this.offline.delete(client.id);
     if (clean) {
       this.sessions.delete(client.id);
       this.redispatch(client.id);
@@ -154,6 +182,7 @@ export class SharedSubscriptions {
   /** A persistent session ended (expired): its unacknowledged messages go to other members. */
   forgetSession(clientId: string): void {
     this.sessions.delete(clientId);
+    this.offline.delete(clientId);
     this.redispatch(clientId);
   }
 
@@ -161,6 +190,7 @@ export class SharedSubscriptions {
   disconnected(clientId: string, clean: boolean): void {
     this.leave(clientId);
     if (clean) this.redispatch(clientId);
+    else if (this.timer) this.offline.set(clientId, Date.now());
   }
 
   /** A PUBACK or PUBREC from a client (read by the broker off the connection). */
@@ -180,8 +210,9 @@ export class SharedSubscriptions {
     }
   }
 
-  private pick(g: Group, msg: SharedMessage): Member | undefined {
-    const live = g.members.filter((m) => !m.client.closed);
+  /** The strategy's member among the connected ones, never `exclude` (the member whose messages are being handed on). */
+  private pick(g: Group, msg: SharedMessage, exclude?: string): Member | undefined {
+    const live = g.members.filter((m) => !m.client.closed && m.client.id !== exclude);
     if (!live.length) return undefined;
     switch (this.strategy) {
       case 'random':
@@ -202,9 +233,9 @@ export class SharedSubscriptions {
    * QoS 1, whose copy the store must queue on disk now; a clean-session member's copy is not
    * durable under MQTT (its session ends with the connection or the process), so none is kept.
    */
-  prepick(msg: SharedMessage): string[] {
+  prepick(msg: SharedMessage): PrePicked[] {
     if (typeof msg.payload !== 'object') return [];
-    const keep: string[] = [];
+    const keep: PrePicked[] = [];
     const picks = new Map<string, PrePick>();
     for (const g of this.groups.values()) {
       if (!topicMatches(g.filter, msg.topic)) continue;
@@ -212,7 +243,7 @@ export class SharedSubscriptions {
       if (!m) continue;
       const durable = !m.client.clean && Math.min(msg.qos, m.qos) > 0;
       picks.set(g.key, { clientId: m.client.id, durable });
-      if (durable) keep.push(m.client.id);
+      if (durable) keep.push({ clientId: m.client.id, group: g.key });
     }
     if (picks.size) this.prePicked.set(msg.payload, picks);
     return keep;
@@ -231,35 +262,72 @@ export class SharedSubscriptions {
     const m = g.members.find((x) => x.client.id === pre.clientId && !x.client.closed);
     if (m) return void this.send(g, msg, done, m);
     if (!pre.durable) return void this.send(g, msg, done); // a clean-session member left meanwhile: another one
-    // A persistent member that left meanwhile has the message in its queue (on disk) and gets it
-    // when it reconnects, as if it had been in flight; if its session expires first, another does.
-    this.flight.sent(pre.clientId, { group: g.key, msg });
+    // A persistent member that left meanwhile has the message in its queue (on disk, tagged with
+    // the group) and gets it when it reconnects, as if it had been in flight; if it does not come
+    // back within the bound, another member does.
     done();
   }
 
-  /** Hands a message to one member (`to`, or the strategy's pick); false when the group has no connected member. */
-  private send(g: Group, msg: SharedMessage, done: () => void, to?: Member): boolean {
-    const m = to ?? this.pick(g, msg);
+  /**
+   * Hands a message to one member (`to`, or the strategy's pick other than `exclude`); false when
+   * the group has no connected member. A clean member's delivery is tracked off its connection
+   * (shared-flight.ts); a persistent member's is queued by aedes first, tagged with the group.
+   */
+  private send(g: Group, msg: SharedMessage, done: () => void, to?: Member, exclude?: string): boolean {
+    const m = to ?? this.pick(g, msg, exclude);
     if (!m) {
       done();
       return false;
     }
     const qos = Math.min(msg.qos, m.qos) as 0 | 1 | 2;
-    const entry: FlightEntry | undefined = qos > 0 ? { group: g.key, msg } : undefined;
+    const entry: FlightEntry | undefined = qos > 0 && m.client.clean ? { group: g.key, msg: { ...msg, qos } } : undefined;
     const id = m.client.id;
     if (entry) this.flight.sent(id, entry);
-    m.client.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: false, dup: false }, () => {
-      if (entry) this.flight.settled(id, entry, m.client.connected);
-      done();
-    });
+    const publish = () =>
+      m.client.publish({ cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: false, dup: false }, () => {
+        if (entry) this.flight.settled(id, entry, m.client.connected);
+        done();
+      });
+    if (qos > 0 && !m.client.clean && this.opts.store) this.opts.store.shareTags.during(id, g.key, publish);
+    else publish();
     return true;
   }
 
+  /** A clean member's session ended: what it had not acknowledged goes to another member (not a QoS 2 message it was sent: [MQTT-4.8.2-5]). */
   private redispatch(clientId: string): void {
     for (const e of this.flight.take(clientId)) {
       const g = this.groups.get(e.group);
-      if (g && this.send(g, e.msg, () => {})) this.opts.redispatched.inc();
+      if (e.msg.qos === 2 && e.id !== undefined) this.opts.dropped.inc();
+      else if (g && this.send(g, e.msg, () => {}, undefined, clientId)) this.opts.redispatched.inc();
       else this.opts.dropped.inc();
+    }
+  }
+
+  /**
+   * A persistent member's shared messages leave its queue for other members: when its session
+   * ends (`keep` false: with no connected member left they are dropped and counted), or after
+   * broker.shared_redispatch_after offline (`keep` true: with none they stay with it for now).
+   */
+  private handOff(clientId: string, keep: boolean): void {
+    this.opts.store?.takeShared(clientId, (h: HandOff) => {
+      const g = this.groups.get(h.group);
+      const msg: SharedMessage = { topic: h.packet.topic!, payload: h.packet.payload ?? Buffer.alloc(0), qos: h.packet.qos ?? 1 };
+      if (g && this.send(g, msg, () => {}, undefined, clientId)) {
+        this.opts.redispatched.inc();
+        return true;
+      }
+      if (keep) return false;
+      this.opts.dropped.inc();
+      return true;
+    });
+  }
+
+  private handOffOffline(after: number): void {
+    const now = Date.now();
+    for (const [id, since] of this.offline) {
+      if (now - since < after) continue;
+      this.handOff(id, true);
+      if (!this.opts.store?.shareTags.has(id)) this.offline.delete(id); // nothing of the groups' left with it
     }
   }
 }

@@ -103,6 +103,8 @@ export const coreSchema = z.strictObject({
     queue_qos0: z.boolean().default(false),
     /** How a message for a shared subscription ($share/{group}/..., $queue/...) picks its member. */
     shared_subscription_strategy: z.enum(['random', 'round_robin', 'sticky', 'hash_clientid']).default('round_robin'),
+    /** A persistent shared-subscription member offline this long hands its unacknowledged shared messages to a connected member (0: only when its session ends, as EMQX). */
+    shared_redispatch_after: duration().default(0),
     /** Subscribed for every MQTT client at connect (EMQX auto_subscribe); %c and %u are expanded, the ACL applies. */
     auto_subscribe: z.array(z.strictObject({
       topic: z.string().min(1),
