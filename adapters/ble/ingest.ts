@@ -3,7 +3,7 @@ import type { BleConfig } from './config.ts';
 import { decodeAdvert, type Advert, type DecodeOptions, type Value } from './decoders/index.ts';
 import { deviceId } from './advert.ts';
 import { Freshness } from './freshness.ts';
-import { Presence } from './presence.ts';
+import { Presence } from '../lib/presence.ts';
 import type { BleStats } from './stats.ts';
 import { Throttle } from './throttle.ts';
 

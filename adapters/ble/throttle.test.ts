@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { until } from '../../gateway/test/helpers.ts';
 import { Freshness } from './freshness.ts';
-import { Presence } from './presence.ts';
+import { Presence } from '../lib/presence.ts';
 import { Throttle } from './throttle.ts';
 
 // The per-device policies with a hand-driven clock: what is sent, deferred or dropped.

@@ -81,7 +81,7 @@ const DUTY_CYCLE_DEFAULTS = dutyCycle.parse({});
 
 // Options that only one family reads. They have no schema default (filled in by the transform
 // below), so a key set on the other family's modem is seen and refused instead of silently ignored.
-const LORA_ONLY = ['lora', 'frames', 'nodes', 'counters_file', 'duty_cycle', 'timeouts.tx_margin'] as const;
+const LORA_ONLY = ['lora', 'frames', 'nodes', 'counters_file', 'presence_timeout', 'duty_cycle', 'timeouts.tx_margin'] as const;
 const NBIOT_ONLY = ['nbiot', 'health_interval', 'timeouts.network'] as const;
 
 /** Whether a dotted key (`timeouts.network`) was given for this modem. */
@@ -115,6 +115,12 @@ const modem = z
      * protection). Relative paths are under gateway.data_dir; default <data_dir>/lora-counters-<name>.json.
      */
     counters_file: z.string().min(1).optional(),
+    /**
+     * fieldgate frames: a node is online (connected in the registry, $SYS, the HTTP API) from its
+     * first accepted frame until it has not been heard for this long. Default 30 min: set it above
+     * twice the nodes' uplink interval, so one lost frame does not take a node offline.
+     */
+    presence_timeout: duration().optional(),
     /** LoRa: downlink duty cycle (defaults in dutyCycle). */
     duty_cycle: dutyCycle.optional(),
     timeouts: z
@@ -176,6 +182,7 @@ const modem = z
       nodes: m.nodes ?? [],
       duty_cycle: m.duty_cycle ?? DUTY_CYCLE_DEFAULTS,
       health_interval: m.health_interval ?? 60_000,
+      presence_timeout: m.presence_timeout ?? 30 * 60_000,
       timeouts: { command: t.command, reboot: t.reboot ?? (isNbiot ? 30_000 : 5000), network: t.network ?? 60_000, tx_margin: t.tx_margin ?? 1000 },
     };
   });

@@ -137,7 +137,7 @@ export class ModemRuntime {
   disconnect(id: string, reason: string): boolean {
     if (!this.uplink.forgetNode(id)) return false;
     this.ctx.log.info({ modem: this.cfg.name, node: id, reason }, `modem ${this.cfg.name}: node ${id} kicked; its frame counter is forgotten, its next frame is accepted whatever its counter`);
-    this.ctx.messages.deviceDisconnected({ protocol: 'lora', transport: 'lora', id, address: this.cfg.name, via: this.cfg.name }, reason);
+    this.ctx.messages.deviceDisconnected(this.uplink.nodeDevice(id), reason);
     return true;
   }
 

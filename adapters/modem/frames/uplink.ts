@@ -1,4 +1,5 @@
 import type { MessageApi } from '../../../gateway/core/adapter.ts';
+import { Presence } from '../../lib/presence.ts';
 import type { DeviceIdentity } from '../../../gateway/core/message.ts';
 import type { ModemConfig } from '../config.ts';
 import type { RxFrame } from '../lora/driver.ts';
@@ -32,6 +33,8 @@ export class UplinkHandler {
   private saveTimer: NodeJS.Timeout | undefined;
   private lastSave = 0;
   readonly counters: CounterStore | undefined;
+  /** fieldgate frames: a node is online while heard within presence_timeout (it has no connection to be in). */
+  readonly presence: Presence;
 
   constructor(
     private readonly cfg: ModemConfig,
@@ -45,14 +48,26 @@ export class UplinkHandler {
       this.nodes.set(parseInt(n.id, 16), { id: n.id, key: Buffer.from(n.key, 'hex'), decoder });
     }
     if (cfg.frames === 'fieldgate') this.counters = new CounterStore(countersFile);
+    this.presence = new Presence(
+      cfg.presence_timeout,
+      (id) => messages.deviceConnected(this.nodeDevice(id), { proto_name: 'LoRa-P2P', proto_ver: cfg.type }),
+      (id) => messages.deviceDisconnected(this.nodeDevice(id), 'presence_timeout'),
+    );
+  }
+
+  /** A node as the registry knows it: no IP, reached through the modem that heard it. */
+  nodeDevice(id: string): DeviceIdentity {
+    return { protocol: 'lora', transport: 'lora', id, address: this.cfg.name, via: this.cfg.name };
   }
 
   /** Loads script decoders (a bad file fails the adapter's start with its message). */
-  init(): Promise<void> {
-    return this.decoders.load();
+  async init(): Promise<void> {
+    await this.decoders.load();
+    if (this.cfg.frames === 'fieldgate') this.presence.start();
   }
 
   async close(): Promise<void> {
+    this.presence.stop();
     clearTimeout(this.saveTimer);
     this.saveCounters();
     await this.decoders.close();
@@ -117,13 +132,14 @@ export class UplinkHandler {
     if (verdict !== 'ok') return this.drop(verdict, `node ${hexId} frame counter ${fr.counter} is not above the last accepted ${counters.lastOf(fr.nodeId)}`, hexId);
     counters.accept(fr.nodeId, fr.counter);
     this.scheduleSave();
+    this.presence.seen(hexId); // online from its first accepted frame (reported before the publish)
     const result = await node.decoder.decode(fr.payload, fr.port);
     if ('error' in result) {
       this.stats.decodeErrors.inc();
       this.throttle.warn(`decode:${hexId}`, { modem: this.cfg.name, node: hexId, err: result.error }, `modem ${this.cfg.name}: node ${hexId} payload decoder failed; published the raw payload with an error field`);
     }
     const body = { ...this.base(f), payload: fr.payload.toString('hex'), node: hexId, counter: fr.counter, port: fr.port, ...result };
-    return this.publish(`lora/${hexId}/up`, body, { protocol: 'lora', transport: 'lora', id: hexId, address: this.cfg.name, via: this.cfg.name });
+    return this.publish(`lora/${hexId}/up`, body, this.nodeDevice(hexId));
   }
 
   private async publish(topic: string, body: Record<string, unknown>, device: DeviceIdentity): Promise<void> {
@@ -144,6 +160,7 @@ export class UplinkHandler {
     const nodeId = parseInt(id, 16);
     if (!this.counters || !/^[0-9a-f]{8}$/.test(id) || !this.nodes.has(nodeId)) return false;
     if (this.counters.forget(nodeId)) this.scheduleSave();
+    this.presence.drop(id); // the caller reports it offline; its next frame makes it online again
     return true;
   }
 

@@ -1,5 +1,5 @@
-// Online when an allowed device is heard, offline after `timeout` without hearing it. The checks
-// run on one interval timer, not a timer per device.
+// Online when a device is heard, offline after `timeout` without hearing it (BLE devices, LoRa
+// nodes: neither has a connection to be in). The checks run on one interval timer, not a timer per device.
 
 export class Presence {
   private readonly lastSeen = new Map<string, { at: number; exempt: boolean; reported: number }>();
