@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { openSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
+import { constants, openSync, readdirSync, readFileSync, readlinkSync, statSync, truncateSync, writeFileSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, it } from 'node:test';
 import { tempDir, until } from '../test/helpers.ts';
@@ -142,16 +142,24 @@ describe('segment log', () => {
   });
 });
 
-const heldOpen = (dir: string) =>
+const openFds = (dir: string) =>
   readdirSync('/proc/self/fd')
     .map((fd) => {
       try {
-        return readlinkSync(join('/proc/self/fd', fd));
+        return { fd, target: readlinkSync(join('/proc/self/fd', fd)) };
       } catch {
-        return '';
+        return { fd, target: '' };
       }
     })
-    .filter((target) => target.startsWith(dir));
+    .filter((f) => f.target.startsWith(dir));
+const heldOpen = (dir: string) => openFds(dir).map((f) => f.target);
+/** Whether the descriptor open on `file` was opened O_DSYNC (its flags in /proc/self/fdinfo, octal). */
+const dsyncOn = (dir: string, file: string) => {
+  const f = openFds(dir).find((o) => o.target === join(dir, file));
+  if (!f) return undefined;
+  const flags = parseInt(/^flags:\s+([0-7]+)/m.exec(readFileSync(join('/proc/self/fdinfo', f.fd), 'utf8'))![1]!, 8);
+  return (flags & constants.O_DSYNC) !== 0;
+};
 
 describe('segment log descriptors', () => {
   it('keeps a descriptor for the active segment and a few recently read ones, not one per segment', async () => {
@@ -176,6 +184,43 @@ describe('segment log descriptors', () => {
     reads.forEach((r, i) => assert.equal(r.records[0]?.seq, starts[i]!.seq));
     await again.close();
     assert.deepEqual(heldOpen(dir), []);
+  });
+});
+
+describe('segment log synchronous writes', () => {
+  // An append resolves once its commit's pwrite returns: that is "on disk" only because every
+  // descriptor a commit can write through was opened O_DSYNC (there is no separate fdatasync).
+  // Each way the active segment gets its descriptor: created, reopened after a roll, kept from
+  // the scan on open.
+  it('writes every active segment through an O_DSYNC descriptor', async () => {
+    const { log, dir } = newLog(1024);
+    await log.open();
+    await fill(log, 1);
+    assert.equal(dsyncOn(dir, files(dir).at(-1)!), true, 'created by the log');
+    await fill(log, 200, 1);
+    assert.ok(files(dir).length > 2);
+    assert.equal(dsyncOn(dir, files(dir).at(-1)!), true, 'a later segment');
+    // Everything acknowledged: the active segment is replaced by an empty one, opened on the next write.
+    await log.release(log.endPos().seq);
+    await fill(log, 1, 201);
+    assert.equal(dsyncOn(dir, files(dir).at(-1)!), true, 'opened on demand after a roll');
+    await log.close();
+    const again = newLog(1024, dir).log;
+    await again.open();
+    await fill(again, 1, 202);
+    assert.equal(dsyncOn(dir, files(dir).at(-1)!), true, 'kept open from the scan on open');
+    assert.equal((await readAll(again)).at(-1)?.seq, 202);
+    await again.close();
+  });
+
+  it('does not with fsync off (tests of the write path only)', async () => {
+    const t = tempDir('fieldgate-seglog-');
+    dirs.push(t);
+    const log = new SegmentLog({ dir: t.path, name: 'normal', segmentBytes: 4096, syncInterval: 0, fsync: false });
+    await log.open();
+    await fill(log, 1);
+    assert.equal(dsyncOn(t.path, files(t.path)[0]!), false);
+    await log.close();
   });
 });
 

@@ -1,11 +1,11 @@
 import { EventEmitter } from 'node:events';
-import { closeSync, openSync, unlinkSync } from 'node:fs';
+import { closeSync, constants, openSync, unlinkSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { PublishRejected } from '../core/message.ts';
 import { FrameReader } from './frame-reader.ts';
 import { GroupCommit } from './group-commit.ts';
 import { encodeInto, frameSize, topicBucket, type LogRecord, type NewRecord } from './record.ts';
-import { HandlePool, segmentFile, syncDir, type Segment } from './segment-files.ts';
+import { DSYNC, HandlePool, segmentFile, segmentFlags, syncDir, type Segment } from './segment-files.ts';
 import { scanSegments } from './segment-scan.ts';
 import { TailCache } from './tail-cache.ts';
 import { BUCKETS, type Damage, type Dropped, type LaneStore, type OpenReport, type Pos, type ReadRecord } from './store.ts';
@@ -24,14 +24,14 @@ export interface SegmentLogOptions {
   syncInterval: number;
   /** false skips fsync (tests of the write path only; never the default). */
   fsync?: boolean;
-  /** Told how long each fdatasync took, in seconds (the bridge's fsync histogram). */
+  /** Told how long each commit's durable write took (O_DSYNC pwrite, or write + fdatasync), in seconds (the bridge's fsync histogram). */
   onSync?: (seconds: number) => void;
 }
 
 /**
  * One lane of the bridge queue as append-only segment files of CRC-framed records. Appends are
- * batched into one write + fdatasync (group commit, timed by `GroupCommit`): a burst of thousands
- * of publishes costs a few flash writes; a lone message costs one fsync and no wait. Nothing
+ * batched into one synchronous write (O_DSYNC, else write + fdatasync; group commit, timed by
+ * `GroupCommit`): a burst of thousands of publishes costs a few flash writes; a lone message costs one fsync and no wait. Nothing
  * queued is kept in memory: readers fetch from the files (the page cache makes a just-written tail
  * cheap to read back).
  */
@@ -49,13 +49,19 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   private closed = false;
   /** Damaged regions already reported, per file (offsets): reads over them stay quiet. */
   private readonly reported = new Map<string, Set<number>>();
-  private readonly handles = new HandlePool((s) => this.segments.includes(s), (s) => s === this.active);
+  /** Writes are synchronous (O_DSYNC): a commit is one pwrite, no separate fdatasync. */
+  private readonly dsync: boolean;
+  private readonly flags: number;
+  private readonly handles: HandlePool;
   bytesWritten = 0;
   syncs = 0;
 
   constructor(private readonly opts: SegmentLogOptions) {
     super();
     this.commits = new GroupCommit(opts.syncInterval, () => this.pending.length > 0, () => this.flush());
+    this.dsync = opts.fsync !== false && DSYNC !== 0;
+    this.flags = segmentFlags(this.dsync);
+    this.handles = new HandlePool((s) => this.segments.includes(s), (s) => s === this.active, this.flags);
   }
 
   get name(): string {
@@ -77,7 +83,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
   }
 
   async open(): Promise<OpenReport> {
-    const { segments, report } = await scanSegments(this.opts.dir, this.lastSeqOfBucket, (file, offset) => this.firstReport(file, offset));
+    const { segments, report } = await scanSegments(this.opts.dir, this.lastSeqOfBucket, (file, offset) => this.firstReport(file, offset), this.flags);
     this.segments = segments;
     this.next = segments.length ? this.active.end : 0;
     // Whatever a torn tail held may have gone up already: its seqs are never given out again.
@@ -102,7 +108,7 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
 
   private async createSegment(base: number): Promise<void> {
     const file = segmentFile(this.opts.dir, base);
-    const fh = await open(file, 'w+');
+    const fh = await open(file, this.flags | constants.O_CREAT | constants.O_TRUNC);
     try {
       this.syncDir();
     } catch (err) {
@@ -235,13 +241,11 @@ export class SegmentLog extends EventEmitter<{ durable: []; damaged: [Damage] }>
     let bytes = 0;
     while (j < items.length && (j === i || bytes + items[j]!.buf.length <= room)) bytes += items[j++]!.buf.length;
     const data = j - i === 1 ? items[i]!.buf : Buffer.concat(items.slice(i, j).map((it) => it.buf), bytes);
+    const t0 = performance.now();
     let done = 0;
     while (done < data.length) done += (await seg.fh!.write(data, done, data.length - done, seg.size + done)).bytesWritten;
-    if (this.opts.fsync !== false) {
-      const t0 = performance.now();
-      await seg.fh!.datasync();
-      this.opts.onSync?.((performance.now() - t0) / 1000);
-    }
+    if (!this.dsync && this.opts.fsync !== false) await seg.fh!.datasync();
+    if (this.opts.fsync !== false) this.opts.onSync?.((performance.now() - t0) / 1000);
     for (let k = i, off = seg.size; k < j; k++) {
       const { buf, rec } = items[k]!;
       // The payload as a view of our own frame, not the publisher's buffer: that one is often a

@@ -12,9 +12,10 @@ export const MIN_FRAME = HEADER + 6 + 6 + 4 + 1 + 2 + 1;
 /**
  * Reads every segment of a lane directory on open: finds the last good record, reports damaged
  * regions, and cuts a torn tail (power lost mid-write) so new appends follow good data. Only the
- * last segment stays open. `seen` is told about each damaged region (so later reads stay quiet).
+ * last segment stays open (with `flags`, segmentFlags(): new records are written through it). `seen`
+ * is told about each damaged region (so later reads stay quiet).
  */
-export async function scanSegments(dir: string, lastSeqOfBucket: Float64Array, seen: (file: string, offset: number) => void): Promise<{ segments: Segment[]; report: OpenReport }> {
+export async function scanSegments(dir: string, lastSeqOfBucket: Float64Array, seen: (file: string, offset: number) => void, flags: number): Promise<{ segments: Segment[]; report: OpenReport }> {
   mkdirSync(dir, { recursive: true });
   const files = readdirSync(dir).filter((f) => SEGMENT_NAME.test(f)).sort();
   const report: OpenReport = { segments: 0, messages: 0, bytes: 0, damage: [] };
@@ -23,7 +24,7 @@ export async function scanSegments(dir: string, lastSeqOfBucket: Float64Array, s
   for (const f of files) {
     const base = parseInt(SEGMENT_NAME.exec(f)![1]!, 16);
     const seg: Segment = { base, file: join(dir, f), size: 0, end: Math.max(base, lastSeq + 1) };
-    seg.fh = await open(seg.file, 'r+');
+    seg.fh = await open(seg.file, flags);
     const { size } = await seg.fh.stat();
     const reader = new FrameReader(seg.fh, 0, size, lastSeq, 1024 * 1024);
     let goodEnd = 0;

@@ -42,7 +42,7 @@ export const HELP: Readonly<Record<string, string>> = {
   fieldgate_bridge_queue_oldest_age_seconds: 'age of the oldest unacknowledged message, in seconds (updated at each checkpoint)',
   fieldgate_bridge_log_bytes_written_total: 'bytes the log wrote to the SD card since start',
   fieldgate_bridge_log_syncs_total: 'group commits (one write + fdatasync each) since start',
-  fieldgate_bridge_log_fsync_seconds: 'time of each fdatasync of the log, per lane (high, normal); not in $SYS',
+  fieldgate_bridge_log_fsync_seconds: 'time of each durable write of the log (O_DSYNC write, or write + fdatasync), per lane (high, normal); not in $SYS',
   fieldgate_bridge_log_damaged_bytes_total: 'bytes skipped or truncated as corrupt',
   fieldgate_bridge_upstreams_connected: '1 while this upstream is connected, else 0',
   fieldgate_bridge_upstreams_forwarded_total: 'messages this upstream acknowledged',
