@@ -220,8 +220,8 @@ const promClientCore: Plugin = {
 };
 
 /**
- * `debug` (used by MQTT.js, mqtt-packet, node-coap and serialport) costs something on every call
- * even when disabled: its rest parameters allocate an array and its `enabled` getter runs each time.
+ * `debug` (used by MQTT.js, mqtt-packet, serialport and noble; node-coap, a test client only, is not
+ * in the bundle) costs something on every call even when disabled: its rest parameters allocate an array and its `enabled` getter runs each time.
  * mqtt-packet and MQTT.js call it a dozen times per packet: replacing it took the gateway's CPU per
  * bridged message (local MQTT -> log -> upstream) from 55 to 41 us in bench/scenarios/bridge-durable. The bundle gets a no-op in its place unless DEBUG is
  * set when the process starts, so `DEBUG=mqttjs* fieldgate start` still traces as documented.

@@ -104,6 +104,57 @@ function attrQuery(data: Record<string, unknown>): string[] {
   return q;
 }
 
+/** read, observe, cancel-observe, discover: a GET, with Observe and Accept as the command asks. */
+function translateGet(cmd: Command, format: WriteFormat): OutRequest {
+  const p = splitPath(cmd.data.path, 'data.path');
+  const req: OutRequest = { method: 'GET', path: p.nums, query: p.query };
+  if (cmd.msgType === 'observe') req.observe = 0;
+  if (cmd.msgType === 'cancel-observe') req.observe = 1;
+  if (cmd.msgType === 'discover') req.accept = 40;
+  // A device written SenML is a 1.1 device that reads back in it too: ask for the same format.
+  else if (format === 'senml-cbor' || format === 'senml-json') req.accept = WRITE_FORMAT_CF[format];
+  return req;
+}
+
+/** write: one resource (data.path), or several under data.basePath (POST to an instance, PUT to a resource). */
+function translateWrite(cmd: Command, model: ObjectModel, format: WriteFormat, hex: boolean): OutRequest {
+  const d = cmd.data;
+  if (d.basePath !== undefined) {
+    const b = splitPath(d.basePath, 'data.basePath');
+    if (b.nums.length < 2 || b.nums.length > 3) throw new CodecError('data.basePath must be /obj/inst or /obj/inst/res');
+    const w = encodeWrite(format, b.nums, writeItems(b.nums, d.content, model, false), hex);
+    return { method: b.nums.length === 2 ? 'POST' : 'PUT', path: b.nums, query: b.query, payload: w.payload, format: w.format };
+  }
+  const p = splitPath(d.path, 'data.path');
+  if (p.nums.length < 3) throw new CodecError('data.path of a single write must name a resource (/obj/inst/res)');
+  const w = encodeWrite(format, p.nums, [{ path: p.nums, type: writeType(d.type, p.nums, model, 'data.type'), value: d.value }], hex);
+  return { method: 'PUT', path: p.nums, query: p.query, payload: w.payload, format: w.format };
+}
+
+function translateExecute(d: Record<string, unknown>): OutRequest {
+  const p = splitPath(d.path, 'data.path');
+  if (p.nums.length !== 3) throw new CodecError('data.path of execute must name a resource (/obj/inst/res)');
+  const args = d.args === undefined || d.args === null || d.args === 'undefined' ? '' : d.args;
+  if (typeof args !== 'string') throw new CodecError('data.args must be a string');
+  return { method: 'POST', path: p.nums, query: p.query, payload: args === '' ? undefined : Buffer.from(args), format: args === '' ? undefined : 0 };
+}
+
+/**
+ * create: POST to /{ObjectID}. Content paths "res" leave the instance id to the device (written
+ * under the placeholder instance 0xffff); "inst/res" paths name it; the two do not mix.
+ */
+function translateCreate(d: Record<string, unknown>, model: ObjectModel, format: WriteFormat, hex: boolean): OutRequest {
+  const b = splitPath(d.basePath, 'data.basePath');
+  if (b.nums.length !== 1) throw new CodecError('data.basePath of create must be /{ObjectID}');
+  const items = writeItems(b.nums, d.content ?? [], model, true);
+  if (items.length === 0) return { method: 'POST', path: b.nums, query: b.query, payload: undefined, format: undefined };
+  const placeholder = items.every((i) => i.path[1] === 0xffff);
+  const mixed = !placeholder && items.some((i) => i.path[1] === 0xffff);
+  if (mixed) throw new CodecError('data.content of create mixes "res" and "inst/res" paths');
+  const w = encodeWrite(format, placeholder ? [b.nums[0]!, 0xffff] : b.nums, items, hex);
+  return { method: 'POST', path: b.nums, query: b.query, payload: w.payload, format: w.format };
+}
+
 function translateOne(cmd: Command, model: ObjectModel, format: WriteFormat): OutRequest {
   const d = cmd.data;
   const hex = cmd.envelope.encoding === 'hex';
@@ -111,50 +162,18 @@ function translateOne(cmd: Command, model: ObjectModel, format: WriteFormat): Ou
     case 'read':
     case 'observe':
     case 'cancel-observe':
-    case 'discover': {
-      const p = splitPath(d.path, 'data.path');
-      const req: OutRequest = { method: 'GET', path: p.nums, query: p.query };
-      if (cmd.msgType === 'observe') req.observe = 0;
-      if (cmd.msgType === 'cancel-observe') req.observe = 1;
-      if (cmd.msgType === 'discover') req.accept = 40;
-      // A device written SenML is a 1.1 device that reads back in it too: ask for the same format.
-      else if (format === 'senml-cbor' || format === 'senml-json') req.accept = WRITE_FORMAT_CF[format];
-      return req;
-    }
-    case 'write': {
-      if (d.basePath !== undefined) {
-        const b = splitPath(d.basePath, 'data.basePath');
-        if (b.nums.length < 2 || b.nums.length > 3) throw new CodecError('data.basePath must be /obj/inst or /obj/inst/res');
-        const w = encodeWrite(format, b.nums, writeItems(b.nums, d.content, model, false), hex);
-        return { method: b.nums.length === 2 ? 'POST' : 'PUT', path: b.nums, query: b.query, payload: w.payload, format: w.format };
-      }
-      const p = splitPath(d.path, 'data.path');
-      if (p.nums.length < 3) throw new CodecError('data.path of a single write must name a resource (/obj/inst/res)');
-      const w = encodeWrite(format, p.nums, [{ path: p.nums, type: writeType(d.type, p.nums, model, 'data.type'), value: d.value }], hex);
-      return { method: 'PUT', path: p.nums, query: p.query, payload: w.payload, format: w.format };
-    }
+    case 'discover':
+      return translateGet(cmd, format);
+    case 'write':
+      return translateWrite(cmd, model, format, hex);
     case 'write-attr': {
       const p = splitPath(d.path, 'data.path');
       return { method: 'PUT', path: p.nums, query: [...p.query, ...attrQuery(d)] };
     }
-    case 'execute': {
-      const p = splitPath(d.path, 'data.path');
-      if (p.nums.length !== 3) throw new CodecError('data.path of execute must name a resource (/obj/inst/res)');
-      const args = d.args === undefined || d.args === null || d.args === 'undefined' ? '' : d.args;
-      if (typeof args !== 'string') throw new CodecError('data.args must be a string');
-      return { method: 'POST', path: p.nums, query: p.query, payload: args === '' ? undefined : Buffer.from(args), format: args === '' ? undefined : 0 };
-    }
-    case 'create': {
-      const b = splitPath(d.basePath, 'data.basePath');
-      if (b.nums.length !== 1) throw new CodecError('data.basePath of create must be /{ObjectID}');
-      const items = writeItems(b.nums, d.content ?? [], model, true);
-      if (items.length === 0) return { method: 'POST', path: b.nums, query: b.query, payload: undefined, format: undefined };
-      const placeholder = items.every((i) => i.path[1] === 0xffff);
-      const mixed = !placeholder && items.some((i) => i.path[1] === 0xffff);
-      if (mixed) throw new CodecError('data.content of create mixes "res" and "inst/res" paths');
-      const w = encodeWrite(format, placeholder ? [b.nums[0]!, 0xffff] : b.nums, items, hex);
-      return { method: 'POST', path: b.nums, query: b.query, payload: w.payload, format: w.format };
-    }
+    case 'execute':
+      return translateExecute(d);
+    case 'create':
+      return translateCreate(d, model, format, hex);
     case 'delete': {
       const p = splitPath(d.path, 'data.path');
       if (p.nums.length !== 2) throw new CodecError('data.path of delete must be /{ObjectID}/{InstanceID}');
