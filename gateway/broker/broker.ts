@@ -213,7 +213,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     if (!(this.persistence instanceof DurablePersistence)) return;
     for (const { clientId, subs } of this.persistence.restoredSessions) {
       this.sessions.restored(clientId);
-      this.shared.restored(clientId);
+      this.shared.restored(clientId, subs);
       this.clients.subs.set(clientId, new Set(subs.map((s) => s.topic)));
       for (const s of subs) this.qos0?.subscribed(clientId, s.topic, s.qos);
     }

@@ -147,6 +147,34 @@ describe('shared subscriptions: redelivery on member loss', () => {
     }
   });
 
+  test('a persistent member\'s session ends while no member is connected: its messages wait in an offline persistent member\'s queue, not dropped', async () => {
+    const g = await startGateway();
+    try {
+      const a = await member(g, 'offline-a', '$share/o/jobs/#', () => false, false);
+      const b = await member(g, 'offline-b', '$share/o/jobs/#', () => true, false);
+      await publish(g, 'jobs/z', ['m1', 'm2']);
+      await until(() => a.got.length === 1 && b.got.length === 1, 'one each');
+      assert.deepEqual(a.got, ['m1']);
+      b.client.destroy();
+      await until(() => metric(g, 'subscriptions/shared/count') === 1, 'B to leave the group');
+      // A connects with clean session 1: its persistent session (holding m1) ends; B is offline.
+      const fresh = await RawClient.connect(g.port, { clientId: 'offline-a', clean: true });
+      await until(() => metric(g, 'messages/shared/redispatched') === 1, 'm1 handed on');
+      assert.equal(metric(g, 'messages/shared/dropped'), 0);
+      assert.deepEqual(g.gw.broker.sessionQueue('offline-b'), { queued: 1, inflight: 0 });
+      const back = await member(g, 'offline-b', '$share/o/jobs/#', () => true, false);
+      await until(() => back.got.includes('m1'), 'm1 at B when it reconnects');
+      await publish(g, 'jobs/z', ['m3']);
+      await until(() => back.got.includes('m3'), 'm3 at B');
+      assert.deepEqual(back.got, ['m1', 'm3']);
+      assert.equal(fresh.client.packets.filter((p) => p.type === PUBLISH).length, 0);
+      fresh.client.destroy();
+      back.client.destroy();
+    } finally {
+      await g.stop();
+    }
+  });
+
   test('a persistent member\'s in-flight messages go to another member when its session expires', async () => {
     const g = await startGateway({ broker: { session_expiry_interval: '200ms' } });
     try {

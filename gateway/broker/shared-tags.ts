@@ -34,6 +34,8 @@ export interface ShareStore {
   takeShared(clientId: string, to: (h: HandOff) => boolean): HandOff[];
   /** Tagged messages in the queues. */
   sharedQueued(): number;
+  /** aedes's store call, used to queue a handed-on message for an offline member (inside `shareTags.during`). */
+  outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket & { cmd: string }): Promise<void>;
 }
 
 export class ShareTags {

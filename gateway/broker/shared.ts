@@ -24,6 +24,9 @@ import type { HandOff, ShareStore } from './shared-tags.ts';
 // beforeAck) picks each matching group's member then, and the delivery after the PUBACK goes to
 // that same member (the strategy advances once per message).
 
+/** brokerId of a copy queued for an offline member by a hand-off (shared.ts queueOffline). */
+const HANDOFF_ID = 'fieldgate:handoff';
+
 export type ShareStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid';
 
 export interface ShareTopic {
@@ -95,6 +98,10 @@ export class SharedSubscriptions {
   private readonly flight: InFlight;
   /** Members picked before the PUBACK, per group key, keyed by the message's payload Buffer (which aedes's packet copies share). */
   private readonly prePicked = new WeakMap<object, Map<string, PrePick>>();
+  /** Shared subscriptions of persistent sessions restored from disk, until they reconnect: members to hand messages to while offline. */
+  private readonly restoredShares = new Map<string, Map<string, number>>();
+  /** brokerCounter of the copies queued for offline members (their brokerId: HANDOFF_ID). */
+  private handoffs = 0;
   /** Persistent sessions offline since (ms), watched for broker.shared_redispatch_after; at most one per session. */
   private readonly offline = new Map<string, number>();
   private timer?: NodeJS.Timeout;
@@ -114,7 +121,9 @@ export class SharedSubscriptions {
   }
 
   /** A persistent session restored at start: offline from now (its shared messages wait for it, up to the bound). */
-  restored(clientId: string): void {
+  restored(clientId: string, subs: { topic: string; qos: number }[]): void {
+    const shares = subs.filter((s) => s.qos > 0 && parseShare(s.topic));
+    if (shares.length) this.restoredShares.set(clientId, new Map(shares.map((s) => [s.topic, s.qos])));
     if (this.timer && this.opts.store?.shareTags.has(clientId)) this.offline.set(clientId, Date.now());
   }
 
@@ -162,6 +171,7 @@ export class SharedSubscriptions {
    */
   connected(client: Client, clean: boolean): void {
     this.offline.delete(client.id);
+    this.restoredShares.delete(client.id); // a persistent one subscribes again as aedes restores its session
     if (clean) {
       this.sessions.delete(client.id);
       this.redispatch(client.id);
@@ -182,6 +192,7 @@ export class SharedSubscriptions {
   /** A persistent session ended (expired): its unacknowledged messages go to other members. */
   forgetSession(clientId: string): void {
     this.sessions.delete(clientId);
+    this.restoredShares.delete(clientId);
     this.offline.delete(clientId);
     this.redispatch(clientId);
   }
@@ -298,15 +309,16 @@ export class SharedSubscriptions {
     for (const e of this.flight.take(clientId)) {
       const g = this.groups.get(e.group);
       if (e.msg.qos === 2 && e.id !== undefined) this.opts.dropped.inc();
-      else if (g && this.send(g, e.msg, () => {}, undefined, clientId)) this.opts.redispatched.inc();
+      else if ((g && this.send(g, e.msg, () => {}, undefined, clientId)) || this.queueOffline(e.group, e.msg, clientId)) this.opts.redispatched.inc();
       else this.opts.dropped.inc();
     }
   }
 
   /**
    * A persistent member's shared messages leave its queue for other members: when its session
-   * ends (`keep` false: with no connected member left they are dropped and counted), or after
-   * broker.shared_redispatch_after offline (`keep` true: with none they stay with it for now).
+   * ends (`keep` false: with no member connected they go to an offline persistent member's queue,
+   * or with none are dropped and counted), or after broker.shared_redispatch_after offline (`keep`
+   * true: with no member connected they stay with it for now).
    */
   private handOff(clientId: string, keep: boolean): void {
     this.opts.store?.takeShared(clientId, (h: HandOff) => {
@@ -317,9 +329,39 @@ export class SharedSubscriptions {
         return true;
       }
       if (keep) return false;
-      this.opts.dropped.inc();
+      if (this.queueOffline(h.group, msg, clientId)) this.opts.redispatched.inc();
+      else this.opts.dropped.inc();
       return true;
     });
+  }
+
+  /**
+   * No member of the group is connected: the message goes to the queue of a persistent member
+   * that is offline (EMQX dispatches to such a session too), tagged with the group, so it gets it
+   * when it reconnects or hands it on in turn. False when there is none (other than `exclude`).
+   */
+  private queueOffline(key: string, msg: SharedMessage, exclude: string): boolean {
+    const store = this.opts.store;
+    const to = store && this.offlineMember(key, exclude);
+    if (!to) return false;
+    const packet = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: Math.min(msg.qos, to.qos), retain: false, dup: false, brokerId: HANDOFF_ID, brokerCounter: ++this.handoffs };
+    void store.shareTags.during(to.clientId, key, () => store.outgoingEnqueue({ clientId: to.clientId }, packet).catch(() => this.opts.dropped.inc())); // refused (the store cannot write): counted, and logged by the store
+    if (this.timer && !this.offline.has(to.clientId)) this.offline.set(to.clientId, Date.now());
+    return true;
+  }
+
+  /** A persistent member of the group (key) with QoS > 0, other than `exclude`; offline, as no member of the group is connected. */
+  private offlineMember(key: string, exclude: string): { clientId: string; qos: number } | undefined {
+    for (const sessions of [this.sessions, this.restoredShares]) {
+      for (const [clientId, topics] of sessions) {
+        if (clientId === exclude) continue;
+        for (const [topic, qos] of topics) {
+          const s = qos > 0 ? parseShare(topic) : undefined;
+          if (s && `${s.group}\u0000${s.filter}` === key) return { clientId, qos };
+        }
+      }
+    }
+    return undefined;
   }
 
   private handOffOffline(after: number): void {
