@@ -3,6 +3,7 @@ import type { BrokerConfig } from '../config/schema.ts';
 import type { Logger } from '../log/logger.ts';
 import { autoSubscribe } from './auto-subscribe.ts';
 import type { ClientSession, ClientState, ClientTable } from './client-state.ts';
+import { withFilter, withoutFilter } from './filter-set.ts';
 import type { Qos0Queue } from './qos0-queue.ts';
 import type { SessionTable } from './sessions.ts';
 import type { SharedSubscriptions } from './shared.ts';
@@ -89,16 +90,17 @@ export function wireClientEvents(a: Aedes, d: ClientEventDeps): void {
   });
   a.on('subscribe', (subs, client) => {
     let set = d.clients.subs.get(client.id);
-    if (!set) d.clients.subs.set(client.id, (set = new Set()));
-    for (const s of subs) set.add(s.topic);
+    for (const s of subs) set = withFilter(set, s.topic);
+    if (set !== undefined) d.clients.subs.set(client.id, set);
     if (d.qos0 && !d.clients.get(client)?.clean) for (const s of subs) d.qos0.subscribed(client.id, s.topic, s.qos);
   });
   a.on('unsubscribe', (topics, client) => {
-    const set = d.clients.subs.get(client.id);
+    let set = d.clients.subs.get(client.id);
     for (const t of topics) {
-      set?.delete(t);
+      set = withoutFilter(set, t);
       d.shared.unsubscribed(client.id, t);
       d.qos0?.unsubscribed(client.id, t);
     }
+    if (set !== undefined) d.clients.subs.set(client.id, set);
   });
 }

@@ -2,6 +2,7 @@ import type { Client } from 'aedes';
 import type { AuthService, Principal } from '../auth/service.ts';
 import { AclCache } from './acl-cache.ts';
 import { FrameTracker } from './frame-guard.ts';
+import { filterCount, type Filters } from './filter-set.ts';
 import type { ConnInfo } from './listeners.ts';
 
 /** What $SYS and the registry need to know about an MQTT client session. */
@@ -49,7 +50,7 @@ export class ClientState extends FrameTracker {
   /** ACL answers per topic (acl-cache.ts), made lazily: an idle connection has none. */
   acl: AclCache | undefined = undefined;
   /** The filters this connection holds, for broker.max_subscriptions (subscription-bound.ts), made at its first subscribe. */
-  filters: Set<string> | undefined = undefined;
+  filters: Filters = undefined;
   /** Set once aedes sent CONNACK: before it, authorizeSubscribe is restoring the stored session. */
   live = false;
 
@@ -68,7 +69,7 @@ export class ClientTable {
   /** Keyed by the client's connection (aedes' public `client.conn`): a 'data' listener finds it from its `this`. */
   private readonly states = new WeakMap<object, ClientState>();
   /** Filters per client id (for retained $ topics, dollar-guard.ts). */
-  readonly subs = new Map<string, Set<string>>();
+  readonly subs = new Map<string, Filters>();
   /** The connected client per client id (a takeover replaces it before the old one is gone). */
   readonly current = new Map<string, Client>();
   /** Set once the broker stops accepting: connects are refused, publishes not acknowledged. */
@@ -115,7 +116,7 @@ export class ClientTable {
 
   subscriptionCount(): number {
     let n = 0;
-    for (const s of this.subs.values()) n += s.size;
+    for (const s of this.subs.values()) n += filterCount(s);
     return n;
   }
 }

@@ -8,9 +8,10 @@ import { topicMatches } from '../core/topic.ts';
 // under the MQTT rule. (aedes emits 'subscribe' before it streams the retained messages, so the
 // new filter is already known here.)
 
-/** Whether a message may go to a client subscribed with `filters` (undefined: not known). */
-export function mayForward(topic: string, retain: boolean, filters: Iterable<string> | undefined): boolean {
-  if (!retain || topic.charCodeAt(0) !== 0x24 /* $ */ || !filters) return true;
+/** Whether a message may go to a client subscribed with `filters` (one filter or many; undefined: not known). */
+export function mayForward(topic: string, retain: boolean, filters: string | Iterable<string> | undefined): boolean {
+  if (!retain || topic.charCodeAt(0) !== 0x24 /* $ */ || filters === undefined) return true;
+  if (typeof filters === 'string') return topicMatches(filters, topic);
   for (const f of filters) if (topicMatches(f, topic)) return true;
   return false;
 }

@@ -1,6 +1,7 @@
 import type { Aedes, Client } from 'aedes';
 import type { Logger } from '../log/logger.ts';
 import type { PeerLog } from '../core/peer-log.ts';
+import { filterCount, hasFilter, withFilter, withoutFilter, type Filters } from './filter-set.ts';
 
 // broker.max_subscriptions (EMQX's mqtt.max_subscriptions), per client. aedes's matching cost grows
 // faster than linearly with a client's filters: one SUBSCRIBE with 1,000 filters delayed another
@@ -12,7 +13,7 @@ import type { PeerLog } from '../core/peer-log.ts';
 /** Kept in the connection's ClientState (client-state.ts): no object or WeakMap entry of its own per connection. */
 export interface Held {
   /** The filters this connection holds (restored, granted, minus unsubscribed); made at the first. */
-  filters: Set<string> | undefined;
+  filters: Filters;
   /** Set once aedes sent CONNACK: before it, authorizeSubscribe is restoring the stored session. */
   live: boolean;
 }
@@ -44,13 +45,13 @@ export class SubscriptionBound {
   /** Unsubscribes free room; CONNACK ends the restore of a stored session. */
   wire(a: Aedes): void {
     a.on('unsubscribe', (topics, client) => {
-      const f = (this.stateOf(client) ?? this.held.get(client))?.filters;
-      for (const t of topics) f?.delete(t);
+      const h = this.stateOf(client) ?? this.held.get(client);
+      if (h) for (const t of topics) h.filters = withoutFilter(h.filters, t);
     });
     a.on('connackSent', (_packet, client) => {
       const h = this.of(client);
       h.live = true;
-      const n = h.filters?.size ?? 0;
+      const n = filterCount(h.filters);
       if (n > this.max) {
         this.log.warn({ clientid: client.id, subscriptions: n, max_subscriptions: this.max }, `persistent session ${client.id} restored with ${n} subscriptions, more than broker.max_subscriptions (${this.max}): kept; new filters are refused until it unsubscribes below the bound`);
       }
@@ -60,9 +61,8 @@ export class SubscriptionBound {
   /** Whether `client` may hold `filter` (re-subscribing one it holds always may); records it when so. */
   admit(client: Client, ipaddress: string | undefined, filter: string): boolean {
     const h = this.of(client);
-    const filters = (h.filters ??= new Set());
-    if (filters.has(filter) || !h.live || filters.size < this.max) {
-      filters.add(filter);
+    if (hasFilter(h.filters, filter) || !h.live || filterCount(h.filters) < this.max) {
+      h.filters = withFilter(h.filters, filter);
       return true;
     }
     this.refused.inc();
