@@ -175,8 +175,8 @@ describe('shared subscriptions: redelivery on member loss', () => {
     }
   });
 
-  test('a persistent member\'s in-flight messages go to another member when its session expires', async () => {
-    const g = await startGateway({ broker: { session_expiry_interval: '200ms' } });
+  for (const persistence of ['disk', 'memory'] as const) test(`a persistent member's in-flight messages go to another member when its session expires (persistence ${persistence})`, async () => {
+    const g = await startGateway({ broker: { session_expiry_interval: '200ms', persistence } });
     try {
       const a = await member(g, 'expire-a', '$share/p/jobs/#', () => false, false);
       const b = await member(g, 'expire-b', '$share/p/jobs/#', () => true);
