@@ -5,7 +5,7 @@ export type { Admission };
 
 // Every password check is a full scrypt (about 50 ms of a core). Without limits a single remote
 // host sending wrong passwords keeps both cores busy and delays every honest login. The guard
-// puts four things in front of the check:
+// puts five things in front of the check:
 //   1. failed attempts per address and per user name open a backoff window (doubling, capped)
 //      during which that address / user is refused at once, without a check (and the listeners
 //      close the address's connections at accept, gateway/limits/gate.ts);
