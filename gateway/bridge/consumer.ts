@@ -99,6 +99,8 @@ export class Consumer {
   private refusals = 0;
   private holdTimer?: NodeJS.Timeout;
   private pumpQueued = false;
+  /** The lane of the record `take()` returned last. */
+  private takenFrom?: Lane;
   private readonly lanes: Lane[];
   private readonly mask: number;
   private readonly outgoing: OutgoingFormat;
@@ -229,9 +231,9 @@ export class Consumer {
     // The publishes of one pump leave in one socket write (the link's write coalescer).
     const window = this.window;
     while (this.inflight < window) {
-      const next = this.take();
-      if (!next) break;
-      this.send(client, next.lane, next.rec);
+      const rec = this.take();
+      if (!rec) break;
+      this.send(client, this.takenFrom!, rec);
     }
     for (const lane of this.lanes) {
       this.refill(lane, lane.live);
@@ -239,12 +241,14 @@ export class Consumer {
     }
   }
 
-  private take(): { lane: Lane; rec: ReadRecord } | undefined {
+  /** The next record to send, its lane left in `takenFrom` (no object per message). */
+  private take(): ReadRecord | undefined {
     const [high, normal] = this.lanes;
     const h = head(high!.live);
     if (h) {
       high!.live.i++;
-      return { lane: high!, rec: h };
+      this.takenFrom = high;
+      return h;
     }
     // The priority lane has durable records not read yet (a read is under way, or starts at the end
     // of this pump): normal traffic waits for them, so a queued alarm is never overtaken by normal
@@ -272,7 +276,8 @@ export class Consumer {
     else if (!l) return undefined;
     const c = useBacklog ? normal!.backlog! : normal!.live;
     c.i++;
-    return { lane: normal!, rec: useBacklog ? b! : l! };
+    this.takenFrom = normal;
+    return useBacklog ? b! : l!;
   }
 
   private refill(lane: Lane, c: Cursor): void {
