@@ -20,7 +20,7 @@ import { disablePacketNumberCache } from './packet-cache.ts';
 import { PeerLog } from '../core/peer-log.ts';
 import { Qos0Queue } from './qos0-queue.ts';
 import type { BoundedPersistence } from './session-queue.ts';
-import { countSentFrames } from './sent-frames.ts';
+import { wrapWrites } from './write-path.ts';
 import { SessionTable, sessionPersistence } from './sessions.ts';
 import { SharedSubscriptions } from './shared.ts';
 import { SubscriptionBound } from './subscription-bound.ts';
@@ -231,7 +231,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
     // One state object per connection (client-state.ts) and no closure: the 'data' listener and the
     // PUBACK/PUBREC callback are the broker's, shared by every connection.
     const st = this.clients.add(client, info, this.deps.cfg.max_packet_size, this.acked);
-    st.outbound = countSentFrames(stream);
+    st.outbound = wrapWrites(stream);
     // aedes pulls with read() on 'readable'; a 'data' listener then sees exactly the chunks it
     // reads, so the size check runs before the parser buffers a whole oversize frame.
     stream.on('data', this.onData);

@@ -4,8 +4,8 @@ import { after, before, test } from 'node:test';
 import { startGateway, until, type TestGateway } from '../test/helpers.ts';
 import { CONNACK, PUBACK, PUBLISH, RawClient, SUBACK, connectPacket, parsePublish, publishPacket, subscribePacket, type RawPacket } from '../test/raw-mqtt.ts';
 
-// The broker's write path (sent-frames.ts): a busy connection's frames of one event-loop turn are
-// coalesced into one writev. These check what that must not change: a lone message leaves without
+// The broker's write path (write-path.ts): a busy connection's frames of one event-loop turn are
+// coalesced into one write. These check what that must not change: a lone message leaves without
 // waiting for more traffic, order, and back-pressure (write() saying false, then 'drain').
 
 /**
