@@ -282,7 +282,8 @@ async function startup(rt: Runtime, http: boolean, dir: string): Promise<Startup
  * that the CPU times' spread hides. Each start takes ~50x as long as without valgrind.
  */
 const CALLGRIND = process.env.BENCH_CALLGRIND === '1';
-const CALLGRIND_ROUNDS = pick(1, 3);
+/** BENCH_CALLGRIND_ROUNDS=N: more rounds (e.g. 3 in quick mode, which otherwise runs 1). */
+const CALLGRIND_ROUNDS = Number(process.env.BENCH_CALLGRIND_ROUNDS) || pick(1, 3);
 
 type CountedStart = 'http_off' | 'http_on' | 'http_on_first_request';
 

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { RateLimitedLog } from '../core/log-limit.ts';
+import { flushCompileCache } from '../lifecycle/compile-cache.ts';
 import type { ApiKeyStore } from './apikeys.ts';
 import type { RouteDeps } from './routes/deps.ts';
 
@@ -83,6 +84,9 @@ class LazyApp {
       this.deps.log.info({ ms: Math.round(performance.now() - t0), cpu_ms: Math.round((cpu.user + cpu.system) / 1000) }, 'HTTP API: routes loaded on the first request');
       const waiting = this.waiting.splice(0);
       for (const [req, res] of waiting) if (!req.socket.destroyed) app.handler(req, res);
+      // fastify's chunk into V8's compile cache now, as the start's chunks went at ready: a Pi that
+      // is unplugged never exits cleanly, when Node.js would write it otherwise.
+      flushCompileCache();
     } catch (err) {
       const message = (err as Error).message;
       this.failures.event(message, (more) => ({ fields: { err: message }, msg: `HTTP API: cannot load its routes; requests get 503 and the next one tries again${more ? ` (${more} more failures since the last line)` : ''}` }));
