@@ -17,7 +17,7 @@ export function startCloud(dir: string): Promise<Server> {
   return startMosquitto(dir, 'cloud', ['max_queued_messages 0', 'max_inflight_messages 0']);
 }
 
-export function startFieldgateBridge(dir: string, name: string, cloud: Server, storage: 'disk' | 'memory' = 'disk'): Promise<Server> {
+export function startFieldgateBridge(dir: string, name: string, cloud: Server, storage: 'disk' | 'memory' = 'disk', bundle?: string): Promise<Server> {
   const bridge = [
     'http: { enabled: false }',
     'bridge:',
@@ -32,7 +32,7 @@ export function startFieldgateBridge(dir: string, name: string, cloud: Server, s
     '      forward: [{ local: "bench/#", remote: "{topic}", qos: 1 }]',
     '',
   ].join('\n');
-  return startFieldgate(dir, name, { extra: bridge });
+  return startFieldgate(dir, name, { extra: bridge, bundle });
 }
 
 export function startMosquittoBridge(dir: string, name: string, cloud: Server, tuned: boolean): Promise<Server> {

@@ -134,6 +134,8 @@ export interface FieldgateOptions {
   adapters?: Record<string, string>;
   fds?: number;
   nodeArgs?: string[];
+  /** Another build's lib/fieldgate.mjs instead of this tree's bundle (a before/after comparison). */
+  bundle?: string;
 }
 
 /** fieldgate's release bundle (what ships), under the unit's V8 flags, MQTT on a free port. */
@@ -147,7 +149,7 @@ export async function startFieldgate(dir: string, name: string, opts: FieldgateO
     config,
     `gateway:\n  data_dir: ${join(dir, `data-${port}`)}\nlog: { level: warn, format: json }\nbroker: { listeners: { tcp: { host: 127.0.0.1, port: ${port} } } }\n${opts.extra ?? 'http: { enabled: false }\n'}${adapters}`,
   );
-  const cmd = await gatewayCommand();
+  const cmd = opts.bundle ? { argv: [opts.bundle], kind: 'bundle' } : await gatewayCommand();
   const nodeArgs = opts.nodeArgs ?? PI_NODE_ARGS;
   const argv = withFdLimit(opts.fds, [process.execPath, ...nodeArgs, ...cmd.argv, 'start', '--config', config]);
   const child = spawn(argv[0]!, argv.slice(1), { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, NOTIFY_SOCKET: '' } });

@@ -16,7 +16,9 @@ import { mosquittoInstalled, rssKb, type Server } from '../servers.ts';
 //  - a Mosquitto bridge, tuned (max_queued_messages 1,000,000, 64 in flight) and plain (its
 //    defaults: 20 in flight, 1,000 queued, beyond that dropped: see its lost rows); neither persists;
 //  - fieldgate with `queue.storage: memory`, as information only: that queue was never tuned (an
-//    object spread per record, a linear scan per read, a wake-up per tick), so it is no baseline.
+//    object spread per record, a linear scan per read, a wake-up per tick), so it is no baseline;
+//  - with BENCH_BRIDGE_BEFORE, another fieldgate bundle (e.g. built from the previous commit), so
+//    a change is measured before and after in the same run, at the same load.
 // At 20 in flight it also prints 20 / fdatasync p50 (probed around each fieldgate round): the most
 // any bridge that acknowledges only after its fsync can deliver there, next to Mosquitto's rate.
 // Then the segment log alone at a fixed arrival rate: fsyncs per 1,000 messages and append latency,
@@ -30,6 +32,8 @@ const WINDOWS = [
   { inflight: 1, publishers: 1, count: pick(300, 2_000) },
 ];
 const PAYLOAD = Buffer.alloc(100, 0x61);
+/** BENCH_BRIDGE_BEFORE=<a built lib/fieldgate.mjs>: that bundle runs beside this one (before/after in one run; docs/bridge.md). */
+const BEFORE = 'fieldgate_before';
 const OPEN_LOOP_RATE = 5_000;
 const OPEN_LOOP_SECS = pick(1, 3);
 
@@ -89,6 +93,7 @@ function windowRows(runs: Map<string, (LoadgenOutput & { rssMb: number })[]>, in
     row(sc, `${k}_fieldgate_vs_mosquitto_plain`, 'msg/s', rate('fieldgate'), { xs: rate('mosquitto_plain'), means: 'fieldgate bridge msg/s / Mosquitto bridge with its defaults msg/s (it drops beyond 1,000 queued: see its lost rows); higher is better' }),
   ];
   for (const name of runs.keys()) if (name !== 'fieldgate') out.push(row(sc, `${k}_${name}`, 'msg/s', rate(name)));
+  if (runs.has(BEFORE)) out.push(row(sc, `${k}_${BEFORE}_vs_mosquitto_tuned`, 'msg/s', rate(BEFORE), { xs: rate('mosquitto_tuned'), means: `the bundle of BENCH_BRIDGE_BEFORE (${process.env.BENCH_BRIDGE_BEFORE}), same run, rounds alternated / Mosquitto bridge (tuned) msg/s` }));
   out.push(...lossRows(sc, k, runs));
   if (inflight === WINDOWS[0]!.inflight) {
     const rss = (n: string) => (runs.get(n) ?? []).map((o) => o.rssMb);
@@ -130,11 +135,12 @@ export const scenario: Scenario = {
       locals.push(await startMosquittoBridge(dir, 'mosquitto_tuned', cloud, true));
       locals.push(await startMosquittoBridge(dir, 'mosquitto_plain', cloud, false));
       locals.push(await startFieldgateBridge(dir, 'fieldgate_memory_queue', cloud, 'memory'));
+      if (process.env.BENCH_BRIDGE_BEFORE) locals.push(await startFieldgateBridge(dir, BEFORE, cloud, 'disk', process.env.BENCH_BRIDGE_BEFORE));
       for (const l of locals) await bridgeUp(l, cloud);
       const out: Result[] = [];
       const sync = await fdatasyncMs(dir);
       for (const w of WINDOWS) {
-        const probe = (name: string) => (w.inflight <= 20 && name === 'fieldgate' ? dir : undefined);
+        const probe = (name: string) => (w.inflight <= 20 && (name === 'fieldgate' || name === BEFORE) ? dir : undefined);
         const runs = await alternate(ROUNDS, locals.map((l) => l.name), (name, round) => through(locals.find((l) => l.name === name)!, cloud, w, round, probe(name)));
         out.push(...windowRows(runs, w.inflight));
         if (w.inflight === 20) out.push(...durableBound(runs, w.inflight));
@@ -145,6 +151,8 @@ export const scenario: Scenario = {
           const syncs = fg.map((o) => o.syncMs!);
           out.push(row('bridge-durable', 'inflight_1_fieldgate_ms_per_message', 'ms', msPer, { xs: syncs, means: 'fieldgate ms per message with 1 in flight / one 100-byte write+fdatasync here (p50 of probes just before and after each round); target < 2' }));
           out.push(row('bridge-durable', 'inflight_1_fdatasync_p50_during', 'ms', syncs));
+          const before = runs.get(BEFORE) ?? [];
+          if (before.length) out.push(row('bridge-durable', `inflight_1_${BEFORE}_ms_per_message`, 'ms', before.map((o) => 1000 / Number(o.recv_per_sec)), { xs: before.map((o) => o.syncMs!), means: `the same for the BENCH_BRIDGE_BEFORE bundle; target < 2` }));
         }
       }
       out.push({ scenario: 'bridge-durable', metric: 'fdatasync_p50_here', value: sync.p50, unit: 'ms' }, { scenario: 'bridge-durable', metric: 'fdatasync_p99_here', value: sync.p99, unit: 'ms' });
