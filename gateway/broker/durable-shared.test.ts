@@ -259,3 +259,65 @@ test('a torn journal tail through the hand-off records: what is before the tear 
   assert.deepEqual(enq.tagged, ['m1@true', 'm2@true'], 'the tear cost m3 (never acknowledged: its record was not on disk) and nothing before it');
   assert.match(enq.warnings.join('\n'), /ends in \d+ unreadable bytes .*replayed the 2 whole records/);
 });
+
+test('a hand-off while the new member is still connecting (its subscriptions restored, its queue not yet sent): it gets the message once, from its queue', async () => {
+  const g = await startGateway({ broker: { shared_redispatch_after: '100ms' } });
+  const delWill = DurablePersistence.prototype.delWill;
+  try {
+    const b = await member(g.port, 'worker-b', () => true);
+    const gone = once(g.gw.broker, 'disconnected');
+    b.client.end();
+    await gone;
+    const a = await member(g.port, 'worker-a', () => false); // the only member connected: gets job one, never PUBACKs
+    await publish(g.port, 'pub', ['job one']);
+    await until(() => a.got.includes('job one'), 'job one at worker-a');
+    const aGone = once(g.gw.broker, 'disconnected');
+    a.client.destroy(); // offline from now; no member connected, so job one stays with it
+    await aGone;
+    // aedes connects a persistent session in steps: subscriptions restored (worker-b is a member of
+    // the group again), will, CONNACK, then its queue sent. Between the first and the last, the
+    // timer hands worker-a's job on to worker-b (the seam: worker-b's will step waits for that).
+    DurablePersistence.prototype.delWill = async function (this: DurablePersistence, client) {
+      if (client.id === 'worker-b') await until(() => g.gw.broker.sessionQueue('worker-a').inflight + g.gw.broker.sessionQueue('worker-a').queued === 0, 'job one handed on');
+      return delWill.call(this, client);
+    };
+    const b2 = await member(g.port, 'worker-b', () => true, false);
+    DurablePersistence.prototype.delWill = delWill;
+    assert.equal(b2.sessionPresent, true);
+    await until(() => b2.got.includes('job one'), 'job one at worker-b');
+    await publish(g.port, 'pub2', ['job two']); // a marker: anything written before it has arrived
+    await until(() => b2.got.includes('job two'), 'job two at worker-b');
+    assert.deepEqual(b2.got, ['job one', 'job two'], 'job one once');
+    b2.client.end();
+  } finally {
+    DurablePersistence.prototype.delWill = delWill;
+    await g.stop();
+  }
+});
+
+test('a live QoS 1 message picked for a member that is still connecting (its subscriptions restored, its queue not yet sent): it gets it once, from its queue', async () => {
+  const g = await startGateway({ broker: { shared_subscription_strategy: 'round_robin' } });
+  const delWill = DurablePersistence.prototype.delWill;
+  try {
+    const b = await member(g.port, 'worker-b', () => true);
+    const gone = once(g.gw.broker, 'disconnected');
+    b.client.end();
+    await gone;
+    // The seam: worker-b's will step (after its subscriptions are restored, before its queue is
+    // sent) waits for a publish: worker-b, the only member, is picked before the PUBACK.
+    DurablePersistence.prototype.delWill = async function (this: DurablePersistence, client) {
+      if (client.id === 'worker-b') await publish(g.port, 'pub', ['job one']);
+      return delWill.call(this, client);
+    };
+    const b2 = await member(g.port, 'worker-b', () => true, false);
+    DurablePersistence.prototype.delWill = delWill;
+    await until(() => b2.got.includes('job one'), 'job one at worker-b');
+    await publish(g.port, 'pub2', ['job two']); // a marker: anything written before it has arrived
+    await until(() => b2.got.includes('job two'), 'job two at worker-b');
+    assert.deepEqual(b2.got, ['job one', 'job two'], 'job one once');
+    b2.client.end();
+  } finally {
+    DurablePersistence.prototype.delWill = delWill;
+    await g.stop();
+  }
+});

@@ -185,6 +185,8 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
   protected readonly bounded: SessionQueues;
   /** Which queued messages a member got through a shared subscription group (shared-tags.ts). */
   readonly shareTags = new ShareTags();
+  /** Connections (aedes Clients) whose queue has been taken to be sent (outgoingStream, once per connect). */
+  private readonly streamed = new WeakSet<object>();
 
   constructor(opts: SessionQueueOptions) {
     super();
@@ -220,7 +222,13 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
   }
 
   outgoingStream(client: { id: string }): Readable {
+    this.streamed.add(client);
     return Readable.from(this.bounded.take(client.id));
+  }
+
+  /** Whether aedes has taken this connection's queue to send it: what is queued from now on is not in it. */
+  queueSent(client: object): boolean {
+    return this.streamed.has(client);
   }
 
   // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an

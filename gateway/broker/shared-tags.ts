@@ -34,6 +34,11 @@ export interface ShareStore {
   takeShared(clientId: string, to: (h: HandOff) => boolean): HandOff[];
   /** Tagged messages in the queues. */
   sharedQueued(): number;
+  /**
+   * Whether aedes has taken this connection's (Client's) queue to send it, which it does once per
+   * connect, after restoring the session's subscriptions (so after the member joins its groups again).
+   */
+  queueSent(client: object): boolean;
   /** aedes's store call, used to queue a handed-on message for an offline member (inside `shareTags.during`). */
   outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket & { cmd: string }): Promise<void>;
 }

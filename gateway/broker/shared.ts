@@ -24,7 +24,7 @@ import type { HandOff, ShareStore } from './shared-tags.ts';
 // beforeAck) picks each matching group's member then, and the delivery after the PUBACK goes to
 // that same member (the strategy advances once per message).
 
-/** brokerId of a copy queued for an offline member by a hand-off (shared.ts queueOffline). */
+/** brokerId of a copy queued without being sent (queueOffline, or for a member whose queue is yet to be sent). */
 const HANDOFF_ID = 'fieldgate:handoff';
 
 export type ShareStrategy = 'random' | 'round_robin' | 'sticky' | 'hash_clientid';
@@ -71,6 +71,9 @@ interface Group {
 interface PrePick {
   clientId: string;
   durable: boolean;
+  /** The member's connection then, and whether aedes had taken its queue to send it: if not, the copy goes out with the queue. */
+  client: Client;
+  queueSent: boolean;
 }
 
 interface Counter {
@@ -253,7 +256,7 @@ export class SharedSubscriptions {
       const m = this.pick(g, msg);
       if (!m) continue;
       const durable = !m.client.clean && Math.min(msg.qos, m.qos) > 0;
-      picks.set(g.key, { clientId: m.client.id, durable });
+      picks.set(g.key, { clientId: m.client.id, durable, client: m.client, queueSent: this.opts.store?.queueSent(m.client) ?? true });
       if (durable) keep.push({ clientId: m.client.id, group: g.key });
     }
     if (picks.size) this.prePicked.set(msg.payload, picks);
@@ -271,7 +274,9 @@ export class SharedSubscriptions {
     if (!pre) return void this.send(g, msg, done);
     picks!.delete(g.key);
     const m = g.members.find((x) => x.client.id === pre.clientId && !x.client.closed);
-    if (m) return void this.send(g, msg, done, m);
+    // A copy queued while the member's connection had not had its queue sent is sent with that
+    // queue (by that connection or, if it was replaced, by the next one): no live delivery too.
+    if (m) return void this.send(g, msg, done, m, undefined, pre.durable && (m.client !== pre.client || !pre.queueSent));
     if (!pre.durable) return void this.send(g, msg, done); // a clean-session member left meanwhile: another one
     // A persistent member that left meanwhile has the message in its queue (on disk, tagged with
     // the group) and gets it when it reconnects, as if it had been in flight; if it does not come
@@ -283,14 +288,24 @@ export class SharedSubscriptions {
    * Hands a message to one member (`to`, or the strategy's pick other than `exclude`); false when
    * the group has no connected member. A clean member's delivery is tracked off its connection
    * (shared-flight.ts); a persistent member's is queued by aedes first, tagged with the group.
+   * `queued`: a copy for the member is already queued, to go out with its queue.
    */
-  private send(g: Group, msg: SharedMessage, done: () => void, to?: Member, exclude?: string): boolean {
+  private send(g: Group, msg: SharedMessage, done: () => void, to?: Member, exclude?: string, queued = false): boolean {
     const m = to ?? this.pick(g, msg, exclude);
     if (!m) {
       done();
       return false;
     }
     const qos = Math.min(msg.qos, m.qos) as 0 | 1 | 2;
+    const store = this.opts.store;
+    if (qos > 0 && !m.client.clean && store && (queued || !store.queueSent(m.client))) {
+      // A persistent member is a member again as soon as aedes restores its subscriptions on
+      // connect, before it takes the session's queue to send it: a message queued before that
+      // take goes out with the queue, so Client.publish (which queues and also writes it at once)
+      // would send it twice. It is queued only, and sent with the queue.
+      this.enqueue(m.client.id, g.key, msg, qos).then(done, done);
+      return true;
+    }
     const entry: FlightEntry | undefined = qos > 0 && m.client.clean ? { group: g.key, msg: { ...msg, qos } } : undefined;
     const id = m.client.id;
     if (entry) this.flight.sent(id, entry);
@@ -341,13 +356,18 @@ export class SharedSubscriptions {
    * when it reconnects or hands it on in turn. False when there is none (other than `exclude`).
    */
   private queueOffline(key: string, msg: SharedMessage, exclude: string): boolean {
-    const store = this.opts.store;
-    const to = store && this.offlineMember(key, exclude);
+    const to = this.opts.store && this.offlineMember(key, exclude);
     if (!to) return false;
-    const packet = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos: Math.min(msg.qos, to.qos), retain: false, dup: false, brokerId: HANDOFF_ID, brokerCounter: ++this.handoffs };
-    void store.shareTags.during(to.clientId, key, () => store.outgoingEnqueue({ clientId: to.clientId }, packet).catch(() => this.opts.dropped.inc())); // refused (the store cannot write): counted, and logged by the store
+    void this.enqueue(to.clientId, key, msg, Math.min(msg.qos, to.qos));
     if (this.timer && !this.offline.has(to.clientId)) this.offline.set(to.clientId, Date.now());
     return true;
+  }
+
+  /** Queues a message for a persistent member, tagged with the group (key), without sending it; refused (the store cannot write): counted, and logged by the store. */
+  private enqueue(clientId: string, key: string, msg: SharedMessage, qos: number): Promise<void> {
+    const store = this.opts.store!;
+    const packet = { cmd: 'publish', topic: msg.topic, payload: msg.payload, qos, retain: false, dup: false, brokerId: HANDOFF_ID, brokerCounter: ++this.handoffs };
+    return store.shareTags.during(clientId, key, () => store.outgoingEnqueue({ clientId }, packet)).catch(() => this.opts.dropped.inc());
   }
 
   /** A persistent member of the group (key) with QoS > 0, other than `exclude`; offline, as no member of the group is connected. */
