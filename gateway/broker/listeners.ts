@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer } from 'node:http';
-import { createServer as createTcpServer, type Server, type Socket } from 'node:net';
+import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { BrokerConfig } from '../config/schema.ts';
 import { bindServer, ListenerError } from '../core/listen.ts';
@@ -40,8 +40,12 @@ function readPem(option: string, path: string): Buffer {
   }
 }
 
-function socketInfo(listener: ConnInfo['listener'], s: Socket): ConnInfo {
-  return { listener, ipaddress: s.remoteAddress, sockport: s.localPort, peerport: s.remotePort };
+/**
+ * `sockport` is the listener's bound port, which every connection it accepts has as its local
+ * port: reading the socket's localPort would keep a getsockname() result object on each of them.
+ */
+function socketInfo(listener: ConnInfo['listener'], s: Socket, server: Server): ConnInfo {
+  return { listener, ipaddress: s.remoteAddress, sockport: (server.address() as AddressInfo | null)?.port, peerport: s.remotePort };
 }
 
 /** Keeps the open sockets of `server` (on `event`) so close() can end them. */
@@ -78,7 +82,7 @@ async function run(name: ConnInfo['listener'], label: string, host: string, port
 }
 
 function startTcp(cfg: Listeners['tcp'], onConnection: ConnectionHandler, onError: ListenerErrorHandler): Promise<RunningListener> {
-  const server = createTcpServer((s) => onConnection(s, socketInfo('tcp', s)));
+  const server: Server = createTcpServer((s) => onConnection(s, socketInfo('tcp', s, server)));
   return run('tcp', 'TCP', cfg.host, cfg.port, server, track(server, 'connection'), onError);
 }
 
@@ -94,7 +98,7 @@ async function startTls(t: Listeners['tls'], onConnection: ConnectionHandler, on
       requestCert: t.require_client_cert,
       rejectUnauthorized: t.require_client_cert,
     },
-    (s) => onConnection(s, socketInfo('tls', s)),
+    (s) => onConnection(s, socketInfo('tls', s, server)),
   );
   return run('tls', 'TLS', t.host, t.port, server, track(server, 'secureConnection'), onError);
 }
