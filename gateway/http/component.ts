@@ -3,7 +3,7 @@ import { TraceManager } from '../trace/manager.ts';
 import { ApiKeyStore } from './apikeys.ts';
 import type { HttpConfig } from './config.ts';
 import { opsViewOf } from './gateway-view.ts';
-import { startHttp, type AppLoader, type RunningHttp } from './listener.ts';
+import { startHttp, type AppLoader, type HttpListenerOptions, type RunningHttp } from './listener.ts';
 
 /**
  * The management plane as a component (gateway/app/component.ts): the HTTP API with the status
@@ -17,8 +17,11 @@ export class ManagementPlane implements Component {
   private http?: RunningHttp;
   private traces?: TraceManager;
 
-  /** `loadApp`: what builds the app on the first request; tests give one that fails. */
-  constructor(private readonly cfg: HttpConfig, private readonly opts: { loadApp?: AppLoader } = {}) {}
+  /**
+   * `loadApp`: what builds the app on the first request; tests give one that fails or holds. The
+   * listener's options (listener.ts): tests give short bounds, and a lookup of `localhost`.
+   */
+  constructor(private readonly cfg: HttpConfig, private readonly opts: { loadApp?: AppLoader } & HttpListenerOptions = {}) {}
 
   /** The running listener (tests: whether the first request built the app yet). */
   get running(): RunningHttp | undefined {
@@ -32,7 +35,7 @@ export class ManagementPlane implements Component {
     keys.issueCliToken();
     // Behind import(): the bundle keeps fastify in a chunk of its own, read on the first request.
     const load = this.opts.loadApp ?? (async (deps, server) => (await import('./server.ts')).loadApp(deps, server));
-    this.http = await startHttp({ view, bans: ctx.controls.bans, traces: this.traces, cfg: this.cfg, log: ctx.log, keys }, load);
+    this.http = await startHttp({ view, bans: ctx.controls.bans, traces: this.traces, cfg: this.cfg, log: ctx.log, keys }, load, this.opts);
     const { url, host, port } = this.http;
     ctx.services.provide('http/api', { url, host, port });
     // url is where a browser on this machine reaches it; listen is what the socket is bound to (0.0.0.0 = every interface).

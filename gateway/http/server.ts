@@ -72,19 +72,25 @@ export function buildApp(deps: HttpServerDeps, server: Server): { app: FastifyIn
 /**
  * What listener.ts loads on the first request: the app built on its server and ready. A failure
  * leaves nothing behind on the server (fastify adds a clientError listener when it is created),
- * so the next request can build it again.
+ * so the next request can build it again; so does closing the app (one a build that took too
+ * long made after all, listener.ts). `beforeReady`: tests add to the app there, such as a plugin
+ * that fails its ready().
  */
-export async function loadApp(deps: HttpServerDeps, server: Server): Promise<BuiltApp> {
+export async function loadApp(deps: HttpServerDeps, server: Server, beforeReady?: (app: FastifyInstance) => void): Promise<BuiltApp> {
   const before = new Set(server.listeners('clientError'));
+  const detach = () => {
+    for (const l of server.listeners('clientError')) if (!before.has(l)) server.off('clientError', l as () => void);
+  };
   let app: FastifyInstance | undefined;
   try {
     const built = buildApp(deps, server);
     app = built.app;
+    beforeReady?.(app);
     await app.ready();
     const ready = app;
-    return { handler: built.handler(), close: () => ready.close() };
+    return { handler: built.handler(), close: () => ready.close().finally(detach) };
   } catch (err) {
-    for (const l of server.listeners('clientError')) if (!before.has(l)) server.off('clientError', l as () => void);
+    detach();
     await app?.close().catch(() => {});
     throw err;
   }
