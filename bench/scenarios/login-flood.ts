@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashPassword } from '../../gateway/auth/password.ts';
@@ -58,10 +58,43 @@ async function publish(c: RawClient): Promise<number> {
   return ms(t);
 }
 
+/** BENCH_LOGIN_FLOOD_TRACE=1: each valid login on stderr, with the gateway's CPU meanwhile by thread kind. */
+const TRACE = process.env.BENCH_LOGIN_FLOOD_TRACE === '1';
+
+/** CPU ms of the gateway's threads: the main thread, the others at nice 0, those at nice > 0. */
+function threadCpu(pid: number): Record<'main' | 'nice0' | 'niced', number> {
+  const out = { main: 0, nice0: 0, niced: 0 };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+    } catch {
+      continue; // ended meanwhile
+    }
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const cpu = (Number(f[11]) + Number(f[12])) * 10;
+    if (Number(tid) === pid) out.main += cpu;
+    else if (Number(f[16]) > 0) out.niced += cpu;
+    else out.nice0 += cpu;
+  }
+  return out;
+}
+
+let traced = 0;
+async function tracedLogin(port: number, gwPid: number, label: string): Promise<number> {
+  if (!TRACE) return login(port);
+  const a = threadCpu(gwPid);
+  const took = await login(port);
+  const b = threadCpu(gwPid);
+  const d = (k: keyof typeof a) => b[k] - a[k];
+  process.stderr.write(`login ${++traced} ${label} ${took.toFixed(1)} ms; gateway cpu ms: main ${d('main')} nice0-other ${d('nice0')} niced ${d('niced')}\n`);
+  return took;
+}
+
 /** One login then PUBLISHES_PER_LOGIN publishes, until `more()` is false (at least once). */
-async function measure(port: number, pub: RawClient, more: () => boolean, logins: number[], publishes: number[]): Promise<void> {
+async function measure(port: number, pub: RawClient, more: () => boolean, logins: number[], publishes: number[], gwPid = 0, label = ''): Promise<void> {
   do {
-    logins.push(await login(port));
+    logins.push(await tracedLogin(port, gwPid, label));
     for (let i = 0; i < PUBLISHES_PER_LOGIN; i++) publishes.push(await publish(pub));
   } while (more());
 }
@@ -178,7 +211,7 @@ export const scenario: Scenario = {
         const main0 = cpuSeconds(gw.pid, gw.pid);
         const t0 = process.hrtime.bigint();
         let n = 0;
-        await measure(gw.port, pub, () => ++n < PERIOD, samples[phase].logins, samples[phase].publishes);
+        await measure(gw.port, pub, () => ++n < PERIOD, samples[phase].logins, samples[phase].publishes, gw.pid, phase);
         wall[phase] += ms(t0) / 1000;
         cpu[phase] += cpuSeconds(gw.pid) - cpu0;
         mainCpu[phase] += cpuSeconds(gw.pid, gw.pid) - main0;

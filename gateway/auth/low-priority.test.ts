@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, scrypt } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { getPriority } from 'node:os';
 import { test } from 'node:test';
 import { until } from '../test/helpers.ts';
@@ -53,4 +54,29 @@ test('an idle thread ends by itself', async () => {
   await lp.derive('y', randomBytes(16), 16, params);
   assert.equal(lp.counts.derived, 2, 'a new thread for the next check');
   await until(() => !lp.running, 'the idle thread ended');
+});
+
+/** Field 19 (niceness) of /proc/self/task/<tid>/stat, as the kernel sees the thread from outside. */
+function niceOf(tid: number): number {
+  const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+  return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+}
+
+test('the thread is at nice 19 from its start, before its own code runs (its bootstrap does not compete at normal priority)', { skip: process.platform === 'linux' ? false : 'threads are reniced from outside on Linux only' }, async () => {
+  const lp = new LowPriorityScrypt();
+  try {
+    assert.equal(lp.start(), true);
+    // Synchronously after the start: the thread's own bootstrap (tens of ms) cannot have reached
+    // its own setPriority yet, so a 19 here is the main thread's doing.
+    assert.equal(lp.tids.length, 1, `one new thread: ${lp.tids.join(', ')}`);
+    const [tid] = lp.tids as [number];
+    assert.equal(niceOf(tid), 19);
+    assert.equal(lp.niceness, 19);
+    assert.equal(niceOf(process.pid), getPriority(), 'the main thread kept its niceness');
+    await lp.derive('x', randomBytes(16), 16, params);
+    assert.equal(niceOf(tid), 19);
+  } finally {
+    await lp.close();
+  }
+  assert.deepEqual(lp.tids, []);
 });

@@ -1,4 +1,6 @@
 import { scrypt } from 'node:crypto';
+import { readFileSync, readdirSync } from 'node:fs';
+import { getPriority, setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { Derive, ScryptParams } from './password.ts';
 
@@ -12,6 +14,11 @@ import type { Derive, ScryptParams } from './password.ts';
 // idle one, so suspects are still checked at full speed when nobody else needs the CPU.
 // On Linux, setpriority() with pid 0 applies to the calling thread only (the gateway's other
 // threads keep their priority); where the platform refuses, the thread runs at normal priority.
+// The thread is reniced twice: from outside, by the main thread, as soon as the constructor has
+// started it (Linux: `new Worker()` creates the OS thread before it returns, and a thread's
+// niceness can be raised by its tid from /proc/self/task), so its own bootstrap (a new isolate and
+// Node's bootstrap, 20-30 ms of a core measured) already runs at nice 19 instead of beside a valid
+// check at nice 0; and from inside, as before, where the outside way is not available.
 // One thread: suspects run one check at a time whatever max_concurrent_checks says. Plain
 // JavaScript source (not a module file): it survives the release bundle unchanged.
 const SOURCE = `
@@ -52,6 +59,8 @@ export class LowPriorityScrypt {
   private idle?: NodeJS.Timeout;
   /** The niceness the thread got (null: could not change it; undefined: not started yet). */
   niceness: number | null | undefined;
+  /** The OS thread id(s) of the thread, reniced from outside (Linux; empty elsewhere or when not running). */
+  tids: number[] = [];
   /** Keys derived in the thread; on the threadpool instead because the thread failed. */
   readonly counts = { derived: 0, fallbacks: 0 };
 
@@ -80,24 +89,35 @@ export class LowPriorityScrypt {
     if (this.idle) clearTimeout(this.idle);
     const w = this.worker;
     this.worker = undefined;
+    this.tids = [];
     if (w) await w.terminate();
     this.rescue();
+  }
+
+  /** Starts the thread now if it is not running (it starts with the first check otherwise). */
+  start(): boolean {
+    return this.thread() !== undefined;
   }
 
   private thread(): Worker | undefined {
     if (this.worker) return this.worker;
     let w: Worker;
+    const niceness = this.opts.niceness ?? 19;
+    const before = threadIds();
     try {
-      w = new Worker(SOURCE, { eval: true, workerData: { niceness: this.opts.niceness ?? 19 }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
+      w = new Worker(SOURCE, { eval: true, workerData: { niceness }, resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 2 } });
     } catch {
       return undefined;
     }
     this.worker = w;
+    this.tids = renice(before, niceness);
+    if (this.tids.length) this.niceness = getPriority(this.tids[0]);
     w.on('message', (m: Reply) => this.reply(m));
     // A thread that dies (out of memory, killed) takes no check with it: they finish on the pool.
     const lost = () => {
       if (this.worker !== w) return;
       this.worker = undefined;
+      this.tids = [];
       this.rescue();
     };
     w.on('error', lost);
@@ -107,7 +127,8 @@ export class LowPriorityScrypt {
 
   private reply(m: Reply): void {
     if (!('id' in m)) {
-      this.niceness = m.niceness;
+      // The thread's own view; null (it could not renice itself) does not undo the outside renice.
+      if (m.niceness !== null || !this.tids.length) this.niceness = m.niceness;
       return;
     }
     const job = this.jobs.get(m.id);
@@ -137,4 +158,34 @@ export class LowPriorityScrypt {
     this.counts.fallbacks++;
     scrypt(j.password, j.salt, j.keylen, j.params, (err, key) => (err ? j.reject(err) : j.resolve(key)));
   }
+}
+
+/** This process's OS thread ids (Linux); empty where /proc is not there. */
+function threadIds(): Set<string> {
+  try {
+    return new Set(readdirSync('/proc/self/task'));
+  } catch {
+    return new Set();
+  }
+}
+
+/**
+ * Sets `niceness` on the threads that appeared since `before` (the Worker's, which exists once its
+ * constructor returned), skipping libuv threadpool threads that a first use of the pool might have
+ * started meanwhile; returns the ids reniced. Raising niceness needs no privilege.
+ */
+function renice(before: Set<string>, niceness: number): number[] {
+  if (!before.size) return [];
+  const done: number[] = [];
+  for (const tid of threadIds()) {
+    if (before.has(tid)) continue;
+    try {
+      if (readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').startsWith('libuv')) continue;
+      setPriority(Number(tid), niceness);
+      done.push(Number(tid));
+    } catch {
+      // ended meanwhile, or the platform refused: the thread renices itself (SOURCE)
+    }
+  }
+  return done;
 }
