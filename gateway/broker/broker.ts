@@ -153,6 +153,8 @@ export class Broker extends EventEmitter<BrokerEvents> {
       // subscription that overlaps a deny rule is granted and the denied topics never delivered.
       // Retained $ topics go only to filters that match them under [MQTT-4.7.2-1] (dollar-guard.ts).
       authorizeForward: (client, packet) => {
+        // Not now: a retained copy older than what the client got live, or a copy its queue sends (session-queue.ts mayWrite).
+        if (!this.persistence.mayWrite(client, packet)) return null;
         if (!this.clients.acl(client, this.deps.auth).mayRead(this.clients.principal(client), packet.topic) || !mayForward(packet.topic, packet.retain, this.clients.subs.get(client.id))) return null;
         const st = this.clients.get(client);
         if (st) st.forwarded++;

@@ -83,7 +83,7 @@ export class DurablePersistence extends BoundedPersistence {
     this.retainedBound = dopts.retained ?? new RetainedBound({ maxMessages: Infinity, maxBytes: Infinity, log: dopts.log });
   }
 
-  async setup(broker: unknown): Promise<void> {
+  override async setup(broker: unknown): Promise<void> {
     mkdirSync(this.dopts.dir, { recursive: true });
     const r = recoverStore(this.dopts.dir, this, this.st, this.bounded, this.dopts.log);
     this.snapshotBytes = r.snapshotBytes;

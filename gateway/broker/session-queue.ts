@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
+import type { EventEmitter } from 'node:events';
+import { RetainedOrder, isRetainedCopy } from './retained-order.ts';
 import { ShareTags, type HandOff, type ShareStore } from './shared-tags.ts';
 import { grantedOnly } from './subscription-bound.ts';
 
@@ -81,6 +83,16 @@ export class SessionQueues {
     this.add(q, size);
     this.dropOldest(clientId, q);
     return queued;
+  }
+
+  /** The queued copy of a published message (searched from the newest: it was queued just before its delivery). */
+  find(clientId: string, brokerId: string, brokerCounter: number | undefined): QueuedPacket | undefined {
+    const items = this.queues.get(clientId)?.items ?? [];
+    for (let i = items.length - 1; i >= 0; i--) {
+      const p = items[i]!;
+      if (p.brokerId === brokerId && p.brokerCounter === brokerCounter) return p;
+    }
+    return undefined;
   }
 
   /** Takes these queued packets out (shared-subscription messages handed to another member). */
@@ -185,12 +197,29 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
   protected readonly bounded: SessionQueues;
   /** Which queued messages a member got through a shared subscription group (shared-tags.ts). */
   readonly shareTags = new ShareTags();
-  /** Connections (aedes Clients) whose queue has been taken to be sent (outgoingStream, once per connect). */
-  private readonly streamed = new WeakSet<object>();
+  /**
+   * Connections (aedes Clients) whose queue has been taken to be sent (outgoingStream, once per
+   * connect), with the items taken by their payload (which a message's live packet shares).
+   */
+  private readonly taken = new WeakMap<object, WeakMap<object, QueuedPacket[]>>();
+  /** Live deliveries not written because the connection's queue sends them (sendsWithQueue). */
+  private readonly held = new WeakSet<object>();
+  /** No retained copy after a newer live message on its topic (retained-order.ts). */
+  readonly retainedOrder = new RetainedOrder();
 
   constructor(opts: SessionQueueOptions) {
     super();
     this.bounded = new SessionQueues(opts);
+  }
+
+  async setup(broker: unknown): Promise<void> {
+    const b = broker as Partial<EventEmitter> | undefined;
+    if (typeof b?.on === 'function') b.on('subscribe', this.retainedOrder.subscribed); // aedes (store tests pass a stand-in)
+    await super.setup(broker);
+  }
+
+  createRetainedStreamCombi(patterns: string[]): Readable {
+    return this.retainedOrder.stream(patterns, super.createRetainedStreamCombi(patterns));
   }
 
   get totalBytes(): number {
@@ -217,18 +246,57 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
     this.bounded.update(client.id, packet);
   }
 
-  async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number }): Promise<QueuedPacket | undefined> {
+  async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number; retain?: boolean; brokerId?: string | null }): Promise<QueuedPacket | undefined> {
+    // aedes calls this with a delivery authorizeForward refused (no message id yet), to drop its
+    // queued copy: it would take the first unsent message instead. A retained copy for a new
+    // subscription was never queued, and a held one (sendsWithQueue) goes out with the queue.
+    if (packet.messageId === undefined && (isRetainedCopy(packet) || this.held.has(packet))) return undefined;
     return this.bounded.clearMessageId(client.id, packet.messageId);
   }
 
   outgoingStream(client: { id: string }): Readable {
-    this.streamed.add(client);
-    return Readable.from(this.bounded.take(client.id));
+    const items = this.bounded.take(client.id);
+    const byPayload = new WeakMap<object, QueuedPacket[]>();
+    for (const p of items) {
+      if (typeof p.payload !== 'object') continue;
+      const same = byPayload.get(p.payload);
+      if (same) same.push(p);
+      else byPayload.set(p.payload, [p]);
+    }
+    this.taken.set(client, byPayload);
+    return Readable.from(items);
   }
 
   /** Whether aedes has taken this connection's queue to send it: what is queued from now on is not in it. */
   queueSent(client: object): boolean {
-    return this.streamed.has(client);
+    return this.taken.has(client);
+  }
+
+  /**
+   * authorizeForward, for a live QoS 1/2 delivery to a persistent session's connection: true when
+   * its queued copy goes out with the queue this connection sends at connect, so writing it now too
+   * would send it twice on one connection. aedes restores the session's subscriptions, stores the
+   * will and sends CONNACK before it takes the queue; a message published meanwhile is queued and
+   * delivered live. With broker.persistence disk it can also be queued before the take (before
+   * its PUBACK) and delivered after it. Either way the queue's copy is the one sent.
+   */
+  sendsWithQueue(client: { id: string; clean?: boolean }, packet: { qos?: number; messageId?: number; brokerId?: string | null; brokerCounter?: number; payload?: unknown }): boolean {
+    // A message id: the queue's own copy (aedes's emptyQueue), or a QoS 0 delivery (never queued by aedes).
+    if (client.clean !== false || !packet.qos || packet.messageId !== undefined || !packet.brokerId) return false;
+    const taken = this.taken.get(client);
+    if (taken) {
+      // Taken already: only a copy among those taken (maybe sent and acknowledged by now; the
+      // disk store re-keys a copy queued before the PUBACK to the message's identity) is the queue's.
+      const same = typeof packet.payload === 'object' && packet.payload !== null ? taken.get(packet.payload) : undefined;
+      if (!same?.some((p) => p.brokerId === packet.brokerId && p.brokerCounter === packet.brokerCounter)) return false;
+    } else if (!this.bounded.find(client.id, packet.brokerId, packet.brokerCounter)) return false; // not queued (a bound refused it): sent live
+    this.held.add(packet);
+    return true;
+  }
+
+  /** authorizeForward's ordering checks: false when aedes must not write this PUBLISH to the connection now. */
+  mayWrite(client: { id: string; clean?: boolean }, packet: { topic: string; qos?: number; retain?: boolean; messageId?: number; brokerId?: string | null; brokerCounter?: number; payload?: unknown }): boolean {
+    return this.retainedOrder.forward(client, packet) && !this.sendsWithQueue(client, packet);
   }
 
   // A clean session discards its queue along with its subscriptions [MQTT-3.1.2-6]; so does an

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { test } from 'node:test';
+import { startGateway, until } from '../test/helpers.ts';
+import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+
+// aedes connects a persistent session (clean session 0) in steps: its subscriptions restored,
+// the will stored, CONNACK, and only then its queue taken and sent. A QoS 1 message published
+// between the first and the last is queued for the session and was also written at once: the
+// subscriber got it twice on one connection (not a resend: MQTT resends only on reconnect). The
+// seam holds the connect in its will step (delWill, the store's call there) while a message is
+// published.
+
+/** A persistent subscriber that records every PUBLISH it gets and PUBACKs it. */
+async function subscriber(port: number, subscribe: boolean) {
+  const { client, sessionPresent } = await RawClient.connect(port, { clientId: 'sub', clean: false });
+  if (subscribe) assert.deepEqual(await client.subscribe(1, [['jobs/#', 1]]), [1]);
+  const got: string[] = [];
+  const take = () => {
+    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
+      const p = parsePublish(client.packets.splice(k, 1)[0]!);
+      got.push(p.payload.toString());
+      if (p.id) client.send(pubackPacket(p.id));
+    }
+  };
+  client.socket.on('data', take);
+  take();
+  return { client, got, sessionPresent };
+}
+
+async function publish(port: number, clientId: string, jobs: string[]): Promise<void> {
+  const pub = (await RawClient.connect(port, { clientId })).client;
+  let id = 1;
+  for (const job of jobs) {
+    pub.send(publishPacket('jobs/x', job, 1, id++));
+    await pub.next(PUBACK); // acknowledged: its live deliveries have been written
+  }
+  pub.end();
+}
+
+for (const persistence of ['disk', 'memory'] as const) {
+  test(`a QoS 1 message published while a persistent subscriber is connecting (subscriptions restored, queue not yet sent): it gets it once, from its queue (persistence ${persistence})`, async () => {
+    const g = await startGateway({ broker: { persistence } });
+    const store = (g.gw.broker.aedes as unknown as { persistence: { delWill(client: { id: string }): Promise<unknown> } }).persistence;
+    try {
+      const first = await subscriber(g.port, true);
+      await publish(g.port, 'pub', ['job zero']); // a message in the queue before the reconnect too
+      await until(() => first.got.includes('job zero'), 'job zero');
+      const gone = once(g.gw.broker, 'disconnected');
+      first.client.end();
+      await gone;
+      await publish(g.port, 'pub', ['job one']); // queued while offline
+
+      const delWill = store.delWill;
+      store.delWill = async function (this: unknown, client: { id: string }) {
+        if (client.id === 'sub') await publish(g.port, 'pub', ['job two']);
+        return delWill.call(this, client);
+      };
+      const again = await subscriber(g.port, false);
+      delete (store as { delWill?: unknown }).delWill;
+      assert.equal(again.sessionPresent, true);
+      await until(() => again.got.includes('job two'), 'job two');
+      await publish(g.port, 'pub', ['job three']); // a marker: anything written before it has arrived
+      await until(() => again.got.includes('job three'), 'job three');
+      assert.deepEqual(again.got, ['job one', 'job two', 'job three'], 'each once, in order');
+      await until(() => g.gw.broker.sessionQueue('sub').inflight === 0, 'every PUBACK matched a queued message');
+      assert.deepEqual(g.gw.broker.sessionQueue('sub'), { queued: 0, inflight: 0 });
+      again.client.end();
+    } finally {
+      delete (store as { delWill?: unknown }).delWill;
+      await g.stop();
+    }
+  });
+}
