@@ -3,6 +3,7 @@ import { once } from 'node:events';
 import { test } from 'node:test';
 import { startGateway, until } from '../test/helpers.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import type { DurablePersistence } from './durable-persistence.ts';
 
 // aedes connects a persistent session (clean session 0) in steps: its subscriptions restored,
 // the will stored, CONNACK, and only then its queue taken and sent. A QoS 1 message published
@@ -72,3 +73,38 @@ for (const persistence of ['disk', 'memory'] as const) {
     }
   });
 }
+
+test('broker.persistence disk: a QoS 1 message queued before its PUBACK, the subscriber reconnecting and its queue taken before the message is delivered live: it gets it once', async () => {
+  const g = await startGateway();
+  const aedes = g.gw.broker.aedes as unknown as { clients: Record<string, object> };
+  const store = (g.gw.broker.aedes as unknown as { persistence: DurablePersistence }).persistence;
+  try {
+    const first = await subscriber(g.port, true);
+    const gone = once(g.gw.broker, 'disconnected');
+    first.client.end();
+    await gone;
+    // The seam: the message is on disk in the subscriber's queue (beforeAck); before aedes
+    // publishes it, the subscriber reconnects and its queue (with the message) is taken and sent.
+    let again: ReturnType<typeof subscriber> | undefined;
+    const beforeAck = store.beforeAck;
+    store.beforeAck = async function (this: DurablePersistence, packet, publisher) {
+      await beforeAck.call(this, packet, publisher);
+      if (packet.payload.toString() !== 'job one') return;
+      again = subscriber(g.port, false);
+      await until(() => {
+        const c = aedes.clients['sub'];
+        return c !== undefined && store.queueSent(c);
+      }, 'the queue taken');
+    };
+    await publish(g.port, 'pub', ['job one']);
+    delete (store as { beforeAck?: unknown }).beforeAck;
+    const sub = await again!;
+    await publish(g.port, 'pub', ['job two']); // a marker: anything written before it has arrived
+    await until(() => sub.got.includes('job two'), 'job two');
+    assert.deepEqual(sub.got, ['job one', 'job two'], 'job one once');
+    sub.client.end();
+  } finally {
+    delete (store as { beforeAck?: unknown }).beforeAck;
+    await g.stop();
+  }
+});
