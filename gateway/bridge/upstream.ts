@@ -135,6 +135,10 @@ export class UpstreamLink extends EventEmitter<LinkEvents> {
     try {
       client = mqtt.connect(url!, this.options(url!));
       // One socket write per window refill instead of six or seven per PUBLISH (write-coalescer.ts).
+      // Through unknown: MQTT.js types its stream as Node's Duplex or readable-stream's (its browser
+      // build's), and readable-stream's Duplex type is not assignable to node:stream's Writable. In
+      // Node it is a net/tls socket (mqtt://, mqtts://) or ws's createWebSocketStream duplex (ws://,
+      // wss://): node:stream objects with the write/end/destroyed/writableEnded the coalescer uses.
       coalesceWrites(client.stream as unknown as Writable);
     } catch (err) {
       this.failed(shown, err as Error);

@@ -7,15 +7,17 @@ import { coalesceWrites } from './write-coalescer.ts';
 
 // A real loopback TCP connection: what the peer receives, in what order, and in how many writes.
 
-async function pair(): Promise<{ client: Socket; received: () => Buffer; close: () => Promise<void> }> {
+async function pair(): Promise<{ client: Socket; received: () => Buffer; peerClosed: () => boolean; close: () => Promise<void> }> {
   const server = createServer();
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const chunks: Buffer[] = [];
   let peer: Socket | undefined;
+  let peerClosed = false;
   server.on('connection', (s) => {
     peer = s;
     s.on('data', (d: Buffer) => chunks.push(d));
+    s.on('close', () => (peerClosed = true));
   });
   const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
   await once(client, 'connect');
@@ -23,6 +25,7 @@ async function pair(): Promise<{ client: Socket; received: () => Buffer; close: 
   return {
     client,
     received: () => Buffer.concat(chunks),
+    peerClosed: () => peerClosed,
     close: async () => {
       client.destroy();
       peer?.destroy();
@@ -81,15 +84,28 @@ describe('coalesceWrites', () => {
     }
   });
 
-  it('drops what is pending when the socket is destroyed, without an error', async () => {
+  it('drops what is pending when the socket is destroyed: nothing is handed to the destroyed socket, nothing reaches the peer', async () => {
     const p = await pair();
     try {
+      // The socket's own write(), as the coalescer sees it: what it hands over, and when.
+      const handed: string[] = [];
+      const original = p.client.write.bind(p.client);
+      p.client.write = ((chunk: Buffer, ...rest: never[]) => {
+        handed.push(`${String(chunk)}${p.client.destroyed ? ' (destroyed)' : ''}`);
+        return original(chunk, ...rest);
+      }) as typeof p.client.write;
       coalesceWrites(p.client);
       const errors: Error[] = [];
       p.client.on('error', (e) => errors.push(e));
       p.client.write('lost');
       p.client.destroy();
+      // The flush queued by the write runs before the socket's 'close'.
       await once(p.client, 'close');
+      await until(() => p.peerClosed(), 'the peer sees the connection closed');
+      // Node ignores a write to a destroyed socket silently, so only the hand-over shows a flush
+      // that does not check for destroy.
+      assert.deepEqual(handed, []);
+      assert.equal(p.received().length, 0);
       assert.deepEqual(errors, []);
     } finally {
       await p.close();
