@@ -101,3 +101,28 @@ test('a waiting suspect refused by its recheck (a backoff opened meanwhile) cost
   assert.ok(got !== 'waiting' && !got.ok && got.reason === 'throttled');
   assert.equal(q.started, 1);
 });
+
+test('an untrusted address is checked in the suspect slot while a trusted check runs or waits, or while alerted; clean otherwise', async () => {
+  let alert = false;
+  suspects.clear();
+  const q = new CheckQueue({ concurrent: 1, suspectConcurrent: 1, waiting: 32, perAddress: 2 }, (a) => suspects.has(a), () => alert);
+  const first = now(q.request('10.0.0.1', noRecheck, false));
+  assert.equal(first.lowPriority, false, 'a new address on a quiet gateway runs clean');
+  first.release();
+  const valid = now(q.request('10.0.0.2', noRecheck, true));
+  assert.equal(valid.lowPriority, false);
+  const flood = now(q.request('10.0.0.1', noRecheck, false));
+  assert.equal(flood.lowPriority, true, 'beside a running trusted check');
+  // A trusted check waiting (the clean slot is taken) also keeps an untrusted one out of it.
+  const waiting = q.request('10.0.0.3', noRecheck, true);
+  valid.release();
+  const w = await waiting;
+  assert.ok(w.ok && !w.lowPriority);
+  flood.release();
+  w.release();
+  alert = true;
+  const alerted = now(q.request('10.0.0.4', noRecheck, false));
+  assert.equal(alerted.lowPriority, true, 'after a recent failure');
+  alerted.release();
+  assert.equal(now(q.request('10.0.0.5', noRecheck, true)).lowPriority, false, 'a trusted address stays clean when alerted');
+});

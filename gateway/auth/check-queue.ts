@@ -13,7 +13,12 @@
 //   - suspects can not fill the waiting places either: when all `waiting` are taken and a clean
 //     check must wait, the newest suspect waiter is refused ("busy") to make room;
 //   - a waiter is asked again just before its check starts (`recheck`): a backoff that opened while
-//     it waited (its address's or user's last check failed) refuses it without a check.
+//     it waited (its address's or user's last check failed) refuses it without a check;
+//   - a flood's first check has no failure on record yet, so it would run at normal priority beside
+//     a valid one (the bench's slowest logins were those at a flood's start). So a check from an
+//     address that is not "trusted" (has not logged in as that user before) counts as suspect while
+//     a trusted check is running or waiting, or while `alert()` says failures were seen recently.
+//     The price: a brand-new device logging in then is checked at low priority, in the suspects' slot.
 
 export type Refusal = { ok: false; reason: 'throttled' | 'busy'; detail: string; retryMs?: number };
 /** `lowPriority`: a suspect's check (run it at low CPU priority). */
@@ -38,6 +43,7 @@ export interface CheckStats {
 
 interface Waiter {
   since: number;
+  trusted: boolean;
   recheck: () => Refusal | undefined;
   grant: (a: Admission) => void;
 }
@@ -50,12 +56,33 @@ export class CheckQueue {
   /** Waiters by address; the Map's order is the round-robin order (a served address moves to the end). */
   private readonly waiters = new Map<string, Waiter[]>();
   private waitingCount = 0;
+  /** Checks of trusted addresses (see above) running. */
+  private trustedRunning = 0;
   /** Checks started (each one scrypt). */
   started = 0;
   readonly stats: Record<'clean' | 'suspect', CheckStats> = { clean: { checks: 0, wait_s: 0, check_s: 0 }, suspect: { checks: 0, wait_s: 0, check_s: 0 } };
 
-  /** `suspect(address)`: the address has a failure on record (asked again at each turn). */
-  constructor(private readonly opts: CheckQueueOptions, private readonly suspect: (address: string) => boolean) {}
+  /**
+   * `suspect(address)`: the address has a failure on record (asked again at each turn);
+   * `alert()`: failures were seen recently (an untrusted address's check then counts as suspect).
+   */
+  constructor(
+    private readonly opts: CheckQueueOptions,
+    private readonly suspect: (address: string) => boolean,
+    private readonly alert: () => boolean = () => false,
+  ) {}
+
+  /** The check runs in the suspects' slot, at low priority. */
+  private low(address: string, trusted: boolean): boolean {
+    if (this.suspect(address)) return true;
+    return !trusted && (this.trustedRunning > 0 || this.trustedWaiting() || this.alert());
+  }
+
+  /** A check of a trusted, not suspect address is waiting (at most `waiting` to look through). */
+  private trustedWaiting(): boolean {
+    for (const [address, list] of this.waiters) if (list.some((w) => w.trusted) && !this.suspect(address)) return true;
+    return false;
+  }
 
   /** Checks of `address` running or waiting. */
   pending(address: string): number {
@@ -66,16 +93,17 @@ export class CheckQueue {
    * A slot for a check of `address`, now or once its turn comes; refused at once ("busy") when the
    * address or the queue is full.
    */
-  request(address: string, recheck: () => Refusal | undefined): Admission | Promise<Admission> {
-    const suspect = this.suspect(address);
+  request(address: string, recheck: () => Refusal | undefined, trusted = true): Admission | Promise<Admission> {
+    const suspect = this.low(address, trusted);
     if (this.pending(address) >= this.opts.perAddress) return { ok: false, reason: 'busy', detail: `a login from ${address} is already being checked` };
     const since = performance.now();
-    if (!this.busy.has(address) && this.mayStart(suspect)) return this.start(address, suspect, since);
+    if (!this.busy.has(address) && this.mayStart(suspect)) return this.start(address, suspect, trusted, since);
     if (this.waitingCount >= this.opts.waiting && (suspect || !this.evictSuspect())) return { ok: false, reason: 'busy', detail: 'too many logins being checked: try again shortly' };
     return new Promise<Admission>((grant) => {
+      const w = { since, trusted, recheck, grant };
       const list = this.waiters.get(address);
-      if (list) list.push({ since, recheck, grant });
-      else this.waiters.set(address, [{ since, recheck, grant }]);
+      if (list) list.push(w);
+      else this.waiters.set(address, [w]);
       this.waitingCount++;
     });
   }
@@ -87,7 +115,7 @@ export class CheckQueue {
   /** Refuses the newest waiter of a suspect address, to make room for a clean one; false: none waits. */
   private evictSuspect(): boolean {
     let last: [string, Waiter[]] | undefined;
-    for (const entry of this.waiters) if (this.suspect(entry[0])) last = entry;
+    for (const entry of this.waiters) if (this.low(entry[0], entry[1][0]!.trusted)) last = entry;
     if (!last) return false;
     const [address, list] = last;
     const w = list.pop()!;
@@ -97,8 +125,10 @@ export class CheckQueue {
     return true;
   }
 
-  private start(address: string, suspect: boolean, since: number): Admission {
+  private start(address: string, suspect: boolean, trusted: boolean, since: number): Admission {
     const standing = suspect ? 'suspect' : 'clean';
+    const counted = trusted && !suspect;
+    if (counted) this.trustedRunning++;
     this.running[standing]++;
     this.busy.add(address);
     this.started++;
@@ -115,6 +145,7 @@ export class CheckQueue {
         released = true;
         st.check_s += (performance.now() - t0) / 1000;
         this.running[standing]--;
+        if (counted) this.trustedRunning--;
         this.busy.delete(address);
         this.dispatch();
       },
@@ -132,14 +163,14 @@ export class CheckQueue {
       this.waiters.delete(address);
       if (list.length) this.waiters.set(address, list); // to the end of the rotation
       const refused = w.recheck();
-      w.grant(refused ?? this.start(address, this.suspect(address), w.since));
+      w.grant(refused ?? this.start(address, this.low(address, w.trusted), w.trusted, w.since));
     }
   }
 
   private pick(suspect: boolean): [string, Waiter[]] | undefined {
     if (!this.mayStart(suspect)) return undefined;
     for (const entry of this.waiters) {
-      if (!this.busy.has(entry[0]) && this.suspect(entry[0]) === suspect) return entry;
+      if (!this.busy.has(entry[0]) && this.low(entry[0], entry[1][0]!.trusted) === suspect) return entry;
     }
     return undefined;
   }

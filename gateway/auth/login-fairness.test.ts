@@ -52,6 +52,8 @@ test('a valid login from another address starts its check at once while a flood 
 test('addresses with a failure on record share one slot of their own, at low CPU priority: a clean address finds a slot free', async () => {
   const { auth } = service({ max_concurrent_checks: 1, per_address_checks: 4 });
   const logins = auth.logins;
+  // bob's device logged in before (a known address): its checks keep the clean slot.
+  assert.deepEqual(await auth.authenticate(from('10.0.0.2', 'bob'), 'right-b'), { ok: true });
   for (const ip of ['10.0.0.1', '10.0.0.3']) assert.equal((await auth.authenticate(from(ip, 'alice'), 'guess')).ok, false);
   // Two addresses with a failure on record flood together, four attempts each.
   const before = logins.verifications;
@@ -61,7 +63,8 @@ test('addresses with a failure on record share one slot of their own, at low CPU
   assert.equal(logins.verifications, before + 2, 'the valid login waited behind the flood for a verification slot');
   assert.deepEqual(await bob, { ok: true });
   await Promise.all(flood);
-  // Every check of those two addresses ran in the low-priority thread, none of the clean ones did.
+  // Every check of those two addresses ran in the low-priority thread, none of the clean ones did
+  // (clean: bob twice and 10.0.0.1's first; 10.0.0.3's first came after a failure, so it was low).
   assert.equal(auth.lowPriority.counts.derived, logins.checks.stats.suspect.checks);
   assert.equal(logins.checks.stats.clean.checks, 3);
   assert.equal(auth.lowPriority.counts.fallbacks, 0);
@@ -106,4 +109,25 @@ test('at the end of a backoff window, the address is closed at accept while its 
   // A user who mistyped once is not held back: another address, one wrong then the right password.
   assert.equal((await auth.authenticate(from('10.0.0.9', 'bob'), 'typo')).ok, false);
   assert.deepEqual(await auth.authenticate(from('10.0.0.9', 'bob'), 'right-b'), { ok: true });
+});
+
+test("a flood's first check (no failure on record yet) runs at low priority while a known address's check runs; a new address is low only then or after a recent failure", async () => {
+  const { auth, clock } = service();
+  const logins = auth.logins;
+  assert.deepEqual(await auth.authenticate(from('10.0.0.2', 'bob'), 'right-b'), { ok: true });
+  assert.equal(logins.checks.stats.clean.checks, 1, 'a new address on a quiet gateway: clean');
+  const bob = auth.authenticate(from('10.0.0.2', 'bob'), 'right-b'); // known: its check runs now
+  const guess = auth.authenticate(from('10.0.0.1', 'bob'), 'guess');
+  assert.equal(logins.checks.stats.suspect.checks, 1, "the flood's first check went to the low-priority slot");
+  assert.deepEqual(await bob, { ok: true });
+  assert.equal((await guess).ok, false);
+  assert.equal(auth.lowPriority.counts.derived, 1);
+  // For a minute after that failure, a new address (alice's first login) is checked there too.
+  assert.deepEqual(await auth.authenticate(from('10.0.0.3', 'alice'), 'right-a'), { ok: true });
+  assert.equal(logins.checks.stats.suspect.checks, 2);
+  clock.t += 60_001;
+  assert.deepEqual(await auth.authenticate(from('10.0.0.4', 'alice'), 'right-a'), { ok: true });
+  assert.equal(logins.checks.stats.suspect.checks, 2, 'a new address once failures stopped: clean');
+  assert.equal(logins.checks.stats.clean.checks, 3);
+  await auth.close();
 });

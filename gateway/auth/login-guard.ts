@@ -45,6 +45,11 @@ interface Failures {
 const MAX_TRACKED = 10_000;
 /** Checks of suspect addresses running at once: the one low-priority thread (low-priority.ts). */
 const SUSPECT_CONCURRENT = 1;
+/**
+ * After a failed login anywhere, this long (ms) a check from an address that has not logged in as
+ * that user before runs at low priority (check-queue.ts): a flood's next address starts there.
+ */
+const ALERT_MS = 60_000;
 /** Addresses remembered per user as having logged in with the right password. */
 const KNOWN_PER_USER = 8;
 
@@ -71,10 +76,12 @@ export class LoginGuard {
   readonly refused = { throttled: 0, busy: 0 };
   /** Successful checks served from the cache. */
   cacheHits = 0;
+  /** When the last failed login was (ms; -Infinity: none yet). */
+  private lastFailure = -Infinity;
 
   constructor(private readonly opts: LoginGuardOptions) {
     this.now = opts.now ?? Date.now;
-    this.checks = new CheckQueue({ concurrent: opts.concurrent, suspectConcurrent: SUSPECT_CONCURRENT, waiting: opts.waiting, perAddress: opts.perAddress }, (a) => this.suspect(a));
+    this.checks = new CheckQueue({ concurrent: opts.concurrent, suspectConcurrent: SUSPECT_CONCURRENT, waiting: opts.waiting, perAddress: opts.perAddress }, (a) => this.suspect(a), () => this.now() - this.lastFailure <= ALERT_MS);
   }
 
   /** scrypt checks actually run. */
@@ -173,7 +180,7 @@ export class LoginGuard {
   async admit(address: string | undefined, username: string): Promise<Admission> {
     const throttled = this.throttle(address, username);
     if (throttled) return throttled;
-    const got = await this.checks.request(address ?? '?', () => this.throttle(address, username));
+    const got = await this.checks.request(address ?? '?', () => this.throttle(address, username), this.knownAddress(address, username));
     if (!got.ok && got.reason === 'busy') this.refused.busy++;
     return got;
   }
@@ -190,6 +197,7 @@ export class LoginGuard {
 
   failed(address: string | undefined, username: string): void {
     const now = this.now();
+    this.lastFailure = now;
     for (const k of [`ip ${address ?? '?'}`, `user ${username}`]) {
       // A quiet period as long as the longest backoff forgives earlier failures.
       const f = this.record(k, now) ?? { count: 0, until: 0, last: now };
