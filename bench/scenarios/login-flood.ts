@@ -6,7 +6,7 @@ import { hashPassword } from '../../gateway/auth/password.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, publishPacket } from '../../gateway/test/raw-mqtt.ts';
 import type { Result, Scenario } from '../result.ts';
 import { pick } from '../rounds.ts';
-import { startFieldgate, type Server } from '../servers.ts';
+import { cpuSeconds, startFieldgate, type Server } from '../servers.ts';
 
 // Issue 17 item 5: wrong-password CONNECTs for user bob from 127.0.0.1, sent by a separate process
 // (login-flood-flooder.ts) at the default niceness and paced at RATE a second (default 2,000; the
@@ -40,13 +40,6 @@ async function login(port: number): Promise<number> {
   client.destroy();
   if (code !== 0) throw new Error(`the valid login was refused with CONNACK ${code}`);
   return took;
-}
-
-/** CPU seconds a process (or, with `tid`, one of its threads) has used (utime + stime from /proc, Linux; 100 ticks a second). */
-function cpuSeconds(pid: number, tid?: number): number {
-  const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
 }
 
 let pid = 0;
