@@ -106,6 +106,7 @@ export class Broker extends EventEmitter<BrokerEvents> {
       dropped: metrics.counter('messages/shared/dropped'),
       store: this.persistence,
       redispatchAfter: cfg.shared_redispatch_after,
+      connecting: (id) => this.sessions.isConnecting(id),
     });
     if (this.persistence instanceof DurablePersistence) {
       this.persistence.sharedPick = (msg) => this.shared.prepick(msg); // before the PUBACK

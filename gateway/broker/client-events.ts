@@ -63,6 +63,7 @@ function onReady(d: ClientEventDeps, client: Client): void {
 
 function onDisconnect(d: ClientEventDeps, client: Client): void {
   const st = d.clients.get(client);
+  d.sessions.connectEnded(client.id, client);
   if (d.clients.current.get(client.id) === client) {
     d.clients.current.delete(client.id);
     d.shared.disconnected(client.id, st?.clean ?? true);
@@ -77,6 +78,10 @@ function onDisconnect(d: ClientEventDeps, client: Client): void {
 }
 
 export function wireClientEvents(a: Aedes, d: ClientEventDeps): void {
+  // aedes registers a client, then sends its session's queue, then makes it ready (clientReady).
+  a.on('client', (client) => {
+    if (!client.clean) d.sessions.connectStarted(client.id, client);
+  });
   a.on('clientReady', (client) => onReady(d, client));
   a.on('clientDisconnect', (client) => onDisconnect(d, client));
   a.on('publish', (packet) => {

@@ -6,6 +6,7 @@ import { after, test } from 'node:test';
 import { startChild, stopChild } from '../test/cli.ts';
 import { startGateway, tempDir, until } from '../test/helpers.ts';
 import { DurablePersistence } from './durable-persistence.ts';
+import { SharedSubscriptions } from './shared.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
 import { journalFile, journalGenerations } from './durable-journal.ts';
 
@@ -318,6 +319,63 @@ test('a live QoS 1 message picked for a member that is still connecting (its sub
     b2.client.end();
   } finally {
     DurablePersistence.prototype.delWill = delWill;
+    await g.stop();
+  }
+});
+
+test('a member that reconnects and is still being sent its queue when broker.shared_redispatch_after passes: it gets its message once, no other member does', async () => {
+  const g = await startGateway({ broker: { shared_redispatch_after: '100ms' } });
+  // The seams: worker-a's queue send (aedes's outgoingUpdate per queued message, after it took the
+  // queue and before it writes the message) is held as a slow reader would hold it, until a tick
+  // of the hand-off timer has run with worker-a offline longer than the bound (the timer is
+  // private: its method is wrapped to count those ticks).
+  const outgoingUpdate = DurablePersistence.prototype.outgoingUpdate;
+  const timer = SharedSubscriptions.prototype as unknown as { handOffOffline(this: { offline: Map<string, number> }, after: number): void };
+  const tick = timer.handOffOffline;
+  let dueTicks = 0;
+  timer.handOffOffline = function (after) {
+    const since = this.offline.get('worker-a');
+    const due = since !== undefined && Date.now() - since >= after;
+    tick.call(this, after);
+    if (due) dueTicks++;
+  };
+  try {
+    const b = await member(g.port, 'worker-b', () => true);
+    const bGone = once(g.gw.broker, 'disconnected');
+    b.client.end();
+    await bGone;
+    const a = await member(g.port, 'worker-a', () => false); // the only member: gets job one, never PUBACKs it
+    await publish(g.port, 'pub', ['job one']);
+    await until(() => a.got.includes('job one'), 'job one at worker-a');
+    const aGone = once(g.gw.broker, 'disconnected');
+    a.client.destroy(); // offline from now; no member connected, so job one stays with it
+    await aGone;
+
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    DurablePersistence.prototype.outgoingUpdate = async function (this: DurablePersistence, client, packet) {
+      if (client.id === 'worker-a') await held;
+      return outgoingUpdate.call(this, client, packet);
+    };
+    const a2 = await member(g.port, 'worker-a', () => true, false); // CONNACK sent; its queue (job one) held
+    // worker-b back (and ready, its queue sent): a connected member the timer could hand job one to.
+    const bReady = once(g.gw.broker, 'connected');
+    const b2 = await member(g.port, 'worker-b', () => true, false);
+    await bReady;
+    dueTicks = 0;
+    await until(() => dueTicks > 1, 'the hand-off timer past the bound for worker-a');
+    release();
+    await until(() => a2.got.includes('job one'), 'job one at worker-a');
+    DurablePersistence.prototype.outgoingUpdate = outgoingUpdate;
+    await publish(g.port, 'pub2', ['job two', 'job three']); // markers, one each (round robin): anything written before them has arrived
+    await until(() => [...a2.got, ...b2.got].filter((j) => j !== 'job one').length === 2, 'the markers');
+    assert.equal(a2.got.filter((j) => j === 'job one').length, 1, 'job one once at worker-a');
+    assert.ok(!b2.got.includes('job one'), `worker-b got ${JSON.stringify(b2.got)}: job one was handed on while worker-a was sent it`);
+    a2.client.end();
+    b2.client.end();
+  } finally {
+    DurablePersistence.prototype.outgoingUpdate = outgoingUpdate;
+    timer.handOffOffline = tick;
     await g.stop();
   }
 });

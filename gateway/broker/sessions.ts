@@ -17,6 +17,11 @@ interface Entry {
 
 export class SessionTable {
   private readonly sessions = new Map<string, Entry>();
+  /**
+   * Persistent sessions whose client aedes has registered and not yet made ready: it sends the
+   * session's queue in between, so the session is neither to expire nor to hand its messages on.
+   */
+  private readonly connecting = new Map<string, { closed: boolean }>();
 
   constructor(private readonly maxSessions: number, private readonly expiryMs: number, private readonly now: () => number = Date.now) {}
 
@@ -39,7 +44,23 @@ export class SessionTable {
   }
 
   online(clientId: string): void {
+    this.connecting.delete(clientId);
     this.sessions.set(clientId, { online: true, since: 0 });
+  }
+
+  /** aedes registered this connection of a persistent session (its 'client' event): its queue is about to be sent. */
+  connectStarted(clientId: string, client: { closed: boolean }): void {
+    this.connecting.set(clientId, client);
+  }
+
+  /** The connection ended (ready or not): a connect that failed before ready no longer holds the session. */
+  connectEnded(clientId: string, client: object): void {
+    if (this.connecting.get(clientId) === client) this.connecting.delete(clientId);
+  }
+
+  /** A connection of this session is between aedes's registration and ready (sending the session's queue). */
+  isConnecting(clientId: string): boolean {
+    return this.connecting.get(clientId)?.closed === false;
   }
 
   offline(clientId: string): void {
@@ -51,15 +72,20 @@ export class SessionTable {
   }
 
   forget(clientId: string): void {
+    this.connecting.delete(clientId);
     this.sessions.delete(clientId);
   }
 
-  /** Removes and returns the offline sessions older than the expiry interval (none when it is 0). */
+  /**
+   * Removes and returns the offline sessions older than the expiry interval (none when it is 0);
+   * not one whose client is connecting (its queue being sent: expiring it would hand its shared
+   * messages on as its new connection gets them).
+   */
   takeExpired(): string[] {
     if (this.expiryMs <= 0) return [];
     const cutoff = this.now() - this.expiryMs;
     const out: string[] = [];
-    for (const [id, e] of this.sessions) if (!e.online && e.since <= cutoff) out.push(id);
+    for (const [id, e] of this.sessions) if (!e.online && e.since <= cutoff && !this.isConnecting(id)) out.push(id);
     for (const id of out) this.sessions.delete(id);
     return out;
   }

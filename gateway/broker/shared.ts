@@ -91,6 +91,8 @@ export interface SharedOptions {
   store?: ShareStore;
   /** broker.shared_redispatch_after (ms): a persistent member offline this long hands its shared messages on; 0: only when its session ends. */
   redispatchAfter?: number;
+  /** Whether a persistent session's client is connecting (aedes sends its queue before it is ready). */
+  connecting?: (clientId: string) => boolean;
 }
 
 export class SharedSubscriptions {
@@ -387,7 +389,9 @@ export class SharedSubscriptions {
   private handOffOffline(after: number): void {
     const now = Date.now();
     for (const [id, since] of this.offline) {
-      if (now - since < after) continue;
+      // A member whose new connection is being sent its queue (it is ready, and `connected`, only
+      // once all of it is written) is back: what that queue holds goes to it, not to another member.
+      if (now - since < after || this.opts.connecting?.(id)) continue;
       this.handOff(id, true);
       if (!this.opts.store?.shareTags.has(id)) this.offline.delete(id); // nothing of the groups' left with it
     }
