@@ -51,8 +51,8 @@ interface Waiter {
 export class CheckQueue {
   /** Checks running, by standing of the address when they started. */
   private readonly running = { clean: 0, suspect: 0 };
-  /** Addresses with a check running. */
-  private readonly busy = new Set<string>();
+  /** Addresses with a check running, and whether it runs at low priority. */
+  private readonly busy = new Map<string, boolean>();
   /** Waiters by address; the Map's order is the round-robin order (a served address moves to the end). */
   private readonly waiters = new Map<string, Waiter[]>();
   private waitingCount = 0;
@@ -82,6 +82,11 @@ export class CheckQueue {
   private trustedWaiting(): boolean {
     for (const [address, list] of this.waiters) if (list.some((w) => w.trusted) && !this.suspect(address)) return true;
     return false;
+  }
+
+  /** `address` has a check running at low priority (a suspect's, or an untrusted one under pressure). */
+  lowRunning(address: string): boolean {
+    return this.busy.get(address) === true;
   }
 
   /** Checks of `address` running or waiting. */
@@ -130,7 +135,7 @@ export class CheckQueue {
     const counted = trusted && !suspect;
     if (counted) this.trustedRunning++;
     this.running[standing]++;
-    this.busy.add(address);
+    this.busy.set(address, suspect);
     this.started++;
     const st = this.stats[standing];
     const t0 = performance.now();

@@ -119,15 +119,22 @@ test("a flood's first check (no failure on record yet) runs at low priority whil
   const bob = auth.authenticate(from('10.0.0.2', 'bob'), 'right-b'); // known: its check runs now
   const guess = auth.authenticate(from('10.0.0.1', 'bob'), 'guess');
   assert.equal(logins.checks.stats.suspect.checks, 1, "the flood's first check went to the low-priority slot");
+  assert.equal(logins.addressBackoff('10.0.0.1'), 0, 'room for one more');
+  const guess2 = auth.authenticate(from('10.0.0.1', 'bob'), 'guess2');
+  // Its checks are full and run at low priority: its next connections are closed at accept,
+  // before a failure is on record (not read and refused one by one by the main thread).
+  assert.equal(logins.addressBackoff('10.0.0.1'), Infinity);
+  assert.equal(logins.addressBackoff('10.0.0.2'), 0);
+  assert.equal((await guess2).ok, false);
   assert.deepEqual(await bob, { ok: true });
   assert.equal((await guess).ok, false);
-  assert.equal(auth.lowPriority.counts.derived, 1);
+  assert.equal(auth.lowPriority.counts.derived, 2);
   // For a minute after that failure, a new address (alice's first login) is checked there too.
   assert.deepEqual(await auth.authenticate(from('10.0.0.3', 'alice'), 'right-a'), { ok: true });
-  assert.equal(logins.checks.stats.suspect.checks, 2);
+  assert.equal(logins.checks.stats.suspect.checks, 3);
   clock.t += 60_001;
   assert.deepEqual(await auth.authenticate(from('10.0.0.4', 'alice'), 'right-a'), { ok: true });
-  assert.equal(logins.checks.stats.suspect.checks, 2, 'a new address once failures stopped: clean');
+  assert.equal(logins.checks.stats.suspect.checks, 3, 'a new address once failures stopped: clean');
   assert.equal(logins.checks.stats.clean.checks, 3);
   await auth.close();
 });

@@ -125,17 +125,21 @@ export class LoginGuard {
   /**
    * How long `address` is still in its login backoff (ms; 0: not), for the listeners, which close
    * such a connection at accept: no counter moves here, the caller counts what it refuses.
-   * Infinity: not in a window, but with a failure on record and `perAddress` checks already running
-   * or waiting; a CONNECT could only be refused "busy" (this is the end of a flood's backoff window,
+   * Infinity: not in a window, but with a failure on record (or, without one, its check running at
+   * low priority) and `perAddress` checks already running or waiting; a CONNECT could only be refused "busy" (this is the end of a flood's backoff window,
    * when its next guess is being checked), so its connections are closed until they end.
    */
   addressBackoff(address: string | undefined): number {
     const a = address ?? '?';
+    const full = () => this.checks.pending(a) >= this.opts.perAddress;
     const f = this.record(`ip ${a}`);
-    if (!f) return 0;
+    // No failure on record yet, but its check runs at low priority (a flood's first, check-queue.ts)
+    // and it has no room left: closed at accept too, or the main thread would read and refuse
+    // every CONNECT of the flood at normal priority until that slow first check fails.
+    if (!f) return this.checks.lowRunning(a) && full() ? Infinity : 0;
     const left = f.until - this.now();
     if (left > 0) return left;
-    return this.checks.pending(a) >= this.opts.perAddress ? Infinity : 0;
+    return full() ? Infinity : 0;
   }
 
   /** `address` logged in as `username` with the right password before (in this run). */
