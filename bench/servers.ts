@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { builtinAdapters } from '../gateway/app/adapters.ts';
 import { freePort, MOSQUITTO } from '../gateway/bridge/test/mosquitto.ts';
+import { RawClient } from '../gateway/test/raw-mqtt.ts';
 import { gatewayCommand, PI_NODE_ARGS } from './scenarios/bridge-process.ts';
 
 // The servers the broker, latency and footprint scenarios put side by side, each in its own
@@ -32,6 +33,13 @@ export function cpuSeconds(pid: number, tid?: number): number {
   const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
   const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   return (Number(f[11]) + Number(f[12])) / 100;
+}
+
+/** One client that connects (the server writes its CONNACK) and leaves: a server that has written a packet (footprint's idle samples). */
+export async function warmUp(port: number): Promise<void> {
+  const { client, code } = await RawClient.connect(port, { clientId: 'bench-warm-up' });
+  client.end();
+  if (code !== 0) throw new Error(`the warm-up client was refused with CONNACK ${code}`);
 }
 
 export function accepts(port: number): Promise<boolean> {
