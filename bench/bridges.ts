@@ -1,6 +1,8 @@
-import { rmSync } from 'node:fs';
+import { constants, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { frameSize } from '../gateway/bridge/record.ts';
+import { DSYNC } from '../gateway/bridge/segment-files.ts';
 import { runLoadgen } from './loadgen.ts';
 import { startFieldgate, startMosquitto, type Server } from './servers.ts';
 
@@ -49,21 +51,28 @@ export async function bridgeUp(local: Server, cloud: Server): Promise<void> {
   }
 }
 
+/** What the probe times: what the bridge log's commit is on this platform (gateway/bridge/segment-files.ts). */
+export const COMMIT_KIND = DSYNC ? 'O_DSYNC pwrite' : 'write+fdatasync';
+/** The probe's buffer: one log record of a 100-byte payload on a bench topic (gateway/bridge/record.ts). */
+export const PROBE_BYTES = frameSize('bench/w1r0', Buffer.alloc(100));
+
 /**
- * Median and p99 of `n` (100-byte write + fdatasync) in `dir`: what one durable commit costs here.
- * Through the same asynchronous FileHandle calls as the bridge log (libuv's thread pool): on a busy
- * machine a blocking fdatasyncSync on the main thread measured up to 20x slower than these.
+ * Median and p99 of `n` durable appends of one record in `dir`, done as the bridge log does them:
+ * one positional write to a file opened with O_DSYNC where the platform has it (one thread-pool
+ * trip that returns once the data is on disk), else a write plus datasync() (two). Through the
+ * same asynchronous FileHandle calls as the log (libuv's thread pool): on a busy machine a blocking
+ * fdatasyncSync on the main thread measured up to 20x slower than these.
  */
-export async function fdatasyncMs(dir: string, n = 200): Promise<{ p50: number; p99: number }> {
+export async function fdatasyncMs(dir: string, n = 200): Promise<{ p50: number; p99: number; how: string }> {
   const file = join(dir, 'fdatasync-probe');
-  const fh = await open(file, 'w');
-  const buf = Buffer.alloc(100, 0x61);
+  const fh = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | DSYNC);
+  const buf = Buffer.alloc(PROBE_BYTES, 0x61);
   const t: number[] = [];
   try {
     for (let i = 0; i < n; i++) {
       const t0 = performance.now();
-      await fh.write(buf);
-      await fh.datasync();
+      await fh.write(buf, 0, buf.length, i * buf.length);
+      if (!DSYNC) await fh.datasync();
       t.push(performance.now() - t0);
     }
   } finally {
@@ -72,5 +81,5 @@ export async function fdatasyncMs(dir: string, n = 200): Promise<{ p50: number; 
   }
   t.sort((a, b) => a - b);
   const r = (x: number) => Math.round(x * 1000) / 1000;
-  return { p50: r(t[Math.floor(n / 2)]!), p99: r(t[Math.floor(n * 0.99)]!) };
+  return { p50: r(t[Math.floor(n / 2)]!), p99: r(t[Math.floor(n * 0.99)]!), how: `${COMMIT_KIND} of ${PROBE_BYTES} B` };
 }

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SegmentLog } from '../../gateway/bridge/segment-log.ts';
-import { bridgeUp, fdatasyncMs, MOSQUITTO_TUNED, startCloud, startFieldgateBridge, startMosquittoBridge } from '../bridges.ts';
+import { bridgeUp, COMMIT_KIND, fdatasyncMs, PROBE_BYTES, MOSQUITTO_TUNED, startCloud, startFieldgateBridge, startMosquittoBridge } from '../bridges.ts';
 import { runLoadgen, type LoadgenOutput } from '../loadgen.ts';
 import { withRatio, type Result, type Scenario } from '../result.ts';
 import { alternate, lossRows, pick, row } from '../rounds.ts';
@@ -21,6 +21,8 @@ import { mosquittoInstalled, rssKb, type Server } from '../servers.ts';
 //    a change is measured before and after in the same run, at the same load.
 // At 20 in flight it also prints 20 / fdatasync p50 (probed around each fieldgate round): the most
 // any bridge that acknowledges only after its fsync can deliver there, next to Mosquitto's rate.
+// The probe (bench/bridges.ts) does what the log's commit does here: an O_DSYNC pwrite of one
+// record where the platform has O_DSYNC, else write + fdatasync; its rows' unit says which.
 // Then the segment log alone at a fixed arrival rate: fsyncs per 1,000 messages and append latency,
 // sync_interval 5 ms (a busy lane's commits at most every 5 ms) vs 0 (each commit as soon as the
 // previous one ends). In both an append to an idle lane is committed at once.
@@ -38,8 +40,8 @@ const OPEN_LOOP_RATE = 5_000;
 const OPEN_LOOP_SECS = pick(1, 3);
 
 /**
- * One loadgen run through `local`, sampling the local server's peak RSS. With `probeDir`, a write +
- * fdatasync probe runs just before and just after it (p50 of each, averaged): on a shared machine
+ * One loadgen run through `local`, sampling the local server's peak RSS. With `probeDir`, a durable
+ * append probe (fdatasyncMs: the log's commit) runs just before and just after it (p50 of each, averaged): on a shared machine
  * the disk's latency moves by 10x within a minute, so the target "under 2 fsyncs" is judged
  * against the fsyncs of the same moment, not of the end of the scenario.
  */
@@ -116,7 +118,7 @@ function durableBound(runs: Map<string, (LoadgenOutput & { syncMs?: number })[]>
   const bound = syncs.map((ms) => Math.round((inflight / ms) * 1000));
   const tuned = (runs.get('mosquitto_tuned') ?? []).map((o) => Number(o.recv_per_sec));
   return [
-    row(sc, `${k}_fdatasync_p50_during`, 'ms', syncs),
+    row(sc, `${k}_fdatasync_p50_during`, `ms (${COMMIT_KIND})`, syncs),
     row(sc, `${k}_durable_bound_vs_mosquitto_tuned`, 'msg/s', bound, { xs: tuned, means: `${inflight} / fdatasync p50 (probes just before and after each fieldgate round): the most any bridge that acknowledges only once the message is on disk can deliver with ${inflight} in flight, / Mosquitto bridge (tuned, never fsyncs) msg/s; fieldgate's ratio cannot pass this one` }),
     row(sc, `${k}_fieldgate_vs_durable_bound`, 'msg/s', fg.map((o) => Number(o.recv_per_sec)), { xs: bound, means: `fieldgate msg/s / that bound (${inflight} / fdatasync p50): the share of what the disk allows that fieldgate reaches` }),
   ];
@@ -149,13 +151,13 @@ export const scenario: Scenario = {
           const fg = runs.get('fieldgate') ?? [];
           const msPer = fg.map((o) => 1000 / Number(o.recv_per_sec));
           const syncs = fg.map((o) => o.syncMs!);
-          out.push(row('bridge-durable', 'inflight_1_fieldgate_ms_per_message', 'ms', msPer, { xs: syncs, means: 'fieldgate ms per message with 1 in flight / one 100-byte write+fdatasync here (p50 of probes just before and after each round); target < 2' }));
-          out.push(row('bridge-durable', 'inflight_1_fdatasync_p50_during', 'ms', syncs));
+          out.push(row('bridge-durable', 'inflight_1_fieldgate_ms_per_message', 'ms', msPer, { xs: syncs, means: `fieldgate ms per message with 1 in flight / one durable append of a ${PROBE_BYTES}-byte record here as the log does it (${COMMIT_KIND}; p50 of probes just before and after each round); target < 2` }));
+          out.push(row('bridge-durable', 'inflight_1_fdatasync_p50_during', `ms (${COMMIT_KIND})`, syncs));
           const before = runs.get(BEFORE) ?? [];
           if (before.length) out.push(row('bridge-durable', `inflight_1_${BEFORE}_ms_per_message`, 'ms', before.map((o) => 1000 / Number(o.recv_per_sec)), { xs: before.map((o) => o.syncMs!), means: `the same for the BENCH_BRIDGE_BEFORE bundle; target < 2` }));
         }
       }
-      out.push({ scenario: 'bridge-durable', metric: 'fdatasync_p50_here', value: sync.p50, unit: 'ms' }, { scenario: 'bridge-durable', metric: 'fdatasync_p99_here', value: sync.p99, unit: 'ms' });
+      out.push({ scenario: 'bridge-durable', metric: 'fdatasync_p50_here', value: sync.p50, unit: `ms (${sync.how})` }, { scenario: 'bridge-durable', metric: 'fdatasync_p99_here', value: sync.p99, unit: `ms (${sync.how})` });
       const grouped = await openLoop(5);
       const perMessage = await openLoop(0);
       const s = 'bridge-durable';
