@@ -318,6 +318,10 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
     return taken;
   }
 
+  movableShared(clientId: string): number {
+    return this.shareTags.has(clientId) ? this.shareTags.movable(clientId, this.bounded.queues.get(clientId)?.items).length : 0;
+  }
+
   /** Shared-subscription messages in persistent sessions' queues. */
   sharedQueued(): number {
     return this.shareTags.count((c) => this.bounded.queues.get(c)?.items);

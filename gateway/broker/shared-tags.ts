@@ -34,6 +34,8 @@ export interface ShareStore {
   takeShared(clientId: string, to: (h: HandOff) => boolean): HandOff[];
   /** Tagged messages in the queues. */
   sharedQueued(): number;
+  /** The client's tagged messages that takeShared could move (left after one: the store refused to move them). */
+  movableShared(clientId: string): number;
   /**
    * Whether aedes has taken this connection's (Client's) queue to send it, which it does once per
    * connect, after restoring the session's subscriptions (so after the member joins its groups again).

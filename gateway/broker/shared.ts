@@ -338,7 +338,8 @@ export class SharedSubscriptions {
    * true: with no member connected they stay with it for now).
    */
   private handOff(clientId: string, keep: boolean): void {
-    this.opts.store?.takeShared(clientId, (h: HandOff) => {
+    const store = this.opts.store;
+    store?.takeShared(clientId, (h: HandOff) => {
       const g = this.groups.get(h.group);
       const msg: SharedMessage = { topic: h.packet.topic!, payload: h.packet.payload ?? Buffer.alloc(0), qos: h.packet.qos ?? 1 };
       if (g && this.send(g, msg, () => {}, undefined, clientId)) {
@@ -350,6 +351,10 @@ export class SharedSubscriptions {
       else this.opts.dropped.inc();
       return true;
     });
+    // The session ends and its queue goes with it: what the store would not move (it cannot
+    // write, broker.persistence disk on a full disk) is lost, and counted.
+    const left = keep ? 0 : (store?.movableShared(clientId) ?? 0);
+    if (left) this.opts.dropped.inc(left);
   }
 
   /**
