@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { Duplex } from 'node:stream';
 import { after, before, test } from 'node:test';
 import { startGateway, until, type TestGateway } from '../test/helpers.ts';
+import { wrapWrites } from './write-path.ts';
 import { CONNACK, PUBACK, PUBLISH, RawClient, SUBACK, connectPacket, parsePublish, publishPacket, subscribePacket, type RawPacket } from '../test/raw-mqtt.ts';
 
 // The broker's write path (write-path.ts): a busy connection's frames of one event-loop turn are
@@ -133,4 +134,38 @@ test('a stalled subscriber: write() says false, nothing is lost or reordered onc
   for (let i = 0; i < 300; i++) await pub.next(PUBACK);
   pub.end();
   wire.destroy();
+});
+
+test('frames copied in a turn still leave when the stream is ended or destroyed (without an error) in that turn', () => {
+  for (const close of ['end', 'destroy'] as const) {
+    const wire = new Wire();
+    wrapWrites(wire);
+    // Three PUBACKs in one turn: the first is written at once, the others go to the slab.
+    for (const id of [1, 2, 3]) wire.write(Buffer.from([PUBACK << 4, 2, 0, id]));
+    assert.equal(wire.packets.length, 1, `${close}: the first frame of the turn is written at once`);
+    wire[close]();
+    assert.deepEqual(
+      wire.packets.map((p) => p.body[1]),
+      [1, 2, 3],
+      `${close}: every PUBACK written before the ${close}()`,
+    );
+  }
+});
+
+test('bytes pending when the stream is destroyed with an error are dropped, without another error', async () => {
+  const wire = new Wire();
+  wrapWrites(wire);
+  const errors: Error[] = [];
+  wire.on('error', (e) => errors.push(e));
+  for (const id of [1, 2]) wire.write(Buffer.from([PUBACK << 4, 2, 0, id]));
+  wire.destroy(new Error('connection reset'));
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(
+    wire.packets.map((p) => p.body[1]),
+    [1],
+  );
+  assert.deepEqual(
+    errors.map((e) => e.message),
+    ['connection reset'],
+  );
 });

@@ -20,8 +20,11 @@ import { SentFrames } from './sent-frames.ts';
 // (its write callback, the close after a refused CONNACK) comes from a setImmediate queued after
 // tick's, so it runs after the bytes were handed over. Bytes keep their order: a chunk that is
 // not copied (a payload of PASS_THROUGH bytes or more, a write with a callback) first sends what
-// is pending. Bytes pending when the stream is destroyed are dropped, as the socket's own buffer
-// would be.
+// is pending. end() and a destroy() without an error (aedes' close on a takeover or DISCONNECT,
+// the broker's refusals, a listener's stop) first hand over what is pending, so a PUBACK or a
+// delivery written in the same turn still reaches the kernel, as it did when every write went
+// straight to the socket. After a destroy with an error (the connection is broken) or once the
+// stream has ended, pending bytes are dropped, as the socket's own buffer would be.
 //
 // Back-pressure: aedes waits for 'drain' when write() says false. A copied chunk answers what the
 // stream would (false once it reported back-pressure: writableNeedDrain), so 'drain' comes from
@@ -34,6 +37,7 @@ const SLAB = 16 * 1024;
 const PASS_THROUGH = 4 * 1024;
 
 type Write = (chunk: unknown, encoding?: unknown, cb?: unknown) => boolean;
+type Call = (...args: unknown[]) => unknown;
 
 const OUT = Symbol('fieldgate.writePath');
 
@@ -57,6 +61,8 @@ class Outbound extends SentFrames {
   constructor(
     readonly stream: Duplex,
     readonly write: Write,
+    readonly end: Call,
+    readonly destroy: Call,
   ) {
     super();
   }
@@ -155,13 +161,30 @@ function coalescedWrite(this: Wrapped, chunk: unknown, encoding?: unknown, cb?: 
   return out.write.call(this, chunk, encoding, cb);
 }
 
+/** end() of every wrapped connection: what is pending goes first (Writable's end() does not call write()). */
+function flushingEnd(this: Wrapped, ...args: unknown[]): unknown {
+  const out = this[OUT];
+  out.flush();
+  return out.end.apply(this, args);
+}
+
+/** destroy() of every wrapped connection: a close without an error sends what is pending first. */
+function flushingDestroy(this: Wrapped, ...args: unknown[]): unknown {
+  const out = this[OUT];
+  if (args[0] == null) out.flush();
+  return out.destroy.apply(this, args);
+}
+
 /**
  * Counts what is written to `stream` from now on (SentFrames) and coalesces a busy connection's
- * writes of one event-loop turn: its write() is replaced by coalescedWrite, one function for all.
+ * writes of one event-loop turn: its write() is replaced by coalescedWrite, its end() and destroy()
+ * by ones that flush first; one function each for all connections.
  */
 export function wrapWrites(stream: Duplex): SentFrames {
-  const out = new Outbound(stream, stream.write as Write);
+  const out = new Outbound(stream, stream.write as Write, stream.end as Call, stream.destroy as Call);
   (stream as Wrapped)[OUT] = out;
   stream.write = coalescedWrite as Duplex['write'];
+  stream.end = flushingEnd as Duplex['end'];
+  stream.destroy = flushingDestroy as Duplex['destroy'];
   return out;
 }
