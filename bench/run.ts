@@ -32,8 +32,9 @@ function table(rows: Result[]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   const right = new Set([2, 3, 5, 6]);
   const line = (c: string[]) => c.map((x, i) => (right.has(i) ? x.padStart(widths[i]!) : x.padEnd(widths[i]!))).join('  ');
-  const notes = rows.filter((r) => r.means && r.ratio !== undefined).map((r) => `  ${r.scenario} ${r.metric}: ratio = ${r.means}`);
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line), ...(notes.length ? ['', 'What the ratios mean:', ...notes] : [])].join('\n');
+  // Every row that says what it means: its ratio, else its baseline column, else the row itself.
+  const notes = rows.filter((r) => r.means).map((r) => `  ${r.scenario} ${r.metric}: ${r.ratio !== undefined ? 'ratio = ' : r.baseline !== undefined ? 'baseline = ' : ''}${r.means}`);
+  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.map(line), ...(notes.length ? ['', 'What the ratios and baselines mean:', ...notes] : [])].join('\n');
 }
 
 function fmt(n: number): string {

@@ -49,8 +49,8 @@ async function runOnce(nodeArgs: string[], label: string): Promise<Result[]> {
       { scenario: s, metric: `queued_mb_${k}`, value: queuedMb, unit: 'MB' },
       // Every bridge/dropped/<reason> counter (queue_full, expired, failed, no_rule, too_large): 0 expected.
       { scenario: s, metric: `dropped_${k}`, value: Object.entries(gw.metrics).reduce((n, [name, v]) => (name.startsWith('bridge/dropped/') ? n + Number(v) : n), 0), unit: 'msg' },
-      withRatio({ scenario: s, metric: `gateway_rss_max_queueing_${k}`, value: fillPeak, unit: 'MB', baseline: idle }),
-      withRatio({ scenario: s, metric: `gateway_rss_max_draining_${k}`, value: drainPeak, unit: 'MB', baseline: idle }),
+      withRatio({ scenario: s, metric: `gateway_rss_max_queueing_${k}`, value: fillPeak, unit: 'MB', baseline: idle, means: `gateway peak RSS while ${COUNT} messages queue with the cloud down / the same process idle before the outage; lower is better` }),
+      withRatio({ scenario: s, metric: `gateway_rss_max_draining_${k}`, value: drainPeak, unit: 'MB', baseline: idle, means: 'gateway peak RSS while the backlog drains to the cloud / the same process idle before the outage; lower is better' }),
     ];
   } finally {
     clearInterval(sampler);

@@ -37,8 +37,8 @@ export const scenario: Scenario = {
       gateway = Math.max(gateway, await measure('gateway'));
     }
     return [
-      withRatio({ scenario: 'coap-ingest', metric: 'con_post_to_broker (gateway / bare node-coap)', value: gateway, unit: 'msg/s', baseline: bare }),
-      withRatio({ scenario: 'coap-ingest', metric: 'no-op 2.04 (engine / bare node-coap)', value: engine, unit: 'msg/s', baseline: bare }),
+      withRatio({ scenario: 'coap-ingest', metric: 'con_post_to_broker (gateway / bare node-coap)', value: gateway, unit: 'msg/s', baseline: bare, means: `fieldgate CON POST -> 2.04 once the broker took it, msg/s / a bare node-coap answering 2.04 and doing nothing else (best of ${ROUNDS} alternated rounds each); higher is better; target >= 0.8` }),
+      withRatio({ scenario: 'coap-ingest', metric: 'no-op 2.04 (engine / bare node-coap)', value: engine, unit: 'msg/s', baseline: bare, means: 'the CoAP engine alone (adapters/lib/coap) with a no-op 2.04 handler, msg/s / bare node-coap with the same handler; higher is better' }),
     ];
   },
 };

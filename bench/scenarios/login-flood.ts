@@ -225,11 +225,11 @@ export const scenario: Scenario = {
         for (const p of [50, 99]) {
           const off = pct(samples.off[key], p);
           const on = pct(samples.on[key], p);
-          rows.push({ scenario: s, metric: `valid_${what}_p${p}_ms_flood_on`, value: on, unit: 'ms', baseline: off, ratio: round1(on / off) });
+          rows.push({ scenario: s, metric: `valid_${what}_p${p}_ms_flood_on`, value: on, unit: 'ms', baseline: off, ratio: round1(on / off), means: `valid ${what} p${p} with the flood on / off, alternating periods of the same run; target (logins): on - off < 100 ms` });
           // Target (logins): under 100 ms added, at p50 and at p99.
           rows.push({ scenario: s, metric: `valid_${what}_p${p}_added_ms`, value: round1(on - off), unit: 'ms' });
         }
-        rows.push({ scenario: s, metric: `valid_${what}s_measured`, value: samples.on[key].length, unit: what, baseline: samples.off[key].length });
+        rows.push({ scenario: s, metric: `valid_${what}s_measured`, value: samples.on[key].length, unit: what, baseline: samples.off[key].length, means: 'samples with the flood on / off' });
       }
       // Where a valid login's time goes (the gateway's own counters, per check of a clean address,
       // which bar the flood's first attempt are the valid client's): waiting for a check slot, and
@@ -237,10 +237,10 @@ export const scenario: Scenario = {
       // and the client.
       const per = (ph: Phase, k: string) => round1(((checks[ph][`${k}/clean`] ?? 0) * 1000) / (checks[ph]['checks/clean'] ?? NaN));
       const mean = (xs: number[]) => round1(xs.reduce((x, y) => x + y, 0) / xs.length);
-      rows.push({ scenario: s, metric: 'valid_login_mean_ms', value: mean(samples.on.logins), unit: 'ms', baseline: mean(samples.off.logins) });
-      rows.push({ scenario: s, metric: 'valid_check_wait_ms_mean', value: per('on', 'check_wait_seconds'), unit: 'ms', baseline: per('off', 'check_wait_seconds') });
-      rows.push({ scenario: s, metric: 'valid_check_scrypt_ms_mean', value: per('on', 'check_seconds'), unit: 'ms', baseline: per('off', 'check_seconds') });
-      rows.push({ scenario: s, metric: 'clean_address_checks', value: checks.on['checks/clean'] ?? 0, unit: 'checks', baseline: checks.off['checks/clean'] ?? 0 });
+      rows.push({ scenario: s, metric: 'valid_login_mean_ms', value: mean(samples.on.logins), unit: 'ms', baseline: mean(samples.off.logins), means: 'mean valid CONNECT -> CONNACK, flood on / off' });
+      rows.push({ scenario: s, metric: 'valid_check_wait_ms_mean', value: per('on', 'check_wait_seconds'), unit: 'ms', baseline: per('off', 'check_wait_seconds'), means: 'mean wait for a check slot per clean-address check (gateway counters), flood on / off' });
+      rows.push({ scenario: s, metric: 'valid_check_scrypt_ms_mean', value: per('on', 'check_seconds'), unit: 'ms', baseline: per('off', 'check_seconds'), means: 'mean scrypt time per clean-address check, flood on / off' });
+      rows.push({ scenario: s, metric: 'clean_address_checks', value: checks.on['checks/clean'] ?? 0, unit: 'checks', baseline: checks.off['checks/clean'] ?? 0, means: 'checks of addresses with no failure on record, flood on / off' });
       const on = (k: string) => checks.on[k] ?? 0;
       rows.push({ scenario: s, metric: 'flood_scrypt_checks', value: on('checks/suspect') + on('checks/clean') - samples.on.logins.length, unit: 'checks' });
       // Of which checks of an address with a failure on record: those run in the nice-19 thread.
@@ -252,13 +252,13 @@ export const scenario: Scenario = {
       rows.push({ scenario: s, metric: 'flood_attempts_per_sec', value: Math.round(report.attempts / report.secs), unit: 'CONNECT/s', baseline: RATE, means: 'achieved / paced rate of the flooder (nice 0), over its flood-on periods' });
       rows.push({ scenario: s, metric: 'flood_starts_skipped', value: report.skipped, unit: 'CONNECT' });
       for (const [code, k] of Object.entries(report.codes)) rows.push({ scenario: s, metric: code === 'closed' ? 'flood_closed_without_connack' : `flood_connack_${code}`, value: k, unit: 'connects' });
-      rows.push({ scenario: s, metric: 'flooder_cpu_s', value: round1(report.cpu_s), unit: 's', baseline: round1(report.secs) });
+      rows.push({ scenario: s, metric: 'flooder_cpu_s', value: round1(report.cpu_s), unit: 's', baseline: round1(report.secs), means: "flooder CPU seconds / the flood-on wall seconds (the flooder's own cost)" });
       rows.push({ scenario: s, metric: 'cores_pinned', value: pinned ? 1 : 0, unit: 'bool', means: pinned ? 'gateway on core 0; flooder and valid client on core 1 (taskset), both phases' : 'one core: nothing pinned' });
       // What the flood (and the valid client's own logins meanwhile) cost the gateway, per second of each phase.
-      rows.push({ scenario: s, metric: 'gateway_cpu_share', value: round1((cpu.on / wall.on) * 100), unit: '%', baseline: round1((cpu.off / wall.off) * 100) });
+      rows.push({ scenario: s, metric: 'gateway_cpu_share', value: round1((cpu.on / wall.on) * 100), unit: '%', baseline: round1((cpu.off / wall.off) * 100), means: 'gateway CPU (all threads) per wall second, flood on / off' });
       // Of which the main thread (accepting and closing the flood's connections): what a valid
       // check shares core 0 with at the same priority once the flood's checks run at nice 19.
-      rows.push({ scenario: s, metric: 'gateway_main_thread_cpu_share', value: round1((mainCpu.on / wall.on) * 100), unit: '%', baseline: round1((mainCpu.off / wall.off) * 100) });
+      rows.push({ scenario: s, metric: 'gateway_main_thread_cpu_share', value: round1((mainCpu.on / wall.on) * 100), unit: '%', baseline: round1((mainCpu.off / wall.off) * 100), means: "gateway main thread's CPU per wall second, flood on / off" });
       return rows;
     } finally {
       if (pinned) pin(process.pid, allCpus);

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeFrame } from '../../firmware-sim/modem/cmac.ts';
 import { LoraModuleSim } from '../../firmware-sim/modem/lora-sim.ts';
-import { withRatio, type Result, type Scenario } from '../result.ts';
+import type { Result, Scenario } from '../result.ts';
 
 // Frames/s from an emulated RAK3172 (RUI3, 115200 baud configured) through the modem adapter into
 // the internal broker, for raw and for fieldgate frames (MIC check, counter, LPP decoding), against
@@ -112,7 +112,10 @@ export const scenario: Scenario = {
     for (const mode of ['raw', 'fieldgate'] as const) {
       const r = await measure(mode);
       process.stderr.write(`bench: modem-frames ${mode}: ${r.fps} frames/s; the ${r.bytes} bytes on the wire need ${((r.bytes * 10) / BAUD).toFixed(2)} s at ${BAUD} baud (${r.linefps} frames/s); gateway CPU ${r.cpuPer1000} ms per 1,000 frames\n`);
-      out.push(withRatio({ scenario: 'modem-frames', metric: `${mode}_frames_per_sec (ratio: vs the 115200-baud line limit; >1 = faster than the serial line can deliver)`, value: r.fps, unit: 'frames/s', baseline: r.linefps }));
+      out.push({ scenario: 'modem-frames', metric: `${mode}_frames_per_sec`, value: r.fps, unit: 'frames/s' });
+      // Not a baseline: the line's capacity is computed from the bytes (10 bits each at BAUD), a
+      // physical bound on what a real modem can deliver, so this says how much headroom there is.
+      out.push({ scenario: 'modem-frames', metric: `${mode}_rate_over_${BAUD}_baud_line_capacity`, value: Math.round((r.fps / r.linefps) * 100) / 100, unit: `x (line: ${r.linefps} frames/s)`, means: `frames/s processed as a multiple of the ${BAUD}-baud serial line's capacity for the same bytes (computed, 10 bits a byte): a physical bound on what a real modem delivers, not a measured baseline; > 1 = the gateway keeps up with a saturated line` });
       out.push({ scenario: 'modem-frames', metric: `${mode}_gateway_cpu_per_1000_frames`, value: r.cpuPer1000, unit: 'ms' });
     }
     return out;

@@ -84,8 +84,8 @@ export const scenario: Scenario = {
       const s = 'session-flood';
       return [
         { scenario: s, metric: 'still_serving', value: exited ? 0 : 1, unit: 'bool' },
-        { scenario: s, metric: 'sessions_refused_by_max_sessions', value: refused, unit: 'sessions', baseline: SESSIONS },
-        withRatio({ scenario: s, metric: 'gateway_rss_peak_mb', value: Math.max(peak, rssOf(child.pid!)), unit: 'MB', baseline: idle }),
+        { scenario: s, metric: 'sessions_refused_by_max_sessions', value: refused, unit: 'sessions', baseline: SESSIONS, means: 'persistent sessions the broker refused at max_sessions / sessions the attack tried to create' },
+        withRatio({ scenario: s, metric: 'gateway_rss_peak_mb', value: Math.max(peak, rssOf(child.pid!)), unit: 'MB', baseline: idle, means: 'gateway peak RSS during the queued-message flood / the same process idle before it; the bounds should keep it small' }),
       ];
     } finally {
       clearInterval(sampler);

@@ -130,8 +130,8 @@ export const scenario: Scenario = {
       const rate = Object.fromEntries(Object.entries(samples).map(([k, xs]) => [k, median(xs)]));
       process.stderr.write(`bench: tcp-uplink samples (msg/s): ${JSON.stringify(samples)}\n`);
       return [
-        withRatio({ scenario: 'tcp-uplink', metric: 'v1_msgs_per_sec', value: rate.v1!, unit: 'msg/s', baseline: rate.mqtt0 }),
-        withRatio({ scenario: 'tcp-uplink', metric: 'v2_qos1_msgs_per_sec', value: rate.v2!, unit: 'msg/s', baseline: rate.mqtt1 }),
+        withRatio({ scenario: 'tcp-uplink', metric: 'v1_msgs_per_sec', value: rate.v1!, unit: 'msg/s', baseline: rate.mqtt0, means: 'TCP adapter v1 (fire and forget) msg/s / MQTT QoS 0 publishes into the same gateway, medians of interleaved repeats, frames pre-encoded; higher is better' }),
+        withRatio({ scenario: 'tcp-uplink', metric: 'v2_qos1_msgs_per_sec', value: rate.v2!, unit: 'msg/s', baseline: rate.mqtt1, means: 'TCP adapter v2 QoS 1 (ACK once accepted) msg/s / MQTT QoS 1 publishes (PUBACK once accepted) into the same gateway; higher is better' }),
       ];
     } finally {
       await g.stop();
