@@ -13,7 +13,8 @@ import type { Derive, ScryptParams } from './password.ts';
 // 19 the kernel gives the thread ~1.5 % of a core that something at nice 0 wants, and all of an
 // idle one, so suspects are still checked at full speed when nobody else needs the CPU.
 // On Linux, setpriority() with pid 0 applies to the calling thread only (the gateway's other
-// threads keep their priority); where the platform refuses, the thread runs at normal priority.
+// threads keep their priority); elsewhere setpriority() would renice the whole process, so the
+// thread is left at normal priority there (and where Linux refuses).
 // The thread is reniced twice: from outside, by the main thread, as soon as the constructor has
 // started it (Linux: `new Worker()` creates the OS thread before it returns, and a thread's
 // niceness can be raised by its tid from /proc/self/task), so its own bootstrap (a new isolate and
@@ -26,7 +27,8 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { scryptSync } = require('node:crypto');
 const os = require('node:os');
 let niceness = null;
-try { os.setPriority(workerData.niceness); niceness = os.getPriority(); } catch {}
+// Only on Linux: elsewhere (macOS, Windows) pid 0 means the whole process, not this thread.
+if (process.platform === 'linux') try { os.setPriority(workerData.niceness); niceness = os.getPriority(); } catch {}
 parentPort.postMessage({ niceness });
 parentPort.on('message', (m) => {
   try { parentPort.postMessage({ id: m.id, key: scryptSync(m.password, m.salt, m.keylen, m.params) }); }
