@@ -225,7 +225,7 @@ export const scenario: Scenario = {
         for (const p of [50, 99]) {
           const off = pct(samples.off[key], p);
           const on = pct(samples.on[key], p);
-          rows.push({ scenario: s, metric: `valid_${what}_p${p}_ms_flood_on`, value: on, unit: 'ms', baseline: off, ratio: round1(on / off), means: `valid ${what} p${p} with the flood on / off, alternating periods of the same run; target (logins): on - off < 100 ms` });
+          rows.push({ scenario: s, metric: `valid_${what}_p${p}_ms_flood_on`, value: on, unit: 'ms', baseline: off, ratio: round1(on / off), means: `valid ${what} p${p} with the flood on / off, alternating periods of the same run${what === 'login' ? '; target: on - off < 100 ms' : ''}` });
           // Target (logins): under 100 ms added, at p50 and at p99.
           rows.push({ scenario: s, metric: `valid_${what}_p${p}_added_ms`, value: round1(on - off), unit: 'ms' });
         }
