@@ -278,3 +278,19 @@ test('compaction while serving: snapshots taken between concurrent writes lose a
     await p2.close();
   }
 });
+
+test('a delivery refused at forward time (no packet id: the ACL at delivery, aedes de-duplicating overlapping subscriptions) drops its own queued copy, never another unsent message, also after a restart', async () => {
+  const dir = join(root.path, 'refused');
+  const p1 = open(dir);
+  await p1.setup(broker);
+  await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub('sensors/a', 'allowed', 1, 1));
+  await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub('secret/b', 'denied', 1, 2));
+  // aedes: getToForwardPacket() refused the second one -> outgoingClearMessageId(client, the packet as published).
+  const cleared = await p1.outgoingClearMessageId(client, pub('secret/b', 'denied', 1, 2));
+  assert.equal(cleared?.payload.toString(), 'denied');
+  await p1.close();
+  const p2 = open(dir);
+  await p2.setup(broker);
+  assert.deepEqual((await queued(p2)).map((m) => m.payload), ['allowed'], 'the allowed message is still queued after a restart, the refused one is gone');
+  await p2.close();
+});

@@ -334,9 +334,13 @@ export class DurablePersistence extends BoundedPersistence {
     if ((packet.cmd === 'publish' && packet.qos === 2) || packet.cmd === 'pubrel') await this.journal.commit().catch(() => {});
   }
 
-  override async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number }): Promise<StoredPacket | undefined> {
+  override async outgoingClearMessageId(client: ClientRef, packet: { messageId?: number; retain?: boolean; brokerId?: string | null; brokerCounter?: number }): Promise<StoredPacket | undefined> {
     const p = await super.outgoingClearMessageId(client, packet);
-    if (p) this.journal.append(frame(K.CLR, { c: client.id, mid: packet.messageId }));
+    if (!p) return p;
+    // A refused delivery's copy (no message id) is removed by its identity: SHARE_TAKE is the
+    // journal's removal by [brokerId, brokerCounter]; a CLR without an id would replay as another.
+    if (packet.messageId === undefined) this.journal.append(frame(K.SHARE_TAKE, { c: client.id, ids: [[p.brokerId, p.brokerCounter]] }));
+    else this.journal.append(frame(K.CLR, { c: client.id, mid: packet.messageId }));
     return p;
   }
 

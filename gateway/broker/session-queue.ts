@@ -246,12 +246,18 @@ export class BoundedPersistence extends MemoryPersistence implements ShareStore 
     this.bounded.update(client.id, packet);
   }
 
-  async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number; retain?: boolean; brokerId?: string | null }): Promise<QueuedPacket | undefined> {
+  async outgoingClearMessageId(client: { id: string }, packet: { messageId?: number; retain?: boolean; brokerId?: string | null; brokerCounter?: number }): Promise<QueuedPacket | undefined> {
     // aedes calls this with a delivery authorizeForward refused (no message id yet), to drop its
     // queued copy: it would take the first unsent message instead. A retained copy for a new
     // subscription was never queued, and a held one (sendsWithQueue) goes out with the queue.
-    if (packet.messageId === undefined && (isRetainedCopy(packet) || this.held.has(packet))) return undefined;
-    return this.bounded.clearMessageId(client.id, packet.messageId);
+    if (packet.messageId !== undefined) return this.bounded.clearMessageId(client.id, packet.messageId);
+    if (isRetainedCopy(packet) || this.held.has(packet) || !packet.brokerId) return undefined;
+    // Any other refusal (the ACL at delivery, aedes's de-duplication of overlapping subscriptions):
+    // drop the refused message's own queued copy, found by its identity, never another one.
+    const p = this.bounded.queues.get(client.id)?.items.find((q) => q.messageId === undefined && q.brokerId === packet.brokerId && q.brokerCounter === packet.brokerCounter);
+    if (!p) return undefined;
+    this.bounded.removeItems(client.id, new Set([p]));
+    return p;
   }
 
   outgoingStream(client: { id: string }): Readable {
