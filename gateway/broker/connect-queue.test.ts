@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { startGateway, until } from '../test/helpers.ts';
-import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, publishAcked, recordPublishes } from '../test/raw-mqtt.ts';
 import type { DurablePersistence } from './durable-persistence.ts';
 
 // aedes connects a persistent session (clean session 0) in steps: its subscriptions restored,
@@ -16,28 +16,11 @@ import type { DurablePersistence } from './durable-persistence.ts';
 async function subscriber(port: number, subscribe: boolean) {
   const { client, sessionPresent } = await RawClient.connect(port, { clientId: 'sub', clean: false });
   if (subscribe) assert.deepEqual(await client.subscribe(1, [['jobs/#', 1]]), [1]);
-  const got: string[] = [];
-  const take = () => {
-    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
-      const p = parsePublish(client.packets.splice(k, 1)[0]!);
-      got.push(p.payload.toString());
-      if (p.id) client.send(pubackPacket(p.id));
-    }
-  };
-  client.socket.on('data', take);
-  take();
+  const got = recordPublishes(client);
   return { client, got, sessionPresent };
 }
 
-async function publish(port: number, clientId: string, jobs: string[]): Promise<void> {
-  const pub = (await RawClient.connect(port, { clientId })).client;
-  let id = 1;
-  for (const job of jobs) {
-    pub.send(publishPacket('jobs/x', job, 1, id++));
-    await pub.next(PUBACK); // acknowledged: its live deliveries have been written
-  }
-  pub.end();
-}
+const publish = publishAcked;
 
 for (const persistence of ['disk', 'memory'] as const) {
   test(`a QoS 1 message published while a persistent subscriber is connecting (subscriptions restored, queue not yet sent): it gets it once, from its queue (persistence ${persistence})`, async () => {

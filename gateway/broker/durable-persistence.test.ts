@@ -287,7 +287,7 @@ test('a delivery refused at forward time (no packet id: the ACL at delivery, aed
   await p1.outgoingEnqueueCombi([{ clientId: client.id }], pub('secret/b', 'denied', 1, 2));
   // aedes: getToForwardPacket() refused the second one -> outgoingClearMessageId(client, the packet as published).
   const cleared = await p1.outgoingClearMessageId(client, pub('secret/b', 'denied', 1, 2));
-  assert.equal(cleared?.payload.toString(), 'denied');
+  assert.equal(cleared?.payload?.toString(), 'denied');
   await p1.close();
   const p2 = open(dir);
   await p2.setup(broker);

@@ -7,7 +7,7 @@ import { startChild, stopChild } from '../test/cli.ts';
 import { startGateway, tempDir, until } from '../test/helpers.ts';
 import { DurablePersistence } from './durable-persistence.ts';
 import { SharedSubscriptions } from './shared.ts';
-import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, parsePublish, publishAcked, publishPacket, recordPublishes } from '../test/raw-mqtt.ts';
 import { journalFile, journalGenerations } from './durable-journal.ts';
 
 // Issue 17 items 12 and 13 together: a QoS 1 message acknowledged to its publisher and in flight
@@ -36,28 +36,11 @@ function writeConfig(name: string, broker = ''): string {
 async function member(port: number, clientId: string, ack: (payload: string) => boolean, subscribe = true) {
   const { client, sessionPresent } = await RawClient.connect(port, { clientId, clean: false });
   if (subscribe) assert.deepEqual(await client.subscribe(1, [['$share/workers/jobs/#', 1]]), [1]);
-  const got: string[] = [];
-  const take = () => {
-    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
-      const p = parsePublish(client.packets.splice(k, 1)[0]!);
-      got.push(p.payload.toString());
-      if (p.id && ack(p.payload.toString())) client.send(pubackPacket(p.id));
-    }
-  };
-  client.socket.on('data', take);
-  take();
+  const got = recordPublishes(client, ack);
   return { client, got, sessionPresent };
 }
 
-async function publish(port: number, clientId: string, jobs: string[]): Promise<void> {
-  const pub = (await RawClient.connect(port, { clientId })).client;
-  let id = 1;
-  for (const job of jobs) {
-    pub.send(publishPacket('jobs/x', job, 1, id++));
-    await pub.next(PUBACK); // acknowledged to the publisher
-  }
-  pub.end();
-}
+const publish = publishAcked;
 
 test('kill -9 with a QoS 1 message in flight to a persistent shared-subscription member: the member comes back within the bound and gets it again, the other member never does', async () => {
   const config = writeConfig('returns'); // the bound: the session's expiry (2 h)

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import mqttPacket from 'mqtt-packet';
 import { startGateway, until, type TestGateway } from '../test/helpers.ts';
-import { PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, publishPacket, recordPublishes } from '../test/raw-mqtt.ts';
 import { FrameTracker } from './frame-guard.ts';
 import { PublishIdReader } from './shared-flight.ts';
 
@@ -48,16 +48,7 @@ test('FrameTracker reports the ids of PUBACK and PUBREC, however the stream is c
 async function member(g: TestGateway, clientId: string, filter: string, ack: (payload: string) => boolean, clean = true) {
   const { client } = await RawClient.connect(g.port, { clientId, clean });
   assert.deepEqual(await client.subscribe(1, [[filter, 1]]), [1]);
-  const got: string[] = [];
-  const take = () => {
-    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
-      const p = parsePublish(client.packets.splice(k, 1)[0]!);
-      got.push(p.payload.toString());
-      if (p.id && ack(p.payload.toString())) client.send(pubackPacket(p.id));
-    }
-  };
-  client.socket.on('data', take);
-  take(); // what a persistent session sent before the SUBACK
+  const got = recordPublishes(client, ack); // also what a persistent session sent before the SUBACK
   return { client, got };
 }
 

@@ -211,3 +211,29 @@ export class RawClient {
     this.socket.destroy();
   }
 }
+
+/** Records the payload of every PUBLISH the client gets (also those already read) and PUBACKs each one `ack` accepts. */
+export function recordPublishes(client: RawClient, ack: (payload: string) => boolean = () => true): string[] {
+  const got: string[] = [];
+  const take = () => {
+    for (let k = client.packets.findIndex((p) => p.type === PUBLISH); k >= 0; k = client.packets.findIndex((p) => p.type === PUBLISH)) {
+      const p = parsePublish(client.packets.splice(k, 1)[0]!);
+      got.push(p.payload.toString());
+      if (p.id && ack(p.payload.toString())) client.send(pubackPacket(p.id));
+    }
+  };
+  client.socket.on('data', take);
+  take();
+  return got;
+}
+
+/** Publishes each job at QoS 1 to `topic` from a new client, waiting for each PUBACK (its live deliveries have been written by then). */
+export async function publishAcked(port: number, clientId: string, jobs: string[], topic = 'jobs/x'): Promise<void> {
+  const pub = (await RawClient.connect(port, { clientId })).client;
+  let id = 1;
+  for (const job of jobs) {
+    pub.send(publishPacket(topic, job, 1, id++));
+    await pub.next(PUBACK);
+  }
+  pub.end();
+}
