@@ -25,6 +25,7 @@ const publish = publishAcked;
 for (const persistence of ['disk', 'memory'] as const) {
   test(`a QoS 1 message published while a persistent subscriber is connecting (subscriptions restored, queue not yet sent): it gets it once, from its queue (persistence ${persistence})`, async () => {
     const g = await startGateway({ broker: { persistence } });
+    // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
     const store = (g.gw.broker.aedes as unknown as { persistence: { delWill(client: { id: string }): Promise<unknown> } }).persistence;
     try {
       const first = await subscriber(g.port, true);
@@ -59,6 +60,7 @@ for (const persistence of ['disk', 'memory'] as const) {
 
 test('broker.persistence disk: a QoS 1 message queued before its PUBACK, the subscriber reconnecting and its queue taken before the message is delivered live: it gets it once', async () => {
   const g = await startGateway();
+  // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
   const aedes = g.gw.broker.aedes as unknown as { clients: Record<string, object> };
   const store = (g.gw.broker.aedes as unknown as { persistence: DurablePersistence }).persistence;
   try {

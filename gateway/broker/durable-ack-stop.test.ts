@@ -63,6 +63,7 @@ async function inProcess(mode: 'live' | 'queued' | 'stop-at-acks', round: number
     const { sub, ids } = await deliverN(g.port, mode === 'queued');
     if (mode === 'stop-at-acks') {
       // The stop begins in the tick the server reads the PUBACKs, before aedes has parsed them.
+      // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
       const conn = (g.gw.broker.aedes as unknown as { clients: Record<string, Client> }).clients.sub!.conn as unknown as NodeJS.EventEmitter;
       const stopped = new Promise<void>((resolve, reject) => conn.once('data', () => void g.gw.stop().then(resolve, reject)));
       sub.send(Buffer.concat(ids.map(pubackPacket)));

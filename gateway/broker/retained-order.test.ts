@@ -23,6 +23,7 @@ for (const persistence of ['disk', 'memory'] as const) {
   for (const retainLive of [true, false]) {
     test(`a topic published live (${retainLive ? 'retained' : 'not retained'}) while a new subscription's retained messages are being sent: its older retained value does not follow it (persistence ${persistence})`, async () => {
       const g = await startGateway({ broker: { persistence } });
+      // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
       const aedes = g.gw.broker.aedes as unknown as { persistence: BoundedPersistence; clients: Record<string, object> };
       const store = aedes.persistence;
       const own = Object.getOwnPropertyDescriptor(store, 'createRetainedStreamCombi');
