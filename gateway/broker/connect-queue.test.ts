@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { startGateway, until } from '../test/helpers.ts';
-import { PUBACK, PUBLISH, RawClient, publishAcked, recordPublishes } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, latestClient, publishAcked, recordPublishes } from '../test/raw-mqtt.ts';
 import type { DurablePersistence } from './durable-persistence.ts';
 
 // aedes connects a persistent session (clean session 0) in steps: its subscriptions restored,
@@ -25,7 +25,7 @@ const publish = publishAcked;
 for (const persistence of ['disk', 'memory'] as const) {
   test(`a QoS 1 message published while a persistent subscriber is connecting (subscriptions restored, queue not yet sent): it gets it once, from its queue (persistence ${persistence})`, async () => {
     const g = await startGateway({ broker: { persistence } });
-    // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
+    // Test seam: the session store aedes was given (our own object) is read back from aedes's undeclared `persistence` field (aedes is pinned at 1.2.0; these tests fail if it moves), and one of its methods is wrapped to hold a connect step.
     const store = (g.gw.broker.aedes as unknown as { persistence: { delWill(client: { id: string }): Promise<unknown> } }).persistence;
     try {
       const first = await subscriber(g.port, true);
@@ -60,8 +60,8 @@ for (const persistence of ['disk', 'memory'] as const) {
 
 test('broker.persistence disk: a QoS 1 message queued before its PUBACK, the subscriber reconnecting and its queue taken before the message is delivered live: it gets it once', async () => {
   const g = await startGateway();
-  // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
-  const aedes = g.gw.broker.aedes as unknown as { clients: Record<string, object> };
+  const subClient = latestClient(g.gw.broker.aedes, 'sub');
+  // Test seam: the session store aedes was given (our own object) is read back from aedes's undeclared `persistence` field (aedes is pinned at 1.2.0; these tests fail if it moves), and one of its methods is wrapped to hold a connect step.
   const store = (g.gw.broker.aedes as unknown as { persistence: DurablePersistence }).persistence;
   try {
     const first = await subscriber(g.port, true);
@@ -77,7 +77,7 @@ test('broker.persistence disk: a QoS 1 message queued before its PUBACK, the sub
       if (packet.payload.toString() !== 'job one') return;
       again = subscriber(g.port, false);
       await until(() => {
-        const c = aedes.clients['sub'];
+        const c = subClient();
         return c !== undefined && store.queueSent(c);
       }, 'the queue taken');
     };

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import type { Client } from 'aedes';
 import { startChild, stopChild } from '../test/cli.ts';
 import { startGateway, tempDir } from '../test/helpers.ts';
-import { DISCONNECT, PUBACK, PUBLISH, RawClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
+import { DISCONNECT, PUBACK, PUBLISH, RawClient, latestClient, parsePublish, pubackPacket, publishPacket } from '../test/raw-mqtt.ts';
 
 // A persistent subscriber (clean session 0) that acknowledged its QoS 1 messages before a clean
 // stop must not get them again after the restart: the PUBACKs aedes read must be in the session
@@ -60,11 +60,11 @@ async function inProcess(mode: 'live' | 'queued' | 'stop-at-acks', round: number
   const doc = { gateway: { data_dir: join(data.path, 'd') } };
   try {
     const g = await startGateway(doc);
+    const subClient = latestClient(g.gw.broker.aedes, 'sub');
     const { sub, ids } = await deliverN(g.port, mode === 'queued');
     if (mode === 'stop-at-acks') {
       // The stop begins in the tick the server reads the PUBACKs, before aedes has parsed them.
-      // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
-      const conn = (g.gw.broker.aedes as unknown as { clients: Record<string, Client> }).clients.sub!.conn as unknown as NodeJS.EventEmitter;
+      const conn = subClient()!.conn;
       const stopped = new Promise<void>((resolve, reject) => conn.once('data', () => void g.gw.stop().then(resolve, reject)));
       sub.send(Buffer.concat(ids.map(pubackPacket)));
       await stopped;

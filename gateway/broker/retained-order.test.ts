@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { startGateway, until } from '../test/helpers.ts';
-import { PUBACK, PUBLISH, RawClient, parsePublish, publishPacket } from '../test/raw-mqtt.ts';
+import { PUBACK, PUBLISH, RawClient, latestClient, parsePublish, publishPacket } from '../test/raw-mqtt.ts';
 import type { BoundedPersistence } from './session-queue.ts';
 
 // aedes sends a SUBSCRIBE's retained messages from a stream it reads ahead, one per event-loop
@@ -23,9 +23,9 @@ for (const persistence of ['disk', 'memory'] as const) {
   for (const retainLive of [true, false]) {
     test(`a topic published live (${retainLive ? 'retained' : 'not retained'}) while a new subscription's retained messages are being sent: its older retained value does not follow it (persistence ${persistence})`, async () => {
       const g = await startGateway({ broker: { persistence } });
-      // Test seam: aedes keeps its store and its connected clients on the instance (`persistence`, `clients`) without declaring them in its types; the tests hold a connect step there (read only, nothing is rewritten).
-      const aedes = g.gw.broker.aedes as unknown as { persistence: BoundedPersistence; clients: Record<string, object> };
-      const store = aedes.persistence;
+      const subClient = latestClient(g.gw.broker.aedes, 'sub');
+      // Test seam: the session store aedes was given (our own object) is read back from aedes's undeclared `persistence` field (aedes is pinned at 1.2.0; these tests fail if it moves), and one of its methods is wrapped to hold a connect step.
+      const store = (g.gw.broker.aedes as unknown as { persistence: BoundedPersistence }).persistence;
       const own = Object.getOwnPropertyDescriptor(store, 'createRetainedStreamCombi');
       try {
         const pub = (await RawClient.connect(g.port, { clientId: 'pub' })).client;
@@ -61,7 +61,7 @@ for (const persistence of ['disk', 'memory'] as const) {
         release();
         await until(() => received(sub).includes('t/z=last r'), 't/z, the retained message after t/a');
         assert.deepEqual(received(sub), ['t/a=new', 't/z=last r'], 'no stale t/a=old after t/a=new');
-        const client = aedes.clients['sub']!;
+        const client = subClient()!;
         await until(() => !store.retainedOrder.tracking(client), 'the tracking ends with the stream');
 
         // Not over-eager: a later SUBSCRIBE gets the retained value (the live one, if retained).

@@ -1,4 +1,5 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import type { Aedes, Client } from 'aedes';
 
 // An MQTT 3.1.1 client written from the spec (OASIS MQTT 3.1.1, section 2 and 3), byte by byte,
 // for conformance tests: it shares no parser with aedes or MQTT.js, so a bug there cannot hide.
@@ -236,4 +237,13 @@ export async function publishAcked(port: number, clientId: string, jobs: string[
     await pub.next(PUBACK);
   }
   pub.end();
+}
+
+/** The aedes client of the latest connection with this client id, from aedes's public 'client' event (undefined before it connects). */
+export function latestClient(aedes: Aedes, clientId: string): () => Client | undefined {
+  let latest: Client | undefined;
+  aedes.on('client', (c) => {
+    if (c.id === clientId) latest = c;
+  });
+  return () => latest;
 }
