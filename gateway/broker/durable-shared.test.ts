@@ -4,7 +4,7 @@ import { once } from 'node:events';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { startChild, stopChild } from '../test/cli.ts';
-import { startGateway, tempDir, until } from '../test/helpers.ts';
+import { startGateway, tempDir, until, type TestGateway } from '../test/helpers.ts';
 import { DurablePersistence } from './durable-persistence.ts';
 import { SharedSubscriptions } from './shared.ts';
 import { PUBACK, PUBLISH, RawClient, parsePublish, publishAcked, publishPacket, recordPublishes } from '../test/raw-mqtt.ts';
@@ -41,6 +41,31 @@ async function member(port: number, clientId: string, ack: (payload: string) => 
 }
 
 const publish = publishAcked;
+
+/**
+ * Reconnects worker-b (persistent) with its will step held by `hold`: aedes has restored its
+ * subscriptions then and not yet sent its queue. It must get job one exactly once (job two,
+ * published afterwards, marks that everything written before it has arrived).
+ */
+async function reconnectHeldGetsOnce(g: TestGateway, hold: () => Promise<unknown>): Promise<void> {
+  const delWill = DurablePersistence.prototype.delWill;
+  DurablePersistence.prototype.delWill = async function (this: DurablePersistence, client) {
+    if (client.id === 'worker-b') await hold();
+    return delWill.call(this, client);
+  };
+  let b2: Awaited<ReturnType<typeof member>>;
+  try {
+    b2 = await member(g.port, 'worker-b', () => true, false);
+  } finally {
+    DurablePersistence.prototype.delWill = delWill;
+  }
+  assert.equal(b2.sessionPresent, true);
+  await until(() => b2.got.includes('job one'), 'job one at worker-b');
+  await publish(g.port, 'pub2', ['job two']);
+  await until(() => b2.got.includes('job two'), 'job two at worker-b');
+  assert.deepEqual(b2.got, ['job one', 'job two'], 'job one once');
+  b2.client.end();
+}
 
 test('kill -9 with a QoS 1 message in flight to a persistent shared-subscription member: the member comes back within the bound and gets it again, the other member never does', async () => {
   const config = writeConfig('returns'); // the bound: the session's expiry (2 h)
@@ -246,7 +271,6 @@ test('a torn journal tail through the hand-off records: what is before the tear 
 
 test('a hand-off while the new member is still connecting (its subscriptions restored, its queue not yet sent): it gets the message once, from its queue', async () => {
   const g = await startGateway({ broker: { shared_redispatch_after: '100ms' } });
-  const delWill = DurablePersistence.prototype.delWill;
   try {
     const b = await member(g.port, 'worker-b', () => true);
     const gone = once(g.gw.broker, 'disconnected');
@@ -261,27 +285,14 @@ test('a hand-off while the new member is still connecting (its subscriptions res
     // aedes connects a persistent session in steps: subscriptions restored (worker-b is a member of
     // the group again), will, CONNACK, then its queue sent. Between the first and the last, the
     // timer hands worker-a's job on to worker-b (the seam: worker-b's will step waits for that).
-    DurablePersistence.prototype.delWill = async function (this: DurablePersistence, client) {
-      if (client.id === 'worker-b') await until(() => g.gw.broker.sessionQueue('worker-a').inflight + g.gw.broker.sessionQueue('worker-a').queued === 0, 'job one handed on');
-      return delWill.call(this, client);
-    };
-    const b2 = await member(g.port, 'worker-b', () => true, false);
-    DurablePersistence.prototype.delWill = delWill;
-    assert.equal(b2.sessionPresent, true);
-    await until(() => b2.got.includes('job one'), 'job one at worker-b');
-    await publish(g.port, 'pub2', ['job two']); // a marker: anything written before it has arrived
-    await until(() => b2.got.includes('job two'), 'job two at worker-b');
-    assert.deepEqual(b2.got, ['job one', 'job two'], 'job one once');
-    b2.client.end();
+    await reconnectHeldGetsOnce(g, () => until(() => g.gw.broker.sessionQueue('worker-a').inflight + g.gw.broker.sessionQueue('worker-a').queued === 0, 'job one handed on'));
   } finally {
-    DurablePersistence.prototype.delWill = delWill;
     await g.stop();
   }
 });
 
 test('a live QoS 1 message picked for a member that is still connecting (its subscriptions restored, its queue not yet sent): it gets it once, from its queue', async () => {
   const g = await startGateway({ broker: { shared_subscription_strategy: 'round_robin' } });
-  const delWill = DurablePersistence.prototype.delWill;
   try {
     const b = await member(g.port, 'worker-b', () => true);
     const gone = once(g.gw.broker, 'disconnected');
@@ -289,19 +300,8 @@ test('a live QoS 1 message picked for a member that is still connecting (its sub
     await gone;
     // The seam: worker-b's will step (after its subscriptions are restored, before its queue is
     // sent) waits for a publish: worker-b, the only member, is picked before the PUBACK.
-    DurablePersistence.prototype.delWill = async function (this: DurablePersistence, client) {
-      if (client.id === 'worker-b') await publish(g.port, 'pub', ['job one']);
-      return delWill.call(this, client);
-    };
-    const b2 = await member(g.port, 'worker-b', () => true, false);
-    DurablePersistence.prototype.delWill = delWill;
-    await until(() => b2.got.includes('job one'), 'job one at worker-b');
-    await publish(g.port, 'pub2', ['job two']); // a marker: anything written before it has arrived
-    await until(() => b2.got.includes('job two'), 'job two at worker-b');
-    assert.deepEqual(b2.got, ['job one', 'job two'], 'job one once');
-    b2.client.end();
+    await reconnectHeldGetsOnce(g, () => publish(g.port, 'pub', ['job one']));
   } finally {
-    DurablePersistence.prototype.delWill = delWill;
     await g.stop();
   }
 });
