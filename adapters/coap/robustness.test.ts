@@ -40,7 +40,7 @@ const postPs = (mid: number, topic = 'ok') =>
 describe('malformed datagrams and floods', () => {
   let g: CoapGateway;
   before(async () => {
-    g = await startCoap({ limits: { rate: 20, burst: 20, dedup_cache: 100, max_peers: 20 } });
+    g = await startCoap({ limits: { rate: 2, burst: 20, dedup_cache: 100, max_peers: 20 } });
   });
   after(async () => g.stop());
 
